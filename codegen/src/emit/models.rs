@@ -1,0 +1,368 @@
+//! The models crate: response and shared types, request types with their form codec, and
+//! proptest strategies for every request (feature `proptest`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::manifest::Crate;
+use super::{GeneratedFile, RUST_HEADER, doc, ident, requests, rust_file, strategies, text_file, ty_tokens};
+use crate::Error;
+use crate::ir::{Api, EnumDef, Rules, StructDef, Ty, TypeDef};
+
+const DIR: &str = "models";
+
+pub fn files(api: &Api) -> Result<Vec<GeneratedFile>, Error> {
+    let patterns = Patterns::collect(api);
+    let form_structs = form_structs(api);
+    let mut files = Crate {
+        dir: DIR,
+        name: "verifyd-models",
+        description: "Typed models of the Twilio Verify v2 wire, with Twilio's form codec (generated from verifyd's OpenAPI spec)",
+        dependencies: &[
+            "proptest = { workspace = true, optional = true }",
+            "serde.workspace = true",
+            "serde_json.workspace = true",
+            "verifyd-runtime.workspace = true",
+        ],
+        dev_dependencies: &[
+            "proptest.workspace = true",
+            "verifyd-models = { path = \".\", features = [\"proptest\"] }",
+        ],
+        features: &["proptest = [\"dep:proptest\", \"verifyd-runtime/proptest\"]"],
+        about: "One request type per operation (path, query and body together) implementing `verifyd_runtime::WireRequest`: encode to and decode from Twilio's form wire (dotted keys, repeated keys for arrays, JSON-valued keys), with the spec's constraints and error codes. One type per response schema (serde JSON; response enums keep unknown values).",
+    }
+    .files();
+    files.push(text_file(&format!("{DIR}/src/lib.rs"), lib_rs(api)));
+    files.push(rust_file(&format!("{DIR}/src/types.rs"), types(api, &patterns, &form_structs)?)?);
+    files.push(rust_file(&format!("{DIR}/src/patterns.rs"), patterns.tokens())?);
+    files.push(rust_file(&format!("{DIR}/src/requests.rs"), requests::tokens(api, &patterns)?)?);
+    files.push(rust_file(&format!("{DIR}/src/strategies.rs"), strategies::tokens(api, &patterns, &form_structs)?)?);
+    files.push(text_file(
+        &format!("{DIR}/tests/form_roundtrip.rs"),
+        format!(
+            "{RUST_HEADER}\n//! Every request type survives encoding to the wire and decoding unchanged.\n\n#[rustfmt::skip]\n#[path = \"form_roundtrip/cases.rs\"]\nmod cases;\n"
+        ),
+    ));
+    files.push(rust_file(&format!("{DIR}/tests/form_roundtrip/cases.rs"), strategies::round_trip_tests(api))?);
+    Ok(files)
+}
+
+fn lib_rs(api: &Api) -> String {
+    format!(
+        "{RUST_HEADER}\n//! Models of the {} wire: requests with their form codec, responses with serde.\n//!\n//! Generated from `spec/openapi.yaml`; see the crate README.\n\n#[rustfmt::skip]\nmod patterns;\n#[rustfmt::skip]\nmod requests;\n#[rustfmt::skip]\n#[cfg(feature = \"proptest\")]\npub mod strategies;\n#[rustfmt::skip]\nmod types;\n\npub use requests::*;\npub use types::*;\npub use verifyd_runtime::{{DecodeError, HttpUrl, ListPage, Rejection, Sid, Timestamp, WireEnum, WireRequest}};\n",
+        api.title
+    )
+}
+
+/// Every pattern of the spec becomes one lazily compiled static.
+pub struct Patterns(BTreeMap<String, usize>);
+
+impl Patterns {
+    fn collect(api: &Api) -> Self {
+        let mut all = BTreeSet::new();
+        for op in &api.operations {
+            for input in &op.inputs {
+                all.extend(input.rules.pattern.clone());
+            }
+        }
+        for def in api.types.values() {
+            if let TypeDef::Struct(s) = def {
+                for f in &s.fields {
+                    all.extend(f.rules.pattern.clone());
+                }
+            }
+        }
+        Self(all.into_iter().enumerate().map(|(i, p)| (p, i)).collect())
+    }
+
+    fn tokens(&self) -> TokenStream {
+        let statics = self.0.iter().map(|(pattern, i)| {
+            let name = ident(&format!("PATTERN_{i}"));
+            quote! { pub(crate) static #name: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(#pattern); }
+        });
+        let names = self.0.values().map(|i| ident(&format!("PATTERN_{i}")));
+        quote! {
+            //! The spec's patterns, compiled on first use.
+            #(#statics)*
+            #[cfg(test)]
+            mod tests {
+                #[test]
+                fn every_pattern_compiles() {
+                    #( assert!(super::#names.is_valid(), "{}", super::#names.source()); )*
+                }
+            }
+        }
+    }
+
+    /// `verifyd_runtime::Rules { … }` for a value with these rules.
+    pub fn rules(&self, rules: &Rules, sid_prefix: Option<&str>) -> TokenStream {
+        let mut parts = Vec::new();
+        let usize_opt = |v: Option<u64>| v.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+        if let Some(n) = usize_opt(rules.min_length) {
+            parts.push(quote!(min_length: Some(#n)));
+        }
+        if let Some(n) = usize_opt(rules.max_length) {
+            parts.push(quote!(max_length: Some(#n)));
+        }
+        if let Some(p) = &rules.pattern {
+            let name = ident(&format!("PATTERN_{}", self.0.get(p).copied().unwrap_or_default()));
+            parts.push(quote!(pattern: Some(&crate::patterns::#name)));
+        }
+        if let Some(n) = rules.minimum {
+            parts.push(quote!(minimum: Some(#n)));
+        }
+        if let Some(n) = rules.maximum {
+            parts.push(quote!(maximum: Some(#n)));
+        }
+        if let Some(p) = sid_prefix {
+            parts.push(quote!(sid_prefix: Some(#p)));
+        }
+        if let Some(n) = usize_opt(rules.min_items) {
+            parts.push(quote!(min_items: Some(#n)));
+        }
+        if let Some(n) = usize_opt(rules.max_items) {
+            parts.push(quote!(max_items: Some(#n)));
+        }
+        if parts.is_empty() {
+            quote!(verifyd_runtime::Rules::NONE)
+        } else {
+            quote!(verifyd_runtime::Rules { #(#parts,)* ..verifyd_runtime::Rules::NONE })
+        }
+    }
+}
+
+pub fn sid_prefix(ty: &Ty) -> Option<&str> {
+    match ty {
+        Ty::Sid { prefix } => Some(prefix),
+        _ => None,
+    }
+}
+
+/// Structs sent inside a form value as JSON (`Details.Fields` items), with what they contain.
+pub fn form_structs(api: &Api) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut todo: Vec<String> = api
+        .operations
+        .iter()
+        .flat_map(|op| op.inputs.iter())
+        .filter_map(|i| match &i.ty {
+            Ty::Struct(name) => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    while let Some(name) = todo.pop() {
+        if found.insert(name.clone())
+            && let Some(TypeDef::Struct(s)) = api.types.get(&name)
+        {
+            todo.extend(s.fields.iter().filter_map(|f| match innermost(&f.ty) {
+                Ty::Struct(n) => Some(n.clone()),
+                _ => None,
+            }));
+        }
+    }
+    found
+}
+
+fn innermost(ty: &Ty) -> &Ty {
+    match ty {
+        Ty::Array(item) => innermost(item),
+        ty => ty,
+    }
+}
+
+fn types(api: &Api, patterns: &Patterns, form_structs: &BTreeSet<String>) -> Result<TokenStream, Error> {
+    let mut items = Vec::new();
+    for def in api.types.values() {
+        items.push(match def {
+            TypeDef::Struct(s) => struct_tokens(s, patterns, form_structs.contains(&s.name)),
+            TypeDef::Enum(e) => enum_tokens(e),
+        });
+    }
+    let mut pages = BTreeMap::new();
+    for op in &api.operations {
+        if let (Some(list), Some(body)) = (&op.list, &op.success.body) {
+            pages.insert(body.clone(), list_page(api, body, list)?);
+        }
+    }
+    let pages = pages.values();
+    Ok(quote! {
+        //! One type per schema of the spec: the JSON bodies of responses, and the values
+        //! they share with requests.
+        #(#items)*
+        #(#pages)*
+    })
+}
+
+fn struct_tokens(s: &StructDef, patterns: &Patterns, in_forms: bool) -> TokenStream {
+    let name = ident(&s.name);
+    let docs = doc(s.doc.as_deref());
+    let fields = s.fields.iter().map(|f| {
+        let field = ident(&f.field);
+        let ty = ty_tokens(&f.ty);
+        let ty = if f.nullable { quote!(Option<#ty>) } else { ty };
+        let rename = if f.field == f.json {
+            quote!()
+        } else {
+            let json = &f.json;
+            quote!(#[serde(rename = #json)])
+        };
+        let docs = doc(f.doc.as_deref());
+        quote! { #docs #rename pub #field: #ty, }
+    });
+    let wire = in_forms.then(|| {
+        // Sent as one JSON text; its text fields keep the spec's limits.
+        let checks: Vec<_> = s
+            .fields
+            .iter()
+            .filter(|f| f.ty == Ty::String && !f.rules.is_empty())
+            .map(|f| {
+                let field = ident(&f.field);
+                let rules = patterns.rules(&f.rules, None);
+                if f.nullable {
+                    quote!(value.#field.as_deref().is_none_or(|v| #rules.admits_text(v)))
+                } else {
+                    quote!(#rules.admits_text(&value.#field))
+                }
+            })
+            .collect();
+        let admitted = if checks.is_empty() { quote!(true) } else { quote!(#(#checks)&&*) };
+        quote! {
+            impl verifyd_runtime::FromWire for #name {
+                fn from_wire(raw: &str, _: &verifyd_runtime::Rules) -> Option<Self> {
+                    let value: Self = verifyd_runtime::json_from_wire(raw)?;
+                    let admitted = #admitted;
+                    admitted.then_some(value)
+                }
+            }
+            impl verifyd_runtime::ToWire for #name {
+                fn to_wire(&self) -> String {
+                    verifyd_runtime::json_to_wire(self)
+                }
+            }
+        }
+    });
+    quote! {
+        #docs
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        pub struct #name { #(#fields)* }
+        #wire
+    }
+}
+
+fn enum_tokens(e: &EnumDef) -> TokenStream {
+    let name = ident(&e.name);
+    let docs = doc(e.doc.as_deref());
+    let variants: Vec<_> = e.variants.iter().map(|(_, v)| ident(v)).collect();
+    let values: Vec<_> = e.variants.iter().map(|(w, _)| w.as_str()).collect();
+    let variant_docs = values.iter().map(|v| format!(" `{v}`"));
+    quote! {
+        #docs
+        ///
+        /// Values the spec does not list arrive as `Unknown`, so a client survives new ones;
+        /// a server never accepts them in a request.
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum #name {
+            #( #[doc = #variant_docs] #variants, )*
+            /// A value this version of the spec does not know.
+            Unknown(String),
+        }
+        impl #name {
+            pub fn as_str(&self) -> &str {
+                match self {
+                    #( Self::#variants => #values, )*
+                    Self::Unknown(other) => other,
+                }
+            }
+        }
+        impl verifyd_runtime::WireEnum for #name {
+            const KNOWN: &'static [&'static str] = &[#(#values),*];
+            fn as_str(&self) -> &str {
+                #name::as_str(self)
+            }
+            fn from_known(s: &str) -> Option<Self> {
+                match s {
+                    #( #values => Some(Self::#variants), )*
+                    _ => None,
+                }
+            }
+        }
+        impl std::fmt::Display for #name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl serde::Serialize for #name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for #name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(deserializer)?;
+                Ok(<Self as verifyd_runtime::WireEnum>::from_known(&s).unwrap_or(Self::Unknown(s)))
+            }
+        }
+        impl verifyd_runtime::FromWire for #name {
+            fn from_wire(raw: &str, _: &verifyd_runtime::Rules) -> Option<Self> {
+                <Self as verifyd_runtime::WireEnum>::from_known(raw)
+            }
+        }
+        impl verifyd_runtime::ToWire for #name {
+            fn to_wire(&self) -> String {
+                self.as_str().to_owned()
+            }
+        }
+    }
+}
+
+fn list_page(api: &Api, body: &str, list: &crate::ir::ListInfo) -> Result<TokenStream, Error> {
+    let fail = |message: String| Error::Emit { file: format!("{DIR}/src/types.rs"), message };
+    let Some(TypeDef::Struct(envelope)) = api.types.get(body) else {
+        return Err(fail(format!("{body} is not a struct")));
+    };
+    let meta = envelope.fields.iter().find(|f| f.json == "meta").ok_or_else(|| fail(format!("{body} has no meta")))?;
+    let Ty::Struct(meta_name) = &meta.ty else { return Err(fail(format!("{body}.meta is not an object"))) };
+    let Some(TypeDef::Struct(meta_def)) = api.types.get(meta_name) else {
+        return Err(fail(format!("{meta_name} is not a struct")));
+    };
+    let next = meta_def
+        .fields
+        .iter()
+        .find(|f| f.json == "next_page_url" && f.nullable && matches!(f.ty, Ty::Url | Ty::String))
+        .ok_or_else(|| fail(format!("{meta_name} has no nullable next_page_url")))?;
+    let next_field = ident(&next.field);
+    let meta_field = ident(&meta.field);
+    let meta_access = if meta.nullable {
+        quote!(self.#meta_field.as_ref().and_then(|m| m.#next_field.as_ref()))
+    } else {
+        quote!(self.#meta_field.#next_field.as_ref())
+    };
+    let name = ident(body);
+    let item = ty_tokens(&list.item);
+    let field = ident(&list.field);
+    let key = &list.key;
+    let items_field =
+        envelope.fields.iter().find(|f| f.json == list.key).ok_or_else(|| fail(format!("{body} has no {key}")))?;
+    let (items, into_items) = if items_field.nullable {
+        (quote!(self.#field.as_deref().unwrap_or_default()), quote!(self.#field.unwrap_or_default()))
+    } else {
+        (quote!(&self.#field), quote!(self.#field))
+    };
+    Ok(quote! {
+        impl verifyd_runtime::ListPage for #name {
+            type Item = #item;
+            const KEY: &'static str = #key;
+            fn items(&self) -> &[Self::Item] {
+                #items
+            }
+            fn into_items(self) -> Vec<Self::Item> {
+                #into_items
+            }
+            fn next_page_url(&self) -> Option<&str> {
+                #meta_access.map(|u| u.as_ref())
+            }
+        }
+    })
+}

@@ -1,0 +1,206 @@
+//! Request types: one per operation, with the `WireRequest` codec and default accessors.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use super::models::{Patterns, sid_prefix};
+use super::{doc, ident, ty_tokens};
+use crate::Error;
+use crate::ir::{Api, DefaultValue, Input, Location, Operation, Ty, TypeDef};
+
+pub fn tokens(api: &Api, patterns: &Patterns) -> Result<TokenStream, Error> {
+    let ops = api.operations.iter().map(|op| operation(api, op, patterns)).collect::<Result<Vec<_>, _>>()?;
+    Ok(quote! {
+        //! One request type per operation: path, query and body together, with their codec.
+        #[allow(unused_imports)]
+        use crate::types::*;
+        #(#ops)*
+    })
+}
+
+fn input_type(input: &Input) -> TokenStream {
+    let ty = ty_tokens(&input.ty);
+    match (input.repeated, input.required) {
+        (true, true) => quote!(Vec<#ty>),
+        (true, false) => quote!(Option<Vec<#ty>>),
+        (false, true) => ty,
+        (false, false) => quote!(Option<#ty>),
+    }
+}
+
+fn operation(api: &Api, op: &Operation, patterns: &Patterns) -> Result<TokenStream, Error> {
+    let name = ident(&op.request_type);
+    let id = &op.id;
+    let method = op.method.as_str();
+    let template = &op.path_template;
+    let status = op.success.status;
+    let response = match &op.success.body {
+        Some(body) => {
+            let body = ident(body);
+            quote!(#body)
+        }
+        None => quote!(()),
+    };
+    let mut summary = format!("`{id}`: {method} `{}{template}`.", api.base_path);
+    if let Some(s) = &op.summary {
+        summary = format!("{s}\n\n{summary}");
+    }
+    if let Some(d) = &op.description {
+        summary = format!("{summary}\n\n{}", d.trim());
+    }
+    let docs = doc(Some(&summary));
+
+    let fields = op.inputs.iter().map(|input| {
+        let field = ident(&input.field);
+        let ty = input_type(input);
+        let place = match input.location {
+            Location::Path => "path",
+            Location::Query => "query",
+            Location::Body => "form",
+        };
+        let mut text = format!("`{}` ({place}{}).", input.wire, if input.required { ", required" } else { "" });
+        if let Some(d) = &input.doc {
+            text = format!("{} {text}", d.trim());
+        }
+        let docs = doc(Some(&text));
+        quote! { #docs pub #field: #ty, }
+    });
+
+    let path_inputs: Vec<&Input> = op.inputs.iter().filter(|i| i.location == Location::Path).collect();
+    let path_values = path_inputs.iter().map(|i| {
+        let field = ident(&i.field);
+        quote!(verifyd_runtime::ToWire::to_wire(&self.#field))
+    });
+    let segment_names: Vec<_> = path_inputs.iter().map(|i| format_ident!("path_{}", i.field)).collect();
+
+    let writes = |location: Location| {
+        let lines = op.inputs.iter().filter(|i| i.location == location).map(|i| {
+            let field = ident(&i.field);
+            let wire = &i.wire;
+            match (i.repeated, i.required) {
+                (false, true) => quote!(w.one(#wire, &self.#field);),
+                (false, false) => quote!(w.optional(#wire, self.#field.as_ref());),
+                (true, true) => quote!(w.many(#wire, &self.#field);),
+                (true, false) => quote!(if let Some(values) = &self.#field { w.many(#wire, values); }),
+            }
+        });
+        quote! {
+            #[allow(unused_mut)]
+            let mut w = verifyd_runtime::form::FormWriter::new();
+            #(#lines)*
+            w.finish()
+        }
+    };
+    let write_query = writes(Location::Query);
+    let write_body = writes(Location::Body);
+
+    let reads = op.inputs.iter().map(|i| {
+        let field = ident(&i.field);
+        let wire = &i.wire;
+        let code = i.error_code;
+        let rules = patterns.rules(&i.rules, sid_prefix(&i.ty));
+        let read = match i.location {
+            Location::Path => {
+                let segment = format_ident!("path_{}", i.field);
+                quote!(verifyd_runtime::form::path(#segment, #wire, #code, &#rules)?)
+            }
+            Location::Query | Location::Body => {
+                let source = if i.location == Location::Query { quote!(query) } else { quote!(body) };
+                let reader = match (i.repeated, i.required) {
+                    (false, true) => quote!(required),
+                    (false, false) => quote!(optional),
+                    (true, true) => quote!(required_many),
+                    (true, false) => quote!(optional_many),
+                };
+                quote!(verifyd_runtime::form::#reader(#source, #wire, #code, &#rules)?)
+            }
+        };
+        quote!(#field: #read,)
+    });
+
+    let defaults = op
+        .inputs
+        .iter()
+        .filter(|i| !i.required)
+        .filter_map(|i| i.default.as_ref().map(|d| (i, d)))
+        .map(|(i, d)| default_accessor(api, op, i, d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let inherent = (!defaults.is_empty()).then(|| quote! { impl #name { #(#defaults)* } });
+
+    Ok(quote! {
+        #docs
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct #name { #(#fields)* }
+        #inherent
+        impl verifyd_runtime::WireRequest for #name {
+            const OPERATION_ID: &'static str = #id;
+            const METHOD: &'static str = #method;
+            const PATH_TEMPLATE: &'static str = #template;
+            const SUCCESS_STATUS: u16 = #status;
+            type Response = #response;
+            fn path_params(&self) -> Vec<String> {
+                vec![#(#path_values),*]
+            }
+            fn query(&self) -> verifyd_runtime::form::FormPairs {
+                #write_query
+            }
+            fn body(&self) -> verifyd_runtime::form::FormPairs {
+                #write_body
+            }
+            #[allow(unused_variables)]
+            fn decode(
+                path: &[&str],
+                query: &verifyd_runtime::form::FormPairs,
+                body: &verifyd_runtime::form::FormPairs,
+            ) -> Result<Self, verifyd_runtime::DecodeError> {
+                let &[#(#segment_names),*] = path else {
+                    return Err(verifyd_runtime::DecodeError::new(#template, 20404, verifyd_runtime::Rejection::NotFound));
+                };
+                Ok(Self { #(#reads)* })
+            }
+        }
+    })
+}
+
+/// `default:` in the spec → `<field>_or_default()`, the value the server applies when the key
+/// is absent. Never filled in by the client.
+fn default_accessor(api: &Api, op: &Operation, input: &Input, default: &DefaultValue) -> Result<TokenStream, Error> {
+    let fail = |message: String| Error::Emit {
+        file: "models/src/requests.rs".into(),
+        message: format!("{} {}: {message}", op.id, input.wire),
+    };
+    let method = format_ident!("{}_or_default", input.field);
+    let field = ident(&input.field);
+    let doc_text = format!(" `{}`, or the spec's default when it was not sent.", input.wire);
+    Ok(match (&input.ty, default, input.repeated) {
+        (Ty::Integer, DefaultValue::Integer(n), false) => quote! {
+            #[doc = #doc_text]
+            pub fn #method(&self) -> i64 { self.#field.unwrap_or(#n) }
+        },
+        (Ty::Boolean, DefaultValue::Boolean(b), false) => quote! {
+            #[doc = #doc_text]
+            pub fn #method(&self) -> bool { self.#field.unwrap_or(#b) }
+        },
+        (Ty::String, DefaultValue::String(s), false) => quote! {
+            #[doc = #doc_text]
+            pub fn #method(&self) -> &str { self.#field.as_deref().unwrap_or(#s) }
+        },
+        (Ty::Enum(name), DefaultValue::String(s), false) => {
+            let Some(TypeDef::Enum(e)) = api.types.get(name) else {
+                return Err(fail(format!("{name} is not an enum")));
+            };
+            let variant = e
+                .variants
+                .iter()
+                .find(|(w, _)| w == s)
+                .ok_or_else(|| fail(format!("default {s:?} is not a value of {name}")))?;
+            let variant = ident(&variant.1);
+            let ty = ident(name);
+            quote! {
+                #[doc = #doc_text]
+                pub fn #method(&self) -> #ty { self.#field.clone().unwrap_or(#ty::#variant) }
+            }
+        }
+        (ty, d, _) => return Err(fail(format!("default {d:?} does not fit {ty:?}"))),
+    })
+}

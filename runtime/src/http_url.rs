@@ -1,0 +1,108 @@
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// An absolute `http` or `https` URL, as webhook targets and resource links are.
+///
+/// Only its shape is checked here (scheme, a host, no whitespace or control characters);
+/// whether the server may call it is decided where it is called.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HttpUrl(String);
+
+/// The text is not an absolute http(s) URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an absolute http(s) URL")]
+pub struct MalformedUrl;
+
+impl HttpUrl {
+    pub fn parse(s: &str) -> Result<Self, MalformedUrl> {
+        let lower = s.get(..8).unwrap_or(s).to_ascii_lowercase();
+        let rest = if lower.starts_with("https://") {
+            &s[8..]
+        } else if lower.starts_with("http://") {
+            &s[7..]
+        } else {
+            return Err(MalformedUrl);
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host_port = authority.rsplit('@').next().unwrap_or("");
+        let host = if host_port.starts_with('[') {
+            host_port.split_inclusive(']').next().unwrap_or("")
+        } else {
+            host_port.split(':').next().unwrap_or("")
+        };
+        let clean = s.chars().all(|c| !c.is_whitespace() && !c.is_control());
+        if clean && !host.is_empty() && host != "[" { Ok(Self(s.to_owned())) } else { Err(MalformedUrl) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for HttpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for HttpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HttpUrl({})", self.0)
+    }
+}
+
+impl std::str::FromStr for HttpUrl {
+    type Err = MalformedUrl;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl AsRef<str> for HttpUrl {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for HttpUrl {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for HttpUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Self::parse(&s).map_err(|_| serde::de::Error::custom(format_args!("malformed URL {s:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_http_and_https() {
+        for ok in ["https://example.com", "http://127.0.0.1:8080/hook?a=b", "HTTPS://user@host/x#y", "http://[::1]:80/"]
+        {
+            assert!(HttpUrl::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn rejects_others() {
+        for bad in [
+            "",
+            "example.com",
+            "ftp://example.com",
+            "https://",
+            "https:///path",
+            "https://exa mple.com",
+            "http://:80/",
+            "https://user@/x",
+        ] {
+            assert_eq!(HttpUrl::parse(bad), Err(MalformedUrl), "{bad}");
+        }
+    }
+}

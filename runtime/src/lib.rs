@@ -1,0 +1,32 @@
+//! Support code for the crates that `cargo xtask regen` generates from `spec/openapi.yaml`.
+//!
+//! The generated models describe *what* each operation carries; this crate knows *how*
+//! Twilio puts it on the wire: form bodies with dotted and repeated keys, SIDs, second-precision
+//! UTC timestamps, and the error a rejected value gets.
+
+mod decode_error;
+pub mod form;
+mod http_url;
+mod request;
+mod sid;
+#[cfg(feature = "proptest")]
+pub mod strategies;
+mod timestamp;
+mod wire;
+
+pub use decode_error::{DecodeError, Rejection};
+pub use http_url::HttpUrl;
+pub use request::{ListPage, WireRequest, fill_path, match_path, percent_decode};
+pub use sid::Sid;
+pub use timestamp::Timestamp;
+pub use wire::{FromWire, Pattern, Rules, ToWire, json_from_wire, json_to_wire};
+
+/// What every generated response enum can report about itself.
+pub trait WireEnum: Sized {
+    /// The values the spec lists, in spec order.
+    const KNOWN: &'static [&'static str];
+    /// The wire text of this value.
+    fn as_str(&self) -> &str;
+    /// A listed value, or `None` for any other text.
+    fn from_known(s: &str) -> Option<Self>;
+}

@@ -1,0 +1,110 @@
+//! The contract between a generated request type and the code that sends or serves it.
+
+use crate::DecodeError;
+use crate::form::FormPairs;
+
+/// One operation's request: its path, query and body together, with its place on the wire.
+///
+/// Generated for every operation of the spec; the client sends any `WireRequest` and the
+/// router decodes any `WireRequest`, so neither needs per-operation code of its own.
+pub trait WireRequest: Sized {
+    /// The spec's operationId.
+    const OPERATION_ID: &'static str;
+    /// `GET`, `POST` or `DELETE`.
+    const METHOD: &'static str;
+    /// The path below the API's base path, with `{Param}` placeholders.
+    const PATH_TEMPLATE: &'static str;
+    /// The status of a successful answer.
+    const SUCCESS_STATUS: u16;
+    /// The body of a successful answer (`()` for 204).
+    type Response;
+
+    /// The path parameters' values, in path order (not encoded).
+    fn path_params(&self) -> Vec<String>;
+    fn query(&self) -> FormPairs;
+    fn body(&self) -> FormPairs;
+    /// Reads a request from its path parameters (in path order, percent-decoded), query and
+    /// form body, applying the spec's constraints.
+    fn decode(path: &[&str], query: &FormPairs, body: &FormPairs) -> Result<Self, DecodeError>;
+
+    /// The path below the base path, each parameter percent-encoded.
+    fn path(&self) -> String {
+        fill_path(Self::PATH_TEMPLATE, &self.path_params())
+    }
+}
+
+/// One page of a list: its items and the URL of the next page.
+pub trait ListPage {
+    type Item;
+    /// The array's key in the JSON (`services`).
+    const KEY: &'static str;
+    fn items(&self) -> &[Self::Item];
+    fn into_items(self) -> Vec<Self::Item>;
+    /// `None` on the last page.
+    fn next_page_url(&self) -> Option<&str>;
+}
+
+/// Replaces each `{Param}` of `template` with the next value, percent-encoded.
+pub fn fill_path(template: &str, values: &[String]) -> String {
+    let mut out = String::with_capacity(template.len() + 34 * values.len());
+    let mut values = values.iter();
+    for segment in template.split('/').filter(|s| !s.is_empty()) {
+        out.push('/');
+        if segment.starts_with('{') && segment.ends_with('}') {
+            out.push_str(&crate::form::encode_path_segment(values.next().map_or("", String::as_str)));
+        } else {
+            out.push_str(segment);
+        }
+    }
+    out
+}
+
+/// The percent-decoded values of `path`'s parameters if it has the template's shape.
+pub fn match_path(template: &str, path: &str) -> Option<Vec<String>> {
+    let mut want = template.split('/').filter(|s| !s.is_empty());
+    let mut got = path.split('/').filter(|s| !s.is_empty());
+    let mut values = Vec::new();
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return Some(values),
+            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') => values.push(percent_decode(g)?),
+            (Some(w), Some(g)) if w == g => {}
+            _ => return None,
+        }
+    }
+}
+
+/// Decodes `%XX` escapes (not `+`, which is literal in a path); `None` on bad UTF-8 or escapes.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_fill_and_match() {
+        let t = "/Services/{ServiceSid}/Entities/{Identity}";
+        let values = vec!["VA1".to_owned(), "a b/c".to_owned()];
+        let path = fill_path(t, &values);
+        assert_eq!(path, "/Services/VA1/Entities/a%20b%2Fc");
+        assert_eq!(match_path(t, &path), Some(values));
+        assert_eq!(match_path(t, "/Services/VA1/Entities"), None);
+        assert_eq!(match_path(t, "/Services/VA1/Factors/x"), None);
+        assert_eq!(match_path(t, "/Services/VA1/Entities/%zz"), None);
+    }
+}

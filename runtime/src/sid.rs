@@ -1,0 +1,135 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A Twilio resource identifier: two uppercase letters and 32 hexadecimal digits.
+///
+/// The letters say what kind of resource it names (`VA` a service, `VE` a verification, …);
+/// the generated code checks the prefix each field expects.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Sid(String);
+
+/// The text is not two uppercase letters followed by 32 hexadecimal digits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a SID")]
+pub struct MalformedSid;
+
+impl Sid {
+    pub const LEN: usize = 34;
+
+    /// A SID with the given two-letter prefix whose digits are the lowercase hex of `bytes`.
+    ///
+    /// # Panics
+    /// When `prefix` is not two ASCII uppercase letters (a programming error).
+    pub fn from_parts(prefix: &str, bytes: [u8; 16]) -> Self {
+        assert!(is_prefix(prefix), "a SID prefix is two uppercase letters");
+        let mut s = String::with_capacity(Self::LEN);
+        s.push_str(prefix);
+        for b in bytes {
+            s.push(char::from(HEX[usize::from(b >> 4)]));
+            s.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+        Self(s)
+    }
+
+    /// Parses any well-formed SID.
+    pub fn parse(s: &str) -> Result<Self, MalformedSid> {
+        let bytes = s.as_bytes();
+        let well_formed =
+            bytes.len() == Self::LEN && is_prefix(&s[..2]) && bytes[2..].iter().all(u8::is_ascii_hexdigit);
+        if well_formed { Ok(Self(s.to_owned())) } else { Err(MalformedSid) }
+    }
+
+    /// Parses a SID and checks its prefix.
+    pub fn parse_prefixed(s: &str, prefix: &str) -> Result<Self, MalformedSid> {
+        let sid = Self::parse(s)?;
+        if sid.prefix() == prefix { Ok(sid) } else { Err(MalformedSid) }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.0[..2]
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn is_prefix(p: &str) -> bool {
+    p.len() == 2 && p.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+impl FromStr for Sid {
+    type Err = MalformedSid;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for Sid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Sid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sid({})", self.0)
+    }
+}
+
+impl AsRef<str> for Sid {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for Sid {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Sid {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Self::parse(&s).map_err(|_| serde::de::Error::custom(format_args!("malformed SID {s:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_well_formed_and_checks_prefix() {
+        let s = "VA0123456789abcdef0123456789ABCDEF";
+        assert_eq!(Sid::parse(s).unwrap().prefix(), "VA");
+        assert!(Sid::parse_prefixed(s, "VA").is_ok());
+        assert_eq!(Sid::parse_prefixed(s, "VE"), Err(MalformedSid));
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for bad in [
+            "",
+            "VA",
+            "va0123456789abcdef0123456789abcdef",
+            "VA0123456789abcdef0123456789abcdeg",
+            "VA0123456789abcdef0123456789abcdef0",
+            "V10123456789abcdef0123456789abcdef",
+        ] {
+            assert_eq!(Sid::parse(bad), Err(MalformedSid), "{bad}");
+        }
+    }
+
+    #[test]
+    fn from_parts_is_lowercase_hex() {
+        let sid = Sid::from_parts("YF", [0xAB; 16]);
+        assert_eq!(sid.as_str(), format!("YF{}", "ab".repeat(16)));
+        assert_eq!(Sid::parse(sid.as_str()).unwrap(), sid);
+    }
+}

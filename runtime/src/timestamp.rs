@@ -1,0 +1,119 @@
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+
+/// A point in time, to the second, as Twilio writes it: `2015-07-30T20:00:00Z`.
+///
+/// Parsing accepts RFC 3339 with or without fractions and with any offset; the fraction is
+/// dropped and the offset folded into UTC.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+/// The text is not an RFC 3339 date-time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an RFC 3339 date-time")]
+pub struct MalformedTimestamp;
+
+/// Seconds between 0000-01-01 and 9999-12-31, the years RFC 3339 can write.
+const MIN_UNIX: i64 = -62_167_219_200;
+const MAX_UNIX: i64 = 253_402_300_799;
+
+impl Timestamp {
+    /// `None` outside the years 0000–9999.
+    pub fn from_unix(seconds: i64) -> Option<Self> {
+        (MIN_UNIX..=MAX_UNIX).contains(&seconds).then_some(Self(seconds))
+    }
+
+    pub fn unix(self) -> i64 {
+        self.0
+    }
+
+    /// This time moved by `seconds` (saturating at the ends of the representable range).
+    #[must_use]
+    pub fn plus_seconds(self, seconds: i64) -> Self {
+        Self(self.0.saturating_add(seconds).clamp(MIN_UNIX, MAX_UNIX))
+    }
+
+    pub fn parse(s: &str) -> Result<Self, MalformedTimestamp> {
+        let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| MalformedTimestamp)?;
+        Self::from_unix(t.unix_timestamp()).ok_or(MalformedTimestamp)
+    }
+
+    fn to_datetime(self) -> OffsetDateTime {
+        // In range by construction.
+        OffsetDateTime::from_unix_timestamp(self.0).unwrap_or(OffsetDateTime::UNIX_EPOCH).to_offset(UtcOffset::UTC)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.to_datetime();
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Timestamp({self})")
+    }
+}
+
+impl std::str::FromStr for Timestamp {
+    type Err = MalformedTimestamp;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Self::parse(&s).map_err(|_| serde::de::Error::custom(format_args!("malformed date-time {s:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_seconds_and_z() {
+        assert_eq!(Timestamp::from_unix(1_438_286_400).unwrap().to_string(), "2015-07-30T20:00:00Z");
+        assert_eq!(Timestamp::from_unix(MIN_UNIX).unwrap().to_string(), "0000-01-01T00:00:00Z");
+        assert_eq!(Timestamp::from_unix(MAX_UNIX).unwrap().to_string(), "9999-12-31T23:59:59Z");
+        assert_eq!(Timestamp::from_unix(MAX_UNIX + 1), None);
+    }
+
+    #[test]
+    fn reads_fractions_and_offsets() {
+        let want = Timestamp::from_unix(1_438_286_400).unwrap();
+        for s in [
+            "2015-07-30T20:00:00Z",
+            "2015-07-30T20:00:00.759979905Z",
+            "2015-07-30T22:00:00+02:00",
+            "2015-07-30T15:30:00.5-04:30",
+        ] {
+            assert_eq!(Timestamp::parse(s), Ok(want), "{s}");
+        }
+        for bad in ["", "2015-07-30", "2015-07-30T20:00Z", "yesterday", "2015-13-30T20:00:00Z"] {
+            assert_eq!(Timestamp::parse(bad), Err(MalformedTimestamp), "{bad}");
+        }
+    }
+}
