@@ -7,7 +7,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::manifest::Crate;
-use super::{GeneratedFile, RUST_HEADER, doc, ident, requests, rust_file, strategies, text_file, ty_tokens};
+use super::{GeneratedFile, RUST_HEADER, doc, ident, int, requests, rust_file, strategies, text_file, ty_tokens};
 use crate::Error;
 use crate::ir::{Api, EnumDef, Rules, StructDef, Ty, TypeDef};
 
@@ -99,7 +99,7 @@ impl Patterns {
     /// `verifyd_runtime::Rules { … }` for a value with these rules.
     pub fn rules(&self, rules: &Rules, sid_prefix: Option<&str>) -> TokenStream {
         let mut parts = Vec::new();
-        let usize_opt = |v: Option<u64>| v.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+        let usize_opt = |v: Option<u64>| v.map(int);
         if let Some(n) = usize_opt(rules.min_length) {
             parts.push(quote!(min_length: Some(#n)));
         }
@@ -110,10 +110,10 @@ impl Patterns {
             let name = ident(&format!("PATTERN_{}", self.0.get(p).copied().unwrap_or_default()));
             parts.push(quote!(pattern: Some(&crate::patterns::#name)));
         }
-        if let Some(n) = rules.minimum {
+        if let Some(n) = rules.minimum.map(int) {
             parts.push(quote!(minimum: Some(#n)));
         }
-        if let Some(n) = rules.maximum {
+        if let Some(n) = rules.maximum.map(int) {
             parts.push(quote!(maximum: Some(#n)));
         }
         if let Some(p) = sid_prefix {

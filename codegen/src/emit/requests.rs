@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::models::{Patterns, sid_prefix};
-use super::{doc, ident, ty_tokens};
+use super::{doc, ident, int, ty_tokens};
 use crate::Error;
 use crate::ir::{Api, DefaultValue, Input, Location, Operation, Ty, TypeDef};
 
@@ -33,7 +33,7 @@ fn operation(api: &Api, op: &Operation, patterns: &Patterns) -> Result<TokenStre
     let id = &op.id;
     let method = op.method.as_str();
     let template = &op.path_template;
-    let status = op.success.status;
+    let status = int(op.success.status);
     let response = match &op.success.body {
         Some(body) => {
             let body = ident(body);
@@ -97,7 +97,7 @@ fn operation(api: &Api, op: &Operation, patterns: &Patterns) -> Result<TokenStre
     let reads = op.inputs.iter().map(|i| {
         let field = ident(&i.field);
         let wire = &i.wire;
-        let code = i.error_code;
+        let code = int(i.error_code);
         let rules = patterns.rules(&i.rules, sid_prefix(&i.ty));
         let read = match i.location {
             Location::Path => {
@@ -173,10 +173,13 @@ fn default_accessor(api: &Api, op: &Operation, input: &Input, default: &DefaultV
     let field = ident(&input.field);
     let doc_text = format!(" `{}`, or the spec's default when it was not sent.", input.wire);
     Ok(match (&input.ty, default, input.repeated) {
-        (Ty::Integer, DefaultValue::Integer(n), false) => quote! {
-            #[doc = #doc_text]
-            pub fn #method(&self) -> i64 { self.#field.unwrap_or(#n) }
-        },
+        (Ty::Integer, DefaultValue::Integer(n), false) => {
+            let n = int(*n);
+            quote! {
+                #[doc = #doc_text]
+                pub fn #method(&self) -> i64 { self.#field.unwrap_or(#n) }
+            }
+        }
         (Ty::Boolean, DefaultValue::Boolean(b), false) => quote! {
             #[doc = #doc_text]
             pub fn #method(&self) -> bool { self.#field.unwrap_or(#b) }

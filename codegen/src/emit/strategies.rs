@@ -8,7 +8,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::models::{Patterns, sid_prefix};
-use super::{ident, ty_tokens};
+use super::{ident, int, ty_tokens};
 use crate::Error;
 use crate::ir::{Api, Rules, Ty, TypeDef};
 
@@ -146,7 +146,7 @@ fn value(ty: &Ty, rules: &Rules, patterns: &Patterns, repeated: bool) -> TokenSt
 }
 
 fn json_length(rules: &Rules, f: TokenStream) -> TokenStream {
-    match rules.max_length.map(|n| usize::try_from(n).unwrap_or(usize::MAX)) {
+    match rules.max_length.map(int) {
         Some(n) => quote!(#f(Some(#n))),
         None => quote!(#f(None)),
     }

@@ -20,18 +20,18 @@ pub struct ListServicesRequest {
 impl ListServicesRequest {
     /// `PageSize`, or the spec's default when it was not sent.
     pub fn page_size_or_default(&self) -> i64 {
-        self.page_size.unwrap_or(50i64)
+        self.page_size.unwrap_or(50)
     }
     /// `Page`, or the spec's default when it was not sent.
     pub fn page_or_default(&self) -> i64 {
-        self.page.unwrap_or(0i64)
+        self.page.unwrap_or(0)
     }
 }
 impl verifyd_runtime::WireRequest for ListServicesRequest {
     const OPERATION_ID: &'static str = "listServices";
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = ServiceList;
     fn path_params(&self) -> Vec<String> {
         vec![]
@@ -68,26 +68,26 @@ impl verifyd_runtime::WireRequest for ListServicesRequest {
             page_size: verifyd_runtime::form::optional(
                 query,
                 "PageSize",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    minimum: Some(1i64),
-                    maximum: Some(1000i64),
+                    minimum: Some(1),
+                    maximum: Some(1000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             page: verifyd_runtime::form::optional(
                 query,
                 "Page",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    minimum: Some(0i64),
+                    minimum: Some(0),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             page_token: verifyd_runtime::form::optional(
                 query,
                 "PageToken",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
         })
@@ -144,7 +144,7 @@ pub struct CreateServiceRequest {
 impl CreateServiceRequest {
     /// `CodeLength`, or the spec's default when it was not sent.
     pub fn code_length_or_default(&self) -> i64 {
-        self.code_length.unwrap_or(6i64)
+        self.code_length.unwrap_or(6)
     }
     /// `LookupEnabled`, or the spec's default when it was not sent.
     pub fn lookup_enabled_or_default(&self) -> bool {
@@ -172,15 +172,15 @@ impl CreateServiceRequest {
     }
     /// `Totp.TimeStep`, or the spec's default when it was not sent.
     pub fn totp_time_step_or_default(&self) -> i64 {
-        self.totp_time_step.unwrap_or(30i64)
+        self.totp_time_step.unwrap_or(30)
     }
     /// `Totp.CodeLength`, or the spec's default when it was not sent.
     pub fn totp_code_length_or_default(&self) -> i64 {
-        self.totp_code_length.unwrap_or(6i64)
+        self.totp_code_length.unwrap_or(6)
     }
     /// `Totp.Skew`, or the spec's default when it was not sent.
     pub fn totp_skew_or_default(&self) -> i64 {
-        self.totp_skew.unwrap_or(1i64)
+        self.totp_skew.unwrap_or(1)
     }
     /// `VerifyEventSubscriptionEnabled`, or the spec's default when it was not sent.
     pub fn verify_event_subscription_enabled_or_default(&self) -> bool {
@@ -191,7 +191,7 @@ impl verifyd_runtime::WireRequest for CreateServiceRequest {
     const OPERATION_ID: &'static str = "createService";
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services";
-    const SUCCESS_STATUS: u16 = 201u16;
+    const SUCCESS_STATUS: u16 = 201;
     type Response = VerifyService;
     fn path_params(&self) -> Vec<String> {
         vec![]
@@ -251,74 +251,74 @@ impl verifyd_runtime::WireRequest for CreateServiceRequest {
             friendly_name: verifyd_runtime::form::required(
                 body,
                 "FriendlyName",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    max_length: Some(30usize),
+                    max_length: Some(30),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             code_length: verifyd_runtime::form::optional(
                 body,
                 "CodeLength",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    minimum: Some(4i64),
-                    maximum: Some(10i64),
+                    minimum: Some(4),
+                    maximum: Some(10),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             lookup_enabled: verifyd_runtime::form::optional(
                 body,
                 "LookupEnabled",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             skip_sms_to_landlines: verifyd_runtime::form::optional(
                 body,
                 "SkipSmsToLandlines",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             dtmf_input_required: verifyd_runtime::form::optional(
                 body,
                 "DtmfInputRequired",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             tts_name: verifyd_runtime::form::optional(
                 body,
                 "TtsName",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             psd2_enabled: verifyd_runtime::form::optional(
                 body,
                 "Psd2Enabled",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             do_not_share_warning_enabled: verifyd_runtime::form::optional(
                 body,
                 "DoNotShareWarningEnabled",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             custom_code_enabled: verifyd_runtime::form::optional(
                 body,
                 "CustomCodeEnabled",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             push_include_date: verifyd_runtime::form::optional(
                 body,
                 "Push.IncludeDate",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             push_apn_credential_sid: verifyd_runtime::form::optional(
                 body,
                 "Push.ApnCredentialSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("CR"),
                     ..verifyd_runtime::Rules::NONE
@@ -327,7 +327,7 @@ impl verifyd_runtime::WireRequest for CreateServiceRequest {
             push_fcm_credential_sid: verifyd_runtime::form::optional(
                 body,
                 "Push.FcmCredentialSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("CR"),
                     ..verifyd_runtime::Rules::NONE
@@ -336,43 +336,43 @@ impl verifyd_runtime::WireRequest for CreateServiceRequest {
             totp_issuer: verifyd_runtime::form::optional(
                 body,
                 "Totp.Issuer",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             totp_time_step: verifyd_runtime::form::optional(
                 body,
                 "Totp.TimeStep",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    minimum: Some(20i64),
-                    maximum: Some(60i64),
+                    minimum: Some(20),
+                    maximum: Some(60),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             totp_code_length: verifyd_runtime::form::optional(
                 body,
                 "Totp.CodeLength",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    minimum: Some(3i64),
-                    maximum: Some(8i64),
+                    minimum: Some(3),
+                    maximum: Some(8),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             totp_skew: verifyd_runtime::form::optional(
                 body,
                 "Totp.Skew",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    minimum: Some(0i64),
-                    maximum: Some(2i64),
+                    minimum: Some(0),
+                    maximum: Some(2),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             default_template_sid: verifyd_runtime::form::optional(
                 body,
                 "DefaultTemplateSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("HJ"),
                     ..verifyd_runtime::Rules::NONE
@@ -381,7 +381,7 @@ impl verifyd_runtime::WireRequest for CreateServiceRequest {
             whatsapp_msg_service_sid: verifyd_runtime::form::optional(
                 body,
                 "Whatsapp.MsgServiceSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("MG"),
                     ..verifyd_runtime::Rules::NONE
@@ -390,13 +390,13 @@ impl verifyd_runtime::WireRequest for CreateServiceRequest {
             whatsapp_from: verifyd_runtime::form::optional(
                 body,
                 "Whatsapp.From",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             verify_event_subscription_enabled: verifyd_runtime::form::optional(
                 body,
                 "VerifyEventSubscriptionEnabled",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
         })
@@ -416,7 +416,7 @@ impl verifyd_runtime::WireRequest for FetchServiceRequest {
     const OPERATION_ID: &'static str = "fetchService";
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = VerifyService;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -450,7 +450,7 @@ impl verifyd_runtime::WireRequest for FetchServiceRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -513,7 +513,7 @@ impl verifyd_runtime::WireRequest for UpdateServiceRequest {
     const OPERATION_ID: &'static str = "updateService";
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = VerifyService;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -573,7 +573,7 @@ impl verifyd_runtime::WireRequest for UpdateServiceRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -582,74 +582,74 @@ impl verifyd_runtime::WireRequest for UpdateServiceRequest {
             friendly_name: verifyd_runtime::form::optional(
                 body,
                 "FriendlyName",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    max_length: Some(30usize),
+                    max_length: Some(30),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             code_length: verifyd_runtime::form::optional(
                 body,
                 "CodeLength",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    minimum: Some(4i64),
-                    maximum: Some(10i64),
+                    minimum: Some(4),
+                    maximum: Some(10),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             lookup_enabled: verifyd_runtime::form::optional(
                 body,
                 "LookupEnabled",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             skip_sms_to_landlines: verifyd_runtime::form::optional(
                 body,
                 "SkipSmsToLandlines",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             dtmf_input_required: verifyd_runtime::form::optional(
                 body,
                 "DtmfInputRequired",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             tts_name: verifyd_runtime::form::optional(
                 body,
                 "TtsName",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             psd2_enabled: verifyd_runtime::form::optional(
                 body,
                 "Psd2Enabled",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             do_not_share_warning_enabled: verifyd_runtime::form::optional(
                 body,
                 "DoNotShareWarningEnabled",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             custom_code_enabled: verifyd_runtime::form::optional(
                 body,
                 "CustomCodeEnabled",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             push_include_date: verifyd_runtime::form::optional(
                 body,
                 "Push.IncludeDate",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             push_apn_credential_sid: verifyd_runtime::form::optional(
                 body,
                 "Push.ApnCredentialSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("CR"),
                     ..verifyd_runtime::Rules::NONE
@@ -658,7 +658,7 @@ impl verifyd_runtime::WireRequest for UpdateServiceRequest {
             push_fcm_credential_sid: verifyd_runtime::form::optional(
                 body,
                 "Push.FcmCredentialSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("CR"),
                     ..verifyd_runtime::Rules::NONE
@@ -667,43 +667,43 @@ impl verifyd_runtime::WireRequest for UpdateServiceRequest {
             totp_issuer: verifyd_runtime::form::optional(
                 body,
                 "Totp.Issuer",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             totp_time_step: verifyd_runtime::form::optional(
                 body,
                 "Totp.TimeStep",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    minimum: Some(20i64),
-                    maximum: Some(60i64),
+                    minimum: Some(20),
+                    maximum: Some(60),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             totp_code_length: verifyd_runtime::form::optional(
                 body,
                 "Totp.CodeLength",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    minimum: Some(3i64),
-                    maximum: Some(8i64),
+                    minimum: Some(3),
+                    maximum: Some(8),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             totp_skew: verifyd_runtime::form::optional(
                 body,
                 "Totp.Skew",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    minimum: Some(0i64),
-                    maximum: Some(2i64),
+                    minimum: Some(0),
+                    maximum: Some(2),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             default_template_sid: verifyd_runtime::form::optional(
                 body,
                 "DefaultTemplateSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("HJ"),
                     ..verifyd_runtime::Rules::NONE
@@ -712,7 +712,7 @@ impl verifyd_runtime::WireRequest for UpdateServiceRequest {
             whatsapp_msg_service_sid: verifyd_runtime::form::optional(
                 body,
                 "Whatsapp.MsgServiceSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("MG"),
                     ..verifyd_runtime::Rules::NONE
@@ -721,13 +721,13 @@ impl verifyd_runtime::WireRequest for UpdateServiceRequest {
             whatsapp_from: verifyd_runtime::form::optional(
                 body,
                 "Whatsapp.From",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             verify_event_subscription_enabled: verifyd_runtime::form::optional(
                 body,
                 "VerifyEventSubscriptionEnabled",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
         })
@@ -747,7 +747,7 @@ impl verifyd_runtime::WireRequest for DeleteServiceRequest {
     const OPERATION_ID: &'static str = "deleteService";
     const METHOD: &'static str = "DELETE";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}";
-    const SUCCESS_STATUS: u16 = 204u16;
+    const SUCCESS_STATUS: u16 = 204;
     type Response = ();
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -781,7 +781,7 @@ impl verifyd_runtime::WireRequest for DeleteServiceRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -848,7 +848,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationRequest {
     const OPERATION_ID: &'static str = "createVerification";
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Verifications";
-    const SUCCESS_STATUS: u16 = 201u16;
+    const SUCCESS_STATUS: u16 = 201;
     type Response = Verification;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -903,7 +903,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -912,74 +912,74 @@ impl verifyd_runtime::WireRequest for CreateVerificationRequest {
             to: verifyd_runtime::form::required(
                 body,
                 "To",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    min_length: Some(1usize),
+                    min_length: Some(1),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             channel: verifyd_runtime::form::required(
                 body,
                 "Channel",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             custom_friendly_name: verifyd_runtime::form::optional(
                 body,
                 "CustomFriendlyName",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             custom_message: verifyd_runtime::form::optional(
                 body,
                 "CustomMessage",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             send_digits: verifyd_runtime::form::optional(
                 body,
                 "SendDigits",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             locale: verifyd_runtime::form::optional(
                 body,
                 "Locale",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             custom_code: verifyd_runtime::form::optional(
                 body,
                 "CustomCode",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    min_length: Some(4usize),
-                    max_length: Some(10usize),
+                    min_length: Some(4),
+                    max_length: Some(10),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             amount: verifyd_runtime::form::optional(
                 body,
                 "Amount",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             payee: verifyd_runtime::form::optional(
                 body,
                 "Payee",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             rate_limits: verifyd_runtime::form::optional(
                 body,
                 "RateLimits",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             template_sid: verifyd_runtime::form::optional(
                 body,
                 "TemplateSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("HJ"),
                     ..verifyd_runtime::Rules::NONE
@@ -988,43 +988,43 @@ impl verifyd_runtime::WireRequest for CreateVerificationRequest {
             template_custom_substitutions: verifyd_runtime::form::optional(
                 body,
                 "TemplateCustomSubstitutions",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             channel_configuration: verifyd_runtime::form::optional(
                 body,
                 "ChannelConfiguration",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             app_hash: verifyd_runtime::form::optional(
                 body,
                 "AppHash",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             device_ip: verifyd_runtime::form::optional(
                 body,
                 "DeviceIp",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             enable_sna_client_token: verifyd_runtime::form::optional(
                 body,
                 "EnableSnaClientToken",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             risk_check: verifyd_runtime::form::optional(
                 body,
                 "RiskCheck",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             tags: verifyd_runtime::form::optional(
                 body,
                 "Tags",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
         })
@@ -1046,7 +1046,7 @@ impl verifyd_runtime::WireRequest for FetchVerificationRequest {
     const OPERATION_ID: &'static str = "fetchVerification";
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Verifications/{VerificationSid}";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = Verification;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -1083,7 +1083,7 @@ impl verifyd_runtime::WireRequest for FetchVerificationRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -1092,7 +1092,7 @@ impl verifyd_runtime::WireRequest for FetchVerificationRequest {
             verification_sid: verifyd_runtime::form::path(
                 path_verification_sid,
                 "VerificationSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VE"),
                     ..verifyd_runtime::Rules::NONE
@@ -1119,7 +1119,7 @@ impl verifyd_runtime::WireRequest for UpdateVerificationRequest {
     const OPERATION_ID: &'static str = "updateVerification";
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Verifications/{VerificationSid}";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = Verification;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -1157,7 +1157,7 @@ impl verifyd_runtime::WireRequest for UpdateVerificationRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -1166,7 +1166,7 @@ impl verifyd_runtime::WireRequest for UpdateVerificationRequest {
             verification_sid: verifyd_runtime::form::path(
                 path_verification_sid,
                 "VerificationSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VE"),
                     ..verifyd_runtime::Rules::NONE
@@ -1175,7 +1175,7 @@ impl verifyd_runtime::WireRequest for UpdateVerificationRequest {
             status: verifyd_runtime::form::required(
                 body,
                 "Status",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
         })
@@ -1207,7 +1207,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationCheckRequest {
     const OPERATION_ID: &'static str = "createVerificationCheck";
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/VerificationCheck";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = VerificationCheck;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -1247,7 +1247,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationCheckRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -1256,26 +1256,26 @@ impl verifyd_runtime::WireRequest for CreateVerificationCheckRequest {
             code: verifyd_runtime::form::optional(
                 body,
                 "Code",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    min_length: Some(4usize),
-                    max_length: Some(10usize),
+                    min_length: Some(4),
+                    max_length: Some(10),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             to: verifyd_runtime::form::optional(
                 body,
                 "To",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    min_length: Some(1usize),
+                    min_length: Some(1),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             verification_sid: verifyd_runtime::form::optional(
                 body,
                 "VerificationSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VE"),
                     ..verifyd_runtime::Rules::NONE
@@ -1284,19 +1284,19 @@ impl verifyd_runtime::WireRequest for CreateVerificationCheckRequest {
             amount: verifyd_runtime::form::optional(
                 body,
                 "Amount",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             payee: verifyd_runtime::form::optional(
                 body,
                 "Payee",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
             sna_client_token: verifyd_runtime::form::optional(
                 body,
                 "SnaClientToken",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
         })
@@ -1321,18 +1321,18 @@ pub struct ListRateLimitsRequest {
 impl ListRateLimitsRequest {
     /// `PageSize`, or the spec's default when it was not sent.
     pub fn page_size_or_default(&self) -> i64 {
-        self.page_size.unwrap_or(50i64)
+        self.page_size.unwrap_or(50)
     }
     /// `Page`, or the spec's default when it was not sent.
     pub fn page_or_default(&self) -> i64 {
-        self.page.unwrap_or(0i64)
+        self.page.unwrap_or(0)
     }
 }
 impl verifyd_runtime::WireRequest for ListRateLimitsRequest {
     const OPERATION_ID: &'static str = "listRateLimits";
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/RateLimits";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = RateLimitList;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -1369,7 +1369,7 @@ impl verifyd_runtime::WireRequest for ListRateLimitsRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -1378,26 +1378,26 @@ impl verifyd_runtime::WireRequest for ListRateLimitsRequest {
             page_size: verifyd_runtime::form::optional(
                 query,
                 "PageSize",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    minimum: Some(1i64),
-                    maximum: Some(1000i64),
+                    minimum: Some(1),
+                    maximum: Some(1000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             page: verifyd_runtime::form::optional(
                 query,
                 "Page",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    minimum: Some(0i64),
+                    minimum: Some(0),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             page_token: verifyd_runtime::form::optional(
                 query,
                 "PageToken",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
         })
@@ -1421,7 +1421,7 @@ impl verifyd_runtime::WireRequest for CreateRateLimitRequest {
     const OPERATION_ID: &'static str = "createRateLimit";
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/RateLimits";
-    const SUCCESS_STATUS: u16 = 201u16;
+    const SUCCESS_STATUS: u16 = 201;
     type Response = RateLimit;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -1457,7 +1457,7 @@ impl verifyd_runtime::WireRequest for CreateRateLimitRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -1466,9 +1466,9 @@ impl verifyd_runtime::WireRequest for CreateRateLimitRequest {
             unique_name: verifyd_runtime::form::required(
                 body,
                 "UniqueName",
-                60209u32,
+                60209,
                 &verifyd_runtime::Rules {
-                    max_length: Some(191usize),
+                    max_length: Some(191),
                     pattern: Some(&crate::patterns::PATTERN_1),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -1476,7 +1476,7 @@ impl verifyd_runtime::WireRequest for CreateRateLimitRequest {
             description: verifyd_runtime::form::optional(
                 body,
                 "Description",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
         })
@@ -1498,7 +1498,7 @@ impl verifyd_runtime::WireRequest for FetchRateLimitRequest {
     const OPERATION_ID: &'static str = "fetchRateLimit";
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/RateLimits/{RateLimitSid}";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = RateLimit;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -1535,7 +1535,7 @@ impl verifyd_runtime::WireRequest for FetchRateLimitRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -1544,7 +1544,7 @@ impl verifyd_runtime::WireRequest for FetchRateLimitRequest {
             rate_limit_sid: verifyd_runtime::form::path(
                 path_rate_limit_sid,
                 "RateLimitSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("RK"),
                     ..verifyd_runtime::Rules::NONE
@@ -1571,7 +1571,7 @@ impl verifyd_runtime::WireRequest for UpdateRateLimitRequest {
     const OPERATION_ID: &'static str = "updateRateLimit";
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/RateLimits/{RateLimitSid}";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = RateLimit;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -1609,7 +1609,7 @@ impl verifyd_runtime::WireRequest for UpdateRateLimitRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -1618,7 +1618,7 @@ impl verifyd_runtime::WireRequest for UpdateRateLimitRequest {
             rate_limit_sid: verifyd_runtime::form::path(
                 path_rate_limit_sid,
                 "RateLimitSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("RK"),
                     ..verifyd_runtime::Rules::NONE
@@ -1627,7 +1627,7 @@ impl verifyd_runtime::WireRequest for UpdateRateLimitRequest {
             description: verifyd_runtime::form::optional(
                 body,
                 "Description",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
         })
@@ -1649,7 +1649,7 @@ impl verifyd_runtime::WireRequest for DeleteRateLimitRequest {
     const OPERATION_ID: &'static str = "deleteRateLimit";
     const METHOD: &'static str = "DELETE";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/RateLimits/{RateLimitSid}";
-    const SUCCESS_STATUS: u16 = 204u16;
+    const SUCCESS_STATUS: u16 = 204;
     type Response = ();
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -1686,7 +1686,7 @@ impl verifyd_runtime::WireRequest for DeleteRateLimitRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -1695,7 +1695,7 @@ impl verifyd_runtime::WireRequest for DeleteRateLimitRequest {
             rate_limit_sid: verifyd_runtime::form::path(
                 path_rate_limit_sid,
                 "RateLimitSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("RK"),
                     ..verifyd_runtime::Rules::NONE
@@ -1725,18 +1725,18 @@ pub struct ListBucketsRequest {
 impl ListBucketsRequest {
     /// `PageSize`, or the spec's default when it was not sent.
     pub fn page_size_or_default(&self) -> i64 {
-        self.page_size.unwrap_or(50i64)
+        self.page_size.unwrap_or(50)
     }
     /// `Page`, or the spec's default when it was not sent.
     pub fn page_or_default(&self) -> i64 {
-        self.page.unwrap_or(0i64)
+        self.page.unwrap_or(0)
     }
 }
 impl verifyd_runtime::WireRequest for ListBucketsRequest {
     const OPERATION_ID: &'static str = "listBuckets";
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/RateLimits/{RateLimitSid}/Buckets";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = BucketList;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -1776,7 +1776,7 @@ impl verifyd_runtime::WireRequest for ListBucketsRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -1785,7 +1785,7 @@ impl verifyd_runtime::WireRequest for ListBucketsRequest {
             rate_limit_sid: verifyd_runtime::form::path(
                 path_rate_limit_sid,
                 "RateLimitSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("RK"),
                     ..verifyd_runtime::Rules::NONE
@@ -1794,26 +1794,26 @@ impl verifyd_runtime::WireRequest for ListBucketsRequest {
             page_size: verifyd_runtime::form::optional(
                 query,
                 "PageSize",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    minimum: Some(1i64),
-                    maximum: Some(1000i64),
+                    minimum: Some(1),
+                    maximum: Some(1000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             page: verifyd_runtime::form::optional(
                 query,
                 "Page",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    minimum: Some(0i64),
+                    minimum: Some(0),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             page_token: verifyd_runtime::form::optional(
                 query,
                 "PageToken",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
         })
@@ -1839,7 +1839,7 @@ impl verifyd_runtime::WireRequest for CreateBucketRequest {
     const OPERATION_ID: &'static str = "createBucket";
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/RateLimits/{RateLimitSid}/Buckets";
-    const SUCCESS_STATUS: u16 = 201u16;
+    const SUCCESS_STATUS: u16 = 201;
     type Response = Bucket;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -1878,7 +1878,7 @@ impl verifyd_runtime::WireRequest for CreateBucketRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -1887,7 +1887,7 @@ impl verifyd_runtime::WireRequest for CreateBucketRequest {
             rate_limit_sid: verifyd_runtime::form::path(
                 path_rate_limit_sid,
                 "RateLimitSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("RK"),
                     ..verifyd_runtime::Rules::NONE
@@ -1896,20 +1896,20 @@ impl verifyd_runtime::WireRequest for CreateBucketRequest {
             max: verifyd_runtime::form::required(
                 body,
                 "Max",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    minimum: Some(1i64),
-                    maximum: Some(100000i64),
+                    minimum: Some(1),
+                    maximum: Some(100000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             interval: verifyd_runtime::form::required(
                 body,
                 "Interval",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    minimum: Some(1i64),
-                    maximum: Some(86400i64),
+                    minimum: Some(1),
+                    maximum: Some(86400),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -1934,7 +1934,7 @@ impl verifyd_runtime::WireRequest for FetchBucketRequest {
     const OPERATION_ID: &'static str = "fetchBucket";
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/RateLimits/{RateLimitSid}/Buckets/{BucketSid}";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = Bucket;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -1972,7 +1972,7 @@ impl verifyd_runtime::WireRequest for FetchBucketRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -1981,7 +1981,7 @@ impl verifyd_runtime::WireRequest for FetchBucketRequest {
             rate_limit_sid: verifyd_runtime::form::path(
                 path_rate_limit_sid,
                 "RateLimitSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("RK"),
                     ..verifyd_runtime::Rules::NONE
@@ -1990,7 +1990,7 @@ impl verifyd_runtime::WireRequest for FetchBucketRequest {
             bucket_sid: verifyd_runtime::form::path(
                 path_bucket_sid,
                 "BucketSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("BL"),
                     ..verifyd_runtime::Rules::NONE
@@ -2021,7 +2021,7 @@ impl verifyd_runtime::WireRequest for UpdateBucketRequest {
     const OPERATION_ID: &'static str = "updateBucket";
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/RateLimits/{RateLimitSid}/Buckets/{BucketSid}";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = Bucket;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -2061,7 +2061,7 @@ impl verifyd_runtime::WireRequest for UpdateBucketRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -2070,7 +2070,7 @@ impl verifyd_runtime::WireRequest for UpdateBucketRequest {
             rate_limit_sid: verifyd_runtime::form::path(
                 path_rate_limit_sid,
                 "RateLimitSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("RK"),
                     ..verifyd_runtime::Rules::NONE
@@ -2079,7 +2079,7 @@ impl verifyd_runtime::WireRequest for UpdateBucketRequest {
             bucket_sid: verifyd_runtime::form::path(
                 path_bucket_sid,
                 "BucketSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("BL"),
                     ..verifyd_runtime::Rules::NONE
@@ -2088,20 +2088,20 @@ impl verifyd_runtime::WireRequest for UpdateBucketRequest {
             max: verifyd_runtime::form::optional(
                 body,
                 "Max",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    minimum: Some(1i64),
-                    maximum: Some(100000i64),
+                    minimum: Some(1),
+                    maximum: Some(100000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             interval: verifyd_runtime::form::optional(
                 body,
                 "Interval",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
-                    minimum: Some(1i64),
-                    maximum: Some(86400i64),
+                    minimum: Some(1),
+                    maximum: Some(86400),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -2126,7 +2126,7 @@ impl verifyd_runtime::WireRequest for DeleteBucketRequest {
     const OPERATION_ID: &'static str = "deleteBucket";
     const METHOD: &'static str = "DELETE";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/RateLimits/{RateLimitSid}/Buckets/{BucketSid}";
-    const SUCCESS_STATUS: u16 = 204u16;
+    const SUCCESS_STATUS: u16 = 204;
     type Response = ();
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -2164,7 +2164,7 @@ impl verifyd_runtime::WireRequest for DeleteBucketRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -2173,7 +2173,7 @@ impl verifyd_runtime::WireRequest for DeleteBucketRequest {
             rate_limit_sid: verifyd_runtime::form::path(
                 path_rate_limit_sid,
                 "RateLimitSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("RK"),
                     ..verifyd_runtime::Rules::NONE
@@ -2182,7 +2182,7 @@ impl verifyd_runtime::WireRequest for DeleteBucketRequest {
             bucket_sid: verifyd_runtime::form::path(
                 path_bucket_sid,
                 "BucketSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("BL"),
                     ..verifyd_runtime::Rules::NONE
@@ -2210,18 +2210,18 @@ pub struct ListEntitiesRequest {
 impl ListEntitiesRequest {
     /// `PageSize`, or the spec's default when it was not sent.
     pub fn page_size_or_default(&self) -> i64 {
-        self.page_size.unwrap_or(50i64)
+        self.page_size.unwrap_or(50)
     }
     /// `Page`, or the spec's default when it was not sent.
     pub fn page_or_default(&self) -> i64 {
-        self.page.unwrap_or(0i64)
+        self.page.unwrap_or(0)
     }
 }
 impl verifyd_runtime::WireRequest for ListEntitiesRequest {
     const OPERATION_ID: &'static str = "listEntities";
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = EntityList;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -2258,7 +2258,7 @@ impl verifyd_runtime::WireRequest for ListEntitiesRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -2267,26 +2267,26 @@ impl verifyd_runtime::WireRequest for ListEntitiesRequest {
             page_size: verifyd_runtime::form::optional(
                 query,
                 "PageSize",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    minimum: Some(1i64),
-                    maximum: Some(1000i64),
+                    minimum: Some(1),
+                    maximum: Some(1000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             page: verifyd_runtime::form::optional(
                 query,
                 "Page",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    minimum: Some(0i64),
+                    minimum: Some(0),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             page_token: verifyd_runtime::form::optional(
                 query,
                 "PageToken",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
         })
@@ -2308,7 +2308,7 @@ impl verifyd_runtime::WireRequest for CreateEntityRequest {
     const OPERATION_ID: &'static str = "createEntity";
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities";
-    const SUCCESS_STATUS: u16 = 201u16;
+    const SUCCESS_STATUS: u16 = 201;
     type Response = Entity;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -2343,7 +2343,7 @@ impl verifyd_runtime::WireRequest for CreateEntityRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -2352,10 +2352,10 @@ impl verifyd_runtime::WireRequest for CreateEntityRequest {
             identity: verifyd_runtime::form::required(
                 body,
                 "Identity",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -2379,7 +2379,7 @@ impl verifyd_runtime::WireRequest for FetchEntityRequest {
     const OPERATION_ID: &'static str = "fetchEntity";
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = Entity;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -2416,7 +2416,7 @@ impl verifyd_runtime::WireRequest for FetchEntityRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -2425,10 +2425,10 @@ impl verifyd_runtime::WireRequest for FetchEntityRequest {
             identity: verifyd_runtime::form::path(
                 path_identity,
                 "Identity",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -2452,7 +2452,7 @@ impl verifyd_runtime::WireRequest for DeleteEntityRequest {
     const OPERATION_ID: &'static str = "deleteEntity";
     const METHOD: &'static str = "DELETE";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}";
-    const SUCCESS_STATUS: u16 = 204u16;
+    const SUCCESS_STATUS: u16 = 204;
     type Response = ();
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -2489,7 +2489,7 @@ impl verifyd_runtime::WireRequest for DeleteEntityRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -2498,10 +2498,10 @@ impl verifyd_runtime::WireRequest for DeleteEntityRequest {
             identity: verifyd_runtime::form::path(
                 path_identity,
                 "Identity",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -2530,18 +2530,18 @@ pub struct ListFactorsRequest {
 impl ListFactorsRequest {
     /// `PageSize`, or the spec's default when it was not sent.
     pub fn page_size_or_default(&self) -> i64 {
-        self.page_size.unwrap_or(50i64)
+        self.page_size.unwrap_or(50)
     }
     /// `Page`, or the spec's default when it was not sent.
     pub fn page_or_default(&self) -> i64 {
-        self.page.unwrap_or(0i64)
+        self.page.unwrap_or(0)
     }
 }
 impl verifyd_runtime::WireRequest for ListFactorsRequest {
     const OPERATION_ID: &'static str = "listFactors";
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}/Factors";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = FactorList;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -2581,7 +2581,7 @@ impl verifyd_runtime::WireRequest for ListFactorsRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -2590,10 +2590,10 @@ impl verifyd_runtime::WireRequest for ListFactorsRequest {
             identity: verifyd_runtime::form::path(
                 path_identity,
                 "Identity",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -2601,26 +2601,26 @@ impl verifyd_runtime::WireRequest for ListFactorsRequest {
             page_size: verifyd_runtime::form::optional(
                 query,
                 "PageSize",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    minimum: Some(1i64),
-                    maximum: Some(1000i64),
+                    minimum: Some(1),
+                    maximum: Some(1000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             page: verifyd_runtime::form::optional(
                 query,
                 "Page",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    minimum: Some(0i64),
+                    minimum: Some(0),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             page_token: verifyd_runtime::form::optional(
                 query,
                 "PageToken",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
         })
@@ -2674,7 +2674,7 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
     const OPERATION_ID: &'static str = "createFactor";
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}/Factors";
-    const SUCCESS_STATUS: u16 = 201u16;
+    const SUCCESS_STATUS: u16 = 201;
     type Response = NewFactor;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -2730,7 +2730,7 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -2739,10 +2739,10 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
             identity: verifyd_runtime::form::path(
                 path_identity,
                 "Identity",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -2750,51 +2750,51 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
             friendly_name: verifyd_runtime::form::required(
                 body,
                 "FriendlyName",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    max_length: Some(64usize),
+                    max_length: Some(64),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             factor_type: verifyd_runtime::form::required(
                 body,
                 "FactorType",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
             binding_alg: verifyd_runtime::form::optional(
                 body,
                 "Binding.Alg",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
             binding_code_length: verifyd_runtime::form::optional(
                 body,
                 "Binding.CodeLength",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    minimum: Some(3i64),
-                    maximum: Some(8i64),
+                    minimum: Some(3),
+                    maximum: Some(8),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             binding_time_step: verifyd_runtime::form::optional(
                 body,
                 "Binding.TimeStep",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    minimum: Some(20i64),
-                    maximum: Some(60i64),
+                    minimum: Some(20),
+                    maximum: Some(60),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             binding_secret: verifyd_runtime::form::optional(
                 body,
                 "Binding.Secret",
-                60314u32,
+                60314,
                 &verifyd_runtime::Rules {
-                    min_length: Some(16usize),
-                    max_length: Some(128usize),
+                    min_length: Some(16),
+                    max_length: Some(128),
                     pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -2802,10 +2802,10 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
             binding_public_key: verifyd_runtime::form::optional(
                 body,
                 "Binding.PublicKey",
-                60314u32,
+                60314,
                 &verifyd_runtime::Rules {
-                    min_length: Some(1usize),
-                    max_length: Some(2048usize),
+                    min_length: Some(1),
+                    max_length: Some(2048),
                     pattern: Some(&crate::patterns::PATTERN_0),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -2813,76 +2813,76 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
             config_sdk_version: verifyd_runtime::form::optional(
                 body,
                 "Config.SdkVersion",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
             config_app_id: verifyd_runtime::form::optional(
                 body,
                 "Config.AppId",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    max_length: Some(100usize),
+                    max_length: Some(100),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             config_notification_platform: verifyd_runtime::form::optional(
                 body,
                 "Config.NotificationPlatform",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
             config_notification_token: verifyd_runtime::form::optional(
                 body,
                 "Config.NotificationToken",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    min_length: Some(32usize),
-                    max_length: Some(255usize),
+                    min_length: Some(32),
+                    max_length: Some(255),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             config_alg: verifyd_runtime::form::optional(
                 body,
                 "Config.Alg",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
             config_code_length: verifyd_runtime::form::optional(
                 body,
                 "Config.CodeLength",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    minimum: Some(3i64),
-                    maximum: Some(8i64),
+                    minimum: Some(3),
+                    maximum: Some(8),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             config_time_step: verifyd_runtime::form::optional(
                 body,
                 "Config.TimeStep",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    minimum: Some(20i64),
-                    maximum: Some(60i64),
+                    minimum: Some(20),
+                    maximum: Some(60),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             config_skew: verifyd_runtime::form::optional(
                 body,
                 "Config.Skew",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    minimum: Some(0i64),
-                    maximum: Some(2i64),
+                    minimum: Some(0),
+                    maximum: Some(2),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             metadata: verifyd_runtime::form::optional(
                 body,
                 "Metadata",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    max_length: Some(1024usize),
+                    max_length: Some(1024),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -2907,7 +2907,7 @@ impl verifyd_runtime::WireRequest for FetchFactorRequest {
     const OPERATION_ID: &'static str = "fetchFactor";
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}/Factors/{FactorSid}";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = Factor;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -2945,7 +2945,7 @@ impl verifyd_runtime::WireRequest for FetchFactorRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -2954,10 +2954,10 @@ impl verifyd_runtime::WireRequest for FetchFactorRequest {
             identity: verifyd_runtime::form::path(
                 path_identity,
                 "Identity",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -2965,7 +2965,7 @@ impl verifyd_runtime::WireRequest for FetchFactorRequest {
             factor_sid: verifyd_runtime::form::path(
                 path_factor_sid,
                 "FactorSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("YF"),
                     ..verifyd_runtime::Rules::NONE
@@ -3010,7 +3010,7 @@ impl verifyd_runtime::WireRequest for UpdateFactorRequest {
     const OPERATION_ID: &'static str = "updateFactor";
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}/Factors/{FactorSid}";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = Factor;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -3060,7 +3060,7 @@ impl verifyd_runtime::WireRequest for UpdateFactorRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -3069,10 +3069,10 @@ impl verifyd_runtime::WireRequest for UpdateFactorRequest {
             identity: verifyd_runtime::form::path(
                 path_identity,
                 "Identity",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -3080,7 +3080,7 @@ impl verifyd_runtime::WireRequest for UpdateFactorRequest {
             factor_sid: verifyd_runtime::form::path(
                 path_factor_sid,
                 "FactorSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("YF"),
                     ..verifyd_runtime::Rules::NONE
@@ -3089,78 +3089,78 @@ impl verifyd_runtime::WireRequest for UpdateFactorRequest {
             auth_payload: verifyd_runtime::form::optional(
                 body,
                 "AuthPayload",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    min_length: Some(1usize),
-                    max_length: Some(5456usize),
+                    min_length: Some(1),
+                    max_length: Some(5456),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             friendly_name: verifyd_runtime::form::optional(
                 body,
                 "FriendlyName",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    max_length: Some(64usize),
+                    max_length: Some(64),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             config_notification_token: verifyd_runtime::form::optional(
                 body,
                 "Config.NotificationToken",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    min_length: Some(32usize),
-                    max_length: Some(255usize),
+                    min_length: Some(32),
+                    max_length: Some(255),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             config_sdk_version: verifyd_runtime::form::optional(
                 body,
                 "Config.SdkVersion",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
             config_time_step: verifyd_runtime::form::optional(
                 body,
                 "Config.TimeStep",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    minimum: Some(20i64),
-                    maximum: Some(60i64),
+                    minimum: Some(20),
+                    maximum: Some(60),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             config_skew: verifyd_runtime::form::optional(
                 body,
                 "Config.Skew",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    minimum: Some(0i64),
-                    maximum: Some(2i64),
+                    minimum: Some(0),
+                    maximum: Some(2),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             config_code_length: verifyd_runtime::form::optional(
                 body,
                 "Config.CodeLength",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    minimum: Some(3i64),
-                    maximum: Some(8i64),
+                    minimum: Some(3),
+                    maximum: Some(8),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             config_alg: verifyd_runtime::form::optional(
                 body,
                 "Config.Alg",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
             config_notification_platform: verifyd_runtime::form::optional(
                 body,
                 "Config.NotificationPlatform",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
         })
@@ -3184,7 +3184,7 @@ impl verifyd_runtime::WireRequest for DeleteFactorRequest {
     const OPERATION_ID: &'static str = "deleteFactor";
     const METHOD: &'static str = "DELETE";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}/Factors/{FactorSid}";
-    const SUCCESS_STATUS: u16 = 204u16;
+    const SUCCESS_STATUS: u16 = 204;
     type Response = ();
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -3222,7 +3222,7 @@ impl verifyd_runtime::WireRequest for DeleteFactorRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -3231,10 +3231,10 @@ impl verifyd_runtime::WireRequest for DeleteFactorRequest {
             identity: verifyd_runtime::form::path(
                 path_identity,
                 "Identity",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -3242,7 +3242,7 @@ impl verifyd_runtime::WireRequest for DeleteFactorRequest {
             factor_sid: verifyd_runtime::form::path(
                 path_factor_sid,
                 "FactorSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("YF"),
                     ..verifyd_runtime::Rules::NONE
@@ -3282,18 +3282,18 @@ impl ListChallengesRequest {
     }
     /// `PageSize`, or the spec's default when it was not sent.
     pub fn page_size_or_default(&self) -> i64 {
-        self.page_size.unwrap_or(50i64)
+        self.page_size.unwrap_or(50)
     }
     /// `Page`, or the spec's default when it was not sent.
     pub fn page_or_default(&self) -> i64 {
-        self.page.unwrap_or(0i64)
+        self.page.unwrap_or(0)
     }
 }
 impl verifyd_runtime::WireRequest for ListChallengesRequest {
     const OPERATION_ID: &'static str = "listChallenges";
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}/Challenges";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = ChallengeList;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -3336,7 +3336,7 @@ impl verifyd_runtime::WireRequest for ListChallengesRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -3345,10 +3345,10 @@ impl verifyd_runtime::WireRequest for ListChallengesRequest {
             identity: verifyd_runtime::form::path(
                 path_identity,
                 "Identity",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -3356,7 +3356,7 @@ impl verifyd_runtime::WireRequest for ListChallengesRequest {
             factor_sid: verifyd_runtime::form::optional(
                 query,
                 "FactorSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("YF"),
                     ..verifyd_runtime::Rules::NONE
@@ -3365,38 +3365,38 @@ impl verifyd_runtime::WireRequest for ListChallengesRequest {
             status: verifyd_runtime::form::optional(
                 query,
                 "Status",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
             order: verifyd_runtime::form::optional(
                 query,
                 "Order",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
             page_size: verifyd_runtime::form::optional(
                 query,
                 "PageSize",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    minimum: Some(1i64),
-                    maximum: Some(1000i64),
+                    minimum: Some(1),
+                    maximum: Some(1000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             page: verifyd_runtime::form::optional(
                 query,
                 "Page",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    minimum: Some(0i64),
+                    minimum: Some(0),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             page_token: verifyd_runtime::form::optional(
                 query,
                 "PageToken",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
         })
@@ -3430,7 +3430,7 @@ impl verifyd_runtime::WireRequest for CreateChallengeRequest {
     const OPERATION_ID: &'static str = "createChallenge";
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}/Challenges";
-    const SUCCESS_STATUS: u16 = 201u16;
+    const SUCCESS_STATUS: u16 = 201;
     type Response = Challenge;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -3475,7 +3475,7 @@ impl verifyd_runtime::WireRequest for CreateChallengeRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -3484,10 +3484,10 @@ impl verifyd_runtime::WireRequest for CreateChallengeRequest {
             identity: verifyd_runtime::form::path(
                 path_identity,
                 "Identity",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -3495,7 +3495,7 @@ impl verifyd_runtime::WireRequest for CreateChallengeRequest {
             factor_sid: verifyd_runtime::form::required(
                 body,
                 "FactorSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("YF"),
                     ..verifyd_runtime::Rules::NONE
@@ -3504,43 +3504,43 @@ impl verifyd_runtime::WireRequest for CreateChallengeRequest {
             expiration_date: verifyd_runtime::form::optional(
                 body,
                 "ExpirationDate",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
             details_message: verifyd_runtime::form::optional(
                 body,
                 "Details.Message",
-                60368u32,
+                60368,
                 &verifyd_runtime::Rules {
-                    max_length: Some(256usize),
+                    max_length: Some(256),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             details_fields: verifyd_runtime::form::optional_many(
                 body,
                 "Details.Fields",
-                60368u32,
+                60368,
                 &verifyd_runtime::Rules {
-                    max_items: Some(20usize),
+                    max_items: Some(20),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             hidden_details: verifyd_runtime::form::optional(
                 body,
                 "HiddenDetails",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    max_length: Some(1024usize),
+                    max_length: Some(1024),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             auth_payload: verifyd_runtime::form::optional(
                 body,
                 "AuthPayload",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    min_length: Some(3usize),
-                    max_length: Some(8usize),
+                    min_length: Some(3),
+                    max_length: Some(8),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3565,7 +3565,7 @@ impl verifyd_runtime::WireRequest for FetchChallengeRequest {
     const OPERATION_ID: &'static str = "fetchChallenge";
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}/Challenges/{ChallengeSid}";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = Challenge;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -3603,7 +3603,7 @@ impl verifyd_runtime::WireRequest for FetchChallengeRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -3612,10 +3612,10 @@ impl verifyd_runtime::WireRequest for FetchChallengeRequest {
             identity: verifyd_runtime::form::path(
                 path_identity,
                 "Identity",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -3623,7 +3623,7 @@ impl verifyd_runtime::WireRequest for FetchChallengeRequest {
             challenge_sid: verifyd_runtime::form::path(
                 path_challenge_sid,
                 "ChallengeSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("YC"),
                     ..verifyd_runtime::Rules::NONE
@@ -3654,7 +3654,7 @@ impl verifyd_runtime::WireRequest for UpdateChallengeRequest {
     const OPERATION_ID: &'static str = "updateChallenge";
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}/Challenges/{ChallengeSid}";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = Challenge;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -3694,7 +3694,7 @@ impl verifyd_runtime::WireRequest for UpdateChallengeRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -3703,10 +3703,10 @@ impl verifyd_runtime::WireRequest for UpdateChallengeRequest {
             identity: verifyd_runtime::form::path(
                 path_identity,
                 "Identity",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -3714,7 +3714,7 @@ impl verifyd_runtime::WireRequest for UpdateChallengeRequest {
             challenge_sid: verifyd_runtime::form::path(
                 path_challenge_sid,
                 "ChallengeSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("YC"),
                     ..verifyd_runtime::Rules::NONE
@@ -3723,19 +3723,19 @@ impl verifyd_runtime::WireRequest for UpdateChallengeRequest {
             auth_payload: verifyd_runtime::form::optional(
                 body,
                 "AuthPayload",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    min_length: Some(1usize),
-                    max_length: Some(5456usize),
+                    min_length: Some(1),
+                    max_length: Some(5456),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             metadata: verifyd_runtime::form::optional(
                 body,
                 "Metadata",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    max_length: Some(1024usize),
+                    max_length: Some(1024),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3761,14 +3761,14 @@ pub struct CreateNotificationRequest {
 impl CreateNotificationRequest {
     /// `Ttl`, or the spec's default when it was not sent.
     pub fn ttl_or_default(&self) -> i64 {
-        self.ttl.unwrap_or(300i64)
+        self.ttl.unwrap_or(300)
     }
 }
 impl verifyd_runtime::WireRequest for CreateNotificationRequest {
     const OPERATION_ID: &'static str = "createNotification";
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}/Challenges/{ChallengeSid}/Notifications";
-    const SUCCESS_STATUS: u16 = 201u16;
+    const SUCCESS_STATUS: u16 = 201;
     type Response = Notification;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -3807,7 +3807,7 @@ impl verifyd_runtime::WireRequest for CreateNotificationRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -3816,10 +3816,10 @@ impl verifyd_runtime::WireRequest for CreateNotificationRequest {
             identity: verifyd_runtime::form::path(
                 path_identity,
                 "Identity",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -3827,7 +3827,7 @@ impl verifyd_runtime::WireRequest for CreateNotificationRequest {
             challenge_sid: verifyd_runtime::form::path(
                 path_challenge_sid,
                 "ChallengeSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("YC"),
                     ..verifyd_runtime::Rules::NONE
@@ -3836,10 +3836,10 @@ impl verifyd_runtime::WireRequest for CreateNotificationRequest {
             ttl: verifyd_runtime::form::optional(
                 body,
                 "Ttl",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    minimum: Some(0i64),
-                    maximum: Some(300i64),
+                    minimum: Some(0),
+                    maximum: Some(300),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3867,14 +3867,14 @@ pub struct CreateAccessTokenRequest {
 impl CreateAccessTokenRequest {
     /// `Ttl`, or the spec's default when it was not sent.
     pub fn ttl_or_default(&self) -> i64 {
-        self.ttl.unwrap_or(60i64)
+        self.ttl.unwrap_or(60)
     }
 }
 impl verifyd_runtime::WireRequest for CreateAccessTokenRequest {
     const OPERATION_ID: &'static str = "createAccessToken";
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/AccessTokens";
-    const SUCCESS_STATUS: u16 = 201u16;
+    const SUCCESS_STATUS: u16 = 201;
     type Response = AccessToken;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -3912,7 +3912,7 @@ impl verifyd_runtime::WireRequest for CreateAccessTokenRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60305u32,
+                60305,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -3921,10 +3921,10 @@ impl verifyd_runtime::WireRequest for CreateAccessTokenRequest {
             identity: verifyd_runtime::form::required(
                 body,
                 "Identity",
-                60305u32,
+                60305,
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -3932,25 +3932,25 @@ impl verifyd_runtime::WireRequest for CreateAccessTokenRequest {
             factor_type: verifyd_runtime::form::required(
                 body,
                 "FactorType",
-                60305u32,
+                60305,
                 &verifyd_runtime::Rules::NONE,
             )?,
             factor_friendly_name: verifyd_runtime::form::optional(
                 body,
                 "FactorFriendlyName",
-                60305u32,
+                60305,
                 &verifyd_runtime::Rules {
-                    max_length: Some(64usize),
+                    max_length: Some(64),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             ttl: verifyd_runtime::form::optional(
                 body,
                 "Ttl",
-                60305u32,
+                60305,
                 &verifyd_runtime::Rules {
-                    minimum: Some(60i64),
-                    maximum: Some(300i64),
+                    minimum: Some(60),
+                    maximum: Some(300),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3973,7 +3973,7 @@ impl verifyd_runtime::WireRequest for FetchAccessTokenRequest {
     const OPERATION_ID: &'static str = "fetchAccessToken";
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/AccessTokens/{AccessTokenSid}";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = AccessToken;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -4010,7 +4010,7 @@ impl verifyd_runtime::WireRequest for FetchAccessTokenRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -4019,7 +4019,7 @@ impl verifyd_runtime::WireRequest for FetchAccessTokenRequest {
             access_token_sid: verifyd_runtime::form::path(
                 path_access_token_sid,
                 "AccessTokenSid",
-                60200u32,
+                60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("YK"),
                     ..verifyd_runtime::Rules::NONE
@@ -4047,18 +4047,18 @@ pub struct ListWebhooksRequest {
 impl ListWebhooksRequest {
     /// `PageSize`, or the spec's default when it was not sent.
     pub fn page_size_or_default(&self) -> i64 {
-        self.page_size.unwrap_or(50i64)
+        self.page_size.unwrap_or(50)
     }
     /// `Page`, or the spec's default when it was not sent.
     pub fn page_or_default(&self) -> i64 {
-        self.page.unwrap_or(0i64)
+        self.page.unwrap_or(0)
     }
 }
 impl verifyd_runtime::WireRequest for ListWebhooksRequest {
     const OPERATION_ID: &'static str = "listWebhooks";
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Webhooks";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = WebhookList;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -4095,7 +4095,7 @@ impl verifyd_runtime::WireRequest for ListWebhooksRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -4104,26 +4104,26 @@ impl verifyd_runtime::WireRequest for ListWebhooksRequest {
             page_size: verifyd_runtime::form::optional(
                 query,
                 "PageSize",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    minimum: Some(1i64),
-                    maximum: Some(1000i64),
+                    minimum: Some(1),
+                    maximum: Some(1000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             page: verifyd_runtime::form::optional(
                 query,
                 "Page",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    minimum: Some(0i64),
+                    minimum: Some(0),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             page_token: verifyd_runtime::form::optional(
                 query,
                 "PageToken",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
         })
@@ -4163,7 +4163,7 @@ impl verifyd_runtime::WireRequest for CreateWebhookRequest {
     const OPERATION_ID: &'static str = "createWebhook";
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Webhooks";
-    const SUCCESS_STATUS: u16 = 201u16;
+    const SUCCESS_STATUS: u16 = 201;
     type Response = Webhook;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -4202,7 +4202,7 @@ impl verifyd_runtime::WireRequest for CreateWebhookRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -4211,37 +4211,37 @@ impl verifyd_runtime::WireRequest for CreateWebhookRequest {
             friendly_name: verifyd_runtime::form::required(
                 body,
                 "FriendlyName",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    max_length: Some(64usize),
+                    max_length: Some(64),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             event_types: verifyd_runtime::form::required_many(
                 body,
                 "EventTypes",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    min_items: Some(1usize),
+                    min_items: Some(1),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             webhook_url: verifyd_runtime::form::required(
                 body,
                 "WebhookUrl",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
             status: verifyd_runtime::form::optional(
                 body,
                 "Status",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
             version: verifyd_runtime::form::optional(
                 body,
                 "Version",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
         })
@@ -4263,7 +4263,7 @@ impl verifyd_runtime::WireRequest for FetchWebhookRequest {
     const OPERATION_ID: &'static str = "fetchWebhook";
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Webhooks/{WebhookSid}";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = Webhook;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -4300,7 +4300,7 @@ impl verifyd_runtime::WireRequest for FetchWebhookRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -4309,7 +4309,7 @@ impl verifyd_runtime::WireRequest for FetchWebhookRequest {
             webhook_sid: verifyd_runtime::form::path(
                 path_webhook_sid,
                 "WebhookSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("YW"),
                     ..verifyd_runtime::Rules::NONE
@@ -4344,7 +4344,7 @@ impl verifyd_runtime::WireRequest for UpdateWebhookRequest {
     const OPERATION_ID: &'static str = "updateWebhook";
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Webhooks/{WebhookSid}";
-    const SUCCESS_STATUS: u16 = 200u16;
+    const SUCCESS_STATUS: u16 = 200;
     type Response = Webhook;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -4388,7 +4388,7 @@ impl verifyd_runtime::WireRequest for UpdateWebhookRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -4397,7 +4397,7 @@ impl verifyd_runtime::WireRequest for UpdateWebhookRequest {
             webhook_sid: verifyd_runtime::form::path(
                 path_webhook_sid,
                 "WebhookSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("YW"),
                     ..verifyd_runtime::Rules::NONE
@@ -4406,37 +4406,37 @@ impl verifyd_runtime::WireRequest for UpdateWebhookRequest {
             friendly_name: verifyd_runtime::form::optional(
                 body,
                 "FriendlyName",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    max_length: Some(64usize),
+                    max_length: Some(64),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             event_types: verifyd_runtime::form::optional_many(
                 body,
                 "EventTypes",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
-                    min_items: Some(1usize),
+                    min_items: Some(1),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
             webhook_url: verifyd_runtime::form::optional(
                 body,
                 "WebhookUrl",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
             status: verifyd_runtime::form::optional(
                 body,
                 "Status",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
             version: verifyd_runtime::form::optional(
                 body,
                 "Version",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
         })
@@ -4458,7 +4458,7 @@ impl verifyd_runtime::WireRequest for DeleteWebhookRequest {
     const OPERATION_ID: &'static str = "deleteWebhook";
     const METHOD: &'static str = "DELETE";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Webhooks/{WebhookSid}";
-    const SUCCESS_STATUS: u16 = 204u16;
+    const SUCCESS_STATUS: u16 = 204;
     type Response = ();
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -4495,7 +4495,7 @@ impl verifyd_runtime::WireRequest for DeleteWebhookRequest {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
                 "ServiceSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("VA"),
                     ..verifyd_runtime::Rules::NONE
@@ -4504,7 +4504,7 @@ impl verifyd_runtime::WireRequest for DeleteWebhookRequest {
             webhook_sid: verifyd_runtime::form::path(
                 path_webhook_sid,
                 "WebhookSid",
-                60306u32,
+                60306,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("YW"),
                     ..verifyd_runtime::Rules::NONE

@@ -86,13 +86,13 @@ pub fn challenge_details_field() -> BoxedStrategy<ChallengeDetailsField> {
         (
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    max_length: Some(36usize),
+                    max_length: Some(36),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    max_length: Some(128usize),
+                    max_length: Some(128),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -110,8 +110,8 @@ pub fn list_services_request() -> BoxedStrategy<ListServicesRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(1i64),
-                        maximum: Some(1000i64),
+                        minimum: Some(1),
+                        maximum: Some(1000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -119,7 +119,7 @@ pub fn list_services_request() -> BoxedStrategy<ListServicesRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(0i64),
+                        minimum: Some(0),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -141,15 +141,15 @@ pub fn create_service_request() -> BoxedStrategy<CreateServiceRequest> {
         (
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    max_length: Some(30usize),
+                    max_length: Some(30),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(4i64),
-                        maximum: Some(10i64),
+                        minimum: Some(4),
+                        maximum: Some(10),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -174,8 +174,8 @@ pub fn create_service_request() -> BoxedStrategy<CreateServiceRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(20i64),
-                        maximum: Some(60i64),
+                        minimum: Some(20),
+                        maximum: Some(60),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -183,8 +183,8 @@ pub fn create_service_request() -> BoxedStrategy<CreateServiceRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(3i64),
-                        maximum: Some(8i64),
+                        minimum: Some(3),
+                        maximum: Some(8),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -192,8 +192,8 @@ pub fn create_service_request() -> BoxedStrategy<CreateServiceRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(0i64),
-                        maximum: Some(2i64),
+                        minimum: Some(0),
+                        maximum: Some(2),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -273,7 +273,7 @@ pub fn update_service_request() -> BoxedStrategy<UpdateServiceRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
-                        max_length: Some(30usize),
+                        max_length: Some(30),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -281,8 +281,8 @@ pub fn update_service_request() -> BoxedStrategy<UpdateServiceRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(4i64),
-                        maximum: Some(10i64),
+                        minimum: Some(4),
+                        maximum: Some(10),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -307,8 +307,8 @@ pub fn update_service_request() -> BoxedStrategy<UpdateServiceRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(20i64),
-                        maximum: Some(60i64),
+                        minimum: Some(20),
+                        maximum: Some(60),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -316,8 +316,8 @@ pub fn update_service_request() -> BoxedStrategy<UpdateServiceRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(3i64),
-                        maximum: Some(8i64),
+                        minimum: Some(3),
+                        maximum: Some(8),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -327,8 +327,8 @@ pub fn update_service_request() -> BoxedStrategy<UpdateServiceRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(0i64),
-                        maximum: Some(2i64),
+                        minimum: Some(0),
+                        maximum: Some(2),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -409,7 +409,7 @@ pub fn create_verification_request() -> BoxedStrategy<CreateVerificationRequest>
             verifyd_runtime::strategies::sid("VA"),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    min_length: Some(1usize),
+                    min_length: Some(1),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -429,8 +429,8 @@ pub fn create_verification_request() -> BoxedStrategy<CreateVerificationRequest>
             proptest::option::of(
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
-                        min_length: Some(4usize),
-                        max_length: Some(10usize),
+                        min_length: Some(4),
+                        max_length: Some(10),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -539,8 +539,8 @@ pub fn create_verification_check_request() -> BoxedStrategy<
             proptest::option::of(
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
-                        min_length: Some(4usize),
-                        max_length: Some(10usize),
+                        min_length: Some(4),
+                        max_length: Some(10),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -548,7 +548,7 @@ pub fn create_verification_check_request() -> BoxedStrategy<
             proptest::option::of(
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
-                        min_length: Some(1usize),
+                        min_length: Some(1),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -595,8 +595,8 @@ pub fn list_rate_limits_request() -> BoxedStrategy<ListRateLimitsRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(1i64),
-                        maximum: Some(1000i64),
+                        minimum: Some(1),
+                        maximum: Some(1000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -604,7 +604,7 @@ pub fn list_rate_limits_request() -> BoxedStrategy<ListRateLimitsRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(0i64),
+                        minimum: Some(0),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -628,7 +628,7 @@ pub fn create_rate_limit_request() -> BoxedStrategy<CreateRateLimitRequest> {
             verifyd_runtime::strategies::sid("VA"),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    max_length: Some(191usize),
+                    max_length: Some(191),
                     pattern: Some(&crate::patterns::PATTERN_1),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -686,8 +686,8 @@ pub fn list_buckets_request() -> BoxedStrategy<ListBucketsRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(1i64),
-                        maximum: Some(1000i64),
+                        minimum: Some(1),
+                        maximum: Some(1000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -695,7 +695,7 @@ pub fn list_buckets_request() -> BoxedStrategy<ListBucketsRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(0i64),
+                        minimum: Some(0),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -721,15 +721,15 @@ pub fn create_bucket_request() -> BoxedStrategy<CreateBucketRequest> {
             verifyd_runtime::strategies::sid("RK"),
             verifyd_runtime::strategies::integer(
                 &verifyd_runtime::Rules {
-                    minimum: Some(1i64),
-                    maximum: Some(100000i64),
+                    minimum: Some(1),
+                    maximum: Some(100000),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
             verifyd_runtime::strategies::integer(
                 &verifyd_runtime::Rules {
-                    minimum: Some(1i64),
-                    maximum: Some(86400i64),
+                    minimum: Some(1),
+                    maximum: Some(86400),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -767,8 +767,8 @@ pub fn update_bucket_request() -> BoxedStrategy<UpdateBucketRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(1i64),
-                        maximum: Some(100000i64),
+                        minimum: Some(1),
+                        maximum: Some(100000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -776,8 +776,8 @@ pub fn update_bucket_request() -> BoxedStrategy<UpdateBucketRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(1i64),
-                        maximum: Some(86400i64),
+                        minimum: Some(1),
+                        maximum: Some(86400),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -815,8 +815,8 @@ pub fn list_entities_request() -> BoxedStrategy<ListEntitiesRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(1i64),
-                        maximum: Some(1000i64),
+                        minimum: Some(1),
+                        maximum: Some(1000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -824,7 +824,7 @@ pub fn list_entities_request() -> BoxedStrategy<ListEntitiesRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(0i64),
+                        minimum: Some(0),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -848,8 +848,8 @@ pub fn create_entity_request() -> BoxedStrategy<CreateEntityRequest> {
             verifyd_runtime::strategies::sid("VA"),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -868,8 +868,8 @@ pub fn fetch_entity_request() -> BoxedStrategy<FetchEntityRequest> {
             verifyd_runtime::strategies::sid("VA"),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -888,8 +888,8 @@ pub fn delete_entity_request() -> BoxedStrategy<DeleteEntityRequest> {
             verifyd_runtime::strategies::sid("VA"),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -908,8 +908,8 @@ pub fn list_factors_request() -> BoxedStrategy<ListFactorsRequest> {
             verifyd_runtime::strategies::sid("VA"),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -917,8 +917,8 @@ pub fn list_factors_request() -> BoxedStrategy<ListFactorsRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(1i64),
-                        maximum: Some(1000i64),
+                        minimum: Some(1),
+                        maximum: Some(1000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -926,7 +926,7 @@ pub fn list_factors_request() -> BoxedStrategy<ListFactorsRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(0i64),
+                        minimum: Some(0),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -951,15 +951,15 @@ pub fn create_factor_request() -> BoxedStrategy<CreateFactorRequest> {
             verifyd_runtime::strategies::sid("VA"),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    max_length: Some(64usize),
+                    max_length: Some(64),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -968,8 +968,8 @@ pub fn create_factor_request() -> BoxedStrategy<CreateFactorRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(3i64),
-                        maximum: Some(8i64),
+                        minimum: Some(3),
+                        maximum: Some(8),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -977,8 +977,8 @@ pub fn create_factor_request() -> BoxedStrategy<CreateFactorRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(20i64),
-                        maximum: Some(60i64),
+                        minimum: Some(20),
+                        maximum: Some(60),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -986,8 +986,8 @@ pub fn create_factor_request() -> BoxedStrategy<CreateFactorRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
-                        min_length: Some(16usize),
-                        max_length: Some(128usize),
+                        min_length: Some(16),
+                        max_length: Some(128),
                         pattern: Some(&crate::patterns::PATTERN_3),
                         ..verifyd_runtime::Rules::NONE
                     },
@@ -998,8 +998,8 @@ pub fn create_factor_request() -> BoxedStrategy<CreateFactorRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
-                        min_length: Some(1usize),
-                        max_length: Some(2048usize),
+                        min_length: Some(1),
+                        max_length: Some(2048),
                         pattern: Some(&crate::patterns::PATTERN_0),
                         ..verifyd_runtime::Rules::NONE
                     },
@@ -1011,7 +1011,7 @@ pub fn create_factor_request() -> BoxedStrategy<CreateFactorRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
-                        max_length: Some(100usize),
+                        max_length: Some(100),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1020,8 +1020,8 @@ pub fn create_factor_request() -> BoxedStrategy<CreateFactorRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
-                        min_length: Some(32usize),
-                        max_length: Some(255usize),
+                        min_length: Some(32),
+                        max_length: Some(255),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1030,8 +1030,8 @@ pub fn create_factor_request() -> BoxedStrategy<CreateFactorRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(3i64),
-                        maximum: Some(8i64),
+                        minimum: Some(3),
+                        maximum: Some(8),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1039,8 +1039,8 @@ pub fn create_factor_request() -> BoxedStrategy<CreateFactorRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(20i64),
-                        maximum: Some(60i64),
+                        minimum: Some(20),
+                        maximum: Some(60),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1050,15 +1050,13 @@ pub fn create_factor_request() -> BoxedStrategy<CreateFactorRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(0i64),
-                        maximum: Some(2i64),
+                        minimum: Some(0),
+                        maximum: Some(2),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
             ),
-            proptest::option::of(
-                verifyd_runtime::strategies::json_object(Some(1024usize)),
-            ),
+            proptest::option::of(verifyd_runtime::strategies::json_object(Some(1024))),
         ),
     )
         .prop_map(|
@@ -1113,8 +1111,8 @@ pub fn fetch_factor_request() -> BoxedStrategy<FetchFactorRequest> {
             verifyd_runtime::strategies::sid("VA"),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -1135,8 +1133,8 @@ pub fn update_factor_request() -> BoxedStrategy<UpdateFactorRequest> {
             verifyd_runtime::strategies::sid("VA"),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -1145,8 +1143,8 @@ pub fn update_factor_request() -> BoxedStrategy<UpdateFactorRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
-                        min_length: Some(1usize),
-                        max_length: Some(5456usize),
+                        min_length: Some(1),
+                        max_length: Some(5456),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1154,7 +1152,7 @@ pub fn update_factor_request() -> BoxedStrategy<UpdateFactorRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
-                        max_length: Some(64usize),
+                        max_length: Some(64),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1162,8 +1160,8 @@ pub fn update_factor_request() -> BoxedStrategy<UpdateFactorRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
-                        min_length: Some(32usize),
-                        max_length: Some(255usize),
+                        min_length: Some(32),
+                        max_length: Some(255),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1174,8 +1172,8 @@ pub fn update_factor_request() -> BoxedStrategy<UpdateFactorRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(20i64),
-                        maximum: Some(60i64),
+                        minimum: Some(20),
+                        maximum: Some(60),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1185,8 +1183,8 @@ pub fn update_factor_request() -> BoxedStrategy<UpdateFactorRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(0i64),
-                        maximum: Some(2i64),
+                        minimum: Some(0),
+                        maximum: Some(2),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1194,8 +1192,8 @@ pub fn update_factor_request() -> BoxedStrategy<UpdateFactorRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(3i64),
-                        maximum: Some(8i64),
+                        minimum: Some(3),
+                        maximum: Some(8),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1245,8 +1243,8 @@ pub fn delete_factor_request() -> BoxedStrategy<DeleteFactorRequest> {
             verifyd_runtime::strategies::sid("VA"),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -1267,8 +1265,8 @@ pub fn list_challenges_request() -> BoxedStrategy<ListChallengesRequest> {
             verifyd_runtime::strategies::sid("VA"),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -1279,8 +1277,8 @@ pub fn list_challenges_request() -> BoxedStrategy<ListChallengesRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(1i64),
-                        maximum: Some(1000i64),
+                        minimum: Some(1),
+                        maximum: Some(1000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1288,7 +1286,7 @@ pub fn list_challenges_request() -> BoxedStrategy<ListChallengesRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(0i64),
+                        minimum: Some(0),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1329,8 +1327,8 @@ pub fn create_challenge_request() -> BoxedStrategy<CreateChallengeRequest> {
             verifyd_runtime::strategies::sid("VA"),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -1340,7 +1338,7 @@ pub fn create_challenge_request() -> BoxedStrategy<CreateChallengeRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
-                        max_length: Some(256usize),
+                        max_length: Some(256),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1350,20 +1348,18 @@ pub fn create_challenge_request() -> BoxedStrategy<CreateChallengeRequest> {
                     challenge_details_field(),
                     verifyd_runtime::strategies::items(
                         &verifyd_runtime::Rules {
-                            max_items: Some(20usize),
+                            max_items: Some(20),
                             ..verifyd_runtime::Rules::NONE
                         },
                     ),
                 ),
             ),
-            proptest::option::of(
-                verifyd_runtime::strategies::string_map(Some(1024usize)),
-            ),
+            proptest::option::of(verifyd_runtime::strategies::string_map(Some(1024))),
             proptest::option::of(
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
-                        min_length: Some(3usize),
-                        max_length: Some(8usize),
+                        min_length: Some(3),
+                        max_length: Some(8),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1401,8 +1397,8 @@ pub fn fetch_challenge_request() -> BoxedStrategy<FetchChallengeRequest> {
             verifyd_runtime::strategies::sid("VA"),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -1423,8 +1419,8 @@ pub fn update_challenge_request() -> BoxedStrategy<UpdateChallengeRequest> {
             verifyd_runtime::strategies::sid("VA"),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -1433,15 +1429,13 @@ pub fn update_challenge_request() -> BoxedStrategy<UpdateChallengeRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
-                        min_length: Some(1usize),
-                        max_length: Some(5456usize),
+                        min_length: Some(1),
+                        max_length: Some(5456),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
             ),
-            proptest::option::of(
-                verifyd_runtime::strategies::string_map(Some(1024usize)),
-            ),
+            proptest::option::of(verifyd_runtime::strategies::string_map(Some(1024))),
         ),
     )
         .prop_map(|((service_sid, identity, challenge_sid, auth_payload, metadata),)| UpdateChallengeRequest {
@@ -1459,8 +1453,8 @@ pub fn create_notification_request() -> BoxedStrategy<CreateNotificationRequest>
             verifyd_runtime::strategies::sid("VA"),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -1469,8 +1463,8 @@ pub fn create_notification_request() -> BoxedStrategy<CreateNotificationRequest>
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(0i64),
-                        maximum: Some(300i64),
+                        minimum: Some(0),
+                        maximum: Some(300),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1491,8 +1485,8 @@ pub fn create_access_token_request() -> BoxedStrategy<CreateAccessTokenRequest> 
             verifyd_runtime::strategies::sid("VA"),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    min_length: Some(8usize),
-                    max_length: Some(64usize),
+                    min_length: Some(8),
+                    max_length: Some(64),
                     pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -1501,7 +1495,7 @@ pub fn create_access_token_request() -> BoxedStrategy<CreateAccessTokenRequest> 
             proptest::option::of(
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
-                        max_length: Some(64usize),
+                        max_length: Some(64),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1509,8 +1503,8 @@ pub fn create_access_token_request() -> BoxedStrategy<CreateAccessTokenRequest> 
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(60i64),
-                        maximum: Some(300i64),
+                        minimum: Some(60),
+                        maximum: Some(300),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1541,8 +1535,8 @@ pub fn list_webhooks_request() -> BoxedStrategy<ListWebhooksRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(1i64),
-                        maximum: Some(1000i64),
+                        minimum: Some(1),
+                        maximum: Some(1000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1550,7 +1544,7 @@ pub fn list_webhooks_request() -> BoxedStrategy<ListWebhooksRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
-                        minimum: Some(0i64),
+                        minimum: Some(0),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1574,7 +1568,7 @@ pub fn create_webhook_request() -> BoxedStrategy<CreateWebhookRequest> {
             verifyd_runtime::strategies::sid("VA"),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
-                    max_length: Some(64usize),
+                    max_length: Some(64),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1582,7 +1576,7 @@ pub fn create_webhook_request() -> BoxedStrategy<CreateWebhookRequest> {
                 webhook_event_type(),
                 verifyd_runtime::strategies::items(
                     &verifyd_runtime::Rules {
-                        min_items: Some(1usize),
+                        min_items: Some(1),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1620,7 +1614,7 @@ pub fn update_webhook_request() -> BoxedStrategy<UpdateWebhookRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
-                        max_length: Some(64usize),
+                        max_length: Some(64),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1630,7 +1624,7 @@ pub fn update_webhook_request() -> BoxedStrategy<UpdateWebhookRequest> {
                     webhook_event_type(),
                     verifyd_runtime::strategies::items(
                         &verifyd_runtime::Rules {
-                            min_items: Some(1usize),
+                            min_items: Some(1),
                             ..verifyd_runtime::Rules::NONE
                         },
                     ),

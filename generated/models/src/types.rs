@@ -149,12 +149,12 @@ impl verifyd_runtime::FromWire for ChallengeDetailsField {
     fn from_wire(raw: &str, _: &verifyd_runtime::Rules) -> Option<Self> {
         let value: Self = verifyd_runtime::json_from_wire(raw)?;
         let admitted = verifyd_runtime::Rules {
-            max_length: Some(36usize),
+            max_length: Some(36),
             ..verifyd_runtime::Rules::NONE
         }
             .admits_text(&value.label)
             && verifyd_runtime::Rules {
-                max_length: Some(128usize),
+                max_length: Some(128),
                 ..verifyd_runtime::Rules::NONE
             }
                 .admits_text(&value.value);

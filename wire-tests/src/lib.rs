@@ -1,0 +1,1 @@
+//! No library: this crate holds the client ↔ server tests in `tests/`.
