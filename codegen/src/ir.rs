@@ -124,6 +124,9 @@ pub struct Rules {
     pub maximum: Option<i64>,
     pub min_items: Option<u64>,
     pub max_items: Option<u64>,
+    /// For a map of strings: how many keys, and how long each value.
+    pub max_properties: Option<u64>,
+    pub max_value_length: Option<u64>,
 }
 
 impl Rules {

@@ -574,6 +574,14 @@ impl<'a> Loader<'a> {
                 rules.min_items = a.min_items.map(|n| n as u64);
                 rules.max_items = a.max_items.map(|n| n as u64);
             }
+            SchemaKind::Type(Type::Object(o)) if o.properties.is_empty() => {
+                rules.max_properties = o.max_properties.map(|n| n as u64);
+                if let Some(AdditionalProperties::Schema(values)) = &o.additional_properties
+                    && let SchemaKind::Type(Type::String(st)) = &self.resolve(values)?.schema_kind
+                {
+                    rules.max_value_length = st.max_length.map(|n| n as u64);
+                }
+            }
             _ => {}
         }
         if let Some(v) = data.extensions.get(X_JSON_MAX_LENGTH) {

@@ -10,7 +10,7 @@ fn spec() -> String {
     std::fs::read_to_string(path).expect("spec/openapi.yaml")
 }
 
-fn file<'a>(files: &'a [GeneratedFile], path: &str) -> syn::File {
+fn file(files: &[GeneratedFile], path: &str) -> syn::File {
     let f = files.iter().find(|f| f.path == path).unwrap_or_else(|| panic!("{path} is generated"));
     syn::parse_file(&f.contents).unwrap_or_else(|e| panic!("{path}: {e}"))
 }

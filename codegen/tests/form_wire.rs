@@ -483,7 +483,9 @@ fn details_fields_items_are_checked_one_by_one() {
     let err = rejected::<CreateChallengeRequest>(&path, &body(&[item("Payee", &"v".repeat(129))]));
     assert_rejection(&err, "Details.Fields", 60368, Rejection::Invalid, 400);
     // not JSON, not an object, or an object without a value
-    for raw in ["Amount", r#""Amount""#, r#"{"label":"Amount"}"#, r#"{"label":"Amount","value":10}"#] {
+    for raw in
+        ["Amount", r#""Amount""#, r#"{"label":"Amount"}"#, r#"{"label":"Amount","value":10}"#, r#"["Amount","10"]"#]
+    {
         let err = rejected::<CreateChallengeRequest>(&path, &body(&[url_encode("Details.Fields", raw)]));
         assert_rejection(&err, "Details.Fields", 60368, Rejection::Invalid, 400);
     }
@@ -509,14 +511,18 @@ fn a_malformed_sid_in_the_path_is_not_found() {
     for bad in ["VE0123456789abcdef0123456789abcdef", "VA0123", "va0123456789abcdef0123456789abcdef", ""] {
         let err = rejected::<CreateVerificationRequest>(&[bad], "To=%2B15017122661&Channel=sms");
         assert_eq!(
-            (err.key.as_str(), err.rejection, err.status()),
-            ("ServiceSid", Rejection::NotFound, 404),
+            (err.key.as_str(), err.code, err.rejection, err.status()),
+            ("ServiceSid", 20404, Rejection::NotFound, 404),
             "{bad:?}: {err:?}"
         );
         assert_eq!(err.message(), "The requested resource was not found");
     }
     let err = rejected::<UpdateFactorRequest>(&[SERVICE, IDENTITY, "YC0123456789abcdef0123456789abcdef"], "");
-    assert_eq!((err.key.as_str(), err.rejection, err.status()), ("FactorSid", Rejection::NotFound, 404), "{err:?}");
+    assert_eq!(
+        (err.key.as_str(), err.code, err.rejection, err.status()),
+        ("FactorSid", 20404, Rejection::NotFound, 404),
+        "{err:?}"
+    );
 
     // A path of the wrong shape is not found either, with Twilio's 20404.
     let err = rejected::<CreateVerificationRequest>(&[], "To=%2B15017122661&Channel=sms");
@@ -601,4 +607,18 @@ fn unique_names_are_letters_digits_dots_dashes_and_underscores() {
     assert_rejection(&err, "UniqueName", 60209, Rejection::Missing, 400);
     let request: CreateRateLimitRequest = accepted(&[SERVICE], &format!("UniqueName=end_user.ip-{}", "a".repeat(100)));
     assert!(request.unique_name.starts_with("end_user.ip-"));
+}
+
+#[test]
+fn tags_keep_their_count_and_length_limits() {
+    let tags = |json: &str| format!("To=%2B15017122661&Channel=sms&{}", url_encode("Tags", json));
+    let ten: String = (0..10).map(|i| format!(r#""t{i}":"v""#)).collect::<Vec<_>>().join(",");
+    let request: CreateVerificationRequest = accepted(&[SERVICE], &tags(&format!("{{{ten}}}")));
+    assert_eq!(request.tags.map(|t| t.len()), Some(10));
+    let eleven: String = (0..11).map(|i| format!(r#""t{i}":"v""#)).collect::<Vec<_>>().join(",");
+    let err = rejected::<CreateVerificationRequest>(&[SERVICE], &tags(&format!("{{{eleven}}}")));
+    assert_rejection(&err, "Tags", 60200, Rejection::Invalid, 400);
+    let long = format!(r#"{{"t":"{}"}}"#, "v".repeat(129));
+    let err = rejected::<CreateVerificationRequest>(&[SERVICE], &tags(&long));
+    assert_rejection(&err, "Tags", 60200, Rejection::Invalid, 400);
 }

@@ -248,7 +248,6 @@ fn enum_kept(value: &Value, node: &Mapping) -> bool {
         return false;
     }
     let bound = |key: &str| node.get(key).and_then(Value::as_f64);
-    #[allow(clippy::cast_precision_loss)]
     let n = n as f64;
     bound("minimum").is_none_or(|lo| lo <= n) && bound("maximum").is_none_or(|hi| n <= hi)
 }

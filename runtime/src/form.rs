@@ -43,6 +43,9 @@ impl FormPairs {
     }
 }
 
+/// Twilio's code for a resource that is not there.
+pub const NOT_FOUND: u32 = 20404;
+
 fn reject(key: &str, code: u32, rejection: Rejection) -> DecodeError {
     DecodeError::new(key, code, rejection)
 }
@@ -106,7 +109,9 @@ pub fn required_many<T: FromWire>(
 /// A path segment (already percent-decoded). A malformed SID there is "not found", as
 /// Twilio answers; any other rejected segment is an invalid parameter.
 pub fn path<T: FromWire>(segment: &str, key: &str, code: u32, rules: &Rules) -> Result<T, DecodeError> {
-    let rejection = if rules.sid_prefix.is_some() { Rejection::NotFound } else { Rejection::Invalid };
+    // A SID that cannot exist is answered as one that does not: 404 `20404`.
+    let (rejection, code) =
+        if rules.sid_prefix.is_some() { (Rejection::NotFound, NOT_FOUND) } else { (Rejection::Invalid, code) };
     if segment.is_empty() || !rules.admits_text(segment) {
         return Err(reject(key, code, rejection));
     }
@@ -206,7 +211,7 @@ mod tests {
     fn a_malformed_sid_in_a_path_is_not_found() {
         let rules = Rules { sid_prefix: Some("VA"), ..Rules::NONE };
         let err = path::<Sid>("VE0123456789abcdef0123456789abcdef", "ServiceSid", 60200, &rules).unwrap_err();
-        assert_eq!((err.status(), err.rejection), (404, Rejection::NotFound));
+        assert_eq!((err.status(), err.code, err.rejection), (404, 20404, Rejection::NotFound));
         assert!(path::<Sid>("VA0123456789abcdef0123456789abcdef", "ServiceSid", 60200, &rules).is_ok());
     }
 

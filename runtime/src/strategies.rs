@@ -59,11 +59,15 @@ pub fn text(rules: &Rules) -> BoxedStrategy<String> {
     }
 }
 
-pub fn string_map(max_json_length: Option<usize>) -> impl Strategy<Value = BTreeMap<String, String>> {
-    proptest::collection::btree_map("[a-z_]{1,8}", "[a-zA-Z0-9 +&=\"é]{0,12}", 0..4)
-        .prop_filter("JSON too long", move |m| {
-            max_json_length.is_none_or(|max| crate::wire::json_to_wire(m).chars().count() <= max)
-        })
+pub fn string_map(rules: &Rules) -> impl Strategy<Value = BTreeMap<String, String>> + use<> {
+    let max_json_length = rules.max_length;
+    let keys = rules.max_properties.unwrap_or(3).min(3);
+    let value_length = rules.max_value_length.unwrap_or(12).min(12);
+    let values = proptest::string::string_regex(&format!("[a-zA-Z0-9 +&=\"é]{{0,{value_length}}}"))
+        .unwrap_or_else(|e| panic!("string map strategy: {e}"));
+    proptest::collection::btree_map("[a-z_]{1,8}", values, 0..=keys).prop_filter("JSON too long", move |m| {
+        max_json_length.is_none_or(|max| crate::wire::json_to_wire(m).chars().count() <= max)
+    })
 }
 
 pub fn json_object(

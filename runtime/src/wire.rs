@@ -53,6 +53,9 @@ pub struct Rules {
     pub sid_prefix: Option<&'static str>,
     pub min_items: Option<usize>,
     pub max_items: Option<usize>,
+    /// For a JSON object of strings: how many keys, and how long each value.
+    pub max_properties: Option<usize>,
+    pub max_value_length: Option<usize>,
 }
 
 impl Rules {
@@ -65,6 +68,8 @@ impl Rules {
         sid_prefix: None,
         min_items: None,
         max_items: None,
+        max_properties: None,
+        max_value_length: None,
     };
 
     /// The checks that apply to the raw text whatever its type.
@@ -183,8 +188,11 @@ impl ToWire for HttpUrl {
 
 /// A JSON object of strings in one value (`HiddenDetails`, `RateLimits`).
 impl FromWire for BTreeMap<String, String> {
-    fn from_wire(raw: &str, _: &Rules) -> Option<Self> {
-        serde_json::from_str(raw).ok()
+    fn from_wire(raw: &str, rules: &Rules) -> Option<Self> {
+        let map: Self = serde_json::from_str(raw).ok()?;
+        let admitted = rules.max_properties.is_none_or(|max| map.len() <= max)
+            && rules.max_value_length.is_none_or(|max| map.values().all(|v| v.chars().count() <= max));
+        admitted.then_some(map)
     }
 }
 
@@ -207,9 +215,13 @@ impl ToWire for serde_json::Map<String, serde_json::Value> {
     }
 }
 
-/// Reads a JSON-valued form value into a generated type.
+/// Reads a JSON object in a form value into a generated type. Only an object is accepted:
+/// serde would otherwise take a JSON array for a struct, field by field.
 pub fn json_from_wire<T: serde::de::DeserializeOwned>(raw: &str) -> Option<T> {
-    serde_json::from_str(raw).ok()
+    match serde_json::from_str(raw).ok()? {
+        value @ serde_json::Value::Object(_) => serde_json::from_value(value).ok(),
+        _ => None,
+    }
 }
 
 /// Writes a value as the compact JSON text of one form value.
@@ -249,5 +261,26 @@ mod tests {
         assert!(!rules.admits_text("user-1234567"));
         let length = Rules { max_length: Some(3), ..Rules::NONE };
         assert!(length.admits_text("ééé"));
+    }
+
+    #[test]
+    fn string_maps_keep_their_limits() {
+        let rules = Rules { max_properties: Some(2), max_value_length: Some(3), ..Rules::NONE };
+        assert!(BTreeMap::<String, String>::from_wire(r#"{"a":"abc","b":""}"#, &rules).is_some());
+        assert!(BTreeMap::<String, String>::from_wire(r#"{"a":"abcd"}"#, &rules).is_none());
+        assert!(BTreeMap::<String, String>::from_wire(r#"{"a":"","b":"","c":""}"#, &rules).is_none());
+        assert!(BTreeMap::<String, String>::from_wire(r#"{"a":1}"#, &Rules::NONE).is_none());
+    }
+
+    #[test]
+    fn json_structs_must_be_objects() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Field {
+            label: String,
+            value: String,
+        }
+        assert!(json_from_wire::<Field>(r#"{"label":"a","value":"b"}"#).is_some());
+        assert!(json_from_wire::<Field>(r#"["a","b"]"#).is_none());
     }
 }

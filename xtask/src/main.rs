@@ -1,11 +1,16 @@
-//! Project tasks. `cargo xtask regen` writes `generated/` from `spec/openapi.yaml`;
-//! `cargo xtask regen --check` fails, naming the files, when the committed output is stale.
+//! Project tasks.
+//!
+//! - `cargo xtask regen` writes `generated/` from `spec/openapi.yaml`; `--check` fails,
+//!   naming the files, when the committed output is stale.
+//! - `cargo xtask test` runs every test: the workspace's Rust tests, then the compatibility
+//!   scripts under `compat/` with the Python packages they need.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod regen;
+mod test;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -13,6 +18,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["regen"] => regen::run(&root(), regen::Mode::Write),
         ["regen", "--check"] => regen::run(&root(), regen::Mode::Check),
+        ["test"] => test::run(&root()),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -24,7 +30,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask regen [--check]";
+const USAGE: &str = "usage: cargo xtask regen [--check] | cargo xtask test";
 
 /// The workspace root: the parent of this crate's directory.
 fn root() -> PathBuf {

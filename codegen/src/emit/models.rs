@@ -125,6 +125,12 @@ impl Patterns {
         if let Some(n) = usize_opt(rules.max_items) {
             parts.push(quote!(max_items: Some(#n)));
         }
+        if let Some(n) = usize_opt(rules.max_properties) {
+            parts.push(quote!(max_properties: Some(#n)));
+        }
+        if let Some(n) = usize_opt(rules.max_value_length) {
+            parts.push(quote!(max_value_length: Some(#n)));
+        }
         if parts.is_empty() {
             quote!(verifyd_runtime::Rules::NONE)
         } else {

@@ -58,9 +58,9 @@ fn operation(api: &Api, op: &Operation, patterns: &Patterns) -> Result<TokenStre
             Location::Query => "query",
             Location::Body => "form",
         };
-        let mut text = format!("`{}` ({place}{}).", input.wire, if input.required { ", required" } else { "" });
+        let mut text = format!("Wire: `{}` ({place}{}).", input.wire, if input.required { ", required" } else { "" });
         if let Some(d) = &input.doc {
-            text = format!("{} {text}", d.trim());
+            text = format!("{}\n\n{text}", d.trim());
         }
         let docs = doc(Some(&text));
         quote! { #docs pub #field: #ty, }

@@ -130,7 +130,10 @@ fn value(ty: &Ty, rules: &Rules, patterns: &Patterns, repeated: bool) -> TokenSt
             let f = strategy_fn(name);
             quote!(#f())
         }
-        Ty::StringMap => json_length(rules, quote!(verifyd_runtime::strategies::string_map)),
+        Ty::StringMap => {
+            let r = patterns.rules(rules, None);
+            quote!(verifyd_runtime::strategies::string_map(&#r))
+        }
         Ty::JsonObject => json_length(rules, quote!(verifyd_runtime::strategies::json_object)),
         Ty::Array(item) => {
             let item = value(item, &Rules::default(), patterns, false);

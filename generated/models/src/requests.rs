@@ -10,11 +10,17 @@ use crate::types::*;
 /// Returns one page of the Verify services that belong to the authenticated account.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListServicesRequest {
-    /// How many resources one page holds. `PageSize` (query).
+    /// How many resources one page holds.
+    ///
+    /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`. `Page` (query).
+    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    ///
+    /// Wire: `Page` (query).
     pub page: Option<i64>,
-    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned. `PageToken` (query).
+    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned.
+    ///
+    /// Wire: `PageToken` (query).
     pub page_token: Option<String>,
 }
 impl ListServicesRequest {
@@ -100,45 +106,85 @@ impl verifyd_runtime::WireRequest for ListServicesRequest {
 /// Creates a Verify service, the container that holds the settings (code length, channels, TOTP and push options) shared by every verification, entity and factor created under it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateServiceRequest {
-    /// Name of the service, shown to users in the messages that carry their codes. `FriendlyName` (form, required).
+    /// Name of the service, shown to users in the messages that carry their codes.
+    ///
+    /// Wire: `FriendlyName` (form, required).
     pub friendly_name: String,
-    /// Number of digits of the codes this service sends. `CodeLength` (form).
+    /// Number of digits of the codes this service sends.
+    ///
+    /// Wire: `CodeLength` (form).
     pub code_length: Option<i64>,
-    /// Look the number up before sending to it. `LookupEnabled` (form).
+    /// Look the number up before sending to it.
+    ///
+    /// Wire: `LookupEnabled` (form).
     pub lookup_enabled: Option<bool>,
-    /// Refuse SMS verifications to numbers that are landlines (needs lookup). `SkipSmsToLandlines` (form).
+    /// Refuse SMS verifications to numbers that are landlines (needs lookup).
+    ///
+    /// Wire: `SkipSmsToLandlines` (form).
     pub skip_sms_to_landlines: Option<bool>,
-    /// On the call channel, ask the callee to press a key before the code is read. `DtmfInputRequired` (form).
+    /// On the call channel, ask the callee to press a key before the code is read.
+    ///
+    /// Wire: `DtmfInputRequired` (form).
     pub dtmf_input_required: Option<bool>,
-    /// Name spoken in place of the friendly name on the call channel. `TtsName` (form).
+    /// Name spoken in place of the friendly name on the call channel.
+    ///
+    /// Wire: `TtsName` (form).
     pub tts_name: Option<String>,
-    /// Require `Amount` and `Payee` on every verification (PSD2 dynamic linking). `Psd2Enabled` (form).
+    /// Require `Amount` and `Payee` on every verification (PSD2 dynamic linking).
+    ///
+    /// Wire: `Psd2Enabled` (form).
     pub psd2_enabled: Option<bool>,
-    /// Add a warning not to share the code to the message. `DoNotShareWarningEnabled` (form).
+    /// Add a warning not to share the code to the message.
+    ///
+    /// Wire: `DoNotShareWarningEnabled` (form).
     pub do_not_share_warning_enabled: Option<bool>,
-    /// Allow verifications to bring their own code in `CustomCode`. `CustomCodeEnabled` (form).
+    /// Allow verifications to bring their own code in `CustomCode`.
+    ///
+    /// Wire: `CustomCodeEnabled` (form).
     pub custom_code_enabled: Option<bool>,
-    /// Put the creation date in `details.date` of push challenges (legacy). `Push.IncludeDate` (form).
+    /// Put the creation date in `details.date` of push challenges (legacy).
+    ///
+    /// Wire: `Push.IncludeDate` (form).
     pub push_include_date: Option<bool>,
-    /// Credential used to notify iOS devices. `Push.ApnCredentialSid` (form).
+    /// Credential used to notify iOS devices.
+    ///
+    /// Wire: `Push.ApnCredentialSid` (form).
     pub push_apn_credential_sid: Option<verifyd_runtime::Sid>,
-    /// Credential used to notify Android devices. `Push.FcmCredentialSid` (form).
+    /// Credential used to notify Android devices.
+    ///
+    /// Wire: `Push.FcmCredentialSid` (form).
     pub push_fcm_credential_sid: Option<verifyd_runtime::Sid>,
-    /// Issuer written into the otpauth URI of new TOTP factors; the friendly name of the service when unset. `Totp.Issuer` (form).
+    /// Issuer written into the otpauth URI of new TOTP factors; the friendly name of the service when unset.
+    ///
+    /// Wire: `Totp.Issuer` (form).
     pub totp_issuer: Option<String>,
-    /// Seconds each TOTP code stays current, for new TOTP factors. `Totp.TimeStep` (form).
+    /// Seconds each TOTP code stays current, for new TOTP factors.
+    ///
+    /// Wire: `Totp.TimeStep` (form).
     pub totp_time_step: Option<i64>,
-    /// Number of digits of TOTP codes, for new TOTP factors. `Totp.CodeLength` (form).
+    /// Number of digits of TOTP codes, for new TOTP factors.
+    ///
+    /// Wire: `Totp.CodeLength` (form).
     pub totp_code_length: Option<i64>,
-    /// Number of time steps before and after the current one whose codes are accepted. `Totp.Skew` (form).
+    /// Number of time steps before and after the current one whose codes are accepted.
+    ///
+    /// Wire: `Totp.Skew` (form).
     pub totp_skew: Option<i64>,
-    /// Message template used when a verification names none. `DefaultTemplateSid` (form).
+    /// Message template used when a verification names none.
+    ///
+    /// Wire: `DefaultTemplateSid` (form).
     pub default_template_sid: Option<verifyd_runtime::Sid>,
-    /// Messaging service that sends the WhatsApp messages. `Whatsapp.MsgServiceSid` (form).
+    /// Messaging service that sends the WhatsApp messages.
+    ///
+    /// Wire: `Whatsapp.MsgServiceSid` (form).
     pub whatsapp_msg_service_sid: Option<verifyd_runtime::Sid>,
-    /// Sender of the WhatsApp messages. `Whatsapp.From` (form).
+    /// Sender of the WhatsApp messages.
+    ///
+    /// Wire: `Whatsapp.From` (form).
     pub whatsapp_from: Option<String>,
-    /// Publish verification events of this service. `VerifyEventSubscriptionEnabled` (form).
+    /// Publish verification events of this service.
+    ///
+    /// Wire: `VerifyEventSubscriptionEnabled` (form).
     pub verify_event_subscription_enabled: Option<bool>,
 }
 impl CreateServiceRequest {
@@ -409,7 +455,9 @@ impl verifyd_runtime::WireRequest for CreateServiceRequest {
 /// Returns one Verify service of the account.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchServiceRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
 }
 impl verifyd_runtime::WireRequest for FetchServiceRequest {
@@ -466,47 +514,89 @@ impl verifyd_runtime::WireRequest for FetchServiceRequest {
 /// Changes the settings sent in the request and leaves every other setting of the service as it was.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateServiceRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// Name of the service, shown to users in the messages that carry their codes. `FriendlyName` (form).
+    /// Name of the service, shown to users in the messages that carry their codes.
+    ///
+    /// Wire: `FriendlyName` (form).
     pub friendly_name: Option<String>,
-    /// Number of digits of the codes this service sends. `CodeLength` (form).
+    /// Number of digits of the codes this service sends.
+    ///
+    /// Wire: `CodeLength` (form).
     pub code_length: Option<i64>,
-    /// Look the number up before sending to it. `LookupEnabled` (form).
+    /// Look the number up before sending to it.
+    ///
+    /// Wire: `LookupEnabled` (form).
     pub lookup_enabled: Option<bool>,
-    /// Refuse SMS verifications to numbers that are landlines (needs lookup). `SkipSmsToLandlines` (form).
+    /// Refuse SMS verifications to numbers that are landlines (needs lookup).
+    ///
+    /// Wire: `SkipSmsToLandlines` (form).
     pub skip_sms_to_landlines: Option<bool>,
-    /// On the call channel, ask the callee to press a key before the code is read. `DtmfInputRequired` (form).
+    /// On the call channel, ask the callee to press a key before the code is read.
+    ///
+    /// Wire: `DtmfInputRequired` (form).
     pub dtmf_input_required: Option<bool>,
-    /// Name spoken in place of the friendly name on the call channel. `TtsName` (form).
+    /// Name spoken in place of the friendly name on the call channel.
+    ///
+    /// Wire: `TtsName` (form).
     pub tts_name: Option<String>,
-    /// Require `Amount` and `Payee` on every verification (PSD2 dynamic linking). `Psd2Enabled` (form).
+    /// Require `Amount` and `Payee` on every verification (PSD2 dynamic linking).
+    ///
+    /// Wire: `Psd2Enabled` (form).
     pub psd2_enabled: Option<bool>,
-    /// Add a warning not to share the code to the message. `DoNotShareWarningEnabled` (form).
+    /// Add a warning not to share the code to the message.
+    ///
+    /// Wire: `DoNotShareWarningEnabled` (form).
     pub do_not_share_warning_enabled: Option<bool>,
-    /// Allow verifications to bring their own code in `CustomCode`. `CustomCodeEnabled` (form).
+    /// Allow verifications to bring their own code in `CustomCode`.
+    ///
+    /// Wire: `CustomCodeEnabled` (form).
     pub custom_code_enabled: Option<bool>,
-    /// Put the creation date in `details.date` of push challenges (legacy). `Push.IncludeDate` (form).
+    /// Put the creation date in `details.date` of push challenges (legacy).
+    ///
+    /// Wire: `Push.IncludeDate` (form).
     pub push_include_date: Option<bool>,
-    /// Credential used to notify iOS devices. `Push.ApnCredentialSid` (form).
+    /// Credential used to notify iOS devices.
+    ///
+    /// Wire: `Push.ApnCredentialSid` (form).
     pub push_apn_credential_sid: Option<verifyd_runtime::Sid>,
-    /// Credential used to notify Android devices. `Push.FcmCredentialSid` (form).
+    /// Credential used to notify Android devices.
+    ///
+    /// Wire: `Push.FcmCredentialSid` (form).
     pub push_fcm_credential_sid: Option<verifyd_runtime::Sid>,
-    /// Issuer written into the otpauth URI of new TOTP factors. `Totp.Issuer` (form).
+    /// Issuer written into the otpauth URI of new TOTP factors.
+    ///
+    /// Wire: `Totp.Issuer` (form).
     pub totp_issuer: Option<String>,
-    /// Seconds each TOTP code stays current, for new TOTP factors. `Totp.TimeStep` (form).
+    /// Seconds each TOTP code stays current, for new TOTP factors.
+    ///
+    /// Wire: `Totp.TimeStep` (form).
     pub totp_time_step: Option<i64>,
-    /// Number of digits of TOTP codes, for new TOTP factors. `Totp.CodeLength` (form).
+    /// Number of digits of TOTP codes, for new TOTP factors.
+    ///
+    /// Wire: `Totp.CodeLength` (form).
     pub totp_code_length: Option<i64>,
-    /// Number of time steps before and after the current one whose codes are accepted. `Totp.Skew` (form).
+    /// Number of time steps before and after the current one whose codes are accepted.
+    ///
+    /// Wire: `Totp.Skew` (form).
     pub totp_skew: Option<i64>,
-    /// Message template used when a verification names none. `DefaultTemplateSid` (form).
+    /// Message template used when a verification names none.
+    ///
+    /// Wire: `DefaultTemplateSid` (form).
     pub default_template_sid: Option<verifyd_runtime::Sid>,
-    /// Messaging service that sends the WhatsApp messages. `Whatsapp.MsgServiceSid` (form).
+    /// Messaging service that sends the WhatsApp messages.
+    ///
+    /// Wire: `Whatsapp.MsgServiceSid` (form).
     pub whatsapp_msg_service_sid: Option<verifyd_runtime::Sid>,
-    /// Sender of the WhatsApp messages. `Whatsapp.From` (form).
+    /// Sender of the WhatsApp messages.
+    ///
+    /// Wire: `Whatsapp.From` (form).
     pub whatsapp_from: Option<String>,
-    /// Publish verification events of this service. `VerifyEventSubscriptionEnabled` (form).
+    /// Publish verification events of this service.
+    ///
+    /// Wire: `VerifyEventSubscriptionEnabled` (form).
     pub verify_event_subscription_enabled: Option<bool>,
 }
 impl verifyd_runtime::WireRequest for UpdateServiceRequest {
@@ -740,7 +830,9 @@ impl verifyd_runtime::WireRequest for UpdateServiceRequest {
 /// Deletes the service together with everything under it: verifications, rate limits and their buckets, entities, factors, challenges, access tokens and webhooks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteServiceRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
 }
 impl verifyd_runtime::WireRequest for DeleteServiceRequest {
@@ -797,45 +889,81 @@ impl verifyd_runtime::WireRequest for DeleteServiceRequest {
 /// Generates a one-time code and delivers it to `To` over `Channel`. While a verification of the same `To` is pending, the same verification and the same code are sent again and one more entry is added to `send_code_attempts`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateVerificationRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// Where the code goes: a phone number in E.164 form for sms, call and whatsapp, an e-mail address for email. `To` (form, required).
+    /// Where the code goes: a phone number in E.164 form for sms, call and whatsapp, an e-mail address for email.
+    ///
+    /// Wire: `To` (form, required).
     pub to: String,
-    /// `Channel` (form, required).
+    /// Wire: `Channel` (form, required).
     pub channel: VerificationChannel,
-    /// Name shown in the message instead of the service's friendly name. `CustomFriendlyName` (form).
+    /// Name shown in the message instead of the service's friendly name.
+    ///
+    /// Wire: `CustomFriendlyName` (form).
     pub custom_friendly_name: Option<String>,
-    /// Text of the SMS instead of the template's (deprecated). `CustomMessage` (form).
+    /// Text of the SMS instead of the template's (deprecated).
+    ///
+    /// Wire: `CustomMessage` (form).
     pub custom_message: Option<String>,
-    /// Digits dialled (DTMF) once the call is answered, before the code is read. `SendDigits` (form).
+    /// Digits dialled (DTMF) once the call is answered, before the code is read.
+    ///
+    /// Wire: `SendDigits` (form).
     pub send_digits: Option<String>,
-    /// Language of the message, instead of the one inferred from the number. `Locale` (form).
+    /// Language of the message, instead of the one inferred from the number.
+    ///
+    /// Wire: `Locale` (form).
     pub locale: Option<String>,
-    /// A code chosen by the caller (the service must allow custom codes). `CustomCode` (form).
+    /// A code chosen by the caller (the service must allow custom codes).
+    ///
+    /// Wire: `CustomCode` (form).
     pub custom_code: Option<String>,
-    /// Amount of the payment being confirmed (PSD2). `Amount` (form).
+    /// Amount of the payment being confirmed (PSD2).
+    ///
+    /// Wire: `Amount` (form).
     pub amount: Option<String>,
-    /// Beneficiary of the payment being confirmed (PSD2). `Payee` (form).
+    /// Beneficiary of the payment being confirmed (PSD2).
+    ///
+    /// Wire: `Payee` (form).
     pub payee: Option<String>,
-    /// JSON object whose keys are unique names of this service's rate limits and whose values are what each one meters (for example an IP address). `RateLimits` (form).
+    /// JSON object whose keys are unique names of this service's rate limits and whose values are what each one meters (for example an IP address).
+    ///
+    /// Wire: `RateLimits` (form).
     pub rate_limits: Option<serde_json::Map<String, serde_json::Value>>,
-    /// Message template to use for this verification. `TemplateSid` (form).
+    /// Message template to use for this verification.
+    ///
+    /// Wire: `TemplateSid` (form).
     pub template_sid: Option<verifyd_runtime::Sid>,
-    /// JSON object of values for the template's custom placeholders. `TemplateCustomSubstitutions` (form).
+    /// JSON object of values for the template's custom placeholders.
+    ///
+    /// Wire: `TemplateCustomSubstitutions` (form).
     pub template_custom_substitutions: Option<
         serde_json::Map<String, serde_json::Value>,
     >,
-    /// JSON object of channel-specific options (for email: sender, sender name, template and substitutions). `ChannelConfiguration` (form).
+    /// JSON object of channel-specific options (for email: sender, sender name, template and substitutions).
+    ///
+    /// Wire: `ChannelConfiguration` (form).
     pub channel_configuration: Option<serde_json::Map<String, serde_json::Value>>,
-    /// Hash of an Android app, appended to the SMS so the app can read the code. `AppHash` (form).
+    /// Hash of an Android app, appended to the SMS so the app can read the code.
+    ///
+    /// Wire: `AppHash` (form).
     pub app_hash: Option<String>,
-    /// IP address of the user's device, used to choose a channel. `DeviceIp` (form).
+    /// IP address of the user's device, used to choose a channel.
+    ///
+    /// Wire: `DeviceIp` (form).
     pub device_ip: Option<String>,
-    /// Make the sna flow return a client token to pass back in the check. `EnableSnaClientToken` (form).
+    /// Make the sna flow return a client token to pass back in the check.
+    ///
+    /// Wire: `EnableSnaClientToken` (form).
     pub enable_sna_client_token: Option<bool>,
-    /// Whether SMS sends are screened for fraud. `RiskCheck` (form).
+    /// Whether SMS sends are screened for fraud.
+    ///
+    /// Wire: `RiskCheck` (form).
     pub risk_check: Option<RiskCheck>,
-    /// JSON object of string labels attached to the verification. `Tags` (form).
+    /// JSON object of string labels attached to the verification.
+    ///
+    /// Wire: `Tags` (form).
     pub tags: Option<std::collections::BTreeMap<String, String>>,
 }
 impl CreateVerificationRequest {
@@ -1025,7 +1153,11 @@ impl verifyd_runtime::WireRequest for CreateVerificationRequest {
                 body,
                 "Tags",
                 60200,
-                &verifyd_runtime::Rules::NONE,
+                &verifyd_runtime::Rules {
+                    max_properties: Some(10),
+                    max_value_length: Some(128),
+                    ..verifyd_runtime::Rules::NONE
+                },
             )?,
         })
     }
@@ -1037,9 +1169,13 @@ impl verifyd_runtime::WireRequest for CreateVerificationRequest {
 /// Returns a pending verification. A verification that was approved, canceled, expired or ran out of check attempts is answered 404.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchVerificationRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The SID of the verification `VerificationSid` (path, required).
+    /// The SID of the verification
+    ///
+    /// Wire: `VerificationSid` (path, required).
     pub verification_sid: verifyd_runtime::Sid,
 }
 impl verifyd_runtime::WireRequest for FetchVerificationRequest {
@@ -1108,11 +1244,17 @@ impl verifyd_runtime::WireRequest for FetchVerificationRequest {
 /// Ends a pending verification, either by canceling it or by marking it approved (for codes checked outside this service).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateVerificationRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The SID of the verification `VerificationSid` (path, required).
+    /// The SID of the verification
+    ///
+    /// Wire: `VerificationSid` (path, required).
     pub verification_sid: verifyd_runtime::Sid,
-    /// The status the pending verification moves to. `Status` (form, required).
+    /// The status the pending verification moves to.
+    ///
+    /// Wire: `Status` (form, required).
     pub status: VerificationUpdateStatus,
 }
 impl verifyd_runtime::WireRequest for UpdateVerificationRequest {
@@ -1188,19 +1330,33 @@ impl verifyd_runtime::WireRequest for UpdateVerificationRequest {
 /// Compares a code entered by the user with the code of the newest open verification of `To`, or of the verification named by `VerificationSid`. A wrong code is not an error: the answer is 200 with `valid` false.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateVerificationCheckRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The code the user entered (may be left out only for sna). `Code` (form).
+    /// The code the user entered (may be left out only for sna).
+    ///
+    /// Wire: `Code` (form).
     pub code: Option<String>,
-    /// The phone number or e-mail address that received the code. `To` (form).
+    /// The phone number or e-mail address that received the code.
+    ///
+    /// Wire: `To` (form).
     pub to: Option<String>,
-    /// The verification to check, instead of `To`. `VerificationSid` (form).
+    /// The verification to check, instead of `To`.
+    ///
+    /// Wire: `VerificationSid` (form).
     pub verification_sid: Option<verifyd_runtime::Sid>,
-    /// Amount of the payment; must equal the verification's (PSD2). `Amount` (form).
+    /// Amount of the payment; must equal the verification's (PSD2).
+    ///
+    /// Wire: `Amount` (form).
     pub amount: Option<String>,
-    /// Beneficiary of the payment; must equal the verification's (PSD2). `Payee` (form).
+    /// Beneficiary of the payment; must equal the verification's (PSD2).
+    ///
+    /// Wire: `Payee` (form).
     pub payee: Option<String>,
-    /// The client token obtained during the sna flow. `SnaClientToken` (form).
+    /// The client token obtained during the sna flow.
+    ///
+    /// Wire: `SnaClientToken` (form).
     pub sna_client_token: Option<String>,
 }
 impl verifyd_runtime::WireRequest for CreateVerificationCheckRequest {
@@ -1309,13 +1465,21 @@ impl verifyd_runtime::WireRequest for CreateVerificationCheckRequest {
 /// Returns one page of the rate limits defined on the service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListRateLimitsRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// How many resources one page holds. `PageSize` (query).
+    /// How many resources one page holds.
+    ///
+    /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`. `Page` (query).
+    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    ///
+    /// Wire: `Page` (query).
     pub page: Option<i64>,
-    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned. `PageToken` (query).
+    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned.
+    ///
+    /// Wire: `PageToken` (query).
     pub page_token: Option<String>,
 }
 impl ListRateLimitsRequest {
@@ -1410,11 +1574,17 @@ impl verifyd_runtime::WireRequest for ListRateLimitsRequest {
 /// Defines a named rate limit. A verification request names it as a key of its `RateLimits` JSON, and the buckets of the rate limit meter the value given for that key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateRateLimitRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// Name of the rate limit, unique in the service; it is the key used in a verification's `RateLimits`. Letters, digits, `.`, `_` and `-`. `UniqueName` (form, required).
+    /// Name of the rate limit, unique in the service; it is the key used in a verification's `RateLimits`. Letters, digits, `.`, `_` and `-`.
+    ///
+    /// Wire: `UniqueName` (form, required).
     pub unique_name: String,
-    /// Free text describing what the rate limit meters. `Description` (form).
+    /// Free text describing what the rate limit meters.
+    ///
+    /// Wire: `Description` (form).
     pub description: Option<String>,
 }
 impl verifyd_runtime::WireRequest for CreateRateLimitRequest {
@@ -1489,9 +1659,13 @@ impl verifyd_runtime::WireRequest for CreateRateLimitRequest {
 /// Returns one rate limit of the service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchRateLimitRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The SID of the rate limit `RateLimitSid` (path, required).
+    /// The SID of the rate limit
+    ///
+    /// Wire: `RateLimitSid` (path, required).
     pub rate_limit_sid: verifyd_runtime::Sid,
 }
 impl verifyd_runtime::WireRequest for FetchRateLimitRequest {
@@ -1560,11 +1734,17 @@ impl verifyd_runtime::WireRequest for FetchRateLimitRequest {
 /// Changes the description of a rate limit. Its unique name cannot be changed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateRateLimitRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The SID of the rate limit `RateLimitSid` (path, required).
+    /// The SID of the rate limit
+    ///
+    /// Wire: `RateLimitSid` (path, required).
     pub rate_limit_sid: verifyd_runtime::Sid,
-    /// Free text describing what the rate limit meters. `Description` (form).
+    /// Free text describing what the rate limit meters.
+    ///
+    /// Wire: `Description` (form).
     pub description: Option<String>,
 }
 impl verifyd_runtime::WireRequest for UpdateRateLimitRequest {
@@ -1640,9 +1820,13 @@ impl verifyd_runtime::WireRequest for UpdateRateLimitRequest {
 /// Deletes a rate limit and its buckets.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteRateLimitRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The SID of the rate limit `RateLimitSid` (path, required).
+    /// The SID of the rate limit
+    ///
+    /// Wire: `RateLimitSid` (path, required).
     pub rate_limit_sid: verifyd_runtime::Sid,
 }
 impl verifyd_runtime::WireRequest for DeleteRateLimitRequest {
@@ -1711,15 +1895,25 @@ impl verifyd_runtime::WireRequest for DeleteRateLimitRequest {
 /// Returns one page of the buckets of a rate limit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListBucketsRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The SID of the rate limit `RateLimitSid` (path, required).
+    /// The SID of the rate limit
+    ///
+    /// Wire: `RateLimitSid` (path, required).
     pub rate_limit_sid: verifyd_runtime::Sid,
-    /// How many resources one page holds. `PageSize` (query).
+    /// How many resources one page holds.
+    ///
+    /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`. `Page` (query).
+    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    ///
+    /// Wire: `Page` (query).
     pub page: Option<i64>,
-    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned. `PageToken` (query).
+    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned.
+    ///
+    /// Wire: `PageToken` (query).
     pub page_token: Option<String>,
 }
 impl ListBucketsRequest {
@@ -1826,13 +2020,21 @@ impl verifyd_runtime::WireRequest for ListBucketsRequest {
 /// Adds a bucket to a rate limit: at most `Max` requests for one value within a window of `Interval` seconds. A rate limit holds at most one bucket per interval.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateBucketRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The SID of the rate limit `RateLimitSid` (path, required).
+    /// The SID of the rate limit
+    ///
+    /// Wire: `RateLimitSid` (path, required).
     pub rate_limit_sid: verifyd_runtime::Sid,
-    /// Requests admitted for one value within a window. `Max` (form, required).
+    /// Requests admitted for one value within a window.
+    ///
+    /// Wire: `Max` (form, required).
     pub max: i64,
-    /// Length of the window, in seconds. `Interval` (form, required).
+    /// Length of the window, in seconds.
+    ///
+    /// Wire: `Interval` (form, required).
     pub interval: i64,
 }
 impl verifyd_runtime::WireRequest for CreateBucketRequest {
@@ -1923,11 +2125,17 @@ impl verifyd_runtime::WireRequest for CreateBucketRequest {
 /// Returns one bucket of a rate limit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchBucketRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The SID of the rate limit `RateLimitSid` (path, required).
+    /// The SID of the rate limit
+    ///
+    /// Wire: `RateLimitSid` (path, required).
     pub rate_limit_sid: verifyd_runtime::Sid,
-    /// The SID of the bucket `BucketSid` (path, required).
+    /// The SID of the bucket
+    ///
+    /// Wire: `BucketSid` (path, required).
     pub bucket_sid: verifyd_runtime::Sid,
 }
 impl verifyd_runtime::WireRequest for FetchBucketRequest {
@@ -2006,15 +2214,25 @@ impl verifyd_runtime::WireRequest for FetchBucketRequest {
 /// Changes the maximum or the interval of a bucket; a field that is not sent keeps its value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateBucketRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The SID of the rate limit `RateLimitSid` (path, required).
+    /// The SID of the rate limit
+    ///
+    /// Wire: `RateLimitSid` (path, required).
     pub rate_limit_sid: verifyd_runtime::Sid,
-    /// The SID of the bucket `BucketSid` (path, required).
+    /// The SID of the bucket
+    ///
+    /// Wire: `BucketSid` (path, required).
     pub bucket_sid: verifyd_runtime::Sid,
-    /// Requests admitted for one value within a window. `Max` (form).
+    /// Requests admitted for one value within a window.
+    ///
+    /// Wire: `Max` (form).
     pub max: Option<i64>,
-    /// Length of the window, in seconds. `Interval` (form).
+    /// Length of the window, in seconds.
+    ///
+    /// Wire: `Interval` (form).
     pub interval: Option<i64>,
 }
 impl verifyd_runtime::WireRequest for UpdateBucketRequest {
@@ -2115,11 +2333,17 @@ impl verifyd_runtime::WireRequest for UpdateBucketRequest {
 /// Removes a bucket from its rate limit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteBucketRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The SID of the rate limit `RateLimitSid` (path, required).
+    /// The SID of the rate limit
+    ///
+    /// Wire: `RateLimitSid` (path, required).
     pub rate_limit_sid: verifyd_runtime::Sid,
-    /// The SID of the bucket `BucketSid` (path, required).
+    /// The SID of the bucket
+    ///
+    /// Wire: `BucketSid` (path, required).
     pub bucket_sid: verifyd_runtime::Sid,
 }
 impl verifyd_runtime::WireRequest for DeleteBucketRequest {
@@ -2198,13 +2422,21 @@ impl verifyd_runtime::WireRequest for DeleteBucketRequest {
 /// Returns one page of the entities (end users of TOTP and push) of the service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListEntitiesRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// How many resources one page holds. `PageSize` (query).
+    /// How many resources one page holds.
+    ///
+    /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`. `Page` (query).
+    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    ///
+    /// Wire: `Page` (query).
     pub page: Option<i64>,
-    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned. `PageToken` (query).
+    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned.
+    ///
+    /// Wire: `PageToken` (query).
     pub page_token: Option<String>,
 }
 impl ListEntitiesRequest {
@@ -2299,9 +2531,13 @@ impl verifyd_runtime::WireRequest for ListEntitiesRequest {
 /// Registers an end user, known by an identity chosen by the caller, that factors and challenges can then be attached to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateEntityRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// Identifier of the end user chosen by the caller (letters and digits in groups joined by `-`); it cannot change later and should not be personal data. `Identity` (form, required).
+    /// Identifier of the end user chosen by the caller (letters and digits in groups joined by `-`); it cannot change later and should not be personal data.
+    ///
+    /// Wire: `Identity` (form, required).
     pub identity: String,
 }
 impl verifyd_runtime::WireRequest for CreateEntityRequest {
@@ -2370,9 +2606,13 @@ impl verifyd_runtime::WireRequest for CreateEntityRequest {
 /// Returns the entity with this identity (matched exactly, case included).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchEntityRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included). `Identity` (path, required).
+    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included).
+    ///
+    /// Wire: `Identity` (path, required).
     pub identity: String,
 }
 impl verifyd_runtime::WireRequest for FetchEntityRequest {
@@ -2443,9 +2683,13 @@ impl verifyd_runtime::WireRequest for FetchEntityRequest {
 /// Deletes the entity together with its factors and challenges.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteEntityRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included). `Identity` (path, required).
+    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included).
+    ///
+    /// Wire: `Identity` (path, required).
     pub identity: String,
 }
 impl verifyd_runtime::WireRequest for DeleteEntityRequest {
@@ -2516,15 +2760,25 @@ impl verifyd_runtime::WireRequest for DeleteEntityRequest {
 /// Returns one page of the factors of an entity, verified or not. The binding of a factor is never listed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListFactorsRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included). `Identity` (path, required).
+    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included).
+    ///
+    /// Wire: `Identity` (path, required).
     pub identity: String,
-    /// How many resources one page holds. `PageSize` (query).
+    /// How many resources one page holds.
+    ///
+    /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`. `Page` (query).
+    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    ///
+    /// Wire: `Page` (query).
     pub page: Option<i64>,
-    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned. `PageToken` (query).
+    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned.
+    ///
+    /// Wire: `PageToken` (query).
     pub page_token: Option<String>,
 }
 impl ListFactorsRequest {
@@ -2633,41 +2887,69 @@ impl verifyd_runtime::WireRequest for ListFactorsRequest {
 /// Adds an unverified TOTP or push factor to an entity, creating the entity when the identity is new. A TOTP factor gets a secret (the one sent, or a generated one) and an otpauth URI; a push factor is bound to the device's public key. The binding appears only in this response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateFactorRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included). `Identity` (path, required).
+    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included).
+    ///
+    /// Wire: `Identity` (path, required).
     pub identity: String,
-    /// Name of the factor; for TOTP it is the account name in the otpauth URI. `FriendlyName` (form, required).
+    /// Name of the factor; for TOTP it is the account name in the otpauth URI.
+    ///
+    /// Wire: `FriendlyName` (form, required).
     pub friendly_name: String,
-    /// `FactorType` (form, required).
+    /// Wire: `FactorType` (form, required).
     pub factor_type: FactorType,
-    /// `Binding.Alg` (form).
+    /// Wire: `Binding.Alg` (form).
     pub binding_alg: Option<BindingAlgorithm>,
-    /// TOTP only; same as `Config.CodeLength`. `Binding.CodeLength` (form).
+    /// TOTP only; same as `Config.CodeLength`.
+    ///
+    /// Wire: `Binding.CodeLength` (form).
     pub binding_code_length: Option<i64>,
-    /// TOTP only; same as `Config.TimeStep`. `Binding.TimeStep` (form).
+    /// TOTP only; same as `Config.TimeStep`.
+    ///
+    /// Wire: `Binding.TimeStep` (form).
     pub binding_time_step: Option<i64>,
-    /// TOTP only; the shared secret in base32. Generated when absent. `Binding.Secret` (form).
+    /// TOTP only; the shared secret in base32. Generated when absent.
+    ///
+    /// Wire: `Binding.Secret` (form).
     pub binding_secret: Option<String>,
-    /// Push only; the device's EC P-256 public key, as base64 of its DER SubjectPublicKeyInfo. `Binding.PublicKey` (form).
+    /// Push only; the device's EC P-256 public key, as base64 of its DER SubjectPublicKeyInfo.
+    ///
+    /// Wire: `Binding.PublicKey` (form).
     pub binding_public_key: Option<String>,
-    /// Push only; version of the SDK on the device. `Config.SdkVersion` (form).
+    /// Push only; version of the SDK on the device.
+    ///
+    /// Wire: `Config.SdkVersion` (form).
     pub config_sdk_version: Option<String>,
-    /// Push only; package or bundle identifier of the app. `Config.AppId` (form).
+    /// Push only; package or bundle identifier of the app.
+    ///
+    /// Wire: `Config.AppId` (form).
     pub config_app_id: Option<String>,
-    /// `Config.NotificationPlatform` (form).
+    /// Wire: `Config.NotificationPlatform` (form).
     pub config_notification_platform: Option<NotificationPlatform>,
-    /// Push only; the device's token for its notification platform. `Config.NotificationToken` (form).
+    /// Push only; the device's token for its notification platform.
+    ///
+    /// Wire: `Config.NotificationToken` (form).
     pub config_notification_token: Option<String>,
-    /// `Config.Alg` (form).
+    /// Wire: `Config.Alg` (form).
     pub config_alg: Option<TotpAlgorithm>,
-    /// TOTP only; number of digits of the codes. `Config.CodeLength` (form).
+    /// TOTP only; number of digits of the codes.
+    ///
+    /// Wire: `Config.CodeLength` (form).
     pub config_code_length: Option<i64>,
-    /// TOTP only; seconds each code stays current. `Config.TimeStep` (form).
+    /// TOTP only; seconds each code stays current.
+    ///
+    /// Wire: `Config.TimeStep` (form).
     pub config_time_step: Option<i64>,
-    /// TOTP only; time steps accepted before and after the current one. `Config.Skew` (form).
+    /// TOTP only; time steps accepted before and after the current one.
+    ///
+    /// Wire: `Config.Skew` (form).
     pub config_skew: Option<i64>,
-    /// JSON object stored with the factor and returned as `metadata`. `Metadata` (form).
+    /// JSON object stored with the factor and returned as `metadata`.
+    ///
+    /// Wire: `Metadata` (form).
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 impl verifyd_runtime::WireRequest for CreateFactorRequest {
@@ -2896,11 +3178,17 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
 /// Returns one factor of an entity, without its binding.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchFactorRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included). `Identity` (path, required).
+    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included).
+    ///
+    /// Wire: `Identity` (path, required).
     pub identity: String,
-    /// The SID of the factor `FactorSid` (path, required).
+    /// The SID of the factor
+    ///
+    /// Wire: `FactorSid` (path, required).
     pub factor_sid: verifyd_runtime::Sid,
 }
 impl verifyd_runtime::WireRequest for FetchFactorRequest {
@@ -2981,29 +3269,49 @@ impl verifyd_runtime::WireRequest for FetchFactorRequest {
 /// With `AuthPayload`, verifies an unverified factor (a TOTP code, or for push a signature of the factor SID by the device key); a wrong TOTP code leaves the factor unverified. The other fields change the factor's name and configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateFactorRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included). `Identity` (path, required).
+    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included).
+    ///
+    /// Wire: `Identity` (path, required).
     pub identity: String,
-    /// The SID of the factor `FactorSid` (path, required).
+    /// The SID of the factor
+    ///
+    /// Wire: `FactorSid` (path, required).
     pub factor_sid: verifyd_runtime::Sid,
-    /// Proof that verifies the factor: a current TOTP code, or for push the base64 DER signature of the factor SID by the device key. `AuthPayload` (form).
+    /// Proof that verifies the factor: a current TOTP code, or for push the base64 DER signature of the factor SID by the device key.
+    ///
+    /// Wire: `AuthPayload` (form).
     pub auth_payload: Option<String>,
-    /// New name of the factor. `FriendlyName` (form).
+    /// New name of the factor.
+    ///
+    /// Wire: `FriendlyName` (form).
     pub friendly_name: Option<String>,
-    /// Push only; new notification token of the device. `Config.NotificationToken` (form).
+    /// Push only; new notification token of the device.
+    ///
+    /// Wire: `Config.NotificationToken` (form).
     pub config_notification_token: Option<String>,
-    /// Push only; version of the SDK on the device. `Config.SdkVersion` (form).
+    /// Push only; version of the SDK on the device.
+    ///
+    /// Wire: `Config.SdkVersion` (form).
     pub config_sdk_version: Option<String>,
-    /// TOTP only; seconds each code stays current. `Config.TimeStep` (form).
+    /// TOTP only; seconds each code stays current.
+    ///
+    /// Wire: `Config.TimeStep` (form).
     pub config_time_step: Option<i64>,
-    /// TOTP only; time steps accepted before and after the current one. `Config.Skew` (form).
+    /// TOTP only; time steps accepted before and after the current one.
+    ///
+    /// Wire: `Config.Skew` (form).
     pub config_skew: Option<i64>,
-    /// TOTP only; number of digits of the codes. `Config.CodeLength` (form).
+    /// TOTP only; number of digits of the codes.
+    ///
+    /// Wire: `Config.CodeLength` (form).
     pub config_code_length: Option<i64>,
-    /// `Config.Alg` (form).
+    /// Wire: `Config.Alg` (form).
     pub config_alg: Option<TotpAlgorithm>,
-    /// `Config.NotificationPlatform` (form).
+    /// Wire: `Config.NotificationPlatform` (form).
     pub config_notification_platform: Option<NotificationPlatform>,
 }
 impl verifyd_runtime::WireRequest for UpdateFactorRequest {
@@ -3173,11 +3481,17 @@ impl verifyd_runtime::WireRequest for UpdateFactorRequest {
 /// Deletes a factor; it can no longer verify or answer challenges.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteFactorRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included). `Identity` (path, required).
+    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included).
+    ///
+    /// Wire: `Identity` (path, required).
     pub identity: String,
-    /// The SID of the factor `FactorSid` (path, required).
+    /// The SID of the factor
+    ///
+    /// Wire: `FactorSid` (path, required).
     pub factor_sid: verifyd_runtime::Sid,
 }
 impl verifyd_runtime::WireRequest for DeleteFactorRequest {
@@ -3258,21 +3572,37 @@ impl verifyd_runtime::WireRequest for DeleteFactorRequest {
 /// Returns one page of the challenges of an entity, optionally only those of one factor or in one status, by creation date.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListChallengesRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included). `Identity` (path, required).
+    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included).
+    ///
+    /// Wire: `Identity` (path, required).
     pub identity: String,
-    /// Only challenges of this factor. `FactorSid` (query).
+    /// Only challenges of this factor.
+    ///
+    /// Wire: `FactorSid` (query).
     pub factor_sid: Option<verifyd_runtime::Sid>,
-    /// Only challenges in this status. `Status` (query).
+    /// Only challenges in this status.
+    ///
+    /// Wire: `Status` (query).
     pub status: Option<ChallengeStatus>,
-    /// Creation-date order of the page, oldest first by default. `Order` (query).
+    /// Creation-date order of the page, oldest first by default.
+    ///
+    /// Wire: `Order` (query).
     pub order: Option<ChallengeListOrder>,
-    /// How many resources one page holds. `PageSize` (query).
+    /// How many resources one page holds.
+    ///
+    /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`. `Page` (query).
+    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    ///
+    /// Wire: `Page` (query).
     pub page: Option<i64>,
-    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned. `PageToken` (query).
+    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned.
+    ///
+    /// Wire: `PageToken` (query).
     pub page_token: Option<String>,
 }
 impl ListChallengesRequest {
@@ -3409,21 +3739,37 @@ impl verifyd_runtime::WireRequest for ListChallengesRequest {
 /// Asks the user to confirm an action with one of their verified factors. For push, the device is notified and answers later; for TOTP, a correct code in `AuthPayload` approves the challenge at once and a wrong one leaves it pending.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateChallengeRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included). `Identity` (path, required).
+    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included).
+    ///
+    /// Wire: `Identity` (path, required).
     pub identity: String,
-    /// The verified factor that must answer the challenge. `FactorSid` (form, required).
+    /// The verified factor that must answer the challenge.
+    ///
+    /// Wire: `FactorSid` (form, required).
     pub factor_sid: verifyd_runtime::Sid,
-    /// When the challenge expires; five minutes after creation when absent. `ExpirationDate` (form).
+    /// When the challenge expires; five minutes after creation when absent.
+    ///
+    /// Wire: `ExpirationDate` (form).
     pub expiration_date: Option<verifyd_runtime::Timestamp>,
-    /// Text shown on the device (needed for push). `Details.Message` (form).
+    /// Text shown on the device (needed for push).
+    ///
+    /// Wire: `Details.Message` (form).
     pub details_message: Option<String>,
-    /// Label and value pairs shown on the device with the message; each key is one JSON object. `Details.Fields` (form).
+    /// Label and value pairs shown on the device with the message; each key is one JSON object.
+    ///
+    /// Wire: `Details.Fields` (form).
     pub details_fields: Option<Vec<ChallengeDetailsField>>,
-    /// JSON object of strings kept with the challenge but not shown to the user. `HiddenDetails` (form).
+    /// JSON object of strings kept with the challenge but not shown to the user.
+    ///
+    /// Wire: `HiddenDetails` (form).
     pub hidden_details: Option<std::collections::BTreeMap<String, String>>,
-    /// TOTP only; the code the user entered. `AuthPayload` (form).
+    /// TOTP only; the code the user entered.
+    ///
+    /// Wire: `AuthPayload` (form).
     pub auth_payload: Option<String>,
 }
 impl verifyd_runtime::WireRequest for CreateChallengeRequest {
@@ -3554,11 +3900,17 @@ impl verifyd_runtime::WireRequest for CreateChallengeRequest {
 /// Returns one challenge of an entity. While the challenge is pending, the answer carries the `Twilio-Verify-Signature-Fields` header that names the fields a push approval must sign.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchChallengeRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included). `Identity` (path, required).
+    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included).
+    ///
+    /// Wire: `Identity` (path, required).
     pub identity: String,
-    /// The SID of the challenge `ChallengeSid` (path, required).
+    /// The SID of the challenge
+    ///
+    /// Wire: `ChallengeSid` (path, required).
     pub challenge_sid: verifyd_runtime::Sid,
 }
 impl verifyd_runtime::WireRequest for FetchChallengeRequest {
@@ -3639,15 +3991,25 @@ impl verifyd_runtime::WireRequest for FetchChallengeRequest {
 /// Answers a pending challenge: a TOTP code, or for push a JWT signed by the device key that carries the approved or denied status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateChallengeRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included). `Identity` (path, required).
+    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included).
+    ///
+    /// Wire: `Identity` (path, required).
     pub identity: String,
-    /// The SID of the challenge `ChallengeSid` (path, required).
+    /// The SID of the challenge
+    ///
+    /// Wire: `ChallengeSid` (path, required).
     pub challenge_sid: verifyd_runtime::Sid,
-    /// The answer: a TOTP code, or for push a JWT signed by the device key carrying the signed fields and the new status. `AuthPayload` (form).
+    /// The answer: a TOTP code, or for push a JWT signed by the device key carrying the signed fields and the new status.
+    ///
+    /// Wire: `AuthPayload` (form).
     pub auth_payload: Option<String>,
-    /// JSON object of strings stored with the answer. `Metadata` (form).
+    /// JSON object of strings stored with the answer.
+    ///
+    /// Wire: `Metadata` (form).
     pub metadata: Option<std::collections::BTreeMap<String, String>>,
 }
 impl verifyd_runtime::WireRequest for UpdateChallengeRequest {
@@ -3749,13 +4111,21 @@ impl verifyd_runtime::WireRequest for UpdateChallengeRequest {
 /// Sends the push notification of a pending challenge to the factor's device once more.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateNotificationRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included). `Identity` (path, required).
+    /// The identity of the entity, as chosen by the caller when it was created (matched exactly, case included).
+    ///
+    /// Wire: `Identity` (path, required).
     pub identity: String,
-    /// The SID of the challenge `ChallengeSid` (path, required).
+    /// The SID of the challenge
+    ///
+    /// Wire: `ChallengeSid` (path, required).
     pub challenge_sid: verifyd_runtime::Sid,
-    /// Seconds the notification platform keeps trying to deliver; 0 means one attempt only. `Ttl` (form).
+    /// Seconds the notification platform keeps trying to deliver; 0 means one attempt only.
+    ///
+    /// Wire: `Ttl` (form).
     pub ttl: Option<i64>,
 }
 impl CreateNotificationRequest {
@@ -3853,15 +4223,23 @@ impl verifyd_runtime::WireRequest for CreateNotificationRequest {
 /// Issues a short-lived, single-use token that lets an app create one factor of the given type for the given identity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateAccessTokenRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// Identity of the entity the token lets a factor be created for. `Identity` (form, required).
+    /// Identity of the entity the token lets a factor be created for.
+    ///
+    /// Wire: `Identity` (form, required).
     pub identity: String,
-    /// `FactorType` (form, required).
+    /// Wire: `FactorType` (form, required).
     pub factor_type: FactorType,
-    /// Name given to the factor created with the token. `FactorFriendlyName` (form).
+    /// Name given to the factor created with the token.
+    ///
+    /// Wire: `FactorFriendlyName` (form).
     pub factor_friendly_name: Option<String>,
-    /// Seconds the token stays valid. `Ttl` (form).
+    /// Seconds the token stays valid.
+    ///
+    /// Wire: `Ttl` (form).
     pub ttl: Option<i64>,
 }
 impl CreateAccessTokenRequest {
@@ -3964,9 +4342,13 @@ impl verifyd_runtime::WireRequest for CreateAccessTokenRequest {
 /// Returns an access token that is still valid, in the same shape as when it was created.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchAccessTokenRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The SID of the access token `AccessTokenSid` (path, required).
+    /// The SID of the access token
+    ///
+    /// Wire: `AccessTokenSid` (path, required).
     pub access_token_sid: verifyd_runtime::Sid,
 }
 impl verifyd_runtime::WireRequest for FetchAccessTokenRequest {
@@ -4035,13 +4417,21 @@ impl verifyd_runtime::WireRequest for FetchAccessTokenRequest {
 /// Returns one page of the webhooks of the service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListWebhooksRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// How many resources one page holds. `PageSize` (query).
+    /// How many resources one page holds.
+    ///
+    /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`. `Page` (query).
+    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    ///
+    /// Wire: `Page` (query).
     pub page: Option<i64>,
-    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned. `PageToken` (query).
+    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned.
+    ///
+    /// Wire: `PageToken` (query).
     pub page_token: Option<String>,
 }
 impl ListWebhooksRequest {
@@ -4136,17 +4526,25 @@ impl verifyd_runtime::WireRequest for ListWebhooksRequest {
 /// Registers a URL that receives a form-encoded POST, signed with `X-Twilio-Signature`, for each factor and challenge event of the chosen types.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateWebhookRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// Name of the webhook. `FriendlyName` (form, required).
+    /// Name of the webhook.
+    ///
+    /// Wire: `FriendlyName` (form, required).
     pub friendly_name: String,
-    /// Events sent to the webhook; `*` stands for all. `EventTypes` (form, required).
+    /// Events sent to the webhook; `*` stands for all.
+    ///
+    /// Wire: `EventTypes` (form, required).
     pub event_types: Vec<WebhookEventType>,
-    /// Public http or https URL the events are posted to. `WebhookUrl` (form, required).
+    /// Public http or https URL the events are posted to.
+    ///
+    /// Wire: `WebhookUrl` (form, required).
     pub webhook_url: verifyd_runtime::HttpUrl,
-    /// `Status` (form).
+    /// Wire: `Status` (form).
     pub status: Option<WebhookStatus>,
-    /// `Version` (form).
+    /// Wire: `Version` (form).
     pub version: Option<WebhookVersion>,
 }
 impl CreateWebhookRequest {
@@ -4254,9 +4652,13 @@ impl verifyd_runtime::WireRequest for CreateWebhookRequest {
 /// Returns one webhook of the service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchWebhookRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The SID of the webhook `WebhookSid` (path, required).
+    /// The SID of the webhook
+    ///
+    /// Wire: `WebhookSid` (path, required).
     pub webhook_sid: verifyd_runtime::Sid,
 }
 impl verifyd_runtime::WireRequest for FetchWebhookRequest {
@@ -4325,19 +4727,29 @@ impl verifyd_runtime::WireRequest for FetchWebhookRequest {
 /// Changes the fields sent in the request and leaves the others as they were.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateWebhookRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The SID of the webhook `WebhookSid` (path, required).
+    /// The SID of the webhook
+    ///
+    /// Wire: `WebhookSid` (path, required).
     pub webhook_sid: verifyd_runtime::Sid,
-    /// Name of the webhook. `FriendlyName` (form).
+    /// Name of the webhook.
+    ///
+    /// Wire: `FriendlyName` (form).
     pub friendly_name: Option<String>,
-    /// Events sent to the webhook; `*` stands for all. `EventTypes` (form).
+    /// Events sent to the webhook; `*` stands for all.
+    ///
+    /// Wire: `EventTypes` (form).
     pub event_types: Option<Vec<WebhookEventType>>,
-    /// Public http or https URL the events are posted to. `WebhookUrl` (form).
+    /// Public http or https URL the events are posted to.
+    ///
+    /// Wire: `WebhookUrl` (form).
     pub webhook_url: Option<verifyd_runtime::HttpUrl>,
-    /// `Status` (form).
+    /// Wire: `Status` (form).
     pub status: Option<WebhookStatus>,
-    /// `Version` (form).
+    /// Wire: `Version` (form).
     pub version: Option<WebhookVersion>,
 }
 impl verifyd_runtime::WireRequest for UpdateWebhookRequest {
@@ -4449,9 +4861,13 @@ impl verifyd_runtime::WireRequest for UpdateWebhookRequest {
 /// Deletes a webhook; no further events are sent to it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteWebhookRequest {
-    /// The SID of the Verify service `ServiceSid` (path, required).
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The SID of the webhook `WebhookSid` (path, required).
+    /// The SID of the webhook
+    ///
+    /// Wire: `WebhookSid` (path, required).
     pub webhook_sid: verifyd_runtime::Sid,
 }
 impl verifyd_runtime::WireRequest for DeleteWebhookRequest {

@@ -457,7 +457,15 @@ pub fn create_verification_request() -> BoxedStrategy<CreateVerificationRequest>
         (
             proptest::option::of(any::<bool>()),
             proptest::option::of(risk_check()),
-            proptest::option::of(verifyd_runtime::strategies::string_map(None)),
+            proptest::option::of(
+                verifyd_runtime::strategies::string_map(
+                    &verifyd_runtime::Rules {
+                        max_properties: Some(10),
+                        max_value_length: Some(128),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
         ),
     )
         .prop_map(|
@@ -1354,7 +1362,14 @@ pub fn create_challenge_request() -> BoxedStrategy<CreateChallengeRequest> {
                     ),
                 ),
             ),
-            proptest::option::of(verifyd_runtime::strategies::string_map(Some(1024))),
+            proptest::option::of(
+                verifyd_runtime::strategies::string_map(
+                    &verifyd_runtime::Rules {
+                        max_length: Some(1024),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
             proptest::option::of(
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
@@ -1435,7 +1450,14 @@ pub fn update_challenge_request() -> BoxedStrategy<UpdateChallengeRequest> {
                     },
                 ),
             ),
-            proptest::option::of(verifyd_runtime::strategies::string_map(Some(1024))),
+            proptest::option::of(
+                verifyd_runtime::strategies::string_map(
+                    &verifyd_runtime::Rules {
+                        max_length: Some(1024),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
         ),
     )
         .prop_map(|((service_sid, identity, challenge_sid, auth_payload, metadata),)| UpdateChallengeRequest {
