@@ -1,0 +1,125 @@
+//! The core's one error type, and the one place it becomes Twilio's error JSON.
+
+use verifyd_models::TwilioError;
+use verifyd_server::WireError;
+
+use crate::keys::KeyError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// Missing, wrong or revoked credentials.
+    #[error("Authenticate")]
+    Unauthenticated,
+    /// Unknown, of another account, or no longer visible (Twilio does not tell them apart).
+    #[error("The requested resource {path} was not found")]
+    NotFound { path: String },
+    /// A value the spec admits but the service rejects (message names the wire key).
+    #[error("Invalid parameter: {name}")]
+    InvalidParameter { name: &'static str, code: u32 },
+    #[error("Max check attempts reached")]
+    MaxCheckAttempts,
+    #[error("Max send attempts reached")]
+    MaxSendAttempts,
+    #[error("{feature} is not enabled for this service")]
+    FeatureDisabled { feature: &'static str },
+    #[error("Amount and Payee are required for a PSD2 verification")]
+    Psd2Required,
+    #[error("Either a 'To' number or 'VerificationSid' must be specified")]
+    NeitherToNorSid,
+    /// The delivery provider failed; the verification is `failed` and nothing is pending.
+    #[error("The message could not be delivered: {reason}")]
+    DeliveryFailed { reason: String },
+    /// An operation this server does not serve yet.
+    #[error("{operation} is not available on this server yet")]
+    NotImplemented { operation: &'static str },
+    #[error("internal: {0}")]
+    Internal(String),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("keys: {0}")]
+    Keys(#[from] KeyError),
+}
+
+impl CoreError {
+    pub fn not_found(path: impl Into<String>) -> Self {
+        Self::NotFound { path: path.into() }
+    }
+
+    pub fn invalid(name: &'static str) -> Self {
+        Self::InvalidParameter { name, code: 60200 }
+    }
+
+    /// (HTTP status, Twilio code).
+    fn status_and_code(&self) -> (u16, u32) {
+        match self {
+            Self::Unauthenticated => (401, 20003),
+            Self::NotFound { .. } => (404, 20404),
+            Self::InvalidParameter { code, .. } => (400, *code),
+            Self::MaxCheckAttempts => (429, 60202),
+            Self::MaxSendAttempts => (429, 60203),
+            Self::FeatureDisabled { .. } => (403, 60204),
+            Self::Psd2Required => (400, 60206),
+            Self::NeitherToNorSid => (400, 60221),
+            Self::DeliveryFailed { .. } => (503, 20503),
+            Self::NotImplemented { .. } => (501, 20501),
+            Self::Internal(_) | Self::Store(_) | Self::Keys(_) => (500, 20500),
+        }
+    }
+}
+
+impl WireError for CoreError {
+    fn to_wire(&self) -> TwilioError {
+        let (status, code) = self.status_and_code();
+        let message = match self {
+            // Internal details go to the log, not to the caller.
+            Self::Internal(_) | Self::Store(_) | Self::Keys(_) => {
+                tracing::error!(error = %self, "internal error");
+                "An internal error occurred".to_owned()
+            }
+            other => other.to_string(),
+        };
+        TwilioError {
+            code: i64::from(code),
+            message,
+            more_info: format!("https://www.twilio.com/docs/errors/{code}"),
+            status: i64::from(status),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_carry_twilio_codes_and_statuses() {
+        let cases = [
+            (CoreError::Unauthenticated, 401, 20003),
+            (CoreError::not_found("/Services/VA1"), 404, 20404),
+            (CoreError::invalid("To"), 400, 60200),
+            (CoreError::MaxCheckAttempts, 429, 60202),
+            (CoreError::MaxSendAttempts, 429, 60203),
+            (CoreError::FeatureDisabled { feature: "CustomCode" }, 403, 60204),
+            (CoreError::Psd2Required, 400, 60206),
+            (CoreError::NeitherToNorSid, 400, 60221),
+        ];
+        for (error, status, code) in cases {
+            let wire = error.to_wire();
+            assert_eq!((wire.status, wire.code), (status, code), "{error}");
+            assert_eq!(wire.more_info, format!("https://www.twilio.com/docs/errors/{code}"));
+        }
+        assert_eq!(CoreError::invalid("To").to_wire().message, "Invalid parameter: To");
+        assert_eq!(
+            CoreError::not_found("/Services/VA1").to_wire().message,
+            "The requested resource /Services/VA1 was not found"
+        );
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak_details() {
+        let wire = CoreError::Store(StoreError::Internal("disk I/O error at /secret/path".into())).to_wire();
+        assert_eq!((wire.status, wire.code), (500, 20500));
+        assert!(!wire.message.contains("/secret/path"));
+    }
+}

@@ -1,0 +1,20 @@
+//! New SIDs: a two-letter prefix and 32 lowercase hex digits from the OS CSPRNG.
+
+use rand::RngCore as _;
+use verifyd_runtime::Sid;
+
+/// SID prefixes of the resources the core creates.
+pub mod prefix {
+    pub const ACCOUNT: &str = "AC";
+    pub const API_KEY: &str = "SK";
+    pub const SERVICE: &str = "VA";
+    pub const VERIFICATION: &str = "VE";
+    pub const ATTEMPT: &str = "VL";
+    pub const MESSAGE: &str = "SM";
+}
+
+pub fn new_sid(prefix: &str) -> Sid {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    Sid::from_parts(prefix, bytes)
+}

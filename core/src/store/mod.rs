@@ -1,0 +1,131 @@
+//! Storage behind one trait. Its methods are whole operations of the domain, each atomic on
+//! its own (one transaction), so SQLite and PostgreSQL can each make them atomic their way.
+//! Every method that reads or changes an account's data takes the account SID and filters
+//! by it: a SID of another account is simply not found.
+
+mod records;
+pub mod sqlite;
+
+use std::future::Future;
+
+pub use records::*;
+use verifyd_runtime::{Sid, Timestamp};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed (details for the log, never for the caller).
+    #[error("{0}")]
+    Internal(String),
+    /// A row that must be unique already exists.
+    #[error("already exists: {0}")]
+    Duplicate(String),
+    /// A stored secret cannot be opened with the configured key.
+    #[error("a stored secret cannot be opened: {0}")]
+    Unsealable(String),
+    /// The store has shut down.
+    #[error("the store is closed")]
+    Closed,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                StoreError::Duplicate(e.to_string())
+            }
+            _ => StoreError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// What the database says about the master key it was used with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyCheck {
+    /// A new database: the fingerprint is now stored.
+    Recorded,
+    Matches,
+    /// The database was written with another key.
+    Mismatch,
+}
+
+/// Where a page of a list starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    First,
+    /// Rows after the row with this sequence number.
+    After(i64),
+    /// Rows before it (a previous page).
+    Before(i64),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub trait Store: Send + Sync + 'static {
+    /// Records the key's fingerprint in a new database, or compares it with the stored one.
+    fn check_key_fingerprint(&self, fingerprint: &str) -> impl Future<Output = Result<KeyCheck>> + Send;
+
+    fn count_accounts(&self) -> impl Future<Output = Result<u64>> + Send;
+    fn create_account(&self, account: AccountRecord) -> impl Future<Output = Result<()>> + Send;
+    fn account(&self, sid: &Sid) -> impl Future<Output = Result<Option<AccountRecord>>> + Send;
+    /// Replaces the auth token (rotation); false when there is no such account.
+    fn set_auth_token(
+        &self,
+        sid: &Sid,
+        hash: Vec<u8>,
+        sealed: Vec<u8>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    fn create_api_key(&self, key: ApiKeyRecord) -> impl Future<Output = Result<()>> + Send;
+    fn api_key(&self, sid: &Sid) -> impl Future<Output = Result<Option<ApiKeyRecord>>> + Send;
+    /// False when the account has no such key.
+    fn revoke_api_key(&self, account: &Sid, sid: &Sid, now: Timestamp) -> impl Future<Output = Result<bool>> + Send;
+
+    fn create_service(&self, service: NewService) -> impl Future<Output = Result<ServiceRecord>> + Send;
+    fn service(&self, account: &Sid, sid: &Sid) -> impl Future<Output = Result<Option<ServiceRecord>>> + Send;
+    /// Up to `limit` services from `cursor`, in creation order.
+    fn list_services(
+        &self,
+        account: &Sid,
+        cursor: Cursor,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<ServiceRecord>>> + Send;
+    /// Applies `change` to the stored settings atomically; `None` when there is no such service.
+    fn update_service(
+        &self,
+        account: &Sid,
+        sid: &Sid,
+        now: Timestamp,
+        change: ServiceChange,
+    ) -> impl Future<Output = Result<Option<ServiceRecord>>> + Send;
+    /// Deletes the service and everything under it; false when there is no such service.
+    fn delete_service(&self, account: &Sid, sid: &Sid) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Sends a code: counts the send against the limit, reuses the open verification of
+    /// `To` (same SID and code) or creates one, and records the message in the outbox.
+    fn start_verification(&self, start: StartVerification) -> impl Future<Output = Result<StartOutcome>> + Send;
+    /// Checks a code, counting the attempt, all in one step.
+    fn check_verification(&self, check: CheckVerification) -> impl Future<Output = Result<CheckOutcome>> + Send;
+    /// A verification that is still pending and unexpired.
+    fn open_verification(
+        &self,
+        account: &Sid,
+        service: &Sid,
+        sid: &Sid,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<VerificationRecord>>> + Send;
+    /// Ends a pending verification as canceled or approved; `None` when none is open.
+    fn finish_verification(
+        &self,
+        finish: FinishVerification,
+    ) -> impl Future<Output = Result<Option<VerificationRecord>>> + Send;
+    /// The simulated carrier confirmed the device (development mode); false when nothing
+    /// pending matches.
+    fn confirm_sna(&self, verification: &Sid, now: Timestamp) -> impl Future<Output = Result<bool>> + Send;
+
+    /// The newest messages first, of one account or all.
+    fn outbox(&self, account: Option<&Sid>, limit: u32) -> impl Future<Output = Result<Vec<OutboxMessage>>> + Send;
+
+    /// Expires what is past its time, erases codes of ended verifications and purges
+    /// messages older than `outbox_before`.
+    fn maintain(&self, now: Timestamp, outbox_before: Timestamp) -> impl Future<Output = Result<Maintenance>> + Send;
+}

@@ -1,0 +1,132 @@
+//! The SQLite schema: migrations applied at start, versioned (`PRAGMA user_version`),
+//! forward only.
+
+use rusqlite::Connection;
+
+use crate::store::{Result, StoreError};
+
+/// Each entry moves the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, services, verifications, the send limit and the outbox.
+    r"
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE accounts (
+        sid TEXT PRIMARY KEY,
+        friendly_name TEXT NOT NULL,
+        auth_token_hash BLOB NOT NULL,
+        auth_token_sealed BLOB NOT NULL,
+        date_created INTEGER NOT NULL,
+        date_updated INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE api_keys (
+        sid TEXT PRIMARY KEY,
+        account_sid TEXT NOT NULL REFERENCES accounts(sid),
+        friendly_name TEXT NOT NULL,
+        secret_hash BLOB NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0,
+        date_created INTEGER NOT NULL,
+        date_revoked INTEGER
+    ) STRICT;
+
+    CREATE TABLE services (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        account_sid TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        date_created INTEGER NOT NULL,
+        date_updated INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX services_by_account ON services(account_sid, seq);
+
+    CREATE TABLE verifications (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        to_addr TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        status TEXT NOT NULL,
+        code_hash BLOB NOT NULL,
+        code_sealed BLOB,
+        amount TEXT,
+        payee TEXT,
+        check_attempts INTEGER NOT NULL DEFAULT 0,
+        send_attempts TEXT NOT NULL,
+        sna_verified INTEGER NOT NULL DEFAULT 0,
+        date_created INTEGER NOT NULL,
+        date_updated INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX verifications_by_to ON verifications(service_sid, to_addr, seq);
+    CREATE INDEX verifications_open ON verifications(expires_at) WHERE code_sealed IS NOT NULL;
+
+    CREATE TABLE send_windows (
+        service_sid TEXT NOT NULL,
+        to_addr TEXT NOT NULL,
+        window_start INTEGER NOT NULL,
+        sends INTEGER NOT NULL,
+        PRIMARY KEY (service_sid, to_addr)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        verification_sid TEXT,
+        to_addr TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        locale TEXT NOT NULL,
+        body_sealed BLOB NOT NULL,
+        code_sealed BLOB,
+        date_created INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX outbox_by_account ON outbox(account_sid, seq);
+    CREATE INDEX outbox_by_date ON outbox(date_created);
+    ",
+];
+
+/// Brings the database to the newest schema, one transaction per migration.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: usize = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Internal(format!(
+            "the database has schema version {version}, newer than this verifyd knows ({}); upgrade verifyd",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_record_the_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let version: usize = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+        conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')", []).unwrap();
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", 999).unwrap();
+        assert!(migrate(&mut conn).is_err());
+    }
+}

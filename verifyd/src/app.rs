@@ -1,0 +1,171 @@
+//! The HTTP app: the generated router under `/v2`, `/healthz`, request logs, and in
+//! development mode the outbox (`GET /dev/outbox`) and the simulated SNA carrier
+//! (`GET /dev/sna/{VerificationSid}?token=…`).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use verifyd_core::store::Store;
+use verifyd_core::{Core, CoreError, Principal};
+use verifyd_runtime::Sid;
+use verifyd_server::{RouterOptions, WireError};
+
+/// What the extra routes share.
+pub struct AppState<S> {
+    pub core: Arc<Core<S>>,
+}
+
+impl<S> Clone for AppState<S> {
+    fn clone(&self) -> Self {
+        Self { core: Arc::clone(&self.core) }
+    }
+}
+
+/// The whole app for a core.
+pub fn app<S: Store>(core: Arc<Core<S>>) -> axum::Router {
+    let dev = core.config().dev;
+    let api = verifyd_server::router(Arc::clone(&core), RouterOptions::default());
+    let mut extra = axum::Router::new().route("/healthz", get(healthz));
+    if dev {
+        extra = extra.route("/dev/outbox", get(outbox::<S>)).route("/dev/sna/{sid}", get(sna::<S>));
+    }
+    extra.with_state(AppState { core }).merge(api).layer(axum::middleware::from_fn(log_request))
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+async fn healthz() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#)
+}
+
+/// One line per request: method, path, status, time. Never headers or bodies, so no
+/// credential, code or message text reaches the log.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        target: "verifyd::http",
+        %method,
+        path,
+        status = response.status().as_u16(),
+        micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
+    response
+}
+
+fn error_response(error: &CoreError) -> Response {
+    let body = error.to_wire();
+    let status =
+        StatusCode::from_u16(u16::try_from(body.status).unwrap_or(500)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(body)).into_response()
+}
+
+/// The account's credentials from a Basic header.
+async fn principal<S: Store>(core: &Core<S>, headers: &HeaderMap) -> Result<Principal, CoreError> {
+    use base64::Engine as _;
+    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(CoreError::Unauthenticated)?;
+    let encoded =
+        value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")).ok_or(CoreError::Unauthenticated)?;
+    let decoded =
+        base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| CoreError::Unauthenticated)?;
+    let decoded = String::from_utf8(decoded).map_err(|_| CoreError::Unauthenticated)?;
+    let (username, password) = decoded.split_once(':').ok_or(CoreError::Unauthenticated)?;
+    core.authenticate_basic(username, password).await
+}
+
+#[derive(Deserialize)]
+struct OutboxQuery {
+    to: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct OutboxBody {
+    messages: Vec<OutboxItem>,
+}
+
+#[derive(Serialize)]
+struct OutboxItem {
+    sid: String,
+    service_sid: String,
+    verification_sid: Option<String>,
+    to: String,
+    channel: String,
+    locale: String,
+    body: String,
+    code: Option<String>,
+    date_created: String,
+}
+
+/// The authenticated account's newest messages (optionally to one address), newest first.
+async fn outbox<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    Query(q): Query<OutboxQuery>,
+) -> Response {
+    let principal = match principal(&state.core, &headers).await {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let messages =
+        match state.core.outbox(Some(principal.account_sid()), if q.to.is_some() { 1000 } else { limit }).await {
+            Ok(m) => m,
+            Err(e) => return error_response(&e),
+        };
+    let messages = messages
+        .into_iter()
+        .filter(|m| q.to.as_deref().is_none_or(|to| m.to == to.trim()))
+        .take(limit as usize)
+        .map(|m| OutboxItem {
+            sid: m.sid.to_string(),
+            service_sid: m.service_sid.to_string(),
+            verification_sid: m.verification_sid.map(|s| s.to_string()),
+            to: m.to,
+            channel: m.channel,
+            locale: m.locale,
+            body: m.body,
+            code: m.code,
+            date_created: m.date_created.to_string(),
+        })
+        .collect();
+    axum::Json(OutboxBody { messages }).into_response()
+}
+
+#[derive(Deserialize)]
+struct SnaQuery {
+    token: Option<String>,
+}
+
+/// The simulated carrier: the device invokes `sna.url`; a check by `To` then approves.
+async fn sna<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(sid): Path<String>,
+    Query(q): Query<SnaQuery>,
+) -> Response {
+    let Ok(sid) = Sid::parse_prefixed(&sid, "VE") else {
+        return error_response(&CoreError::not_found(format!("/dev/sna/{sid}")));
+    };
+    match state.core.confirm_sna(&sid, q.token.as_deref().unwrap_or_default()).await {
+        Ok(true) => ([(header::CONTENT_TYPE, "application/json")], r#"{"status":"verified"}"#).into_response(),
+        Ok(false) => error_response(&CoreError::not_found(format!("/dev/sna/{sid}"))),
+        Err(e) => error_response(&e),
+    }
+}

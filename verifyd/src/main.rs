@@ -1,0 +1,281 @@
+//! `verifyd`: serve the API, or manage accounts, API keys and the outbox.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use verifyd::config::{Config, Database};
+use verifyd::start::{Started, open_core};
+use verifyd_core::SystemClock;
+use verifyd_runtime::Sid;
+
+#[derive(Parser)]
+#[command(
+    name = "verifyd",
+    version,
+    about = "A self-hosted verification and 2FA server that speaks the Twilio Verify v2 API"
+)]
+struct Cli {
+    /// A TOML configuration file (also VERIFYD_CONFIG); environment variables override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (on an empty database, first create an account and show its credentials once).
+    Serve,
+    /// Create accounts and rotate their auth tokens.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// Create and revoke API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Print the newest messages of the outbox (codes the server "sent").
+    Outbox {
+        /// Only this account's messages.
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Create an account and print its SID and auth token.
+    Create {
+        #[arg(long, default_value = "verifyd")]
+        friendly_name: String,
+    },
+    /// Replace an account's auth token and print the new one; the old one stops working.
+    RotateToken { account: String },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an API key (SK…) and print its secret.
+    Create {
+        #[arg(long)]
+        account: String,
+        #[arg(long, default_value = "verifyd")]
+        friendly_name: String,
+    },
+    /// Revoke an API key at once.
+    Revoke {
+        #[arg(long)]
+        account: String,
+        key: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let file = cli.config.clone().or_else(|| std::env::var_os("VERIFYD_CONFIG").map(PathBuf::from));
+    let config = match Config::load(file.as_deref(), &|name| std::env::var(name).ok()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("verifyd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("verifyd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("verifyd: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(directives: &str) {
+    let filter: tracing_subscriber::filter::Targets = directives
+        .parse()
+        .unwrap_or_else(|_| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO));
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
+        .with(filter)
+        .try_init();
+}
+
+fn account_sid(text: &str) -> Result<Sid, String> {
+    Sid::parse_prefixed(text.trim(), "AC").map_err(|_| format!("{text} is not an account SID (AC…)"))
+}
+
+async fn run(command: Command, config: Config) -> Result<(), String> {
+    let clock = Arc::new(SystemClock);
+    match command {
+        Command::Serve => serve(config).await,
+        Command::Accounts(AccountsCommand::Create { friendly_name }) => {
+            let started = open_core(&config, clock, false).await.map_err(|e| e.to_string())?;
+            let created = started.core.create_account(&friendly_name).await.map_err(|e| e.to_string())?;
+            println!("AccountSid: {}\nAuthToken:  {}", created.sid, created.secret);
+            close(&started);
+            Ok(())
+        }
+        Command::Accounts(AccountsCommand::RotateToken { account }) => {
+            let account = account_sid(&account)?;
+            let started = open_core(&config, clock, false).await.map_err(|e| e.to_string())?;
+            let token = started.core.rotate_auth_token(&account).await.map_err(|e| e.to_string())?;
+            println!("AccountSid: {account}\nAuthToken:  {token}");
+            close(&started);
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Create { account, friendly_name }) => {
+            let account = account_sid(&account)?;
+            let started = open_core(&config, clock, false).await.map_err(|e| e.to_string())?;
+            let key = started.core.create_api_key(&account, &friendly_name).await.map_err(|e| e.to_string())?;
+            println!("ApiKeySid: {}\nSecret:    {}", key.sid, key.secret);
+            close(&started);
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Revoke { account, key }) => {
+            let account = account_sid(&account)?;
+            let key =
+                Sid::parse_prefixed(key.trim(), "SK").map_err(|_| format!("{key} is not an API key SID (SK…)"))?;
+            let started = open_core(&config, clock, false).await.map_err(|e| e.to_string())?;
+            started.core.revoke_api_key(&account, &key).await.map_err(|e| e.to_string())?;
+            println!("revoked {key}");
+            close(&started);
+            Ok(())
+        }
+        Command::Outbox { account, limit } => {
+            let account = account.as_deref().map(account_sid).transpose()?;
+            let started = open_core(&config, clock, false).await.map_err(|e| e.to_string())?;
+            let messages = started.core.outbox(account.as_ref(), limit).await.map_err(|e| e.to_string())?;
+            for m in &messages {
+                println!("{}  {}  {:<8} {}  {}", m.date_created, m.sid, m.channel, m.to, m.body);
+            }
+            if messages.is_empty() {
+                println!("(the outbox is empty)");
+            }
+            close(&started);
+            Ok(())
+        }
+    }
+}
+
+fn close(started: &Started) {
+    started.core.store().close();
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let started = open_core(&config, Arc::new(SystemClock), true).await.map_err(|e| e.to_string())?;
+    if let (true, Some(key_file)) = (started.key_created, &started.key_file) {
+        eprintln!(
+            "verifyd: created the master key file {} — back it up apart from the database: without it no stored secret can be read",
+            key_file.display()
+        );
+    }
+    if let Some(account) = &started.new_account {
+        show_first_account(&config, &account.sid, &account.secret)?;
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%address, public_url = %config.public_url, database = %config.database.describe(), dev = config.dev, "verifyd listening");
+
+    let maintenance = {
+        let core = Arc::clone(&started.core);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+            loop {
+                tick.tick().await;
+                match core.maintain().await {
+                    Ok(done) if done.expired + done.purged_messages > 0 => {
+                        tracing::info!(expired = done.expired, purged_messages = done.purged_messages, "maintenance");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "maintenance failed"),
+                }
+            }
+        })
+    };
+    let app = verifyd::app(Arc::clone(&started.core));
+    let result = verifyd::serve(listener, app, shutdown_signal()).await;
+    maintenance.abort();
+    close(&started);
+    tracing::info!("verifyd stopped");
+    result.map_err(|e| e.to_string())
+}
+
+/// The first account's credentials, shown once: on the terminal when there is one, else in
+/// a file beside the database readable by its owner only. Never in the log.
+fn show_first_account(config: &Config, sid: &Sid, token: &str) -> Result<(), String> {
+    let text = format!(
+        "verifyd created the first account. Keep these credentials: they are shown once.\n\n  AccountSid: {sid}\n  AuthToken:  {token}\n\n\
+         Authenticate with HTTP Basic (AccountSid:AuthToken), e.g.\n  curl -u {sid}:{token} {}/v2/Services\n",
+        config.public_url
+    );
+    if std::io::stdout().is_terminal() {
+        println!("{text}");
+        return Ok(());
+    }
+    let dir = match &config.database {
+        Database::Sqlite(path) => path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        Database::Postgres(_) => PathBuf::from("."),
+    };
+    let file = dir.join("initial-credentials.txt");
+    write_private(&file, &text).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    eprintln!(
+        "verifyd: created the first account; its credentials are in {} (readable by its owner only)",
+        file.display()
+    );
+    Ok(())
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

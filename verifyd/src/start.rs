@@ -1,0 +1,102 @@
+//! Everything before serving: the master key (given, or a key file beside a SQLite
+//! database), the store and its key check, and the accounts that must exist.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use verifyd_core::accounts::Credentials;
+use verifyd_core::keys::{KeyError, Keys, MasterKey};
+use verifyd_core::store::sqlite::SqliteStore;
+use verifyd_core::store::{KeyCheck, StoreError};
+use verifyd_core::{Clock, Core, CoreConfig, CoreError, Store as _};
+
+use crate::config::{Config, Database};
+
+/// Why verifyd cannot start; each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Key(#[from] KeyError),
+    #[error("cannot open the database {database}: {source}")]
+    Store { database: String, source: StoreError },
+    #[error(
+        "the database {database} was written with a different master key (key fingerprint {expected}); \
+         start with the key it was created with (VERIFYD_MASTER_KEY, or the key file {key_file}). \
+         Refusing to start rather than making every stored secret unreadable"
+    )]
+    WrongKey { database: String, expected: String, key_file: String },
+    #[error(
+        "the database {database} exists but its key file {key_file} does not; restore the key file from your backup \
+         or set VERIFYD_MASTER_KEY. A new key would make every stored secret unreadable"
+    )]
+    MissingKeyFile { database: String, key_file: String },
+    #[error("PostgreSQL is not supported by this build yet; use sqlite:PATH")]
+    PostgresNotYet,
+    #[error("{0}")]
+    Core(#[from] CoreError),
+}
+
+/// A core ready to serve, and the credentials of an account created on this start (shown
+/// once, never logged).
+pub struct Started {
+    pub core: Arc<Core<SqliteStore>>,
+    pub new_account: Option<Credentials>,
+    pub key_file: Option<PathBuf>,
+    /// Whether the key file was created on this start (the README says to back it up).
+    pub key_created: bool,
+}
+
+/// The key file beside a SQLite database: `data/verifyd.db` → `data/verifyd.key`.
+pub fn key_file_for(database: &Path) -> PathBuf {
+    database.with_extension("key")
+}
+
+/// Opens the store with the configured key and makes sure the configured account exists;
+/// with `bootstrap`, an empty database also gets a first account.
+pub async fn open_core(config: &Config, clock: Arc<dyn Clock>, bootstrap: bool) -> Result<Started, StartError> {
+    let Database::Sqlite(path) = &config.database else { return Err(StartError::PostgresNotYet) };
+    let (master, key_file, key_created) = match &config.master_key {
+        Some(hex) => (MasterKey::from_hex(hex)?, None, false),
+        None => {
+            let key_file = key_file_for(path);
+            if path.exists() && !key_file.exists() {
+                return Err(StartError::MissingKeyFile {
+                    database: path.display().to_string(),
+                    key_file: key_file.display().to_string(),
+                });
+            }
+            let (master, created) = MasterKey::load_or_create_file(&key_file)?;
+            (master, Some(key_file), created)
+        }
+    };
+    let keys = Arc::new(Keys::derive(&master));
+    let store = SqliteStore::open(path, Arc::clone(&keys))
+        .map_err(|source| StartError::Store { database: path.display().to_string(), source })?;
+    match store.check_key_fingerprint(keys.fingerprint()).await {
+        Ok(KeyCheck::Matches | KeyCheck::Recorded) => {}
+        Ok(KeyCheck::Mismatch) => {
+            return Err(StartError::WrongKey {
+                database: path.display().to_string(),
+                expected: "(stored in the database)".to_owned(),
+                key_file: key_file
+                    .as_ref()
+                    .map_or_else(|| "VERIFYD_MASTER_KEY".to_owned(), |k| k.display().to_string()),
+            });
+        }
+        Err(source) => return Err(StartError::Store { database: path.display().to_string(), source }),
+    }
+    let core_config = CoreConfig {
+        public_url: config.public_url.clone(),
+        dev: config.dev,
+        verification_lifetime: 600,
+        outbox_retention: i64::try_from(config.outbox_retention_seconds).unwrap_or(86_400),
+    };
+    let core = Arc::new(Core::new(store, keys, clock, core_config)?);
+    let mut new_account = None;
+    if let Some((sid, token)) = &config.account {
+        core.ensure_account(sid, token).await?;
+    } else if bootstrap && core.count_accounts().await? == 0 {
+        new_account = Some(core.create_account("verifyd").await?);
+    }
+    Ok(Started { core, new_account, key_file, key_created })
+}
