@@ -16,6 +16,7 @@ mod paging;
 pub mod principal;
 mod services;
 pub mod store;
+pub mod totp;
 mod urls;
 mod verifications;
 

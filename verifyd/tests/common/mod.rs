@@ -1,0 +1,382 @@
+//! A verifyd on 127.0.0.1:0 with a fresh database, a test clock and development mode,
+//! driven through the generated client.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use verifyd::config::Config;
+use verifyd_client::Client;
+use verifyd_core::store::sqlite::SqliteStore;
+use verifyd_core::{Core, ManualClock};
+use verifyd_models::*;
+use verifyd_runtime::Sid;
+
+pub const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+pub const TOKEN: &str = "test-auth-token-0123456789";
+/// 2026-01-01T00:00:00Z
+pub const START: i64 = 1_767_225_600;
+
+pub struct TestServer {
+    pub client: Client,
+    /// `http://127.0.0.1:PORT`
+    pub root: String,
+    pub clock: ManualClock,
+    pub core: Arc<Core<SqliteStore>>,
+    pub account: Sid,
+    pub dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// `env` overrides the test's settings (e.g. `("VERIFYD_DEV", "0")`).
+    pub async fn start_with(env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, env).await
+    }
+
+    /// Starts on an existing directory (a restart over the same database).
+    pub async fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
+        match Self::try_start_in(dir, env).await {
+            Ok(server) => server,
+            Err((e, _)) => panic!("start: {e}"),
+        }
+    }
+
+    /// [`TestServer::start_in`], answering why the server refuses to start (and handing the
+    /// directory back) instead of panicking.
+    pub async fn try_start_in(
+        dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+    ) -> Result<Self, (verifyd::StartError, tempfile::TempDir)> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let root = format!("http://{}", listener.local_addr().expect("address"));
+        let mut vars: HashMap<String, String> = [
+            ("VERIFYD_DATABASE_URL", format!("sqlite:{}", dir.path().join("verifyd.db").display())),
+            ("VERIFYD_PUBLIC_URL", root.clone()),
+            ("VERIFYD_DEV", "1".to_owned()),
+            ("VERIFYD_ACCOUNT_SID", ACCOUNT.to_owned()),
+            ("VERIFYD_AUTH_TOKEN", TOKEN.to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        for (k, v) in env {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let config = Config::load(None, &|name| vars.get(name).cloned()).expect("test config");
+        let clock = ManualClock::new(verifyd_runtime::Timestamp::from_unix(START).expect("in range"));
+        let started = match verifyd::open_core(&config, Arc::new(clock.clone()), true).await {
+            Ok(started) => started,
+            Err(e) => return Err((e, dir)),
+        };
+        let core = started.core;
+        let app = verifyd::app(Arc::clone(&core));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = verifyd::serve(listener, app, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        let client = Client::new(format!("{root}/v2"), ACCOUNT, TOKEN).expect("client");
+        Ok(Self {
+            client,
+            root,
+            clock,
+            core,
+            account: Sid::parse(ACCOUNT).expect("SID"),
+            dir,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// Stops serving and closes the store, returning the directory for a restart.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.core.store().close();
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("verifyd.db")
+    }
+
+    pub fn client_as(&self, username: &str, password: &str) -> Client {
+        self.client.with_credentials(username, password)
+    }
+
+    /// A service with the spec's defaults.
+    pub async fn service(&self) -> VerifyService {
+        self.client.create_service(&create_service("Acme")).await.expect("create service")
+    }
+
+    /// The code of the newest message to `to`, read from the development outbox over HTTP.
+    pub async fn code_for(&self, to: &str) -> String {
+        self.outbox(to)
+            .await
+            .first()
+            .and_then(|m| m["code"].as_str().map(str::to_owned))
+            .expect("a message with a code")
+    }
+
+    /// The messages to `to`, newest first, as the outbox endpoint returns them.
+    pub async fn outbox(&self, to: &str) -> Vec<serde_json::Value> {
+        let response = reqwest::Client::new()
+            .get(format!("{}/dev/outbox", self.root))
+            .query(&[("to", to)])
+            .basic_auth(ACCOUNT, Some(TOKEN))
+            .send()
+            .await
+            .expect("outbox");
+        assert_eq!(response.status().as_u16(), 200);
+        let body: serde_json::Value = serde_json::from_slice(&response.bytes().await.expect("body")).expect("JSON");
+        body["messages"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// A GET of `path` (below the root, e.g. `/v2/Services/VA…`) with the test account's
+    /// credentials, bypassing the typed client: (status, JSON body or `Null`).
+    pub async fn raw_get(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = reqwest::Client::new()
+            .get(format!("{}{path}", self.root))
+            .basic_auth(ACCOUNT, Some(TOKEN))
+            .send()
+            .await
+            .expect("GET");
+        read_json(response).await
+    }
+
+    /// A form POST of `form` to `path` with the test account's credentials: (status, JSON body).
+    pub async fn raw_post(&self, path: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let response = reqwest::Client::new()
+            .post(format!("{}{path}", self.root))
+            .basic_auth(ACCOUNT, Some(TOKEN))
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        read_json(response).await
+    }
+
+    /// A DELETE of `path` with the test account's credentials: (status, JSON body or `Null`).
+    pub async fn raw_delete(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = reqwest::Client::new()
+            .delete(format!("{}{path}", self.root))
+            .basic_auth(ACCOUNT, Some(TOKEN))
+            .send()
+            .await
+            .expect("DELETE");
+        read_json(response).await
+    }
+
+    /// The database as it lies on disk: the main file followed by its write-ahead log.
+    pub fn db_bytes(&self) -> Vec<u8> {
+        let mut bytes = std::fs::read(self.db_path()).expect("database file");
+        let mut wal = self.db_path().into_os_string();
+        wal.push("-wal");
+        if let Ok(more) = std::fs::read(PathBuf::from(wal)) {
+            bytes.extend(more);
+        }
+        bytes
+    }
+
+    /// A read-only connection to the database, beside the server's own.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(self.db_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the database read-only")
+    }
+
+    /// Runs the background work (expiry, purges) at the clock's current time.
+    pub async fn maintain(&self) {
+        self.core.maintain().await.expect("maintenance");
+    }
+}
+
+pub fn create_service(name: &str) -> CreateServiceRequest {
+    CreateServiceRequest {
+        friendly_name: name.to_owned(),
+        code_length: None,
+        lookup_enabled: None,
+        skip_sms_to_landlines: None,
+        dtmf_input_required: None,
+        tts_name: None,
+        psd2_enabled: None,
+        do_not_share_warning_enabled: None,
+        custom_code_enabled: None,
+        push_include_date: None,
+        push_apn_credential_sid: None,
+        push_fcm_credential_sid: None,
+        totp_issuer: None,
+        totp_time_step: None,
+        totp_code_length: None,
+        totp_skew: None,
+        default_template_sid: None,
+        whatsapp_msg_service_sid: None,
+        whatsapp_from: None,
+        verify_event_subscription_enabled: None,
+    }
+}
+
+pub fn update_service(sid: &Sid) -> UpdateServiceRequest {
+    UpdateServiceRequest {
+        service_sid: sid.clone(),
+        friendly_name: None,
+        code_length: None,
+        lookup_enabled: None,
+        skip_sms_to_landlines: None,
+        dtmf_input_required: None,
+        tts_name: None,
+        psd2_enabled: None,
+        do_not_share_warning_enabled: None,
+        custom_code_enabled: None,
+        push_include_date: None,
+        push_apn_credential_sid: None,
+        push_fcm_credential_sid: None,
+        totp_issuer: None,
+        totp_time_step: None,
+        totp_code_length: None,
+        totp_skew: None,
+        default_template_sid: None,
+        whatsapp_msg_service_sid: None,
+        whatsapp_from: None,
+        verify_event_subscription_enabled: None,
+    }
+}
+
+pub fn start(service: &Sid, to: &str, channel: VerificationChannel) -> CreateVerificationRequest {
+    CreateVerificationRequest {
+        service_sid: service.clone(),
+        to: to.to_owned(),
+        channel,
+        custom_friendly_name: None,
+        custom_message: None,
+        send_digits: None,
+        locale: None,
+        custom_code: None,
+        amount: None,
+        payee: None,
+        rate_limits: None,
+        template_sid: None,
+        template_custom_substitutions: None,
+        channel_configuration: None,
+        app_hash: None,
+        device_ip: None,
+        enable_sna_client_token: None,
+        risk_check: None,
+        tags: None,
+    }
+}
+
+pub fn check_to(service: &Sid, to: &str, code: &str) -> CreateVerificationCheckRequest {
+    CreateVerificationCheckRequest {
+        service_sid: service.clone(),
+        code: Some(code.to_owned()),
+        to: Some(to.to_owned()),
+        verification_sid: None,
+        amount: None,
+        payee: None,
+        sna_client_token: None,
+    }
+}
+
+pub fn check_sid(service: &Sid, sid: &Sid, code: &str) -> CreateVerificationCheckRequest {
+    CreateVerificationCheckRequest {
+        service_sid: service.clone(),
+        code: Some(code.to_owned()),
+        to: None,
+        verification_sid: Some(sid.clone()),
+        amount: None,
+        payee: None,
+        sna_client_token: None,
+    }
+}
+
+/// The Twilio error of a failed call.
+pub fn api_error<T: std::fmt::Debug>(result: Result<T, verifyd_client::ClientError>) -> TwilioError {
+    match result {
+        Err(verifyd_client::ClientError::Api(e)) => e,
+        other => panic!("expected a Twilio error, got {other:?}"),
+    }
+}
+
+/// A code that is not `code` (same length).
+pub fn wrong(code: &str) -> String {
+    code.chars().map(|c| if c == '0' { '1' } else { '0' }).collect()
+}
+
+/// The status and JSON body of a raw answer (`Null` when the body is empty or not JSON).
+pub async fn read_json(response: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.expect("body");
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
+/// Asserts a raw answer is Twilio's error JSON with this status and code; returns the message.
+pub fn assert_wire_error(answer: &(u16, serde_json::Value), status: u16, code: i64) -> String {
+    let (got, body) = answer;
+    assert_eq!(*got, status, "HTTP status of {body}");
+    assert_eq!(body["status"], i64::from(status), "status field of {body}");
+    assert_eq!(body["code"], code, "code of {body}");
+    assert_eq!(body["more_info"], format!("https://www.twilio.com/docs/errors/{code}"), "more_info of {body}");
+    body["message"].as_str().expect("a message").to_owned()
+}
+
+/// Asserts a failed call answered this status and code; returns the message.
+pub fn assert_error<T: std::fmt::Debug>(
+    result: Result<T, verifyd_client::ClientError>,
+    status: i64,
+    code: i64,
+) -> String {
+    let error = api_error(result);
+    assert_eq!((error.status, error.code), (status, code), "{error:?}");
+    assert_eq!(error.more_info, format!("https://www.twilio.com/docs/errors/{code}"));
+    error.message
+}
+
+/// A service with these settings changed from the spec's defaults.
+pub fn service_with(name: &str, change: impl FnOnce(&mut CreateServiceRequest)) -> CreateServiceRequest {
+    let mut request = create_service(name);
+    change(&mut request);
+    request
+}
+
+pub fn fetch(service: &Sid, sid: &Sid) -> FetchVerificationRequest {
+    FetchVerificationRequest { service_sid: service.clone(), verification_sid: sid.clone() }
+}
+
+pub fn set_status(service: &Sid, sid: &Sid, status: VerificationUpdateStatus) -> UpdateVerificationRequest {
+    UpdateVerificationRequest { service_sid: service.clone(), verification_sid: sid.clone(), status }
+}
+
+pub fn fetch_service(sid: &Sid) -> FetchServiceRequest {
+    FetchServiceRequest { service_sid: sid.clone() }
+}
+
+pub fn delete_service(sid: &Sid) -> DeleteServiceRequest {
+    DeleteServiceRequest { service_sid: sid.clone() }
+}
+
+pub fn list_services(page_size: Option<i64>) -> ListServicesRequest {
+    ListServicesRequest { page_size, page: None, page_token: None }
+}
+
+/// A well-formed SID with `prefix` that nothing was ever created with.
+pub fn unknown_sid(prefix: &str) -> Sid {
+    Sid::from_parts(prefix, [0x5a; 16])
+}
