@@ -80,6 +80,62 @@ impl<S: Store> Api for Core<S> {
         self.create_verification_check_op(p, r).await.map(Reply::new)
     }
 
+    async fn list_entities(&self, p: &Principal, r: ListEntitiesRequest) -> Result<Reply<EntityList>, CoreError> {
+        self.list_entities_op(p, r).await.map(Reply::new)
+    }
+
+    async fn create_entity(&self, p: &Principal, r: CreateEntityRequest) -> Result<Reply<Entity>, CoreError> {
+        self.create_entity_op(p, r).await.map(Reply::new)
+    }
+
+    async fn fetch_entity(&self, p: &Principal, r: FetchEntityRequest) -> Result<Reply<Entity>, CoreError> {
+        self.fetch_entity_op(p, r).await.map(Reply::new)
+    }
+
+    async fn delete_entity(&self, p: &Principal, r: DeleteEntityRequest) -> Result<Reply<()>, CoreError> {
+        self.delete_entity_op(p, r).await.map(Reply::new)
+    }
+
+    async fn list_factors(&self, p: &Principal, r: ListFactorsRequest) -> Result<Reply<FactorList>, CoreError> {
+        self.list_factors_op(p, r).await.map(Reply::new)
+    }
+
+    async fn create_factor(&self, p: &Principal, r: CreateFactorRequest) -> Result<Reply<NewFactor>, CoreError> {
+        self.create_factor_op(p, r).await.map(Reply::new)
+    }
+
+    async fn fetch_factor(&self, p: &Principal, r: FetchFactorRequest) -> Result<Reply<Factor>, CoreError> {
+        self.fetch_factor_op(p, r).await.map(Reply::new)
+    }
+
+    async fn update_factor(&self, p: &Principal, r: UpdateFactorRequest) -> Result<Reply<Factor>, CoreError> {
+        self.update_factor_op(p, r).await.map(Reply::new)
+    }
+
+    async fn delete_factor(&self, p: &Principal, r: DeleteFactorRequest) -> Result<Reply<()>, CoreError> {
+        self.delete_factor_op(p, r).await.map(Reply::new)
+    }
+
+    async fn list_challenges(
+        &self,
+        p: &Principal,
+        r: ListChallengesRequest,
+    ) -> Result<Reply<ChallengeList>, CoreError> {
+        self.list_challenges_op(p, r).await.map(Reply::new)
+    }
+
+    async fn create_challenge(&self, p: &Principal, r: CreateChallengeRequest) -> Result<Reply<Challenge>, CoreError> {
+        self.create_challenge_op(p, r).await.map(Reply::new)
+    }
+
+    async fn fetch_challenge(&self, p: &Principal, r: FetchChallengeRequest) -> Result<Reply<Challenge>, CoreError> {
+        self.fetch_challenge_op(p, r).await.map(Reply::new)
+    }
+
+    async fn update_challenge(&self, p: &Principal, r: UpdateChallengeRequest) -> Result<Reply<Challenge>, CoreError> {
+        self.update_challenge_op(p, r).await.map(Reply::new)
+    }
+
     not_yet! {
         list_rate_limits: ListRateLimitsRequest => RateLimitList;
         create_rate_limit: CreateRateLimitRequest => RateLimit;
@@ -91,19 +147,6 @@ impl<S: Store> Api for Core<S> {
         fetch_bucket: FetchBucketRequest => Bucket;
         update_bucket: UpdateBucketRequest => Bucket;
         delete_bucket: DeleteBucketRequest => ();
-        list_entities: ListEntitiesRequest => EntityList;
-        create_entity: CreateEntityRequest => Entity;
-        fetch_entity: FetchEntityRequest => Entity;
-        delete_entity: DeleteEntityRequest => ();
-        list_factors: ListFactorsRequest => FactorList;
-        create_factor: CreateFactorRequest => NewFactor;
-        fetch_factor: FetchFactorRequest => Factor;
-        update_factor: UpdateFactorRequest => Factor;
-        delete_factor: DeleteFactorRequest => ();
-        list_challenges: ListChallengesRequest => ChallengeList;
-        create_challenge: CreateChallengeRequest => Challenge;
-        fetch_challenge: FetchChallengeRequest => Challenge;
-        update_challenge: UpdateChallengeRequest => Challenge;
         create_notification: CreateNotificationRequest => Notification;
         create_access_token: CreateAccessTokenRequest => AccessToken;
         fetch_access_token: FetchAccessTokenRequest => AccessToken;

@@ -27,6 +27,26 @@ pub enum CoreError {
     Psd2Required,
     #[error("Either a 'To' number or 'VerificationSid' must be specified")]
     NeitherToNorSid,
+    #[error("Entity already exists")]
+    EntityExists,
+    #[error("Factor already exists")]
+    FactorExists,
+    #[error("Too many factors of this type for the entity")]
+    TooManyFactors,
+    #[error("Too many factors created for the entity today")]
+    TooManyFactorCreations,
+    #[error("Too many verification attempts for the factor")]
+    TooManyFactorAttempts,
+    #[error("The factor is not verified")]
+    FactorUnverified,
+    #[error("Too many challenges created for the factor")]
+    TooManyChallengeCreations,
+    #[error("Too many attempts to answer the challenge")]
+    TooManyChallengeAttempts,
+    #[error("The challenge was already answered")]
+    ChallengeResponded,
+    #[error("The challenge has expired")]
+    ChallengeExpired,
     /// The delivery provider failed; the verification is `failed` and nothing is pending.
     #[error("The message could not be delivered: {reason}")]
     DeliveryFailed { reason: String },
@@ -61,6 +81,16 @@ impl CoreError {
             Self::FeatureDisabled { .. } => (403, 60204),
             Self::Psd2Required => (400, 60206),
             Self::NeitherToNorSid => (400, 60221),
+            Self::EntityExists => (409, 60301),
+            Self::FactorExists => (409, 60317),
+            Self::TooManyFactors => (400, 60315),
+            Self::TooManyFactorCreations => (429, 60326),
+            Self::TooManyFactorAttempts => (429, 60310),
+            Self::FactorUnverified => (403, 60318),
+            Self::TooManyChallengeCreations => (429, 60312),
+            Self::TooManyChallengeAttempts => (429, 60308),
+            Self::ChallengeResponded => (403, 60322),
+            Self::ChallengeExpired => (403, 60323),
             Self::DeliveryFailed { .. } => (503, 20503),
             Self::NotImplemented { .. } => (501, 20501),
             Self::Internal(_) | Self::Store(_) | Self::Keys(_) => (500, 20500),

@@ -11,6 +11,12 @@ pub mod prefix {
     pub const VERIFICATION: &str = "VE";
     pub const ATTEMPT: &str = "VL";
     pub const MESSAGE: &str = "SM";
+    pub const ENTITY: &str = "YE";
+    pub const FACTOR: &str = "YF";
+    pub const CHALLENGE: &str = "YC";
+    pub const NOTIFICATION: &str = "NT";
+    pub const ACCESS_TOKEN: &str = "YK";
+    pub const CREDENTIAL: &str = "CR";
 }
 
 pub fn new_sid(prefix: &str) -> Sid {

@@ -7,9 +7,12 @@
 
 pub mod accounts;
 mod api;
+mod challenges;
 pub mod clock;
 pub mod delivery;
+mod entities;
 mod error;
+mod factors;
 pub mod ids;
 pub mod keys;
 mod paging;

@@ -154,9 +154,15 @@ impl<S: Store> Core<S> {
             Some(custom) => custom,
             None => generate_code(settings.code_length),
         };
-        if settings.psd2_enabled && (r.amount.is_none() || r.payee.is_none()) {
-            return Err(CoreError::Psd2Required);
-        }
+        // Amount and Payee belong to PSD2 services only; elsewhere they are ignored.
+        let (amount, payee) = if settings.psd2_enabled {
+            match (r.amount, r.payee) {
+                (Some(a), Some(p)) => (Some(a), Some(p)),
+                _ => return Err(CoreError::Psd2Required),
+            }
+        } else {
+            (None, None)
+        };
         let message = MessageTemplate {
             locale: resolve_locale(r.locale.as_deref()),
             friendly_name: r.custom_friendly_name.unwrap_or_else(|| settings.friendly_name.clone()),
@@ -172,8 +178,8 @@ impl<S: Store> Core<S> {
                 channel: r.channel,
                 new_sid: new_sid(prefix::VERIFICATION),
                 new_code: code,
-                amount: r.amount,
-                payee: r.payee,
+                amount,
+                payee,
                 attempt_sid: new_sid(prefix::ATTEMPT),
                 message_sid: new_sid(prefix::MESSAGE),
                 message,

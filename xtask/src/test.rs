@@ -1,9 +1,38 @@
 //! `cargo xtask test`: the one command that runs every test, for developers, the README
-//! and CI alike. It ends with one line, `N passed, M failed`, summing every runner.
+//! and CI alike. It ends with one line, `N passed, M failed, K skipped`, summing every runner.
+//!
+//! Two runners, one after the other:
+//!
+//! 1. `cargo test --workspace`, adding up its `test result:` lines.
+//! 2. The compatibility scripts `compat/*.py`, which drive a running server with the official
+//!    Twilio helper library. This step builds `verifyd` (debug), keeps a virtual environment at
+//!    `target/compat-venv` holding exactly `compat/requirements.txt` (reinstalled only when that
+//!    file changes: the venv keeps a hash of it), starts `verifyd serve` in development mode on a
+//!    free port with a throwaway SQLite database and a known account, runs every script in name
+//!    order with `VERIFYD_URL`, `VERIFYD_ACCOUNT_SID` and `VERIFYD_AUTH_TOKEN`, and stops the
+//!    server whatever happened. Each script prints `compat <name>: N passed, M failed` last and
+//!    exits non-zero when something failed.
 
-use std::io::{BufRead as _, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher as _, Hasher as _};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The scripts and their pinned Python packages.
+const COMPAT_DIR: &str = "compat";
+const REQUIREMENTS: &str = "compat/requirements.txt";
+/// The virtual environment, under the target directory.
+const VENV: &str = "compat-venv";
+/// Holds the hash of the requirements the venv was built from.
+const VENV_MARKER: &str = ".requirements-hash";
+/// How long the server may take to answer `/healthz`.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long one script may run before it is killed and counted as failed.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Default)]
 pub struct Tally {
@@ -18,9 +47,14 @@ pub fn run(root: &Path) -> Result<(), String> {
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut tally = Tally::default();
-    let result = cargo_tests(&mut tally, Command::new(&cargo).current_dir(root).args(["test", "--workspace"]));
+    let rust = cargo_tests(&mut tally, Command::new(&cargo).current_dir(root).args(["test", "--workspace"]));
+    let compat = compat_tests(root, &cargo, &mut tally);
     println!("{} passed, {} failed, {} skipped", tally.passed, tally.failed, tally.skipped);
-    result
+    match (rust, compat) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(rust), Err(compat)) => Err(format!("{rust}\n{compat}")),
+        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+    }
 }
 
 /// Runs `cargo test`, echoing its output and adding up its `test result:` lines.
@@ -52,9 +86,362 @@ fn count(summary: &str, label: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The compatibility step. A failure to set it up (build, venv, server start) counts as one
+/// failed test, so the summary line never says `0 failed` when the step failed.
+fn compat_tests(root: &Path, cargo: &str, tally: &mut Tally) -> Result<(), String> {
+    println!("xtask test: compatibility scripts ({COMPAT_DIR}/*.py against a running verifyd)");
+    let scripts = compat_scripts(&root.join(COMPAT_DIR))?;
+    if scripts.is_empty() {
+        println!("xtask test: no {COMPAT_DIR}/*.py scripts");
+        return Ok(());
+    }
+    let setup = || -> Result<(PathBuf, Server), String> {
+        let target = target_dir(root);
+        build_verifyd(root, cargo)?;
+        let python = python_env(root, &target.join(VENV))?;
+        let server = Server::start(&target.join("debug").join(format!("verifyd{}", std::env::consts::EXE_SUFFIX)))?;
+        Ok((python, server))
+    };
+    let (python, server) = setup().inspect_err(|_| tally.failed += 1)?;
+    let mut failures = Vec::new();
+    for script in &scripts {
+        if let Err(e) = run_script(root, &python, script, &server, tally) {
+            println!("{e}");
+            failures.push(e);
+        }
+    }
+    if !failures.is_empty() {
+        server.print_log();
+    }
+    drop(server);
+    if failures.is_empty() { Ok(()) } else { Err(failures.join("\n")) }
+}
+
+/// `compat/*.py`, sorted by name.
+fn compat_scripts(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("xtask test: listing {}: {e}", dir.display())),
+    };
+    let mut scripts: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "py"))
+        .collect();
+    scripts.sort();
+    Ok(scripts)
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set, else `target/` in the workspace.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
+}
+
+fn build_verifyd(root: &Path, cargo: &str) -> Result<(), String> {
+    println!("xtask test: cargo build -p verifyd");
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .args(["build", "--quiet", "-p", "verifyd"])
+        .status()
+        .map_err(|e| format!("xtask test: cargo build: cannot start: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("xtask test: cargo build -p verifyd failed ({status})")) }
+}
+
+/// The venv's Python, after making sure the venv holds exactly the pinned requirements. When
+/// the requirements changed since the venv was built, it is built again from scratch, so a
+/// package dropped from the file does not linger.
+fn python_env(root: &Path, venv: &Path) -> Result<PathBuf, String> {
+    let requirements_path = root.join(REQUIREMENTS);
+    let requirements = std::fs::read(&requirements_path)
+        .map_err(|e| format!("xtask test: reading {}: {e}", requirements_path.display()))?;
+    let hash = format!("{:016x}\n", fnv1a(&requirements));
+    let python = venv_python(venv);
+    let marker = venv.join(VENV_MARKER);
+    if python.is_file() && std::fs::read_to_string(&marker).is_ok_and(|m| m == hash) {
+        return Ok(python);
+    }
+    if venv.exists() {
+        std::fs::remove_dir_all(venv).map_err(|e| format!("xtask test: removing {}: {e}", venv.display()))?;
+    }
+    println!("xtask test: creating {} and installing {REQUIREMENTS}", venv.display());
+    let system_python = if cfg!(windows) { "python" } else { "python3" };
+    let status = Command::new(system_python)
+        .args(["-m", "venv"])
+        .arg(venv)
+        .status()
+        .map_err(|e| format!("xtask test: {system_python} -m venv: cannot start (is Python 3 installed?): {e}"))?;
+    if !status.success() {
+        return Err(format!("xtask test: {system_python} -m venv {} failed ({status})", venv.display()));
+    }
+    let status = Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input", "-r"])
+        .arg(&requirements_path)
+        .status()
+        .map_err(|e| format!("xtask test: pip install: cannot start: {e}"))?;
+    if !status.success() {
+        return Err(format!("xtask test: pip install -r {REQUIREMENTS} failed ({status})"));
+    }
+    std::fs::write(&marker, hash).map_err(|e| format!("xtask test: writing {}: {e}", marker.display()))?;
+    Ok(python)
+}
+
+fn venv_python(venv: &Path) -> PathBuf {
+    if cfg!(windows) { venv.join("Scripts").join("python.exe") } else { venv.join("bin").join("python") }
+}
+
+/// 64-bit FNV-1a: a hash that, unlike std's `DefaultHasher`, is the same on every toolchain.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// `n` random lowercase hexadecimal characters (std's per-process random hasher keys).
+fn random_hex(n: usize) -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    let mut out = String::with_capacity(n + 16);
+    while out.len() < n {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u128(nanos);
+        hasher.write_usize(out.len());
+        out.push_str(&format!("{:016x}", hasher.finish()));
+    }
+    out.truncate(n);
+    out
+}
+
+/// A directory removed, with everything in it, when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Result<Self, String> {
+        let path = std::env::temp_dir().join(format!("verifyd-compat-{}-{}", std::process::id(), random_hex(8)));
+        std::fs::create_dir_all(&path).map_err(|e| format!("xtask test: creating {}: {e}", path.display()))?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running `verifyd serve`; dropping it kills the process, waits for it and removes its data.
+struct Server {
+    child: Child,
+    url: String,
+    account_sid: String,
+    auth_token: String,
+    stderr_path: PathBuf,
+    // Dropped after `Drop::drop` has stopped the process.
+    _dir: TempDir,
+}
+
+impl Server {
+    fn start(binary: &Path) -> Result<Self, String> {
+        let dir = TempDir::new()?;
+        let port = free_port()?;
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let account_sid = format!("AC{}", random_hex(32));
+        let auth_token = format!("compat-{}", random_hex(40));
+        let stderr_path = dir.0.join("verifyd.stderr");
+        let stderr = std::fs::File::create(&stderr_path)
+            .map_err(|e| format!("xtask test: creating {}: {e}", stderr_path.display()))?;
+        let stdout = std::fs::File::create(dir.0.join("verifyd.stdout"))
+            .map_err(|e| format!("xtask test: creating a file in {}: {e}", dir.0.display()))?;
+        let mut command = Command::new(binary);
+        // Only the settings below: nothing from the developer's own environment.
+        for name in [
+            "VERIFYD_CONFIG",
+            "VERIFYD_PUBLIC_URL",
+            "VERIFYD_MASTER_KEY",
+            "VERIFYD_OUTBOX_RETENTION_SECONDS",
+            "VERIFYD_WEBHOOK_ALLOW",
+        ] {
+            command.env_remove(name);
+        }
+        let child = command
+            .arg("serve")
+            .current_dir(&dir.0)
+            .env("VERIFYD_DATABASE_URL", format!("sqlite:{}", dir.0.join("verifyd.db").display()))
+            .env("VERIFYD_LISTEN", address.to_string())
+            .env("VERIFYD_DEV", "1")
+            .env("VERIFYD_ACCOUNT_SID", &account_sid)
+            .env("VERIFYD_AUTH_TOKEN", &auth_token)
+            .env("VERIFYD_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| format!("xtask test: cannot start {}: {e}", binary.display()))?;
+        let mut server =
+            Self { child, url: format!("http://{address}"), account_sid, auth_token, stderr_path, _dir: dir };
+        server.wait_ready(address)?;
+        println!("xtask test: verifyd serve is up at {}", server.url);
+        Ok(server)
+    }
+
+    /// Polls `GET /healthz` until it answers 200; fails with the server's stderr when the
+    /// process exits or [`READY_TIMEOUT`] passes.
+    fn wait_ready(&mut self, address: SocketAddr) -> Result<(), String> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "xtask test: verifyd serve exited ({status}) before it was ready:\n{}",
+                    self.log()
+                ));
+            }
+            if healthz_ok(address) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "xtask test: verifyd serve did not answer GET /healthz with 200 within {} s:\n{}",
+                    READY_TIMEOUT.as_secs(),
+                    self.log()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn env(&self) -> [(&str, &str); 3] {
+        [
+            ("VERIFYD_URL", self.url.as_str()),
+            ("VERIFYD_ACCOUNT_SID", self.account_sid.as_str()),
+            ("VERIFYD_AUTH_TOKEN", self.auth_token.as_str()),
+        ]
+    }
+
+    fn log(&self) -> String {
+        let text = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
+        if text.trim().is_empty() { "(verifyd wrote nothing to stderr)".to_owned() } else { text }
+    }
+
+    fn print_log(&self) {
+        println!("xtask test: verifyd's stderr:\n{}", self.log());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nothing listens on right now: bound on port 0, then released.
+fn free_port() -> Result<u16, String> {
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("xtask test: finding a free port: {e}"))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| format!("xtask test: finding a free port: {e}"))
+}
+
+/// Whether `GET /healthz` answers 200, over a plain HTTP/1.1 connection.
+fn healthz_ok(address: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut response = Vec::new();
+    let _ = stream.take(64 * 1024).read_to_end(&mut response);
+    status_is_200(&response)
+}
+
+fn status_is_200(response: &[u8]) -> bool {
+    let status_line = response.split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut parts = status_line.split(|&b| b == b' ');
+    parts.next().is_some_and(|version| version.starts_with(b"HTTP/1.")) && parts.next() == Some(b"200".as_slice())
+}
+
+/// Runs one script with the venv's Python, echoing its output and adding its summary line to
+/// the tally. A script that exits non-zero with no failure counted, prints no summary, or
+/// outlives [`SCRIPT_TIMEOUT`] counts one more failure.
+fn run_script(root: &Path, python: &Path, script: &Path, server: &Server, tally: &mut Tally) -> Result<(), String> {
+    let name = script.strip_prefix(root).unwrap_or(script).display().to_string();
+    println!("xtask test: {name}");
+    let mut child = Command::new(python)
+        .arg(script)
+        .current_dir(root)
+        .envs(server.env())
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("xtask test: {name}: cannot start {}: {e}", python.display()))?;
+    let (lines_tx, lines) = mpsc::channel();
+    if let Some(stdout) = child.stdout.take() {
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let deadline = Instant::now() + SCRIPT_TIMEOUT;
+    let mut summary = None;
+    let mut timed_out = false;
+    loop {
+        match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => {
+                println!("{line}");
+                if let Some(counts) = parse_summary(&line) {
+                    summary = Some(counts);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                timed_out = true;
+                let _ = child.kill();
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let status = child.wait().map_err(|e| format!("xtask test: {name}: {e}"))?;
+    let (passed, failed) = summary.unwrap_or((0, 0));
+    tally.passed += passed;
+    tally.failed += failed;
+    let problem = if timed_out {
+        Some(format!("killed after {} s", SCRIPT_TIMEOUT.as_secs()))
+    } else if summary.is_none() {
+        Some(format!("printed no `compat <name>: N passed, M failed` line ({status})"))
+    } else if !status.success() && failed == 0 {
+        Some(format!("exited {status} with no failure counted"))
+    } else {
+        None
+    };
+    if let Some(problem) = &problem {
+        tally.failed += 1;
+        return Err(format!("xtask test: {name}: {problem}"));
+    }
+    if failed > 0 || !status.success() {
+        return Err(format!("xtask test: {name}: {failed} failed"));
+    }
+    Ok(())
+}
+
+/// `(N, M)` from a script's `compat <name>: N passed, M failed`.
+fn parse_summary(line: &str) -> Option<(u64, u64)> {
+    let rest = line.trim_end().strip_prefix("compat ")?;
+    let (_, counts) = rest.rsplit_once(": ")?;
+    let (passed, failed) = counts.split_once(" passed, ")?;
+    Some((passed.parse().ok()?, failed.strip_suffix(" failed")?.parse().ok()?))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::count;
+    use super::{count, fnv1a, parse_summary, random_hex, status_is_200};
 
     #[test]
     fn counts_cargo_summaries() {
@@ -62,5 +449,33 @@ mod tests {
         assert_eq!((count(ok, " passed"), count(ok, " failed"), count(ok, " ignored")), (40, 0, 2));
         let failed = "FAILED. 3 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out";
         assert_eq!((count(failed, " passed"), count(failed, " failed")), (3, 1));
+    }
+
+    #[test]
+    fn parses_script_summaries() {
+        assert_eq!(parse_summary("compat verify_happy_path: 9 passed, 0 failed"), Some((9, 0)));
+        assert_eq!(parse_summary("compat totp: 3 passed, 2 failed\n"), Some((3, 2)));
+        assert_eq!(parse_summary("ok  create_service"), None);
+        assert_eq!(parse_summary("FAIL x: compat y: 1 passed, 0 failed"), None);
+        assert_eq!(parse_summary("compat x: many passed, 0 failed"), None);
+        assert_eq!(parse_summary("compat x: 1 passed, 0 failed, 2 skipped"), None);
+    }
+
+    #[test]
+    fn reads_the_status_line() {
+        assert!(status_is_200(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{}"));
+        assert!(!status_is_200(b"HTTP/1.1 404 Not Found\r\n\r\n"));
+        assert!(!status_is_200(b"HTTP/1.1 2000 Odd\r\n\r\n"));
+        assert!(!status_is_200(b""));
+    }
+
+    #[test]
+    fn hashes_and_random_hex() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        let hex = random_hex(32);
+        assert_eq!(hex.len(), 32);
+        assert!(hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert_ne!(hex, random_hex(32));
     }
 }

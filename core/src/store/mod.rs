@@ -3,11 +3,13 @@
 //! Every method that reads or changes an account's data takes the account SID and filters
 //! by it: a SID of another account is simply not found.
 
+mod factors;
 mod records;
 pub mod sqlite;
 
 use std::future::Future;
 
+pub use factors::*;
 pub use records::*;
 use verifyd_runtime::{Sid, Timestamp};
 
@@ -121,6 +123,64 @@ pub trait Store: Send + Sync + 'static {
     /// The simulated carrier confirmed the device (development mode); false when nothing
     /// pending matches.
     fn confirm_sna(&self, verification: &Sid, now: Timestamp) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Creates an entity; `Duplicate` when its identity exists in the service.
+    fn create_entity(
+        &self,
+        key: EntityKey,
+        sid: Sid,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<NewEntityOutcome>> + Send;
+    fn entity(&self, key: EntityKey) -> impl Future<Output = Result<Option<EntityRecord>>> + Send;
+    fn list_entities(
+        &self,
+        account: &Sid,
+        service: &Sid,
+        cursor: Cursor,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<EntityRecord>>> + Send;
+    /// Deletes the entity with its factors and challenges; false when there is none.
+    fn delete_entity(&self, key: EntityKey) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Creates a factor (and its entity when new), within the per-entity limits.
+    fn create_factor(&self, factor: NewFactor) -> impl Future<Output = Result<NewFactorOutcome>> + Send;
+    fn factor(&self, key: EntityKey, sid: &Sid) -> impl Future<Output = Result<Option<FactorRecord>>> + Send;
+    fn list_factors(
+        &self,
+        key: EntityKey,
+        cursor: Cursor,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<FactorRecord>>> + Send;
+    fn update_factor(
+        &self,
+        key: EntityKey,
+        sid: &Sid,
+        now: Timestamp,
+        change: FactorChange,
+    ) -> impl Future<Output = Result<Option<FactorRecord>>> + Send;
+    /// Deletes the factor with its challenges; false when there is none.
+    fn delete_factor(&self, key: EntityKey, sid: &Sid) -> impl Future<Output = Result<bool>> + Send;
+    /// Verifies a TOTP factor with a code, counting a wrong one, in one step.
+    fn verify_totp_factor(&self, attempt: TotpAttempt) -> impl Future<Output = Result<FactorCheckOutcome>> + Send;
+
+    /// Creates a challenge within the factor's limits; a TOTP code answers it at once.
+    fn create_challenge(&self, challenge: NewChallenge) -> impl Future<Output = Result<NewChallengeOutcome>> + Send;
+    fn challenge(
+        &self,
+        key: EntityKey,
+        sid: &Sid,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<ChallengeRecord>>> + Send;
+    fn list_challenges(
+        &self,
+        key: EntityKey,
+        filter: ChallengeFilter,
+        cursor: Cursor,
+        limit: u32,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<ChallengeRecord>>> + Send;
+    /// Answers a TOTP challenge with a code, counting a wrong one, in one step.
+    fn answer_totp_challenge(&self, attempt: TotpAttempt) -> impl Future<Output = Result<AnswerOutcome>> + Send;
 
     /// The newest messages first, of one account or all.
     fn outbox(&self, account: Option<&Sid>, limit: u32) -> impl Future<Output = Result<Vec<OutboxMessage>>> + Send;

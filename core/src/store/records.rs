@@ -233,4 +233,6 @@ impl std::fmt::Debug for OutboxMessage {
 pub struct Maintenance {
     pub expired: u64,
     pub purged_messages: u64,
+    pub expired_challenges: u64,
+    pub purged_factors: u64,
 }

@@ -2,6 +2,7 @@
 //! survives power loss), writes through one group-commit thread, reads through a small pool
 //! of read-only connections.
 
+mod factors;
 mod schema;
 mod verifications;
 mod writer;
@@ -13,9 +14,11 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 use verifyd_runtime::{Sid, Timestamp};
 
 use super::{
-    AccountRecord, ApiKeyRecord, CheckOutcome, CheckVerification, Cursor, FinishVerification, KeyCheck, Maintenance,
-    NewService, OutboxMessage, Result, ServiceChange, ServiceRecord, ServiceSettings, StartOutcome, StartVerification,
-    Store, StoreError, VerificationRecord,
+    AccountRecord, AnswerOutcome, ApiKeyRecord, ChallengeFilter, ChallengeRecord, CheckOutcome, CheckVerification,
+    Cursor, EntityKey, EntityRecord, FactorChange, FactorCheckOutcome, FactorRecord, FinishVerification, KeyCheck,
+    Maintenance, NewChallenge, NewChallengeOutcome, NewEntityOutcome, NewFactor, NewFactorOutcome, NewService,
+    OutboxMessage, Result, ServiceChange, ServiceRecord, ServiceSettings, StartOutcome, StartVerification, Store,
+    StoreError, TotpAttempt, VerificationRecord,
 };
 use crate::keys::Keys;
 use writer::Writer;
@@ -364,7 +367,7 @@ impl Store for SqliteStore {
                 if n == 0 {
                     return Ok(false);
                 }
-                for table in ["verifications", "send_windows", "outbox"] {
+                for table in ["verifications", "send_windows", "outbox", "challenges", "factors", "entities"] {
                     c.execute(&format!("DELETE FROM {table} WHERE service_sid = ?1"), [sid.as_str()])?;
                 }
                 Ok(true)
@@ -399,6 +402,98 @@ impl Store for SqliteStore {
     async fn confirm_sna(&self, verification: &Sid, now: Timestamp) -> Result<bool> {
         let verification = verification.clone();
         self.writer.run(move |c| verifications::confirm_sna(c, &verification, now)).await
+    }
+
+    async fn create_entity(&self, key: EntityKey, sid: Sid, now: Timestamp) -> Result<NewEntityOutcome> {
+        self.writer
+            .run(move |c| factors::create_entity(c, &key.account_sid, &key.service_sid, &key.identity, &sid, now))
+            .await
+    }
+
+    async fn entity(&self, key: EntityKey) -> Result<Option<EntityRecord>> {
+        self.entity_key_read(&key, |c, k| factors::entity(c, &k.account_sid, &k.service_sid, &k.identity))
+    }
+
+    async fn list_entities(
+        &self,
+        account: &Sid,
+        service: &Sid,
+        cursor: Cursor,
+        limit: u32,
+    ) -> Result<Vec<EntityRecord>> {
+        self.read(|c| factors::list_entities(c, account, service, cursor, limit))
+    }
+
+    async fn delete_entity(&self, key: EntityKey) -> Result<bool> {
+        self.writer.run(move |c| factors::delete_entity(c, &key.account_sid, &key.service_sid, &key.identity)).await
+    }
+
+    async fn create_factor(&self, factor: NewFactor) -> Result<NewFactorOutcome> {
+        self.writer.run(move |c| factors::create_factor(c, factor)).await
+    }
+
+    async fn factor(&self, key: EntityKey, sid: &Sid) -> Result<Option<FactorRecord>> {
+        self.entity_key_read(&key, |c, k| factors::factor(c, &k.account_sid, &k.service_sid, &k.identity, sid))
+    }
+
+    async fn list_factors(&self, key: EntityKey, cursor: Cursor, limit: u32) -> Result<Vec<FactorRecord>> {
+        self.entity_key_read(&key, |c, k| {
+            factors::list_factors(c, &k.account_sid, &k.service_sid, &k.identity, cursor, limit)
+        })
+    }
+
+    async fn update_factor(
+        &self,
+        key: EntityKey,
+        sid: &Sid,
+        now: Timestamp,
+        change: FactorChange,
+    ) -> Result<Option<FactorRecord>> {
+        let sid = sid.clone();
+        self.writer
+            .run(move |c| {
+                factors::update_factor(c, &key.account_sid, &key.service_sid, &key.identity, &sid, now, change)
+            })
+            .await
+    }
+
+    async fn delete_factor(&self, key: EntityKey, sid: &Sid) -> Result<bool> {
+        let sid = sid.clone();
+        self.writer
+            .run(move |c| factors::delete_factor(c, &key.account_sid, &key.service_sid, &key.identity, &sid))
+            .await
+    }
+
+    async fn verify_totp_factor(&self, attempt: TotpAttempt) -> Result<FactorCheckOutcome> {
+        let keys = Arc::clone(&self.keys);
+        self.writer.run(move |c| factors::verify_totp_factor(c, &keys, attempt)).await
+    }
+
+    async fn create_challenge(&self, challenge: NewChallenge) -> Result<NewChallengeOutcome> {
+        let keys = Arc::clone(&self.keys);
+        self.writer.run(move |c| factors::create_challenge(c, &keys, challenge)).await
+    }
+
+    async fn challenge(&self, key: EntityKey, sid: &Sid, now: Timestamp) -> Result<Option<ChallengeRecord>> {
+        self.entity_key_read(&key, |c, k| factors::challenge(c, &k.account_sid, &k.service_sid, &k.identity, sid, now))
+    }
+
+    async fn list_challenges(
+        &self,
+        key: EntityKey,
+        filter: ChallengeFilter,
+        cursor: Cursor,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<Vec<ChallengeRecord>> {
+        self.entity_key_read(&key, |c, k| {
+            factors::list_challenges(c, &k.account_sid, &k.service_sid, &k.identity, &filter, cursor, limit, now)
+        })
+    }
+
+    async fn answer_totp_challenge(&self, attempt: TotpAttempt) -> Result<AnswerOutcome> {
+        let keys = Arc::clone(&self.keys);
+        self.writer.run(move |c| factors::answer_totp_challenge(c, &keys, attempt)).await
     }
 
     async fn outbox(&self, account: Option<&Sid>, limit: u32) -> Result<Vec<OutboxMessage>> {
@@ -464,9 +559,25 @@ impl Store for SqliteStore {
                 )?;
                 c.execute("DELETE FROM send_windows WHERE window_start + 86400 <= ?1", [now.unix()])?;
                 let purged = c.execute("DELETE FROM outbox WHERE date_created < ?1", [outbox_before.unix()])?;
-                Ok(Maintenance { expired: expired as u64, purged_messages: purged as u64 })
+                let (expired_challenges, purged_factors) = factors::maintain(c, now)?;
+                Ok(Maintenance {
+                    expired: expired as u64,
+                    purged_messages: purged as u64,
+                    expired_challenges,
+                    purged_factors,
+                })
             })
             .await
+    }
+}
+
+impl SqliteStore {
+    fn entity_key_read<T>(
+        &self,
+        key: &EntityKey,
+        f: impl FnOnce(&Connection, &EntityKey) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        self.read(|c| f(c, key))
     }
 }
 

@@ -89,6 +89,74 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_by_account ON outbox(account_sid, seq);
     CREATE INDEX outbox_by_date ON outbox(date_created);
     ",
+    // 2: entities, factors (TOTP and push) and challenges.
+    r"
+    CREATE TABLE entities (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        date_created INTEGER NOT NULL,
+        date_updated INTEGER NOT NULL,
+        UNIQUE (service_sid, identity)
+    ) STRICT;
+
+    CREATE TABLE factors (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        entity_sid TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        friendly_name TEXT NOT NULL,
+        factor_type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        secret_sealed BLOB,
+        public_key BLOB,
+        metadata TEXT,
+        last_step_start INTEGER,
+        verify_attempts INTEGER NOT NULL DEFAULT 0,
+        date_created INTEGER NOT NULL,
+        date_updated INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX factors_by_entity ON factors(entity_sid, factor_type);
+    CREATE INDEX factors_by_identity ON factors(service_sid, identity, seq);
+    CREATE INDEX factors_unverified ON factors(date_created) WHERE status = 'unverified';
+    CREATE INDEX factors_by_key ON factors(service_sid, public_key) WHERE public_key IS NOT NULL;
+
+    CREATE TABLE factor_creations (
+        entity_sid TEXT NOT NULL,
+        time INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX factor_creations_by_entity ON factor_creations(entity_sid, time);
+
+    CREATE TABLE challenges (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        entity_sid TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        factor_sid TEXT NOT NULL,
+        factor_type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        responded_reason TEXT NOT NULL,
+        details TEXT,
+        hidden_details TEXT,
+        metadata TEXT,
+        answer_attempts INTEGER NOT NULL DEFAULT 0,
+        notifications INTEGER NOT NULL DEFAULT 0,
+        date_created INTEGER NOT NULL,
+        date_updated INTEGER NOT NULL,
+        date_responded INTEGER,
+        expiration_date INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX challenges_by_identity ON challenges(service_sid, identity, seq);
+    CREATE INDEX challenges_by_factor ON challenges(factor_sid, date_created);
+    CREATE INDEX challenges_pending ON challenges(expiration_date) WHERE status = 'pending';
+    ",
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
