@@ -123,6 +123,16 @@ impl<S: Store> Core<S> {
     /// HTTP Basic credentials → the principal. Every failure is the same 401: nothing tells
     /// an unknown SID from a wrong secret.
     pub async fn authenticate_basic(&self, username: &str, password: &str) -> Result<Principal, CoreError> {
+        if username == "token" {
+            // A device's JWT (ES256, signed by its factor's key) or an enrolment access token
+            // (HS256, signed by this server).
+            let token = crate::jwt::parse(password).map_err(|_| CoreError::Unauthenticated)?;
+            return match token.algorithm() {
+                Some("ES256") => self.device(&token).await,
+                Some("HS256") => self.enrolment(&token).await,
+                _ => Err(CoreError::Unauthenticated),
+            };
+        }
         let Ok(sid) = Sid::parse(username) else { return Err(CoreError::Unauthenticated) };
         match sid.prefix() {
             prefix::ACCOUNT => {

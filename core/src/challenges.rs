@@ -3,7 +3,7 @@
 
 use verifyd_models::{
     Challenge, ChallengeDetails, ChallengeDetailsField, ChallengeLinks, ChallengeList, ChallengeListOrder,
-    CreateChallengeRequest, FactorType, FetchChallengeRequest, ListChallengesRequest, UpdateChallengeRequest,
+    CreateChallengeRequest, FactorType, ListChallengesRequest, UpdateChallengeRequest,
 };
 use verifyd_runtime::Sid;
 
@@ -94,10 +94,14 @@ impl<S: Store> Core<S> {
             date: service.settings.push_include_date.unwrap_or(false).then_some(now),
             fields: r.details_fields.unwrap_or_default().into_iter().map(|f| (f.label, f.value)).collect(),
         });
+        let sid = new_sid(prefix::CHALLENGE);
+        // A push challenge's notification is recorded with it, in one transaction.
+        let notice =
+            if is_push { self.push_notice(&factor, &sid, details.as_ref().map(|d| d.message.as_str())) } else { None };
         let outcome = self
             .store
             .create_challenge(NewChallenge {
-                sid: new_sid(prefix::CHALLENGE),
+                sid,
                 account_sid: principal.account_sid().clone(),
                 service_sid: r.service_sid.clone(),
                 identity: r.identity.clone(),
@@ -108,6 +112,7 @@ impl<S: Store> Core<S> {
                 now,
                 totp_code: r.auth_payload,
                 limits: if is_push { no_limits } else { totp_limits },
+                notice,
             })
             .await?;
         let record = match outcome {
@@ -118,9 +123,6 @@ impl<S: Store> Core<S> {
             NewChallengeOutcome::FactorUnverified => return Err(CoreError::FactorUnverified),
             NewChallengeOutcome::TooManyChallenges => return Err(CoreError::TooManyChallengeCreations),
         };
-        if is_push {
-            self.notify_device(&factor, &record).await?;
-        }
         self.challenge_response(&record)
     }
 
@@ -135,15 +137,6 @@ impl<S: Store> Core<S> {
             .challenge(key(principal, service, identity), sid, self.clock.now())
             .await?
             .ok_or_else(|| CoreError::not_found(path(service, identity, sid)))
-    }
-
-    pub(crate) async fn fetch_challenge_op(
-        &self,
-        principal: &Principal,
-        r: FetchChallengeRequest,
-    ) -> Result<Challenge, CoreError> {
-        let c = self.challenge_of(principal, &r.service_sid, &r.identity, &r.challenge_sid).await?;
-        self.challenge_response(&c)
     }
 
     pub(crate) async fn list_challenges_op(
@@ -215,21 +208,5 @@ impl<S: Store> Core<S> {
             AnswerOutcome::NotTotp => return Err(CoreError::InvalidParameter { name: "AuthPayload", code: INVALID }),
         };
         self.challenge_response(&record)
-    }
-}
-
-impl<S: Store> Core<S> {
-    async fn notify_device(&self, _: &crate::store::FactorRecord, _: &ChallengeRecord) -> Result<(), CoreError> {
-        Ok(())
-    }
-
-    async fn answer_push_challenge(
-        &self,
-        _: &Principal,
-        _: ChallengeRecord,
-        _: &str,
-        _: Option<std::collections::BTreeMap<String, String>>,
-    ) -> Result<Challenge, CoreError> {
-        Err(CoreError::NotImplemented { operation: "update_challenge (push)" })
     }
 }

@@ -47,6 +47,14 @@ pub enum CoreError {
     ChallengeResponded,
     #[error("The challenge has expired")]
     ChallengeExpired,
+    #[error("The challenge's answer could not be verified")]
+    ChallengeVerificationFailed,
+    #[error("The factor could not be verified")]
+    FactorVerificationFailed,
+    #[error("Too many notifications for the challenge")]
+    TooManyNotifications,
+    #[error("The factor has no notification platform")]
+    NoNotificationPlatform,
     /// The delivery provider failed; the verification is `failed` and nothing is pending.
     #[error("The message could not be delivered: {reason}")]
     DeliveryFailed { reason: String },
@@ -91,6 +99,10 @@ impl CoreError {
             Self::TooManyChallengeAttempts => (429, 60308),
             Self::ChallengeResponded => (403, 60322),
             Self::ChallengeExpired => (403, 60323),
+            Self::ChallengeVerificationFailed => (403, 60324),
+            Self::FactorVerificationFailed => (403, 60311),
+            Self::TooManyNotifications => (429, 60309),
+            Self::NoNotificationPlatform => (400, 60307),
             Self::DeliveryFailed { .. } => (503, 20503),
             Self::NotImplemented { .. } => (501, 20501),
             Self::Internal(_) | Self::Store(_) | Self::Keys(_) => (500, 20500),

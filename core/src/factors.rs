@@ -20,7 +20,6 @@ use crate::{Core, CoreError, Principal};
 /// Wrong codes a TOTP factor's verification allows.
 pub const MAX_VERIFY_ATTEMPTS: u32 = 5;
 pub const MAX_TOTP_FACTORS: u32 = 100;
-#[allow(dead_code)] // used by push factors
 pub const MAX_PUSH_FACTORS: u32 = 20;
 pub const MAX_CREATIONS_PER_DAY: u32 = 100;
 /// A generated TOTP secret: 160 bits, as RFC 4226 recommends.
@@ -86,7 +85,11 @@ impl<S: Store> Core<S> {
         })
     }
 
-    fn new_factor_response(&self, f: &FactorRecord, binding: NewFactorBinding) -> Result<NewFactor, CoreError> {
+    pub(crate) fn new_factor_response(
+        &self,
+        f: &FactorRecord,
+        binding: NewFactorBinding,
+    ) -> Result<NewFactor, CoreError> {
         let factor = self.factor_response(f)?;
         Ok(NewFactor {
             sid: factor.sid,
@@ -180,6 +183,10 @@ impl<S: Store> Core<S> {
                 now: self.clock.now(),
                 max_of_type: MAX_TOTP_FACTORS,
                 max_creations_per_day: MAX_CREATIONS_PER_DAY,
+                consume_token: match principal {
+                    Principal::Enrolment { token_sid, .. } => Some(token_sid.clone()),
+                    _ => None,
+                },
             })
             .await?;
         let record = self.factor_created(outcome, &r.service_sid)?;
@@ -196,6 +203,7 @@ impl<S: Store> Core<S> {
             NewFactorOutcome::TooManyFactors => Err(CoreError::TooManyFactors),
             NewFactorOutcome::TooManyCreations => Err(CoreError::TooManyFactorCreations),
             NewFactorOutcome::DuplicateBinding => Err(CoreError::FactorExists),
+            NewFactorOutcome::TokenUnusable => Err(CoreError::Unauthenticated),
         }
     }
 
@@ -359,16 +367,5 @@ impl<S: Store> Core<S> {
         } else {
             Err(CoreError::not_found(path(&r.service_sid, &r.identity, &r.factor_sid)))
         }
-    }
-}
-
-impl<S: Store> Core<S> {
-    /// Push factors arrive with the push issue; until then they are refused plainly.
-    async fn create_push_factor(&self, _: &Principal, _: CreateFactorRequest) -> Result<NewFactor, CoreError> {
-        Err(CoreError::NotImplemented { operation: "create_factor (push)" })
-    }
-
-    async fn verify_push_factor(&self, _: &Principal, _: &FactorRecord, _: &str) -> Result<FactorRecord, CoreError> {
-        Err(CoreError::NotImplemented { operation: "update_factor (push)" })
     }
 }

@@ -5,6 +5,7 @@
 //! through `verifyd_server::Api`; the core answers typed responses or a [`CoreError`],
 //! which becomes Twilio's error JSON in one place (`error.rs`).
 
+pub mod access_tokens;
 pub mod accounts;
 mod api;
 mod challenges;
@@ -14,9 +15,11 @@ mod entities;
 mod error;
 mod factors;
 pub mod ids;
+pub mod jwt;
 pub mod keys;
 mod paging;
 pub mod principal;
+mod push;
 mod services;
 pub mod store;
 pub mod totp;

@@ -75,6 +75,8 @@ pub struct NewFactor {
     pub max_of_type: u32,
     /// Factor creations an entity may make in 24 hours.
     pub max_creations_per_day: u32,
+    /// The enrolment access token this creation consumes (single use).
+    pub consume_token: Option<Sid>,
 }
 
 impl std::fmt::Debug for NewFactor {
@@ -94,6 +96,8 @@ pub enum NewFactorOutcome {
     TooManyCreations,
     /// Push: a factor with this public key exists.
     DuplicateBinding,
+    /// The access token was used already or has expired.
+    TokenUnusable,
 }
 
 /// A TOTP code offered for a factor or a challenge.
@@ -171,6 +175,8 @@ pub struct NewChallenge {
     /// TOTP: a code answering the challenge at once.
     pub totp_code: Option<String>,
     pub limits: ChallengeLimits,
+    /// Push: the notification to the device, recorded with the challenge.
+    pub notice: Option<super::PushNotice>,
 }
 
 impl std::fmt::Debug for NewChallenge {

@@ -4,12 +4,14 @@
 //! by it: a SID of another account is simply not found.
 
 mod factors;
+mod push;
 mod records;
 pub mod sqlite;
 
 use std::future::Future;
 
 pub use factors::*;
+pub use push::*;
 pub use records::*;
 use verifyd_runtime::{Sid, Timestamp};
 
@@ -181,6 +183,36 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<ChallengeRecord>>> + Send;
     /// Answers a TOTP challenge with a code, counting a wrong one, in one step.
     fn answer_totp_challenge(&self, attempt: TotpAttempt) -> impl Future<Output = Result<AnswerOutcome>> + Send;
+
+    fn create_access_token(&self, token: AccessTokenRecord) -> impl Future<Output = Result<()>> + Send;
+    fn access_token(
+        &self,
+        account: &Sid,
+        service: &Sid,
+        sid: &Sid,
+    ) -> impl Future<Output = Result<Option<AccessTokenRecord>>> + Send;
+    /// The push factor whose device signs with this credential (any account: the caller
+    /// checks the token's subject).
+    fn factor_by_credential(&self, credential: &Sid) -> impl Future<Output = Result<Option<DeviceFactor>>> + Send;
+    /// A push factor's public key (DER SubjectPublicKeyInfo).
+    fn push_factor_key(&self, key: EntityKey, sid: &Sid) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
+    fn set_factor_verified(
+        &self,
+        key: EntityKey,
+        sid: &Sid,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<FactorRecord>>> + Send;
+    /// Records the device's (already checked) answer if the challenge is still pending.
+    fn answer_push_challenge(
+        &self,
+        key: EntityKey,
+        answer: PushAnswer,
+    ) -> impl Future<Output = Result<PushAnswerOutcome>> + Send;
+    /// Sends a challenge's notification again, within its limit, recording it in the outbox.
+    fn create_notification(
+        &self,
+        notification: NewNotification,
+    ) -> impl Future<Output = Result<NotificationOutcome>> + Send;
 
     /// The newest messages first, of one account or all.
     fn outbox(&self, account: Option<&Sid>, limit: u32) -> impl Future<Output = Result<Vec<OutboxMessage>>> + Send;

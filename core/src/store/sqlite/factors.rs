@@ -178,7 +178,7 @@ fn cursor_sql(cursor: Cursor, descending: bool) -> (&'static str, &'static str, 
 
 pub fn delete_entity(c: &Connection, account: &Sid, service: &Sid, identity: &str) -> Result<bool> {
     let Some(found) = entity(c, account, service, identity)? else { return Ok(false) };
-    for table in ["challenges", "factors", "factor_creations"] {
+    for table in ["notifications", "challenges", "factors", "factor_creations"] {
         c.execute(&format!("DELETE FROM {table} WHERE entity_sid = ?1"), [found.sid.as_str()])?;
     }
     c.execute("DELETE FROM entities WHERE sid = ?1", [found.sid.as_str()])?;
@@ -205,6 +205,11 @@ pub fn create_factor(c: &Connection, f: NewFactor) -> Result<NewFactorOutcome> {
     if of_type >= f.max_of_type {
         return Ok(NewFactorOutcome::TooManyFactors);
     }
+    if let Some(token) = &f.consume_token
+        && !super::push::consume_access_token(c, token, f.now)?
+    {
+        return Ok(NewFactorOutcome::TokenUnusable);
+    }
     if let Some(key) = &f.public_key {
         let taken: bool = c
             .prepare_cached("SELECT EXISTS(SELECT 1 FROM factors WHERE service_sid = ?1 AND public_key = ?2)")?
@@ -214,10 +219,14 @@ pub fn create_factor(c: &Connection, f: NewFactor) -> Result<NewFactorOutcome> {
         }
     }
     let metadata = f.metadata.as_ref().map(to_json).transpose()?;
+    let credential = match &f.settings {
+        FactorSettings::Push { credential_sid, .. } => Some(credential_sid.as_str().to_owned()),
+        FactorSettings::Totp { .. } => None,
+    };
     c.prepare_cached(
         "INSERT INTO factors (sid, account_sid, service_sid, entity_sid, identity, friendly_name, factor_type, status, settings, \
-         secret_sealed, public_key, metadata, verify_attempts, date_created, date_updated) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'unverified', ?8, ?9, ?10, ?11, 0, ?12, ?12)",
+         secret_sealed, public_key, metadata, verify_attempts, date_created, date_updated, credential_sid) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'unverified', ?8, ?9, ?10, ?11, 0, ?12, ?12, ?13)",
     )?
     .execute(params![
         f.sid.as_str(),
@@ -232,6 +241,7 @@ pub fn create_factor(c: &Connection, f: NewFactor) -> Result<NewFactorOutcome> {
         f.public_key,
         metadata,
         f.now.unix(),
+        credential,
     ])?;
     let seq = c.last_insert_rowid();
     c.prepare_cached("INSERT INTO factor_creations (entity_sid, time) VALUES (?1, ?2)")?
@@ -310,6 +320,10 @@ pub fn delete_factor(c: &Connection, account: &Sid, service: &Sid, identity: &st
     if factor(c, account, service, identity, sid)?.is_none() {
         return Ok(false);
     }
+    c.execute(
+        "DELETE FROM notifications WHERE challenge_sid IN (SELECT sid FROM challenges WHERE factor_sid = ?1)",
+        [sid.as_str()],
+    )?;
     c.execute("DELETE FROM challenges WHERE factor_sid = ?1", [sid.as_str()])?;
     c.execute("DELETE FROM factors WHERE sid = ?1", [sid.as_str()])?;
     Ok(true)
@@ -443,6 +457,9 @@ pub fn create_challenge(c: &Connection, keys: &Keys, n: NewChallenge) -> Result<
         record.expiration_date.unix(),
     ])?;
     record.seq = c.last_insert_rowid();
+    if let Some(notice) = &n.notice {
+        super::push::record_notice(c, keys, &record.account_sid, &record.service_sid, notice, n.now)?;
+    }
     Ok(NewChallengeOutcome::Created(Box::new(record)))
 }
 

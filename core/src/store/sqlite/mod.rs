@@ -3,6 +3,7 @@
 //! of read-only connections.
 
 mod factors;
+mod push;
 mod schema;
 mod verifications;
 mod writer;
@@ -14,11 +15,12 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 use verifyd_runtime::{Sid, Timestamp};
 
 use super::{
-    AccountRecord, AnswerOutcome, ApiKeyRecord, ChallengeFilter, ChallengeRecord, CheckOutcome, CheckVerification,
-    Cursor, EntityKey, EntityRecord, FactorChange, FactorCheckOutcome, FactorRecord, FinishVerification, KeyCheck,
-    Maintenance, NewChallenge, NewChallengeOutcome, NewEntityOutcome, NewFactor, NewFactorOutcome, NewService,
-    OutboxMessage, Result, ServiceChange, ServiceRecord, ServiceSettings, StartOutcome, StartVerification, Store,
-    StoreError, TotpAttempt, VerificationRecord,
+    AccessTokenRecord, AccountRecord, AnswerOutcome, ApiKeyRecord, ChallengeFilter, ChallengeRecord, CheckOutcome,
+    CheckVerification, Cursor, DeviceFactor, EntityKey, EntityRecord, FactorChange, FactorCheckOutcome, FactorRecord,
+    FinishVerification, KeyCheck, Maintenance, NewChallenge, NewChallengeOutcome, NewEntityOutcome, NewFactor,
+    NewFactorOutcome, NewNotification, NewService, NotificationOutcome, OutboxMessage, PushAnswer, PushAnswerOutcome,
+    Result, ServiceChange, ServiceRecord, ServiceSettings, StartOutcome, StartVerification, Store, StoreError,
+    TotpAttempt, VerificationRecord,
 };
 use crate::keys::Keys;
 use writer::Writer;
@@ -367,7 +369,16 @@ impl Store for SqliteStore {
                 if n == 0 {
                     return Ok(false);
                 }
-                for table in ["verifications", "send_windows", "outbox", "challenges", "factors", "entities"] {
+                for table in [
+                    "verifications",
+                    "send_windows",
+                    "outbox",
+                    "notifications",
+                    "challenges",
+                    "factors",
+                    "entities",
+                    "access_tokens",
+                ] {
                     c.execute(&format!("DELETE FROM {table} WHERE service_sid = ?1"), [sid.as_str()])?;
                 }
                 Ok(true)
@@ -496,6 +507,36 @@ impl Store for SqliteStore {
         self.writer.run(move |c| factors::answer_totp_challenge(c, &keys, attempt)).await
     }
 
+    async fn create_access_token(&self, token: AccessTokenRecord) -> Result<()> {
+        self.writer.run(move |c| push::create_access_token(c, &token)).await
+    }
+
+    async fn access_token(&self, account: &Sid, service: &Sid, sid: &Sid) -> Result<Option<AccessTokenRecord>> {
+        self.read(|c| push::access_token(c, account, service, sid))
+    }
+
+    async fn factor_by_credential(&self, credential: &Sid) -> Result<Option<DeviceFactor>> {
+        self.read(|c| push::factor_by_credential(c, credential))
+    }
+
+    async fn push_factor_key(&self, key: EntityKey, sid: &Sid) -> Result<Option<Vec<u8>>> {
+        self.read(|c| push::push_factor_key(c, &key, sid))
+    }
+
+    async fn set_factor_verified(&self, key: EntityKey, sid: &Sid, now: Timestamp) -> Result<Option<FactorRecord>> {
+        let sid = sid.clone();
+        self.writer.run(move |c| push::set_factor_verified(c, &key, &sid, now)).await
+    }
+
+    async fn answer_push_challenge(&self, key: EntityKey, answer: PushAnswer) -> Result<PushAnswerOutcome> {
+        self.writer.run(move |c| push::answer_push_challenge(c, &key, answer)).await
+    }
+
+    async fn create_notification(&self, notification: NewNotification) -> Result<NotificationOutcome> {
+        let keys = Arc::clone(&self.keys);
+        self.writer.run(move |c| push::create_notification(c, &keys, notification)).await
+    }
+
     async fn outbox(&self, account: Option<&Sid>, limit: u32) -> Result<Vec<OutboxMessage>> {
         let rows = self.read(|c| {
             let mut stmt = c.prepare_cached(
@@ -558,6 +599,7 @@ impl Store for SqliteStore {
                     [],
                 )?;
                 c.execute("DELETE FROM send_windows WHERE window_start + 86400 <= ?1", [now.unix()])?;
+                c.execute("DELETE FROM access_tokens WHERE expires_at + 86400 <= ?1", [now.unix()])?;
                 let purged = c.execute("DELETE FROM outbox WHERE date_created < ?1", [outbox_before.unix()])?;
                 let (expired_challenges, purged_factors) = factors::maintain(c, now)?;
                 Ok(Maintenance {

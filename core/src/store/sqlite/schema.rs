@@ -157,6 +157,39 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX challenges_by_factor ON challenges(factor_sid, date_created);
     CREATE INDEX challenges_pending ON challenges(expiration_date) WHERE status = 'pending';
     ",
+    // 3: push authentication: enrolment tokens, device credentials, notifications.
+    r"
+    CREATE TABLE access_tokens (
+        sid TEXT PRIMARY KEY,
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        factor_type TEXT NOT NULL,
+        factor_friendly_name TEXT,
+        token_sealed BLOB NOT NULL,
+        ttl INTEGER NOT NULL,
+        date_created INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    CREATE INDEX access_tokens_by_expiry ON access_tokens(expires_at);
+
+    ALTER TABLE factors ADD COLUMN credential_sid TEXT;
+    CREATE UNIQUE INDEX factors_by_credential ON factors(credential_sid) WHERE credential_sid IS NOT NULL;
+
+    CREATE TABLE notifications (
+        sid TEXT PRIMARY KEY,
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        entity_sid TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        challenge_sid TEXT NOT NULL,
+        priority TEXT NOT NULL,
+        ttl INTEGER NOT NULL,
+        date_created INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX notifications_by_challenge ON notifications(challenge_sid);
+    ",
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
