@@ -49,17 +49,6 @@ fn backend_or_device(
     }
 }
 
-/// Operations whose issues have not landed yet answer 501 `20501`, naming themselves.
-macro_rules! not_yet {
-    ($($method:ident: $request:ident => $response:ty;)*) => {
-        $(
-            async fn $method(&self, _: &Principal, _: $request) -> Result<Reply<$response>, CoreError> {
-                Err(CoreError::NotImplemented { operation: stringify!($method) })
-            }
-        )*
-    };
-}
-
 impl<S: Store> Api for Core<S> {
     async fn list_services(&self, p: &Principal, r: ListServicesRequest) -> Result<Reply<ServiceList>, CoreError> {
         backend(p)?;
@@ -259,21 +248,82 @@ impl<S: Store> Api for Core<S> {
         self.fetch_access_token_op(p, r).await.map(Reply::new)
     }
 
-    not_yet! {
-        list_rate_limits: ListRateLimitsRequest => RateLimitList;
-        create_rate_limit: CreateRateLimitRequest => RateLimit;
-        fetch_rate_limit: FetchRateLimitRequest => RateLimit;
-        update_rate_limit: UpdateRateLimitRequest => RateLimit;
-        delete_rate_limit: DeleteRateLimitRequest => ();
-        list_buckets: ListBucketsRequest => BucketList;
-        create_bucket: CreateBucketRequest => Bucket;
-        fetch_bucket: FetchBucketRequest => Bucket;
-        update_bucket: UpdateBucketRequest => Bucket;
-        delete_bucket: DeleteBucketRequest => ();
-        list_webhooks: ListWebhooksRequest => WebhookList;
-        create_webhook: CreateWebhookRequest => Webhook;
-        fetch_webhook: FetchWebhookRequest => Webhook;
-        update_webhook: UpdateWebhookRequest => Webhook;
-        delete_webhook: DeleteWebhookRequest => ();
+    async fn list_rate_limits(
+        &self,
+        p: &Principal,
+        r: ListRateLimitsRequest,
+    ) -> Result<Reply<RateLimitList>, CoreError> {
+        backend(p)?;
+        self.list_rate_limits_op(p, r).await.map(Reply::new)
+    }
+
+    async fn create_rate_limit(&self, p: &Principal, r: CreateRateLimitRequest) -> Result<Reply<RateLimit>, CoreError> {
+        backend(p)?;
+        self.create_rate_limit_op(p, r).await.map(Reply::new)
+    }
+
+    async fn fetch_rate_limit(&self, p: &Principal, r: FetchRateLimitRequest) -> Result<Reply<RateLimit>, CoreError> {
+        backend(p)?;
+        self.fetch_rate_limit_op(p, r).await.map(Reply::new)
+    }
+
+    async fn update_rate_limit(&self, p: &Principal, r: UpdateRateLimitRequest) -> Result<Reply<RateLimit>, CoreError> {
+        backend(p)?;
+        self.update_rate_limit_op(p, r).await.map(Reply::new)
+    }
+
+    async fn delete_rate_limit(&self, p: &Principal, r: DeleteRateLimitRequest) -> Result<Reply<()>, CoreError> {
+        backend(p)?;
+        self.delete_rate_limit_op(p, r).await.map(Reply::new)
+    }
+
+    async fn list_buckets(&self, p: &Principal, r: ListBucketsRequest) -> Result<Reply<BucketList>, CoreError> {
+        backend(p)?;
+        self.list_buckets_op(p, r).await.map(Reply::new)
+    }
+
+    async fn create_bucket(&self, p: &Principal, r: CreateBucketRequest) -> Result<Reply<Bucket>, CoreError> {
+        backend(p)?;
+        self.create_bucket_op(p, r).await.map(Reply::new)
+    }
+
+    async fn fetch_bucket(&self, p: &Principal, r: FetchBucketRequest) -> Result<Reply<Bucket>, CoreError> {
+        backend(p)?;
+        self.fetch_bucket_op(p, r).await.map(Reply::new)
+    }
+
+    async fn update_bucket(&self, p: &Principal, r: UpdateBucketRequest) -> Result<Reply<Bucket>, CoreError> {
+        backend(p)?;
+        self.update_bucket_op(p, r).await.map(Reply::new)
+    }
+
+    async fn delete_bucket(&self, p: &Principal, r: DeleteBucketRequest) -> Result<Reply<()>, CoreError> {
+        backend(p)?;
+        self.delete_bucket_op(p, r).await.map(Reply::new)
+    }
+
+    async fn list_webhooks(&self, p: &Principal, r: ListWebhooksRequest) -> Result<Reply<WebhookList>, CoreError> {
+        backend(p)?;
+        self.list_webhooks_op(p, r).await.map(Reply::new)
+    }
+
+    async fn create_webhook(&self, p: &Principal, r: CreateWebhookRequest) -> Result<Reply<Webhook>, CoreError> {
+        backend(p)?;
+        self.create_webhook_op(p, r).await.map(Reply::new)
+    }
+
+    async fn fetch_webhook(&self, p: &Principal, r: FetchWebhookRequest) -> Result<Reply<Webhook>, CoreError> {
+        backend(p)?;
+        self.fetch_webhook_op(p, r).await.map(Reply::new)
+    }
+
+    async fn update_webhook(&self, p: &Principal, r: UpdateWebhookRequest) -> Result<Reply<Webhook>, CoreError> {
+        backend(p)?;
+        self.update_webhook_op(p, r).await.map(Reply::new)
+    }
+
+    async fn delete_webhook(&self, p: &Principal, r: DeleteWebhookRequest) -> Result<Reply<()>, CoreError> {
+        backend(p)?;
+        self.delete_webhook_op(p, r).await.map(Reply::new)
     }
 }

@@ -145,6 +145,8 @@ impl<S: Store> Core<S> {
         r: ListChallengesRequest,
     ) -> Result<ChallengeList, CoreError> {
         let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), INVALID)?;
+        // An unknown service, or another account's, is not found (as for the entity list).
+        self.service_of(principal, &r.service_sid).await?;
         let descending = matches!(r.order, Some(ChallengeListOrder::Desc));
         let mut filters = Vec::new();
         if let Some(f) = &r.factor_sid {

@@ -92,7 +92,7 @@ impl<S: Store> Core<S> {
         principal: &Principal,
         r: DeleteEntityRequest,
     ) -> Result<(), CoreError> {
-        if self.store.delete_entity(key(principal, &r.service_sid, &r.identity)).await? {
+        if self.store.delete_entity(key(principal, &r.service_sid, &r.identity), self.clock.now()).await? {
             Ok(())
         } else {
             Err(CoreError::not_found(path(&r.service_sid, &r.identity)))

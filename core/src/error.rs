@@ -21,12 +21,27 @@ pub enum CoreError {
     MaxCheckAttempts,
     #[error("Max send attempts reached")]
     MaxSendAttempts,
+    /// A bucket of a rate limit named in `RateLimits` is full.
+    #[error("Too many requests")]
+    RateLimited,
+    #[error("Invalid parameter: RateLimits (the service has no rate limit named {name:?})")]
+    UnknownRateLimit { name: String },
+    #[error("Invalid parameter: {name}")]
+    InvalidValue { name: String, code: u32 },
     #[error("{feature} is not enabled for this service")]
     FeatureDisabled { feature: &'static str },
     #[error("Amount and Payee are required for a PSD2 verification")]
     Psd2Required,
     #[error("Either a 'To' number or 'VerificationSid' must be specified")]
     NeitherToNorSid,
+    #[error("A rate limit with this UniqueName already exists")]
+    RateLimitExists,
+    #[error("Too many rate limits for the service")]
+    TooManyRateLimits,
+    #[error("A bucket with this Interval already exists")]
+    BucketExists,
+    #[error("Too many buckets for the rate limit")]
+    TooManyBuckets,
     #[error("Entity already exists")]
     EntityExists,
     #[error("Factor already exists")]
@@ -58,9 +73,7 @@ pub enum CoreError {
     /// The delivery provider failed; the verification is `failed` and nothing is pending.
     #[error("The message could not be delivered: {reason}")]
     DeliveryFailed { reason: String },
-    /// An operation this server does not serve yet.
-    #[error("{operation} is not available on this server yet")]
-    NotImplemented { operation: &'static str },
+
     #[error("internal: {0}")]
     Internal(String),
     #[error("storage: {0}")]
@@ -86,9 +99,16 @@ impl CoreError {
             Self::InvalidParameter { code, .. } => (400, *code),
             Self::MaxCheckAttempts => (429, 60202),
             Self::MaxSendAttempts => (429, 60203),
+            Self::RateLimited => (429, 20429),
+            Self::UnknownRateLimit { .. } => (400, 60200),
+            Self::InvalidValue { code, .. } => (400, *code),
             Self::FeatureDisabled { .. } => (403, 60204),
             Self::Psd2Required => (400, 60206),
             Self::NeitherToNorSid => (400, 60221),
+            Self::RateLimitExists => (400, 60208),
+            Self::TooManyRateLimits => (400, 60207),
+            Self::BucketExists => (400, 60211),
+            Self::TooManyBuckets => (400, 60210),
             Self::EntityExists => (409, 60301),
             Self::FactorExists => (409, 60317),
             Self::TooManyFactors => (400, 60315),
@@ -104,7 +124,7 @@ impl CoreError {
             Self::TooManyNotifications => (429, 60309),
             Self::NoNotificationPlatform => (400, 60307),
             Self::DeliveryFailed { .. } => (503, 20503),
-            Self::NotImplemented { .. } => (501, 20501),
+
             Self::Internal(_) | Self::Store(_) | Self::Keys(_) => (500, 20500),
         }
     }

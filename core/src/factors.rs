@@ -235,6 +235,8 @@ impl<S: Store> Core<S> {
         r: ListFactorsRequest,
     ) -> Result<FactorList, CoreError> {
         let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), INVALID)?;
+        // An unknown service, or another account's, is not found (as for the entity list).
+        self.service_of(principal, &r.service_sid).await?;
         let rows = self
             .store
             .list_factors(key(principal, &r.service_sid, &r.identity), request.cursor, request.fetch())
@@ -362,7 +364,11 @@ impl<S: Store> Core<S> {
         principal: &Principal,
         r: DeleteFactorRequest,
     ) -> Result<(), CoreError> {
-        if self.store.delete_factor(key(principal, &r.service_sid, &r.identity), &r.factor_sid).await? {
+        if self
+            .store
+            .delete_factor(key(principal, &r.service_sid, &r.identity), &r.factor_sid, self.clock.now())
+            .await?
+        {
             Ok(())
         } else {
             Err(CoreError::not_found(path(&r.service_sid, &r.identity, &r.factor_sid)))

@@ -17,6 +17,9 @@ pub mod prefix {
     pub const NOTIFICATION: &str = "NT";
     pub const ACCESS_TOKEN: &str = "YK";
     pub const CREDENTIAL: &str = "CR";
+    pub const RATE_LIMIT: &str = "RK";
+    pub const BUCKET: &str = "BL";
+    pub const WEBHOOK: &str = "YW";
 }
 
 pub fn new_sid(prefix: &str) -> Sid {

@@ -20,11 +20,13 @@ pub mod keys;
 mod paging;
 pub mod principal;
 mod push;
+mod rate_limits;
 mod services;
 pub mod store;
 pub mod totp;
 mod urls;
 mod verifications;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -48,11 +50,19 @@ pub struct CoreConfig {
     pub verification_lifetime: i64,
     /// Seconds outbox messages are kept.
     pub outbox_retention: i64,
+    /// Hosts and networks webhooks may reach even when not public.
+    pub webhook_allow: Vec<String>,
 }
 
 impl CoreConfig {
     pub fn new(public_url: impl Into<String>) -> Self {
-        Self { public_url: public_url.into(), dev: false, verification_lifetime: 600, outbox_retention: 86_400 }
+        Self {
+            public_url: public_url.into(),
+            dev: false,
+            verification_lifetime: 600,
+            outbox_retention: 86_400,
+            webhook_allow: Vec::new(),
+        }
     }
 }
 
@@ -64,12 +74,14 @@ pub struct Core<S> {
     config: CoreConfig,
     urls: Urls,
     delivery: Arc<dyn Provider>,
+    sender: webhooks::Sender,
 }
 
 impl<S: Store> Core<S> {
     pub fn new(store: S, keys: Arc<Keys>, clock: Arc<dyn Clock>, config: CoreConfig) -> Result<Self, CoreError> {
         let urls = Urls::new(&config.public_url)?;
-        Ok(Self { store, keys, clock, config, urls, delivery: Arc::new(delivery::Outbox) })
+        let sender = webhooks::Sender::new(webhooks::guard::AddressGuard::new(config.dev, &config.webhook_allow))?;
+        Ok(Self { store, keys, clock, config, urls, delivery: Arc::new(delivery::Outbox), sender })
     }
 
     pub fn store(&self) -> &S {

@@ -62,6 +62,22 @@ pub fn generate_code(length: i64) -> String {
     (0..length.clamp(4, 10)).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect()
 }
 
+/// `RateLimits` as (unique name, value) pairs; a value that is not a string is metered as
+/// its JSON text (`123`, `true`).
+fn metered_values(rate_limits: Option<serde_json::Map<String, serde_json::Value>>) -> Vec<(String, String)> {
+    rate_limits
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match value {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (name, value)
+        })
+        .collect()
+}
+
 fn path(service: &Sid, sid: &Sid) -> String {
     format!("/Services/{service}/Verifications/{sid}")
 }
@@ -187,12 +203,15 @@ impl<S: Store> Core<S> {
                 lifetime: self.config.verification_lifetime,
                 max_sends: MAX_SENDS,
                 send_window: SEND_WINDOW,
+                rate_limits: metered_values(r.rate_limits),
             })
             .await?;
         match outcome {
             StartOutcome::Sent(record) => self.verification_response(&record),
             StartOutcome::NoSuchService => Err(CoreError::not_found(crate::services::path(&service.sid))),
             StartOutcome::TooManySends => Err(CoreError::MaxSendAttempts),
+            StartOutcome::RateLimited => Err(CoreError::RateLimited),
+            StartOutcome::UnknownRateLimit(name) => Err(CoreError::UnknownRateLimit { name }),
         }
     }
 

@@ -35,6 +35,9 @@ enum Command {
     /// Create and revoke API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Webhook deliveries.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Print the newest messages of the outbox (codes the server "sent").
     Outbox {
         /// Only this account's messages.
@@ -54,6 +57,18 @@ enum AccountsCommand {
     },
     /// Replace an account's auth token and print the new one; the old one stops working.
     RotateToken { account: String },
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// List deliveries that were given up after an hour of retries, newest first.
+    Failed {
+        /// Only this account's deliveries.
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -158,6 +173,29 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             close(&started);
             Ok(())
         }
+        Command::Webhooks(WebhooksCommand::Failed { account, limit }) => {
+            let account = account.as_deref().map(account_sid).transpose()?;
+            let started = open_core(&config, clock, false).await.map_err(|e| e.to_string())?;
+            let failed =
+                started.core.failed_webhook_deliveries(account.as_ref(), limit).await.map_err(|e| e.to_string())?;
+            for d in &failed {
+                println!(
+                    "{}  {}  {:<20} {}  attempts={}  {}  {}",
+                    d.date_failed.unwrap_or(d.date_created),
+                    d.uuid,
+                    d.event_type,
+                    d.webhook_sid,
+                    d.attempts,
+                    d.url,
+                    d.last_error.as_deref().unwrap_or("")
+                );
+            }
+            if failed.is_empty() {
+                println!("(no failed deliveries)");
+            }
+            close(&started);
+            Ok(())
+        }
         Command::Outbox { account, limit } => {
             let account = account.as_deref().map(account_sid).transpose()?;
             let started = open_core(&config, clock, false).await.map_err(|e| e.to_string())?;
@@ -211,9 +249,25 @@ async fn serve(config: Config) -> Result<(), String> {
             }
         })
     };
+    // Webhook deliveries, from the durable outbox, in the background: a slow receiver
+    // delays only other deliveries, never a request.
+    let dispatcher = {
+        let core = Arc::clone(&started.core);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = core.deliver_webhooks().await {
+                    tracing::warn!(error = %e, "webhook delivery round failed");
+                }
+            }
+        })
+    };
     let app = verifyd::app(Arc::clone(&started.core));
     let result = verifyd::serve(listener, app, shutdown_signal()).await;
     maintenance.abort();
+    dispatcher.abort();
     close(&started);
     tracing::info!("verifyd stopped");
     result.map_err(|e| e.to_string())

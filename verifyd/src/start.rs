@@ -90,6 +90,7 @@ pub async fn open_core(config: &Config, clock: Arc<dyn Clock>, bootstrap: bool) 
         dev: config.dev,
         verification_lifetime: 600,
         outbox_retention: i64::try_from(config.outbox_retention_seconds).unwrap_or(86_400),
+        webhook_allow: config.webhook_allow.clone(),
     };
     let core = Arc::new(Core::new(store, keys, clock, core_config)?);
     let mut new_account = None;

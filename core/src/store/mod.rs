@@ -4,6 +4,7 @@
 //! by it: a SID of another account is simply not found.
 
 mod factors;
+mod limits;
 mod push;
 mod records;
 pub mod sqlite;
@@ -11,6 +12,7 @@ pub mod sqlite;
 use std::future::Future;
 
 pub use factors::*;
+pub use limits::*;
 pub use push::*;
 pub use records::*;
 use verifyd_runtime::{Sid, Timestamp};
@@ -142,7 +144,7 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<EntityRecord>>> + Send;
     /// Deletes the entity with its factors and challenges; false when there is none.
-    fn delete_entity(&self, key: EntityKey) -> impl Future<Output = Result<bool>> + Send;
+    fn delete_entity(&self, key: EntityKey, now: Timestamp) -> impl Future<Output = Result<bool>> + Send;
 
     /// Creates a factor (and its entity when new), within the per-entity limits.
     fn create_factor(&self, factor: NewFactor) -> impl Future<Output = Result<NewFactorOutcome>> + Send;
@@ -161,7 +163,7 @@ pub trait Store: Send + Sync + 'static {
         change: FactorChange,
     ) -> impl Future<Output = Result<Option<FactorRecord>>> + Send;
     /// Deletes the factor with its challenges; false when there is none.
-    fn delete_factor(&self, key: EntityKey, sid: &Sid) -> impl Future<Output = Result<bool>> + Send;
+    fn delete_factor(&self, key: EntityKey, sid: &Sid, now: Timestamp) -> impl Future<Output = Result<bool>> + Send;
     /// Verifies a TOTP factor with a code, counting a wrong one, in one step.
     fn verify_totp_factor(&self, attempt: TotpAttempt) -> impl Future<Output = Result<FactorCheckOutcome>> + Send;
 
@@ -213,6 +215,95 @@ pub trait Store: Send + Sync + 'static {
         &self,
         notification: NewNotification,
     ) -> impl Future<Output = Result<NotificationOutcome>> + Send;
+
+    fn create_rate_limit(&self, rate_limit: NewRateLimit) -> impl Future<Output = Result<NewRateLimitOutcome>> + Send;
+    fn rate_limit(
+        &self,
+        account: &Sid,
+        service: &Sid,
+        sid: &Sid,
+    ) -> impl Future<Output = Result<Option<RateLimitRecord>>> + Send;
+    fn list_rate_limits(
+        &self,
+        account: &Sid,
+        service: &Sid,
+        cursor: Cursor,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RateLimitRecord>>> + Send;
+    fn update_rate_limit(
+        &self,
+        account: &Sid,
+        service: &Sid,
+        sid: &Sid,
+        description: Option<String>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<RateLimitRecord>>> + Send;
+    /// Deletes the rate limit with its buckets; false when there is none.
+    fn delete_rate_limit(&self, account: &Sid, service: &Sid, sid: &Sid) -> impl Future<Output = Result<bool>> + Send;
+    fn create_bucket(&self, key: RateLimitKey, bucket: NewBucket)
+    -> impl Future<Output = Result<BucketOutcome>> + Send;
+    fn bucket(&self, key: RateLimitKey, sid: &Sid) -> impl Future<Output = Result<Option<BucketRecord>>> + Send;
+    fn list_buckets(
+        &self,
+        key: RateLimitKey,
+        cursor: Cursor,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<BucketRecord>>> + Send;
+    fn update_bucket(
+        &self,
+        key: RateLimitKey,
+        sid: &Sid,
+        max: Option<i64>,
+        interval: Option<i64>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<BucketOutcome>> + Send;
+    fn delete_bucket(&self, key: RateLimitKey, sid: &Sid) -> impl Future<Output = Result<bool>> + Send;
+
+    /// `None` when the service does not exist.
+    fn create_webhook(&self, webhook: WebhookRecord) -> impl Future<Output = Result<Option<WebhookRecord>>> + Send;
+    fn webhook(
+        &self,
+        account: &Sid,
+        service: &Sid,
+        sid: &Sid,
+    ) -> impl Future<Output = Result<Option<WebhookRecord>>> + Send;
+    fn list_webhooks(
+        &self,
+        account: &Sid,
+        service: &Sid,
+        cursor: Cursor,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<WebhookRecord>>> + Send;
+    fn update_webhook(
+        &self,
+        account: &Sid,
+        service: &Sid,
+        sid: &Sid,
+        now: Timestamp,
+        change: WebhookChange,
+    ) -> impl Future<Output = Result<Option<WebhookRecord>>> + Send;
+    fn delete_webhook(&self, account: &Sid, service: &Sid, sid: &Sid) -> impl Future<Output = Result<bool>> + Send;
+    /// Deliveries due at `now`, leased for `lease` seconds.
+    fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Delivery>>> + Send;
+    fn delivery_succeeded(&self, id: i64, now: Timestamp) -> impl Future<Output = Result<()>> + Send;
+    /// Retries at `retry_at`, or gives up when `None`.
+    fn delivery_failed(
+        &self,
+        id: i64,
+        now: Timestamp,
+        retry_at: Option<Timestamp>,
+        error: String,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn failed_deliveries(
+        &self,
+        account: Option<&Sid>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<FailedDelivery>>> + Send;
 
     /// The newest messages first, of one account or all.
     fn outbox(&self, account: Option<&Sid>, limit: u32) -> impl Future<Output = Result<Vec<OutboxMessage>>> + Send;

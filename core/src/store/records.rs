@@ -141,6 +141,8 @@ pub struct StartVerification {
     /// Sends allowed per `To` within `send_window` seconds of the first.
     pub max_sends: u32,
     pub send_window: i64,
+    /// `RateLimits`: (rate limit unique name, value to meter).
+    pub rate_limits: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for StartVerification {
@@ -158,6 +160,10 @@ pub enum StartOutcome {
     NoSuchService,
     /// The send limit is reached, or a verification of `To` is locked after too many checks.
     TooManySends,
+    /// A bucket of a named rate limit is full: nothing was sent or counted.
+    RateLimited,
+    /// `RateLimits` names a rate limit the service does not have.
+    UnknownRateLimit(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -176,8 +176,11 @@ fn cursor_sql(cursor: Cursor, descending: bool) -> (&'static str, &'static str, 
     }
 }
 
-pub fn delete_entity(c: &Connection, account: &Sid, service: &Sid, identity: &str) -> Result<bool> {
+pub fn delete_entity(c: &Connection, account: &Sid, service: &Sid, identity: &str, now: Timestamp) -> Result<bool> {
     let Some(found) = entity(c, account, service, identity)? else { return Ok(false) };
+    for f in list_factors(c, account, service, identity, Cursor::First, u32::MAX)? {
+        super::webhooks::factor_event(c, "factor.deleted", &f, now)?;
+    }
     for table in ["notifications", "challenges", "factors", "factor_creations"] {
         c.execute(&format!("DELETE FROM {table} WHERE entity_sid = ?1"), [found.sid.as_str()])?;
     }
@@ -246,7 +249,7 @@ pub fn create_factor(c: &Connection, f: NewFactor) -> Result<NewFactorOutcome> {
     let seq = c.last_insert_rowid();
     c.prepare_cached("INSERT INTO factor_creations (entity_sid, time) VALUES (?1, ?2)")?
         .execute(params![entity.sid.as_str(), f.now.unix()])?;
-    Ok(NewFactorOutcome::Created(Box::new(FactorRecord {
+    let record = FactorRecord {
         seq,
         sid: f.sid,
         account_sid: f.account_sid,
@@ -260,7 +263,9 @@ pub fn create_factor(c: &Connection, f: NewFactor) -> Result<NewFactorOutcome> {
         metadata: f.metadata,
         date_created: f.now,
         date_updated: f.now,
-    })))
+    };
+    super::webhooks::factor_event(c, "factor.created", &record, f.now)?;
+    Ok(NewFactorOutcome::Created(Box::new(record)))
 }
 
 pub fn factor(
@@ -316,10 +321,16 @@ pub fn update_factor(
     Ok(Some(record))
 }
 
-pub fn delete_factor(c: &Connection, account: &Sid, service: &Sid, identity: &str, sid: &Sid) -> Result<bool> {
-    if factor(c, account, service, identity, sid)?.is_none() {
-        return Ok(false);
-    }
+pub fn delete_factor(
+    c: &Connection,
+    account: &Sid,
+    service: &Sid,
+    identity: &str,
+    sid: &Sid,
+    now: Timestamp,
+) -> Result<bool> {
+    let Some(found) = factor(c, account, service, identity, sid)? else { return Ok(false) };
+    super::webhooks::factor_event(c, "factor.deleted", &found, now)?;
     c.execute(
         "DELETE FROM notifications WHERE challenge_sid IN (SELECT sid FROM challenges WHERE factor_sid = ?1)",
         [sid.as_str()],
@@ -379,6 +390,7 @@ pub fn verify_totp_factor(c: &Connection, keys: &Keys, a: TotpAttempt) -> Result
             "UPDATE factors SET status = 'verified', verify_attempts = 0, date_updated = ?2 WHERE sid = ?1",
         )?
         .execute(params![a.sid.as_str(), a.now.unix()])?;
+        super::webhooks::factor_event(c, "factor.verified", &record, a.now)?;
         Ok(FactorCheckOutcome::Verified(Box::new(record)))
     } else {
         c.prepare_cached("UPDATE factors SET verify_attempts = verify_attempts + 1, date_updated = ?2 WHERE sid = ?1")?
@@ -457,6 +469,7 @@ pub fn create_challenge(c: &Connection, keys: &Keys, n: NewChallenge) -> Result<
         record.expiration_date.unix(),
     ])?;
     record.seq = c.last_insert_rowid();
+    super::webhooks::challenge_event(c, &record, n.now)?;
     if let Some(notice) = &n.notice {
         super::push::record_notice(c, keys, &record.account_sid, &record.service_sid, notice, n.now)?;
     }
@@ -552,6 +565,7 @@ pub fn answer_totp_challenge(c: &Connection, keys: &Keys, a: TotpAttempt) -> Res
             "UPDATE challenges SET status = 'approved', date_responded = ?2, date_updated = ?2 WHERE sid = ?1",
         )?
         .execute(params![a.sid.as_str(), a.now.unix()])?;
+        super::webhooks::challenge_event(c, &record, a.now)?;
         Ok(AnswerOutcome::Approved(Box::new(record)))
     } else {
         c.prepare_cached(

@@ -3,9 +3,11 @@
 //! of read-only connections.
 
 mod factors;
+mod limits;
 mod push;
 mod schema;
 mod verifications;
+mod webhooks;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +23,10 @@ use super::{
     NewFactorOutcome, NewNotification, NewService, NotificationOutcome, OutboxMessage, PushAnswer, PushAnswerOutcome,
     Result, ServiceChange, ServiceRecord, ServiceSettings, StartOutcome, StartVerification, Store, StoreError,
     TotpAttempt, VerificationRecord,
+};
+use super::{
+    BucketOutcome, BucketRecord, Delivery, FailedDelivery, NewBucket, NewRateLimit, NewRateLimitOutcome, RateLimitKey,
+    RateLimitRecord, WebhookChange, WebhookRecord,
 };
 use crate::keys::Keys;
 use writer::Writer;
@@ -378,6 +384,9 @@ impl Store for SqliteStore {
                     "factors",
                     "entities",
                     "access_tokens",
+                    "rate_limits",
+                    "buckets",
+                    "webhooks",
                 ] {
                     c.execute(&format!("DELETE FROM {table} WHERE service_sid = ?1"), [sid.as_str()])?;
                 }
@@ -435,8 +444,10 @@ impl Store for SqliteStore {
         self.read(|c| factors::list_entities(c, account, service, cursor, limit))
     }
 
-    async fn delete_entity(&self, key: EntityKey) -> Result<bool> {
-        self.writer.run(move |c| factors::delete_entity(c, &key.account_sid, &key.service_sid, &key.identity)).await
+    async fn delete_entity(&self, key: EntityKey, now: Timestamp) -> Result<bool> {
+        self.writer
+            .run(move |c| factors::delete_entity(c, &key.account_sid, &key.service_sid, &key.identity, now))
+            .await
     }
 
     async fn create_factor(&self, factor: NewFactor) -> Result<NewFactorOutcome> {
@@ -468,10 +479,10 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn delete_factor(&self, key: EntityKey, sid: &Sid) -> Result<bool> {
+    async fn delete_factor(&self, key: EntityKey, sid: &Sid, now: Timestamp) -> Result<bool> {
         let sid = sid.clone();
         self.writer
-            .run(move |c| factors::delete_factor(c, &key.account_sid, &key.service_sid, &key.identity, &sid))
+            .run(move |c| factors::delete_factor(c, &key.account_sid, &key.service_sid, &key.identity, &sid, now))
             .await
     }
 
@@ -537,6 +548,136 @@ impl Store for SqliteStore {
         self.writer.run(move |c| push::create_notification(c, &keys, notification)).await
     }
 
+    async fn create_rate_limit(&self, r: NewRateLimit) -> Result<NewRateLimitOutcome> {
+        self.writer
+            .run(move |c| {
+                limits::create_rate_limit(
+                    c,
+                    &r.account_sid,
+                    &r.service_sid,
+                    &r.sid,
+                    &r.unique_name,
+                    r.description.as_deref(),
+                    r.max_per_service,
+                    r.now,
+                )
+            })
+            .await
+    }
+
+    async fn rate_limit(&self, account: &Sid, service: &Sid, sid: &Sid) -> Result<Option<RateLimitRecord>> {
+        self.read(|c| limits::rate_limit(c, account, service, sid))
+    }
+
+    async fn list_rate_limits(
+        &self,
+        account: &Sid,
+        service: &Sid,
+        cursor: Cursor,
+        limit: u32,
+    ) -> Result<Vec<RateLimitRecord>> {
+        self.read(|c| limits::list_rate_limits(c, account, service, cursor, limit))
+    }
+
+    async fn update_rate_limit(
+        &self,
+        account: &Sid,
+        service: &Sid,
+        sid: &Sid,
+        description: Option<String>,
+        now: Timestamp,
+    ) -> Result<Option<RateLimitRecord>> {
+        let (account, service, sid) = (account.clone(), service.clone(), sid.clone());
+        self.writer.run(move |c| limits::update_rate_limit(c, &account, &service, &sid, description, now)).await
+    }
+
+    async fn delete_rate_limit(&self, account: &Sid, service: &Sid, sid: &Sid) -> Result<bool> {
+        let (account, service, sid) = (account.clone(), service.clone(), sid.clone());
+        self.writer.run(move |c| limits::delete_rate_limit(c, &account, &service, &sid)).await
+    }
+
+    async fn create_bucket(&self, key: RateLimitKey, b: NewBucket) -> Result<BucketOutcome> {
+        self.writer
+            .run(move |c| limits::create_bucket(c, &key, &b.sid, b.max, b.interval, b.max_per_rate_limit, b.now))
+            .await
+    }
+
+    async fn bucket(&self, key: RateLimitKey, sid: &Sid) -> Result<Option<BucketRecord>> {
+        self.read(|c| limits::bucket(c, &key, sid))
+    }
+
+    async fn list_buckets(&self, key: RateLimitKey, cursor: Cursor, limit: u32) -> Result<Vec<BucketRecord>> {
+        self.read(|c| limits::list_buckets(c, &key, cursor, limit))
+    }
+
+    async fn update_bucket(
+        &self,
+        key: RateLimitKey,
+        sid: &Sid,
+        max: Option<i64>,
+        interval: Option<i64>,
+        now: Timestamp,
+    ) -> Result<BucketOutcome> {
+        let sid = sid.clone();
+        self.writer.run(move |c| limits::update_bucket(c, &key, &sid, max, interval, now)).await
+    }
+
+    async fn delete_bucket(&self, key: RateLimitKey, sid: &Sid) -> Result<bool> {
+        let sid = sid.clone();
+        self.writer.run(move |c| limits::delete_bucket(c, &key, &sid)).await
+    }
+
+    async fn create_webhook(&self, webhook: WebhookRecord) -> Result<Option<WebhookRecord>> {
+        self.writer.run(move |c| webhooks::create_webhook(c, &webhook)).await
+    }
+
+    async fn webhook(&self, account: &Sid, service: &Sid, sid: &Sid) -> Result<Option<WebhookRecord>> {
+        self.read(|c| webhooks::webhook(c, account, service, sid))
+    }
+
+    async fn list_webhooks(
+        &self,
+        account: &Sid,
+        service: &Sid,
+        cursor: Cursor,
+        limit: u32,
+    ) -> Result<Vec<WebhookRecord>> {
+        self.read(|c| webhooks::list_webhooks(c, account, service, cursor, limit))
+    }
+
+    async fn update_webhook(
+        &self,
+        account: &Sid,
+        service: &Sid,
+        sid: &Sid,
+        now: Timestamp,
+        change: WebhookChange,
+    ) -> Result<Option<WebhookRecord>> {
+        let (account, service, sid) = (account.clone(), service.clone(), sid.clone());
+        self.writer.run(move |c| webhooks::update_webhook(c, &account, &service, &sid, now, change)).await
+    }
+
+    async fn delete_webhook(&self, account: &Sid, service: &Sid, sid: &Sid) -> Result<bool> {
+        let (account, service, sid) = (account.clone(), service.clone(), sid.clone());
+        self.writer.run(move |c| webhooks::delete_webhook(c, &account, &service, &sid)).await
+    }
+
+    async fn claim_deliveries(&self, now: Timestamp, lease: i64, limit: u32) -> Result<Vec<Delivery>> {
+        self.writer.run(move |c| webhooks::claim(c, now, lease, limit)).await
+    }
+
+    async fn delivery_succeeded(&self, id: i64, now: Timestamp) -> Result<()> {
+        self.writer.run(move |c| webhooks::delivered(c, id, now)).await
+    }
+
+    async fn delivery_failed(&self, id: i64, now: Timestamp, retry_at: Option<Timestamp>, error: String) -> Result<()> {
+        self.writer.run(move |c| webhooks::attempt_failed(c, id, now, retry_at, &error)).await
+    }
+
+    async fn failed_deliveries(&self, account: Option<&Sid>, limit: u32) -> Result<Vec<FailedDelivery>> {
+        self.read(|c| webhooks::failed(c, account, limit))
+    }
+
     async fn outbox(&self, account: Option<&Sid>, limit: u32) -> Result<Vec<OutboxMessage>> {
         let rows = self.read(|c| {
             let mut stmt = c.prepare_cached(
@@ -600,6 +741,8 @@ impl Store for SqliteStore {
                 )?;
                 c.execute("DELETE FROM send_windows WHERE window_start + 86400 <= ?1", [now.unix()])?;
                 c.execute("DELETE FROM access_tokens WHERE expires_at + 86400 <= ?1", [now.unix()])?;
+                c.execute("DELETE FROM bucket_windows WHERE bucket_sid NOT IN (SELECT sid FROM buckets)", [])?;
+                limits::purge_windows(c, now)?;
                 let purged = c.execute("DELETE FROM outbox WHERE date_created < ?1", [outbox_before.unix()])?;
                 let (expired_challenges, purged_factors) = factors::maintain(c, now)?;
                 Ok(Maintenance {

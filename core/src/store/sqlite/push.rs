@@ -104,8 +104,12 @@ pub fn set_factor_verified(
     };
     c.prepare_cached("UPDATE factors SET status = 'verified', date_updated = ?2 WHERE sid = ?1")?
         .execute(params![factor_sid.as_str(), now.unix()])?;
+    let newly = record.status != verifyd_models::FactorStatus::Verified;
     record.status = verifyd_models::FactorStatus::Verified;
     record.date_updated = now;
+    if newly {
+        super::webhooks::factor_event(c, "factor.verified", &record, now)?;
+    }
     Ok(Some(record))
 }
 
@@ -136,6 +140,7 @@ pub fn answer_push_challenge(c: &Connection, key: &EntityKey, answer: PushAnswer
     if answer.metadata.is_some() {
         record.metadata = answer.metadata;
     }
+    super::webhooks::challenge_event(c, &record, answer.now)?;
     Ok(PushAnswerOutcome::Answered(Box::new(record)))
 }
 

@@ -190,6 +190,75 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX notifications_by_challenge ON notifications(challenge_sid);
     ",
+    // 4: programmable rate limits and buckets; webhooks and their deliveries.
+    r"
+    CREATE TABLE rate_limits (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        unique_name TEXT NOT NULL,
+        description TEXT,
+        date_created INTEGER NOT NULL,
+        date_updated INTEGER NOT NULL,
+        UNIQUE (service_sid, unique_name)
+    ) STRICT;
+
+    CREATE TABLE buckets (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        rate_limit_sid TEXT NOT NULL,
+        max INTEGER NOT NULL,
+        interval INTEGER NOT NULL,
+        date_created INTEGER NOT NULL,
+        date_updated INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX buckets_by_rate_limit ON buckets(rate_limit_sid, seq);
+
+    CREATE TABLE bucket_windows (
+        bucket_sid TEXT NOT NULL,
+        value TEXT NOT NULL,
+        window_start INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (bucket_sid, value)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE webhooks (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        friendly_name TEXT NOT NULL,
+        event_types TEXT NOT NULL,
+        status TEXT NOT NULL,
+        version TEXT NOT NULL,
+        webhook_url TEXT NOT NULL,
+        date_created INTEGER NOT NULL,
+        date_updated INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX webhooks_by_service ON webhooks(service_sid, seq);
+
+    CREATE TABLE webhook_deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL,
+        webhook_sid TEXT NOT NULL,
+        account_sid TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        url TEXT NOT NULL,
+        fields TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        next_attempt_at INTEGER NOT NULL,
+        first_attempt_at INTEGER,
+        last_error TEXT,
+        date_created INTEGER NOT NULL,
+        date_done INTEGER
+    ) STRICT;
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE status = 'pending';
+    CREATE INDEX webhook_deliveries_failed ON webhook_deliveries(account_sid, id) WHERE status = 'failed';
+    ",
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.

@@ -107,6 +107,11 @@ pub fn start(c: &Connection, keys: &Keys, s: StartVerification) -> Result<StartO
     {
         return Ok(StartOutcome::TooManySends);
     }
+    match super::limits::meter(c, &s.service_sid, &s.rate_limits, s.now)? {
+        super::limits::Metered::Admitted => {}
+        super::limits::Metered::Unknown(name) => return Ok(StartOutcome::UnknownRateLimit(name)),
+        super::limits::Metered::Exceeded => return Ok(StartOutcome::RateLimited),
+    }
     if !count_send(c, &s)? {
         return Ok(StartOutcome::TooManySends);
     }
