@@ -380,3 +380,293 @@ pub fn list_services(page_size: Option<i64>) -> ListServicesRequest {
 pub fn unknown_sid(prefix: &str) -> Sid {
     Sid::from_parts(prefix, [0x5a; 16])
 }
+
+// Entities, factors and challenges.
+
+/// An identity that follows the rules (8–64 alphanumerics in `-`-separated groups).
+pub const IDENTITY: &str = "user-1234";
+
+impl TestServer {
+    /// The test clock's time, in unix seconds.
+    pub fn now(&self) -> i64 {
+        use verifyd_core::Clock as _;
+        self.clock.now().unix()
+    }
+
+    /// Moves the clock forward to the start of the next multiple of `step` seconds.
+    pub fn advance_to_step_start(&self, step: i64) {
+        let now = self.now();
+        let rest = now.rem_euclid(step);
+        if rest != 0 {
+            self.clock.advance(step - rest);
+        }
+    }
+}
+
+pub fn create_entity(service: &Sid, identity: &str) -> CreateEntityRequest {
+    CreateEntityRequest { service_sid: service.clone(), identity: identity.to_owned() }
+}
+
+pub fn fetch_entity(service: &Sid, identity: &str) -> FetchEntityRequest {
+    FetchEntityRequest { service_sid: service.clone(), identity: identity.to_owned() }
+}
+
+pub fn delete_entity(service: &Sid, identity: &str) -> DeleteEntityRequest {
+    DeleteEntityRequest { service_sid: service.clone(), identity: identity.to_owned() }
+}
+
+pub fn list_entities(service: &Sid, page_size: Option<i64>) -> ListEntitiesRequest {
+    ListEntitiesRequest { service_sid: service.clone(), page_size, page: None, page_token: None }
+}
+
+/// A TOTP factor with every optional key absent.
+pub fn new_totp(service: &Sid, identity: &str, name: &str) -> CreateFactorRequest {
+    CreateFactorRequest {
+        service_sid: service.clone(),
+        identity: identity.to_owned(),
+        friendly_name: name.to_owned(),
+        factor_type: FactorType::Totp,
+        binding_alg: None,
+        binding_code_length: None,
+        binding_time_step: None,
+        binding_secret: None,
+        binding_public_key: None,
+        config_sdk_version: None,
+        config_app_id: None,
+        config_notification_platform: None,
+        config_notification_token: None,
+        config_alg: None,
+        config_code_length: None,
+        config_time_step: None,
+        config_skew: None,
+        metadata: None,
+    }
+}
+
+pub fn fetch_factor(service: &Sid, identity: &str, sid: &Sid) -> FetchFactorRequest {
+    FetchFactorRequest { service_sid: service.clone(), identity: identity.to_owned(), factor_sid: sid.clone() }
+}
+
+pub fn delete_factor(service: &Sid, identity: &str, sid: &Sid) -> DeleteFactorRequest {
+    DeleteFactorRequest { service_sid: service.clone(), identity: identity.to_owned(), factor_sid: sid.clone() }
+}
+
+pub fn list_factors(service: &Sid, identity: &str) -> ListFactorsRequest {
+    ListFactorsRequest {
+        service_sid: service.clone(),
+        identity: identity.to_owned(),
+        page_size: None,
+        page: None,
+        page_token: None,
+    }
+}
+
+/// An update of a factor that changes nothing.
+pub fn update_factor(service: &Sid, identity: &str, sid: &Sid) -> UpdateFactorRequest {
+    UpdateFactorRequest {
+        service_sid: service.clone(),
+        identity: identity.to_owned(),
+        factor_sid: sid.clone(),
+        auth_payload: None,
+        friendly_name: None,
+        config_notification_token: None,
+        config_sdk_version: None,
+        config_time_step: None,
+        config_skew: None,
+        config_code_length: None,
+        config_alg: None,
+        config_notification_platform: None,
+    }
+}
+
+pub fn verify_factor(service: &Sid, identity: &str, sid: &Sid, code: &str) -> UpdateFactorRequest {
+    UpdateFactorRequest { auth_payload: Some(code.to_owned()), ..update_factor(service, identity, sid) }
+}
+
+pub fn new_challenge(service: &Sid, identity: &str, factor: &Sid, code: Option<&str>) -> CreateChallengeRequest {
+    CreateChallengeRequest {
+        service_sid: service.clone(),
+        identity: identity.to_owned(),
+        factor_sid: factor.clone(),
+        expiration_date: None,
+        details_message: None,
+        details_fields: None,
+        hidden_details: None,
+        auth_payload: code.map(str::to_owned),
+    }
+}
+
+pub fn fetch_challenge(service: &Sid, identity: &str, sid: &Sid) -> FetchChallengeRequest {
+    FetchChallengeRequest { service_sid: service.clone(), identity: identity.to_owned(), challenge_sid: sid.clone() }
+}
+
+pub fn answer_challenge(service: &Sid, identity: &str, sid: &Sid, code: &str) -> UpdateChallengeRequest {
+    UpdateChallengeRequest {
+        service_sid: service.clone(),
+        identity: identity.to_owned(),
+        challenge_sid: sid.clone(),
+        auth_payload: Some(code.to_owned()),
+        metadata: None,
+    }
+}
+
+pub fn list_challenges(service: &Sid, identity: &str) -> ListChallengesRequest {
+    ListChallengesRequest {
+        service_sid: service.clone(),
+        identity: identity.to_owned(),
+        factor_sid: None,
+        status: None,
+        order: None,
+        page_size: None,
+        page: None,
+        page_token: None,
+    }
+}
+
+/// TOTP (RFC 6238 over RFC 4226) written here from the RFCs, independent of
+/// `verifyd_core::totp`, so that the server's codes are checked against a second reading.
+pub mod otp {
+    use hmac::{Hmac, Mac};
+
+    /// RFC 4648 base32 (either case, padding ignored). Panics on anything else.
+    pub fn base32_decode(text: &str) -> Vec<u8> {
+        const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        let mut out = Vec::new();
+        let (mut buffer, mut bits) = (0u32, 0u32);
+        for c in text.bytes().filter(|&c| c != b'=') {
+            let value = ALPHABET
+                .iter()
+                .position(|&a| a == c.to_ascii_uppercase())
+                .unwrap_or_else(|| panic!("{text:?} is not base32")) as u32;
+            buffer = (buffer << 5) | value;
+            bits += 5;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((buffer >> bits) as u8);
+                buffer &= (1 << bits) - 1;
+            }
+        }
+        out
+    }
+
+    /// RFC 4648 base32, upper case, without padding.
+    pub fn base32_encode(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        let mut out = String::new();
+        let (mut buffer, mut bits) = (0u32, 0u32);
+        for &b in bytes {
+            buffer = (buffer << 8) | u32::from(b);
+            bits += 8;
+            while bits >= 5 {
+                bits -= 5;
+                out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
+            }
+            buffer &= (1 << bits) - 1;
+        }
+        if bits > 0 {
+            out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
+        }
+        out
+    }
+
+    fn hmac<M: Mac + hmac::digest::KeyInit>(key: &[u8], message: &[u8]) -> Vec<u8> {
+        let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key).expect("HMAC takes any key");
+        mac.update(message);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// HOTP of `counter` with `alg` (`sha1`, `sha256`, `sha512`), `digits` long.
+    pub fn hotp(key: &[u8], alg: &str, counter: u64, digits: u32) -> String {
+        let message = counter.to_be_bytes();
+        let digest = match alg {
+            "sha1" => hmac::<Hmac<sha1::Sha1>>(key, &message),
+            "sha256" => hmac::<Hmac<sha2::Sha256>>(key, &message),
+            "sha512" => hmac::<Hmac<sha2::Sha512>>(key, &message),
+            other => panic!("unknown algorithm {other}"),
+        };
+        let offset = usize::from(digest[digest.len() - 1] & 0x0f);
+        let binary = (u32::from(digest[offset] & 0x7f) << 24)
+            | (u32::from(digest[offset + 1]) << 16)
+            | (u32::from(digest[offset + 2]) << 8)
+            | u32::from(digest[offset + 3]);
+        let code = u64::from(binary) % 10u64.pow(digits);
+        format!("{code:0width$}", width = digits as usize)
+    }
+
+    /// A TOTP generator as an authenticator app holds it.
+    #[derive(Debug, Clone)]
+    pub struct Otp {
+        pub key: Vec<u8>,
+        pub alg: String,
+        pub digits: u32,
+        pub step: i64,
+    }
+
+    impl Otp {
+        pub fn new(secret_base32: &str, alg: &str, digits: u32, step: i64) -> Self {
+            Self { key: base32_decode(secret_base32), alg: alg.to_owned(), digits, step }
+        }
+
+        /// The code of the time step holding `unix`.
+        pub fn at(&self, unix: i64) -> String {
+            hotp(&self.key, &self.alg, u64::try_from(unix.div_euclid(self.step)).expect("after 1970"), self.digits)
+        }
+
+        /// The code `offset` steps away from the step holding `unix`.
+        pub fn steps_from(&self, unix: i64, offset: i64) -> String {
+            self.at(unix + offset * self.step)
+        }
+    }
+}
+
+/// A TOTP factor and the authenticator that holds its secret.
+pub struct TotpFactor {
+    pub sid: Sid,
+    pub created: NewFactor,
+    pub otp: otp::Otp,
+}
+
+impl TotpFactor {
+    /// The authenticator for the factor's answer: secret from `binding.secret`, settings from `config`.
+    pub fn from_created(created: NewFactor) -> Self {
+        let binding = created.binding.clone().expect("a binding in the creation's answer");
+        let secret = binding.secret.expect("binding.secret");
+        let config = created.config.clone().expect("config");
+        let alg = config.alg.expect("config.alg").as_str().to_owned();
+        let digits = u32::try_from(config.code_length.expect("config.code_length")).expect("digits");
+        let otp = otp::Otp::new(&secret, &alg, digits, config.time_step.expect("config.time_step"));
+        Self { sid: created.sid.clone(), created, otp }
+    }
+}
+
+impl TestServer {
+    /// Creates a TOTP factor (with `change` applied to the request), unverified.
+    pub async fn totp_factor(
+        &self,
+        service: &Sid,
+        identity: &str,
+        change: impl FnOnce(&mut CreateFactorRequest),
+    ) -> TotpFactor {
+        let mut request = new_totp(service, identity, "Authenticator");
+        change(&mut request);
+        let created = self.client.create_factor(&request).await.expect("create a TOTP factor");
+        assert_eq!(created.status, FactorStatus::Unverified);
+        TotpFactor::from_created(created)
+    }
+
+    /// Creates a TOTP factor and verifies it with the code of the current step, which is then
+    /// used up (the next code that passes must come from a later step).
+    pub async fn verified_factor(
+        &self,
+        service: &Sid,
+        identity: &str,
+        change: impl FnOnce(&mut CreateFactorRequest),
+    ) -> TotpFactor {
+        let factor = self.totp_factor(service, identity, change).await;
+        let code = factor.otp.at(self.now());
+        let verified =
+            self.client.update_factor(&verify_factor(service, identity, &factor.sid, &code)).await.expect("verify");
+        assert_eq!(verified.status, FactorStatus::Verified);
+        factor
+    }
+}
