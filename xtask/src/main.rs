@@ -4,11 +4,14 @@
 //!   naming the files, when the committed output is stale.
 //! - `cargo xtask test` runs every test: the workspace's Rust tests, then the compatibility
 //!   scripts under `compat/` with the Python packages they need.
+//! - `cargo xtask bench` builds the release server and load generator and prints the
+//!   benchmark table (see bench/).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod bench;
 mod regen;
 mod test;
 
@@ -19,6 +22,7 @@ fn main() -> ExitCode {
         ["regen"] => regen::run(&root(), regen::Mode::Write),
         ["regen", "--check"] => regen::run(&root(), regen::Mode::Check),
         ["test"] => test::run(&root()),
+        ["bench", rest @ ..] => bench::run(&root(), rest),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -30,7 +34,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask regen [--check] | cargo xtask test";
+const USAGE: &str = "usage: cargo xtask regen [--check] | cargo xtask test | cargo xtask bench [verifyd-bench options]";
 
 /// The workspace root: the parent of this crate's directory.
 fn root() -> PathBuf {

@@ -56,7 +56,7 @@ impl Sender {
         if !self.guard.admits_url(url) {
             return Err("the target address is not public".to_owned());
         }
-                let body = encode_form(fields);
+        let body = encode_form(fields);
         let response = self
             .http
             .post(url)

@@ -1,0 +1,88 @@
+//! The load generator: `concurrency` workers on keep-alive connections, each sending the
+//! request for the next index until the time is up or the scenario runs out of work.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::system::percentile;
+
+/// The request for index `i`, or `None` when the scenario has no more work.
+pub type MakeRequest = Arc<dyn Fn(u64) -> Option<reqwest::RequestBuilder> + Send + Sync>;
+/// Whether an answer is the expected one (status, and for some rows its body).
+pub type Expect = Arc<dyn Fn(u16, &[u8]) -> bool + Send + Sync>;
+
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    pub requests: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// The scenario ran out of prepared work before the time was up.
+    pub exhausted: bool,
+}
+
+impl Measured {
+    pub fn rate(&self) -> f64 {
+        if self.seconds > 0.0 { self.requests as f64 / self.seconds } else { 0.0 }
+    }
+}
+
+pub async fn drive(concurrency: usize, duration: Duration, make: MakeRequest, expect: Expect) -> Measured {
+    let next = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let exhausted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut workers = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let (next, errors, exhausted, make, expect) =
+            (Arc::clone(&next), Arc::clone(&errors), Arc::clone(&exhausted), Arc::clone(&make), Arc::clone(&expect));
+        let worker: Pin<Box<dyn Future<Output = Vec<f64>> + Send>> = Box::pin(async move {
+            let mut latencies = Vec::with_capacity(4096);
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(request) = make(i) else {
+                    exhausted.store(true, Ordering::Relaxed);
+                    break;
+                };
+                let t = Instant::now();
+                let ok = match request.send().await {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        match response.bytes().await {
+                            Ok(body) => expect(status, &body),
+                            Err(_) => false,
+                        }
+                    }
+                    Err(_) => false,
+                };
+                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                if !ok {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            latencies
+        });
+        workers.push(tokio::spawn(worker));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        if let Ok(l) = w.await {
+            all.extend(l);
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64().min(duration.as_secs_f64().max(started.elapsed().as_secs_f64()));
+    all.sort_by(f64::total_cmp);
+    Measured {
+        requests: all.len() as u64,
+        errors: errors.load(Ordering::Relaxed),
+        seconds,
+        p50_ms: percentile(&all, 0.50),
+        p99_ms: percentile(&all, 0.99),
+        exhausted: exhausted.load(Ordering::Relaxed),
+    }
+}

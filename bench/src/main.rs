@@ -1,0 +1,158 @@
+//! `verifyd-bench`: starts the release server on a fresh SQLite database, drives it over
+//! loopback with keep-alive connections, and prints one table (also written as JSON).
+//! Run through `cargo xtask bench`, which builds everything in release mode first.
+
+mod load;
+mod scenario;
+mod server;
+mod system;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Settings from the command line.
+#[derive(Debug, Clone)]
+pub struct Args {
+    pub server: PathBuf,
+    pub concurrency: usize,
+    pub duration: Duration,
+    pub runs: usize,
+    pub out: PathBuf,
+    /// Verifications stored before the "stored" check rows, besides 10 thousand.
+    pub large: u64,
+    pub regen_seconds: Option<f64>,
+}
+
+const USAGE: &str = "usage: verifyd-bench --server PATH [--concurrency 32] [--seconds 5] [--runs 3] [--out bench/results.json] [--large 1000000] [--regen-seconds S]";
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        server: PathBuf::new(),
+        concurrency: 32,
+        duration: Duration::from_secs(5),
+        runs: 3,
+        out: PathBuf::from("bench/results.json"),
+        large: 1_000_000,
+        regen_seconds: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
+        match flag.as_str() {
+            "--server" => args.server = PathBuf::from(value()?),
+            "--concurrency" => args.concurrency = value()?.parse().map_err(|_| "--concurrency: a number".to_owned())?,
+            "--seconds" => {
+                args.duration = Duration::from_secs_f64(value()?.parse().map_err(|_| "--seconds: a number".to_owned())?)
+            }
+            "--runs" => args.runs = value()?.parse().map_err(|_| "--runs: a number".to_owned())?,
+            "--out" => args.out = PathBuf::from(value()?),
+            "--large" => args.large = value()?.parse().map_err(|_| "--large: a number".to_owned())?,
+            "--regen-seconds" => {
+                args.regen_seconds = Some(value()?.parse().map_err(|_| "--regen-seconds: a number".to_owned())?)
+            }
+            _ => return Err(format!("unknown argument {flag}\n{USAGE}")),
+        }
+    }
+    if args.server.as_os_str().is_empty() {
+        return Err(USAGE.to_owned());
+    }
+    Ok(args)
+}
+
+/// One row of the table: the median run of a scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub name: String,
+    pub requests_per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// Throughput over the trivial endpoint's, measured in the same run.
+    pub ratio: f64,
+    pub requests: u64,
+    pub errors: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub machine: system::Machine,
+    pub concurrency: usize,
+    pub seconds_per_row: f64,
+    pub runs: usize,
+    pub rows: Vec<Row>,
+    pub peak_rss_mib: f64,
+    pub idle_rss_mib: f64,
+    pub fsync: system::FsyncLatency,
+    pub regen_seconds: Option<f64>,
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("verifyd-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(scenario::run_all(&args)) {
+        Ok(report) => {
+            print!("{}", render(&report));
+            if let Some(dir) = args.out.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            match serde_json::to_string_pretty(&report) {
+                Ok(json) => {
+                    if let Err(e) = std::fs::write(&args.out, json + "\n") {
+                        eprintln!("verifyd-bench: cannot write {}: {e}", args.out.display());
+                        return ExitCode::FAILURE;
+                    }
+                    println!("written to {}", args.out.display());
+                }
+                Err(e) => eprintln!("verifyd-bench: {e}"),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("verifyd-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn render(r: &Report) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "verifyd benchmark: {} ({} cores), {} connections, {} s per row, median of {} runs\n",
+        r.machine.cpu, r.machine.cores, r.concurrency, r.seconds_per_row, r.runs
+    ));
+    out.push_str(&format!(
+        "fsync (4 KiB write + fdatasync) on the database's disk: p50 {:.3} ms, p99 {:.3} ms\n\n",
+        r.fsync.p50_ms, r.fsync.p99_ms
+    ));
+    out.push_str(
+        "| row | requests/s | p50 ms | p99 ms | ratio to /healthz | errors |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    for row in &r.rows {
+        out.push_str(&format!(
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |\n",
+            row.name, row.requests_per_second, row.p50_ms, row.p99_ms, row.ratio, row.errors
+        ));
+    }
+    out.push_str(&format!(
+        "\npeak resident memory during the runs: {:.1} MiB; idle after start: {:.1} MiB\n",
+        r.peak_rss_mib, r.idle_rss_mib
+    ));
+    if let Some(s) = r.regen_seconds {
+        out.push_str(&format!("cargo xtask regen (already built): {s:.3} s\n"));
+    }
+    out
+}
