@@ -181,7 +181,7 @@ pub fn delete_entity(c: &Connection, account: &Sid, service: &Sid, identity: &st
     for f in list_factors(c, account, service, identity, Cursor::First, u32::MAX)? {
         super::webhooks::factor_event(c, "factor.deleted", &f, now)?;
     }
-    for table in ["notifications", "challenges", "factors", "factor_creations"] {
+    for table in ["notifications", "challenges", "factors"] {
         c.execute(&format!("DELETE FROM {table} WHERE entity_sid = ?1"), [found.sid.as_str()])?;
     }
     c.execute("DELETE FROM entities WHERE sid = ?1", [found.sid.as_str()])?;
@@ -197,8 +197,8 @@ pub fn create_factor(c: &Connection, f: NewFactor) -> Result<NewFactorOutcome> {
         None => insert_entity(c, &f.new_entity_sid, &f.account_sid, &f.service_sid, &f.identity, f.now)?,
     };
     let created_today: u32 = c
-        .prepare_cached("SELECT COUNT(*) FROM factor_creations WHERE entity_sid = ?1 AND time > ?2")?
-        .query_row(params![entity.sid.as_str(), f.now.plus_seconds(-86_400).unix()], |r| r.get(0))?;
+                .prepare_cached("SELECT COUNT(*) FROM factor_creations WHERE service_sid = ?1 AND identity = ?2 AND time > ?3")?
+        .query_row(params![f.service_sid.as_str(), f.identity, f.now.plus_seconds(-86_400).unix()], |r| r.get(0))?;
     if created_today >= f.max_creations_per_day {
         return Ok(NewFactorOutcome::TooManyCreations);
     }
@@ -247,8 +247,8 @@ pub fn create_factor(c: &Connection, f: NewFactor) -> Result<NewFactorOutcome> {
         credential,
     ])?;
     let seq = c.last_insert_rowid();
-    c.prepare_cached("INSERT INTO factor_creations (entity_sid, time) VALUES (?1, ?2)")?
-        .execute(params![entity.sid.as_str(), f.now.unix()])?;
+        c.prepare_cached("INSERT INTO factor_creations (service_sid, identity, time) VALUES (?1, ?2, ?3)")?
+        .execute(params![f.service_sid.as_str(), f.identity, f.now.unix()])?;
     let record = FactorRecord {
         seq,
         sid: f.sid,

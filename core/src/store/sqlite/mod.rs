@@ -387,6 +387,7 @@ impl Store for SqliteStore {
                     "rate_limits",
                     "buckets",
                     "webhooks",
+                    "factor_creations",
                 ] {
                     c.execute(&format!("DELETE FROM {table} WHERE service_sid = ?1"), [sid.as_str()])?;
                 }

@@ -126,11 +126,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX factors_unverified ON factors(date_created) WHERE status = 'unverified';
     CREATE INDEX factors_by_key ON factors(service_sid, public_key) WHERE public_key IS NOT NULL;
 
+        -- Kept by identity, not entity: deleting and re-creating an entity does not reset the
+    -- daily limit. Purged after a day.
     CREATE TABLE factor_creations (
-        entity_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        identity TEXT NOT NULL,
         time INTEGER NOT NULL
     ) STRICT;
-    CREATE INDEX factor_creations_by_entity ON factor_creations(entity_sid, time);
+    CREATE INDEX factor_creations_by_identity ON factor_creations(service_sid, identity, time);
 
     CREATE TABLE challenges (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
