@@ -96,14 +96,13 @@ impl<S: Store> Core<S> {
 
     /// An access token presented as a password: a valid, unexpired, unused token of ours.
     pub(crate) async fn enrolment(&self, token: &jwt::Unverified) -> Result<Principal, CoreError> {
-        let claims =
-            token.clone().verify_hs256(self.keys.token_signing_key()).map_err(|_| CoreError::Unauthenticated)?;
+        let claims = token.clone().verify_hs256(self.keys.token_signing_key()).map_err(|_| self.unauthenticated())?;
         let now = self.clock.now().unix();
         if jwt::int_claim(&claims, "exp").is_none_or(|exp| exp <= now) {
-            return Err(CoreError::Unauthenticated);
+            return Err(self.unauthenticated());
         }
         let sid = |name: &str| {
-            jwt::str_claim(&claims, name).and_then(|s| Sid::parse(s).ok()).ok_or(CoreError::Unauthenticated)
+            jwt::str_claim(&claims, name).and_then(|s| Sid::parse(s).ok()).ok_or_else(|| self.unauthenticated())
         };
         let (token_sid, account_sid, service_sid) = (sid("jti")?, sid("sub")?, sid("iss")?);
         let record = self
@@ -111,7 +110,7 @@ impl<S: Store> Core<S> {
             .access_token(&account_sid, &service_sid, &token_sid)
             .await?
             .filter(|t| !t.used && t.expires_at.unix() > now)
-            .ok_or(CoreError::Unauthenticated)?;
+            .ok_or_else(|| self.unauthenticated())?;
         Ok(Principal::Enrolment {
             account_sid,
             service_sid,

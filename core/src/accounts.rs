@@ -126,32 +126,32 @@ impl<S: Store> Core<S> {
         if username == "token" {
             // A device's JWT (ES256, signed by its factor's key) or an enrolment access token
             // (HS256, signed by this server).
-            let token = crate::jwt::parse(password).map_err(|_| CoreError::Unauthenticated)?;
+            let token = crate::jwt::parse(password).map_err(|_| self.unauthenticated())?;
             return match token.algorithm() {
                 Some("ES256") => self.device(&token).await,
                 Some("HS256") => self.enrolment(&token).await,
-                _ => Err(CoreError::Unauthenticated),
+                _ => Err(self.unauthenticated()),
             };
         }
-        let Ok(sid) = Sid::parse(username) else { return Err(CoreError::Unauthenticated) };
+        let Ok(sid) = Sid::parse(username) else { return Err(self.unauthenticated()) };
         match sid.prefix() {
             prefix::ACCOUNT => {
-                let account = self.store.account(&sid).await?.ok_or(CoreError::Unauthenticated)?;
+                let account = self.store.account(&sid).await?.ok_or_else(|| self.unauthenticated())?;
                 if self.keys.secret_matches(AUTH_TOKEN, password, &account.auth_token_hash) {
                     Ok(Principal::Account { account_sid: account.sid })
                 } else {
-                    Err(CoreError::Unauthenticated)
+                    Err(self.unauthenticated())
                 }
             }
             prefix::API_KEY => {
-                let key = self.store.api_key(&sid).await?.ok_or(CoreError::Unauthenticated)?;
+                let key = self.store.api_key(&sid).await?.ok_or_else(|| self.unauthenticated())?;
                 if !key.revoked && self.keys.secret_matches(API_KEY, password, &key.secret_hash) {
                     Ok(Principal::ApiKey { account_sid: key.account_sid, key_sid: key.sid })
                 } else {
-                    Err(CoreError::Unauthenticated)
+                    Err(self.unauthenticated())
                 }
             }
-            _ => Err(CoreError::Unauthenticated),
+            _ => Err(self.unauthenticated()),
         }
     }
 }

@@ -8,9 +8,10 @@ use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
-    /// Missing, wrong or revoked credentials.
+    /// Missing, wrong or revoked credentials. The answer carries the server's time in a
+    /// `Date` header: push SDKs correct their clock from it and try again.
     #[error("Authenticate")]
-    Unauthenticated,
+    Unauthenticated { date: Option<verifyd_runtime::Timestamp> },
     /// Unknown, of another account, or no longer visible (Twilio does not tell them apart).
     #[error("The requested resource {path} was not found")]
     NotFound { path: String },
@@ -94,7 +95,7 @@ impl CoreError {
     /// (HTTP status, Twilio code).
     fn status_and_code(&self) -> (u16, u32) {
         match self {
-            Self::Unauthenticated => (401, 20003),
+            Self::Unauthenticated { .. } => (401, 20003),
             Self::NotFound { .. } => (404, 20404),
             Self::InvalidParameter { code, .. } => (400, *code),
             Self::MaxCheckAttempts => (429, 60202),
@@ -148,6 +149,24 @@ impl WireError for CoreError {
             status: i64::from(status),
         }
     }
+
+    fn headers(&self) -> Vec<(String, String)> {
+        match self {
+            Self::Unauthenticated { date: Some(date) } => vec![("Date".to_owned(), http_date(*date))],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// RFC 9110 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) of a time.
+pub fn http_date(t: verifyd_runtime::Timestamp) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let text = t.to_string(); // 2026-01-01T00:00:00Z
+    let (year, month, day, clock) = (&text[0..4], &text[5..7], &text[8..10], &text[11..19]);
+    let weekday = DAYS[usize::try_from(t.unix().div_euclid(86_400).rem_euclid(7)).unwrap_or(0)];
+    let month = month.parse::<usize>().ok().and_then(|m| MONTHS.get(m.wrapping_sub(1))).copied().unwrap_or("Jan");
+    format!("{weekday}, {day} {month} {year} {clock} GMT")
 }
 
 #[cfg(test)]
@@ -157,7 +176,7 @@ mod tests {
     #[test]
     fn errors_carry_twilio_codes_and_statuses() {
         let cases = [
-            (CoreError::Unauthenticated, 401, 20003),
+            (CoreError::Unauthenticated { date: None }, 401, 20003),
             (CoreError::not_found("/Services/VA1"), 404, 20404),
             (CoreError::invalid("To"), 400, 60200),
             (CoreError::MaxCheckAttempts, 429, 60202),
@@ -175,6 +194,18 @@ mod tests {
         assert_eq!(
             CoreError::not_found("/Services/VA1").to_wire().message,
             "The requested resource /Services/VA1 was not found"
+        );
+    }
+
+    #[test]
+    fn http_dates_are_imf_fixdate() {
+        assert_eq!(
+            http_date(verifyd_runtime::Timestamp::from_unix(784_111_777).unwrap()),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
+        assert_eq!(
+            http_date(verifyd_runtime::Timestamp::from_unix(1_767_225_600).unwrap()),
+            "Thu, 01 Jan 2026 00:00:00 GMT"
         );
     }
 

@@ -203,7 +203,7 @@ impl<S: Store> Core<S> {
             NewFactorOutcome::TooManyFactors => Err(CoreError::TooManyFactors),
             NewFactorOutcome::TooManyCreations => Err(CoreError::TooManyFactorCreations),
             NewFactorOutcome::DuplicateBinding => Err(CoreError::FactorExists),
-            NewFactorOutcome::TokenUnusable => Err(CoreError::Unauthenticated),
+            NewFactorOutcome::TokenUnusable => Err(self.unauthenticated()),
         }
     }
 
@@ -265,6 +265,16 @@ impl<S: Store> Core<S> {
             || r.config_notification_platform.is_some();
         if (is_totp && changes_push) || (!is_totp && changes_totp) {
             return Err(CoreError::InvalidParameter { name: "Config", code: INVALID });
+        }
+        // A platform that delivers needs a token to deliver to, as at creation.
+        if let (
+            Some(NotificationPlatform::Apn | NotificationPlatform::Fcm),
+            FactorSettings::Push { notification_token, .. },
+        ) = (&r.config_notification_platform, &current.settings)
+            && r.config_notification_token.is_none()
+            && notification_token.is_none()
+        {
+            return Err(CoreError::InvalidParameter { name: "Config.NotificationToken", code: INVALID });
         }
         let mut record = current;
         if r.friendly_name.is_some() || changes_totp || changes_push {

@@ -92,6 +92,11 @@ impl<S: Store> Core<S> {
         &self.config
     }
 
+    /// 401, dated by this core's clock.
+    pub(crate) fn unauthenticated(&self) -> CoreError {
+        CoreError::Unauthenticated { date: Some(self.clock.now()) }
+    }
+
     /// One round of background work: expire what is past its time and purge old messages.
     pub async fn maintain(&self) -> Result<store::Maintenance, CoreError> {
         let now = self.clock.now();

@@ -53,18 +53,18 @@ impl<S: Store> Core<S> {
             .get("kid")
             .and_then(Value::as_str)
             .and_then(|k| Sid::parse_prefixed(k, prefix::CREDENTIAL).ok())
-            .ok_or(CoreError::Unauthenticated)?;
-        let device = self.store.factor_by_credential(&credential).await?.ok_or(CoreError::Unauthenticated)?;
-        let key = key_of(&device.public_key).ok_or(CoreError::Unauthenticated)?;
-        let claims = token.clone().verify_es256(&key).map_err(|_| CoreError::Unauthenticated)?;
+            .ok_or_else(|| self.unauthenticated())?;
+        let device = self.store.factor_by_credential(&credential).await?.ok_or_else(|| self.unauthenticated())?;
+        let key = key_of(&device.public_key).ok_or_else(|| self.unauthenticated())?;
+        let claims = token.clone().verify_es256(&key).map_err(|_| self.unauthenticated())?;
         let factor = device.factor;
         let now = self.clock.now().unix();
         let (Some(nbf), Some(exp)) = (jwt::int_claim(&claims, "nbf"), jwt::int_claim(&claims, "exp")) else {
-            return Err(CoreError::Unauthenticated);
+            return Err(self.unauthenticated());
         };
         let fresh = nbf <= exp && exp - nbf <= DEVICE_TOKEN_LIFETIME && nbf - CLOCK_LEEWAY <= now && now <= exp;
         if !fresh || jwt::str_claim(&claims, "sub") != Some(factor.account_sid.as_str()) {
-            return Err(CoreError::Unauthenticated);
+            return Err(self.unauthenticated());
         }
         Ok(Principal::Device {
             account_sid: factor.account_sid,

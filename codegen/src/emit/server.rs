@@ -354,9 +354,12 @@ fn router_tokens(api: &Api) -> TokenStream {
                 Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
             };
             let mut response = with_headers(response, headers);
-            if status == StatusCode::UNAUTHORIZED {
-                // Push SDKs correct their clock from this header before retrying.
-                if let Ok(date) = HeaderValue::from_str(&http_date(time::OffsetDateTime::now_utc())) {
+                        if status == StatusCode::UNAUTHORIZED {
+                // Push SDKs correct their clock from this header before retrying; an
+                // implementation with its own clock sets it through its error's headers.
+                if !response.headers().contains_key(header::DATE)
+                    && let Ok(date) = HeaderValue::from_str(&http_date(time::OffsetDateTime::now_utc()))
+                {
                     response.headers_mut().insert(header::DATE, date);
                 }
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"Twilio API\""));

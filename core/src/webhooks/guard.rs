@@ -54,7 +54,7 @@ impl AddressGuard {
             || self.allow.iter().any(|a| matches!(a, Allowed::Network(net, len) if in_network(ip, *net, *len)))
     }
 
-        /// An IP-literal host must be admitted; a name is checked when a delivery resolves it.
+    /// An IP-literal host must be admitted; a name is checked when a delivery resolves it.
     /// The URL is read exactly as the HTTP client reads it (WHATWG rules), so spellings like
     /// `127.1` or `0x7f000001` are the addresses they stand for.
     pub fn admits_url(&self, url: &str) -> bool {
@@ -208,9 +208,15 @@ mod tests {
         assert!(allowed.admits_url("http://127.0.0.1:8080/hook"));
         assert!(allowed.admits("internal.example", ip("10.0.0.5")));
         assert!(!allowed.admits("other.example", ip("10.0.0.5")));
-                assert!(AddressGuard::new(true, &[]).admits_url("http://127.0.0.1/x"));
+        assert!(AddressGuard::new(true, &[]).admits_url("http://127.0.0.1/x"));
         // Other spellings of loopback, as the HTTP client reads them.
-        for sneaky in ["http://127.1/", "http://0x7f000001/", "http://2130706433/", "http://017700000001/", "http://[::ffff:127.0.0.1]/"] {
+        for sneaky in [
+            "http://127.1/",
+            "http://0x7f000001/",
+            "http://2130706433/",
+            "http://017700000001/",
+            "http://[::ffff:127.0.0.1]/",
+        ] {
             assert!(!guard.admits_url(sneaky), "{sneaky}");
         }
     }

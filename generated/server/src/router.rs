@@ -1014,9 +1014,11 @@ fn json_answer<T: serde::Serialize>(
     };
     let mut response = with_headers(response, headers);
     if status == StatusCode::UNAUTHORIZED {
-        if let Ok(date) = HeaderValue::from_str(
-            &http_date(time::OffsetDateTime::now_utc()),
-        ) {
+        if !response.headers().contains_key(header::DATE)
+            && let Ok(date) = HeaderValue::from_str(
+                &http_date(time::OffsetDateTime::now_utc()),
+            )
+        {
             response.headers_mut().insert(header::DATE, date);
         }
         response

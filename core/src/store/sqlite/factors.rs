@@ -192,26 +192,22 @@ pub fn create_factor(c: &Connection, f: NewFactor) -> Result<NewFactorOutcome> {
     if !service_exists(c, &f.account_sid, &f.service_sid)? {
         return Ok(NewFactorOutcome::NoSuchService);
     }
-    let entity = match entity(c, &f.account_sid, &f.service_sid, &f.identity)? {
-        Some(e) => e,
-        None => insert_entity(c, &f.new_entity_sid, &f.account_sid, &f.service_sid, &f.identity, f.now)?,
-    };
+    // Every refusal is decided before anything is written: a refused creation leaves no
+    // entity behind and does not use up the access token.
+    let existing = entity(c, &f.account_sid, &f.service_sid, &f.identity)?;
     let created_today: u32 = c
-                .prepare_cached("SELECT COUNT(*) FROM factor_creations WHERE service_sid = ?1 AND identity = ?2 AND time > ?3")?
+        .prepare_cached("SELECT COUNT(*) FROM factor_creations WHERE service_sid = ?1 AND identity = ?2 AND time > ?3")?
         .query_row(params![f.service_sid.as_str(), f.identity, f.now.plus_seconds(-86_400).unix()], |r| r.get(0))?;
     if created_today >= f.max_creations_per_day {
         return Ok(NewFactorOutcome::TooManyCreations);
     }
-    let of_type: u32 = c
-        .prepare_cached("SELECT COUNT(*) FROM factors WHERE entity_sid = ?1 AND factor_type = ?2")?
-        .query_row([entity.sid.as_str(), f.factor_type.as_str()], |r| r.get(0))?;
-    if of_type >= f.max_of_type {
-        return Ok(NewFactorOutcome::TooManyFactors);
-    }
-    if let Some(token) = &f.consume_token
-        && !super::push::consume_access_token(c, token, f.now)?
-    {
-        return Ok(NewFactorOutcome::TokenUnusable);
+    if let Some(existing) = &existing {
+        let of_type: u32 = c
+            .prepare_cached("SELECT COUNT(*) FROM factors WHERE entity_sid = ?1 AND factor_type = ?2")?
+            .query_row([existing.sid.as_str(), f.factor_type.as_str()], |r| r.get(0))?;
+        if of_type >= f.max_of_type {
+            return Ok(NewFactorOutcome::TooManyFactors);
+        }
     }
     if let Some(key) = &f.public_key {
         let taken: bool = c
@@ -221,6 +217,15 @@ pub fn create_factor(c: &Connection, f: NewFactor) -> Result<NewFactorOutcome> {
             return Ok(NewFactorOutcome::DuplicateBinding);
         }
     }
+    if let Some(token) = &f.consume_token
+        && !super::push::consume_access_token(c, token, f.now)?
+    {
+        return Ok(NewFactorOutcome::TokenUnusable);
+    }
+    let entity = match existing {
+        Some(e) => e,
+        None => insert_entity(c, &f.new_entity_sid, &f.account_sid, &f.service_sid, &f.identity, f.now)?,
+    };
     let metadata = f.metadata.as_ref().map(to_json).transpose()?;
     let credential = match &f.settings {
         FactorSettings::Push { credential_sid, .. } => Some(credential_sid.as_str().to_owned()),
@@ -247,7 +252,7 @@ pub fn create_factor(c: &Connection, f: NewFactor) -> Result<NewFactorOutcome> {
         credential,
     ])?;
     let seq = c.last_insert_rowid();
-        c.prepare_cached("INSERT INTO factor_creations (service_sid, identity, time) VALUES (?1, ?2, ?3)")?
+    c.prepare_cached("INSERT INTO factor_creations (service_sid, identity, time) VALUES (?1, ?2, ?3)")?
         .execute(params![f.service_sid.as_str(), f.identity, f.now.unix()])?;
     let record = FactorRecord {
         seq,

@@ -160,9 +160,9 @@ pub fn enqueue(c: &Connection, event: &EventDraft, now: Timestamp) -> Result<usi
 /// Takes up to `limit` deliveries that are due, leasing them for `lease` seconds so that
 /// another round does not send them meanwhile (and a crash mid-delivery retries them).
 pub fn claim(c: &Connection, now: Timestamp, lease: i64, limit: u32) -> Result<Vec<Delivery>> {
-        // Deliveries of webhooks disabled or deleted since the event are dropped: such a webhook
+    // Deliveries of webhooks disabled or deleted since the event are dropped: such a webhook
     // receives nothing.
-        c.prepare_cached(
+    c.prepare_cached(
         "UPDATE webhook_deliveries SET status = 'canceled' WHERE status = 'pending' AND webhook_sid NOT IN \
          (SELECT sid FROM webhooks WHERE status = 'enabled')",
     )?
