@@ -125,7 +125,17 @@ fn operation(api: &Api, op: &Operation, patterns: &Patterns) -> Result<TokenStre
         .filter_map(|i| i.default.as_ref().map(|d| (i, d)))
         .map(|(i, d)| default_accessor(api, op, i, d))
         .collect::<Result<Vec<_>, _>>()?;
-    let inherent = (!defaults.is_empty()).then(|| quote! { impl #name { #(#defaults)* } });
+    let constructor = constructor(op);
+    let default_impl = op.inputs.iter().all(|i| !i.required).then(|| {
+        quote! {
+            impl Default for #name {
+                fn default() -> Self {
+                    Self::new()
+                }
+            }
+        }
+    });
+    let inherent = quote! { impl #name { #constructor #(#defaults)* } #default_impl };
 
     Ok(quote! {
         #docs
@@ -160,6 +170,29 @@ fn operation(api: &Api, op: &Operation, patterns: &Patterns) -> Result<TokenStre
             }
         }
     })
+}
+
+/// `new(required…)`: the required values in spec order, every optional one absent. Set
+/// optional ones with struct update syntax: `X { locale: Some(..), ..X::new(..) }`.
+fn constructor(op: &Operation) -> TokenStream {
+    let required: Vec<&Input> = op.inputs.iter().filter(|i| i.required).collect();
+    let params = required.iter().map(|i| {
+        let field = ident(&i.field);
+        let ty = input_type(i);
+        quote!(#field: #ty)
+    });
+    let fields = op.inputs.iter().map(|i| {
+        let field = ident(&i.field);
+        if i.required { quote!(#field) } else { quote!(#field: None) }
+    });
+    let doc_text = format!(" A `{}` with its required values; every optional one is absent.", op.id);
+    quote! {
+        #[doc = #doc_text]
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(#(#params),*) -> Self {
+            Self { #(#fields),* }
+        }
+    }
 }
 
 /// `default:` in the spec → `<field>_or_default()`, the value the server applies when the key

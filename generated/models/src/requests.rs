@@ -24,6 +24,15 @@ pub struct ListServicesRequest {
     pub page_token: Option<String>,
 }
 impl ListServicesRequest {
+    /// A `listServices` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new() -> Self {
+        Self {
+            page_size: None,
+            page: None,
+            page_token: None,
+        }
+    }
     /// `PageSize`, or the spec's default when it was not sent.
     pub fn page_size_or_default(&self) -> i64 {
         self.page_size.unwrap_or(50)
@@ -31,6 +40,11 @@ impl ListServicesRequest {
     /// `Page`, or the spec's default when it was not sent.
     pub fn page_or_default(&self) -> i64 {
         self.page.unwrap_or(0)
+    }
+}
+impl Default for ListServicesRequest {
+    fn default() -> Self {
+        Self::new()
     }
 }
 impl verifyd_runtime::WireRequest for ListServicesRequest {
@@ -188,6 +202,32 @@ pub struct CreateServiceRequest {
     pub verify_event_subscription_enabled: Option<bool>,
 }
 impl CreateServiceRequest {
+    /// A `createService` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(friendly_name: String) -> Self {
+        Self {
+            friendly_name,
+            code_length: None,
+            lookup_enabled: None,
+            skip_sms_to_landlines: None,
+            dtmf_input_required: None,
+            tts_name: None,
+            psd2_enabled: None,
+            do_not_share_warning_enabled: None,
+            custom_code_enabled: None,
+            push_include_date: None,
+            push_apn_credential_sid: None,
+            push_fcm_credential_sid: None,
+            totp_issuer: None,
+            totp_time_step: None,
+            totp_code_length: None,
+            totp_skew: None,
+            default_template_sid: None,
+            whatsapp_msg_service_sid: None,
+            whatsapp_from: None,
+            verify_event_subscription_enabled: None,
+        }
+    }
     /// `CodeLength`, or the spec's default when it was not sent.
     pub fn code_length_or_default(&self) -> i64 {
         self.code_length.unwrap_or(6)
@@ -460,6 +500,13 @@ pub struct FetchServiceRequest {
     /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
 }
+impl FetchServiceRequest {
+    /// A `fetchService` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(service_sid: verifyd_runtime::Sid) -> Self {
+        Self { service_sid }
+    }
+}
 impl verifyd_runtime::WireRequest for FetchServiceRequest {
     const OPERATION_ID: &'static str = "fetchService";
     const METHOD: &'static str = "GET";
@@ -598,6 +645,35 @@ pub struct UpdateServiceRequest {
     ///
     /// Wire: `VerifyEventSubscriptionEnabled` (form).
     pub verify_event_subscription_enabled: Option<bool>,
+}
+impl UpdateServiceRequest {
+    /// A `updateService` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(service_sid: verifyd_runtime::Sid) -> Self {
+        Self {
+            service_sid,
+            friendly_name: None,
+            code_length: None,
+            lookup_enabled: None,
+            skip_sms_to_landlines: None,
+            dtmf_input_required: None,
+            tts_name: None,
+            psd2_enabled: None,
+            do_not_share_warning_enabled: None,
+            custom_code_enabled: None,
+            push_include_date: None,
+            push_apn_credential_sid: None,
+            push_fcm_credential_sid: None,
+            totp_issuer: None,
+            totp_time_step: None,
+            totp_code_length: None,
+            totp_skew: None,
+            default_template_sid: None,
+            whatsapp_msg_service_sid: None,
+            whatsapp_from: None,
+            verify_event_subscription_enabled: None,
+        }
+    }
 }
 impl verifyd_runtime::WireRequest for UpdateServiceRequest {
     const OPERATION_ID: &'static str = "updateService";
@@ -835,6 +911,13 @@ pub struct DeleteServiceRequest {
     /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
 }
+impl DeleteServiceRequest {
+    /// A `deleteService` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(service_sid: verifyd_runtime::Sid) -> Self {
+        Self { service_sid }
+    }
+}
 impl verifyd_runtime::WireRequest for DeleteServiceRequest {
     const OPERATION_ID: &'static str = "deleteService";
     const METHOD: &'static str = "DELETE";
@@ -967,6 +1050,35 @@ pub struct CreateVerificationRequest {
     pub tags: Option<std::collections::BTreeMap<String, String>>,
 }
 impl CreateVerificationRequest {
+    /// A `createVerification` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        to: String,
+        channel: VerificationChannel,
+    ) -> Self {
+        Self {
+            service_sid,
+            to,
+            channel,
+            custom_friendly_name: None,
+            custom_message: None,
+            send_digits: None,
+            locale: None,
+            custom_code: None,
+            amount: None,
+            payee: None,
+            rate_limits: None,
+            template_sid: None,
+            template_custom_substitutions: None,
+            channel_configuration: None,
+            app_hash: None,
+            device_ip: None,
+            enable_sna_client_token: None,
+            risk_check: None,
+            tags: None,
+        }
+    }
     /// `RiskCheck`, or the spec's default when it was not sent.
     pub fn risk_check_or_default(&self) -> RiskCheck {
         self.risk_check.clone().unwrap_or(RiskCheck::Enable)
@@ -1178,6 +1290,19 @@ pub struct FetchVerificationRequest {
     /// Wire: `VerificationSid` (path, required).
     pub verification_sid: verifyd_runtime::Sid,
 }
+impl FetchVerificationRequest {
+    /// A `fetchVerification` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        verification_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self {
+            service_sid,
+            verification_sid,
+        }
+    }
+}
 impl verifyd_runtime::WireRequest for FetchVerificationRequest {
     const OPERATION_ID: &'static str = "fetchVerification";
     const METHOD: &'static str = "GET";
@@ -1256,6 +1381,21 @@ pub struct UpdateVerificationRequest {
     ///
     /// Wire: `Status` (form, required).
     pub status: VerificationUpdateStatus,
+}
+impl UpdateVerificationRequest {
+    /// A `updateVerification` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        verification_sid: verifyd_runtime::Sid,
+        status: VerificationUpdateStatus,
+    ) -> Self {
+        Self {
+            service_sid,
+            verification_sid,
+            status,
+        }
+    }
 }
 impl verifyd_runtime::WireRequest for UpdateVerificationRequest {
     const OPERATION_ID: &'static str = "updateVerification";
@@ -1358,6 +1498,21 @@ pub struct CreateVerificationCheckRequest {
     ///
     /// Wire: `SnaClientToken` (form).
     pub sna_client_token: Option<String>,
+}
+impl CreateVerificationCheckRequest {
+    /// A `createVerificationCheck` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(service_sid: verifyd_runtime::Sid) -> Self {
+        Self {
+            service_sid,
+            code: None,
+            to: None,
+            verification_sid: None,
+            amount: None,
+            payee: None,
+            sna_client_token: None,
+        }
+    }
 }
 impl verifyd_runtime::WireRequest for CreateVerificationCheckRequest {
     const OPERATION_ID: &'static str = "createVerificationCheck";
@@ -1483,6 +1638,16 @@ pub struct ListRateLimitsRequest {
     pub page_token: Option<String>,
 }
 impl ListRateLimitsRequest {
+    /// A `listRateLimits` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(service_sid: verifyd_runtime::Sid) -> Self {
+        Self {
+            service_sid,
+            page_size: None,
+            page: None,
+            page_token: None,
+        }
+    }
     /// `PageSize`, or the spec's default when it was not sent.
     pub fn page_size_or_default(&self) -> i64 {
         self.page_size.unwrap_or(50)
@@ -1587,6 +1752,17 @@ pub struct CreateRateLimitRequest {
     /// Wire: `Description` (form).
     pub description: Option<String>,
 }
+impl CreateRateLimitRequest {
+    /// A `createRateLimit` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(service_sid: verifyd_runtime::Sid, unique_name: String) -> Self {
+        Self {
+            service_sid,
+            unique_name,
+            description: None,
+        }
+    }
+}
 impl verifyd_runtime::WireRequest for CreateRateLimitRequest {
     const OPERATION_ID: &'static str = "createRateLimit";
     const METHOD: &'static str = "POST";
@@ -1668,6 +1844,19 @@ pub struct FetchRateLimitRequest {
     /// Wire: `RateLimitSid` (path, required).
     pub rate_limit_sid: verifyd_runtime::Sid,
 }
+impl FetchRateLimitRequest {
+    /// A `fetchRateLimit` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        rate_limit_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self {
+            service_sid,
+            rate_limit_sid,
+        }
+    }
+}
 impl verifyd_runtime::WireRequest for FetchRateLimitRequest {
     const OPERATION_ID: &'static str = "fetchRateLimit";
     const METHOD: &'static str = "GET";
@@ -1746,6 +1935,20 @@ pub struct UpdateRateLimitRequest {
     ///
     /// Wire: `Description` (form).
     pub description: Option<String>,
+}
+impl UpdateRateLimitRequest {
+    /// A `updateRateLimit` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        rate_limit_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self {
+            service_sid,
+            rate_limit_sid,
+            description: None,
+        }
+    }
 }
 impl verifyd_runtime::WireRequest for UpdateRateLimitRequest {
     const OPERATION_ID: &'static str = "updateRateLimit";
@@ -1828,6 +2031,19 @@ pub struct DeleteRateLimitRequest {
     ///
     /// Wire: `RateLimitSid` (path, required).
     pub rate_limit_sid: verifyd_runtime::Sid,
+}
+impl DeleteRateLimitRequest {
+    /// A `deleteRateLimit` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        rate_limit_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self {
+            service_sid,
+            rate_limit_sid,
+        }
+    }
 }
 impl verifyd_runtime::WireRequest for DeleteRateLimitRequest {
     const OPERATION_ID: &'static str = "deleteRateLimit";
@@ -1917,6 +2133,20 @@ pub struct ListBucketsRequest {
     pub page_token: Option<String>,
 }
 impl ListBucketsRequest {
+    /// A `listBuckets` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        rate_limit_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self {
+            service_sid,
+            rate_limit_sid,
+            page_size: None,
+            page: None,
+            page_token: None,
+        }
+    }
     /// `PageSize`, or the spec's default when it was not sent.
     pub fn page_size_or_default(&self) -> i64 {
         self.page_size.unwrap_or(50)
@@ -2037,6 +2267,23 @@ pub struct CreateBucketRequest {
     /// Wire: `Interval` (form, required).
     pub interval: i64,
 }
+impl CreateBucketRequest {
+    /// A `createBucket` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        rate_limit_sid: verifyd_runtime::Sid,
+        max: i64,
+        interval: i64,
+    ) -> Self {
+        Self {
+            service_sid,
+            rate_limit_sid,
+            max,
+            interval,
+        }
+    }
+}
 impl verifyd_runtime::WireRequest for CreateBucketRequest {
     const OPERATION_ID: &'static str = "createBucket";
     const METHOD: &'static str = "POST";
@@ -2138,6 +2385,21 @@ pub struct FetchBucketRequest {
     /// Wire: `BucketSid` (path, required).
     pub bucket_sid: verifyd_runtime::Sid,
 }
+impl FetchBucketRequest {
+    /// A `fetchBucket` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        rate_limit_sid: verifyd_runtime::Sid,
+        bucket_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self {
+            service_sid,
+            rate_limit_sid,
+            bucket_sid,
+        }
+    }
+}
 impl verifyd_runtime::WireRequest for FetchBucketRequest {
     const OPERATION_ID: &'static str = "fetchBucket";
     const METHOD: &'static str = "GET";
@@ -2234,6 +2496,23 @@ pub struct UpdateBucketRequest {
     ///
     /// Wire: `Interval` (form).
     pub interval: Option<i64>,
+}
+impl UpdateBucketRequest {
+    /// A `updateBucket` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        rate_limit_sid: verifyd_runtime::Sid,
+        bucket_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self {
+            service_sid,
+            rate_limit_sid,
+            bucket_sid,
+            max: None,
+            interval: None,
+        }
+    }
 }
 impl verifyd_runtime::WireRequest for UpdateBucketRequest {
     const OPERATION_ID: &'static str = "updateBucket";
@@ -2346,6 +2625,21 @@ pub struct DeleteBucketRequest {
     /// Wire: `BucketSid` (path, required).
     pub bucket_sid: verifyd_runtime::Sid,
 }
+impl DeleteBucketRequest {
+    /// A `deleteBucket` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        rate_limit_sid: verifyd_runtime::Sid,
+        bucket_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self {
+            service_sid,
+            rate_limit_sid,
+            bucket_sid,
+        }
+    }
+}
 impl verifyd_runtime::WireRequest for DeleteBucketRequest {
     const OPERATION_ID: &'static str = "deleteBucket";
     const METHOD: &'static str = "DELETE";
@@ -2440,6 +2734,16 @@ pub struct ListEntitiesRequest {
     pub page_token: Option<String>,
 }
 impl ListEntitiesRequest {
+    /// A `listEntities` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(service_sid: verifyd_runtime::Sid) -> Self {
+        Self {
+            service_sid,
+            page_size: None,
+            page: None,
+            page_token: None,
+        }
+    }
     /// `PageSize`, or the spec's default when it was not sent.
     pub fn page_size_or_default(&self) -> i64 {
         self.page_size.unwrap_or(50)
@@ -2540,6 +2844,13 @@ pub struct CreateEntityRequest {
     /// Wire: `Identity` (form, required).
     pub identity: String,
 }
+impl CreateEntityRequest {
+    /// A `createEntity` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(service_sid: verifyd_runtime::Sid, identity: String) -> Self {
+        Self { service_sid, identity }
+    }
+}
 impl verifyd_runtime::WireRequest for CreateEntityRequest {
     const OPERATION_ID: &'static str = "createEntity";
     const METHOD: &'static str = "POST";
@@ -2614,6 +2925,13 @@ pub struct FetchEntityRequest {
     ///
     /// Wire: `Identity` (path, required).
     pub identity: String,
+}
+impl FetchEntityRequest {
+    /// A `fetchEntity` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(service_sid: verifyd_runtime::Sid, identity: String) -> Self {
+        Self { service_sid, identity }
+    }
 }
 impl verifyd_runtime::WireRequest for FetchEntityRequest {
     const OPERATION_ID: &'static str = "fetchEntity";
@@ -2691,6 +3009,13 @@ pub struct DeleteEntityRequest {
     ///
     /// Wire: `Identity` (path, required).
     pub identity: String,
+}
+impl DeleteEntityRequest {
+    /// A `deleteEntity` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(service_sid: verifyd_runtime::Sid, identity: String) -> Self {
+        Self { service_sid, identity }
+    }
 }
 impl verifyd_runtime::WireRequest for DeleteEntityRequest {
     const OPERATION_ID: &'static str = "deleteEntity";
@@ -2782,6 +3107,17 @@ pub struct ListFactorsRequest {
     pub page_token: Option<String>,
 }
 impl ListFactorsRequest {
+    /// A `listFactors` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(service_sid: verifyd_runtime::Sid, identity: String) -> Self {
+        Self {
+            service_sid,
+            identity,
+            page_size: None,
+            page: None,
+            page_token: None,
+        }
+    }
     /// `PageSize`, or the spec's default when it was not sent.
     pub fn page_size_or_default(&self) -> i64 {
         self.page_size.unwrap_or(50)
@@ -2951,6 +3287,37 @@ pub struct CreateFactorRequest {
     ///
     /// Wire: `Metadata` (form).
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+impl CreateFactorRequest {
+    /// A `createFactor` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        identity: String,
+        friendly_name: String,
+        factor_type: FactorType,
+    ) -> Self {
+        Self {
+            service_sid,
+            identity,
+            friendly_name,
+            factor_type,
+            binding_alg: None,
+            binding_code_length: None,
+            binding_time_step: None,
+            binding_secret: None,
+            binding_public_key: None,
+            config_sdk_version: None,
+            config_app_id: None,
+            config_notification_platform: None,
+            config_notification_token: None,
+            config_alg: None,
+            config_code_length: None,
+            config_time_step: None,
+            config_skew: None,
+            metadata: None,
+        }
+    }
 }
 impl verifyd_runtime::WireRequest for CreateFactorRequest {
     const OPERATION_ID: &'static str = "createFactor";
@@ -3191,6 +3558,21 @@ pub struct FetchFactorRequest {
     /// Wire: `FactorSid` (path, required).
     pub factor_sid: verifyd_runtime::Sid,
 }
+impl FetchFactorRequest {
+    /// A `fetchFactor` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        identity: String,
+        factor_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self {
+            service_sid,
+            identity,
+            factor_sid,
+        }
+    }
+}
 impl verifyd_runtime::WireRequest for FetchFactorRequest {
     const OPERATION_ID: &'static str = "fetchFactor";
     const METHOD: &'static str = "GET";
@@ -3313,6 +3695,30 @@ pub struct UpdateFactorRequest {
     pub config_alg: Option<TotpAlgorithm>,
     /// Wire: `Config.NotificationPlatform` (form).
     pub config_notification_platform: Option<NotificationPlatform>,
+}
+impl UpdateFactorRequest {
+    /// A `updateFactor` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        identity: String,
+        factor_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self {
+            service_sid,
+            identity,
+            factor_sid,
+            auth_payload: None,
+            friendly_name: None,
+            config_notification_token: None,
+            config_sdk_version: None,
+            config_time_step: None,
+            config_skew: None,
+            config_code_length: None,
+            config_alg: None,
+            config_notification_platform: None,
+        }
+    }
 }
 impl verifyd_runtime::WireRequest for UpdateFactorRequest {
     const OPERATION_ID: &'static str = "updateFactor";
@@ -3494,6 +3900,21 @@ pub struct DeleteFactorRequest {
     /// Wire: `FactorSid` (path, required).
     pub factor_sid: verifyd_runtime::Sid,
 }
+impl DeleteFactorRequest {
+    /// A `deleteFactor` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        identity: String,
+        factor_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self {
+            service_sid,
+            identity,
+            factor_sid,
+        }
+    }
+}
 impl verifyd_runtime::WireRequest for DeleteFactorRequest {
     const OPERATION_ID: &'static str = "deleteFactor";
     const METHOD: &'static str = "DELETE";
@@ -3606,6 +4027,20 @@ pub struct ListChallengesRequest {
     pub page_token: Option<String>,
 }
 impl ListChallengesRequest {
+    /// A `listChallenges` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(service_sid: verifyd_runtime::Sid, identity: String) -> Self {
+        Self {
+            service_sid,
+            identity,
+            factor_sid: None,
+            status: None,
+            order: None,
+            page_size: None,
+            page: None,
+            page_token: None,
+        }
+    }
     /// `Order`, or the spec's default when it was not sent.
     pub fn order_or_default(&self) -> ChallengeListOrder {
         self.order.clone().unwrap_or(ChallengeListOrder::Asc)
@@ -3772,6 +4207,26 @@ pub struct CreateChallengeRequest {
     /// Wire: `AuthPayload` (form).
     pub auth_payload: Option<String>,
 }
+impl CreateChallengeRequest {
+    /// A `createChallenge` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        identity: String,
+        factor_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self {
+            service_sid,
+            identity,
+            factor_sid,
+            expiration_date: None,
+            details_message: None,
+            details_fields: None,
+            hidden_details: None,
+            auth_payload: None,
+        }
+    }
+}
 impl verifyd_runtime::WireRequest for CreateChallengeRequest {
     const OPERATION_ID: &'static str = "createChallenge";
     const METHOD: &'static str = "POST";
@@ -3913,6 +4368,21 @@ pub struct FetchChallengeRequest {
     /// Wire: `ChallengeSid` (path, required).
     pub challenge_sid: verifyd_runtime::Sid,
 }
+impl FetchChallengeRequest {
+    /// A `fetchChallenge` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        identity: String,
+        challenge_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self {
+            service_sid,
+            identity,
+            challenge_sid,
+        }
+    }
+}
 impl verifyd_runtime::WireRequest for FetchChallengeRequest {
     const OPERATION_ID: &'static str = "fetchChallenge";
     const METHOD: &'static str = "GET";
@@ -4011,6 +4481,23 @@ pub struct UpdateChallengeRequest {
     ///
     /// Wire: `Metadata` (form).
     pub metadata: Option<std::collections::BTreeMap<String, String>>,
+}
+impl UpdateChallengeRequest {
+    /// A `updateChallenge` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        identity: String,
+        challenge_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self {
+            service_sid,
+            identity,
+            challenge_sid,
+            auth_payload: None,
+            metadata: None,
+        }
+    }
 }
 impl verifyd_runtime::WireRequest for UpdateChallengeRequest {
     const OPERATION_ID: &'static str = "updateChallenge";
@@ -4129,6 +4616,20 @@ pub struct CreateNotificationRequest {
     pub ttl: Option<i64>,
 }
 impl CreateNotificationRequest {
+    /// A `createNotification` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        identity: String,
+        challenge_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self {
+            service_sid,
+            identity,
+            challenge_sid,
+            ttl: None,
+        }
+    }
     /// `Ttl`, or the spec's default when it was not sent.
     pub fn ttl_or_default(&self) -> i64 {
         self.ttl.unwrap_or(300)
@@ -4243,6 +4744,21 @@ pub struct CreateAccessTokenRequest {
     pub ttl: Option<i64>,
 }
 impl CreateAccessTokenRequest {
+    /// A `createAccessToken` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        identity: String,
+        factor_type: FactorType,
+    ) -> Self {
+        Self {
+            service_sid,
+            identity,
+            factor_type,
+            factor_friendly_name: None,
+            ttl: None,
+        }
+    }
     /// `Ttl`, or the spec's default when it was not sent.
     pub fn ttl_or_default(&self) -> i64 {
         self.ttl.unwrap_or(60)
@@ -4351,6 +4867,19 @@ pub struct FetchAccessTokenRequest {
     /// Wire: `AccessTokenSid` (path, required).
     pub access_token_sid: verifyd_runtime::Sid,
 }
+impl FetchAccessTokenRequest {
+    /// A `fetchAccessToken` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        access_token_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self {
+            service_sid,
+            access_token_sid,
+        }
+    }
+}
 impl verifyd_runtime::WireRequest for FetchAccessTokenRequest {
     const OPERATION_ID: &'static str = "fetchAccessToken";
     const METHOD: &'static str = "GET";
@@ -4435,6 +4964,16 @@ pub struct ListWebhooksRequest {
     pub page_token: Option<String>,
 }
 impl ListWebhooksRequest {
+    /// A `listWebhooks` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(service_sid: verifyd_runtime::Sid) -> Self {
+        Self {
+            service_sid,
+            page_size: None,
+            page: None,
+            page_token: None,
+        }
+    }
     /// `PageSize`, or the spec's default when it was not sent.
     pub fn page_size_or_default(&self) -> i64 {
         self.page_size.unwrap_or(50)
@@ -4548,6 +5087,23 @@ pub struct CreateWebhookRequest {
     pub version: Option<WebhookVersion>,
 }
 impl CreateWebhookRequest {
+    /// A `createWebhook` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        friendly_name: String,
+        event_types: Vec<WebhookEventType>,
+        webhook_url: verifyd_runtime::HttpUrl,
+    ) -> Self {
+        Self {
+            service_sid,
+            friendly_name,
+            event_types,
+            webhook_url,
+            status: None,
+            version: None,
+        }
+    }
     /// `Status`, or the spec's default when it was not sent.
     pub fn status_or_default(&self) -> WebhookStatus {
         self.status.clone().unwrap_or(WebhookStatus::Enabled)
@@ -4661,6 +5217,16 @@ pub struct FetchWebhookRequest {
     /// Wire: `WebhookSid` (path, required).
     pub webhook_sid: verifyd_runtime::Sid,
 }
+impl FetchWebhookRequest {
+    /// A `fetchWebhook` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        webhook_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self { service_sid, webhook_sid }
+    }
+}
 impl verifyd_runtime::WireRequest for FetchWebhookRequest {
     const OPERATION_ID: &'static str = "fetchWebhook";
     const METHOD: &'static str = "GET";
@@ -4751,6 +5317,24 @@ pub struct UpdateWebhookRequest {
     pub status: Option<WebhookStatus>,
     /// Wire: `Version` (form).
     pub version: Option<WebhookVersion>,
+}
+impl UpdateWebhookRequest {
+    /// A `updateWebhook` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        webhook_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self {
+            service_sid,
+            webhook_sid,
+            friendly_name: None,
+            event_types: None,
+            webhook_url: None,
+            status: None,
+            version: None,
+        }
+    }
 }
 impl verifyd_runtime::WireRequest for UpdateWebhookRequest {
     const OPERATION_ID: &'static str = "updateWebhook";
@@ -4869,6 +5453,16 @@ pub struct DeleteWebhookRequest {
     ///
     /// Wire: `WebhookSid` (path, required).
     pub webhook_sid: verifyd_runtime::Sid,
+}
+impl DeleteWebhookRequest {
+    /// A `deleteWebhook` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        webhook_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self { service_sid, webhook_sid }
+    }
 }
 impl verifyd_runtime::WireRequest for DeleteWebhookRequest {
     const OPERATION_ID: &'static str = "deleteWebhook";
