@@ -80,13 +80,19 @@ fn error_response(error: &CoreError) -> Response {
 /// The account's credentials from a Basic header.
 async fn principal<S: Store>(core: &Core<S>, headers: &HeaderMap) -> Result<Principal, CoreError> {
     use base64::Engine as _;
-    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(CoreError::Unauthenticated)?;
-    let encoded =
-        value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")).ok_or(CoreError::Unauthenticated)?;
-    let decoded =
-        base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| CoreError::Unauthenticated)?;
-    let decoded = String::from_utf8(decoded).map_err(|_| CoreError::Unauthenticated)?;
-    let (username, password) = decoded.split_once(':').ok_or(CoreError::Unauthenticated)?;
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(CoreError::Unauthenticated { date: None })?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+        .ok_or(CoreError::Unauthenticated { date: None })?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| CoreError::Unauthenticated { date: None })?;
+    let decoded = String::from_utf8(decoded).map_err(|_| CoreError::Unauthenticated { date: None })?;
+    let (username, password) = decoded.split_once(':').ok_or(CoreError::Unauthenticated { date: None })?;
     core.authenticate_basic(username, password).await
 }
 
