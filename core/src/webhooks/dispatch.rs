@@ -182,9 +182,9 @@ mod tests {
         // Twilio's documented example: URL, sorted POST fields, HMAC-SHA1, base64.
         let fields: Vec<(String, String)> = [
             ("CallSid", "CA1234567890ABCDE"),
-            ("Caller", "+12349013030"),
+            ("Caller", "+14158675309"),
             ("Digits", "1234"),
-            ("From", "+12349013030"),
+            ("From", "+14158675309"),
             ("To", "+18005551212"),
         ]
         .iter()
