@@ -74,7 +74,7 @@ impl<S: Store> Core<S> {
         principal: &Principal,
         r: CreateChallengeRequest,
     ) -> Result<Challenge, CoreError> {
-        let service = self.service_of(principal, &r.service_sid).await?;
+        // The factor is found only under the caller's service: no separate service read.
         let factor = self.factor_of(principal, &r.service_sid, &r.identity, &r.factor_sid).await?;
         let now = self.clock.now();
         let expiration_date = match r.expiration_date {
@@ -89,9 +89,12 @@ impl<S: Store> Core<S> {
         if is_push && r.auth_payload.is_some() {
             return Err(CoreError::InvalidParameter { name: "AuthPayload", code: INVALID });
         }
+        // The legacy Push.IncludeDate setting adds the creation date to a push challenge.
+        let include_date =
+            is_push && self.service_of(principal, &r.service_sid).await?.settings.push_include_date.unwrap_or(false);
         let details = r.details_message.map(|message| DetailsRecord {
             message,
-            date: service.settings.push_include_date.unwrap_or(false).then_some(now),
+            date: include_date.then_some(now),
             fields: r.details_fields.unwrap_or_default().into_iter().map(|f| (f.label, f.value)).collect(),
         });
         let sid = new_sid(prefix::CHALLENGE);

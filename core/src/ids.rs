@@ -1,4 +1,5 @@
-//! New SIDs: a two-letter prefix and 32 lowercase hex digits from the OS CSPRNG.
+//! New SIDs: a two-letter prefix and 32 lowercase hex digits from a CSPRNG (rand's
+//! thread-local ChaCha generator, seeded and reseeded from the OS: no system call per SID).
 
 use rand::RngCore as _;
 use verifyd_runtime::Sid;
@@ -24,6 +25,6 @@ pub mod prefix {
 
 pub fn new_sid(prefix: &str) -> Sid {
     let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    rand::thread_rng().fill_bytes(&mut bytes);
     Sid::from_parts(prefix, bytes)
 }

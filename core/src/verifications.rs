@@ -56,9 +56,10 @@ pub fn normalize_to(raw: &str) -> Result<Destination, CoreError> {
     if valid { Ok(Destination::Phone(compact)) } else { Err(CoreError::invalid("To")) }
 }
 
-/// `length` digits from the OS CSPRNG, each uniform.
+/// `length` digits from a CSPRNG (rand's thread-local ChaCha, seeded from the OS), each
+/// uniform.
 pub fn generate_code(length: i64) -> String {
-    let mut rng = rand::rngs::OsRng;
+    let mut rng = rand::thread_rng();
     (0..length.clamp(4, 10)).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect()
 }
 

@@ -69,8 +69,13 @@ impl SqliteStore {
     }
 }
 
+/// Statements kept prepared per connection: every statement of the hot paths stays cached.
+const STATEMENT_CACHE: usize = 256;
+
 fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Internal(format!("cannot use WAL mode (got {mode})")));
@@ -210,7 +215,8 @@ impl Store for SqliteStore {
 
     async fn account(&self, sid: &Sid) -> Result<Option<AccountRecord>> {
         self.read(|c| {
-            c.query_row(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE sid = ?1"), [sid.as_str()], account_row)
+            c.prepare_cached(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE sid = ?1"))?
+                .query_row([sid.as_str()], account_row)
                 .optional()
         })
     }
@@ -250,8 +256,11 @@ impl Store for SqliteStore {
 
     async fn api_key(&self, sid: &Sid) -> Result<Option<ApiKeyRecord>> {
         self.read(|c| {
-            c.query_row(
+            c.prepare_cached(
                 "SELECT sid, account_sid, friendly_name, secret_hash, revoked, date_created FROM api_keys WHERE sid = ?1",
+            )?
+            .query_row(
+
                 [sid.as_str()],
                 |r| {
                     Ok(ApiKeyRecord {
@@ -303,12 +312,9 @@ impl Store for SqliteStore {
 
     async fn service(&self, account: &Sid, sid: &Sid) -> Result<Option<ServiceRecord>> {
         self.read(|c| {
-            c.query_row(
-                &format!("SELECT {SERVICE_COLUMNS} FROM services WHERE sid = ?1 AND account_sid = ?2"),
-                [sid.as_str(), account.as_str()],
-                service_row,
-            )
-            .optional()
+            c.prepare_cached(&format!("SELECT {SERVICE_COLUMNS} FROM services WHERE sid = ?1 AND account_sid = ?2"))?
+                .query_row([sid.as_str(), account.as_str()], service_row)
+                .optional()
         })
     }
 

@@ -77,6 +77,22 @@ fn newest_of(
     .optional()
 }
 
+/// The newest unexpired verification of `to` that is pending or locked after too many checks.
+fn newest_live(
+    c: &Connection,
+    account: &Sid,
+    service: &Sid,
+    to: &str,
+    now: Timestamp,
+) -> rusqlite::Result<Option<Row>> {
+    c.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM verifications WHERE service_sid = ?1 AND to_addr = ?2 AND account_sid = ?3 \
+         AND status IN ('pending', 'max_attempts_reached') AND expires_at > ?4 ORDER BY seq DESC LIMIT 1"
+    ))?
+    .query_row(params![service.as_str(), to, account.as_str(), now.unix()], row)
+    .optional()
+}
+
 fn set_status(
     c: &Connection,
     sid: &Sid,
@@ -101,10 +117,10 @@ pub fn start(c: &Connection, keys: &Keys, s: StartVerification) -> Result<StartO
     if !service_exists {
         return Ok(StartOutcome::NoSuchService);
     }
+    // The newest unexpired verification of `To` that is open or locked, in one look-up.
+    let current = newest_live(c, &s.account_sid, &s.service_sid, &s.to, s.now)?;
     // No fresh guesses by starting again while a verification of `To` is locked.
-    if newest_of(c, &s.account_sid, &s.service_sid, &s.to, VerificationStatus::MaxAttemptsReached.as_str(), s.now)?
-        .is_some()
-    {
+    if current.as_ref().is_some_and(|r| r.record.status == VerificationStatus::MaxAttemptsReached) {
         return Ok(StartOutcome::TooManySends);
     }
     match super::limits::meter(c, &s.service_sid, &s.rate_limits, s.now)? {
@@ -118,7 +134,7 @@ pub fn start(c: &Connection, keys: &Keys, s: StartVerification) -> Result<StartO
 
     let attempt =
         SendAttempt { attempt_sid: s.attempt_sid.clone(), channel: s.channel.as_str().to_owned(), time: s.now };
-    let open = newest_of(c, &s.account_sid, &s.service_sid, &s.to, VerificationStatus::Pending.as_str(), s.now)?;
+    let open = current.filter(|r| r.record.status == VerificationStatus::Pending);
     let (record, code) = match open {
         Some(existing) => {
             // Same SID, same code, one more attempt; a new channel replaces the old.

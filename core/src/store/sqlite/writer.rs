@@ -99,27 +99,35 @@ fn run(conn: Connection, mut jobs: mpsc::Receiver<Job>, max_batch: usize) {
     }
 }
 
+/// Runs a transaction-control statement from the statement cache (no parsing per use).
+fn control(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
 fn run_batch(conn: &Connection, batch: &mut Vec<Job>, finishes: &mut Vec<Finish>) -> Result<()> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
+    control(conn, "BEGIN IMMEDIATE")?;
     for job in batch.drain(..) {
-        conn.execute_batch("SAVEPOINT op")?;
+        control(conn, "SAVEPOINT op")?;
         match std::panic::catch_unwind(AssertUnwindSafe(|| job(conn))) {
             Ok((true, finish)) => {
-                conn.execute_batch("RELEASE op")?;
+                control(conn, "RELEASE op")?;
                 finishes.push(finish);
             }
             Ok((false, finish)) => {
-                conn.execute_batch("ROLLBACK TO op; RELEASE op")?;
+                control(conn, "ROLLBACK TO op")?;
+                control(conn, "RELEASE op")?;
                 finishes.push(finish);
             }
             Err(_) => {
                 // The panicking job dropped its reply: its caller gets an error.
                 tracing::error!("a store operation panicked; its changes were rolled back");
-                conn.execute_batch("ROLLBACK TO op; RELEASE op")?;
+                control(conn, "ROLLBACK TO op")?;
+                control(conn, "RELEASE op")?;
             }
         }
     }
-    conn.execute_batch("COMMIT")?;
+    control(conn, "COMMIT")?;
     Ok(())
 }
 
