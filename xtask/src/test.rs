@@ -4,14 +4,21 @@
 //! Two runners, one after the other:
 //!
 //! 1. `cargo test --workspace`, adding up its `test result:` lines.
-//! 2. The compatibility scripts `compat/*.py`, which drive a running server with the official
-//!    Twilio helper library. This step builds `verifyd` (debug), keeps a virtual environment at
-//!    `target/compat-venv` holding exactly `compat/requirements.txt` (reinstalled only when that
-//!    file changes: the venv keeps a hash of it), starts `verifyd serve` in development mode on a
-//!    free port with a throwaway SQLite database and a known account, runs every script in name
-//!    order with `VERIFYD_URL`, `VERIFYD_ACCOUNT_SID` and `VERIFYD_AUTH_TOKEN`, and stops the
-//!    server whatever happened. Each script prints `compat <name>: N passed, M failed` last and
-//!    exits non-zero when something failed.
+//! 2. The compatibility scripts, which drive a running server with the official Twilio helper
+//!    libraries. This step builds `verifyd` (debug), starts `verifyd serve` in development mode
+//!    on a free port with a throwaway SQLite database and a known account, runs every script in
+//!    name order with `VERIFYD_URL`, `VERIFYD_ACCOUNT_SID` and `VERIFYD_AUTH_TOKEN`, and stops
+//!    the server whatever happened. Each script prints `compat <name>: N passed, M failed` last
+//!    and exits non-zero when something failed.
+//!    - `compat/*.py` (twilio-python) run with a virtual environment at `target/compat-venv`
+//!      holding exactly `compat/requirements.txt` (reinstalled only when that file changes: the
+//!      venv keeps a hash of it).
+//!    - Then `compat/node/*.mjs` (twilio-node), against the same server, when `node` and `npm`
+//!      are on `PATH` (else each script counts as skipped). `compat/node/package.json` and
+//!      `package-lock.json` are installed with `npm ci` into `target/compat-node` (again only when
+//!      they change: it keeps a hash of both), and the scripts are copied there and run from
+//!      there, so that their `import ... from "twilio"` finds that `node_modules` (ES modules
+//!      ignore `NODE_PATH`).
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher as _, Hasher as _};
@@ -29,6 +36,15 @@ const REQUIREMENTS: &str = "compat/requirements.txt";
 const VENV: &str = "compat-venv";
 /// Holds the hash of the requirements the venv was built from.
 const VENV_MARKER: &str = ".requirements-hash";
+/// The Node.js scripts and their npm manifest and lock file.
+const NODE_DIR: &str = "compat/node";
+const NODE_MANIFESTS: [&str; 2] = ["package.json", "package-lock.json"];
+/// Where they are installed and run, under the target directory.
+const NODE_ENV: &str = "compat-node";
+/// Holds the hash of the manifests `node_modules` was installed from.
+const NODE_MARKER: &str = ".package-lock-hash";
+const NODE: &str = if cfg!(windows) { "node.exe" } else { "node" };
+const NPM: &str = if cfg!(windows) { "npm.cmd" } else { "npm" };
 /// How long the server may take to answer `/healthz`.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long one script may run before it is killed and counted as failed.
@@ -87,29 +103,36 @@ fn count(summary: &str, label: &str) -> u64 {
 }
 
 /// The compatibility step. A failure to set it up (build, venv, server start) counts as one
-/// failed test, so the summary line never says `0 failed` when the step failed.
+/// failed test, so the summary line never says `0 failed` when the step failed; so does a
+/// failure to install the Node.js packages, which skips only the Node.js scripts.
 fn compat_tests(root: &Path, cargo: &str, tally: &mut Tally) -> Result<(), String> {
-    println!("xtask test: compatibility scripts ({COMPAT_DIR}/*.py against a running verifyd)");
-    let scripts = compat_scripts(&root.join(COMPAT_DIR))?;
-    if scripts.is_empty() {
-        println!("xtask test: no {COMPAT_DIR}/*.py scripts");
+    println!("xtask test: compatibility scripts ({COMPAT_DIR}/*.py and {NODE_DIR}/*.mjs against a running verifyd)");
+    let python_scripts = compat_scripts(&root.join(COMPAT_DIR), "py")?;
+    let node_scripts = compat_scripts(&root.join(NODE_DIR), "mjs")?;
+    if python_scripts.is_empty() && node_scripts.is_empty() {
+        println!("xtask test: no {COMPAT_DIR}/*.py or {NODE_DIR}/*.mjs scripts");
         return Ok(());
     }
-    let setup = || -> Result<(PathBuf, Server), String> {
-        let target = target_dir(root);
+    let target = target_dir(root);
+    let setup = || -> Result<(Option<PathBuf>, Server), String> {
         build_verifyd(root, cargo)?;
-        let python = python_env(root, &target.join(VENV))?;
+        let python = if python_scripts.is_empty() { None } else { Some(python_env(root, &target.join(VENV))?) };
         let server = Server::start(&target.join("debug").join(format!("verifyd{}", std::env::consts::EXE_SUFFIX)))?;
         Ok((python, server))
     };
     let (python, server) = setup().inspect_err(|_| tally.failed += 1)?;
     let mut failures = Vec::new();
-    for script in &scripts {
-        if let Err(e) = run_script(root, &python, script, &server, tally) {
-            println!("{e}");
-            failures.push(e);
+    if let Some(python) = &python {
+        for script in &python_scripts {
+            let mut command = Command::new(python);
+            command.arg(script).current_dir(root).env("PYTHONUNBUFFERED", "1").env("PYTHONDONTWRITEBYTECODE", "1");
+            if let Err(e) = run_script(&display_name(root, script), command, &server, tally) {
+                println!("{e}");
+                failures.push(e);
+            }
         }
     }
+    node_tests(root, &target.join(NODE_ENV), &node_scripts, &server, tally, &mut failures);
     if !failures.is_empty() {
         server.print_log();
     }
@@ -117,8 +140,48 @@ fn compat_tests(root: &Path, cargo: &str, tally: &mut Tally) -> Result<(), Strin
     if failures.is_empty() { Ok(()) } else { Err(failures.join("\n")) }
 }
 
-/// `compat/*.py`, sorted by name.
-fn compat_scripts(dir: &Path) -> Result<Vec<PathBuf>, String> {
+/// Runs `compat/node/*.mjs` from `env` (see [`node_env`]), pushing each failure; without
+/// `node` and `npm` on `PATH`, counts every script as skipped instead.
+fn node_tests(
+    root: &Path,
+    env: &Path,
+    scripts: &[PathBuf],
+    server: &Server,
+    tally: &mut Tally,
+    failures: &mut Vec<String>,
+) {
+    if scripts.is_empty() {
+        return;
+    }
+    if !(on_path(NODE) && on_path(NPM)) {
+        println!(
+            "xtask test: {NODE} and {NPM} are not both on PATH: skipped the {} Node.js script(s) {NODE_DIR}/*.mjs",
+            scripts.len()
+        );
+        tally.skipped += scripts.len() as u64;
+        return;
+    }
+    let copies = match node_env(root, env, scripts) {
+        Ok(copies) => copies,
+        Err(e) => {
+            println!("{e}");
+            tally.failed += 1;
+            failures.push(e);
+            return;
+        }
+    };
+    for (script, copied) in scripts.iter().zip(copies) {
+        let mut command = Command::new(NODE);
+        command.arg(copied).current_dir(env);
+        if let Err(e) = run_script(&display_name(root, script), command, server, tally) {
+            println!("{e}");
+            failures.push(e);
+        }
+    }
+}
+
+/// `compat/*.<extension>` (or another directory's), sorted by name.
+fn compat_scripts(dir: &Path, extension: &str) -> Result<Vec<PathBuf>, String> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -127,10 +190,20 @@ fn compat_scripts(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut scripts: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|entry| entry.path())
-        .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "py"))
+        .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == extension))
         .collect();
     scripts.sort();
     Ok(scripts)
+}
+
+/// A script's path relative to the workspace, for the log.
+fn display_name(root: &Path, script: &Path) -> String {
+    script.strip_prefix(root).unwrap_or(script).display().to_string()
+}
+
+/// Whether `program` is a file in one of `PATH`'s directories.
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
 /// Cargo's target directory: `CARGO_TARGET_DIR` when set, else `target/` in the workspace.
@@ -191,6 +264,61 @@ fn python_env(root: &Path, venv: &Path) -> Result<PathBuf, String> {
 
 fn venv_python(venv: &Path) -> PathBuf {
     if cfg!(windows) { venv.join("Scripts").join("python.exe") } else { venv.join("bin").join("python") }
+}
+
+/// Installs `compat/node` into `env` and copies `scripts` there, returning the copies. The
+/// packages are installed with `npm ci` from the committed lock file only when the manifests
+/// changed since the last install (`env` keeps a hash of both); `env` is then rebuilt from
+/// scratch, so nothing of an older install lingers. The scripts are copied on every run.
+fn node_env(root: &Path, env: &Path, scripts: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let source = root.join(NODE_DIR);
+    let mut manifests = Vec::new();
+    for name in NODE_MANIFESTS {
+        let path = source.join(name);
+        let bytes = std::fs::read(&path).map_err(|e| format!("xtask test: reading {}: {e}", path.display()))?;
+        manifests.extend_from_slice(name.as_bytes());
+        manifests.push(0);
+        manifests.extend_from_slice(&bytes);
+        manifests.push(0);
+    }
+    let hash = format!("{:016x}\n", fnv1a(&manifests));
+    let marker = env.join(NODE_MARKER);
+    let installed = env.join("node_modules").join("twilio").join("package.json").is_file()
+        && std::fs::read_to_string(&marker).is_ok_and(|m| m == hash);
+    if !installed {
+        if env.exists() {
+            std::fs::remove_dir_all(env).map_err(|e| format!("xtask test: removing {}: {e}", env.display()))?;
+        }
+        std::fs::create_dir_all(env).map_err(|e| format!("xtask test: creating {}: {e}", env.display()))?;
+        for name in NODE_MANIFESTS {
+            copy(&source.join(name), &env.join(name))?;
+        }
+        println!("xtask test: installing {NODE_DIR}/package-lock.json into {} (npm ci)", env.display());
+        let status = Command::new(NPM)
+            .args(["ci", "--no-audit", "--no-fund", "--silent"])
+            .current_dir(env)
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|e| format!("xtask test: {NPM} ci: cannot start: {e}"))?;
+        if !status.success() {
+            return Err(format!("xtask test: {NPM} ci in {} failed ({status})", env.display()));
+        }
+        std::fs::write(&marker, hash).map_err(|e| format!("xtask test: writing {}: {e}", marker.display()))?;
+    }
+    let mut copies = Vec::with_capacity(scripts.len());
+    for script in scripts {
+        let name = script.file_name().ok_or_else(|| format!("xtask test: {} has no file name", script.display()))?;
+        let to = env.join(name);
+        copy(script, &to)?;
+        copies.push(to);
+    }
+    Ok(copies)
+}
+
+fn copy(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::copy(from, to)
+        .map(drop)
+        .map_err(|e| format!("xtask test: copying {} to {}: {e}", from.display(), to.display()))
 }
 
 /// 64-bit FNV-1a: a hash that, unlike std's `DefaultHasher`, is the same on every toolchain.
@@ -363,22 +491,18 @@ fn status_is_200(response: &[u8]) -> bool {
     parts.next().is_some_and(|version| version.starts_with(b"HTTP/1.")) && parts.next() == Some(b"200".as_slice())
 }
 
-/// Runs one script with the venv's Python, echoing its output and adding its summary line to
-/// the tally. A script that exits non-zero with no failure counted, prints no summary, or
-/// outlives [`SCRIPT_TIMEOUT`] counts one more failure.
-fn run_script(root: &Path, python: &Path, script: &Path, server: &Server, tally: &mut Tally) -> Result<(), String> {
-    let name = script.strip_prefix(root).unwrap_or(script).display().to_string();
+/// Runs one script (`command`, given the server's environment here), echoing its output and
+/// adding its summary line to the tally. A script that exits non-zero with no failure counted,
+/// prints no summary, or outlives [`SCRIPT_TIMEOUT`] counts one more failure.
+fn run_script(name: &str, mut command: Command, server: &Server, tally: &mut Tally) -> Result<(), String> {
     println!("xtask test: {name}");
-    let mut child = Command::new(python)
-        .arg(script)
-        .current_dir(root)
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
         .envs(server.env())
-        .env("PYTHONUNBUFFERED", "1")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("xtask test: {name}: cannot start {}: {e}", python.display()))?;
+        .map_err(|e| format!("xtask test: {name}: cannot start {program}: {e}"))?;
     let (lines_tx, lines) = mpsc::channel();
     if let Some(stdout) = child.stdout.take() {
         std::thread::spawn(move || {
@@ -441,7 +565,7 @@ fn parse_summary(line: &str) -> Option<(u64, u64)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{count, fnv1a, parse_summary, random_hex, status_is_200};
+    use super::{TempDir, compat_scripts, count, fnv1a, parse_summary, random_hex, status_is_200};
 
     #[test]
     fn counts_cargo_summaries() {
@@ -459,6 +583,22 @@ mod tests {
         assert_eq!(parse_summary("FAIL x: compat y: 1 passed, 0 failed"), None);
         assert_eq!(parse_summary("compat x: many passed, 0 failed"), None);
         assert_eq!(parse_summary("compat x: 1 passed, 0 failed, 2 skipped"), None);
+    }
+
+    #[test]
+    fn lists_scripts_by_extension_in_name_order() {
+        let dir = TempDir::new().unwrap();
+        for name in ["b.mjs", "a.mjs", "c.py", "d.mjs.txt", "package.json"] {
+            std::fs::write(dir.0.join(name), "").unwrap();
+        }
+        std::fs::create_dir(dir.0.join("node_modules.mjs")).unwrap();
+        let names = |ext| -> Vec<String> {
+            let scripts = compat_scripts(&dir.0, ext).unwrap();
+            scripts.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect()
+        };
+        assert_eq!(names("mjs"), ["a.mjs", "b.mjs"]);
+        assert_eq!(names("py"), ["c.py"]);
+        assert!(compat_scripts(&dir.0.join("missing"), "mjs").unwrap().is_empty());
     }
 
     #[test]
