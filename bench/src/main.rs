@@ -24,9 +24,11 @@ pub struct Args {
     /// Verifications stored before the "stored" check rows, besides 10 thousand.
     pub large: u64,
     pub regen_seconds: Option<f64>,
+    /// Only the rows on a fresh database (no stored-verification rows): for quick checks.
+    pub fresh_only: bool,
 }
 
-const USAGE: &str = "usage: verifyd-bench --server PATH [--concurrency 32] [--seconds 5] [--runs 3] [--out bench/results.json] [--large 1000000] [--regen-seconds S]";
+const USAGE: &str = "usage: verifyd-bench --server PATH [--concurrency 32] [--seconds 5] [--runs 3] [--out bench/results.json] [--large 1000000] [--fresh-only] [--regen-seconds S]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -37,6 +39,7 @@ fn parse_args() -> Result<Args, String> {
         out: PathBuf::from("bench/results.json"),
         large: 1_000_000,
         regen_seconds: None,
+        fresh_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -50,6 +53,7 @@ fn parse_args() -> Result<Args, String> {
             "--runs" => args.runs = value()?.parse().map_err(|_| "--runs: a number".to_owned())?,
             "--out" => args.out = PathBuf::from(value()?),
             "--large" => args.large = value()?.parse().map_err(|_| "--large: a number".to_owned())?,
+            "--fresh-only" => args.fresh_only = true,
             "--regen-seconds" => {
                 args.regen_seconds = Some(value()?.parse().map_err(|_| "--regen-seconds: a number".to_owned())?)
             }

@@ -106,7 +106,8 @@ pub async fn run_all(args: &Args) -> Result<Report, String> {
         rows.extend(fresh);
         peak = peak.max(p);
         idle = if idle == 0.0 { i } else { idle.min(i) };
-        for stored in [10_000u64, args.large] {
+        let stored_sets: &[u64] = if args.fresh_only { &[] } else { &[10_000, args.large] };
+        for &stored in stored_sets {
             let dir = tmp.join(format!("run{run}-stored{stored}"));
             let (with_stored, p, _) = stored_rows(args, &dir, stored).await?;
             rows.extend(with_stored);

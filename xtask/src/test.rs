@@ -63,7 +63,8 @@ pub fn run(root: &Path) -> Result<(), String> {
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut tally = Tally::default();
-    let rust = cargo_tests(&mut tally, Command::new(&cargo).current_dir(root).args(["test", "--workspace"]));
+    let rust =
+        cargo_tests(&mut tally, Command::new(&cargo).current_dir(root).args(["test", "--workspace", "--no-fail-fast"]));
     let compat = compat_tests(root, &cargo, &mut tally);
     println!("{} passed, {} failed, {} skipped", tally.passed, tally.failed, tally.skipped);
     match (rust, compat) {
