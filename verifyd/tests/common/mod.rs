@@ -209,101 +209,30 @@ impl TestServer {
 }
 
 pub fn create_service(name: &str) -> CreateServiceRequest {
-    CreateServiceRequest {
-        friendly_name: name.to_owned(),
-        code_length: None,
-        lookup_enabled: None,
-        skip_sms_to_landlines: None,
-        dtmf_input_required: None,
-        tts_name: None,
-        psd2_enabled: None,
-        do_not_share_warning_enabled: None,
-        custom_code_enabled: None,
-        push_include_date: None,
-        push_apn_credential_sid: None,
-        push_fcm_credential_sid: None,
-        totp_issuer: None,
-        totp_time_step: None,
-        totp_code_length: None,
-        totp_skew: None,
-        default_template_sid: None,
-        whatsapp_msg_service_sid: None,
-        whatsapp_from: None,
-        verify_event_subscription_enabled: None,
-    }
+    CreateServiceRequest::new(name.to_owned())
 }
 
 pub fn update_service(sid: &Sid) -> UpdateServiceRequest {
-    UpdateServiceRequest {
-        service_sid: sid.clone(),
-        friendly_name: None,
-        code_length: None,
-        lookup_enabled: None,
-        skip_sms_to_landlines: None,
-        dtmf_input_required: None,
-        tts_name: None,
-        psd2_enabled: None,
-        do_not_share_warning_enabled: None,
-        custom_code_enabled: None,
-        push_include_date: None,
-        push_apn_credential_sid: None,
-        push_fcm_credential_sid: None,
-        totp_issuer: None,
-        totp_time_step: None,
-        totp_code_length: None,
-        totp_skew: None,
-        default_template_sid: None,
-        whatsapp_msg_service_sid: None,
-        whatsapp_from: None,
-        verify_event_subscription_enabled: None,
-    }
+    UpdateServiceRequest::new(sid.clone())
 }
 
 pub fn start(service: &Sid, to: &str, channel: VerificationChannel) -> CreateVerificationRequest {
-    CreateVerificationRequest {
-        service_sid: service.clone(),
-        to: to.to_owned(),
-        channel,
-        custom_friendly_name: None,
-        custom_message: None,
-        send_digits: None,
-        locale: None,
-        custom_code: None,
-        amount: None,
-        payee: None,
-        rate_limits: None,
-        template_sid: None,
-        template_custom_substitutions: None,
-        channel_configuration: None,
-        app_hash: None,
-        device_ip: None,
-        enable_sna_client_token: None,
-        risk_check: None,
-        tags: None,
-    }
+    CreateVerificationRequest::new(service.clone(), to.to_owned(), channel)
 }
 
 pub fn check_to(service: &Sid, to: &str, code: &str) -> CreateVerificationCheckRequest {
     CreateVerificationCheckRequest {
-        service_sid: service.clone(),
         code: Some(code.to_owned()),
         to: Some(to.to_owned()),
-        verification_sid: None,
-        amount: None,
-        payee: None,
-        sna_client_token: None,
+        ..CreateVerificationCheckRequest::new(service.clone())
     }
 }
 
 pub fn check_sid(service: &Sid, sid: &Sid, code: &str) -> CreateVerificationCheckRequest {
     CreateVerificationCheckRequest {
-        service_sid: service.clone(),
         code: Some(code.to_owned()),
-        to: None,
         verification_sid: Some(sid.clone()),
-        amount: None,
-        payee: None,
-        sna_client_token: None,
+        ..CreateVerificationCheckRequest::new(service.clone())
     }
 }
 
