@@ -24,16 +24,13 @@ Pointing the library at verifyd: see compat/verify_happy_path.py.
 """
 
 import hashlib
-import os
 import secrets
 import sys
 import time
 import urllib.parse
 
 import pyotp
-from twilio.base.exceptions import TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.rest import Client
+from support import expect, expect_eq, make_client, run_steps, settings_missing, summary
 
 SCRIPT = "totp_pyotp"
 ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
@@ -41,30 +38,6 @@ DIGITS = 8
 INTERVAL = 60
 FACTOR_NAME = "Jane's phone"
 
-URL = os.environ.get("VERIFYD_URL", "").rstrip("/")
-ACCOUNT_SID = os.environ.get("VERIFYD_ACCOUNT_SID", "")
-AUTH_TOKEN = os.environ.get("VERIFYD_AUTH_TOKEN", "")
-
-
-class StepFailed(Exception):
-    pass
-
-
-def expect(condition, message):
-    if not condition:
-        raise StepFailed(message)
-
-
-def expect_eq(what, got, want):
-    expect(got == want, f"{what}: got {got!r}, want {want!r}")
-
-
-def make_client():
-    client = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=TwilioHttpClient(timeout=30))
-    client.edge = None
-    client.region = None
-    client.verify.base_url = URL
-    return client
 
 
 class Factor:
@@ -209,35 +182,13 @@ class Run:
                     pass
 
 
-def describe(error):
-    if isinstance(error, TwilioRestException):
-        return f"TwilioRestException: HTTP {error.status} code {error.code} on {error.method} {error.uri}: {error.msg}"
-    if isinstance(error, StepFailed):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
-
-
 def main():
-    settings = {"VERIFYD_URL": URL, "VERIFYD_ACCOUNT_SID": ACCOUNT_SID, "VERIFYD_AUTH_TOKEN": AUTH_TOKEN}
-    missing = [name for name, value in settings.items() if not value]
-    if missing:
-        print(f"compat {SCRIPT}: {', '.join(missing)} not set")
-        print(f"compat {SCRIPT}: 0 passed, 1 failed")
+    if settings_missing(SCRIPT):
         return 1
     run = Run()
-    passed = failed = 0
-    for name, step, alg in run.steps():
-        try:
-            step(alg)
-        except Exception as error:  # noqa: BLE001 - every failure is reported, then the next step runs
-            failed += 1
-            print(f"FAIL {name}: {describe(error)}", flush=True)
-        else:
-            passed += 1
-            print(f"ok  {name}", flush=True)
+    passed, failed = run_steps([(name, lambda step=step, alg=alg: step(alg)) for name, step, alg in run.steps()])
     run.cleanup()
-    print(f"compat {SCRIPT}: {passed} passed, {failed} failed", flush=True)
-    return 1 if failed else 0
+    return summary(SCRIPT, passed, failed)
 
 
 if __name__ == "__main__":

@@ -27,68 +27,18 @@ Only twilio and the standard library are used.
 """
 
 import base64
-import datetime
 import json
-import os
 import sys
 import urllib.parse
 import urllib.request
 
-from twilio.base.exceptions import TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.rest import Client
+from support import ACCOUNT_SID, AUTH_TOKEN, URL, delete_quietly, expect, expect_datetime, expect_eq, expect_rest_error, make_client, run_steps, settings_missing, summary
 
 SCRIPT = "verify_happy_path"
 PHONE = "+15017122661"
 CANCEL_PHONE = "+14155552671"
 EMAIL = "alice@example.com"
 
-URL = os.environ.get("VERIFYD_URL", "").rstrip("/")
-ACCOUNT_SID = os.environ.get("VERIFYD_ACCOUNT_SID", "")
-AUTH_TOKEN = os.environ.get("VERIFYD_AUTH_TOKEN", "")
-
-
-class StepFailed(Exception):
-    pass
-
-
-def expect(condition, message):
-    if not condition:
-        raise StepFailed(message)
-
-
-def expect_eq(what, got, want):
-    expect(got == want, f"{what}: got {got!r}, want {want!r}")
-
-
-def expect_datetime(what, value):
-    # twilio-python parses `%Y-%m-%dT%H:%M:%SZ` and silently leaves anything else a string.
-    expect(
-        isinstance(value, datetime.datetime),
-        f"{what}: twilio-python could not parse it as a date-time: {value!r}",
-    )
-
-
-def expect_rest_error(what, call, status, code):
-    """Runs `call`, which must raise a TwilioRestException with this status and code."""
-    try:
-        result = call()
-    except TwilioRestException as e:
-        expect(
-            e.status == status and e.code == code,
-            f"{what}: got HTTP {e.status} code {e.code} ({e.msg}), want HTTP {status} code {code}",
-        )
-        return e
-    raise StepFailed(f"{what}: succeeded ({result!r}), want HTTP {status} code {code}")
-
-
-def make_client():
-    # A timeout, so that a server that never answers fails the step instead of hanging.
-    client = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=TwilioHttpClient(timeout=30))
-    client.edge = None
-    client.region = None
-    client.verify.base_url = URL
-    return client
 
 
 def outbox_code(to, verification_sid):
@@ -256,21 +206,8 @@ class Run:
         self.service_sid = None
 
 
-def describe(error):
-    if isinstance(error, TwilioRestException):
-        # str() of this exception adds terminal colours; say it plainly.
-        return f"TwilioRestException: HTTP {error.status} code {error.code} on {error.method} {error.uri}: {error.msg}"
-    if isinstance(error, StepFailed):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
-
-
 def main():
-    settings = {"VERIFYD_URL": URL, "VERIFYD_ACCOUNT_SID": ACCOUNT_SID, "VERIFYD_AUTH_TOKEN": AUTH_TOKEN}
-    missing = [name for name, value in settings.items() if not value]
-    if missing:
-        print(f"compat {SCRIPT}: {', '.join(missing)} not set")
-        print(f"compat {SCRIPT}: 0 passed, 1 failed")
+    if settings_missing(SCRIPT):
         return 1
     run = Run()
     steps = [
@@ -287,24 +224,10 @@ def main():
         run.bad_to,
         run.delete_service,
     ]
-    passed = failed = 0
-    for step in steps:
-        try:
-            step()
-        except Exception as error:  # noqa: BLE001 - every failure is reported, then the next step runs
-            failed += 1
-            print(f"FAIL {step.__name__}: {describe(error)}", flush=True)
-        else:
-            passed += 1
-            print(f"ok  {step.__name__}", flush=True)
-    if run.service_sid is not None:
-        # delete_service failed: try once more so a rerun against the same server starts clean.
-        try:
-            run.service().delete()
-        except Exception:  # noqa: BLE001
-            pass
-    print(f"compat {SCRIPT}: {passed} passed, {failed} failed", flush=True)
-    return 1 if failed else 0
+    passed, failed = run_steps([(step.__name__, step) for step in steps])
+    # If delete_service failed, try once more so a rerun against the same server starts clean.
+    delete_quietly(run.client, run.service_sid)
+    return summary(SCRIPT, passed, failed)
 
 
 if __name__ == "__main__":

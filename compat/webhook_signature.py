@@ -19,25 +19,19 @@ another token. Pointing the library at verifyd: see compat/verify_happy_path.py.
 """
 
 import http.server
-import os
 import sys
 import threading
 import time
 import urllib.parse
 
-from twilio.base.exceptions import TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
-from twilio.rest import Client
+from support import ACCOUNT_SID, AUTH_TOKEN, delete_quietly, expect, expect_eq, make_client, run_steps, settings_missing, summary
 
 SCRIPT = "webhook_signature"
 IDENTITY = "compat-webhook-user"
 FACTOR_NAME = "Jane's phone & co"
 WAIT_SECONDS = 20
 
-URL = os.environ.get("VERIFYD_URL", "").rstrip("/")
-ACCOUNT_SID = os.environ.get("VERIFYD_ACCOUNT_SID", "")
-AUTH_TOKEN = os.environ.get("VERIFYD_AUTH_TOKEN", "")
 
 FACTOR_FIELDS = [
     "uuid",
@@ -49,27 +43,6 @@ FACTOR_FIELDS = [
     "factor_type",
     "factor_friendly_name",
 ]
-
-
-class StepFailed(Exception):
-    pass
-
-
-def expect(condition, message):
-    if not condition:
-        raise StepFailed(message)
-
-
-def expect_eq(what, got, want):
-    expect(got == want, f"{what}: got {got!r}, want {want!r}")
-
-
-def make_client():
-    client = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=TwilioHttpClient(timeout=30))
-    client.edge = None
-    client.region = None
-    client.verify.base_url = URL
-    return client
 
 
 class Receiver:
@@ -226,20 +199,8 @@ class Run:
         self.service_sid = None
 
 
-def describe(error):
-    if isinstance(error, TwilioRestException):
-        return f"TwilioRestException: HTTP {error.status} code {error.code} on {error.method} {error.uri}: {error.msg}"
-    if isinstance(error, StepFailed):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
-
-
 def main():
-    settings = {"VERIFYD_URL": URL, "VERIFYD_ACCOUNT_SID": ACCOUNT_SID, "VERIFYD_AUTH_TOKEN": AUTH_TOKEN}
-    missing = [name for name, value in settings.items() if not value]
-    if missing:
-        print(f"compat {SCRIPT}: {', '.join(missing)} not set")
-        print(f"compat {SCRIPT}: 0 passed, 1 failed")
+    if settings_missing(SCRIPT):
         return 1
     receiver = Receiver()
     run = Run(receiver)
@@ -253,26 +214,12 @@ def main():
         run.delivered_once,
         run.delete_service,
     ]
-    passed = failed = 0
     try:
-        for step in steps:
-            try:
-                step()
-            except Exception as error:  # noqa: BLE001 - every failure is reported, then the next step runs
-                failed += 1
-                print(f"FAIL {step.__name__}: {describe(error)}", flush=True)
-            else:
-                passed += 1
-                print(f"ok  {step.__name__}", flush=True)
-        if run.service_sid is not None:
-            try:
-                run.service().delete()
-            except Exception:  # noqa: BLE001
-                pass
+        passed, failed = run_steps([(step.__name__, step) for step in steps])
+        delete_quietly(run.client, run.service_sid)
     finally:
         receiver.stop()
-    print(f"compat {SCRIPT}: {passed} passed, {failed} failed", flush=True)
-    return 1 if failed else 0
+    return summary(SCRIPT, passed, failed)
 
 
 if __name__ == "__main__":
