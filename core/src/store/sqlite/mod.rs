@@ -54,8 +54,11 @@ impl SqliteStore {
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
         schema::migrate(&mut conn)?;
-        // Checkpoints run on their own thread (see checkpoint.rs), not in the writer's commits.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // The checkpoint thread copies the log back in the background (see checkpoint.rs);
+        // the writer finishes a checkpoint only once the log is long, so that its next
+        // transaction can start the log over instead of growing it without end.
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::WRITER_THRESHOLD_PAGES)?;
+        conn.pragma_update(None, "journal_size_limit", checkpoint::LOG_SIZE_LIMIT_BYTES)?;
         Ok(Self {
             checkpointer: checkpoint::Checkpointer::start(path)?,
             writer: Writer::start(conn, MAX_BATCH)?,
@@ -80,7 +83,6 @@ const STATEMENT_CACHE: usize = 256;
 
 fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -793,4 +795,45 @@ fn outbox_context(sid: &Sid) -> String {
 
 fn outbox_code_context(sid: &Sid) -> String {
     format!("outbox-code:{sid}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{Keys, MasterKey};
+
+    /// Under writes that never pause, the log is still started over: it stays near the
+    /// writer's checkpoint threshold instead of holding every page ever written.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_stays_bounded_under_continuous_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("verifyd.db");
+        let store = Arc::new(SqliteStore::open(&path, Arc::new(Keys::derive(&MasterKey::generate()))).unwrap());
+        // Random keys dirty a random page each, as SIDs do.
+        let mut tasks = Vec::new();
+        for _ in 0..32 {
+            let store = Arc::clone(&store);
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..500 {
+                    let key = crate::keys::random_hex(16);
+                    store
+                        .writer
+                        .run(move |c| {
+                            Ok(c.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", [&key, &"x".repeat(300)])?)
+                        })
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let written: i64 = store.read(|c| c.query_row("SELECT COUNT(*) FROM meta", [], |r| r.get(0))).unwrap();
+        assert!(written >= 16_000);
+        let log = std::fs::metadata(dir.path().join("verifyd.db-wal")).unwrap().len();
+        let bound = 2 * checkpoint::WRITER_THRESHOLD_PAGES as u64 * 4096;
+        assert!(log < bound, "the log holds {log} bytes after {written} writes (bound {bound})");
+        store.close();
+    }
 }
