@@ -26,9 +26,19 @@ pub struct Args {
     pub regen_seconds: Option<f64>,
     /// Only the rows on a fresh database (no stored-verification rows): for quick checks.
     pub fresh_only: bool,
+    /// When set, only these fresh-database rows run (besides /healthz): for profiling one
+    /// path. Names: start, fetch, check, totp.
+    pub only: Option<Vec<String>>,
 }
 
-const USAGE: &str = "usage: verifyd-bench --server PATH [--concurrency 32] [--seconds 5] [--runs 3] [--out bench/results.json] [--large 1000000] [--fresh-only] [--regen-seconds S]";
+impl Args {
+    /// Whether the fresh-database row named `name` runs.
+    pub fn runs_row(&self, name: &str) -> bool {
+        self.only.as_ref().is_none_or(|only| only.iter().any(|o| o == name))
+    }
+}
+
+const USAGE: &str = "usage: verifyd-bench --server PATH [--concurrency 32] [--seconds 5] [--runs 3] [--out bench/results.json] [--large 1000000] [--fresh-only] [--only start,fetch,check,totp] [--regen-seconds S]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -40,6 +50,7 @@ fn parse_args() -> Result<Args, String> {
         large: 1_000_000,
         regen_seconds: None,
         fresh_only: false,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,6 +65,15 @@ fn parse_args() -> Result<Args, String> {
             "--out" => args.out = PathBuf::from(value()?),
             "--large" => args.large = value()?.parse().map_err(|_| "--large: a number".to_owned())?,
             "--fresh-only" => args.fresh_only = true,
+            "--only" => {
+                let names: Vec<String> = value()?.split(',').map(str::to_owned).collect();
+                if let Some(bad) = names.iter().find(|n| !["start", "fetch", "check", "totp"].contains(&n.as_str())) {
+                    return Err(format!("--only: unknown row {bad}\n{USAGE}"));
+                }
+                // Rows on stored verifications are check rows: skipped unless asked for.
+                args.fresh_only |= !names.iter().any(|n| n == "check");
+                args.only = Some(names);
+            }
             "--regen-seconds" => {
                 args.regen_seconds = Some(value()?.parse().map_err(|_| "--regen-seconds: a number".to_owned())?)
             }
