@@ -101,16 +101,6 @@ pub struct FailedDelivery {
     pub date_failed: Option<Timestamp>,
 }
 
-/// An event, written with the change that causes it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EventDraft {
-    pub event_type: &'static str,
-    pub account_sid: Sid,
-    pub service_sid: Sid,
-    /// The form fields after `uuid` and `type`.
-    pub fields: Vec<(String, String)>,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewRateLimit {
     pub sid: Sid,

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use verifyd_runtime::{Sid, Timestamp};
 
 use super::{json, sid, time, to_json};
-use crate::store::{Cursor, Delivery, EventDraft, FailedDelivery, Result, WebhookChange, WebhookRecord};
+use crate::store::{Cursor, Delivery, FailedDelivery, Result, WebhookChange, WebhookRecord};
 
 const COLUMNS: &str = "seq, sid, account_sid, service_sid, friendly_name, event_types, status, version, webhook_url, \
                        date_created, date_updated";
@@ -133,28 +133,42 @@ fn new_uuid() -> String {
 }
 
 /// Writes one delivery per enabled webhook of the service that subscribes to the event.
-pub fn enqueue(c: &Connection, event: &EventDraft, now: Timestamp) -> Result<usize> {
-    let hooks: Vec<(Sid, String, String)> = c
+/// `fields` (after `uuid` and `type`) are built only when some webhook subscribes: most
+/// services have none, and events happen on hot paths.
+pub fn enqueue(
+    c: &Connection,
+    event_type: &'static str,
+    account: &Sid,
+    service: &Sid,
+    now: Timestamp,
+    fields: impl FnOnce(&Connection) -> Result<Vec<(String, String)>>,
+) -> Result<usize> {
+    let hooks: Vec<(Sid, String)> = c
         .prepare_cached("SELECT sid, event_types, webhook_url FROM webhooks WHERE service_sid = ?1 AND account_sid = ?2 AND status = 'enabled'")?
-        .query_map([event.service_sid.as_str(), event.account_sid.as_str()], |r| Ok((sid(r, 0)?, r.get(1)?, r.get(2)?)))?
+        .query_map([service.as_str(), account.as_str()], |r| Ok((sid(r, 0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
+        .filter_map(|row| match row {
+            Ok((webhook, types, url)) => {
+                let types: Vec<String> = serde_json::from_str(&types).unwrap_or_default();
+                types.iter().any(|t| t == "*" || t == event_type).then_some(Ok((webhook, url)))
+            }
+            Err(e) => Some(Err(e)),
+        })
         .collect::<rusqlite::Result<_>>()?;
-    let mut written = 0;
-    for (webhook, types, url) in hooks {
-        let types: Vec<String> = serde_json::from_str(&types).unwrap_or_default();
-        if !types.iter().any(|t| t == "*" || t == event.event_type) {
-            continue;
-        }
+    if hooks.is_empty() {
+        return Ok(0);
+    }
+    let fields = fields(c)?;
+    for (webhook, url) in &hooks {
         let uuid = new_uuid();
-        let mut fields = vec![("uuid".to_owned(), uuid.clone()), ("type".to_owned(), event.event_type.to_owned())];
-        fields.extend(event.fields.iter().cloned());
+        let mut all = vec![("uuid".to_owned(), uuid.clone()), ("type".to_owned(), event_type.to_owned())];
+        all.extend(fields.iter().cloned());
         c.prepare_cached(
             "INSERT INTO webhook_deliveries (uuid, webhook_sid, account_sid, event_type, url, fields, status, attempts, \
              next_attempt_at, date_created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7)",
         )?
-        .execute(params![uuid, webhook.as_str(), event.account_sid.as_str(), event.event_type, url, to_json(&fields)?, now.unix()])?;
-        written += 1;
+        .execute(params![uuid, webhook.as_str(), account.as_str(), event_type, url, to_json(&all)?, now.unix()])?;
     }
-    Ok(written)
+    Ok(hooks.len())
 }
 
 /// Takes up to `limit` deliveries that are due, leasing them for `lease` seconds so that
@@ -260,13 +274,7 @@ pub fn factor_event(
     factor: &crate::store::FactorRecord,
     now: Timestamp,
 ) -> Result<()> {
-    let event = EventDraft {
-        event_type,
-        account_sid: factor.account_sid.clone(),
-        service_sid: factor.service_sid.clone(),
-        fields: factor_fields(factor),
-    };
-    enqueue(c, &event, now)?;
+    enqueue(c, event_type, &factor.account_sid, &factor.service_sid, now, |_| Ok(factor_fields(factor)))?;
     Ok(())
 }
 
@@ -277,38 +285,35 @@ pub fn challenge_event(c: &Connection, challenge: &crate::store::ChallengeRecord
         verifyd_models::ChallengeStatus::Denied => "challenge.denied",
         _ => return Ok(()),
     };
-    let friendly_name: String = c
-        .prepare_cached("SELECT friendly_name FROM factors WHERE sid = ?1")?
-        .query_row([challenge.factor_sid.as_str()], |r| r.get(0))
-        .optional()?
-        .unwrap_or_default();
-    let details = challenge.details.as_ref().map(|d| {
-        let fields: Vec<_> =
-            d.fields.iter().map(|(label, value)| serde_json::json!({"label": label, "value": value})).collect();
-        serde_json::json!({"message": d.message, "date": d.date.map(|t| t.to_string()), "fields": fields}).to_string()
-    });
-    let mut fields = vec![
-        ("account_sid".to_owned(), challenge.account_sid.to_string()),
-        ("service_sid".to_owned(), challenge.service_sid.to_string()),
-        ("entity_identity".to_owned(), challenge.identity.clone()),
-        ("factor_sid".to_owned(), challenge.factor_sid.to_string()),
-        ("factor_type".to_owned(), challenge.factor_type.to_string()),
-        ("factor_friendly_name".to_owned(), friendly_name),
-        ("challenge_sid".to_owned(), challenge.sid.to_string()),
-    ];
-    fields.push(("challenge_details".to_owned(), details.unwrap_or_default()));
-    fields.push((
-        "hidden_details".to_owned(),
-        challenge.hidden_details.as_ref().map(to_json).transpose()?.unwrap_or_default(),
-    ));
-    fields.push(("metadata".to_owned(), challenge.metadata.as_ref().map(to_json).transpose()?.unwrap_or_default()));
-    fields.push(("date_created".to_owned(), challenge.date_created.to_string()));
-    let event = EventDraft {
-        event_type,
-        account_sid: challenge.account_sid.clone(),
-        service_sid: challenge.service_sid.clone(),
-        fields,
-    };
-    enqueue(c, &event, now)?;
+    enqueue(c, event_type, &challenge.account_sid, &challenge.service_sid, now, |c| {
+        let friendly_name: String = c
+            .prepare_cached("SELECT friendly_name FROM factors WHERE sid = ?1")?
+            .query_row([challenge.factor_sid.as_str()], |r| r.get(0))
+            .optional()?
+            .unwrap_or_default();
+        let details = challenge.details.as_ref().map(|d| {
+            let fields: Vec<_> =
+                d.fields.iter().map(|(label, value)| serde_json::json!({"label": label, "value": value})).collect();
+            serde_json::json!({"message": d.message, "date": d.date.map(|t| t.to_string()), "fields": fields})
+                .to_string()
+        });
+        let mut fields = vec![
+            ("account_sid".to_owned(), challenge.account_sid.to_string()),
+            ("service_sid".to_owned(), challenge.service_sid.to_string()),
+            ("entity_identity".to_owned(), challenge.identity.clone()),
+            ("factor_sid".to_owned(), challenge.factor_sid.to_string()),
+            ("factor_type".to_owned(), challenge.factor_type.to_string()),
+            ("factor_friendly_name".to_owned(), friendly_name),
+            ("challenge_sid".to_owned(), challenge.sid.to_string()),
+        ];
+        fields.push(("challenge_details".to_owned(), details.unwrap_or_default()));
+        fields.push((
+            "hidden_details".to_owned(),
+            challenge.hidden_details.as_ref().map(to_json).transpose()?.unwrap_or_default(),
+        ));
+        fields.push(("metadata".to_owned(), challenge.metadata.as_ref().map(to_json).transpose()?.unwrap_or_default()));
+        fields.push(("date_created".to_owned(), challenge.date_created.to_string()));
+        Ok(fields)
+    })?;
     Ok(())
 }
