@@ -394,7 +394,6 @@ impl Store for SqliteStore {
                 }
                 for table in [
                     "verifications",
-                    "send_windows",
                     "outbox",
                     "notifications",
                     "challenges",
@@ -757,7 +756,6 @@ impl Store for SqliteStore {
                     "UPDATE verifications SET code_sealed = NULL WHERE code_sealed IS NOT NULL AND status != 'pending'",
                     [],
                 )?;
-                c.execute("DELETE FROM send_windows WHERE window_start + 86400 <= ?1", [now.unix()])?;
                 c.execute("DELETE FROM access_tokens WHERE expires_at + 86400 <= ?1", [now.unix()])?;
                 c.execute("DELETE FROM bucket_windows WHERE bucket_sid NOT IN (SELECT sid FROM buckets)", [])?;
                 limits::purge_windows(c, now)?;

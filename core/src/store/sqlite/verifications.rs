@@ -77,19 +77,14 @@ fn newest_of(
     .optional()
 }
 
-/// The newest unexpired verification of `to` that is pending or locked after too many checks.
-fn newest_live(
-    c: &Connection,
-    account: &Sid,
-    service: &Sid,
-    to: &str,
-    now: Timestamp,
-) -> rusqlite::Result<Option<Row>> {
+/// The newest verification of `to` in the service, whatever its state, with the send window
+/// of `to` it holds: (window start, sends in it).
+fn newest(c: &Connection, account: &Sid, service: &Sid, to: &str) -> rusqlite::Result<Option<(Row, i64, u32)>> {
     c.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM verifications WHERE service_sid = ?1 AND to_addr = ?2 AND account_sid = ?3 \
-         AND status IN ('pending', 'max_attempts_reached') AND expires_at > ?4 ORDER BY seq DESC LIMIT 1"
+        "SELECT {COLUMNS}, window_start, window_sends FROM verifications \
+         WHERE service_sid = ?1 AND to_addr = ?2 AND account_sid = ?3 ORDER BY seq DESC LIMIT 1"
     ))?
-    .query_row(params![service.as_str(), to, account.as_str(), now.unix()], row)
+    .query_row(params![service.as_str(), to, account.as_str()], |r| Ok((row(r)?, r.get(16)?, r.get(17)?)))
     .optional()
 }
 
@@ -117,8 +112,18 @@ pub fn start(c: &Connection, keys: &Keys, s: StartVerification) -> Result<StartO
     if !service_exists {
         return Ok(StartOutcome::NoSuchService);
     }
-    // The newest unexpired verification of `To` that is open or locked, in one look-up.
-    let current = newest_live(c, &s.account_sid, &s.service_sid, &s.to, s.now)?;
+    // One look-up gives both the verification a send may reuse and the send window: a new
+    // verification is made only when none of `To` is open or locked, so an open or locked
+    // one is always the newest, and each new one carries the window on.
+    let newest = newest(c, &s.account_sid, &s.service_sid, &s.to)?;
+    let (window_start, window_sends) = match &newest {
+        Some((_, start, sends)) if start + s.send_window > s.now.unix() => (*start, *sends),
+        _ => (s.now.unix(), 0),
+    };
+    let current = newest.map(|(r, _, _)| r).filter(|r| {
+        matches!(r.record.status, VerificationStatus::Pending | VerificationStatus::MaxAttemptsReached)
+            && r.record.expires_at > s.now
+    });
     // No fresh guesses by starting again while a verification of `To` is locked.
     if current.as_ref().is_some_and(|r| r.record.status == VerificationStatus::MaxAttemptsReached) {
         return Ok(StartOutcome::TooManySends);
@@ -128,9 +133,10 @@ pub fn start(c: &Connection, keys: &Keys, s: StartVerification) -> Result<StartO
         super::limits::Metered::Unknown(name) => return Ok(StartOutcome::UnknownRateLimit(name)),
         super::limits::Metered::Exceeded => return Ok(StartOutcome::RateLimited),
     }
-    if !count_send(c, &s)? {
+    if window_sends >= s.max_sends {
         return Ok(StartOutcome::TooManySends);
     }
+    let window_sends = window_sends + 1;
 
     let attempt =
         SendAttempt { attempt_sid: s.attempt_sid.clone(), channel: s.channel.as_str().to_owned(), time: s.now };
@@ -149,13 +155,16 @@ pub fn start(c: &Connection, keys: &Keys, s: StartVerification) -> Result<StartO
             record.channel = s.channel.clone();
             record.date_updated = s.now;
             c.prepare_cached(
-                "UPDATE verifications SET channel = ?2, send_attempts = ?3, date_updated = ?4 WHERE sid = ?1",
+                "UPDATE verifications SET channel = ?2, send_attempts = ?3, date_updated = ?4, window_start = ?5, \
+                 window_sends = ?6 WHERE sid = ?1",
             )?
             .execute(params![
                 record.sid.as_str(),
                 record.channel.as_str(),
                 to_json(&record.send_attempts)?,
-                s.now.unix()
+                s.now.unix(),
+                window_start,
+                window_sends
             ])?;
             (record, code)
         }
@@ -179,8 +188,8 @@ pub fn start(c: &Connection, keys: &Keys, s: StartVerification) -> Result<StartO
             let sealed = keys.seal(code_context(&record.sid).as_bytes(), s.new_code.as_bytes());
             c.prepare_cached(
                 "INSERT INTO verifications (sid, account_sid, service_sid, to_addr, channel, status, code_hash, code_sealed, \
-                 amount, payee, check_attempts, send_attempts, date_created, date_updated, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8, ?9, 0, ?10, ?11, ?11, ?12)",
+                 amount, payee, check_attempts, send_attempts, date_created, date_updated, expires_at, window_start, \
+                 window_sends) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8, ?9, 0, ?10, ?11, ?11, ?12, ?13, ?14)",
             )?
             .execute(params![
                 record.sid.as_str(),
@@ -195,6 +204,8 @@ pub fn start(c: &Connection, keys: &Keys, s: StartVerification) -> Result<StartO
                 to_json(&record.send_attempts)?,
                 s.now.unix(),
                 record.expires_at.unix(),
+                window_start,
+                window_sends,
             ])?;
             (record, s.new_code.clone())
         }
@@ -221,31 +232,6 @@ pub fn start(c: &Connection, keys: &Keys, s: StartVerification) -> Result<StartO
         s.now.unix(),
     ])?;
     Ok(StartOutcome::Sent(Box::new(record)))
-}
-
-/// Counts one send of `To` in its window; false when the window is full.
-fn count_send(c: &Connection, s: &StartVerification) -> Result<bool> {
-    let window: Option<(i64, u32)> = c
-        .prepare_cached("SELECT window_start, sends FROM send_windows WHERE service_sid = ?1 AND to_addr = ?2")?
-        .query_row([s.service_sid.as_str(), s.to.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    match window {
-        Some((start, sends)) if start + s.send_window > s.now.unix() => {
-            if sends >= s.max_sends {
-                return Ok(false);
-            }
-            c.prepare_cached("UPDATE send_windows SET sends = sends + 1 WHERE service_sid = ?1 AND to_addr = ?2")?
-                .execute([s.service_sid.as_str(), s.to.as_str()])?;
-        }
-        _ => {
-            c.prepare_cached(
-                "INSERT INTO send_windows (service_sid, to_addr, window_start, sends) VALUES (?1, ?2, ?3, 1) \
-                 ON CONFLICT (service_sid, to_addr) DO UPDATE SET window_start = excluded.window_start, sends = 1",
-            )?
-            .execute(params![s.service_sid.as_str(), s.to, s.now.unix()])?;
-        }
-    }
-    Ok(true)
 }
 
 pub fn check(c: &Connection, keys: &Keys, k: CheckVerification) -> Result<CheckOutcome> {
