@@ -812,7 +812,7 @@ mod tests {
         for _ in 0..32 {
             let store = Arc::clone(&store);
             tasks.push(tokio::spawn(async move {
-                for _ in 0..500 {
+                for _ in 0..1000 {
                     let key = crate::keys::random_hex(16);
                     store
                         .writer
@@ -828,7 +828,7 @@ mod tests {
             t.await.unwrap();
         }
         let written: i64 = store.read(|c| c.query_row("SELECT COUNT(*) FROM meta", [], |r| r.get(0))).unwrap();
-        assert!(written >= 16_000);
+        assert!(written >= 32_000);
         let log = std::fs::metadata(dir.path().join("verifyd.db-wal")).unwrap().len();
         let bound = 2 * checkpoint::WRITER_THRESHOLD_PAGES as u64 * 4096;
         assert!(log < bound, "the log holds {log} bytes after {written} writes (bound {bound})");
