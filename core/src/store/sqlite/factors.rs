@@ -345,27 +345,55 @@ pub fn delete_factor(
     Ok(true)
 }
 
-/// The factor's TOTP, and the start of the last step it accepted.
-fn totp_of(c: &Connection, keys: &Keys, factor: &FactorRecord) -> Result<Option<(Totp, u32, Option<i64>)>> {
+/// What checking a code needs beside the factor: its sealed secret and the start of the last
+/// step it accepted. Read with the factor, in one look-up.
+struct CodeState {
+    secret_sealed: Option<Vec<u8>>,
+    last_step_start: Option<i64>,
+}
+
+fn factor_with_code_state(
+    c: &Connection,
+    account: &Sid,
+    service: &Sid,
+    identity: &str,
+    sid: &Sid,
+) -> rusqlite::Result<Option<(FactorRecord, CodeState)>> {
+    c.prepare_cached(&format!(
+        "SELECT {FACTOR_COLUMNS}, secret_sealed, last_step_start FROM factors \
+         WHERE sid = ?1 AND service_sid = ?2 AND identity = ?3 AND account_sid = ?4"
+    ))?
+    .query_row([sid.as_str(), service.as_str(), identity, account.as_str()], |r| {
+        Ok((factor_row(r)?, CodeState { secret_sealed: r.get(13)?, last_step_start: r.get(14)? }))
+    })
+    .optional()
+}
+
+/// The factor's TOTP and skew; `None` for a factor that is not TOTP.
+fn totp_of(keys: &Keys, factor: &FactorRecord, state: &CodeState) -> Result<Option<(Totp, u32)>> {
     let FactorSettings::Totp { alg, code_length, time_step, skew } = &factor.settings else { return Ok(None) };
-    let (sealed, last): (Option<Vec<u8>>, Option<i64>) = c
-        .prepare_cached("SELECT secret_sealed, last_step_start FROM factors WHERE sid = ?1")?
-        .query_row([factor.sid.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let sealed = sealed.ok_or_else(|| StoreError::Internal("a TOTP factor has no secret".into()))?;
-    let secret = keys
-        .open(secret_context(&factor.sid).as_bytes(), &sealed)
-        .map_err(|e| StoreError::Unsealable(e.to_string()))?;
+    let sealed =
+        state.secret_sealed.as_ref().ok_or_else(|| StoreError::Internal("a TOTP factor has no secret".into()))?;
+    let secret =
+        keys.open(secret_context(&factor.sid).as_bytes(), sealed).map_err(|e| StoreError::Unsealable(e.to_string()))?;
     let algorithm =
         Algorithm::from_wire(alg).ok_or_else(|| StoreError::Internal(format!("unknown TOTP algorithm {alg}")))?;
     let totp =
         Totp::new(secret, algorithm, *code_length, *time_step).map_err(|e| StoreError::Internal(e.to_string()))?;
-    Ok(Some((totp, *skew, last)))
+    Ok(Some((totp, *skew)))
 }
 
 /// Accepts `code` for the factor if it is fresh, recording its step (compare-and-set).
-fn accept_code(c: &Connection, keys: &Keys, factor: &FactorRecord, code: &str, now: Timestamp) -> Result<Option<bool>> {
-    let Some((totp, skew, last)) = totp_of(c, keys, factor)? else { return Ok(None) };
-    let Some(step_start) = totp.verify(code, now.unix(), skew, last) else { return Ok(Some(false)) };
+fn accept_code(
+    c: &Connection,
+    keys: &Keys,
+    factor: &FactorRecord,
+    state: &CodeState,
+    code: &str,
+    now: Timestamp,
+) -> Result<Option<bool>> {
+    let Some((totp, skew)) = totp_of(keys, factor, state)? else { return Ok(None) };
+    let Some(step_start) = totp.verify(code, now.unix(), skew, state.last_step_start) else { return Ok(Some(false)) };
     let n = c
         .prepare_cached("UPDATE factors SET last_step_start = ?2 WHERE sid = ?1 AND (last_step_start IS NULL OR last_step_start < ?2)")?
         .execute(params![factor.sid.as_str(), step_start])?;
@@ -373,7 +401,8 @@ fn accept_code(c: &Connection, keys: &Keys, factor: &FactorRecord, code: &str, n
 }
 
 pub fn verify_totp_factor(c: &Connection, keys: &Keys, a: TotpAttempt) -> Result<FactorCheckOutcome> {
-    let Some(mut record) = factor(c, &a.account_sid, &a.service_sid, &a.identity, &a.sid)? else {
+    let Some((mut record, state)) = factor_with_code_state(c, &a.account_sid, &a.service_sid, &a.identity, &a.sid)?
+    else {
         return Ok(FactorCheckOutcome::NotFound);
     };
     if !matches!(record.settings, FactorSettings::Totp { .. }) {
@@ -389,7 +418,7 @@ pub fn verify_totp_factor(c: &Connection, keys: &Keys, a: TotpAttempt) -> Result
         return Ok(FactorCheckOutcome::TooManyAttempts);
     }
     record.date_updated = a.now;
-    if accept_code(c, keys, &record, &a.code, a.now)? == Some(true) {
+    if accept_code(c, keys, &record, &state, &a.code, a.now)? == Some(true) {
         record.status = FactorStatus::Verified;
         c.prepare_cached(
             "UPDATE factors SET status = 'verified', verify_attempts = 0, date_updated = ?2 WHERE sid = ?1",
@@ -405,7 +434,8 @@ pub fn verify_totp_factor(c: &Connection, keys: &Keys, a: TotpAttempt) -> Result
 }
 
 pub fn create_challenge(c: &Connection, keys: &Keys, n: NewChallenge) -> Result<NewChallengeOutcome> {
-    let Some(factor) = factor(c, &n.account_sid, &n.service_sid, &n.identity, &n.factor_sid)? else {
+    let Some((factor, state)) = factor_with_code_state(c, &n.account_sid, &n.service_sid, &n.identity, &n.factor_sid)?
+    else {
         return Ok(NewChallengeOutcome::FactorNotFound);
     };
     if factor.status != FactorStatus::Verified {
@@ -415,12 +445,18 @@ pub fn create_challenge(c: &Connection, keys: &Keys, n: NewChallenge) -> Result<
         FactorSettings::Totp { code_length, .. } => *code_length,
         FactorSettings::Push { .. } => 0,
     };
-    for (max, window) in (n.limits)(code_length) {
-        let recent: u32 = c
-            .prepare_cached("SELECT COUNT(*) FROM challenges WHERE factor_sid = ?1 AND date_created > ?2")?
-            .query_row(params![factor.sid.as_str(), n.now.plus_seconds(-window).unix()], |r| r.get(0))?;
-        if recent >= *max {
-            return Ok(NewChallengeOutcome::TooManyChallenges);
+    let limits = (n.limits)(code_length);
+    if let Some(widest) = limits.iter().map(|(_, window)| *window).max() {
+        // The creation times within the widest window (at most its limit), read once for all.
+        let times: Vec<i64> = c
+            .prepare_cached("SELECT date_created FROM challenges WHERE factor_sid = ?1 AND date_created > ?2")?
+            .query_map(params![factor.sid.as_str(), n.now.plus_seconds(-widest).unix()], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (max, window) in limits {
+            let since = n.now.plus_seconds(-window).unix();
+            if times.iter().filter(|t| **t > since).count() >= *max as usize {
+                return Ok(NewChallengeOutcome::TooManyChallenges);
+            }
         }
     }
     let mut record = ChallengeRecord {
@@ -444,7 +480,7 @@ pub fn create_challenge(c: &Connection, keys: &Keys, n: NewChallenge) -> Result<
     };
     let mut attempts = 0u32;
     if let Some(code) = &n.totp_code {
-        if accept_code(c, keys, &factor, code, n.now)? == Some(true) {
+        if accept_code(c, keys, &factor, &state, code, n.now)? == Some(true) {
             record.status = ChallengeStatus::Approved;
             record.date_responded = Some(n.now);
         } else {
@@ -555,10 +591,12 @@ pub fn answer_totp_challenge(c: &Connection, keys: &Keys, a: TotpAttempt) -> Res
     if attempts >= a.max_attempts {
         return Ok(AnswerOutcome::TooManyAttempts);
     }
-    let Some(factor) = factor(c, &a.account_sid, &a.service_sid, &a.identity, &record.factor_sid)? else {
+    let Some((factor, state)) =
+        factor_with_code_state(c, &a.account_sid, &a.service_sid, &a.identity, &record.factor_sid)?
+    else {
         return Ok(AnswerOutcome::NotFound);
     };
-    let accepted = match accept_code(c, keys, &factor, &a.code, a.now)? {
+    let accepted = match accept_code(c, keys, &factor, &state, &a.code, a.now)? {
         None => return Ok(AnswerOutcome::NotTotp),
         Some(accepted) => accepted,
     };
