@@ -322,7 +322,11 @@ async fn totp_rows(ctx: &Ctx, service: &str) -> Result<Measured, String> {
     for t in tasks {
         t.await.map_err(|e| e.to_string())??;
     }
-    let factors = Arc::new(prepared.lock().map(|l| l.clone()).unwrap_or_default());
+    // Challenges go to the factors in an order unrelated to their creation, as users sign in:
+    // in creation order, every factor and index write would land on the same few pages.
+    let created = prepared.lock().map(|l| l.clone()).unwrap_or_default();
+    let n = created.len();
+    let factors: Arc<Vec<_>> = Arc::new((0..n).map(|j| created[(j * SHUFFLE_STEP) % n].clone()).collect());
     let service = service.to_owned();
     let make: MakeRequest = Arc::new(move |i| {
         let (identity, factor, totp) = factors.get(i as usize)?;
@@ -335,6 +339,9 @@ async fn totp_rows(ctx: &Ctx, service: &str) -> Result<Measured, String> {
     });
     Ok(ctx.row(make, body_has(201, "\"approved\"")).await)
 }
+
+/// A prime: stepping by it modulo n visits every index of a list shorter than it once.
+const SHUFFLE_STEP: usize = 1_000_003;
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
