@@ -512,3 +512,37 @@ async fn another_accounts_challenges_are_not_found() {
     assert_eq!(answered.status, ChallengeStatus::Approved);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn deleting_a_factor_or_its_entity_deletes_only_their_challenges() {
+    let server = TestServer::start().await;
+    let (service, first) = setup(&server).await;
+    let sa = &service.sid;
+    let second = server.verified_factor(sa, IDENTITY, |_| {}).await;
+    let other_identity = "someone-else";
+    let theirs = server.verified_factor(sa, other_identity, |_| {}).await;
+    for _ in 0..2 {
+        create(&server, sa, &first.sid, None).await;
+        create(&server, sa, &second.sid, None).await;
+    }
+    server.client.create_challenge(&new_challenge(sa, other_identity, &theirs.sid, None)).await.unwrap();
+    let factors_of =
+        |listed: ChallengeList| listed.challenges.into_iter().filter_map(|c| c.factor_sid).collect::<Vec<_>>();
+
+    server.client.delete_factor(&delete_factor(sa, IDENTITY, &first.sid)).await.unwrap();
+    let left = factors_of(server.client.list_challenges(&list_challenges(sa, IDENTITY)).await.unwrap());
+    assert_eq!(left, vec![second.sid.clone(), second.sid.clone()], "only the deleted factor's challenges went");
+    let stored: i64 = server
+        .db()
+        .query_row("SELECT COUNT(*) FROM challenges WHERE factor_sid = ?1", [first.sid.as_str()], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 0);
+
+    server.client.delete_entity(&delete_entity(sa, IDENTITY)).await.unwrap();
+    let stored: i64 =
+        server.db().query_row("SELECT COUNT(*) FROM challenges WHERE identity = ?1", [IDENTITY], |r| r.get(0)).unwrap();
+    assert_eq!(stored, 0, "the entity's challenges are gone with it");
+    let kept = factors_of(server.client.list_challenges(&list_challenges(sa, other_identity)).await.unwrap());
+    assert_eq!(kept, vec![theirs.sid.clone()], "another identity's challenges stay");
+    server.stop().await;
+}

@@ -181,11 +181,27 @@ pub fn delete_entity(c: &Connection, account: &Sid, service: &Sid, identity: &st
     for f in list_factors(c, account, service, identity, Cursor::First, u32::MAX)? {
         super::webhooks::factor_event(c, "factor.deleted", &f, now)?;
     }
-    for table in ["notifications", "challenges", "factors"] {
-        c.execute(&format!("DELETE FROM {table} WHERE entity_sid = ?1"), [found.sid.as_str()])?;
-    }
+    delete_challenges_of(c, service, identity, None)?;
+    c.execute("DELETE FROM factors WHERE entity_sid = ?1", [found.sid.as_str()])?;
     c.execute("DELETE FROM entities WHERE sid = ?1", [found.sid.as_str()])?;
     Ok(true)
+}
+
+/// Deletes the challenges of an identity (of one of its factors, when given) and their
+/// notifications, found through the by-identity index: challenges have no other index by
+/// owner.
+fn delete_challenges_of(c: &Connection, service: &Sid, identity: &str, factor: Option<&Sid>) -> Result<()> {
+    let factor = factor.map(Sid::as_str);
+    c.prepare_cached(
+        "DELETE FROM notifications WHERE challenge_sid IN (SELECT sid FROM challenges \
+         WHERE service_sid = ?1 AND identity = ?2 AND (?3 IS NULL OR factor_sid = ?3))",
+    )?
+    .execute(params![service.as_str(), identity, factor])?;
+    c.prepare_cached(
+        "DELETE FROM challenges WHERE service_sid = ?1 AND identity = ?2 AND (?3 IS NULL OR factor_sid = ?3)",
+    )?
+    .execute(params![service.as_str(), identity, factor])?;
+    Ok(())
 }
 
 pub fn create_factor(c: &Connection, f: NewFactor) -> Result<NewFactorOutcome> {
@@ -336,20 +352,18 @@ pub fn delete_factor(
 ) -> Result<bool> {
     let Some(found) = factor(c, account, service, identity, sid)? else { return Ok(false) };
     super::webhooks::factor_event(c, "factor.deleted", &found, now)?;
-    c.execute(
-        "DELETE FROM notifications WHERE challenge_sid IN (SELECT sid FROM challenges WHERE factor_sid = ?1)",
-        [sid.as_str()],
-    )?;
-    c.execute("DELETE FROM challenges WHERE factor_sid = ?1", [sid.as_str()])?;
+    delete_challenges_of(c, service, identity, Some(sid))?;
     c.execute("DELETE FROM factors WHERE sid = ?1", [sid.as_str()])?;
     Ok(true)
 }
 
-/// What checking a code needs beside the factor: its sealed secret and the start of the last
-/// step it accepted. Read with the factor, in one look-up.
+/// What checking a code and limiting challenges need beside the factor: its sealed secret,
+/// the start of the last step it accepted, and the creation times of its recent challenges.
+/// Read with the factor, in one look-up.
 struct CodeState {
     secret_sealed: Option<Vec<u8>>,
     last_step_start: Option<i64>,
+    challenge_times: Vec<i64>,
 }
 
 fn factor_with_code_state(
@@ -360,11 +374,14 @@ fn factor_with_code_state(
     sid: &Sid,
 ) -> rusqlite::Result<Option<(FactorRecord, CodeState)>> {
     c.prepare_cached(&format!(
-        "SELECT {FACTOR_COLUMNS}, secret_sealed, last_step_start FROM factors \
+        "SELECT {FACTOR_COLUMNS}, secret_sealed, last_step_start, challenge_times FROM factors \
          WHERE sid = ?1 AND service_sid = ?2 AND identity = ?3 AND account_sid = ?4"
     ))?
     .query_row([sid.as_str(), service.as_str(), identity, account.as_str()], |r| {
-        Ok((factor_row(r)?, CodeState { secret_sealed: r.get(13)?, last_step_start: r.get(14)? }))
+        Ok((
+            factor_row(r)?,
+            CodeState { secret_sealed: r.get(13)?, last_step_start: r.get(14)?, challenge_times: json(r, 15)? },
+        ))
     })
     .optional()
 }
@@ -447,17 +464,18 @@ pub fn create_challenge(c: &Connection, keys: &Keys, n: NewChallenge) -> Result<
     };
     let limits = (n.limits)(code_length);
     if let Some(widest) = limits.iter().map(|(_, window)| *window).max() {
-        // The creation times within the widest window (at most its limit), read once for all.
-        let times: Vec<i64> = c
-            .prepare_cached("SELECT date_created FROM challenges WHERE factor_sid = ?1 AND date_created > ?2")?
-            .query_map(params![factor.sid.as_str(), n.now.plus_seconds(-widest).unix()], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
         for (max, window) in limits {
             let since = n.now.plus_seconds(-window).unix();
-            if times.iter().filter(|t| **t > since).count() >= *max as usize {
+            if state.challenge_times.iter().filter(|t| **t > since).count() >= *max as usize {
                 return Ok(NewChallengeOutcome::TooManyChallenges);
             }
         }
+        // This challenge counts from now on; times past every window are dropped.
+        let since = n.now.plus_seconds(-widest).unix();
+        let mut times: Vec<i64> = state.challenge_times.iter().copied().filter(|t| *t > since).collect();
+        times.push(n.now.unix());
+        c.prepare_cached("UPDATE factors SET challenge_times = ?2 WHERE sid = ?1")?
+            .execute(params![factor.sid.as_str(), to_json(&times)?])?;
     }
     let mut record = ChallengeRecord {
         seq: 0,
@@ -627,10 +645,17 @@ pub fn maintain(c: &Connection, now: Timestamp) -> Result<(u64, u64)> {
         [now.unix()],
     )?;
     let day_ago = now.plus_seconds(-86_400).unix();
-    c.execute(
-        "DELETE FROM challenges WHERE factor_sid IN (SELECT sid FROM factors WHERE status = 'unverified' AND date_created <= ?1)",
-        [day_ago],
-    )?;
+    // An unverified factor cannot be challenged; its challenges are deleted all the same, should
+    // an older verifyd have left any.
+    let stale: Vec<(Sid, String, Sid)> = c
+        .prepare_cached(
+            "SELECT service_sid, identity, sid FROM factors WHERE status = 'unverified' AND date_created <= ?1",
+        )?
+        .query_map([day_ago], |r| Ok((sid(r, 0)?, r.get(1)?, sid(r, 2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (service, identity, factor) in &stale {
+        delete_challenges_of(c, service, identity, Some(factor))?;
+    }
     let purged = c.execute("DELETE FROM factors WHERE status = 'unverified' AND date_created <= ?1", [day_ago])?;
     c.execute("DELETE FROM factor_creations WHERE time <= ?1", [day_ago])?;
     Ok((expired as u64, purged as u64))

@@ -278,6 +278,18 @@ const MIGRATIONS: &[&str] = &[
                                WHERE v.service_sid = w.service_sid AND v.to_addr = w.to_addr);
     DROP TABLE send_windows;
     ",
+    // 6: a TOTP factor keeps the creation times of its recent challenges (for the creation
+    // limits) in its own row, which a challenge writes anyway, instead of an index keyed by
+    // factor that cost every challenge a write to a random page. The newest 100 are enough:
+    // no limit allows more.
+    r"
+    ALTER TABLE factors ADD COLUMN challenge_times TEXT NOT NULL DEFAULT '[]';
+    UPDATE factors SET challenge_times = (
+        SELECT json_group_array(date_created) FROM (
+            SELECT date_created FROM challenges WHERE factor_sid = factors.sid ORDER BY seq DESC LIMIT 100))
+    WHERE factor_type = 'totp' AND EXISTS (SELECT 1 FROM challenges WHERE factor_sid = factors.sid);
+    DROP INDEX challenges_by_factor;
+    ",
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
@@ -347,6 +359,39 @@ mod tests {
             .query_row("SELECT NOT EXISTS(SELECT 1 FROM sqlite_master WHERE name = 'send_windows')", [], |r| r.get(0))
             .unwrap();
         assert!(gone);
+    }
+
+    #[test]
+    fn totp_factors_take_the_creation_times_of_their_newest_challenges() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 5).unwrap();
+        for (sid, kind) in [("YF1", "totp"), ("YF2", "totp"), ("YF3", "push")] {
+            conn.execute(
+                "INSERT INTO factors (sid, account_sid, service_sid, entity_sid, identity, friendly_name, factor_type, \
+                 status, settings, date_created, date_updated) VALUES (?1, 'AC1', 'VA1', 'YE1', 'u', 'f', ?2, \
+                 'verified', '{}', 0, 0)",
+                [sid, kind],
+            )
+            .unwrap();
+        }
+        let challenge = "INSERT INTO challenges (sid, account_sid, service_sid, entity_sid, identity, factor_sid, \
+                         factor_type, status, responded_reason, date_created, date_updated, expiration_date) \
+                         VALUES (?1, 'AC1', 'VA1', 'YE1', 'u', ?2, 'totp', 'approved', 'none', ?3, ?3, ?3)";
+        for i in 0..120 {
+            conn.execute(challenge, rusqlite::params![format!("YC{i}"), "YF1", 1000 + i]).unwrap();
+        }
+        conn.execute(challenge, rusqlite::params!["YCpush", "YF3", 5000]).unwrap();
+        migrate(&mut conn).unwrap();
+        let times = |sid: &str| -> Vec<i64> {
+            let text: String =
+                conn.query_row("SELECT challenge_times FROM factors WHERE sid = ?1", [sid], |r| r.get(0)).unwrap();
+            let mut times: Vec<i64> = serde_json::from_str(&text).unwrap();
+            times.sort_unstable();
+            times
+        };
+        assert_eq!(times("YF1"), (1020..1120).collect::<Vec<_>>(), "the newest hundred");
+        assert!(times("YF2").is_empty());
+        assert!(times("YF3").is_empty(), "push factors have no creation limits");
     }
 
     #[test]
