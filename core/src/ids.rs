@@ -35,9 +35,21 @@ pub fn new_sid(prefix: &str) -> Sid {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let mut bytes = [0u8; 16];
-    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
-    rand::thread_rng().fill_bytes(&mut bytes[6..]);
+    let (time, random) = bytes.split_at_mut(6);
+    time.copy_from_slice(millis.to_be_bytes().get(2..).unwrap_or_default());
+    rand::thread_rng().fill_bytes(random);
     Sid::from_parts(prefix, bytes)
+}
+
+/// A random (version 4) UUID: webhook receivers drop duplicate deliveries by it.
+pub fn new_uuid() -> String {
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    let part = |range: std::ops::Range<usize>| h.get(range).unwrap_or_default();
+    format!("{}-{}-{}-{}-{}", part(0..8), part(8..12), part(12..16), part(16..20), part(20..32))
 }
 
 #[cfg(test)]
@@ -56,5 +68,14 @@ mod tests {
         // The time is in the first 12 hex digits, the rest is random.
         assert!(many.iter().all(|s| s.as_str()[2..14] >= first.as_str()[2..14]));
         assert_eq!(later.as_str().len(), 34);
+    }
+
+    #[test]
+    fn uuids_are_version_4() {
+        let uuid = new_uuid();
+        assert_eq!(uuid.len(), 36);
+        assert_eq!(uuid.as_bytes()[14], b'4');
+        assert!(matches!(uuid.as_bytes()[19], b'8' | b'9' | b'a' | b'b'));
+        assert_ne!(uuid, new_uuid());
     }
 }

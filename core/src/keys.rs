@@ -86,6 +86,57 @@ pub enum KeyError {
     Unsealable,
 }
 
+/// What a sealed value is, and whose: the associated data it is sealed under. The labels are
+/// stored implicitly in every sealed value; they never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealContext<'a> {
+    /// An account's auth token (webhooks are signed with it).
+    AuthToken(&'a verifyd_runtime::Sid),
+    /// A pending verification's code, kept for re-sends.
+    Code(&'a verifyd_runtime::Sid),
+    /// A TOTP factor's secret.
+    TotpSecret(&'a verifyd_runtime::Sid),
+    /// An outbox message's text.
+    MessageBody(&'a verifyd_runtime::Sid),
+    /// The code an outbox message carries.
+    MessageCode(&'a verifyd_runtime::Sid),
+    /// An enrolment access token.
+    AccessToken(&'a verifyd_runtime::Sid),
+}
+
+impl SealContext<'_> {
+    fn label(&self) -> String {
+        let (kind, sid) = match self {
+            Self::AuthToken(sid) => ("auth-token", sid),
+            Self::Code(sid) => ("code", sid),
+            Self::TotpSecret(sid) => ("totp", sid),
+            Self::MessageBody(sid) => ("outbox", sid),
+            Self::MessageCode(sid) => ("outbox-code", sid),
+            Self::AccessToken(sid) => ("access-token", sid),
+        };
+        format!("{kind}:{sid}")
+    }
+}
+
+/// What a secret hash is of: the hashes of different kinds never match each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKind {
+    AuthToken,
+    ApiKey,
+    /// The simulated SNA carrier's URL token of a verification (development mode).
+    SnaToken,
+}
+
+impl SecretKind {
+    fn label(self) -> &'static str {
+        match self {
+            Self::AuthToken => "auth-token",
+            Self::ApiKey => "api-key",
+            Self::SnaToken => "sna",
+        }
+    }
+}
+
 /// The 32-byte master key (`VERIFYD_MASTER_KEY` as 64 hex characters, or a key file for SQLite).
 ///
 /// `Debug` shows the fingerprint, never the key; there is no `Display`.
@@ -346,14 +397,15 @@ impl Keys {
 
     /// HMAC-SHA256(secret-hash key, kind ‖ 0x00 ‖ secret), for API key secrets (`kind` "api-key") and auth
     /// tokens ("auth-token"). These secrets are random and long, so a slow password hash would add nothing.
-    pub fn secret_hash(&self, kind: &str, secret: &str) -> [u8; 32] {
-        secret_hash_with(&self.current, kind, secret)
+    pub fn secret_hash(&self, kind: SecretKind, secret: &str) -> [u8; 32] {
+        secret_hash_with(&self.current, kind.label(), secret)
     }
 
     /// Whether `stored` is the secret hash of (`kind`, `secret`), compared in constant time. A hash made under
     /// a previous master key also matches, so that a rotation does not revoke every API key. False for a
     /// stored value of the wrong length.
-    pub fn secret_matches(&self, kind: &str, secret: &str, stored: &[u8]) -> bool {
+    pub fn secret_matches(&self, kind: SecretKind, secret: &str, stored: &[u8]) -> bool {
+        let kind = kind.label();
         if stored.len() != 32 {
             return false;
         }
@@ -371,7 +423,7 @@ impl Keys {
     ///
     /// # Panics
     /// Only for a plaintext beyond XChaCha20-Poly1305's limit (256 GiB).
-    pub fn seal(&self, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    fn seal_bytes(&self, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
         // 192-bit random nonces from a CSPRNG seeded by the OS (no system call per seal):
         // collisions are negligible at any volume this server will see.
         let mut nonce = [0u8; NONCE_LEN];
@@ -395,7 +447,7 @@ impl Keys {
     /// Decrypts a value made by [`seal`](Self::seal) under the current or a previous master key, chosen by
     /// the key id. [`KeyError::Unsealable`] on an unknown key id, an unknown version, a short input, another
     /// context or any alteration. Never panics.
-    pub fn open(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, KeyError> {
+    fn open_bytes(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, KeyError> {
         if sealed.len() < MIN_SEALED_LEN || sealed[0] != SEAL_VERSION {
             return Err(KeyError::Unsealable);
         }
@@ -407,6 +459,22 @@ impl Keys {
             .filter(|keys| keys.key_id[..] == *key_id)
             .find_map(|keys| keys.seal.decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad }).ok())
             .ok_or(KeyError::Unsealable)
+    }
+
+    /// Seals `plaintext` for one use (see [`SealContext`]): a value opens only for the same
+    /// context, so it cannot be moved to another row or purpose.
+    pub fn seal(&self, context: SealContext<'_>, plaintext: &[u8]) -> Vec<u8> {
+        self.seal_bytes(context.label().as_bytes(), plaintext)
+    }
+
+    /// Opens a value sealed for `context`.
+    pub fn open(&self, context: SealContext<'_>, sealed: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.open_bytes(context.label().as_bytes(), sealed)
+    }
+
+    /// Opens a value sealed as text.
+    pub fn open_text(&self, context: SealContext<'_>, sealed: &[u8]) -> Result<String, KeyError> {
+        String::from_utf8(self.open(context, sealed)?).map_err(|_| KeyError::Unsealable)
     }
 
     /// The 32-byte HMAC key for signing access tokens (HS256).
@@ -532,7 +600,7 @@ mod tests {
             "f6a94fe7a49cb9f087a17dd5fc0cac7681ae41de16b386d1605e0fb763e967ad"
         );
         assert_eq!(
-            hex::encode(keys.secret_hash("api-key", "secret")),
+            hex::encode(keys.secret_hash(SecretKind::ApiKey, "secret")),
             "3e28200262168c0c41612dd7364f36eb4c8d20af0d8e373abeb27adc42d5654e"
         );
         assert_eq!(
@@ -692,16 +760,38 @@ mod tests {
     }
 
     #[test]
+    fn keys_seal_contexts_keep_their_stored_labels() {
+        // Values sealed by earlier versions name their context by these labels: they never change.
+        let keys = Keys::derive(&zero_key());
+        let sid = verifyd_runtime::Sid::from_parts("VE", [7; 16]);
+        for (context, label) in [
+            (SealContext::AuthToken(&sid), "auth-token"),
+            (SealContext::Code(&sid), "code"),
+            (SealContext::TotpSecret(&sid), "totp"),
+            (SealContext::MessageBody(&sid), "outbox"),
+            (SealContext::MessageCode(&sid), "outbox-code"),
+            (SealContext::AccessToken(&sid), "access-token"),
+        ] {
+            let sealed = keys.seal(context, b"value");
+            assert_eq!(keys.open_bytes(format!("{label}:{sid}").as_bytes(), &sealed).unwrap(), b"value");
+            assert_eq!(keys.open_text(context, &sealed).unwrap(), "value");
+        }
+        let sealed = keys.seal(SealContext::Code(&sid), b"123456");
+        assert!(keys.open(SealContext::MessageCode(&sid), &sealed).is_err());
+        assert_eq!(SecretKind::SnaToken.label(), "sna");
+    }
+
+    #[test]
     fn keys_secret_hash_is_separated_by_kind() {
         let keys = Keys::derive(&key_from_byte(5));
-        let api = keys.secret_hash("api-key", "s3cr3t");
-        assert_ne!(api, keys.secret_hash("auth-token", "s3cr3t"));
-        assert_ne!(api, keys.secret_hash("api-key", "s3cr3u"));
-        assert_ne!(keys.secret_hash("api-key", "s3cr3t"), keys.code_hash("api-key", "s3cr3t"));
-        assert!(keys.secret_matches("api-key", "s3cr3t", &api));
-        assert!(!keys.secret_matches("auth-token", "s3cr3t", &api));
-        assert!(!keys.secret_matches("api-key", "s3cr3u", &api));
-        assert!(!keys.secret_matches("api-key", "s3cr3t", &api[..16]));
+        let api = keys.secret_hash(SecretKind::ApiKey, "s3cr3t");
+        assert_ne!(api, keys.secret_hash(SecretKind::AuthToken, "s3cr3t"));
+        assert_ne!(api, keys.secret_hash(SecretKind::ApiKey, "s3cr3u"));
+        assert_ne!(keys.secret_hash(SecretKind::ApiKey, "s3cr3t"), keys.code_hash("api-key", "s3cr3t"));
+        assert!(keys.secret_matches(SecretKind::ApiKey, "s3cr3t", &api));
+        assert!(!keys.secret_matches(SecretKind::AuthToken, "s3cr3t", &api));
+        assert!(!keys.secret_matches(SecretKind::ApiKey, "s3cr3u", &api));
+        assert!(!keys.secret_matches(SecretKind::ApiKey, "s3cr3t", &api[..16]));
     }
 
     #[test]
@@ -710,24 +800,24 @@ mod tests {
         let new = key_from_byte(2);
         let old_keys = Keys::derive(&old);
         let code = old_keys.code_hash("VE1", "123456");
-        let secret = old_keys.secret_hash("api-key", "s3cr3t");
+        let secret = old_keys.secret_hash(SecretKind::ApiKey, "s3cr3t");
         let rotated = Keys::with_previous(&new, &[old]);
         assert!(rotated.code_matches("VE1", "123456", &code));
-        assert!(rotated.secret_matches("api-key", "s3cr3t", &secret));
+        assert!(rotated.secret_matches(SecretKind::ApiKey, "s3cr3t", &secret));
         assert!(!rotated.code_matches("VE1", "654321", &code));
         // New hashes are made under the new key only.
         assert_eq!(rotated.code_hash("VE1", "123456"), Keys::derive(&new).code_hash("VE1", "123456"));
         assert!(!Keys::derive(&new).code_matches("VE1", "123456", &code));
-        assert!(!Keys::derive(&new).secret_matches("api-key", "s3cr3t", &secret));
+        assert!(!Keys::derive(&new).secret_matches(SecretKind::ApiKey, "s3cr3t", &secret));
     }
 
     #[test]
     fn keys_seal_open_round_trip() {
         let keys = Keys::derive(&key_from_byte(9));
         for plaintext in [&b""[..], b"123456", &[0xa5; 1000]] {
-            let sealed = keys.seal(b"code:VE1", plaintext);
+            let sealed = keys.seal_bytes(b"code:VE1", plaintext);
             assert_eq!(sealed.len(), MIN_SEALED_LEN + plaintext.len());
-            assert_eq!(keys.open(b"code:VE1", &sealed).unwrap(), plaintext);
+            assert_eq!(keys.open_bytes(b"code:VE1", &sealed).unwrap(), plaintext);
         }
     }
 
@@ -735,7 +825,7 @@ mod tests {
     fn keys_seal_output_starts_with_version_and_key_id() {
         let master = key_from_byte(9);
         let keys = Keys::derive(&master);
-        let sealed = keys.seal(b"totp:YF1", b"JBSWY3DPEHPK3PXP");
+        let sealed = keys.seal_bytes(b"totp:YF1", b"JBSWY3DPEHPK3PXP");
         assert_eq!(sealed[0], 1);
         assert_eq!(hex::encode(&sealed[1..5]), master.fingerprint()[..8]);
         assert!(!sealed.windows(16).any(|w| w == b"JBSWY3DPEHPK3PXP"));
@@ -744,8 +834,8 @@ mod tests {
     #[test]
     fn keys_seal_uses_a_random_nonce() {
         let keys = Keys::derive(&key_from_byte(9));
-        let a = keys.seal(b"outbox:MM1", b"Your code is 123456");
-        let b = keys.seal(b"outbox:MM1", b"Your code is 123456");
+        let a = keys.seal_bytes(b"outbox:MM1", b"Your code is 123456");
+        let b = keys.seal_bytes(b"outbox:MM1", b"Your code is 123456");
         assert_ne!(a, b);
         assert_ne!(a[HEADER_LEN..HEADER_LEN + NONCE_LEN], b[HEADER_LEN..HEADER_LEN + NONCE_LEN]);
     }
@@ -753,21 +843,24 @@ mod tests {
     #[test]
     fn keys_open_refuses_another_context() {
         let keys = Keys::derive(&key_from_byte(9));
-        let sealed = keys.seal(b"auth-token:AC1", b"token");
-        assert!(matches!(keys.open(b"auth-token:AC2", &sealed), Err(KeyError::Unsealable)));
-        assert!(matches!(keys.open(b"code:AC1", &sealed), Err(KeyError::Unsealable)));
-        assert!(matches!(keys.open(b"", &sealed), Err(KeyError::Unsealable)));
+        let sealed = keys.seal_bytes(b"auth-token:AC1", b"token");
+        assert!(matches!(keys.open_bytes(b"auth-token:AC2", &sealed), Err(KeyError::Unsealable)));
+        assert!(matches!(keys.open_bytes(b"code:AC1", &sealed), Err(KeyError::Unsealable)));
+        assert!(matches!(keys.open_bytes(b"", &sealed), Err(KeyError::Unsealable)));
     }
 
     #[test]
     fn keys_open_refuses_any_flipped_bit() {
         let keys = Keys::derive(&key_from_byte(9));
-        let sealed = keys.seal(b"code:VE1", b"123456");
+        let sealed = keys.seal_bytes(b"code:VE1", b"123456");
         for i in 0..sealed.len() {
             for bit in 0..8 {
                 let mut altered = sealed.clone();
                 altered[i] ^= 1 << bit;
-                assert!(matches!(keys.open(b"code:VE1", &altered), Err(KeyError::Unsealable)), "byte {i} bit {bit}");
+                assert!(
+                    matches!(keys.open_bytes(b"code:VE1", &altered), Err(KeyError::Unsealable)),
+                    "byte {i} bit {bit}"
+                );
             }
         }
     }
@@ -775,28 +868,28 @@ mod tests {
     #[test]
     fn keys_open_refuses_truncated_empty_and_extended_input() {
         let keys = Keys::derive(&key_from_byte(9));
-        let sealed = keys.seal(b"code:VE1", b"123456");
+        let sealed = keys.seal_bytes(b"code:VE1", b"123456");
         for len in 0..sealed.len() {
-            assert!(matches!(keys.open(b"code:VE1", &sealed[..len]), Err(KeyError::Unsealable)), "{len}");
+            assert!(matches!(keys.open_bytes(b"code:VE1", &sealed[..len]), Err(KeyError::Unsealable)), "{len}");
         }
         let extended = [sealed.as_slice(), &[0]].concat();
-        assert!(matches!(keys.open(b"code:VE1", &extended), Err(KeyError::Unsealable)));
+        assert!(matches!(keys.open_bytes(b"code:VE1", &extended), Err(KeyError::Unsealable)));
     }
 
     #[test]
     fn keys_open_refuses_an_unknown_key_id_and_version() {
         let keys = Keys::derive(&key_from_byte(9));
         let other = Keys::derive(&key_from_byte(10));
-        let sealed = other.seal(b"code:VE1", b"123456");
-        assert!(matches!(keys.open(b"code:VE1", &sealed), Err(KeyError::Unsealable)));
+        let sealed = other.seal_bytes(b"code:VE1", b"123456");
+        assert!(matches!(keys.open_bytes(b"code:VE1", &sealed), Err(KeyError::Unsealable)));
 
         // Our own value relabelled with another key id, or another version.
-        let mut relabelled = keys.seal(b"code:VE1", b"123456");
+        let mut relabelled = keys.seal_bytes(b"code:VE1", b"123456");
         relabelled[1..5].copy_from_slice(&sealed[1..5]);
-        assert!(matches!(keys.open(b"code:VE1", &relabelled), Err(KeyError::Unsealable)));
-        let mut versioned = keys.seal(b"code:VE1", b"123456");
+        assert!(matches!(keys.open_bytes(b"code:VE1", &relabelled), Err(KeyError::Unsealable)));
+        let mut versioned = keys.seal_bytes(b"code:VE1", b"123456");
         versioned[0] = 2;
-        assert!(matches!(keys.open(b"code:VE1", &versioned), Err(KeyError::Unsealable)));
+        assert!(matches!(keys.open_bytes(b"code:VE1", &versioned), Err(KeyError::Unsealable)));
     }
 
     #[test]
@@ -807,9 +900,9 @@ mod tests {
         for len in 0..200 {
             let mut junk = vec![0u8; len];
             OsRng.fill_bytes(&mut junk);
-            assert!(keys.open(b"x", &junk).is_err());
+            assert!(keys.open_bytes(b"x", &junk).is_err());
             let with_header = [header.as_slice(), &junk].concat();
-            assert!(keys.open(b"x", &with_header).is_err());
+            assert!(keys.open_bytes(b"x", &with_header).is_err());
         }
     }
 
@@ -819,7 +912,7 @@ mod tests {
         // independently (Python: HKDF by hand, HChaCha20 by hand, ChaCha20-Poly1305 from `cryptography`): catches
         // any change of format, derivation or associated data that would make stored values unreadable.
         let sealed = hex::decode(SEALED_UNDER_ZERO_KEY).unwrap();
-        assert_eq!(Keys::derive(&zero_key()).open(b"code:VE1", &sealed).unwrap(), b"123456");
+        assert_eq!(Keys::derive(&zero_key()).open_bytes(b"code:VE1", &sealed).unwrap(), b"123456");
     }
 
     const SEALED_UNDER_ZERO_KEY: &str = "0118cca589000102030405060708090a0b0c0d0e0f1011121314151617\
@@ -829,24 +922,24 @@ mod tests {
     fn keys_rotation_opens_values_sealed_under_a_previous_key() {
         let old = key_from_byte(1);
         let new = key_from_byte(2);
-        let sealed = Keys::derive(&old).seal(b"auth-token:AC1", b"token");
+        let sealed = Keys::derive(&old).seal_bytes(b"auth-token:AC1", b"token");
         let rotated = Keys::with_previous(&new, &[key_from_byte(3), old.clone()]);
-        assert_eq!(rotated.open(b"auth-token:AC1", &sealed).unwrap(), b"token");
-        assert!(matches!(Keys::derive(&new).open(b"auth-token:AC1", &sealed), Err(KeyError::Unsealable)));
-        assert!(matches!(rotated.open(b"auth-token:AC2", &sealed), Err(KeyError::Unsealable)));
+        assert_eq!(rotated.open_bytes(b"auth-token:AC1", &sealed).unwrap(), b"token");
+        assert!(matches!(Keys::derive(&new).open_bytes(b"auth-token:AC1", &sealed), Err(KeyError::Unsealable)));
+        assert!(matches!(rotated.open_bytes(b"auth-token:AC2", &sealed), Err(KeyError::Unsealable)));
 
         // Sealing uses the current key: the old key alone cannot open it.
-        let resealed = rotated.seal(b"auth-token:AC1", b"token");
+        let resealed = rotated.seal_bytes(b"auth-token:AC1", b"token");
         assert_eq!(hex::encode(&resealed[1..5]), new.fingerprint()[..8]);
-        assert_eq!(Keys::derive(&new).open(b"auth-token:AC1", &resealed).unwrap(), b"token");
-        assert!(Keys::derive(&old).open(b"auth-token:AC1", &resealed).is_err());
+        assert_eq!(Keys::derive(&new).open_bytes(b"auth-token:AC1", &resealed).unwrap(), b"token");
+        assert!(Keys::derive(&old).open_bytes(b"auth-token:AC1", &resealed).is_err());
         assert_eq!(rotated.fingerprint(), new.fingerprint());
         assert_eq!(rotated.token_signing_key(), Keys::derive(&new).token_signing_key());
 
         // The current key listed among the previous ones changes nothing.
         let duplicated = Keys::with_previous(&new, &[new.clone(), old.clone(), old]);
         assert_eq!(duplicated.previous.len(), 1);
-        assert_eq!(duplicated.open(b"auth-token:AC1", &sealed).unwrap(), b"token");
+        assert_eq!(duplicated.open_bytes(b"auth-token:AC1", &sealed).unwrap(), b"token");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use verifyd_models::PaginationMeta;
 
 use crate::CoreError;
-use crate::store::Cursor;
+use crate::store::{Cursor, Page as StorePage};
 use crate::urls::Urls;
 
 #[derive(Debug, Clone)]
@@ -28,6 +28,11 @@ impl PageRequest {
     /// Rows to ask the store for: one more than a page, to learn whether another follows.
     pub fn fetch(&self) -> u32 {
         self.size + 1
+    }
+
+    /// The page to ask the store for, in creation order.
+    pub fn store_page(&self) -> StorePage {
+        StorePage { cursor: self.cursor, limit: self.fetch(), descending: false }
     }
 }
 

@@ -42,6 +42,19 @@ impl Algorithm {
     }
 }
 
+impl serde::Serialize for Algorithm {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.wire_name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Algorithm {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Algorithm::from_wire(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown TOTP algorithm {name}")))
+    }
+}
+
 /// Values outside what Verify admits for a TOTP factor.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TotpError {

@@ -145,7 +145,7 @@ async fn outbox<S: Store>(
             service_sid: m.service_sid.to_string(),
             verification_sid: m.verification_sid.map(|s| s.to_string()),
             to: m.to,
-            channel: m.channel,
+            channel: m.channel.as_string(),
             locale: m.locale,
             body: m.body,
             code: m.code,

@@ -8,3 +8,33 @@ pub mod start;
 
 pub use app::{AppState, app, serve};
 pub use start::{StartError, Started, open_core};
+
+use std::future::Future;
+use std::sync::Arc;
+
+use verifyd_core::{Core, Store};
+
+/// Serves the API on `listener` and runs the background work (maintenance, webhook delivery)
+/// on the core's clock, until `shutdown` resolves; then lets requests in flight finish and
+/// stops the background loops. Closing the store is left to the caller.
+pub async fn run<S: Store>(
+    core: Arc<Core<S>>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let background = {
+        let core = Arc::clone(&core);
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            verifyd_core::background::run(core, async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+            .await;
+        })
+    };
+    let served = serve(listener, app(core), shutdown).await;
+    let _ = stop.send(true);
+    let _ = background.await;
+    served
+}

@@ -186,7 +186,7 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             for d in &failed {
                 println!(
                     "{}  {}  {:<20} {}  attempts={}  {}  {}",
-                    d.date_failed.unwrap_or(d.date_created),
+                    d.date_done.unwrap_or(d.date_created),
                     d.uuid,
                     d.event_type,
                     d.webhook_sid,
@@ -206,7 +206,7 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             let started = open_core(&config, clock, false).await.map_err(|e| e.to_string())?;
             let messages = started.core.outbox(account.as_ref(), limit).await.map_err(|e| e.to_string())?;
             for m in &messages {
-                println!("{}  {}  {:<8} {}  {}", m.date_created, m.sid, m.channel, m.to, m.body);
+                println!("{}  {}  {:<8} {}  {}", m.date_created, m.sid, m.channel.as_string(), m.to, m.body);
             }
             if messages.is_empty() {
                 println!("(the outbox is empty)");
@@ -238,41 +238,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%address, public_url = %config.public_url, database = %config.database.describe(), dev = config.dev, "verifyd listening");
 
-    let maintenance = {
-        let core = Arc::clone(&started.core);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
-            loop {
-                tick.tick().await;
-                match core.maintain().await {
-                    Ok(done) if done.expired + done.purged_messages > 0 => {
-                        tracing::info!(expired = done.expired, purged_messages = done.purged_messages, "maintenance");
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "maintenance failed"),
-                }
-            }
-        })
-    };
-    // Webhook deliveries, from the durable outbox, in the background: a slow receiver
-    // delays only other deliveries, never a request.
-    let dispatcher = {
-        let core = Arc::clone(&started.core);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if let Err(e) = core.deliver_webhooks().await {
-                    tracing::warn!(error = %e, "webhook delivery round failed");
-                }
-            }
-        })
-    };
-    let app = verifyd::app(Arc::clone(&started.core));
-    let result = verifyd::serve(listener, app, shutdown_signal()).await;
-    maintenance.abort();
-    dispatcher.abort();
+    let result = verifyd::run(Arc::clone(&started.core), listener, shutdown_signal()).await;
     close(&started);
     tracing::info!("verifyd stopped");
     result.map_err(|e| e.to_string())

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use verifyd_core::accounts::Credentials;
 use verifyd_core::keys::{KeyError, Keys, MasterKey};
-use verifyd_core::store::sqlite::SqliteStore;
 use verifyd_core::store::{KeyCheck, StoreError};
-use verifyd_core::{Clock, Core, CoreConfig, CoreError, Store as _};
+use verifyd_core::{Clock, Core, CoreConfig, CoreError, Credentials, Store as _};
+use verifyd_outbound::{AddressGuard, HttpTransport};
+use verifyd_store_sqlite::SqliteStore;
 
 use crate::config::{Config, Database};
 
@@ -32,6 +32,8 @@ pub enum StartError {
     MissingKeyFile { database: String, key_file: String },
     #[error("PostgreSQL is not supported by this build yet; use sqlite:PATH")]
     PostgresNotYet,
+    #[error("{0}")]
+    Transport(String),
     #[error("{0}")]
     Core(#[from] CoreError),
 }
@@ -70,8 +72,8 @@ pub async fn open_core(config: &Config, clock: Arc<dyn Clock>, bootstrap: bool) 
         }
     };
     let keys = Arc::new(Keys::derive(&master));
-    let store = SqliteStore::open(path, Arc::clone(&keys))
-        .map_err(|source| StartError::Store { database: path.display().to_string(), source })?;
+    let store =
+        SqliteStore::open(path).map_err(|source| StartError::Store { database: path.display().to_string(), source })?;
     match store.check_key_fingerprint(keys.fingerprint()).await {
         Ok(KeyCheck::Matches | KeyCheck::Recorded) => {}
         Ok(KeyCheck::Mismatch) => {
@@ -88,11 +90,12 @@ pub async fn open_core(config: &Config, clock: Arc<dyn Clock>, bootstrap: bool) 
     let core_config = CoreConfig {
         public_url: config.public_url.clone(),
         dev: config.dev,
-        verification_lifetime: 600,
         outbox_retention: i64::try_from(config.outbox_retention_seconds).unwrap_or(86_400),
-        webhook_allow: config.webhook_allow.clone(),
     };
-    let core = Arc::new(Core::new(store, keys, clock, core_config)?);
+    // Development mode lifts the webhook address guard; so does an explicit allow-list.
+    let transport =
+        HttpTransport::new(AddressGuard::new(config.dev, &config.webhook_allow)).map_err(StartError::Transport)?;
+    let core = Arc::new(Core::new(store, keys, clock, core_config, Arc::new(transport))?);
     let mut new_account = None;
     if let Some((sid, token)) = &config.account {
         core.ensure_account(sid, token).await?;

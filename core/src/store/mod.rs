@@ -1,21 +1,36 @@
-//! Storage behind one trait. Its methods are whole operations of the domain, each atomic on
-//! its own (one transaction), so SQLite and PostgreSQL can each make them atomic their way.
-//! Every method that reads or changes an account's data takes the account SID and filters
-//! by it: a SID of another account is simply not found.
+//! The storage contract. A store keeps the domain's values and gives them back; it decides
+//! nothing. Every operation that changes data is one atomic unit (one group-commit batch on
+//! SQLite, one transaction on PostgreSQL) shaped as: load the rows named by a key, hand them
+//! to a decision from core (a pure function, given as a closure), save the [`Change`]s it
+//! returns, and answer its outcome. Two concurrent operations on the same rows never both
+//! see the state before the other's change.
+//!
+//! A store never sees keys: codes, secrets and messages arrive hashed or sealed, as bytes.
+//! Every operation on an account's data takes the account SID and filters by it: a SID of
+//! another account is simply not found. The exceptions, named as such, are the background
+//! sweeps and claims that run across accounts by nature, the device's credential look-up
+//! (the JWT's subject is checked by core afterwards) and the development SNA carrier.
+//!
+//! The contract suite (`store/contract`) checks any implementation against this.
 
-mod factors;
-mod limits;
-mod push;
-mod records;
-pub mod sqlite;
+mod change;
+mod keys;
 
 use std::future::Future;
 
-pub use factors::*;
-pub use limits::*;
-pub use push::*;
-pub use records::*;
+pub use change::{Change, Decision};
+pub use keys::*;
 use verifyd_runtime::{Sid, Timestamp};
+
+use crate::domain::access_token::AccessToken;
+use crate::domain::account::{Account, ApiKey};
+use crate::domain::challenge::Challenge;
+use crate::domain::factor::{Entity, Factor};
+use crate::domain::outbox::SealedMessage;
+use crate::domain::rate_limit::{Bucket, RateLimit};
+use crate::domain::service::Service;
+use crate::domain::verification::Verification;
+use crate::domain::webhook::{Delivery, DeliveryRecord, Webhook};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -25,24 +40,12 @@ pub enum StoreError {
     /// A row that must be unique already exists.
     #[error("already exists: {0}")]
     Duplicate(String),
-    /// A stored secret cannot be opened with the configured key.
-    #[error("a stored secret cannot be opened: {0}")]
-    Unsealable(String),
     /// The store has shut down.
     #[error("the store is closed")]
     Closed,
 }
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        match &e {
-            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                StoreError::Duplicate(e.to_string())
-            }
-            _ => StoreError::Internal(e.to_string()),
-        }
-    }
-}
+pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// What the database says about the master key it was used with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,261 +57,229 @@ pub enum KeyCheck {
     Mismatch,
 }
 
-/// Where a page of a list starts.
+/// Where a page of a list starts. Lists are ordered by creation (`seq`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cursor {
     First,
     /// Rows after the row with this sequence number.
     After(i64),
-    /// Rows before it (a previous page).
+    /// Rows before it (a previous page); still returned in list order.
     Before(i64),
 }
 
-pub type Result<T> = std::result::Result<T, StoreError>;
+/// A page to read: where it starts, how many rows at most, and in which direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub cursor: Cursor,
+    pub limit: u32,
+    /// Newest first (challenges with `Order=desc`).
+    pub descending: bool,
+}
+
+/// What maintenance sweeps, each bound chosen by core. These are bulk operations across
+/// accounts, defined here so that every store does the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sweep {
+    /// Pending verifications with `expires_at` at or before this become expired, and every
+    /// verification that is not pending loses its sealed code.
+    pub expire_verifications: Timestamp,
+    /// Pending challenges with `expiration_date` at or before this become expired.
+    pub expire_challenges: Timestamp,
+    /// Outbox messages created before this are deleted.
+    pub messages_before: Timestamp,
+    /// Access tokens that expired at or before this are deleted.
+    pub tokens_before: Timestamp,
+    /// Unverified factors created at or before this are deleted, with their challenges.
+    pub unverified_factors_before: Timestamp,
+    /// Factor creations logged at or before this are forgotten.
+    pub creations_before: Timestamp,
+    /// Rate-limit windows that ended by this (start + the bucket's interval) are deleted.
+    pub windows_over: Timestamp,
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub expired: u64,
+    pub purged_messages: u64,
+    pub expired_challenges: u64,
+    pub purged_factors: u64,
+}
+
+/// The decision a store applies inside an operation: what it loaded in, what to save and
+/// answer out.
+pub trait Decide<S, T>: FnOnce(S) -> Decision<T> + Send + 'static {}
+impl<S, T, F: FnOnce(S) -> Decision<T> + Send + 'static> Decide<S, T> for F {}
 
 pub trait Store: Send + Sync + 'static {
     /// Records the key's fingerprint in a new database, or compares it with the stored one.
     fn check_key_fingerprint(&self, fingerprint: &str) -> impl Future<Output = Result<KeyCheck>> + Send;
 
+    /// Saves changes that need nothing loaded (creations of new rows). A row that exists
+    /// already is [`StoreError::Duplicate`], and nothing is saved.
+    fn save(&self, changes: Vec<Change>) -> impl Future<Output = Result<()>> + Send;
+
+    // Accounts and keys.
     fn count_accounts(&self) -> impl Future<Output = Result<u64>> + Send;
-    fn create_account(&self, account: AccountRecord) -> impl Future<Output = Result<()>> + Send;
-    fn account(&self, sid: &Sid) -> impl Future<Output = Result<Option<AccountRecord>>> + Send;
-    /// Replaces the auth token (rotation); false when there is no such account.
-    fn set_auth_token(
+    fn account(&self, sid: &Sid) -> impl Future<Output = Result<Option<Account>>> + Send;
+    fn api_key(&self, sid: &Sid) -> impl Future<Output = Result<Option<ApiKey>>> + Send;
+    fn with_account<T: Send + 'static>(
         &self,
         sid: &Sid,
-        hash: Vec<u8>,
-        sealed: Vec<u8>,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<bool>> + Send;
-    fn create_api_key(&self, key: ApiKeyRecord) -> impl Future<Output = Result<()>> + Send;
-    fn api_key(&self, sid: &Sid) -> impl Future<Output = Result<Option<ApiKeyRecord>>> + Send;
-    /// False when the account has no such key.
-    fn revoke_api_key(&self, account: &Sid, sid: &Sid, now: Timestamp) -> impl Future<Output = Result<bool>> + Send;
-
-    fn create_service(&self, service: NewService) -> impl Future<Output = Result<ServiceRecord>> + Send;
-    fn service(&self, account: &Sid, sid: &Sid) -> impl Future<Output = Result<Option<ServiceRecord>>> + Send;
-    /// Up to `limit` services from `cursor`, in creation order.
-    fn list_services(
-        &self,
-        account: &Sid,
-        cursor: Cursor,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<ServiceRecord>>> + Send;
-    /// Applies `change` to the stored settings atomically; `None` when there is no such service.
-    fn update_service(
+        decide: impl Decide<Option<Account>, T>,
+    ) -> impl Future<Output = Result<T>> + Send;
+    fn with_api_key<T: Send + 'static>(
         &self,
         account: &Sid,
         sid: &Sid,
-        now: Timestamp,
-        change: ServiceChange,
-    ) -> impl Future<Output = Result<Option<ServiceRecord>>> + Send;
-    /// Deletes the service and everything under it; false when there is no such service.
-    fn delete_service(&self, account: &Sid, sid: &Sid) -> impl Future<Output = Result<bool>> + Send;
+        decide: impl Decide<Option<ApiKey>, T>,
+    ) -> impl Future<Output = Result<T>> + Send;
 
-    /// Sends a code: counts the send against the limit, reuses the open verification of
-    /// `To` (same SID and code) or creates one, and records the message in the outbox.
-    fn start_verification(&self, start: StartVerification) -> impl Future<Output = Result<StartOutcome>> + Send;
-    /// Checks a code, counting the attempt, all in one step.
-    fn check_verification(&self, check: CheckVerification) -> impl Future<Output = Result<CheckOutcome>> + Send;
-    /// A verification that is still pending and unexpired.
-    fn open_verification(
+    // Services.
+    fn service(&self, account: &Sid, sid: &Sid) -> impl Future<Output = Result<Option<Service>>> + Send;
+    fn list_services(&self, account: &Sid, page: Page) -> impl Future<Output = Result<Vec<Service>>> + Send;
+    fn with_service<T: Send + 'static>(
         &self,
         account: &Sid,
-        service: &Sid,
         sid: &Sid,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Option<VerificationRecord>>> + Send;
-    /// Ends a pending verification as canceled or approved; `None` when none is open.
-    fn finish_verification(
-        &self,
-        finish: FinishVerification,
-    ) -> impl Future<Output = Result<Option<VerificationRecord>>> + Send;
-    /// The simulated carrier confirmed the device (development mode); false when nothing
-    /// pending matches.
-    fn confirm_sna(&self, verification: &Sid, now: Timestamp) -> impl Future<Output = Result<bool>> + Send;
+        decide: impl Decide<Option<Service>, T>,
+    ) -> impl Future<Output = Result<T>> + Send;
 
-    /// Creates an entity; `Duplicate` when its identity exists in the service.
-    fn create_entity(
+    // Verifications.
+    fn verification(&self, at: VerificationAt) -> impl Future<Output = Result<Option<Verification>>> + Send;
+    /// A send: the newest verification of `To` (with the send window it carries) and the
+    /// rate limits `RateLimits` names, with their buckets and the metered values' windows;
+    /// `None` when the service does not exist.
+    fn with_send<T: Send + 'static>(
         &self,
-        key: EntityKey,
-        sid: Sid,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<NewEntityOutcome>> + Send;
-    fn entity(&self, key: EntityKey) -> impl Future<Output = Result<Option<EntityRecord>>> + Send;
+        key: SendKey,
+        decide: impl Decide<Option<SendState>, T>,
+    ) -> impl Future<Output = Result<T>> + Send;
+    fn with_verification<T: Send + 'static>(
+        &self,
+        at: VerificationAt,
+        decide: impl Decide<Option<Verification>, T>,
+    ) -> impl Future<Output = Result<T>> + Send;
+
+    // Entities, factors, challenges.
+    fn entity(&self, key: &EntityKey) -> impl Future<Output = Result<Option<Entity>>> + Send;
     fn list_entities(
         &self,
         account: &Sid,
         service: &Sid,
-        cursor: Cursor,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<EntityRecord>>> + Send;
-    /// Deletes the entity with its factors and challenges; false when there is none.
-    fn delete_entity(&self, key: EntityKey, now: Timestamp) -> impl Future<Output = Result<bool>> + Send;
-
-    /// Creates a factor (and its entity when new), within the per-entity limits.
-    fn create_factor(&self, factor: NewFactor) -> impl Future<Output = Result<NewFactorOutcome>> + Send;
-    fn factor(&self, key: EntityKey, sid: &Sid) -> impl Future<Output = Result<Option<FactorRecord>>> + Send;
-    fn list_factors(
+        page: Page,
+    ) -> impl Future<Output = Result<Vec<Entity>>> + Send;
+    /// An entity with its factors and the service's webhooks; `None` when the service does
+    /// not exist.
+    fn with_entity<T: Send + 'static>(
         &self,
         key: EntityKey,
-        cursor: Cursor,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<FactorRecord>>> + Send;
-    fn update_factor(
+        decide: impl Decide<Option<EntityState>, T>,
+    ) -> impl Future<Output = Result<T>> + Send;
+    /// What a factor's creation is checked against.
+    fn with_new_factor<T: Send + 'static>(
         &self,
-        key: EntityKey,
-        sid: &Sid,
-        now: Timestamp,
-        change: FactorChange,
-    ) -> impl Future<Output = Result<Option<FactorRecord>>> + Send;
-    /// Deletes the factor with its challenges; false when there is none.
-    fn delete_factor(&self, key: EntityKey, sid: &Sid, now: Timestamp) -> impl Future<Output = Result<bool>> + Send;
-    /// Verifies a TOTP factor with a code, counting a wrong one, in one step.
-    fn verify_totp_factor(&self, attempt: TotpAttempt) -> impl Future<Output = Result<FactorCheckOutcome>> + Send;
-
-    /// Creates a challenge within the factor's limits; a TOTP code answers it at once.
-    fn create_challenge(&self, challenge: NewChallenge) -> impl Future<Output = Result<NewChallengeOutcome>> + Send;
-    fn challenge(
+        key: NewFactorKey,
+        decide: impl Decide<Option<NewFactorState>, T>,
+    ) -> impl Future<Output = Result<T>> + Send;
+    fn factor(&self, key: &FactorKey) -> impl Future<Output = Result<Option<Factor>>> + Send;
+    fn list_factors(&self, key: &EntityKey, page: Page) -> impl Future<Output = Result<Vec<Factor>>> + Send;
+    /// A factor with the service's webhooks.
+    fn with_factor<T: Send + 'static>(
         &self,
-        key: EntityKey,
-        sid: &Sid,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Option<ChallengeRecord>>> + Send;
+        key: FactorKey,
+        decide: impl Decide<Option<FactorState>, T>,
+    ) -> impl Future<Output = Result<T>> + Send;
+    /// The push factor whose device signs with this credential, in any account (core checks
+    /// the device JWT's subject against it).
+    fn factor_by_credential(&self, credential: &Sid) -> impl Future<Output = Result<Option<Factor>>> + Send;
+    fn challenge(&self, key: &ChallengeKey) -> impl Future<Output = Result<Option<Challenge>>> + Send;
     fn list_challenges(
         &self,
-        key: EntityKey,
+        key: &EntityKey,
         filter: ChallengeFilter,
-        cursor: Cursor,
-        limit: u32,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Vec<ChallengeRecord>>> + Send;
-    /// Answers a TOTP challenge with a code, counting a wrong one, in one step.
-    fn answer_totp_challenge(&self, attempt: TotpAttempt) -> impl Future<Output = Result<AnswerOutcome>> + Send;
+        page: Page,
+    ) -> impl Future<Output = Result<Vec<Challenge>>> + Send;
+    /// A challenge with its factor, its notifications count and the service's webhooks.
+    fn with_challenge<T: Send + 'static>(
+        &self,
+        key: ChallengeKey,
+        decide: impl Decide<Option<ChallengeState>, T>,
+    ) -> impl Future<Output = Result<T>> + Send;
 
-    fn create_access_token(&self, token: AccessTokenRecord) -> impl Future<Output = Result<()>> + Send;
+    // Access tokens.
     fn access_token(
         &self,
         account: &Sid,
         service: &Sid,
         sid: &Sid,
-    ) -> impl Future<Output = Result<Option<AccessTokenRecord>>> + Send;
-    /// The push factor whose device signs with this credential (any account: the caller
-    /// checks the token's subject).
-    fn factor_by_credential(&self, credential: &Sid) -> impl Future<Output = Result<Option<DeviceFactor>>> + Send;
-    /// A push factor's public key (DER SubjectPublicKeyInfo).
-    fn push_factor_key(&self, key: EntityKey, sid: &Sid) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
-    fn set_factor_verified(
-        &self,
-        key: EntityKey,
-        sid: &Sid,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Option<FactorRecord>>> + Send;
-    /// Records the device's (already checked) answer if the challenge is still pending.
-    fn answer_push_challenge(
-        &self,
-        key: EntityKey,
-        answer: PushAnswer,
-    ) -> impl Future<Output = Result<PushAnswerOutcome>> + Send;
-    /// Sends a challenge's notification again, within its limit, recording it in the outbox.
-    fn create_notification(
-        &self,
-        notification: NewNotification,
-    ) -> impl Future<Output = Result<NotificationOutcome>> + Send;
+    ) -> impl Future<Output = Result<Option<AccessToken>>> + Send;
 
-    fn create_rate_limit(&self, rate_limit: NewRateLimit) -> impl Future<Output = Result<NewRateLimitOutcome>> + Send;
-    fn rate_limit(
-        &self,
-        account: &Sid,
-        service: &Sid,
-        sid: &Sid,
-    ) -> impl Future<Output = Result<Option<RateLimitRecord>>> + Send;
+    // Rate limits and buckets.
+    fn rate_limit(&self, key: &RateLimitKey) -> impl Future<Output = Result<Option<RateLimit>>> + Send;
     fn list_rate_limits(
         &self,
         account: &Sid,
         service: &Sid,
-        cursor: Cursor,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<RateLimitRecord>>> + Send;
-    fn update_rate_limit(
+        page: Page,
+    ) -> impl Future<Output = Result<Vec<RateLimit>>> + Send;
+    /// Every rate limit of a service; `None` when the service does not exist.
+    fn with_rate_limits<T: Send + 'static>(
         &self,
         account: &Sid,
         service: &Sid,
-        sid: &Sid,
-        description: Option<String>,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Option<RateLimitRecord>>> + Send;
-    /// Deletes the rate limit with its buckets; false when there is none.
-    fn delete_rate_limit(&self, account: &Sid, service: &Sid, sid: &Sid) -> impl Future<Output = Result<bool>> + Send;
-    fn create_bucket(&self, key: RateLimitKey, bucket: NewBucket)
-    -> impl Future<Output = Result<BucketOutcome>> + Send;
-    fn bucket(&self, key: RateLimitKey, sid: &Sid) -> impl Future<Output = Result<Option<BucketRecord>>> + Send;
-    fn list_buckets(
+        decide: impl Decide<Option<Vec<RateLimit>>, T>,
+    ) -> impl Future<Output = Result<T>> + Send;
+    fn bucket(&self, key: &RateLimitKey, sid: &Sid) -> impl Future<Output = Result<Option<Bucket>>> + Send;
+    fn list_buckets(&self, key: &RateLimitKey, page: Page) -> impl Future<Output = Result<Vec<Bucket>>> + Send;
+    /// A rate limit with every bucket of it; `None` when there is no such rate limit.
+    fn with_buckets<T: Send + 'static>(
         &self,
         key: RateLimitKey,
-        cursor: Cursor,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<BucketRecord>>> + Send;
-    fn update_bucket(
-        &self,
-        key: RateLimitKey,
-        sid: &Sid,
-        max: Option<i64>,
-        interval: Option<i64>,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<BucketOutcome>> + Send;
-    fn delete_bucket(&self, key: RateLimitKey, sid: &Sid) -> impl Future<Output = Result<bool>> + Send;
+        decide: impl Decide<Option<(RateLimit, Vec<Bucket>)>, T>,
+    ) -> impl Future<Output = Result<T>> + Send;
 
-    /// `None` when the service does not exist.
-    fn create_webhook(&self, webhook: WebhookRecord) -> impl Future<Output = Result<Option<WebhookRecord>>> + Send;
-    fn webhook(
-        &self,
-        account: &Sid,
-        service: &Sid,
-        sid: &Sid,
-    ) -> impl Future<Output = Result<Option<WebhookRecord>>> + Send;
+    // Webhooks and deliveries.
+    fn webhook(&self, account: &Sid, service: &Sid, sid: &Sid) -> impl Future<Output = Result<Option<Webhook>>> + Send;
     fn list_webhooks(
         &self,
         account: &Sid,
         service: &Sid,
-        cursor: Cursor,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<WebhookRecord>>> + Send;
-    fn update_webhook(
+        page: Page,
+    ) -> impl Future<Output = Result<Vec<Webhook>>> + Send;
+    /// Every webhook of a service; `None` when the service does not exist.
+    fn with_webhooks<T: Send + 'static>(
         &self,
         account: &Sid,
         service: &Sid,
-        sid: &Sid,
-        now: Timestamp,
-        change: WebhookChange,
-    ) -> impl Future<Output = Result<Option<WebhookRecord>>> + Send;
-    fn delete_webhook(&self, account: &Sid, service: &Sid, sid: &Sid) -> impl Future<Output = Result<bool>> + Send;
-    /// Deliveries due at `now`, leased for `lease` seconds.
+        decide: impl Decide<Option<Vec<Webhook>>, T>,
+    ) -> impl Future<Output = Result<T>> + Send;
+    /// Takes up to `limit` pending deliveries due at `now`, oldest due first, and leases them
+    /// until `until` (counting the attempt), so that no other claim takes them meanwhile and
+    /// a crash mid-delivery leaves them to a later one. Across accounts.
     fn claim_deliveries(
         &self,
         now: Timestamp,
-        lease: i64,
+        until: Timestamp,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Delivery>>> + Send;
-    fn delivery_succeeded(&self, id: i64, now: Timestamp) -> impl Future<Output = Result<()>> + Send;
-    /// Retries at `retry_at`, or gives up when `None`.
-    fn delivery_failed(
-        &self,
-        id: i64,
-        now: Timestamp,
-        retry_at: Option<Timestamp>,
-        error: String,
-    ) -> impl Future<Output = Result<()>> + Send;
+    /// Deliveries given up, newest first, of one account or (for operators) all.
     fn failed_deliveries(
         &self,
         account: Option<&Sid>,
         limit: u32,
-    ) -> impl Future<Output = Result<Vec<FailedDelivery>>> + Send;
+    ) -> impl Future<Output = Result<Vec<DeliveryRecord>>> + Send;
+    /// A webhook's deliveries, newest first.
+    fn deliveries(
+        &self,
+        account: &Sid,
+        webhook: &Sid,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<DeliveryRecord>>> + Send;
 
-    /// The newest messages first, of one account or all.
-    fn outbox(&self, account: Option<&Sid>, limit: u32) -> impl Future<Output = Result<Vec<OutboxMessage>>> + Send;
+    /// The newest messages first, of one account or (for operators) all.
+    fn outbox(&self, account: Option<&Sid>, limit: u32) -> impl Future<Output = Result<Vec<SealedMessage>>> + Send;
 
-    /// Expires what is past its time, erases codes of ended verifications and purges
-    /// messages older than `outbox_before`.
-    fn maintain(&self, now: Timestamp, outbox_before: Timestamp) -> impl Future<Output = Result<Maintenance>> + Send;
+    /// Runs the bulk sweeps of maintenance.
+    fn sweep(&self, sweep: Sweep) -> impl Future<Output = Result<Swept>> + Send;
 }

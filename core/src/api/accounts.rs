@@ -1,0 +1,177 @@
+//! Accounts and their credentials: auth tokens (sealed, since webhooks are signed with
+//! them, plus an HMAC for checking) and API keys (an HMAC of the secret only).
+
+use verifyd_runtime::Sid;
+
+use crate::domain::account::{Account, ApiKey};
+use crate::ids::{new_sid, prefix};
+use crate::keys::{SealContext, SecretKind, random_hex, random_token};
+use crate::store::{Change, Decision, Store};
+use crate::{Core, CoreError, Principal};
+
+/// A SID and its secret, shown once to whoever created them.
+pub struct Credentials {
+    pub sid: Sid,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("sid", &self.sid).finish_non_exhaustive()
+    }
+}
+
+fn account_path(sid: &Sid) -> String {
+    format!("/Accounts/{sid}")
+}
+
+impl<S: Store> Core<S> {
+    fn with_token(&self, mut account: Account, token: &str) -> Account {
+        account.auth_token_hash = self.keys.secret_hash(SecretKind::AuthToken, token).to_vec();
+        account.auth_token_sealed = self.keys.seal(SealContext::AuthToken(&account.sid), token.as_bytes());
+        account
+    }
+
+    fn new_account(&self, sid: Sid, friendly_name: &str, token: &str) -> Account {
+        let now = self.clock.now();
+        let account = Account {
+            sid,
+            friendly_name: friendly_name.to_owned(),
+            auth_token_hash: Vec::new(),
+            auth_token_sealed: Vec::new(),
+            date_created: now,
+            date_updated: now,
+        };
+        self.with_token(account, token)
+    }
+
+    /// A new account with a fresh auth token (32 hex digits, as Twilio's).
+    pub async fn create_account(&self, friendly_name: &str) -> Result<Credentials, CoreError> {
+        let sid = new_sid(prefix::ACCOUNT);
+        let token = random_hex(16);
+        self.store.save(vec![Change::InsertAccount(self.new_account(sid.clone(), friendly_name, &token))]).await?;
+        Ok(Credentials { sid, secret: token })
+    }
+
+    /// Makes sure `sid` exists with `token` (VERIFYD_ACCOUNT_SID / VERIFYD_AUTH_TOKEN): creates
+    /// it, or sets its token. Returns whether it was created.
+    pub async fn ensure_account(&self, sid: &Sid, token: &str) -> Result<bool, CoreError> {
+        let created = self.new_account(sid.clone(), "verifyd", token);
+        let keys = std::sync::Arc::clone(&self.keys);
+        let (token, now) = (token.to_owned(), self.clock.now());
+        let changed = self
+            .store
+            .with_account(sid, move |found| match found {
+                None => Decision::save(vec![Change::InsertAccount(created)], true),
+                Some(existing) if keys.secret_matches(SecretKind::AuthToken, &token, &existing.auth_token_hash) => {
+                    Decision::nothing(false)
+                }
+                Some(mut existing) => {
+                    existing.auth_token_hash = created.auth_token_hash;
+                    existing.auth_token_sealed = created.auth_token_sealed;
+                    existing.date_updated = now;
+                    Decision::save(vec![Change::UpdateAccount(existing)], false)
+                }
+            })
+            .await?;
+        Ok(changed)
+    }
+
+    pub async fn count_accounts(&self) -> Result<u64, CoreError> {
+        Ok(self.store.count_accounts().await?)
+    }
+
+    /// Replaces the account's auth token; the old one stops working at once.
+    pub async fn rotate_auth_token(&self, sid: &Sid) -> Result<String, CoreError> {
+        let token = random_hex(16);
+        let replaced = self.new_account(sid.clone(), "", &token);
+        let now = self.clock.now();
+        let found = self
+            .store
+            .with_account(sid, move |found| match found {
+                None => Decision::nothing(false),
+                Some(mut account) => {
+                    account.auth_token_hash = replaced.auth_token_hash;
+                    account.auth_token_sealed = replaced.auth_token_sealed;
+                    account.date_updated = now;
+                    Decision::save(vec![Change::UpdateAccount(account)], true)
+                }
+            })
+            .await?;
+        if found { Ok(token) } else { Err(CoreError::not_found(account_path(sid))) }
+    }
+
+    /// The account's current auth token (webhooks are signed with it).
+    pub async fn auth_token(&self, sid: &Sid) -> Result<String, CoreError> {
+        let account = self.store.account(sid).await?.ok_or_else(|| CoreError::not_found(account_path(sid)))?;
+        Ok(self.keys.open_text(SealContext::AuthToken(sid), &account.auth_token_sealed)?)
+    }
+
+    /// A new API key (`SK…`) and its secret.
+    pub async fn create_api_key(&self, account: &Sid, friendly_name: &str) -> Result<Credentials, CoreError> {
+        if self.store.account(account).await?.is_none() {
+            return Err(CoreError::not_found(account_path(account)));
+        }
+        let sid = new_sid(prefix::API_KEY);
+        let secret = random_token(32);
+        let key = ApiKey {
+            sid: sid.clone(),
+            account_sid: account.clone(),
+            friendly_name: friendly_name.to_owned(),
+            secret_hash: self.keys.secret_hash(SecretKind::ApiKey, &secret).to_vec(),
+            revoked: false,
+            date_created: self.clock.now(),
+        };
+        self.store.save(vec![Change::InsertApiKey(key)]).await?;
+        Ok(Credentials { sid, secret })
+    }
+
+    pub async fn revoke_api_key(&self, account: &Sid, key: &Sid) -> Result<(), CoreError> {
+        let now = self.clock.now();
+        let revoked = self
+            .store
+            .with_api_key(account, key, move |found| match found {
+                None => Decision::nothing(false),
+                Some(k) => {
+                    Decision::save(vec![Change::RevokeApiKey { account: k.account_sid, sid: k.sid, at: now }], true)
+                }
+            })
+            .await?;
+        if revoked { Ok(()) } else { Err(CoreError::not_found(format!("/Accounts/{account}/Keys/{key}"))) }
+    }
+
+    /// HTTP Basic credentials → the principal. Every failure is the same 401: nothing tells
+    /// an unknown SID from a wrong secret.
+    pub async fn authenticate_basic(&self, username: &str, password: &str) -> Result<Principal, CoreError> {
+        if username == "token" {
+            // A device's JWT (ES256, signed by its factor's key) or an enrolment access token
+            // (HS256, signed by this server).
+            let token = crate::jwt::parse(password).map_err(|_| self.unauthenticated())?;
+            return match token.algorithm() {
+                Some("ES256") => self.device(&token).await,
+                Some("HS256") => self.enrolment(&token).await,
+                _ => Err(self.unauthenticated()),
+            };
+        }
+        let Ok(sid) = Sid::parse(username) else { return Err(self.unauthenticated()) };
+        match sid.prefix() {
+            prefix::ACCOUNT => {
+                let account = self.store.account(&sid).await?.ok_or_else(|| self.unauthenticated())?;
+                if self.keys.secret_matches(SecretKind::AuthToken, password, &account.auth_token_hash) {
+                    Ok(Principal::Account { account_sid: account.sid })
+                } else {
+                    Err(self.unauthenticated())
+                }
+            }
+            prefix::API_KEY => {
+                let key = self.store.api_key(&sid).await?.ok_or_else(|| self.unauthenticated())?;
+                if !key.revoked && self.keys.secret_matches(SecretKind::ApiKey, password, &key.secret_hash) {
+                    Ok(Principal::ApiKey { account_sid: key.account_sid, key_sid: key.sid })
+                } else {
+                    Err(self.unauthenticated())
+                }
+            }
+            _ => Err(self.unauthenticated()),
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Challenges: a request to authenticate with a verified factor. A TOTP challenge is answered
+//! with a code (at creation or later); a push challenge by the device's signed answer.
+
+use std::sync::Arc;
+
+use verifyd_models::{
+    Challenge as ChallengeBody, ChallengeDetails, ChallengeDetailsField, ChallengeLinks, ChallengeList,
+    ChallengeListOrder, ChallengeRespondedReason, ChallengeStatus, CreateChallengeRequest, FactorStatus, FactorType,
+    ListChallengesRequest, UpdateChallengeRequest,
+};
+use verifyd_runtime::Sid;
+
+use super::entities::{INVALID, key};
+use super::factors::matching_step;
+use super::push::{answer_error, push_notice};
+use crate::domain::challenge::{Challenge, Details, StatusFilter, expiration};
+use crate::domain::webhook::{Event, deliveries};
+use crate::ids::{new_sid, new_uuid, prefix};
+use crate::paging::{PageRequest, page};
+use crate::store::{ChallengeFilter, ChallengeKey, Change, Decision, FactorKey, Store};
+use crate::{Core, CoreError, Principal};
+
+pub fn path(service: &Sid, identity: &str, sid: &Sid) -> String {
+    format!("{}/Challenges/{sid}", super::entities::path(service, identity))
+}
+
+impl<S: Store> Core<S> {
+    pub(crate) fn challenge_response(&self, c: &Challenge) -> Result<ChallengeBody, CoreError> {
+        let p = path(&c.service_sid, &c.identity, &c.sid);
+        Ok(ChallengeBody {
+            sid: c.sid.clone(),
+            account_sid: c.account_sid.clone(),
+            service_sid: c.service_sid.clone(),
+            entity_sid: Some(c.entity_sid.clone()),
+            identity: Some(c.identity.clone()),
+            factor_sid: Some(c.factor_sid.clone()),
+            date_created: c.date_created,
+            date_updated: c.date_updated,
+            date_responded: c.date_responded,
+            expiration_date: Some(c.expiration_date),
+            status: c.status.clone(),
+            responded_reason: c.responded_reason.clone(),
+            details: c.details.as_ref().map(|d| ChallengeDetails {
+                message: d.message.clone(),
+                date: d.date,
+                fields: d
+                    .fields
+                    .iter()
+                    .map(|(label, value)| ChallengeDetailsField { label: label.clone(), value: value.clone() })
+                    .collect(),
+            }),
+            hidden_details: c.hidden_details.clone(),
+            metadata: c.metadata.clone(),
+            factor_type: c.factor_type.clone(),
+            url: self.urls.at(&p)?,
+            links: ChallengeLinks { notifications: self.urls.at(&format!("{p}/Notifications"))? },
+        })
+    }
+
+    pub(crate) async fn create_challenge_op(
+        &self,
+        principal: &Principal,
+        r: CreateChallengeRequest,
+    ) -> Result<ChallengeBody, CoreError> {
+        // The factor is found only under the caller's service: no separate service read.
+        let factor = self.factor_of(principal, &r.service_sid, &r.identity, &r.factor_sid).await?;
+        let now = self.clock.now();
+        let expiration_date = expiration(r.expiration_date, now)
+            .ok_or(CoreError::InvalidParameter { name: "ExpirationDate", code: INVALID })?;
+        let is_push = factor.factor_type == FactorType::Push;
+        if is_push && r.details_message.is_none() {
+            return Err(CoreError::InvalidParameter { name: "Details.Message", code: 60368 });
+        }
+        if is_push && r.auth_payload.is_some() {
+            return Err(CoreError::InvalidParameter { name: "AuthPayload", code: INVALID });
+        }
+        // The legacy Push.IncludeDate setting adds the creation date to a push challenge.
+        let include_date =
+            is_push && self.service_of(principal, &r.service_sid).await?.settings.push_include_date.unwrap_or(false);
+        let details = r.details_message.map(|message| Details {
+            message,
+            date: include_date.then_some(now),
+            fields: r.details_fields.unwrap_or_default().into_iter().map(|f| (f.label, f.value)).collect(),
+        });
+        let sid = new_sid(prefix::CHALLENGE);
+        let keys = Arc::clone(&self.keys);
+        let factor_path = super::factors::path(&r.service_sid, &r.identity, &r.factor_sid);
+        let factor_key = FactorKey { entity: key(principal, &r.service_sid, &r.identity), sid: r.factor_sid.clone() };
+        let (hidden_details, code) = (r.hidden_details, r.auth_payload);
+        let created = self
+            .store
+            .with_factor(factor_key, move |state| {
+                let Some(state) = state else { return Decision::nothing(Err(CoreError::not_found(factor_path))) };
+                let mut factor = state.factor;
+                if factor.status != FactorStatus::Verified {
+                    return Decision::nothing(Err(CoreError::FactorUnverified));
+                }
+                if !factor.record_challenge(now) {
+                    return Decision::nothing(Err(CoreError::TooManyChallengeCreations));
+                }
+                let mut challenge = Challenge {
+                    seq: 0,
+                    sid,
+                    account_sid: factor.account_sid.clone(),
+                    service_sid: factor.service_sid.clone(),
+                    entity_sid: factor.entity_sid.clone(),
+                    identity: factor.identity.clone(),
+                    factor_sid: factor.sid.clone(),
+                    factor_type: factor.factor_type.clone(),
+                    status: ChallengeStatus::Pending,
+                    responded_reason: ChallengeRespondedReason::None,
+                    details,
+                    hidden_details,
+                    metadata: None,
+                    date_created: now,
+                    date_updated: now,
+                    date_responded: None,
+                    expiration_date,
+                    answer_attempts: 0,
+                };
+                if let Some(code) = &code {
+                    // A TOTP code answers the challenge at once; a wrong one counts.
+                    let step = match matching_step(&keys, &factor, code, now) {
+                        Ok(step) => step,
+                        Err(e) => return Decision::nothing(Err(e)),
+                    };
+                    let accepted = step.is_some_and(|step| factor.accept_step(step));
+                    let _ = challenge.answer_totp(accepted, now);
+                }
+                let mut changes =
+                    vec![Change::UpdateFactor(factor.clone()), Change::InsertChallenge(challenge.clone())];
+                changes.extend(
+                    deliveries(&state.webhooks, Event::ChallengeAnswered(&challenge, &factor), now, new_uuid)
+                        .into_iter()
+                        .map(Change::InsertDelivery),
+                );
+                // A push challenge's notification is saved with it.
+                let message = challenge.details.as_ref().map(|d| d.message.as_str());
+                if let Some(notice) = push_notice(&keys, &factor, &challenge.sid, message, now) {
+                    changes.push(Change::InsertMessage(notice));
+                }
+                Decision::save(changes, Ok(challenge))
+            })
+            .await??;
+        self.challenge_response(&created)
+    }
+
+    pub(crate) async fn challenge_of(
+        &self,
+        principal: &Principal,
+        service: &Sid,
+        identity: &str,
+        sid: &Sid,
+    ) -> Result<Challenge, CoreError> {
+        let now = self.clock.now();
+        self.store
+            .challenge(&ChallengeKey { entity: key(principal, service, identity), sid: sid.clone() })
+            .await?
+            .map(|c| c.as_of(now))
+            .ok_or_else(|| CoreError::not_found(path(service, identity, sid)))
+    }
+
+    pub(crate) async fn list_challenges_op(
+        &self,
+        principal: &Principal,
+        r: ListChallengesRequest,
+    ) -> Result<ChallengeList, CoreError> {
+        let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), INVALID)?;
+        // An unknown service, or another account's, is not found (as for the entity list).
+        self.service_of(principal, &r.service_sid).await?;
+        let descending = matches!(r.order, Some(ChallengeListOrder::Desc));
+        let mut filters = Vec::new();
+        if let Some(f) = &r.factor_sid {
+            filters.push(("FactorSid", f.to_string()));
+        }
+        if let Some(s) = &r.status {
+            filters.push(("Status", s.to_string()));
+        }
+        if let Some(o) = &r.order {
+            filters.push(("Order", o.to_string()));
+        }
+        let now = self.clock.now();
+        let filter = ChallengeFilter { factor: r.factor_sid, status: StatusFilter::for_status(r.status.as_ref(), now) };
+        let store_page = crate::store::Page { descending, ..request.store_page() };
+        let rows = self.store.list_challenges(&key(principal, &r.service_sid, &r.identity), filter, store_page).await?;
+        let list_path = format!("{}/Challenges", super::entities::path(&r.service_sid, &r.identity));
+        let page = page(rows, &request, |c| c.seq, &self.urls, &list_path, "challenges", &filters)?;
+        Ok(ChallengeList {
+            challenges: page
+                .items
+                .into_iter()
+                .map(|c| self.challenge_response(&c.as_of(now)))
+                .collect::<Result<_, _>>()?,
+            meta: page.meta,
+        })
+    }
+
+    pub(crate) async fn update_challenge_op(
+        &self,
+        principal: &Principal,
+        r: UpdateChallengeRequest,
+    ) -> Result<ChallengeBody, CoreError> {
+        let current = self.challenge_of(principal, &r.service_sid, &r.identity, &r.challenge_sid).await?;
+        let payload = r.auth_payload.ok_or(CoreError::InvalidParameter { name: "AuthPayload", code: INVALID })?;
+        let challenge_key =
+            ChallengeKey { entity: key(principal, &r.service_sid, &r.identity), sid: r.challenge_sid.clone() };
+        if current.factor_type == FactorType::Push {
+            let factor = self.factor_of(principal, &r.service_sid, &r.identity, &current.factor_sid).await?;
+            return self.answer_push_challenge(challenge_key, current, &factor, &payload, r.metadata).await;
+        }
+        let now = self.clock.now();
+        let keys = Arc::clone(&self.keys);
+        let p = path(&r.service_sid, &r.identity, &r.challenge_sid);
+        let answered = self
+            .store
+            .with_challenge(challenge_key, move |state| {
+                let Some(state) = state else { return Decision::nothing(Err(CoreError::not_found(p))) };
+                let (mut challenge, mut factor) = (state.challenge, state.factor);
+                if let Err(refusal) = challenge.open(now) {
+                    return Decision::nothing(Err(answer_error(refusal)));
+                }
+                if challenge.answer_attempts >= crate::domain::challenge::MAX_ANSWER_ATTEMPTS {
+                    return Decision::nothing(Err(CoreError::TooManyChallengeAttempts));
+                }
+                if !factor.is_totp() {
+                    return Decision::nothing(Err(CoreError::InvalidParameter { name: "AuthPayload", code: INVALID }));
+                }
+                let step = match matching_step(&keys, &factor, &payload, now) {
+                    Ok(step) => step,
+                    Err(e) => return Decision::nothing(Err(e)),
+                };
+                let accepted = step.is_some_and(|step| factor.accept_step(step));
+                if let Err(refusal) = challenge.answer_totp(accepted, now) {
+                    return Decision::nothing(Err(answer_error(refusal)));
+                }
+                let mut changes = vec![Change::UpdateChallenge(challenge.clone())];
+                if accepted {
+                    changes.push(Change::UpdateFactor(factor.clone()));
+                    changes.extend(
+                        deliveries(&state.webhooks, Event::ChallengeAnswered(&challenge, &factor), now, new_uuid)
+                            .into_iter()
+                            .map(Change::InsertDelivery),
+                    );
+                }
+                Decision::save(changes, Ok(challenge))
+            })
+            .await??;
+        self.challenge_response(&answered)
+    }
+}

@@ -1,0 +1,140 @@
+//! Entities: the end users that own factors, named by an identity of the caller's choosing.
+
+use verifyd_models::{
+    CreateEntityRequest, DeleteEntityRequest, Entity as EntityBody, EntityLinks, EntityList, FetchEntityRequest,
+    ListEntitiesRequest,
+};
+use verifyd_runtime::Sid;
+
+use crate::domain::factor::Entity;
+use crate::domain::webhook::{Event, deliveries};
+use crate::ids::{new_sid, new_uuid, prefix};
+use crate::paging::{PageRequest, page};
+use crate::store::{Change, Decision, EntityKey, Store};
+use crate::{Core, CoreError, Principal};
+
+/// Twilio's code for an invalid entity, factor or challenge request.
+pub const INVALID: u32 = 60306;
+
+pub fn path(service: &Sid, identity: &str) -> String {
+    format!("/Services/{service}/Entities/{identity}")
+}
+
+pub fn key(principal: &Principal, service: &Sid, identity: &str) -> EntityKey {
+    EntityKey { account: principal.account_sid().clone(), service: service.clone(), identity: identity.to_owned() }
+}
+
+enum Created {
+    Created(Entity),
+    Exists,
+    NoService,
+}
+
+impl<S: Store> Core<S> {
+    fn entity_response(&self, e: &Entity) -> Result<EntityBody, CoreError> {
+        let p = path(&e.service_sid, &e.identity);
+        Ok(EntityBody {
+            sid: e.sid.clone(),
+            identity: Some(e.identity.clone()),
+            account_sid: e.account_sid.clone(),
+            service_sid: e.service_sid.clone(),
+            date_created: e.date_created,
+            date_updated: e.date_updated,
+            url: self.urls.at(&p)?,
+            links: EntityLinks {
+                factors: self.urls.at(&format!("{p}/Factors"))?,
+                new_factors: self.urls.at(&format!("{p}/Factors"))?,
+                challenges: self.urls.at(&format!("{p}/Challenges"))?,
+            },
+        })
+    }
+
+    pub(crate) async fn create_entity_op(
+        &self,
+        principal: &Principal,
+        r: CreateEntityRequest,
+    ) -> Result<EntityBody, CoreError> {
+        let now = self.clock.now();
+        let sid = new_sid(prefix::ENTITY);
+        let account = principal.account_sid().clone();
+        let (service, identity) = (r.service_sid.clone(), r.identity.clone());
+        let created = self
+            .store
+            .with_entity(key(principal, &r.service_sid, &r.identity), move |state| match state {
+                None => Decision::nothing(Created::NoService),
+                Some(state) if state.entity.is_some() => Decision::nothing(Created::Exists),
+                Some(_) => {
+                    let entity = Entity {
+                        seq: 0,
+                        sid,
+                        account_sid: account,
+                        service_sid: service,
+                        identity,
+                        date_created: now,
+                        date_updated: now,
+                    };
+                    Decision::save(vec![Change::InsertEntity(entity.clone())], Created::Created(entity))
+                }
+            })
+            .await?;
+        match created {
+            Created::Created(e) => self.entity_response(&e),
+            Created::Exists => Err(CoreError::EntityExists),
+            Created::NoService => Err(CoreError::not_found(super::services::path(&r.service_sid))),
+        }
+    }
+
+    pub(crate) async fn fetch_entity_op(
+        &self,
+        principal: &Principal,
+        r: FetchEntityRequest,
+    ) -> Result<EntityBody, CoreError> {
+        let e = self
+            .store
+            .entity(&key(principal, &r.service_sid, &r.identity))
+            .await?
+            .ok_or_else(|| CoreError::not_found(path(&r.service_sid, &r.identity)))?;
+        self.entity_response(&e)
+    }
+
+    pub(crate) async fn list_entities_op(
+        &self,
+        principal: &Principal,
+        r: ListEntitiesRequest,
+    ) -> Result<EntityList, CoreError> {
+        let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), INVALID)?;
+        self.service_of(principal, &r.service_sid).await?;
+        let rows = self.store.list_entities(principal.account_sid(), &r.service_sid, request.store_page()).await?;
+        let list_path = format!("/Services/{}/Entities", r.service_sid);
+        let page = page(rows, &request, |e| e.seq, &self.urls, &list_path, "entities", &[])?;
+        Ok(EntityList {
+            entities: page.items.iter().map(|e| self.entity_response(e)).collect::<Result<_, _>>()?,
+            meta: page.meta,
+        })
+    }
+
+    /// Deletes the entity with its factors and challenges; each factor's deletion is an event.
+    pub(crate) async fn delete_entity_op(
+        &self,
+        principal: &Principal,
+        r: DeleteEntityRequest,
+    ) -> Result<(), CoreError> {
+        let now = self.clock.now();
+        let deleted = self
+            .store
+            .with_entity(key(principal, &r.service_sid, &r.identity), move |state| {
+                let Some(state) = state else { return Decision::nothing(false) };
+                let Some(entity) = state.entity else { return Decision::nothing(false) };
+                let mut changes: Vec<Change> = state
+                    .factors
+                    .iter()
+                    .flat_map(|f| deliveries(&state.webhooks, Event::FactorDeleted(f), now, new_uuid))
+                    .map(Change::InsertDelivery)
+                    .collect();
+                changes.push(Change::DeleteEntity { account: entity.account_sid, sid: entity.sid });
+                Decision::save(changes, true)
+            })
+            .await?;
+        if deleted { Ok(()) } else { Err(CoreError::not_found(path(&r.service_sid, &r.identity))) }
+    }
+}

@@ -1,0 +1,521 @@
+//! Factors: TOTP (a shared secret and an authenticator app) and push (a device key). A TOTP
+//! secret is sealed with the master key and shown only in the creation's answer.
+
+use std::sync::Arc;
+
+use rand::RngCore as _;
+use verifyd_models::{
+    BindingAlgorithm, CreateFactorRequest, DeleteFactorRequest, Factor as FactorBody, FactorConfig, FactorList,
+    FactorStatus, FactorType, FetchFactorRequest, ListFactorsRequest, NewFactor, NewFactorBinding,
+    NotificationPlatform, TotpAlgorithm, UpdateFactorRequest,
+};
+use verifyd_runtime::{Sid, Timestamp, WireEnum as _};
+
+use super::entities::{INVALID, key};
+use crate::domain::factor::{
+    CreationRefusal, Entity, Factor, FactorSettings, VerifyOutcome, creations_since, may_create,
+};
+use crate::domain::service::{TOTP_CODE_LENGTH, TOTP_SKEW, TOTP_TIME_STEP};
+use crate::domain::webhook::{Event, deliveries};
+use crate::ids::{new_sid, new_uuid, prefix};
+use crate::keys::{Keys, SealContext};
+use crate::paging::{PageRequest, page};
+use crate::store::{Change, Decision, FactorKey, NewFactorKey, Store};
+use crate::totp::{Algorithm, Totp, base32_decode, base32_encode, otpauth_uri};
+use crate::{Core, CoreError, Principal};
+
+/// A generated TOTP secret: 160 bits, as RFC 4226 recommends.
+const SECRET_BYTES: usize = 20;
+
+pub fn path(service: &Sid, identity: &str, sid: &Sid) -> String {
+    format!("{}/Factors/{sid}", super::entities::path(service, identity))
+}
+
+fn config_of(settings: &FactorSettings) -> FactorConfig {
+    match settings {
+        FactorSettings::Totp { alg, code_length, time_step, skew } => FactorConfig {
+            alg: TotpAlgorithm::from_known(alg.wire_name()),
+            skew: Some(i64::from(*skew)),
+            code_length: Some(i64::from(*code_length)),
+            time_step: Some(i64::from(*time_step)),
+            sdk_version: None,
+            app_id: None,
+            notification_platform: None,
+            notification_token: None,
+            credential_sid: None,
+        },
+        FactorSettings::Push { sdk_version, app_id, notification_platform, notification_token, credential_sid } => {
+            FactorConfig {
+                alg: None,
+                skew: None,
+                code_length: None,
+                time_step: None,
+                sdk_version: sdk_version.clone(),
+                app_id: app_id.clone(),
+                notification_platform: Some(notification_platform.clone()),
+                notification_token: notification_token.clone(),
+                credential_sid: Some(credential_sid.clone()),
+            }
+        }
+    }
+}
+
+/// A new factor as the API layer prepared it; the store operation adds its entity.
+pub(crate) struct Prepared {
+    pub factor: Factor,
+    /// Push: the factor's public key is checked for duplicates in the service.
+    pub public_key: Option<Vec<u8>>,
+}
+
+/// The factor's TOTP and skew; `None` for a factor that is not TOTP (or whose secret cannot
+/// be opened: that is reported as an internal error by the caller).
+pub(crate) fn totp_of(keys: &Keys, factor: &Factor) -> Result<Option<(Totp, u32)>, CoreError> {
+    let FactorSettings::Totp { alg, code_length, time_step, skew } = &factor.settings else { return Ok(None) };
+    let sealed =
+        factor.secret_sealed.as_deref().ok_or_else(|| CoreError::Internal("a TOTP factor has no secret".into()))?;
+    let secret = keys.open(SealContext::TotpSecret(&factor.sid), sealed)?;
+    let totp = Totp::new(secret, *alg, *code_length, *time_step).map_err(|e| CoreError::Internal(e.to_string()))?;
+    Ok(Some((totp, *skew)))
+}
+
+/// The start of the fresh time step `code` matches for the factor, if any.
+pub(crate) fn matching_step(
+    keys: &Keys,
+    factor: &Factor,
+    code: &str,
+    now: Timestamp,
+) -> Result<Option<i64>, CoreError> {
+    Ok(totp_of(keys, factor)?.and_then(|(totp, skew)| totp.verify(code, now.unix(), skew, factor.last_step_start)))
+}
+
+enum Created {
+    Created(Box<Factor>),
+    NoService,
+    Refused(CreationRefusal),
+    TokenUnusable,
+}
+
+impl<S: Store> Core<S> {
+    pub(crate) fn factor_response(&self, f: &Factor) -> Result<FactorBody, CoreError> {
+        Ok(FactorBody {
+            sid: f.sid.clone(),
+            account_sid: f.account_sid.clone(),
+            service_sid: f.service_sid.clone(),
+            entity_sid: Some(f.entity_sid.clone()),
+            identity: Some(f.identity.clone()),
+            date_created: f.date_created,
+            date_updated: f.date_updated,
+            friendly_name: Some(f.friendly_name.clone()),
+            status: f.status.clone(),
+            factor_type: f.factor_type.clone(),
+            config: Some(config_of(&f.settings)),
+            metadata: f.metadata.clone(),
+            url: self.urls.at(&path(&f.service_sid, &f.identity, &f.sid))?,
+        })
+    }
+
+    pub(crate) fn new_factor_response(&self, f: &Factor, binding: NewFactorBinding) -> Result<NewFactor, CoreError> {
+        let factor = self.factor_response(f)?;
+        Ok(NewFactor {
+            sid: factor.sid,
+            account_sid: factor.account_sid,
+            service_sid: factor.service_sid,
+            entity_sid: factor.entity_sid,
+            identity: factor.identity,
+            binding: Some(binding),
+            options: None,
+            date_created: factor.date_created,
+            date_updated: factor.date_updated,
+            friendly_name: factor.friendly_name,
+            status: factor.status,
+            factor_type: factor.factor_type,
+            config: factor.config,
+            metadata: factor.metadata,
+            url: factor.url,
+        })
+    }
+
+    pub(crate) async fn create_factor_op(
+        &self,
+        principal: &Principal,
+        r: CreateFactorRequest,
+    ) -> Result<NewFactor, CoreError> {
+        match r.factor_type {
+            FactorType::Totp => self.create_totp_factor(principal, r).await,
+            FactorType::Push => self.create_push_factor(principal, r).await,
+            _ => Err(CoreError::InvalidParameter { name: "FactorType", code: INVALID }),
+        }
+    }
+
+    /// A factor as the request describes it, unverified, before its entity is known.
+    pub(crate) fn unsaved_factor(
+        &self,
+        principal: &Principal,
+        r: &CreateFactorRequest,
+        sid: Sid,
+        settings: FactorSettings,
+    ) -> Factor {
+        let now = self.clock.now();
+        Factor {
+            seq: 0,
+            sid,
+            account_sid: principal.account_sid().clone(),
+            service_sid: r.service_sid.clone(),
+            entity_sid: Sid::from_parts(prefix::ENTITY, [0; 16]),
+            identity: r.identity.clone(),
+            friendly_name: r.friendly_name.clone(),
+            factor_type: r.factor_type.clone(),
+            status: FactorStatus::Unverified,
+            settings,
+            metadata: r.metadata.clone(),
+            date_created: now,
+            date_updated: now,
+            secret_sealed: None,
+            public_key: None,
+            last_step_start: None,
+            verify_attempts: 0,
+            challenge_times: Vec::new(),
+        }
+    }
+
+    async fn create_totp_factor(&self, principal: &Principal, r: CreateFactorRequest) -> Result<NewFactor, CoreError> {
+        let service = self.service_of(principal, &r.service_sid).await?;
+        let settings = &service.settings;
+        // The seed's Binding.* keys are aliases of Config.*; Config wins when both are sent.
+        let alg = match (&r.config_alg, &r.binding_alg) {
+            (Some(alg), _) => alg.clone(),
+            (None, Some(binding)) => TotpAlgorithm::from_known(binding.as_str())
+                .ok_or(CoreError::InvalidParameter { name: "Binding.Alg", code: INVALID })?,
+            (None, None) => TotpAlgorithm::Sha1,
+        };
+        let algorithm = Algorithm::from_wire(alg.as_str())
+            .ok_or(CoreError::InvalidParameter { name: "Config.Alg", code: INVALID })?;
+        let code_length =
+            r.config_code_length.or(r.binding_code_length).or(settings.totp_code_length).unwrap_or(TOTP_CODE_LENGTH);
+        let time_step =
+            r.config_time_step.or(r.binding_time_step).or(settings.totp_time_step).unwrap_or(TOTP_TIME_STEP);
+        let skew = r.config_skew.or(settings.totp_skew).unwrap_or(TOTP_SKEW);
+        let as_u32 = |v: i64, name: &'static str| {
+            u32::try_from(v).map_err(|_| CoreError::InvalidParameter { name, code: INVALID })
+        };
+        let (code_length, time_step, skew) = (
+            as_u32(code_length, "Config.CodeLength")?,
+            as_u32(time_step, "Config.TimeStep")?,
+            as_u32(skew, "Config.Skew")?,
+        );
+        let secret = match &r.binding_secret {
+            Some(text) => base32_decode(text)
+                .filter(|s| s.len() >= 10)
+                .ok_or(CoreError::InvalidParameter { name: "Binding.Secret", code: 60314 })?,
+            None => {
+                let mut secret = vec![0u8; SECRET_BYTES];
+                rand::rngs::OsRng.fill_bytes(&mut secret);
+                secret
+            }
+        };
+        // Validates digits and step once more, whatever the defaults were.
+        Totp::new(secret.clone(), algorithm, code_length, time_step)
+            .map_err(|_| CoreError::InvalidParameter { name: "Config.CodeLength", code: INVALID })?;
+        let sid = new_sid(prefix::FACTOR);
+        let secret_text = base32_encode(&secret);
+        let issuer = settings.totp_issuer.clone().unwrap_or_else(|| settings.friendly_name.clone());
+        let uri = otpauth_uri(&issuer, &r.friendly_name, &secret_text, algorithm, code_length, time_step);
+        let mut factor = self.unsaved_factor(
+            principal,
+            &r,
+            sid.clone(),
+            FactorSettings::Totp { alg: algorithm, code_length, time_step, skew },
+        );
+        factor.secret_sealed = Some(self.keys.seal(SealContext::TotpSecret(&sid), &secret));
+        let record = self.create_factor(principal, Prepared { factor, public_key: None }).await?;
+        self.new_factor_response(
+            &record,
+            NewFactorBinding { secret: Some(secret_text), uri: Some(uri), alg: None, public_key: None },
+        )
+    }
+
+    /// Creates a prepared factor (and its entity when new) within the entity's limits,
+    /// consuming the enrolment token that authorised it.
+    pub(crate) async fn create_factor(&self, principal: &Principal, prepared: Prepared) -> Result<Factor, CoreError> {
+        let now = self.clock.now();
+        let Prepared { mut factor, public_key } = prepared;
+        let service = factor.service_sid.clone();
+        let entity_key = key(principal, &factor.service_sid, &factor.identity);
+        let token = match principal {
+            Principal::Enrolment { token_sid, .. } => Some(token_sid.clone()),
+            _ => None,
+        };
+        let new_entity = new_sid(prefix::ENTITY);
+        let new_key = NewFactorKey {
+            entity: entity_key,
+            factor_type: factor.factor_type.clone(),
+            public_key: public_key.clone(),
+            access_token: token.clone(),
+            creations_since: creations_since(now),
+        };
+        factor.public_key = public_key;
+        let created = self
+            .store
+            .with_new_factor(new_key, move |state| {
+                let Some(state) = state else { return Decision::nothing(Created::NoService) };
+                // Every refusal is decided before anything is written: a refused creation
+                // leaves no entity behind and does not use up the access token.
+                if let Err(refusal) = may_create(&factor.factor_type, state.counts) {
+                    return Decision::nothing(Created::Refused(refusal));
+                }
+                let mut changes = Vec::new();
+                if token.is_some() {
+                    let Some(mut t) = state.access_token else { return Decision::nothing(Created::TokenUnusable) };
+                    if !t.consume(now) {
+                        return Decision::nothing(Created::TokenUnusable);
+                    }
+                    changes.push(Change::UseAccessToken { account: t.account_sid, sid: t.sid });
+                }
+                let entity = match state.entity {
+                    Some(entity) => entity,
+                    None => {
+                        let entity = Entity {
+                            seq: 0,
+                            sid: new_entity,
+                            account_sid: factor.account_sid.clone(),
+                            service_sid: factor.service_sid.clone(),
+                            identity: factor.identity.clone(),
+                            date_created: now,
+                            date_updated: now,
+                        };
+                        changes.push(Change::InsertEntity(entity.clone()));
+                        entity
+                    }
+                };
+                factor.entity_sid = entity.sid;
+                changes.push(Change::InsertFactor(factor.clone()));
+                changes.push(Change::LogFactorCreation {
+                    account: factor.account_sid.clone(),
+                    service: factor.service_sid.clone(),
+                    identity: factor.identity.clone(),
+                    at: now,
+                });
+                changes.extend(
+                    deliveries(&state.webhooks, Event::FactorCreated(&factor), now, new_uuid)
+                        .into_iter()
+                        .map(Change::InsertDelivery),
+                );
+                Decision::save(changes, Created::Created(Box::new(factor)))
+            })
+            .await?;
+        match created {
+            Created::Created(f) => Ok(*f),
+            Created::NoService => Err(CoreError::not_found(super::services::path(&service))),
+            Created::Refused(CreationRefusal::TooManyFactors) => Err(CoreError::TooManyFactors),
+            Created::Refused(CreationRefusal::TooManyCreations) => Err(CoreError::TooManyFactorCreations),
+            Created::Refused(CreationRefusal::DuplicateBinding) => Err(CoreError::FactorExists),
+            Created::TokenUnusable => Err(self.unauthenticated()),
+        }
+    }
+
+    pub(crate) async fn fetch_factor_op(
+        &self,
+        principal: &Principal,
+        r: FetchFactorRequest,
+    ) -> Result<FactorBody, CoreError> {
+        let f = self.factor_of(principal, &r.service_sid, &r.identity, &r.factor_sid).await?;
+        self.factor_response(&f)
+    }
+
+    pub(crate) async fn factor_of(
+        &self,
+        principal: &Principal,
+        service: &Sid,
+        identity: &str,
+        sid: &Sid,
+    ) -> Result<Factor, CoreError> {
+        self.store
+            .factor(&FactorKey { entity: key(principal, service, identity), sid: sid.clone() })
+            .await?
+            .ok_or_else(|| CoreError::not_found(path(service, identity, sid)))
+    }
+
+    pub(crate) async fn list_factors_op(
+        &self,
+        principal: &Principal,
+        r: ListFactorsRequest,
+    ) -> Result<FactorList, CoreError> {
+        let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), INVALID)?;
+        // An unknown service, or another account's, is not found (as for the entity list).
+        self.service_of(principal, &r.service_sid).await?;
+        let rows = self.store.list_factors(&key(principal, &r.service_sid, &r.identity), request.store_page()).await?;
+        let list_path = format!("{}/Factors", super::entities::path(&r.service_sid, &r.identity));
+        let page = page(rows, &request, |f| f.seq, &self.urls, &list_path, "factors", &[])?;
+        Ok(FactorList {
+            factors: page.items.iter().map(|f| self.factor_response(f)).collect::<Result<_, _>>()?,
+            meta: page.meta,
+        })
+    }
+
+    pub(crate) async fn update_factor_op(
+        &self,
+        principal: &Principal,
+        r: UpdateFactorRequest,
+    ) -> Result<FactorBody, CoreError> {
+        let current = self.factor_of(principal, &r.service_sid, &r.identity, &r.factor_sid).await?;
+        let is_totp = current.is_totp();
+        let changes_totp = r.config_time_step.is_some()
+            || r.config_skew.is_some()
+            || r.config_code_length.is_some()
+            || r.config_alg.is_some();
+        let changes_push = r.config_notification_token.is_some()
+            || r.config_sdk_version.is_some()
+            || r.config_notification_platform.is_some();
+        if (is_totp && changes_push) || (!is_totp && changes_totp) {
+            return Err(CoreError::InvalidParameter { name: "Config", code: INVALID });
+        }
+        // A platform that delivers needs a token to deliver to, as at creation.
+        if let (
+            Some(NotificationPlatform::Apn | NotificationPlatform::Fcm),
+            FactorSettings::Push { notification_token, .. },
+        ) = (&r.config_notification_platform, &current.settings)
+            && r.config_notification_token.is_none()
+            && notification_token.is_none()
+        {
+            return Err(CoreError::InvalidParameter { name: "Config.NotificationToken", code: INVALID });
+        }
+        let alg = match &r.config_alg {
+            Some(alg) => Some(
+                Algorithm::from_wire(alg.as_str())
+                    .ok_or(CoreError::InvalidParameter { name: "Config.Alg", code: INVALID })?,
+            ),
+            None => None,
+        };
+        let factor_key = FactorKey { entity: key(principal, &r.service_sid, &r.identity), sid: r.factor_sid.clone() };
+        let mut record = current;
+        if r.friendly_name.is_some() || changes_totp || changes_push {
+            let now = self.clock.now();
+            let (name, time_step, skew, code_length) =
+                (r.friendly_name.clone(), r.config_time_step, r.config_skew, r.config_code_length);
+            let (token, sdk, platform) = (
+                r.config_notification_token.clone(),
+                r.config_sdk_version.clone(),
+                r.config_notification_platform.clone(),
+            );
+            let change = move |f: &mut Factor| {
+                if let Some(name) = name {
+                    f.friendly_name = name;
+                }
+                match &mut f.settings {
+                    FactorSettings::Totp { alg: a, code_length: c, time_step: t, skew: s } => {
+                        if let Some(v) = alg {
+                            *a = v;
+                        }
+                        if let Some(v) = code_length.and_then(|v| u32::try_from(v).ok()) {
+                            *c = v;
+                        }
+                        if let Some(v) = time_step.and_then(|v| u32::try_from(v).ok()) {
+                            *t = v;
+                        }
+                        if let Some(v) = skew.and_then(|v| u32::try_from(v).ok()) {
+                            *s = v;
+                        }
+                    }
+                    FactorSettings::Push { sdk_version, notification_platform, notification_token, .. } => {
+                        if sdk.is_some() {
+                            *sdk_version = sdk;
+                        }
+                        if let Some(p) = platform {
+                            if p == NotificationPlatform::None {
+                                *notification_token = None;
+                            }
+                            *notification_platform = p;
+                        }
+                        if token.is_some() {
+                            *notification_token = token;
+                        }
+                    }
+                }
+                f.date_updated = now;
+            };
+            record = self
+                .store
+                .with_factor(factor_key.clone(), move |state| match state {
+                    None => Decision::nothing(None),
+                    Some(state) => {
+                        let mut factor = state.factor;
+                        change(&mut factor);
+                        Decision::save(vec![Change::UpdateFactor(factor.clone())], Some(factor))
+                    }
+                })
+                .await?
+                .ok_or_else(|| CoreError::not_found(path(&r.service_sid, &r.identity, &r.factor_sid)))?;
+        }
+        if let Some(payload) = r.auth_payload {
+            record = if is_totp {
+                self.verify_totp_factor(factor_key, payload).await?
+            } else {
+                self.verify_push_factor(factor_key, &record, &payload).await?
+            };
+        }
+        self.factor_response(&record)
+    }
+
+    async fn verify_totp_factor(&self, factor_key: FactorKey, code: String) -> Result<Factor, CoreError> {
+        let now = self.clock.now();
+        let keys = Arc::clone(&self.keys);
+        let p = path(&factor_key.entity.service, &factor_key.entity.identity, &factor_key.sid);
+        let outcome = self
+            .store
+            .with_factor(factor_key, move |state| {
+                let Some(state) = state else { return Decision::nothing(Err(CoreError::not_found(p))) };
+                let mut factor = state.factor;
+                if !factor.is_totp() {
+                    return Decision::nothing(Err(CoreError::InvalidParameter { name: "AuthPayload", code: INVALID }));
+                }
+                let step = match matching_step(&keys, &factor, &code, now) {
+                    Ok(step) => step,
+                    Err(e) => return Decision::nothing(Err(e)),
+                };
+                match factor.verify_totp(step, now) {
+                    VerifyOutcome::AlreadyVerified => Decision::nothing(Ok(factor)),
+                    VerifyOutcome::TooManyAttempts => Decision::nothing(Err(CoreError::TooManyFactorAttempts)),
+                    VerifyOutcome::Wrong => Decision::save(vec![Change::UpdateFactor(factor.clone())], Ok(factor)),
+                    VerifyOutcome::Verified => {
+                        let mut changes = vec![Change::UpdateFactor(factor.clone())];
+                        changes.extend(
+                            deliveries(&state.webhooks, Event::FactorVerified(&factor), now, new_uuid)
+                                .into_iter()
+                                .map(Change::InsertDelivery),
+                        );
+                        Decision::save(changes, Ok(factor))
+                    }
+                }
+            })
+            .await?;
+        outcome
+    }
+
+    pub(crate) async fn delete_factor_op(
+        &self,
+        principal: &Principal,
+        r: DeleteFactorRequest,
+    ) -> Result<(), CoreError> {
+        let now = self.clock.now();
+        let factor_key = FactorKey { entity: key(principal, &r.service_sid, &r.identity), sid: r.factor_sid.clone() };
+        let deleted = self
+            .store
+            .with_factor(factor_key, move |state| {
+                let Some(state) = state else { return Decision::nothing(false) };
+                let mut changes: Vec<Change> =
+                    deliveries(&state.webhooks, Event::FactorDeleted(&state.factor), now, new_uuid)
+                        .into_iter()
+                        .map(Change::InsertDelivery)
+                        .collect();
+                changes.push(Change::DeleteFactor { account: state.factor.account_sid, sid: state.factor.sid });
+                Decision::save(changes, true)
+            })
+            .await?;
+        if deleted { Ok(()) } else { Err(CoreError::not_found(path(&r.service_sid, &r.identity, &r.factor_sid))) }
+    }
+}
+
+/// The binding algorithm a push factor may name.
+pub(crate) fn push_alg_allowed(alg: Option<&BindingAlgorithm>) -> bool {
+    alg.is_none_or(|alg| *alg == BindingAlgorithm::Es256)
+}

@@ -1,0 +1,314 @@
+//! Push authentication: factors bound to a device's P-256 key, the device's own
+//! authentication (a JWT its key signs), and its signed answers to challenges.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use p256::ecdsa::VerifyingKey;
+use p256::ecdsa::signature::Verifier as _;
+use p256::pkcs8::DecodePublicKey as _;
+use serde_json::{Value, json};
+use verifyd_models::{
+    BindingAlgorithm, Challenge as ChallengeBody, ChallengeStatus, CreateFactorRequest, CreateNotificationRequest,
+    FactorType, NewFactor, NewFactorBinding, Notification as NotificationBody, NotificationPlatform,
+};
+use verifyd_runtime::{Sid, Timestamp};
+
+use super::entities::{INVALID, key};
+use super::factors::{Prepared, push_alg_allowed};
+use crate::domain::challenge::{AnswerRefusal, Challenge, Notification, NotifyRefusal, may_notify};
+use crate::domain::factor::{Factor, FactorSettings};
+use crate::domain::outbox::{OutboxChannel, SealedMessage};
+use crate::domain::webhook::{Event, deliveries};
+use crate::ids::{new_sid, new_uuid, prefix};
+use crate::jwt;
+use crate::keys::{Keys, SealContext};
+use crate::store::{ChallengeKey, Change, Decision, FactorKey, Store};
+use crate::{Core, CoreError, Principal};
+
+/// The fields of a pending push challenge that never change while it waits: the device signs
+/// them (with `status`) to answer, and the server compares them with what it stored.
+pub const SIGNATURE_FIELDS: [&str; 6] =
+    ["sid", "factor_sid", "details", "hidden_details", "expiration_date", "date_created"];
+/// The header a fetch of a pending push challenge carries.
+pub const SIGNATURE_FIELDS_HEADER: &str = "Twilio-Verify-Signature-Fields";
+/// A device JWT may live at most this long, and may start this much in the future.
+const DEVICE_TOKEN_LIFETIME: i64 = 600;
+const CLOCK_LEEWAY: i64 = 60;
+
+fn key_of(der: &[u8]) -> Option<VerifyingKey> {
+    VerifyingKey::from_public_key_der(der).ok()
+}
+
+fn invalid(name: &'static str) -> CoreError {
+    CoreError::InvalidParameter { name, code: INVALID }
+}
+
+/// The notification of a push challenge to the factor's device, sealed for the outbox;
+/// `None` for platform `none`.
+pub(crate) fn push_notice(
+    keys: &Keys,
+    factor: &Factor,
+    challenge: &Sid,
+    message: Option<&str>,
+    now: Timestamp,
+) -> Option<SealedMessage> {
+    let (platform, to) = factor.notification_target()?;
+    let body = json!({
+        "type": "verify_push_challenge",
+        "challenge_sid": challenge.as_str(),
+        "factor_sid": factor.sid.as_str(),
+        "service_sid": factor.service_sid.as_str(),
+        "entity_identity": factor.identity,
+        "message": message,
+    });
+    let sid = new_sid(prefix::MESSAGE);
+    Some(SealedMessage {
+        body_sealed: keys.seal(SealContext::MessageBody(&sid), body.to_string().as_bytes()),
+        code_sealed: None,
+        sid,
+        account_sid: factor.account_sid.clone(),
+        service_sid: factor.service_sid.clone(),
+        verification_sid: None,
+        to,
+        channel: OutboxChannel::Push(platform),
+        locale: String::new(),
+        date_created: now,
+    })
+}
+
+impl<S: Store> Core<S> {
+    /// A device's Basic `token:<JWT>`: ES256, `kid` = its factor's `config.credential_sid`,
+    /// `sub` its account, `nbf` and `exp` required, now within [`nbf` − 60 s, `exp`], and a
+    /// lifetime of at most 600 s.
+    pub(crate) async fn device(&self, token: &jwt::Unverified) -> Result<Principal, CoreError> {
+        let credential = token
+            .header
+            .get("kid")
+            .and_then(Value::as_str)
+            .and_then(|k| Sid::parse_prefixed(k, prefix::CREDENTIAL).ok())
+            .ok_or_else(|| self.unauthenticated())?;
+        let factor = self.store.factor_by_credential(&credential).await?.ok_or_else(|| self.unauthenticated())?;
+        let key = factor.public_key.as_deref().and_then(key_of).ok_or_else(|| self.unauthenticated())?;
+        let claims = token.clone().verify_es256(&key).map_err(|_| self.unauthenticated())?;
+        let now = self.clock.now().unix();
+        let (Some(nbf), Some(exp)) = (jwt::int_claim(&claims, "nbf"), jwt::int_claim(&claims, "exp")) else {
+            return Err(self.unauthenticated());
+        };
+        let fresh = nbf <= exp && exp - nbf <= DEVICE_TOKEN_LIFETIME && nbf - CLOCK_LEEWAY <= now && now <= exp;
+        if !fresh || jwt::str_claim(&claims, "sub") != Some(factor.account_sid.as_str()) {
+            return Err(self.unauthenticated());
+        }
+        Ok(Principal::Device {
+            account_sid: factor.account_sid,
+            service_sid: factor.service_sid,
+            identity: factor.identity,
+            factor_sid: factor.sid,
+        })
+    }
+
+    pub(crate) async fn create_push_factor(
+        &self,
+        principal: &Principal,
+        r: CreateFactorRequest,
+    ) -> Result<NewFactor, CoreError> {
+        self.service_of(principal, &r.service_sid).await?;
+        let public_key_text = r
+            .binding_public_key
+            .clone()
+            .ok_or(CoreError::InvalidParameter { name: "Binding.PublicKey", code: 60314 })?;
+        let der = STANDARD
+            .decode(public_key_text.trim())
+            .ok()
+            .filter(|der| key_of(der).is_some())
+            .ok_or(CoreError::InvalidParameter { name: "Binding.PublicKey", code: 60314 })?;
+        if !push_alg_allowed(r.binding_alg.as_ref()) {
+            return Err(CoreError::InvalidParameter { name: "Binding.Alg", code: 60314 });
+        }
+        let platform = r.config_notification_platform.clone().ok_or_else(|| invalid("Config.NotificationPlatform"))?;
+        let token = match platform {
+            NotificationPlatform::Apn | NotificationPlatform::Fcm => {
+                Some(r.config_notification_token.clone().ok_or_else(|| invalid("Config.NotificationToken"))?)
+            }
+            NotificationPlatform::None => None,
+            NotificationPlatform::Unknown(_) => return Err(invalid("Config.NotificationPlatform")),
+        };
+        let settings = FactorSettings::Push {
+            sdk_version: r.config_sdk_version.clone(),
+            app_id: r.config_app_id.clone(),
+            notification_platform: platform,
+            notification_token: token,
+            credential_sid: new_sid(prefix::CREDENTIAL),
+        };
+        let factor = self.unsaved_factor(principal, &r, new_sid(prefix::FACTOR), settings);
+        let record = self.create_factor(principal, Prepared { factor, public_key: Some(der) }).await?;
+        let binding = NewFactorBinding {
+            secret: None,
+            uri: None,
+            alg: Some(BindingAlgorithm::Es256),
+            public_key: Some(public_key_text),
+        };
+        self.new_factor_response(&record, binding)
+    }
+
+    /// `AuthPayload`: base64 of the DER ECDSA-SHA256 signature over the factor's SID.
+    pub(crate) async fn verify_push_factor(
+        &self,
+        factor_key: FactorKey,
+        record: &Factor,
+        payload: &str,
+    ) -> Result<Factor, CoreError> {
+        let verifying_key = record
+            .public_key
+            .as_deref()
+            .and_then(key_of)
+            .ok_or_else(|| CoreError::Internal("a stored push key does not parse".into()))?;
+        let signature = STANDARD
+            .decode(payload.trim())
+            .ok()
+            .and_then(|bytes| p256::ecdsa::Signature::from_der(&bytes).ok())
+            .ok_or(CoreError::FactorVerificationFailed)?;
+        verifying_key
+            .verify(record.sid.as_str().as_bytes(), &signature)
+            .map_err(|_| CoreError::FactorVerificationFailed)?;
+        let now = self.clock.now();
+        let p = super::factors::path(&record.service_sid, &record.identity, &record.sid);
+        self.store
+            .with_factor(factor_key, move |state| {
+                let Some(state) = state else { return Decision::nothing(None) };
+                let mut factor = state.factor;
+                let newly = factor.set_verified(now);
+                let mut changes = vec![Change::UpdateFactor(factor.clone())];
+                if newly {
+                    changes.extend(
+                        deliveries(&state.webhooks, Event::FactorVerified(&factor), now, new_uuid)
+                            .into_iter()
+                            .map(Change::InsertDelivery),
+                    );
+                }
+                Decision::save(changes, Some(factor))
+            })
+            .await?
+            .ok_or_else(|| CoreError::not_found(p))
+    }
+
+    /// The device's answer: an ES256 JWT over every signature field, as the fetch showed
+    /// it, plus `status`.
+    pub(crate) async fn answer_push_challenge(
+        &self,
+        key: ChallengeKey,
+        current: Challenge,
+        factor: &Factor,
+        payload: &str,
+        metadata: Option<std::collections::BTreeMap<String, String>>,
+    ) -> Result<ChallengeBody, CoreError> {
+        let now = self.clock.now();
+        current.open(now).map_err(answer_error)?;
+        let verifying_key = factor
+            .public_key
+            .as_deref()
+            .and_then(key_of)
+            .ok_or_else(|| CoreError::Internal("a stored push key does not parse".into()))?;
+        let token = jwt::parse(payload).map_err(|_| CoreError::ChallengeVerificationFailed)?;
+        let claims = token.verify_es256(&verifying_key).map_err(|_| CoreError::ChallengeVerificationFailed)?;
+        let shown = serde_json::to_value(self.challenge_response(&current.clone().as_of(now))?)
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        for field in SIGNATURE_FIELDS {
+            if claims.get(field) != shown.get(field) {
+                return Err(CoreError::ChallengeVerificationFailed);
+            }
+        }
+        let status = match jwt::str_claim(&claims, "status") {
+            Some("approved") => ChallengeStatus::Approved,
+            Some("denied") => ChallengeStatus::Denied,
+            _ => return Err(CoreError::ChallengeVerificationFailed),
+        };
+        let p = super::challenges::path(&current.service_sid, &current.identity, &current.sid);
+        let answered = self
+            .store
+            .with_challenge(key, move |state| {
+                let Some(state) = state else { return Decision::nothing(Err(CoreError::not_found(p))) };
+                let mut challenge = state.challenge;
+                // Still pending here, inside the operation: two answers cannot both win.
+                if let Err(refusal) = challenge.answer_push(status, metadata, now) {
+                    return Decision::nothing(Err(answer_error(refusal)));
+                }
+                let mut changes = vec![Change::UpdateChallenge(challenge.clone())];
+                changes.extend(
+                    deliveries(&state.webhooks, Event::ChallengeAnswered(&challenge, &state.factor), now, new_uuid)
+                        .into_iter()
+                        .map(Change::InsertDelivery),
+                );
+                Decision::save(changes, Ok(challenge))
+            })
+            .await??;
+        self.challenge_response(&answered)
+    }
+
+    pub(crate) async fn create_notification_op(
+        &self,
+        principal: &Principal,
+        r: CreateNotificationRequest,
+    ) -> Result<NotificationBody, CoreError> {
+        let now = self.clock.now();
+        let keys = std::sync::Arc::clone(&self.keys);
+        let p = super::challenges::path(&r.service_sid, &r.identity, &r.challenge_sid);
+        let challenge_key =
+            ChallengeKey { entity: key(principal, &r.service_sid, &r.identity), sid: r.challenge_sid.clone() };
+        let (sid, ttl) = (new_sid(prefix::NOTIFICATION), r.ttl_or_default());
+        let n = self
+            .store
+            .with_challenge(challenge_key, move |state| {
+                let Some(state) = state else { return Decision::nothing(Err(CoreError::not_found(p))) };
+                let (challenge, factor) = (state.challenge, state.factor);
+                if factor.factor_type != FactorType::Push {
+                    return Decision::nothing(Err(invalid("ChallengeSid")));
+                }
+                let message = challenge.details.as_ref().map(|d| d.message.as_str());
+                let Some(notice) = push_notice(&keys, &factor, &challenge.sid, message, now) else {
+                    return Decision::nothing(Err(CoreError::NoNotificationPlatform));
+                };
+                if let Err(refusal) = may_notify(&challenge, state.notifications, now) {
+                    return Decision::nothing(Err(match refusal {
+                        NotifyRefusal::TooMany => CoreError::TooManyNotifications,
+                        NotifyRefusal::Closed(closed) => answer_error(closed),
+                    }));
+                }
+                let notification = Notification {
+                    sid,
+                    account_sid: challenge.account_sid.clone(),
+                    service_sid: challenge.service_sid.clone(),
+                    entity_sid: challenge.entity_sid.clone(),
+                    identity: challenge.identity.clone(),
+                    challenge_sid: challenge.sid.clone(),
+                    priority: "high".to_owned(),
+                    ttl,
+                    date_created: now,
+                };
+                Decision::save(
+                    vec![Change::InsertNotification(notification.clone()), Change::InsertMessage(notice)],
+                    Ok(notification),
+                )
+            })
+            .await??;
+        Ok(NotificationBody {
+            sid: n.sid,
+            account_sid: n.account_sid,
+            service_sid: n.service_sid,
+            entity_sid: Some(n.entity_sid),
+            identity: Some(n.identity),
+            challenge_sid: Some(n.challenge_sid),
+            priority: Some(n.priority),
+            ttl: n.ttl,
+            date_created: n.date_created,
+        })
+    }
+}
+
+/// A challenge that can no longer be answered, as the API reports it.
+pub(crate) fn answer_error(refusal: AnswerRefusal) -> CoreError {
+    match refusal {
+        AnswerRefusal::Expired => CoreError::ChallengeExpired,
+        AnswerRefusal::AlreadyResponded => CoreError::ChallengeResponded,
+        AnswerRefusal::TooManyAttempts => CoreError::TooManyChallengeAttempts,
+    }
+}

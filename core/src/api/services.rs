@@ -1,0 +1,217 @@
+//! Verify services: every operation, with the spec's defaults on create; an update changes
+//! only what it is sent.
+
+use verifyd_models::{
+    CreateServiceRequest, DeleteServiceRequest, FetchServiceRequest, ListServicesRequest, ServiceList,
+    UpdateServiceRequest, VerifyService, VerifyServiceLinks, VerifyServicePush, VerifyServiceTotp,
+    VerifyServiceWhatsapp,
+};
+use verifyd_runtime::Sid;
+
+use crate::domain::service::{
+    Service, ServiceSettings, TOTP_CODE_LENGTH, TOTP_SKEW, TOTP_TIME_STEP, friendly_name_allowed,
+};
+use crate::ids::{new_sid, prefix};
+use crate::paging::{PageRequest, page};
+use crate::store::{Change, Decision, Store};
+use crate::{Core, CoreError, Principal};
+
+pub fn path(sid: &Sid) -> String {
+    format!("/Services/{sid}")
+}
+
+/// Twilio's rule for a friendly name: no URL in it (the spec limits its length).
+fn check_friendly_name(name: &str) -> Result<(), CoreError> {
+    if friendly_name_allowed(name) { Ok(()) } else { Err(CoreError::invalid("FriendlyName")) }
+}
+
+impl<S: Store> Core<S> {
+    /// The service of this account, or 404.
+    pub(crate) async fn service_of(&self, principal: &Principal, sid: &Sid) -> Result<Service, CoreError> {
+        self.store.service(principal.account_sid(), sid).await?.ok_or_else(|| CoreError::not_found(path(sid)))
+    }
+
+    pub(crate) fn service_response(&self, s: &Service) -> Result<VerifyService, CoreError> {
+        let p = path(&s.sid);
+        let link = |suffix: &str| self.urls.at(&format!("{p}/{suffix}"));
+        let settings = &s.settings;
+        Ok(VerifyService {
+            sid: s.sid.clone(),
+            account_sid: s.account_sid.clone(),
+            friendly_name: Some(settings.friendly_name.clone()),
+            code_length: settings.code_length,
+            lookup_enabled: Some(settings.lookup_enabled),
+            psd2_enabled: Some(settings.psd2_enabled),
+            skip_sms_to_landlines: Some(settings.skip_sms_to_landlines),
+            dtmf_input_required: Some(settings.dtmf_input_required),
+            tts_name: settings.tts_name.clone(),
+            do_not_share_warning_enabled: Some(settings.do_not_share_warning_enabled),
+            custom_code_enabled: Some(settings.custom_code_enabled),
+            push: Some(VerifyServicePush {
+                include_date: Some(settings.push_include_date.unwrap_or(false)),
+                apn_credential_sid: settings.push_apn_credential_sid.clone(),
+                fcm_credential_sid: settings.push_fcm_credential_sid.clone(),
+            }),
+            totp: Some(VerifyServiceTotp {
+                issuer: Some(settings.totp_issuer.clone().unwrap_or_else(|| settings.friendly_name.clone())),
+                time_step: Some(settings.totp_time_step.unwrap_or(TOTP_TIME_STEP)),
+                code_length: Some(settings.totp_code_length.unwrap_or(TOTP_CODE_LENGTH)),
+                skew: Some(settings.totp_skew.unwrap_or(TOTP_SKEW)),
+            }),
+            whatsapp: Some(VerifyServiceWhatsapp {
+                msg_service_sid: settings.whatsapp_msg_service_sid.clone(),
+                from: settings.whatsapp_from.clone(),
+            }),
+            default_template_sid: settings.default_template_sid.clone(),
+            verify_event_subscription_enabled: Some(settings.verify_event_subscription_enabled),
+            date_created: s.date_created,
+            date_updated: s.date_updated,
+            url: self.urls.at(&p)?,
+            links: VerifyServiceLinks {
+                verification_checks: link("VerificationCheck")?,
+                verifications: link("Verifications")?,
+                rate_limits: link("RateLimits")?,
+                entities: link("Entities")?,
+                webhooks: link("Webhooks")?,
+                access_tokens: link("AccessTokens")?,
+            },
+        })
+    }
+
+    pub(crate) async fn create_service_op(
+        &self,
+        principal: &Principal,
+        r: CreateServiceRequest,
+    ) -> Result<VerifyService, CoreError> {
+        check_friendly_name(&r.friendly_name)?;
+        let settings = ServiceSettings {
+            code_length: r.code_length_or_default(),
+            lookup_enabled: r.lookup_enabled_or_default(),
+            psd2_enabled: r.psd2_enabled_or_default(),
+            skip_sms_to_landlines: r.skip_sms_to_landlines_or_default(),
+            dtmf_input_required: r.dtmf_input_required_or_default(),
+            do_not_share_warning_enabled: r.do_not_share_warning_enabled_or_default(),
+            custom_code_enabled: r.custom_code_enabled_or_default(),
+            verify_event_subscription_enabled: r.verify_event_subscription_enabled_or_default(),
+            tts_name: r.tts_name,
+            push_include_date: r.push_include_date,
+            push_apn_credential_sid: r.push_apn_credential_sid,
+            push_fcm_credential_sid: r.push_fcm_credential_sid,
+            totp_issuer: r.totp_issuer,
+            totp_time_step: r.totp_time_step,
+            totp_code_length: r.totp_code_length,
+            totp_skew: r.totp_skew,
+            default_template_sid: r.default_template_sid,
+            whatsapp_msg_service_sid: r.whatsapp_msg_service_sid,
+            whatsapp_from: r.whatsapp_from,
+            friendly_name: r.friendly_name,
+        };
+        let now = self.clock.now();
+        let service = Service {
+            seq: 0,
+            sid: new_sid(prefix::SERVICE),
+            account_sid: principal.account_sid().clone(),
+            settings,
+            date_created: now,
+            date_updated: now,
+        };
+        self.store.save(vec![Change::InsertService(service.clone())]).await?;
+        self.service_response(&service)
+    }
+
+    pub(crate) async fn fetch_service_op(
+        &self,
+        principal: &Principal,
+        r: FetchServiceRequest,
+    ) -> Result<VerifyService, CoreError> {
+        let record = self.service_of(principal, &r.service_sid).await?;
+        self.service_response(&record)
+    }
+
+    pub(crate) async fn list_services_op(
+        &self,
+        principal: &Principal,
+        r: ListServicesRequest,
+    ) -> Result<ServiceList, CoreError> {
+        let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), 60200)?;
+        let rows = self.store.list_services(principal.account_sid(), request.store_page()).await?;
+        let page = page(rows, &request, |s| s.seq, &self.urls, "/Services", "services", &[])?;
+        Ok(ServiceList {
+            services: page.items.iter().map(|s| self.service_response(s)).collect::<Result<_, _>>()?,
+            meta: page.meta,
+        })
+    }
+
+    pub(crate) async fn update_service_op(
+        &self,
+        principal: &Principal,
+        r: UpdateServiceRequest,
+    ) -> Result<VerifyService, CoreError> {
+        if let Some(name) = &r.friendly_name {
+            check_friendly_name(name)?;
+        }
+        let sid = r.service_sid.clone();
+        let now = self.clock.now();
+        let change = move |s: &mut ServiceSettings| {
+            fn set<T>(field: &mut T, value: Option<T>) {
+                if let Some(v) = value {
+                    *field = v;
+                }
+            }
+            fn set_opt<T>(field: &mut Option<T>, value: Option<T>) {
+                if value.is_some() {
+                    *field = value;
+                }
+            }
+            set(&mut s.friendly_name, r.friendly_name);
+            set(&mut s.code_length, r.code_length);
+            set(&mut s.lookup_enabled, r.lookup_enabled);
+            set(&mut s.psd2_enabled, r.psd2_enabled);
+            set(&mut s.skip_sms_to_landlines, r.skip_sms_to_landlines);
+            set(&mut s.dtmf_input_required, r.dtmf_input_required);
+            set(&mut s.do_not_share_warning_enabled, r.do_not_share_warning_enabled);
+            set(&mut s.custom_code_enabled, r.custom_code_enabled);
+            set(&mut s.verify_event_subscription_enabled, r.verify_event_subscription_enabled);
+            set_opt(&mut s.tts_name, r.tts_name);
+            set_opt(&mut s.push_include_date, r.push_include_date);
+            set_opt(&mut s.push_apn_credential_sid, r.push_apn_credential_sid);
+            set_opt(&mut s.push_fcm_credential_sid, r.push_fcm_credential_sid);
+            set_opt(&mut s.totp_issuer, r.totp_issuer);
+            set_opt(&mut s.totp_time_step, r.totp_time_step);
+            set_opt(&mut s.totp_code_length, r.totp_code_length);
+            set_opt(&mut s.totp_skew, r.totp_skew);
+            set_opt(&mut s.default_template_sid, r.default_template_sid);
+            set_opt(&mut s.whatsapp_msg_service_sid, r.whatsapp_msg_service_sid);
+            set_opt(&mut s.whatsapp_from, r.whatsapp_from);
+        };
+        let record = self
+            .store
+            .with_service(principal.account_sid(), &sid, move |found| match found {
+                None => Decision::nothing(None),
+                Some(mut service) => {
+                    change(&mut service.settings);
+                    service.date_updated = now;
+                    Decision::save(vec![Change::UpdateService(service.clone())], Some(service))
+                }
+            })
+            .await?
+            .ok_or_else(|| CoreError::not_found(path(&sid)))?;
+        self.service_response(&record)
+    }
+
+    pub(crate) async fn delete_service_op(
+        &self,
+        principal: &Principal,
+        r: DeleteServiceRequest,
+    ) -> Result<(), CoreError> {
+        let account = principal.account_sid().clone();
+        let deleted = self
+            .store
+            .with_service(principal.account_sid(), &r.service_sid, move |found| match found {
+                None => Decision::nothing(false),
+                Some(s) => Decision::save(vec![Change::DeleteService { account, sid: s.sid }], true),
+            })
+            .await?;
+        if deleted { Ok(()) } else { Err(CoreError::not_found(path(&r.service_sid))) }
+    }
+}

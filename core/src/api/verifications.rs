@@ -1,0 +1,387 @@
+//! Verifications and checks: the request's own checks (destination, channel, custom code,
+//! PSD2), then one store operation that applies the domain's send or check rules.
+
+use std::sync::Arc;
+
+use verifyd_models::{
+    CreateVerificationCheckRequest, CreateVerificationRequest, FetchVerificationRequest, UpdateVerificationRequest,
+    Verification as VerificationBody, VerificationChannel, VerificationCheck,
+    VerificationCheckSnaAttemptsErrorCodesItem, VerificationLookup, VerificationSendCodeAttemptsItem, VerificationSna,
+    VerificationStatus, VerificationUpdateStatus,
+};
+use verifyd_runtime::{Sid, Timestamp};
+
+use crate::domain::message::{MessageTemplate, render, resolve_locale};
+use crate::domain::outbox::{OutboxChannel, SealedMessage};
+use crate::domain::verification::{
+    CheckOutcome, Destination, FinishOutcome, NewVerification, SendAttempt, SendRefusal, Verification, generate_code,
+    normalize_to, plan_send,
+};
+use crate::ids::{new_sid, prefix};
+use crate::keys::{Keys, SealContext, SecretKind};
+use crate::store::{Change, Decision, SendKey, Store, VerificationAt};
+use crate::{Core, CoreError, Principal};
+
+/// The error a pending SNA check reports for its attempt (carrier result not yet known).
+const SNA_PENDING: i64 = 60519;
+
+fn path(service: &Sid, sid: &Sid) -> String {
+    format!("/Services/{service}/Verifications/{sid}")
+}
+
+/// `RateLimits` as (unique name, value) pairs; a value that is not a string is metered as
+/// its JSON text (`123`, `true`).
+fn metered_values(rate_limits: Option<serde_json::Map<String, serde_json::Value>>) -> Vec<(String, String)> {
+    rate_limits
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match value {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (name, value)
+        })
+        .collect()
+}
+
+/// A message with its code, sealed for the outbox.
+fn sealed_message(
+    keys: &Keys,
+    verification: &Verification,
+    template: &MessageTemplate,
+    code: &str,
+    sid: Sid,
+    now: Timestamp,
+) -> SealedMessage {
+    let body = render(template, code);
+    SealedMessage {
+        body_sealed: keys.seal(SealContext::MessageBody(&sid), body.as_bytes()),
+        code_sealed: Some(keys.seal(SealContext::MessageCode(&sid), code.as_bytes())),
+        sid,
+        account_sid: verification.account_sid.clone(),
+        service_sid: verification.service_sid.clone(),
+        verification_sid: Some(verification.sid.clone()),
+        to: verification.to.clone(),
+        channel: OutboxChannel::Verification(template.channel.clone()),
+        locale: template.locale.clone(),
+        date_created: now,
+    }
+}
+
+/// How a send ended, as the API reports it.
+enum Sent {
+    Sent(Box<Verification>),
+    Refused(SendRefusal),
+    NoService,
+    /// A stored code could not be opened (a key problem): nothing was saved.
+    Failed(CoreError),
+}
+
+impl<S: Store> Core<S> {
+    fn verification_response(&self, v: &Verification) -> Result<VerificationBody, CoreError> {
+        let sna = if v.channel == VerificationChannel::Sna {
+            Some(VerificationSna { url: self.sna_url(&v.sid)? })
+        } else {
+            None
+        };
+        Ok(VerificationBody {
+            sid: v.sid.clone(),
+            service_sid: v.service_sid.clone(),
+            account_sid: v.account_sid.clone(),
+            to: Some(v.to.clone()),
+            channel: v.channel.clone(),
+            status: Some(v.status.clone()),
+            valid: Some(v.status == VerificationStatus::Approved),
+            lookup: Some(VerificationLookup { carrier: None }),
+            amount: v.amount.clone(),
+            payee: v.payee.clone(),
+            send_code_attempts: Some(
+                v.send_attempts
+                    .iter()
+                    .map(|a| VerificationSendCodeAttemptsItem {
+                        attempt_sid: a.attempt_sid.clone(),
+                        channel: a.channel.to_string(),
+                        time: a.time,
+                    })
+                    .collect(),
+            ),
+            sna,
+            date_created: v.date_created,
+            date_updated: v.date_updated,
+            url: self.urls.at(&path(&v.service_sid, &v.sid))?,
+        })
+    }
+
+    /// The simulated carrier's URL for an SNA verification (development mode only): its
+    /// token is derived from the SID, so nothing more is stored.
+    fn sna_url(&self, sid: &Sid) -> Result<verifyd_runtime::HttpUrl, CoreError> {
+        let base =
+            format!("{}/dev/sna/{sid}?token={}", self.config.public_url.trim_end_matches('/'), self.sna_token(sid));
+        verifyd_runtime::HttpUrl::parse(&base).map_err(|_| CoreError::Internal("cannot build the SNA URL".into()))
+    }
+
+    fn sna_token(&self, sid: &Sid) -> String {
+        let hash = self.keys.secret_hash(SecretKind::SnaToken, sid.as_str());
+        hex::encode(hash.get(..16).unwrap_or_default())
+    }
+
+    /// The simulated carrier: the device "invoked" `sna.url`; a check by `To` now approves.
+    pub async fn confirm_sna(&self, sid: &Sid, token: &str) -> Result<bool, CoreError> {
+        if !self.config.dev {
+            return Ok(false);
+        }
+        let expected = self.sna_token(sid);
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), token.as_bytes())) {
+            return Ok(false);
+        }
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .with_verification(VerificationAt::Carrier(sid.clone()), move |found| {
+                let Some(mut v) = found else { return Decision::nothing(false) };
+                if v.confirm_carrier(now) {
+                    Decision::save(vec![Change::UpdateVerification(v)], true)
+                } else {
+                    Decision::nothing(false)
+                }
+            })
+            .await?)
+    }
+
+    pub(crate) async fn create_verification_op(
+        &self,
+        principal: &Principal,
+        r: CreateVerificationRequest,
+    ) -> Result<VerificationBody, CoreError> {
+        let service = self.service_of(principal, &r.service_sid).await?;
+        let settings = &service.settings;
+        let to = match (normalize_to(&r.to).ok_or_else(|| CoreError::invalid("To"))?, &r.channel) {
+            (Destination::Email(e), VerificationChannel::Email) => e,
+            (
+                Destination::Phone(p),
+                VerificationChannel::Sms | VerificationChannel::Call | VerificationChannel::Whatsapp,
+            ) => p,
+            (Destination::Phone(p), VerificationChannel::Sna) if self.config.dev => p,
+            (_, VerificationChannel::Sna) => return Err(CoreError::invalid("Channel")),
+            (_, VerificationChannel::Unknown(_)) => return Err(CoreError::invalid("Channel")),
+            _ => return Err(CoreError::invalid("To")),
+        };
+        let code = match r.custom_code {
+            Some(_) if !settings.custom_code_enabled => {
+                return Err(CoreError::FeatureDisabled { feature: "CustomCode" });
+            }
+            Some(custom) if custom.chars().any(char::is_whitespace) => return Err(CoreError::invalid("CustomCode")),
+            Some(custom) => custom,
+            None => generate_code(settings.code_length),
+        };
+        // Amount and Payee belong to PSD2 services only; elsewhere they are ignored.
+        let (amount, payee) = if settings.psd2_enabled {
+            match (r.amount, r.payee) {
+                (Some(a), Some(p)) => (Some(a), Some(p)),
+                _ => return Err(CoreError::Psd2Required),
+            }
+        } else {
+            (None, None)
+        };
+        let template = MessageTemplate {
+            locale: resolve_locale(r.locale.as_deref()),
+            friendly_name: r.custom_friendly_name.unwrap_or_else(|| settings.friendly_name.clone()),
+            do_not_share_warning: settings.do_not_share_warning_enabled,
+            channel: r.channel.clone(),
+        };
+        let now = self.clock.now();
+        let account = principal.account_sid().clone();
+        // Everything a new verification needs is sealed here, before the store's operation:
+        // only a re-send (which repeats the stored code) opens and seals inside it.
+        let sid = new_sid(prefix::VERIFICATION);
+        let new = NewVerification {
+            code_hash: self.keys.code_hash(sid.as_str(), &code).to_vec(),
+            code_sealed: self.keys.seal(SealContext::Code(&sid), code.as_bytes()),
+            sid,
+            account_sid: account.clone(),
+            service_sid: service.sid.clone(),
+            to: to.clone(),
+            channel: r.channel.clone(),
+            amount,
+            payee,
+        };
+        let attempt = SendAttempt { attempt_sid: new_sid(prefix::ATTEMPT), channel: r.channel, time: now };
+        let message_sid = new_sid(prefix::MESSAGE);
+        let keys = Arc::clone(&self.keys);
+        let key = SendKey { account, service: service.sid.clone(), to, rate_limits: metered_values(r.rate_limits) };
+        let sent = self
+            .store
+            .with_send(key, move |state| {
+                let Some(state) = state else { return Decision::nothing(Sent::NoService) };
+                let plan = match plan_send(state.newest.as_ref(), &state.meters, now) {
+                    Ok(plan) => plan,
+                    Err(refusal) => return Decision::nothing(Sent::Refused(refusal)),
+                };
+                let mut changes: Vec<Change> = plan
+                    .windows
+                    .iter()
+                    .map(|(bucket, value, window)| Change::SaveWindow {
+                        account: new.account_sid.clone(),
+                        bucket: bucket.clone(),
+                        value: value.clone(),
+                        window: *window,
+                    })
+                    .collect();
+                let (verification, code) = match state.newest {
+                    Some(mut open) if plan.reuse => {
+                        // Same SID, same code: open the stored copy.
+                        let stored = open.code_sealed.as_deref().unwrap_or_default();
+                        let code = match keys.open_text(SealContext::Code(&open.sid), stored) {
+                            Ok(code) => code,
+                            Err(e) => return Decision::nothing(Sent::Failed(e.into())),
+                        };
+                        open.resend(attempt, plan.window, now);
+                        changes.push(Change::UpdateVerification(open.clone()));
+                        (open, code)
+                    }
+                    _ => {
+                        let created = Verification::new(new, attempt, plan.window, now);
+                        changes.push(Change::InsertVerification(created.clone()));
+                        (created, code)
+                    }
+                };
+                // The message is saved with the verification: no send without its record.
+                changes.push(Change::InsertMessage(sealed_message(
+                    &keys,
+                    &verification,
+                    &template,
+                    &code,
+                    message_sid,
+                    now,
+                )));
+                Decision::save(changes, Sent::Sent(Box::new(verification)))
+            })
+            .await?;
+        match sent {
+            Sent::Sent(v) => self.verification_response(&v),
+            Sent::NoService => Err(CoreError::not_found(super::services::path(&service.sid))),
+            Sent::Refused(SendRefusal::TooManySends) => Err(CoreError::MaxSendAttempts),
+            Sent::Refused(SendRefusal::RateLimited) => Err(CoreError::RateLimited),
+            Sent::Refused(SendRefusal::UnknownRateLimit(name)) => Err(CoreError::UnknownRateLimit { name }),
+            Sent::Failed(e) => Err(e),
+        }
+    }
+
+    pub(crate) async fn fetch_verification_op(
+        &self,
+        principal: &Principal,
+        r: FetchVerificationRequest,
+    ) -> Result<VerificationBody, CoreError> {
+        let now = self.clock.now();
+        let at = VerificationAt::Sid {
+            account: principal.account_sid().clone(),
+            service: r.service_sid.clone(),
+            sid: r.verification_sid.clone(),
+        };
+        let record = self
+            .store
+            .verification(at)
+            .await?
+            .filter(|v| v.is_open(now))
+            .ok_or_else(|| CoreError::not_found(path(&r.service_sid, &r.verification_sid)))?;
+        self.verification_response(&record)
+    }
+
+    pub(crate) async fn update_verification_op(
+        &self,
+        principal: &Principal,
+        r: UpdateVerificationRequest,
+    ) -> Result<VerificationBody, CoreError> {
+        let status = match r.status {
+            VerificationUpdateStatus::Canceled => VerificationStatus::Canceled,
+            VerificationUpdateStatus::Approved => VerificationStatus::Approved,
+            VerificationUpdateStatus::Unknown(_) => return Err(CoreError::invalid("Status")),
+        };
+        let now = self.clock.now();
+        let at = VerificationAt::Sid {
+            account: principal.account_sid().clone(),
+            service: r.service_sid.clone(),
+            sid: r.verification_sid.clone(),
+        };
+        let finished = self
+            .store
+            .with_verification(at, move |found| {
+                let Some(mut v) = found else { return Decision::nothing(None) };
+                match v.finish(status, now) {
+                    FinishOutcome::Finished => Decision::save(vec![Change::UpdateVerification(v.clone())], Some(v)),
+                    FinishOutcome::Expired => Decision::save(vec![Change::UpdateVerification(v)], None),
+                    FinishOutcome::NotOpen => Decision::nothing(None),
+                }
+            })
+            .await?
+            .ok_or_else(|| CoreError::not_found(path(&r.service_sid, &r.verification_sid)))?;
+        self.verification_response(&finished)
+    }
+
+    pub(crate) async fn create_verification_check_op(
+        &self,
+        principal: &Principal,
+        r: CreateVerificationCheckRequest,
+    ) -> Result<VerificationCheck, CoreError> {
+        let account = principal.account_sid().clone();
+        let service = r.service_sid.clone();
+        let at = match (r.verification_sid, r.to) {
+            (Some(sid), _) => VerificationAt::Sid { account, service, sid },
+            (None, Some(to)) => {
+                let to = match normalize_to(&to).ok_or_else(|| CoreError::invalid("To"))? {
+                    Destination::Phone(p) | Destination::Email(p) => p,
+                };
+                VerificationAt::NewestTo { account, service, to }
+            }
+            (None, None) => return Err(CoreError::NeitherToNorSid),
+        };
+        let now = self.clock.now();
+        let keys = Arc::clone(&self.keys);
+        let (code, amount, payee) = (r.code, r.amount, r.payee);
+        let (outcome, record) = self
+            .store
+            .with_verification(at, move |found| {
+                let Some(mut v) = found else { return Decision::nothing((CheckOutcome::NotFound, None)) };
+                let matches = code.as_deref().map(|code| keys.code_matches(v.sid.as_str(), code, &v.code_hash));
+                let outcome = v.check(matches, amount.as_deref(), payee.as_deref(), now);
+                match outcome {
+                    CheckOutcome::Checked | CheckOutcome::Expired => {
+                        Decision::save(vec![Change::UpdateVerification(v.clone())], (outcome, Some(v)))
+                    }
+                    _ => Decision::nothing((outcome, Some(v))),
+                }
+            })
+            .await?;
+        let record = match (outcome, record) {
+            (CheckOutcome::Checked | CheckOutcome::Waiting, Some(record)) => record,
+            (CheckOutcome::TooManyChecks, _) => return Err(CoreError::MaxCheckAttempts),
+            (CheckOutcome::CodeRequired, _) => return Err(CoreError::invalid("Code")),
+            _ => return Err(CoreError::not_found(format!("/Services/{}/VerificationCheck", r.service_sid))),
+        };
+        let sna_attempts_error_codes =
+            (record.channel == VerificationChannel::Sna).then(|| match (&record.status, record.send_attempts.last()) {
+                (VerificationStatus::Approved, _) | (_, None) => Vec::new(),
+                (_, Some(last)) => {
+                    vec![VerificationCheckSnaAttemptsErrorCodesItem {
+                        attempt_sid: last.attempt_sid.clone(),
+                        code: SNA_PENDING,
+                    }]
+                }
+            });
+        Ok(VerificationCheck {
+            sid: record.sid,
+            service_sid: record.service_sid,
+            account_sid: record.account_sid,
+            to: Some(record.to),
+            channel: record.channel,
+            valid: Some(record.status == VerificationStatus::Approved),
+            status: Some(record.status),
+            amount: record.amount,
+            payee: record.payee,
+            date_created: record.date_created,
+            date_updated: record.date_updated,
+            sna_attempts_error_codes,
+        })
+    }
+}

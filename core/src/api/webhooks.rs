@@ -1,0 +1,174 @@
+//! Webhooks: a service's subscriptions to factor and challenge events, delivered through a
+//! durable outbox written in the same operation as each event (see `background`).
+
+use verifyd_models::{
+    CreateWebhookRequest, DeleteWebhookRequest, FetchWebhookRequest, ListWebhooksRequest, UpdateWebhookRequest,
+    Webhook as WebhookBody, WebhookList, WebhookMethod,
+};
+use verifyd_runtime::{HttpUrl, Sid};
+
+use super::entities::INVALID;
+use crate::domain::webhook::{DeliveryRecord, Webhook, event_types};
+use crate::ids::{new_sid, prefix};
+use crate::paging::{PageRequest, page};
+use crate::store::{Change, Decision, Store};
+use crate::{Core, CoreError, Principal};
+
+fn path(service: &Sid, sid: &Sid) -> String {
+    format!("/Services/{service}/Webhooks/{sid}")
+}
+
+impl<S: Store> Core<S> {
+    fn webhook_response(&self, w: &Webhook) -> Result<WebhookBody, CoreError> {
+        Ok(WebhookBody {
+            sid: w.sid.clone(),
+            service_sid: w.service_sid.clone(),
+            account_sid: w.account_sid.clone(),
+            friendly_name: Some(w.friendly_name.clone()),
+            event_types: Some(w.event_types.clone()),
+            status: w.status.clone(),
+            version: w.version.clone(),
+            webhook_url: HttpUrl::parse(&w.webhook_url).ok(),
+            webhook_method: WebhookMethod::Post,
+            date_created: w.date_created,
+            date_updated: w.date_updated,
+            url: self.urls.at(&path(&w.service_sid, &w.sid))?,
+        })
+    }
+
+    /// A target the transport admits (an IP literal is checked now; a name at delivery).
+    fn check_target(&self, url: &HttpUrl) -> Result<(), CoreError> {
+        if self.transport.admits(url.as_str()) {
+            Ok(())
+        } else {
+            Err(CoreError::InvalidParameter { name: "WebhookUrl", code: INVALID })
+        }
+    }
+
+    pub(crate) async fn create_webhook_op(
+        &self,
+        principal: &Principal,
+        r: CreateWebhookRequest,
+    ) -> Result<WebhookBody, CoreError> {
+        self.check_target(&r.webhook_url)?;
+        let now = self.clock.now();
+        let webhook = Webhook {
+            seq: 0,
+            sid: new_sid(prefix::WEBHOOK),
+            account_sid: principal.account_sid().clone(),
+            service_sid: r.service_sid.clone(),
+            status: r.status_or_default(),
+            version: r.version_or_default(),
+            friendly_name: r.friendly_name,
+            event_types: event_types(&r.event_types),
+            webhook_url: r.webhook_url.to_string(),
+            date_created: now,
+            date_updated: now,
+        };
+        let saved = self
+            .store
+            .with_webhooks(principal.account_sid(), &r.service_sid, move |existing| match existing {
+                None => Decision::nothing(None),
+                Some(_) => Decision::save(vec![Change::InsertWebhook(webhook.clone())], Some(webhook)),
+            })
+            .await?
+            .ok_or_else(|| CoreError::not_found(super::services::path(&r.service_sid)))?;
+        self.webhook_response(&saved)
+    }
+
+    pub(crate) async fn fetch_webhook_op(
+        &self,
+        principal: &Principal,
+        r: FetchWebhookRequest,
+    ) -> Result<WebhookBody, CoreError> {
+        let record = self
+            .store
+            .webhook(principal.account_sid(), &r.service_sid, &r.webhook_sid)
+            .await?
+            .ok_or_else(|| CoreError::not_found(path(&r.service_sid, &r.webhook_sid)))?;
+        self.webhook_response(&record)
+    }
+
+    pub(crate) async fn list_webhooks_op(
+        &self,
+        principal: &Principal,
+        r: ListWebhooksRequest,
+    ) -> Result<WebhookList, CoreError> {
+        let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), INVALID)?;
+        self.service_of(principal, &r.service_sid).await?;
+        let rows = self.store.list_webhooks(principal.account_sid(), &r.service_sid, request.store_page()).await?;
+        let list_path = format!("/Services/{}/Webhooks", r.service_sid);
+        let page = page(rows, &request, |w| w.seq, &self.urls, &list_path, "webhooks", &[])?;
+        Ok(WebhookList {
+            webhooks: page.items.iter().map(|w| self.webhook_response(w)).collect::<Result<_, _>>()?,
+            meta: page.meta,
+        })
+    }
+
+    pub(crate) async fn update_webhook_op(
+        &self,
+        principal: &Principal,
+        r: UpdateWebhookRequest,
+    ) -> Result<WebhookBody, CoreError> {
+        if let Some(url) = &r.webhook_url {
+            self.check_target(url)?;
+        }
+        let now = self.clock.now();
+        let sid = r.webhook_sid.clone();
+        let (name, types, url, status, version) = (r.friendly_name, r.event_types, r.webhook_url, r.status, r.version);
+        let record = self
+            .store
+            .with_webhooks(principal.account_sid(), &r.service_sid, move |existing| {
+                let Some(mut w) = existing.into_iter().flatten().find(|w| w.sid == sid) else {
+                    return Decision::nothing(None);
+                };
+                if let Some(name) = name {
+                    w.friendly_name = name;
+                }
+                if let Some(types) = types {
+                    w.event_types = event_types(&types);
+                }
+                if let Some(url) = url {
+                    w.webhook_url = url.to_string();
+                }
+                if let Some(status) = status {
+                    w.status = status;
+                }
+                if let Some(version) = version {
+                    w.version = version;
+                }
+                w.date_updated = now;
+                Decision::save(vec![Change::UpdateWebhook(w.clone())], Some(w))
+            })
+            .await?
+            .ok_or_else(|| CoreError::not_found(path(&r.service_sid, &r.webhook_sid)))?;
+        self.webhook_response(&record)
+    }
+
+    pub(crate) async fn delete_webhook_op(
+        &self,
+        principal: &Principal,
+        r: DeleteWebhookRequest,
+    ) -> Result<(), CoreError> {
+        let sid = r.webhook_sid.clone();
+        let deleted = self
+            .store
+            .with_webhooks(principal.account_sid(), &r.service_sid, move |existing| {
+                match existing.into_iter().flatten().find(|w| w.sid == sid) {
+                    None => Decision::nothing(false),
+                    Some(w) => Decision::save(vec![Change::DeleteWebhook { account: w.account_sid, sid: w.sid }], true),
+                }
+            })
+            .await?;
+        if deleted { Ok(()) } else { Err(CoreError::not_found(path(&r.service_sid, &r.webhook_sid))) }
+    }
+
+    /// Deliveries given up, newest first, for operators.
+    pub async fn failed_webhook_deliveries(
+        &self,
+        account: Option<&Sid>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, CoreError> {
+        Ok(self.store.failed_deliveries(account, limit).await?)
+    }
+}

@@ -1,0 +1,78 @@
+//! Background work: maintenance (expiry and purges) and webhook delivery, as rounds the core
+//! runs and as loops that run them on the core's clock until shutdown.
+
+mod dispatch;
+
+use std::future::Future;
+use std::sync::Arc;
+
+pub use dispatch::{DeliveryRound, Post, WebhookTransport, signature};
+
+use crate::domain::DAY;
+use crate::domain::access_token::KEPT_AFTER_EXPIRY;
+use crate::domain::factor::UNVERIFIED_LIFETIME;
+use crate::store::{Store, Sweep, Swept};
+use crate::{Core, CoreError};
+
+/// Seconds between maintenance rounds, and between delivery rounds.
+pub const MAINTENANCE_EVERY: i64 = 30;
+pub const DELIVERY_EVERY: i64 = 1;
+
+impl<S: Store> Core<S> {
+    /// One round of maintenance: expire what is past its time and purge what is kept no
+    /// longer.
+    pub async fn maintain(&self) -> Result<Swept, CoreError> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .sweep(Sweep {
+                expire_verifications: now,
+                expire_challenges: now,
+                messages_before: now.plus_seconds(-self.config.outbox_retention),
+                tokens_before: now.plus_seconds(-KEPT_AFTER_EXPIRY),
+                unverified_factors_before: now.plus_seconds(-UNVERIFIED_LIFETIME),
+                creations_before: now.plus_seconds(-DAY),
+                windows_over: now,
+            })
+            .await?)
+    }
+}
+
+/// Runs maintenance and webhook delivery on the core's clock until `shutdown` resolves,
+/// then returns. A round cut short there loses nothing: a write handed to the store is
+/// committed or not as a whole, and a delivery leased but not sent is sent by a later round.
+pub async fn run<S: Store>(core: Arc<Core<S>>, shutdown: impl Future<Output = ()> + Send) {
+    let maintenance = repeat(Arc::clone(&core), MAINTENANCE_EVERY, |core| async move {
+        match core.maintain().await {
+            Ok(done) if done.expired + done.purged_messages > 0 => {
+                tracing::info!(expired = done.expired, purged_messages = done.purged_messages, "maintenance");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "maintenance failed"),
+        }
+    });
+    // A slow receiver delays only other deliveries, never a request.
+    let delivery = repeat(core, DELIVERY_EVERY, |core| async move {
+        if let Err(e) = core.deliver_webhooks().await {
+            tracing::warn!(error = %e, "webhook delivery round failed");
+        }
+    });
+    tokio::select! {
+        () = shutdown => {}
+        () = maintenance => {}
+        () = delivery => {}
+    }
+}
+
+/// Runs `round` every `seconds` of the core's clock, forever.
+async fn repeat<S: Store, F, Fut>(core: Arc<Core<S>>, seconds: i64, round: F)
+where
+    F: Fn(Arc<Core<S>>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    loop {
+        let next = core.clock.now().plus_seconds(seconds);
+        round(Arc::clone(&core)).await;
+        core.clock.sleep_until(next).await;
+    }
+}

@@ -1,0 +1,147 @@
+//! What a decision asks a store to save. Each change names its account, so that every
+//! statement a store runs for it filters by account.
+
+use verifyd_runtime::{Sid, Timestamp};
+
+use crate::domain::access_token::AccessToken;
+use crate::domain::account::{Account, ApiKey};
+use crate::domain::challenge::{Challenge, Notification};
+use crate::domain::factor::{Entity, Factor};
+use crate::domain::outbox::SealedMessage;
+use crate::domain::rate_limit::{Bucket, RateLimit, Window};
+use crate::domain::service::Service;
+use crate::domain::verification::Verification;
+use crate::domain::webhook::{NewDelivery, Webhook};
+
+/// A decision's result: the changes to save (in order, all or none) and the outcome to
+/// hand back to the caller.
+#[derive(Debug)]
+pub struct Decision<T> {
+    pub changes: Vec<Change>,
+    pub outcome: T,
+}
+
+impl<T> Decision<T> {
+    /// Nothing to save.
+    pub fn nothing(outcome: T) -> Self {
+        Self { changes: Vec::new(), outcome }
+    }
+
+    pub fn save(changes: Vec<Change>, outcome: T) -> Self {
+        Self { changes, outcome }
+    }
+}
+
+/// One write. `Update…` writes every field of the value that can change; `Delete…` of a
+/// parent also deletes what only exists under it (noted per variant).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    InsertAccount(Account),
+    /// The auth token (hash and sealed copy), name and date.
+    UpdateAccount(Account),
+    InsertApiKey(ApiKey),
+    RevokeApiKey {
+        account: Sid,
+        sid: Sid,
+        at: Timestamp,
+    },
+
+    InsertService(Service),
+    UpdateService(Service),
+    /// With everything under the service: verifications, messages, rate limits, buckets and
+    /// their windows, entities, factors, challenges, notifications, access tokens, webhooks
+    /// and their pending deliveries.
+    DeleteService {
+        account: Sid,
+        sid: Sid,
+    },
+
+    InsertVerification(Verification),
+    UpdateVerification(Verification),
+    InsertMessage(SealedMessage),
+    /// Creates or replaces the window of a metered value in a bucket.
+    SaveWindow {
+        account: Sid,
+        bucket: Sid,
+        value: String,
+        window: Window,
+    },
+    /// Ends every window of a bucket.
+    ResetWindows {
+        account: Sid,
+        bucket: Sid,
+    },
+
+    InsertEntity(Entity),
+    /// With its factors, their challenges and those challenges' notifications.
+    DeleteEntity {
+        account: Sid,
+        sid: Sid,
+    },
+    InsertFactor(Factor),
+    UpdateFactor(Factor),
+    /// With its challenges and their notifications.
+    DeleteFactor {
+        account: Sid,
+        sid: Sid,
+    },
+    /// One factor creation by an identity, for the daily limit (kept by identity, so deleting
+    /// and re-creating an entity does not reset it).
+    LogFactorCreation {
+        account: Sid,
+        service: Sid,
+        identity: String,
+        at: Timestamp,
+    },
+    InsertChallenge(Challenge),
+    UpdateChallenge(Challenge),
+    InsertNotification(Notification),
+    InsertAccessToken(AccessToken),
+    /// Marks an access token used.
+    UseAccessToken {
+        account: Sid,
+        sid: Sid,
+    },
+
+    InsertRateLimit(RateLimit),
+    UpdateRateLimit(RateLimit),
+    /// With its buckets and their windows.
+    DeleteRateLimit {
+        account: Sid,
+        sid: Sid,
+    },
+    InsertBucket(Bucket),
+    UpdateBucket(Bucket),
+    /// With its windows.
+    DeleteBucket {
+        account: Sid,
+        sid: Sid,
+    },
+
+    InsertWebhook(Webhook),
+    UpdateWebhook(Webhook),
+    /// With its deliveries still pending.
+    DeleteWebhook {
+        account: Sid,
+        sid: Sid,
+    },
+    InsertDelivery(NewDelivery),
+    DeliverySucceeded {
+        account: Sid,
+        id: i64,
+        at: Timestamp,
+    },
+    /// A failed attempt: retried at `retry_at`, or given up when `None`.
+    DeliveryFailed {
+        account: Sid,
+        id: i64,
+        at: Timestamp,
+        retry_at: Option<Timestamp>,
+        error: String,
+    },
+    /// Its webhook was disabled or deleted since the event: never sent.
+    DeliveryCanceled {
+        account: Sid,
+        id: i64,
+    },
+}

@@ -1,0 +1,134 @@
+//! What an operation loads: the keys it names rows by, and the states it hands to a decision.
+
+use verifyd_models::FactorType;
+use verifyd_runtime::{Sid, Timestamp};
+
+use crate::domain::access_token::AccessToken;
+use crate::domain::challenge::{Challenge, StatusFilter};
+use crate::domain::factor::{CreationCounts, Entity, Factor};
+use crate::domain::rate_limit::Meter;
+use crate::domain::verification::Verification;
+use crate::domain::webhook::Webhook;
+
+/// Which verification an operation reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerificationAt {
+    Sid {
+        account: Sid,
+        service: Sid,
+        sid: Sid,
+    },
+    /// The newest verification of `to` in the service, whatever its state (the only one that
+    /// can be open: see `domain::verification::plan_send`).
+    NewestTo {
+        account: Sid,
+        service: Sid,
+        to: String,
+    },
+    /// By SID in any account: the development SNA carrier, whose URL token is bound to the SID.
+    Carrier(Sid),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendKey {
+    pub account: Sid,
+    pub service: Sid,
+    pub to: String,
+    /// `RateLimits`: (rate limit unique name, value to meter).
+    pub rate_limits: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendState {
+    pub newest: Option<Verification>,
+    /// One per `RateLimits` entry, in the order given.
+    pub meters: Vec<Meter>,
+}
+
+/// Where an entity lives: account, service and identity (exact, case-sensitive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityKey {
+    pub account: Sid,
+    pub service: Sid,
+    pub identity: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactorKey {
+    pub entity: EntityKey,
+    pub sid: Sid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeKey {
+    pub entity: EntityKey,
+    pub sid: Sid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitKey {
+    pub account: Sid,
+    pub service: Sid,
+    pub rate_limit: Sid,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityState {
+    pub entity: Option<Entity>,
+    /// The entity's factors, oldest first.
+    pub factors: Vec<Factor>,
+    pub webhooks: Vec<Webhook>,
+}
+
+/// What a factor creation is checked against.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewFactorKey {
+    pub entity: EntityKey,
+    pub factor_type: FactorType,
+    /// Push: the new factor's public key, to find another factor of the service with it.
+    pub public_key: Option<Vec<u8>>,
+    /// The enrolment access token the creation would consume.
+    pub access_token: Option<Sid>,
+    /// Creations by the identity are counted from this time.
+    pub creations_since: Timestamp,
+}
+
+impl std::fmt::Debug for NewFactorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewFactorKey")
+            .field("entity", &self.entity)
+            .field("factor_type", &self.factor_type)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFactorState {
+    pub entity: Option<Entity>,
+    pub counts: CreationCounts,
+    pub access_token: Option<AccessToken>,
+    pub webhooks: Vec<Webhook>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FactorState {
+    pub factor: Factor,
+    pub webhooks: Vec<Webhook>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChallengeState {
+    /// As stored (see `Challenge::status_at`).
+    pub challenge: Challenge,
+    pub factor: Factor,
+    /// Notifications sent for it so far.
+    pub notifications: u32,
+    pub webhooks: Vec<Webhook>,
+}
+
+/// Filters of a challenge list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChallengeFilter {
+    pub factor: Option<Sid>,
+    pub status: StatusFilter,
+}

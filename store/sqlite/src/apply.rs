@@ -1,0 +1,578 @@
+//! Saving what a decision returns: one statement (or a few, for a delete with what lies
+//! under it) per change, in the order given, inside the operation's savepoint.
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+use verifyd_core::store::Change;
+use verifyd_runtime::{Sid, Timestamp};
+
+use crate::rows::to_json;
+
+type Result<T> = rusqlite::Result<T>;
+
+pub fn all(c: &Connection, changes: &[Change]) -> Result<()> {
+    changes.iter().try_for_each(|change| one(c, change))
+}
+
+fn run(c: &Connection, sql: &str, values: impl rusqlite::Params) -> Result<usize> {
+    c.prepare_cached(sql)?.execute(values)
+}
+
+fn opt_unix(t: Option<Timestamp>) -> Option<i64> {
+    t.map(Timestamp::unix)
+}
+
+fn one(c: &Connection, change: &Change) -> Result<()> {
+    match change {
+        Change::InsertAccount(a) => {
+            run(
+                c,
+                "INSERT INTO accounts (sid, friendly_name, auth_token_hash, auth_token_sealed, date_created, date_updated) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    a.sid.as_str(),
+                    a.friendly_name,
+                    a.auth_token_hash,
+                    a.auth_token_sealed,
+                    a.date_created.unix(),
+                    a.date_updated.unix()
+                ],
+            )?;
+        }
+        Change::UpdateAccount(a) => {
+            run(
+                c,
+                "UPDATE accounts SET friendly_name = ?2, auth_token_hash = ?3, auth_token_sealed = ?4, date_updated = ?5 WHERE sid = ?1",
+                params![a.sid.as_str(), a.friendly_name, a.auth_token_hash, a.auth_token_sealed, a.date_updated.unix()],
+            )?;
+        }
+        Change::InsertApiKey(k) => {
+            run(
+                c,
+                "INSERT INTO api_keys (sid, account_sid, friendly_name, secret_hash, revoked, date_created) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    k.sid.as_str(),
+                    k.account_sid.as_str(),
+                    k.friendly_name,
+                    k.secret_hash,
+                    k.revoked,
+                    k.date_created.unix()
+                ],
+            )?;
+        }
+        Change::RevokeApiKey { account, sid, at } => {
+            run(
+                c,
+                "UPDATE api_keys SET revoked = 1, date_revoked = ?3 WHERE sid = ?1 AND account_sid = ?2",
+                params![sid.as_str(), account.as_str(), at.unix()],
+            )?;
+        }
+        Change::InsertService(s) => {
+            run(
+                c,
+                "INSERT INTO services (sid, account_sid, settings, date_created, date_updated) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    s.sid.as_str(),
+                    s.account_sid.as_str(),
+                    to_json(&s.settings)?,
+                    s.date_created.unix(),
+                    s.date_updated.unix()
+                ],
+            )?;
+        }
+        Change::UpdateService(s) => {
+            run(
+                c,
+                "UPDATE services SET settings = ?3, date_updated = ?4 WHERE sid = ?1 AND account_sid = ?2",
+                params![s.sid.as_str(), s.account_sid.as_str(), to_json(&s.settings)?, s.date_updated.unix()],
+            )?;
+        }
+        Change::DeleteService { account, sid } => delete_service(c, account, sid)?,
+        Change::InsertVerification(v) => {
+            run(
+                c,
+                "INSERT INTO verifications (sid, account_sid, service_sid, to_addr, channel, status, amount, payee, \
+                 check_attempts, send_attempts, date_created, date_updated, expires_at, code_hash, code_sealed, \
+                 sna_verified, window_start, window_sends) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                params![
+                    v.sid.as_str(),
+                    v.account_sid.as_str(),
+                    v.service_sid.as_str(),
+                    v.to,
+                    v.channel.as_str(),
+                    v.status.as_str(),
+                    v.amount,
+                    v.payee,
+                    v.check_attempts,
+                    to_json(&v.send_attempts)?,
+                    v.date_created.unix(),
+                    v.date_updated.unix(),
+                    v.expires_at.unix(),
+                    v.code_hash,
+                    v.code_sealed,
+                    v.sna_verified,
+                    v.window.start.unix(),
+                    v.window.sends,
+                ],
+            )?;
+        }
+        Change::UpdateVerification(v) => {
+            run(
+                c,
+                "UPDATE verifications SET channel = ?3, status = ?4, check_attempts = ?5, send_attempts = ?6, \
+                 date_updated = ?7, code_sealed = ?8, sna_verified = ?9, window_start = ?10, window_sends = ?11 \
+                 WHERE sid = ?1 AND account_sid = ?2",
+                params![
+                    v.sid.as_str(),
+                    v.account_sid.as_str(),
+                    v.channel.as_str(),
+                    v.status.as_str(),
+                    v.check_attempts,
+                    to_json(&v.send_attempts)?,
+                    v.date_updated.unix(),
+                    v.code_sealed,
+                    v.sna_verified,
+                    v.window.start.unix(),
+                    v.window.sends,
+                ],
+            )?;
+        }
+        Change::InsertMessage(m) => {
+            run(
+                c,
+                "INSERT INTO outbox (sid, account_sid, service_sid, verification_sid, to_addr, channel, locale, \
+                 body_sealed, code_sealed, date_created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    m.sid.as_str(),
+                    m.account_sid.as_str(),
+                    m.service_sid.as_str(),
+                    m.verification_sid.as_ref().map(Sid::as_str),
+                    m.to,
+                    m.channel.as_string(),
+                    m.locale,
+                    m.body_sealed,
+                    m.code_sealed,
+                    m.date_created.unix(),
+                ],
+            )?;
+        }
+        Change::SaveWindow { account: _, bucket, value, window } => {
+            run(
+                c,
+                "INSERT INTO bucket_windows (bucket_sid, value, window_start, count) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (bucket_sid, value) DO UPDATE SET window_start = excluded.window_start, count = excluded.count",
+                params![bucket.as_str(), value, window.start.unix(), window.count],
+            )?;
+        }
+        Change::ResetWindows { account: _, bucket } => {
+            run(c, "DELETE FROM bucket_windows WHERE bucket_sid = ?1", [bucket.as_str()])?;
+        }
+        Change::InsertEntity(e) => {
+            run(
+                c,
+                "INSERT INTO entities (sid, account_sid, service_sid, identity, date_created, date_updated) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    e.sid.as_str(),
+                    e.account_sid.as_str(),
+                    e.service_sid.as_str(),
+                    e.identity,
+                    e.date_created.unix(),
+                    e.date_updated.unix()
+                ],
+            )?;
+        }
+        Change::DeleteEntity { account, sid } => {
+            let owner: Option<(String, String)> = c
+                .prepare_cached("SELECT service_sid, identity FROM entities WHERE sid = ?1 AND account_sid = ?2")?
+                .query_row(params![sid.as_str(), account.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            if let Some((service, identity)) = owner {
+                delete_challenges(c, &service, &identity, None)?;
+                run(
+                    c,
+                    "DELETE FROM factors WHERE entity_sid = ?1 AND account_sid = ?2",
+                    params![sid.as_str(), account.as_str()],
+                )?;
+                run(
+                    c,
+                    "DELETE FROM entities WHERE sid = ?1 AND account_sid = ?2",
+                    params![sid.as_str(), account.as_str()],
+                )?;
+            }
+        }
+        Change::InsertFactor(f) => {
+            run(
+                c,
+                "INSERT INTO factors (sid, account_sid, service_sid, entity_sid, identity, friendly_name, factor_type, \
+                 status, settings, metadata, date_created, date_updated, secret_sealed, public_key, last_step_start, \
+                 verify_attempts, challenge_times, credential_sid) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                params![
+                    f.sid.as_str(),
+                    f.account_sid.as_str(),
+                    f.service_sid.as_str(),
+                    f.entity_sid.as_str(),
+                    f.identity,
+                    f.friendly_name,
+                    f.factor_type.as_str(),
+                    f.status.as_str(),
+                    to_json(&f.settings)?,
+                    f.metadata.as_ref().map(to_json).transpose()?,
+                    f.date_created.unix(),
+                    f.date_updated.unix(),
+                    f.secret_sealed,
+                    f.public_key,
+                    f.last_step_start,
+                    f.verify_attempts,
+                    to_json(&f.challenge_times)?,
+                    f.credential_sid().map(Sid::as_str),
+                ],
+            )?;
+        }
+        Change::UpdateFactor(f) => {
+            run(
+                c,
+                "UPDATE factors SET friendly_name = ?3, status = ?4, settings = ?5, metadata = ?6, date_updated = ?7, \
+                 last_step_start = ?8, verify_attempts = ?9, challenge_times = ?10 WHERE sid = ?1 AND account_sid = ?2",
+                params![
+                    f.sid.as_str(),
+                    f.account_sid.as_str(),
+                    f.friendly_name,
+                    f.status.as_str(),
+                    to_json(&f.settings)?,
+                    f.metadata.as_ref().map(to_json).transpose()?,
+                    f.date_updated.unix(),
+                    f.last_step_start,
+                    f.verify_attempts,
+                    to_json(&f.challenge_times)?,
+                ],
+            )?;
+        }
+        Change::DeleteFactor { account, sid } => {
+            let owner: Option<(String, String)> = c
+                .prepare_cached("SELECT service_sid, identity FROM factors WHERE sid = ?1 AND account_sid = ?2")?
+                .query_row(params![sid.as_str(), account.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            if let Some((service, identity)) = owner {
+                delete_challenges(c, &service, &identity, Some(sid))?;
+                run(
+                    c,
+                    "DELETE FROM factors WHERE sid = ?1 AND account_sid = ?2",
+                    params![sid.as_str(), account.as_str()],
+                )?;
+            }
+        }
+        Change::LogFactorCreation { account: _, service, identity, at } => {
+            run(
+                c,
+                "INSERT INTO factor_creations (service_sid, identity, time) VALUES (?1, ?2, ?3)",
+                params![service.as_str(), identity, at.unix()],
+            )?;
+        }
+        Change::InsertChallenge(ch) => {
+            run(
+                c,
+                "INSERT INTO challenges (sid, account_sid, service_sid, entity_sid, identity, factor_sid, factor_type, \
+                 status, responded_reason, details, hidden_details, metadata, answer_attempts, notifications, \
+                 date_created, date_updated, date_responded, expiration_date) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14, ?15, ?16, ?17)",
+                params![
+                    ch.sid.as_str(),
+                    ch.account_sid.as_str(),
+                    ch.service_sid.as_str(),
+                    ch.entity_sid.as_str(),
+                    ch.identity,
+                    ch.factor_sid.as_str(),
+                    ch.factor_type.as_str(),
+                    ch.status.as_str(),
+                    ch.responded_reason.as_str(),
+                    ch.details.as_ref().map(to_json).transpose()?,
+                    ch.hidden_details.as_ref().map(to_json).transpose()?,
+                    ch.metadata.as_ref().map(to_json).transpose()?,
+                    ch.answer_attempts,
+                    ch.date_created.unix(),
+                    ch.date_updated.unix(),
+                    opt_unix(ch.date_responded),
+                    ch.expiration_date.unix(),
+                ],
+            )?;
+        }
+        Change::UpdateChallenge(ch) => {
+            run(
+                c,
+                "UPDATE challenges SET status = ?3, responded_reason = ?4, metadata = ?5, answer_attempts = ?6, \
+                 date_updated = ?7, date_responded = ?8 WHERE sid = ?1 AND account_sid = ?2",
+                params![
+                    ch.sid.as_str(),
+                    ch.account_sid.as_str(),
+                    ch.status.as_str(),
+                    ch.responded_reason.as_str(),
+                    ch.metadata.as_ref().map(to_json).transpose()?,
+                    ch.answer_attempts,
+                    ch.date_updated.unix(),
+                    opt_unix(ch.date_responded),
+                ],
+            )?;
+        }
+        Change::InsertNotification(n) => {
+            run(
+                c,
+                "INSERT INTO notifications (sid, account_sid, service_sid, entity_sid, identity, challenge_sid, priority, \
+                 ttl, date_created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    n.sid.as_str(),
+                    n.account_sid.as_str(),
+                    n.service_sid.as_str(),
+                    n.entity_sid.as_str(),
+                    n.identity,
+                    n.challenge_sid.as_str(),
+                    n.priority,
+                    n.ttl,
+                    n.date_created.unix()
+                ],
+            )?;
+        }
+        Change::InsertAccessToken(t) => {
+            run(
+                c,
+                "INSERT INTO access_tokens (sid, account_sid, service_sid, identity, factor_type, factor_friendly_name, \
+                 token_sealed, ttl, date_created, expires_at, used) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    t.sid.as_str(),
+                    t.account_sid.as_str(),
+                    t.service_sid.as_str(),
+                    t.identity,
+                    t.factor_type.as_str(),
+                    t.factor_friendly_name,
+                    t.token_sealed,
+                    t.ttl,
+                    t.date_created.unix(),
+                    t.expires_at.unix(),
+                    t.used
+                ],
+            )?;
+        }
+        Change::UseAccessToken { account, sid } => {
+            run(
+                c,
+                "UPDATE access_tokens SET used = 1 WHERE sid = ?1 AND account_sid = ?2",
+                params![sid.as_str(), account.as_str()],
+            )?;
+        }
+        Change::InsertRateLimit(r) => {
+            run(
+                c,
+                "INSERT INTO rate_limits (sid, account_sid, service_sid, unique_name, description, date_created, date_updated) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    r.sid.as_str(),
+                    r.account_sid.as_str(),
+                    r.service_sid.as_str(),
+                    r.unique_name,
+                    r.description,
+                    r.date_created.unix(),
+                    r.date_updated.unix()
+                ],
+            )?;
+        }
+        Change::UpdateRateLimit(r) => {
+            run(
+                c,
+                "UPDATE rate_limits SET description = ?3, date_updated = ?4 WHERE sid = ?1 AND account_sid = ?2",
+                params![r.sid.as_str(), r.account_sid.as_str(), r.description, r.date_updated.unix()],
+            )?;
+        }
+        Change::DeleteRateLimit { account, sid } => {
+            run(
+                c,
+                "DELETE FROM bucket_windows WHERE bucket_sid IN (SELECT sid FROM buckets WHERE rate_limit_sid = ?1 AND account_sid = ?2)",
+                params![sid.as_str(), account.as_str()],
+            )?;
+            run(
+                c,
+                "DELETE FROM buckets WHERE rate_limit_sid = ?1 AND account_sid = ?2",
+                params![sid.as_str(), account.as_str()],
+            )?;
+            run(
+                c,
+                "DELETE FROM rate_limits WHERE sid = ?1 AND account_sid = ?2",
+                params![sid.as_str(), account.as_str()],
+            )?;
+        }
+        Change::InsertBucket(b) => {
+            run(
+                c,
+                "INSERT INTO buckets (sid, account_sid, service_sid, rate_limit_sid, max, interval, date_created, date_updated) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    b.sid.as_str(),
+                    b.account_sid.as_str(),
+                    b.service_sid.as_str(),
+                    b.rate_limit_sid.as_str(),
+                    b.max,
+                    b.interval,
+                    b.date_created.unix(),
+                    b.date_updated.unix()
+                ],
+            )?;
+        }
+        Change::UpdateBucket(b) => {
+            run(
+                c,
+                "UPDATE buckets SET max = ?3, interval = ?4, date_updated = ?5 WHERE sid = ?1 AND account_sid = ?2",
+                params![b.sid.as_str(), b.account_sid.as_str(), b.max, b.interval, b.date_updated.unix()],
+            )?;
+        }
+        Change::DeleteBucket { account, sid } => {
+            run(
+                c,
+                "DELETE FROM bucket_windows WHERE bucket_sid IN (SELECT sid FROM buckets WHERE sid = ?1 AND account_sid = ?2)",
+                params![sid.as_str(), account.as_str()],
+            )?;
+            run(c, "DELETE FROM buckets WHERE sid = ?1 AND account_sid = ?2", params![sid.as_str(), account.as_str()])?;
+        }
+        Change::InsertWebhook(w) => {
+            run(
+                c,
+                "INSERT INTO webhooks (sid, account_sid, service_sid, friendly_name, event_types, status, version, \
+                 webhook_url, date_created, date_updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    w.sid.as_str(),
+                    w.account_sid.as_str(),
+                    w.service_sid.as_str(),
+                    w.friendly_name,
+                    to_json(&w.event_types)?,
+                    w.status.as_str(),
+                    w.version.as_str(),
+                    w.webhook_url,
+                    w.date_created.unix(),
+                    w.date_updated.unix()
+                ],
+            )?;
+        }
+        Change::UpdateWebhook(w) => {
+            run(
+                c,
+                "UPDATE webhooks SET friendly_name = ?3, event_types = ?4, status = ?5, version = ?6, webhook_url = ?7, \
+                 date_updated = ?8 WHERE sid = ?1 AND account_sid = ?2",
+                params![
+                    w.sid.as_str(),
+                    w.account_sid.as_str(),
+                    w.friendly_name,
+                    to_json(&w.event_types)?,
+                    w.status.as_str(),
+                    w.version.as_str(),
+                    w.webhook_url,
+                    w.date_updated.unix()
+                ],
+            )?;
+        }
+        Change::DeleteWebhook { account, sid } => {
+            run(
+                c,
+                "DELETE FROM webhook_deliveries WHERE webhook_sid = ?1 AND account_sid = ?2 AND status = 'pending'",
+                params![sid.as_str(), account.as_str()],
+            )?;
+            run(
+                c,
+                "DELETE FROM webhooks WHERE sid = ?1 AND account_sid = ?2",
+                params![sid.as_str(), account.as_str()],
+            )?;
+        }
+        Change::InsertDelivery(d) => {
+            run(
+                c,
+                "INSERT INTO webhook_deliveries (uuid, webhook_sid, account_sid, event_type, url, fields, status, attempts, \
+                 next_attempt_at, date_created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7)",
+                params![
+                    d.uuid,
+                    d.webhook_sid.as_str(),
+                    d.account_sid.as_str(),
+                    d.event_type.as_str(),
+                    d.url,
+                    to_json(&d.fields)?,
+                    d.date_created.unix()
+                ],
+            )?;
+        }
+        Change::DeliverySucceeded { account, id, at } => {
+            run(
+                c,
+                "UPDATE webhook_deliveries SET status = 'delivered', date_done = ?3, last_error = NULL \
+                 WHERE id = ?1 AND account_sid = ?2",
+                params![id, account.as_str(), at.unix()],
+            )?;
+        }
+        Change::DeliveryFailed { account, id, at, retry_at, error } => {
+            match retry_at {
+                Some(retry) => run(
+                    c,
+                    "UPDATE webhook_deliveries SET next_attempt_at = ?3, last_error = ?4 WHERE id = ?1 AND account_sid = ?2",
+                    params![id, account.as_str(), retry.unix(), error],
+                )?,
+                None => run(
+                    c,
+                    "UPDATE webhook_deliveries SET status = 'failed', date_done = ?3, last_error = ?4 \
+                     WHERE id = ?1 AND account_sid = ?2",
+                    params![id, account.as_str(), at.unix(), error],
+                )?,
+            };
+        }
+        Change::DeliveryCanceled { account, id } => {
+            run(
+                c,
+                "UPDATE webhook_deliveries SET status = 'canceled' WHERE id = ?1 AND account_sid = ?2",
+                params![id, account.as_str()],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the challenges of an identity (of one of its factors, when given) and their
+/// notifications, found through the by-identity index: challenges have no other index by
+/// owner.
+fn delete_challenges(c: &Connection, service: &str, identity: &str, factor: Option<&Sid>) -> Result<()> {
+    let factor = factor.map(Sid::as_str);
+    run(
+        c,
+        "DELETE FROM notifications WHERE challenge_sid IN (SELECT sid FROM challenges \
+         WHERE service_sid = ?1 AND identity = ?2 AND (?3 IS NULL OR factor_sid = ?3))",
+        params![service, identity, factor],
+    )?;
+    run(
+        c,
+        "DELETE FROM challenges WHERE service_sid = ?1 AND identity = ?2 AND (?3 IS NULL OR factor_sid = ?3)",
+        params![service, identity, factor],
+    )?;
+    Ok(())
+}
+
+/// Deletes a service and everything under it.
+fn delete_service(c: &Connection, account: &Sid, sid: &Sid) -> Result<()> {
+    let (service, account) = (sid.as_str(), account.as_str());
+    if run(c, "DELETE FROM services WHERE sid = ?1 AND account_sid = ?2", [service, account])? == 0 {
+        return Ok(());
+    }
+    for sql in [
+        "DELETE FROM verifications WHERE service_sid = ?1 AND account_sid = ?2",
+        "DELETE FROM outbox WHERE service_sid = ?1 AND account_sid = ?2",
+        "DELETE FROM bucket_windows WHERE bucket_sid IN (SELECT sid FROM buckets WHERE service_sid = ?1 AND account_sid = ?2)",
+        "DELETE FROM buckets WHERE service_sid = ?1 AND account_sid = ?2",
+        "DELETE FROM rate_limits WHERE service_sid = ?1 AND account_sid = ?2",
+        "DELETE FROM notifications WHERE service_sid = ?1 AND account_sid = ?2",
+        "DELETE FROM challenges WHERE service_sid = ?1 AND account_sid = ?2",
+        "DELETE FROM factors WHERE service_sid = ?1 AND account_sid = ?2",
+        "DELETE FROM factor_creations WHERE service_sid = ?1 AND ?2 = ?2",
+        "DELETE FROM entities WHERE service_sid = ?1 AND account_sid = ?2",
+        "DELETE FROM access_tokens WHERE service_sid = ?1 AND account_sid = ?2",
+        "DELETE FROM webhook_deliveries WHERE status = 'pending' AND account_sid = ?2 AND webhook_sid IN \
+         (SELECT sid FROM webhooks WHERE service_sid = ?1 AND account_sid = ?2)",
+        "DELETE FROM webhooks WHERE service_sid = ?1 AND account_sid = ?2",
+    ] {
+        run(c, sql, [service, account])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,523 @@
+//! verifyd's embedded store: SQLite in WAL mode with `synchronous=FULL` (an acknowledged write
+//! survives power loss), writes through one group-commit thread, reads through a small pool
+//! of read-only connections.
+//!
+//! It keeps verifyd-core's values and decides nothing: each operation loads rows, calls the
+//! decision core handed it, and saves the changes that decision returns, all inside one
+//! savepoint of the writer's batch (see `writer.rs`), so two operations on the same rows run
+//! one after the other.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+
+mod apply;
+mod checkpoint;
+mod queries;
+mod rows;
+mod schema;
+mod sweep;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _};
+use verifyd_core::domain::access_token::AccessToken;
+use verifyd_core::domain::account::{Account, ApiKey};
+use verifyd_core::domain::challenge::Challenge;
+use verifyd_core::domain::factor::{Entity, Factor};
+use verifyd_core::domain::outbox::SealedMessage;
+use verifyd_core::domain::rate_limit::{Bucket, RateLimit};
+use verifyd_core::domain::service::Service;
+use verifyd_core::domain::verification::Verification;
+use verifyd_core::domain::webhook::{Delivery, DeliveryRecord, Webhook};
+use verifyd_core::store::{
+    ChallengeFilter, ChallengeKey, ChallengeState, Change, Decide, Decision, EntityKey, EntityState, FactorKey,
+    FactorState, KeyCheck, NewFactorKey, NewFactorState, Page, RateLimitKey, Result, SendKey, SendState, Store,
+    StoreError, Sweep, Swept, VerificationAt,
+};
+use verifyd_runtime::{Sid, Timestamp};
+use writer::Writer;
+
+/// Operations committed together at most.
+const MAX_BATCH: usize = 256;
+/// Idle read connections kept.
+const READERS: usize = 8;
+/// Statements kept prepared per connection: every statement of the hot paths stays cached.
+const STATEMENT_CACHE: usize = 256;
+
+pub struct SqliteStore {
+    writer: Writer,
+    checkpointer: checkpoint::Checkpointer,
+    readers: Readers,
+}
+
+/// A database failure as the contract reports it: a uniqueness violation is `Duplicate`.
+fn store_error(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+            StoreError::Duplicate(e.to_string())
+        }
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating it if needed) the database at `path` and applies migrations.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut conn = Connection::open(path).map_err(store_error)?;
+        configure(&conn).map_err(store_error)?;
+        schema::migrate(&mut conn)?;
+        // The checkpoint thread copies the log back in the background (see checkpoint.rs);
+        // the writer finishes a checkpoint only once the log is long, so that its next
+        // transaction can start the log over instead of growing it without end.
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::WRITER_THRESHOLD_PAGES).map_err(store_error)?;
+        conn.pragma_update(None, "journal_size_limit", checkpoint::LOG_SIZE_LIMIT_BYTES).map_err(store_error)?;
+        Ok(Self {
+            checkpointer: checkpoint::Checkpointer::start(path)?,
+            writer: Writer::start(conn, MAX_BATCH)?,
+            readers: Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) },
+        })
+    }
+
+    /// Finishes queued writes and stops the writer thread.
+    pub fn close(&self) {
+        self.writer.shutdown();
+        self.checkpointer.shutdown();
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        self.readers.with(f)
+    }
+
+    /// One operation: load, decide, save, inside the writer's batch.
+    async fn transact<S: Send + 'static, T: Send + 'static>(
+        &self,
+        load: impl FnOnce(&Connection) -> rusqlite::Result<S> + Send + 'static,
+        decide: impl Decide<S, T>,
+    ) -> Result<T> {
+        self.writer
+            .run(move |c| {
+                let state = load(c).map_err(store_error)?;
+                let Decision { changes, outcome } = decide(state);
+                apply::all(c, &changes).map_err(store_error)?;
+                Ok(outcome)
+            })
+            .await
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidParameterName(format!("cannot use WAL mode (got {mode})")));
+    }
+    // 16 MiB of page cache for the writer: fewer pages read back from the OS between commits.
+    conn.execute_batch(
+        "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;",
+    )
+}
+
+/// Read-only connections, opened on demand and kept for reuse. Reads are short indexed
+/// look-ups, run on the calling task.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                let conn = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+                )
+                .map_err(store_error)?;
+                conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(store_error)?;
+                conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+                conn
+            }
+        };
+        let result = f(&conn);
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < READERS
+        {
+            idle.push(conn);
+        }
+        result.map_err(store_error)
+    }
+}
+
+fn one<T>(
+    c: &Connection,
+    sql: &str,
+    values: impl rusqlite::Params,
+    row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Option<T>> {
+    c.prepare_cached(sql)?.query_row(values, row).optional()
+}
+
+impl Store for SqliteStore {
+    async fn check_key_fingerprint(&self, fingerprint: &str) -> Result<KeyCheck> {
+        let fingerprint = fingerprint.to_owned();
+        self.writer
+            .run(move |c| {
+                let stored: Option<String> = c
+                    .query_row("SELECT value FROM meta WHERE key = 'key_fingerprint'", [], |r| r.get(0))
+                    .optional()
+                    .map_err(store_error)?;
+                Ok(match stored {
+                    Some(s) if s == fingerprint => KeyCheck::Matches,
+                    Some(_) => KeyCheck::Mismatch,
+                    None => {
+                        c.execute("INSERT INTO meta (key, value) VALUES ('key_fingerprint', ?1)", [&fingerprint])
+                            .map_err(store_error)?;
+                        KeyCheck::Recorded
+                    }
+                })
+            })
+            .await
+    }
+
+    async fn save(&self, changes: Vec<Change>) -> Result<()> {
+        self.writer.run(move |c| apply::all(c, &changes).map_err(store_error)).await
+    }
+
+    async fn count_accounts(&self) -> Result<u64> {
+        self.read(|c| c.query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0)))
+    }
+
+    async fn account(&self, sid: &Sid) -> Result<Option<Account>> {
+        self.read(|c| {
+            one(c, &format!("SELECT {} FROM accounts WHERE sid = ?1", rows::ACCOUNT), [sid.as_str()], rows::account)
+        })
+    }
+
+    async fn api_key(&self, sid: &Sid) -> Result<Option<ApiKey>> {
+        self.read(|c| {
+            one(c, &format!("SELECT {} FROM api_keys WHERE sid = ?1", rows::API_KEY), [sid.as_str()], rows::api_key)
+        })
+    }
+
+    async fn with_account<T: Send + 'static>(&self, sid: &Sid, decide: impl Decide<Option<Account>, T>) -> Result<T> {
+        let sid = sid.clone();
+        self.transact(
+            move |c| {
+                one(c, &format!("SELECT {} FROM accounts WHERE sid = ?1", rows::ACCOUNT), [sid.as_str()], rows::account)
+            },
+            decide,
+        )
+        .await
+    }
+
+    async fn with_api_key<T: Send + 'static>(
+        &self,
+        account: &Sid,
+        sid: &Sid,
+        decide: impl Decide<Option<ApiKey>, T>,
+    ) -> Result<T> {
+        let (account, sid) = (account.clone(), sid.clone());
+        self.transact(
+            move |c| {
+                one(
+                    c,
+                    &format!("SELECT {} FROM api_keys WHERE sid = ?1 AND account_sid = ?2", rows::API_KEY),
+                    [sid.as_str(), account.as_str()],
+                    rows::api_key,
+                )
+            },
+            decide,
+        )
+        .await
+    }
+
+    async fn service(&self, account: &Sid, sid: &Sid) -> Result<Option<Service>> {
+        self.read(|c| service(c, account, sid))
+    }
+
+    async fn list_services(&self, account: &Sid, page: Page) -> Result<Vec<Service>> {
+        self.read(|c| {
+            queries::page_of(
+                c,
+                "services",
+                rows::SERVICE,
+                "account_sid",
+                [account.as_str(), account.as_str()],
+                page,
+                rows::service,
+            )
+        })
+    }
+
+    async fn with_service<T: Send + 'static>(
+        &self,
+        account: &Sid,
+        sid: &Sid,
+        decide: impl Decide<Option<Service>, T>,
+    ) -> Result<T> {
+        let (account, sid) = (account.clone(), sid.clone());
+        self.transact(move |c| service(c, &account, &sid), decide).await
+    }
+
+    async fn verification(&self, at: VerificationAt) -> Result<Option<Verification>> {
+        self.read(|c| queries::verification(c, &at))
+    }
+
+    async fn with_send<T: Send + 'static>(&self, key: SendKey, decide: impl Decide<Option<SendState>, T>) -> Result<T> {
+        self.transact(move |c| queries::send_state(c, &key), decide).await
+    }
+
+    async fn with_verification<T: Send + 'static>(
+        &self,
+        at: VerificationAt,
+        decide: impl Decide<Option<Verification>, T>,
+    ) -> Result<T> {
+        self.transact(move |c| queries::verification(c, &at), decide).await
+    }
+
+    async fn entity(&self, key: &EntityKey) -> Result<Option<Entity>> {
+        self.read(|c| queries::entity(c, key))
+    }
+
+    async fn list_entities(&self, account: &Sid, service: &Sid, page: Page) -> Result<Vec<Entity>> {
+        self.read(|c| {
+            queries::page_of(
+                c,
+                "entities",
+                rows::ENTITY,
+                "service_sid",
+                [service.as_str(), account.as_str()],
+                page,
+                rows::entity,
+            )
+        })
+    }
+
+    async fn with_entity<T: Send + 'static>(
+        &self,
+        key: EntityKey,
+        decide: impl Decide<Option<EntityState>, T>,
+    ) -> Result<T> {
+        self.transact(move |c| queries::entity_state(c, &key), decide).await
+    }
+
+    async fn with_new_factor<T: Send + 'static>(
+        &self,
+        key: NewFactorKey,
+        decide: impl Decide<Option<NewFactorState>, T>,
+    ) -> Result<T> {
+        self.transact(move |c| queries::new_factor_state(c, &key), decide).await
+    }
+
+    async fn factor(&self, key: &FactorKey) -> Result<Option<Factor>> {
+        self.read(|c| queries::factor(c, key))
+    }
+
+    async fn list_factors(&self, key: &EntityKey, page: Page) -> Result<Vec<Factor>> {
+        self.read(|c| queries::list_factors(c, key, page))
+    }
+
+    async fn with_factor<T: Send + 'static>(
+        &self,
+        key: FactorKey,
+        decide: impl Decide<Option<FactorState>, T>,
+    ) -> Result<T> {
+        self.transact(move |c| queries::factor_state(c, &key), decide).await
+    }
+
+    async fn factor_by_credential(&self, credential: &Sid) -> Result<Option<Factor>> {
+        self.read(|c| queries::factor_by_credential(c, credential))
+    }
+
+    async fn challenge(&self, key: &ChallengeKey) -> Result<Option<Challenge>> {
+        self.read(|c| queries::challenge(c, key))
+    }
+
+    async fn list_challenges(&self, key: &EntityKey, filter: ChallengeFilter, page: Page) -> Result<Vec<Challenge>> {
+        self.read(|c| queries::list_challenges(c, key, &filter, page))
+    }
+
+    async fn with_challenge<T: Send + 'static>(
+        &self,
+        key: ChallengeKey,
+        decide: impl Decide<Option<ChallengeState>, T>,
+    ) -> Result<T> {
+        self.transact(move |c| queries::challenge_state(c, &key), decide).await
+    }
+
+    async fn access_token(&self, account: &Sid, service: &Sid, sid: &Sid) -> Result<Option<AccessToken>> {
+        self.read(|c| queries::access_token(c, account, service, sid))
+    }
+
+    async fn rate_limit(&self, key: &RateLimitKey) -> Result<Option<RateLimit>> {
+        self.read(|c| queries::rate_limit(c, key))
+    }
+
+    async fn list_rate_limits(&self, account: &Sid, service: &Sid, page: Page) -> Result<Vec<RateLimit>> {
+        self.read(|c| {
+            queries::page_of(
+                c,
+                "rate_limits",
+                rows::RATE_LIMIT,
+                "service_sid",
+                [service.as_str(), account.as_str()],
+                page,
+                rows::rate_limit,
+            )
+        })
+    }
+
+    async fn with_rate_limits<T: Send + 'static>(
+        &self,
+        account: &Sid,
+        service: &Sid,
+        decide: impl Decide<Option<Vec<RateLimit>>, T>,
+    ) -> Result<T> {
+        let (account, service) = (account.clone(), service.clone());
+        self.transact(
+            move |c| {
+                if !queries::service_exists(c, &account, &service)? {
+                    return Ok(None);
+                }
+                queries::rate_limits_of(c, &account, &service).map(Some)
+            },
+            decide,
+        )
+        .await
+    }
+
+    async fn bucket(&self, key: &RateLimitKey, sid: &Sid) -> Result<Option<Bucket>> {
+        self.read(|c| {
+            one(
+                c,
+                &format!(
+                    "SELECT {} FROM buckets WHERE sid = ?1 AND rate_limit_sid = ?2 AND service_sid = ?3 AND account_sid = ?4",
+                    rows::BUCKET
+                ),
+                [sid.as_str(), key.rate_limit.as_str(), key.service.as_str(), key.account.as_str()],
+                rows::bucket,
+            )
+        })
+    }
+
+    async fn list_buckets(&self, key: &RateLimitKey, page: Page) -> Result<Vec<Bucket>> {
+        self.read(|c| {
+            queries::page_of(
+                c,
+                "buckets",
+                rows::BUCKET,
+                "rate_limit_sid",
+                [key.rate_limit.as_str(), key.account.as_str()],
+                page,
+                rows::bucket,
+            )
+        })
+    }
+
+    async fn with_buckets<T: Send + 'static>(
+        &self,
+        key: RateLimitKey,
+        decide: impl Decide<Option<(RateLimit, Vec<Bucket>)>, T>,
+    ) -> Result<T> {
+        self.transact(
+            move |c| {
+                let Some(rate_limit) = queries::rate_limit(c, &key)? else { return Ok(None) };
+                let buckets = queries::buckets_of(c, &key.account, &rate_limit.sid)?;
+                Ok(Some((rate_limit, buckets)))
+            },
+            decide,
+        )
+        .await
+    }
+
+    async fn webhook(&self, account: &Sid, service: &Sid, sid: &Sid) -> Result<Option<Webhook>> {
+        self.read(|c| {
+            one(
+                c,
+                &format!(
+                    "SELECT {} FROM webhooks WHERE sid = ?1 AND service_sid = ?2 AND account_sid = ?3",
+                    rows::WEBHOOK
+                ),
+                [sid.as_str(), service.as_str(), account.as_str()],
+                rows::webhook,
+            )
+        })
+    }
+
+    async fn list_webhooks(&self, account: &Sid, service: &Sid, page: Page) -> Result<Vec<Webhook>> {
+        self.read(|c| {
+            queries::page_of(
+                c,
+                "webhooks",
+                rows::WEBHOOK,
+                "service_sid",
+                [service.as_str(), account.as_str()],
+                page,
+                rows::webhook,
+            )
+        })
+    }
+
+    async fn with_webhooks<T: Send + 'static>(
+        &self,
+        account: &Sid,
+        service: &Sid,
+        decide: impl Decide<Option<Vec<Webhook>>, T>,
+    ) -> Result<T> {
+        let (account, service) = (account.clone(), service.clone());
+        self.transact(
+            move |c| {
+                if !queries::service_exists(c, &account, &service)? {
+                    return Ok(None);
+                }
+                queries::webhooks_of(c, &account, &service).map(Some)
+            },
+            decide,
+        )
+        .await
+    }
+
+    async fn claim_deliveries(&self, now: Timestamp, until: Timestamp, limit: u32) -> Result<Vec<Delivery>> {
+        self.writer.run(move |c| sweep::claim(c, now, until, limit).map_err(store_error)).await
+    }
+
+    async fn failed_deliveries(&self, account: Option<&Sid>, limit: u32) -> Result<Vec<DeliveryRecord>> {
+        self.read(|c| sweep::failed(c, account, limit))
+    }
+
+    async fn deliveries(&self, account: &Sid, webhook: &Sid, limit: u32) -> Result<Vec<DeliveryRecord>> {
+        self.read(|c| sweep::of_webhook(c, account, webhook, limit))
+    }
+
+    async fn outbox(&self, account: Option<&Sid>, limit: u32) -> Result<Vec<SealedMessage>> {
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {} FROM outbox WHERE (?1 IS NULL OR account_sid = ?1) ORDER BY seq DESC LIMIT ?2",
+                rows::MESSAGE
+            ))?
+            .query_map(rusqlite::params![account.map(Sid::as_str), limit], rows::message)?
+            .collect()
+        })
+    }
+
+    async fn sweep(&self, sweep: Sweep) -> Result<Swept> {
+        self.writer.run(move |c| sweep::sweep(c, &sweep).map_err(store_error)).await
+    }
+}
+
+fn service(c: &Connection, account: &Sid, sid: &Sid) -> rusqlite::Result<Option<Service>> {
+    one(
+        c,
+        &format!("SELECT {} FROM services WHERE sid = ?1 AND account_sid = ?2", rows::SERVICE),
+        [sid.as_str(), account.as_str()],
+        rows::service,
+    )
+}

@@ -1,0 +1,137 @@
+//! The bulk work of maintenance and webhook delivery, across accounts: sweeps with bounds
+//! chosen by core, and claims of due deliveries.
+
+use rusqlite::{Connection, params};
+use verifyd_core::domain::webhook::{Delivery, DeliveryRecord, DeliveryStatus};
+use verifyd_core::store::{Sweep, Swept};
+use verifyd_runtime::{Sid, Timestamp};
+
+use crate::rows;
+
+type Result<T> = rusqlite::Result<T>;
+
+pub fn sweep(c: &Connection, s: &Sweep) -> Result<Swept> {
+    let expired = c.execute(
+        "UPDATE verifications SET status = 'expired', code_sealed = NULL, date_updated = ?1 \
+         WHERE code_sealed IS NOT NULL AND status = 'pending' AND expires_at <= ?1",
+        [s.expire_verifications.unix()],
+    )?;
+    // Ended verifications keep no copy of their code (the partial index finds the few left).
+    c.execute(
+        "UPDATE verifications SET code_sealed = NULL WHERE code_sealed IS NOT NULL AND status != 'pending' AND ?1 = ?1",
+        [s.expire_verifications.unix()],
+    )?;
+    c.execute("DELETE FROM access_tokens WHERE expires_at <= ?1", [s.tokens_before.unix()])?;
+    c.execute("DELETE FROM bucket_windows WHERE bucket_sid NOT IN (SELECT sid FROM buckets)", [])?;
+    c.execute(
+        "DELETE FROM bucket_windows WHERE window_start + (SELECT interval FROM buckets WHERE sid = bucket_sid) <= ?1",
+        [s.windows_over.unix()],
+    )?;
+    let purged_messages = c.execute("DELETE FROM outbox WHERE date_created < ?1", [s.messages_before.unix()])?;
+    let expired_challenges = c.execute(
+        "UPDATE challenges SET status = 'expired', date_updated = ?1 WHERE status = 'pending' AND expiration_date <= ?1",
+        [s.expire_challenges.unix()],
+    )?;
+    let stale: Vec<(String, String, String)> = c
+        .prepare_cached(
+            "SELECT service_sid, identity, sid FROM factors WHERE status = 'unverified' AND date_created <= ?1",
+        )?
+        .query_map([s.unverified_factors_before.unix()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_>>()?;
+    // An unverified factor cannot be challenged; its challenges go all the same, should an
+    // older verifyd have left any.
+    for (service, identity, factor) in &stale {
+        c.execute(
+            "DELETE FROM notifications WHERE challenge_sid IN \
+             (SELECT sid FROM challenges WHERE service_sid = ?1 AND identity = ?2 AND factor_sid = ?3)",
+            params![service, identity, factor],
+        )?;
+        c.execute(
+            "DELETE FROM challenges WHERE service_sid = ?1 AND identity = ?2 AND factor_sid = ?3",
+            params![service, identity, factor],
+        )?;
+    }
+    let purged_factors = c.execute(
+        "DELETE FROM factors WHERE status = 'unverified' AND date_created <= ?1",
+        [s.unverified_factors_before.unix()],
+    )?;
+    c.execute("DELETE FROM factor_creations WHERE time <= ?1", [s.creations_before.unix()])?;
+    Ok(Swept {
+        expired: expired as u64,
+        purged_messages: purged_messages as u64,
+        expired_challenges: expired_challenges as u64,
+        purged_factors: purged_factors as u64,
+    })
+}
+
+pub fn claim(c: &Connection, now: Timestamp, until: Timestamp, limit: u32) -> Result<Vec<Delivery>> {
+    let rows: Vec<Delivery> = c
+        .prepare_cached(
+            "SELECT d.id, d.uuid, d.webhook_sid, d.account_sid, d.url, d.fields, d.attempts, d.first_attempt_at, \
+             d.date_created, EXISTS(SELECT 1 FROM webhooks w WHERE w.sid = d.webhook_sid AND w.status = 'enabled') \
+             FROM webhook_deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 \
+             ORDER BY d.next_attempt_at, d.id LIMIT ?2",
+        )?
+        .query_map(params![now.unix(), limit], |r| {
+            let attempts: u32 = r.get(6)?;
+            Ok(Delivery {
+                id: r.get(0)?,
+                uuid: r.get(1)?,
+                webhook_sid: rows::sid(r, 2)?,
+                account_sid: rows::sid(r, 3)?,
+                url: r.get(4)?,
+                fields: rows::json(r, 5)?,
+                attempts: attempts + 1,
+                first_attempt_at: rows::opt_time(r, 7)?.unwrap_or(now),
+                date_created: rows::time(r, 8)?,
+                webhook_enabled: r.get(9)?,
+            })
+        })?
+        .collect::<Result<_>>()?;
+    for d in &rows {
+        c.prepare_cached(
+            "UPDATE webhook_deliveries SET next_attempt_at = ?2, attempts = attempts + 1, \
+             first_attempt_at = COALESCE(first_attempt_at, ?3) WHERE id = ?1",
+        )?
+        .execute(params![d.id, until.unix(), now.unix()])?;
+    }
+    Ok(rows)
+}
+
+const DELIVERY: &str =
+    "uuid, webhook_sid, account_sid, event_type, url, status, attempts, last_error, date_created, date_done";
+
+fn delivery(r: &rusqlite::Row<'_>) -> Result<DeliveryRecord> {
+    let status: String = r.get(5)?;
+    Ok(DeliveryRecord {
+        uuid: r.get(0)?,
+        webhook_sid: rows::sid(r, 1)?,
+        account_sid: rows::sid(r, 2)?,
+        event_type: rows::wire(r, 3)?,
+        url: r.get(4)?,
+        status: DeliveryStatus::parse(&status).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, format!("status {status}").into())
+        })?,
+        attempts: r.get(6)?,
+        last_error: r.get(7)?,
+        date_created: rows::time(r, 8)?,
+        date_done: rows::opt_time(r, 9)?,
+    })
+}
+
+pub fn failed(c: &Connection, account: Option<&Sid>, limit: u32) -> Result<Vec<DeliveryRecord>> {
+    c.prepare_cached(&format!(
+        "SELECT {DELIVERY} FROM webhook_deliveries WHERE status = 'failed' AND (?1 IS NULL OR account_sid = ?1) \
+         ORDER BY id DESC LIMIT ?2"
+    ))?
+    .query_map(params![account.map(Sid::as_str), limit], delivery)?
+    .collect()
+}
+
+pub fn of_webhook(c: &Connection, account: &Sid, webhook: &Sid, limit: u32) -> Result<Vec<DeliveryRecord>> {
+    c.prepare_cached(&format!(
+        "SELECT {DELIVERY} FROM webhook_deliveries WHERE webhook_sid = ?1 AND account_sid = ?2 ORDER BY id DESC LIMIT ?3"
+    ))?
+    .query_map(params![webhook.as_str(), account.as_str(), limit], delivery)?
+    .collect()
+}

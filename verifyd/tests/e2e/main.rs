@@ -1,0 +1,27 @@
+//! End-to-end tests: a verifyd on 127.0.0.1:0 with a fresh database and a test clock,
+//! driven through the generated client (and, where the wire itself is the subject, raw HTTP).
+//! One binary, one module per area; they assert through the API or the store trait only.
+
+mod common;
+mod device;
+mod receiver;
+
+mod bad_input;
+mod challenges;
+mod cli;
+mod concurrency;
+mod entities;
+mod maintenance;
+mod messages;
+mod push;
+mod push_bad_input;
+mod push_rejections;
+mod rate_limits;
+mod services;
+mod smoke;
+mod sna;
+mod storage;
+mod tenancy;
+mod totp;
+mod verifications;
+mod webhooks;
