@@ -23,5 +23,6 @@ mod sna;
 mod storage;
 mod tenancy;
 mod totp;
+mod upgrade;
 mod verifications;
 mod webhooks;
