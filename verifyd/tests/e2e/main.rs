@@ -6,6 +6,7 @@ mod common;
 mod device;
 mod receiver;
 
+mod background;
 mod bad_input;
 mod challenges;
 mod cli;

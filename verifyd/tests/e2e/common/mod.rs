@@ -33,7 +33,7 @@ pub struct TestServer {
     pub account: Sid,
     pub dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl TestServer {
@@ -61,6 +61,25 @@ impl TestServer {
         dir: tempfile::TempDir,
         env: &[(&str, &str)],
     ) -> Result<Self, (verifyd::StartError, tempfile::TempDir)> {
+        Self::launch(dir, env, false).await
+    }
+
+    /// A server that also runs its background work (maintenance, webhook delivery) on the
+    /// test clock, as `verifyd serve` does. Other tests run rounds themselves, so that a
+    /// round never races their own.
+    pub async fn start_with_background(env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match Self::launch(dir, env, true).await {
+            Ok(server) => server,
+            Err((e, _)) => panic!("start: {e}"),
+        }
+    }
+
+    async fn launch(
+        dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+        background: bool,
+    ) -> Result<Self, (verifyd::StartError, tempfile::TempDir)> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let root = format!("http://{}", listener.local_addr().expect("address"));
         let mut vars: HashMap<String, String> = [
@@ -83,14 +102,15 @@ impl TestServer {
             Err(e) => return Err((e, dir)),
         };
         let core = started.core;
-        let app = verifyd::app(Arc::clone(&core));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = verifyd::serve(listener, app, async {
-                let _ = rx.await;
-            })
-            .await;
-        });
+        let shutdown = async {
+            let _ = rx.await;
+        };
+        let task = if background {
+            tokio::spawn(verifyd::run(Arc::clone(&core), listener, shutdown))
+        } else {
+            tokio::spawn(verifyd::serve(listener, verifyd::app(Arc::clone(&core)), shutdown))
+        };
         let client = Client::new(format!("{root}/v2"), ACCOUNT, TOKEN).expect("client");
         Ok(Self {
             client,
