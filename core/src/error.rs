@@ -163,8 +163,13 @@ pub fn http_date(t: verifyd_runtime::Timestamp) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let text = t.to_string(); // 2026-01-01T00:00:00Z
-    let (year, month, day, clock) = (&text[0..4], &text[5..7], &text[8..10], &text[11..19]);
-    let weekday = DAYS[usize::try_from(t.unix().div_euclid(86_400).rem_euclid(7)).unwrap_or(0)];
+    let part = |range: std::ops::Range<usize>| text.get(range).unwrap_or_default();
+    let (year, month, day, clock) = (part(0..4), part(5..7), part(8..10), part(11..19));
+    let weekday = usize::try_from(t.unix().div_euclid(86_400).rem_euclid(7))
+        .ok()
+        .and_then(|d| DAYS.get(d))
+        .copied()
+        .unwrap_or("Thu");
     let month = month.parse::<usize>().ok().and_then(|m| MONTHS.get(m.wrapping_sub(1))).copied().unwrap_or("Jan");
     format!("{weekday}, {day} {month} {year} {clock} GMT")
 }

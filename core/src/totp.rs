@@ -123,7 +123,10 @@ impl Totp {
         };
         // The last nibble picks 4 bytes; digests are 20, 32 or 64 bytes, so offset + 3 fits.
         let offset = usize::from(digest.last().copied().unwrap_or(0) & 0x0f);
-        let word = digest.get(offset..offset + 4).map_or(0, |b| u32::from_be_bytes([b[0] & 0x7f, b[1], b[2], b[3]]));
+        let word = digest
+            .get(offset..offset + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, |b| u32::from_be_bytes(b) & 0x7fff_ffff);
         let modulus = 10u32.pow(self.digits);
         format!("{:0width$}", word % modulus, width = self.digits as usize)
     }

@@ -4,12 +4,16 @@
 //! Twilio puts it on the wire: form bodies with dotted and repeated keys, SIDs, second-precision
 //! UTC timestamps, and the error a rejected value gets.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+
 mod decode_error;
 pub mod form;
 mod http_url;
 mod request;
 mod sid;
+// Test support: a strategy that cannot be built is a bug to surface at once.
 #[cfg(feature = "proptest")]
+#[allow(clippy::panic)]
 pub mod strategies;
 mod timestamp;
 mod wire;

@@ -27,8 +27,9 @@ impl Sid {
         let mut s = String::with_capacity(Self::LEN);
         s.push_str(prefix);
         for b in bytes {
-            s.push(char::from(HEX[usize::from(b >> 4)]));
-            s.push(char::from(HEX[usize::from(b & 0x0f)]));
+            for nibble in [b >> 4, b & 0x0f] {
+                s.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+            }
         }
         Self(s)
     }
@@ -36,8 +37,11 @@ impl Sid {
     /// Parses any well-formed SID.
     pub fn parse(s: &str) -> Result<Self, MalformedSid> {
         let bytes = s.as_bytes();
-        let well_formed =
-            bytes.len() == Self::LEN && is_prefix(&s[..2]) && bytes[2..].iter().all(u8::is_ascii_hexdigit);
+        // `get`, not indexing: the text may be anyone's (a Basic user name), and a multi-byte
+        // character across the prefix's end must be refused, not panic.
+        let well_formed = bytes.len() == Self::LEN
+            && s.get(..2).is_some_and(is_prefix)
+            && bytes.get(2..).is_some_and(|digits| digits.iter().all(u8::is_ascii_hexdigit));
         if well_formed { Ok(Self(s.to_owned())) } else { Err(MalformedSid) }
     }
 
@@ -55,8 +59,6 @@ impl Sid {
         &self.0
     }
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn is_prefix(p: &str) -> bool {
     p.len() == 2 && p.bytes().all(|b| b.is_ascii_uppercase())
@@ -103,6 +105,15 @@ impl<'de> Deserialize<'de> for Sid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_cut_inside_a_character_is_refused_not_a_panic() {
+        // 34 bytes whose first two split the euro sign's three.
+        let text = format!("€{}", "0".repeat(31));
+        assert_eq!(text.len(), 34);
+        assert!(Sid::parse(&text).is_err());
+        assert!(Sid::parse(&format!("AC{}é", "0".repeat(30))).is_err());
+    }
 
     #[test]
     fn parses_well_formed_and_checks_prefix() {

@@ -24,7 +24,7 @@ pub fn key(principal: &Principal, service: &Sid, identity: &str) -> EntityKey {
     EntityKey { account: principal.account_sid().clone(), service: service.clone(), identity: identity.to_owned() }
 }
 
-enum Created {
+enum Creation {
     Created(Entity),
     Exists,
     NoService,
@@ -61,8 +61,8 @@ impl<S: Store> Core<S> {
         let created = self
             .store
             .with_entity(key(principal, &r.service_sid, &r.identity), move |state| match state {
-                None => Decision::nothing(Created::NoService),
-                Some(state) if state.entity.is_some() => Decision::nothing(Created::Exists),
+                None => Decision::nothing(Creation::NoService),
+                Some(state) if state.entity.is_some() => Decision::nothing(Creation::Exists),
                 Some(_) => {
                     let entity = Entity {
                         seq: 0,
@@ -73,14 +73,14 @@ impl<S: Store> Core<S> {
                         date_created: now,
                         date_updated: now,
                     };
-                    Decision::save(vec![Change::InsertEntity(entity.clone())], Created::Created(entity))
+                    Decision::save(vec![Change::InsertEntity(entity.clone())], Creation::Created(entity))
                 }
             })
             .await?;
         match created {
-            Created::Created(e) => self.entity_response(&e),
-            Created::Exists => Err(CoreError::EntityExists),
-            Created::NoService => Err(CoreError::not_found(super::services::path(&r.service_sid))),
+            Creation::Created(e) => self.entity_response(&e),
+            Creation::Exists => Err(CoreError::EntityExists),
+            Creation::NoService => Err(CoreError::not_found(super::services::path(&r.service_sid))),
         }
     }
 

@@ -88,7 +88,7 @@ pub(crate) fn matching_step(
     Ok(totp_of(keys, factor)?.and_then(|(totp, skew)| totp.verify(code, now.unix(), skew, factor.last_step_start)))
 }
 
-enum Created {
+enum Creation {
     Created(Box<Factor>),
     NoService,
     Refused(CreationRefusal),
@@ -257,17 +257,17 @@ impl<S: Store> Core<S> {
         let created = self
             .store
             .with_new_factor(new_key, move |state| {
-                let Some(state) = state else { return Decision::nothing(Created::NoService) };
+                let Some(state) = state else { return Decision::nothing(Creation::NoService) };
                 // Every refusal is decided before anything is written: a refused creation
                 // leaves no entity behind and does not use up the access token.
                 if let Err(refusal) = may_create(&factor.factor_type, state.counts) {
-                    return Decision::nothing(Created::Refused(refusal));
+                    return Decision::nothing(Creation::Refused(refusal));
                 }
                 let mut changes = Vec::new();
                 if token.is_some() {
-                    let Some(mut t) = state.access_token else { return Decision::nothing(Created::TokenUnusable) };
+                    let Some(mut t) = state.access_token else { return Decision::nothing(Creation::TokenUnusable) };
                     if !t.consume(now) {
-                        return Decision::nothing(Created::TokenUnusable);
+                        return Decision::nothing(Creation::TokenUnusable);
                     }
                     changes.push(Change::UseAccessToken { account: t.account_sid, sid: t.sid });
                 }
@@ -300,16 +300,16 @@ impl<S: Store> Core<S> {
                         .into_iter()
                         .map(Change::InsertDelivery),
                 );
-                Decision::save(changes, Created::Created(Box::new(factor)))
+                Decision::save(changes, Creation::Created(Box::new(factor)))
             })
             .await?;
         match created {
-            Created::Created(f) => Ok(*f),
-            Created::NoService => Err(CoreError::not_found(super::services::path(&service))),
-            Created::Refused(CreationRefusal::TooManyFactors) => Err(CoreError::TooManyFactors),
-            Created::Refused(CreationRefusal::TooManyCreations) => Err(CoreError::TooManyFactorCreations),
-            Created::Refused(CreationRefusal::DuplicateBinding) => Err(CoreError::FactorExists),
-            Created::TokenUnusable => Err(self.unauthenticated()),
+            Creation::Created(f) => Ok(*f),
+            Creation::NoService => Err(CoreError::not_found(super::services::path(&service))),
+            Creation::Refused(CreationRefusal::TooManyFactors) => Err(CoreError::TooManyFactors),
+            Creation::Refused(CreationRefusal::TooManyCreations) => Err(CoreError::TooManyFactorCreations),
+            Creation::Refused(CreationRefusal::DuplicateBinding) => Err(CoreError::FactorExists),
+            Creation::TokenUnusable => Err(self.unauthenticated()),
         }
     }
 
@@ -460,8 +460,7 @@ impl<S: Store> Core<S> {
         let now = self.clock.now();
         let keys = Arc::clone(&self.keys);
         let p = path(&factor_key.entity.service, &factor_key.entity.identity, &factor_key.sid);
-        let outcome = self
-            .store
+        self.store
             .with_factor(factor_key, move |state| {
                 let Some(state) = state else { return Decision::nothing(Err(CoreError::not_found(p))) };
                 let mut factor = state.factor;
@@ -487,8 +486,7 @@ impl<S: Store> Core<S> {
                     }
                 }
             })
-            .await?;
-        outcome
+            .await?
     }
 
     pub(crate) async fn delete_factor_op(

@@ -70,7 +70,7 @@ fn sealed_message(
 }
 
 /// How a send ended, as the API reports it.
-enum Sent {
+enum Sending {
     Sent(Box<Verification>),
     Refused(SendRefusal),
     NoService,
@@ -213,10 +213,10 @@ impl<S: Store> Core<S> {
         let sent = self
             .store
             .with_send(key, move |state| {
-                let Some(state) = state else { return Decision::nothing(Sent::NoService) };
+                let Some(state) = state else { return Decision::nothing(Sending::NoService) };
                 let plan = match plan_send(state.newest.as_ref(), &state.meters, now) {
                     Ok(plan) => plan,
-                    Err(refusal) => return Decision::nothing(Sent::Refused(refusal)),
+                    Err(refusal) => return Decision::nothing(Sending::Refused(refusal)),
                 };
                 let mut changes: Vec<Change> = plan
                     .windows
@@ -234,7 +234,7 @@ impl<S: Store> Core<S> {
                         let stored = open.code_sealed.as_deref().unwrap_or_default();
                         let code = match keys.open_text(SealContext::Code(&open.sid), stored) {
                             Ok(code) => code,
-                            Err(e) => return Decision::nothing(Sent::Failed(e.into())),
+                            Err(e) => return Decision::nothing(Sending::Failed(e.into())),
                         };
                         open.resend(attempt, plan.window, now);
                         changes.push(Change::UpdateVerification(open.clone()));
@@ -255,16 +255,16 @@ impl<S: Store> Core<S> {
                     message_sid,
                     now,
                 )));
-                Decision::save(changes, Sent::Sent(Box::new(verification)))
+                Decision::save(changes, Sending::Sent(Box::new(verification)))
             })
             .await?;
         match sent {
-            Sent::Sent(v) => self.verification_response(&v),
-            Sent::NoService => Err(CoreError::not_found(super::services::path(&service.sid))),
-            Sent::Refused(SendRefusal::TooManySends) => Err(CoreError::MaxSendAttempts),
-            Sent::Refused(SendRefusal::RateLimited) => Err(CoreError::RateLimited),
-            Sent::Refused(SendRefusal::UnknownRateLimit(name)) => Err(CoreError::UnknownRateLimit { name }),
-            Sent::Failed(e) => Err(e),
+            Sending::Sent(v) => self.verification_response(&v),
+            Sending::NoService => Err(CoreError::not_found(super::services::path(&service.sid))),
+            Sending::Refused(SendRefusal::TooManySends) => Err(CoreError::MaxSendAttempts),
+            Sending::Refused(SendRefusal::RateLimited) => Err(CoreError::RateLimited),
+            Sending::Refused(SendRefusal::UnknownRateLimit(name)) => Err(CoreError::UnknownRateLimit { name }),
+            Sending::Failed(e) => Err(e),
         }
     }
 

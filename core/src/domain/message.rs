@@ -66,7 +66,9 @@ pub fn resolve_locale(requested: Option<&str>) -> String {
 
 /// The message text with `code` in it. A voice call reads the digits one by one.
 pub fn render(template: &MessageTemplate, code: &str) -> String {
-    let language = LANGUAGES.iter().find(|l| l.tag == template.locale).unwrap_or(&LANGUAGES[0]);
+    let Some(language) = LANGUAGES.iter().find(|l| l.tag == template.locale).or(LANGUAGES.first()) else {
+        return code.to_owned();
+    };
     let spoken;
     let code = if template.channel == VerificationChannel::Call {
         spoken = code.chars().map(String::from).collect::<Vec<_>>().join(", ");
