@@ -786,3 +786,23 @@ async fn ended_windows_are_purged_by_maintenance() {
     assert_eq!(window(kept.clone()).await, None, "an ended window is purged");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_send_refused_by_the_send_limit_is_not_counted_in_buckets() {
+    let server = TestServer::start().await;
+    let (service, _) = metered_service(&server, 10, 3600).await;
+    // Five sends to one number use up its send limit; each counts once in the bucket.
+    for _ in 0..5 {
+        server.client.create_verification(&metered(&service, &phone(0), &[(IP, "a")])).await.unwrap();
+    }
+    for _ in 0..3 {
+        let refused = server.client.create_verification(&metered(&service, &phone(0), &[(IP, "a")])).await;
+        assert_error(refused, 429, 60203);
+    }
+    // The refused sends took no slot: five more numbers fill the bucket's ten exactly.
+    for n in 1..=5 {
+        assert!(admitted(&server, &service, &phone(n), &[(IP, "a")]).await, "send {n} after the refusals");
+    }
+    assert!(!admitted(&server, &service, &phone(6), &[(IP, "a")]).await);
+    server.stop().await;
+}
