@@ -1,0 +1,27 @@
+-- Shared by the request mixes: Basic auth from VERIFYD_AUTH, the service from VERIFYD_SERVICE,
+-- and phone numbers spread over the range, numbered so that another mix can find them again.
+local service = os.getenv("VERIFYD_SERVICE")
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Basic " .. os.getenv("VERIFYD_AUTH")
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+
+-- The n-th number: a multiplicative walk over 10^9 values, so consecutive n land far apart.
+function phone(n)
+  return string.format("%%2B1%010d", 2000000000 + (n * 48271) % 1000000000)
+end
+
+function path(suffix)
+  return "/v2/Services/" .. service .. suffix
+end
+
+statuses = {}
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  for status, count in pairs(statuses) do
+    io.write(string.format("status %d: %d\n", status, count))
+  end
+  io.write(string.format("p50_ms %.3f\np99_ms %.3f\n", latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Ratios to /healthz with wrk as the load generator (wrk -t1 -c32), for one or more release
+# `verifyd` binaries: for each, RUNS times: a fresh database, /healthz, start verification (new
+# numbers), then wrong-code checks on those verifications. Prints requests/s, p50/p99 and the
+# non-2xx counts of each row, then the medians.
+#   bench/wrk/measure.sh target/release/verifyd [other/verifyd …]   (RUNS=3 SECONDS_PER_ROW=5)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+runs="${RUNS:-3}"
+seconds="${SECONDS_PER_ROW:-5}"
+account=AC0000000000000000000000000000beef
+token=bench-auth-token-0123456789abcdef
+key=0000000000000000000000000000000000000000000000000000000000000001
+port=18765
+export WRK_DIR="$here" VERIFYD_AUTH="$(printf '%s:%s' "$account" "$token" | base64 -w0)"
+
+row() { # script → "rps p50 p99 non2xx"
+  local out
+  out="$(wrk -t1 -c32 -d"${seconds}s" -s "$here/$1.lua" "http://127.0.0.1:$port" 2>&1)"
+  local rps p50 p99 bad
+  rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
+  p50="$(awk '/^p50_ms/ {print $2}' <<<"$out")"
+  p99="$(awk '/^p99_ms/ {print $2}' <<<"$out")"
+  bad="$(awk '/^status / {s=$2; sub(":", "", s); if (s+0 < 200 || s+0 >= 300) n += $3} END {print n+0}' <<<"$out")"
+  echo "$rps $p50 $p99 $bad"
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+for binary in "$@"; do
+  results=()
+  for run in $(seq "$runs"); do
+    dir="$(mktemp -d)"
+    VERIFYD_LISTEN="127.0.0.1:$port" VERIFYD_DATABASE_URL="sqlite:$dir/verifyd.db" VERIFYD_ACCOUNT_SID="$account" \
+      VERIFYD_AUTH_TOKEN="$token" VERIFYD_MASTER_KEY="$key" VERIFYD_LOG=warn \
+      "$binary" serve >"$dir/log" 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+    service="$(curl -fs -u "$account:$token" -X POST "http://127.0.0.1:$port/v2/Services" -d FriendlyName=Bench \
+      | sed -E 's/.*"sid": ?"(VA[0-9a-f]{32})".*/\1/')"
+    export VERIFYD_SERVICE="$service"
+    h="$(row healthz)"; s="$(row start)"; c="$(row check)"
+    kill "$pid"; wait "$pid" 2>/dev/null || true; rm -rf "$dir"
+    echo "$binary run $run: healthz $h | start $s | check $c"
+    results+=("$h|$s|$c")
+  done
+  for i in 0 1 2; do
+    name=(healthz start check)
+    rps="$(for r in "${results[@]}"; do IFS='|' read -ra parts <<<"$r"; echo "${parts[$i]}" | cut -d' ' -f1; done | median)"
+    ratio="$(for r in "${results[@]}"; do IFS='|' read -ra parts <<<"$r";
+      echo "${parts[$i]} ${parts[0]}" | awk '{printf "%.3f\n", $1 / $5}'; done | median)"
+    p99="$(for r in "${results[@]}"; do IFS='|' read -ra parts <<<"$r"; echo "${parts[$i]}" | cut -d' ' -f3; done | median)"
+    echo "$binary median: ${name[$i]} ${rps} req/s, ratio ${ratio}, p99 ${p99} ms"
+  done
+done
