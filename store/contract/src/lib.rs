@@ -1,1 +1,86 @@
-//! placeholder
+//! The contract suite every verifyd store must pass, written against
+//! [`verifyd_core::store::Store`] only: what each change saves, all-or-nothing writes,
+//! atomicity under concurrent operations, tenant scoping, ordering and paging, and the
+//! maintenance sweep.
+//!
+//! An adapter runs it from one of its integration tests:
+//!
+//! ```ignore
+//! async fn open() -> (MyStore, Guard) { /* a fresh, empty store */ }
+//!
+//! verifyd_store_contract::contract_tests!(open);
+//! ```
+//!
+//! The argument is an async function (or closure) returning a new empty store and a guard
+//! kept alive until the case ends (a temporary directory, a throwaway database). Every case
+//! becomes a `#[tokio::test]` of its own, named after the function in [`cases`] it runs, so
+//! that a failure names its case. The calling crate needs `tokio` (with the `macros` and
+//! `rt-multi-thread` features) among its dependencies.
+
+pub mod cases;
+pub mod fixtures;
+
+/// Expands to one multi-threaded `#[tokio::test]` per contract case; `$open` is an async
+/// function or closure returning `(store, guard)` for a fresh empty store.
+#[macro_export]
+macro_rules! contract_tests {
+    ($open:expr) => {
+        $crate::__contract_cases!(
+            $open;
+            key_fingerprint_is_recorded_then_compared,
+            accounts_and_api_keys_persist,
+            services_persist,
+            delete_service_removes_everything_under_it,
+            verifications_persist,
+            newest_to_is_the_last_inserted_of_that_service_and_account,
+            outbox_is_newest_first,
+            windows_show_in_the_meter_and_reset,
+            entities_factors_challenges_persist,
+            delete_factor_removes_its_challenges_only,
+            delete_entity_removes_that_identity_only,
+            factor_creation_counts,
+            access_tokens_persist,
+            rate_limits_and_buckets_persist,
+            webhooks_persist_and_states_carry_the_enabled_ones,
+            deliveries_are_claimed_leased_and_finished,
+            unique_keys_are_refused,
+            save_is_all_or_nothing,
+            a_decision_is_all_or_nothing,
+            a_decision_without_changes_writes_nothing,
+            last_check_race,
+            right_code_race,
+            last_send_race,
+            last_bucket_slot_race,
+            one_access_token_race,
+            one_challenge_answer_race,
+            totp_replay_race,
+            reads_are_scoped_to_the_account,
+            operations_are_scoped_to_the_account,
+            changes_are_scoped_to_the_account,
+            window_and_creation_changes_are_scoped_to_the_account,
+            services_page_in_creation_order,
+            entities_page_in_creation_order,
+            factors_page_in_creation_order,
+            challenges_page_in_creation_order_both_ways,
+            challenge_filters,
+            rate_limits_page_in_creation_order,
+            buckets_page_in_creation_order,
+            webhooks_page_in_creation_order,
+            sweep_expires_and_purges,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_cases {
+    ($open:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let (store, _guard) = ($open)().await;
+                $crate::cases::$case(store).await;
+            }
+        )+
+    };
+}

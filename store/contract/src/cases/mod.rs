@@ -1,0 +1,126 @@
+//! The contract's cases: each a `pub async fn(store)` taking a fresh empty store, run by
+//! [`crate::contract_tests!`] as a test of the same name.
+
+mod accounts;
+mod atomicity;
+mod deliveries;
+mod factors;
+mod limits;
+mod paging;
+mod races;
+mod services;
+mod sweep;
+mod tenancy;
+mod verifications;
+mod webhooks;
+
+pub use accounts::*;
+pub use atomicity::*;
+pub use deliveries::*;
+pub use factors::*;
+pub use limits::*;
+pub use paging::*;
+pub use races::*;
+pub use services::*;
+pub use sweep::*;
+pub use tenancy::*;
+pub use verifications::*;
+pub use webhooks::*;
+
+use verifyd_core::domain::challenge::StatusFilter;
+use verifyd_core::store::{
+    ChallengeFilter, ChallengeKey, Decision, EntityKey, FactorKey, NewFactorKey, RateLimitKey, Store, VerificationAt,
+};
+use verifyd_models::FactorType;
+use verifyd_runtime::Sid;
+
+use crate::fixtures::{TREE_IDENTITY, TREE_TO, TREE_VALUE, Tree, all, send_key, t};
+
+/// Every challenge, whatever its factor and status.
+pub(crate) fn any_challenge() -> ChallengeFilter {
+    ChallengeFilter { factor: None, status: StatusFilter::Any }
+}
+
+/// What of `tree` each read and operation finds when asked with `account`'s SID: one
+/// `(what, found)` per way in.
+pub(crate) async fn tree_presence<S: Store>(store: &S, tree: &Tree, account: &Sid) -> Vec<(&'static str, bool)> {
+    let service = &tree.service.sid;
+    let entity = EntityKey { account: account.clone(), service: service.clone(), identity: TREE_IDENTITY.into() };
+    let factor = FactorKey { entity: entity.clone(), sid: tree.factor.sid.clone() };
+    let totp = FactorKey { entity: entity.clone(), sid: tree.totp.sid.clone() };
+    let challenge = ChallengeKey { entity: entity.clone(), sid: tree.challenge.sid.clone() };
+    let rate_limit =
+        RateLimitKey { account: account.clone(), service: service.clone(), rate_limit: tree.rate_limit.sid.clone() };
+    let by_sid =
+        VerificationAt::Sid { account: account.clone(), service: service.clone(), sid: tree.verification.sid.clone() };
+    let by_to = VerificationAt::NewestTo { account: account.clone(), service: service.clone(), to: TREE_TO.into() };
+    let mut key = send_key(&tree.service, "+15550009999", &[(&tree.rate_limit.unique_name, TREE_VALUE)]);
+    key.account = account.clone();
+    let window = store
+        .with_send(key, |state| {
+            let window = state
+                .and_then(|s| s.meters.into_iter().next())
+                .and_then(|m| m.buckets)
+                .and_then(|b| b.into_iter().next())
+                .and_then(|b| b.window);
+            Decision::nothing(window.is_some())
+        })
+        .await
+        .unwrap();
+    let creations = store
+        .with_new_factor(
+            NewFactorKey {
+                entity: entity.clone(),
+                factor_type: FactorType::Totp,
+                public_key: None,
+                access_token: None,
+                creations_since: t(-1),
+            },
+            |state| Decision::nothing(state.is_some_and(|s| s.counts.today > 0)),
+        )
+        .await
+        .unwrap();
+    vec![
+        ("service", store.service(account, service).await.unwrap().is_some()),
+        ("service listed", store.list_services(account, all()).await.unwrap().iter().any(|s| s.sid == *service)),
+        ("verification by SID", store.verification(by_sid).await.unwrap().is_some()),
+        ("verification by To", store.verification(by_to).await.unwrap().is_some()),
+        (
+            "message in the outbox",
+            store.outbox(Some(account), 1000).await.unwrap().iter().any(|m| m.sid == tree.message.sid),
+        ),
+        ("entity", store.entity(&entity).await.unwrap().is_some()),
+        (
+            "entity listed",
+            store.list_entities(account, service, all()).await.unwrap().iter().any(|e| e.sid == tree.entity.sid),
+        ),
+        ("push factor", store.factor(&factor).await.unwrap().is_some()),
+        ("totp factor", store.factor(&totp).await.unwrap().is_some()),
+        ("factors listed", !store.list_factors(&entity, all()).await.unwrap().is_empty()),
+        ("challenge", store.challenge(&challenge).await.unwrap().is_some()),
+        ("challenges listed", !store.list_challenges(&entity, any_challenge(), all()).await.unwrap().is_empty()),
+        ("access token", store.access_token(account, service, &tree.token.sid).await.unwrap().is_some()),
+        ("rate limit", store.rate_limit(&rate_limit).await.unwrap().is_some()),
+        ("rate limits listed", !store.list_rate_limits(account, service, all()).await.unwrap().is_empty()),
+        ("bucket", store.bucket(&rate_limit, &tree.bucket.sid).await.unwrap().is_some()),
+        ("buckets listed", !store.list_buckets(&rate_limit, all()).await.unwrap().is_empty()),
+        ("window", window),
+        ("factor creations", creations),
+        ("webhook", store.webhook(account, service, &tree.webhook.sid).await.unwrap().is_some()),
+        ("webhooks listed", !store.list_webhooks(account, service, all()).await.unwrap().is_empty()),
+        (
+            "delivery",
+            store
+                .deliveries(account, &tree.webhook.sid, 100)
+                .await
+                .unwrap()
+                .iter()
+                .any(|d| d.uuid == tree.delivery.uuid),
+        ),
+    ]
+}
+
+/// The names of the entries of `presence` that are not `expected`.
+pub(crate) fn differing(presence: &[(&'static str, bool)], expected: bool) -> Vec<&'static str> {
+    presence.iter().filter(|(_, found)| *found != expected).map(|(what, _)| *what).collect()
+}

@@ -1,0 +1,615 @@
+//! Builders of the values a store keeps, the keys that reach them, and small helpers the
+//! cases share. Every builder makes fresh SIDs; inserted values carry `seq` 0 (the store
+//! assigns it). Sealed and hashed fields are arbitrary bytes: a store never opens them.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use verifyd_core::domain::access_token::AccessToken;
+use verifyd_core::domain::account::{Account, ApiKey};
+use verifyd_core::domain::challenge::{Challenge, Details, Notification};
+use verifyd_core::domain::factor::{Entity, Factor, FactorSettings};
+use verifyd_core::domain::outbox::{OutboxChannel, SealedMessage};
+use verifyd_core::domain::rate_limit::{Bucket, RateLimit, Window};
+use verifyd_core::domain::service::{Service, ServiceSettings};
+use verifyd_core::domain::verification::{
+    NewVerification, SendAttempt, SendRefusal, SendWindow, Verification, plan_send,
+};
+use verifyd_core::domain::webhook::{NewDelivery, Webhook};
+use verifyd_core::ids::{new_sid, new_uuid, prefix};
+use verifyd_core::store::{
+    ChallengeKey, Change, Cursor, Decision, EntityKey, FactorKey, Page, RateLimitKey, SendKey, SendState, Store,
+    VerificationAt,
+};
+use verifyd_core::totp::Algorithm;
+use verifyd_models::{
+    ChallengeRespondedReason, ChallengeStatus, FactorStatus, FactorType, NotificationPlatform, VerificationChannel,
+    WebhookEventType, WebhookStatus, WebhookVersion,
+};
+use verifyd_runtime::{Sid, Timestamp};
+
+/// The suite's epoch (2026-01-01T00:00:00Z); every time is an offset from it.
+pub const T0: i64 = 1_767_225_600;
+
+/// `T0 + offset` seconds.
+pub fn t(offset: i64) -> Timestamp {
+    Timestamp::from_unix(T0 + offset).expect("a time within the years 0000-9999")
+}
+
+/// Bytes standing for something sealed or hashed, different for each `tag`.
+pub fn bytes(tag: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|i| tag.wrapping_add(i as u8)).collect()
+}
+
+pub fn account(name: &str) -> Account {
+    Account {
+        sid: new_sid(prefix::ACCOUNT),
+        friendly_name: name.to_owned(),
+        auth_token_hash: bytes(1, 32),
+        auth_token_sealed: bytes(2, 60),
+        date_created: t(0),
+        date_updated: t(0),
+    }
+}
+
+pub fn api_key(account: &Sid, name: &str) -> ApiKey {
+    ApiKey {
+        sid: new_sid(prefix::API_KEY),
+        account_sid: account.clone(),
+        friendly_name: name.to_owned(),
+        secret_hash: bytes(3, 32),
+        revoked: false,
+        date_created: t(0),
+    }
+}
+
+pub fn service(account: &Sid, name: &str) -> Service {
+    Service {
+        seq: 0,
+        sid: new_sid(prefix::SERVICE),
+        account_sid: account.clone(),
+        settings: ServiceSettings {
+            friendly_name: name.to_owned(),
+            code_length: 6,
+            lookup_enabled: false,
+            psd2_enabled: true,
+            skip_sms_to_landlines: false,
+            dtmf_input_required: true,
+            tts_name: Some("Ada".into()),
+            do_not_share_warning_enabled: true,
+            custom_code_enabled: false,
+            push_include_date: Some(false),
+            push_apn_credential_sid: None,
+            push_fcm_credential_sid: Some(new_sid(prefix::CREDENTIAL)),
+            totp_issuer: Some("Example".into()),
+            totp_time_step: Some(30),
+            totp_code_length: Some(6),
+            totp_skew: Some(1),
+            default_template_sid: None,
+            whatsapp_msg_service_sid: None,
+            whatsapp_from: None,
+            verify_event_subscription_enabled: false,
+        },
+        date_created: t(0),
+        date_updated: t(0),
+    }
+}
+
+/// What a send creates a verification from.
+pub fn new_verification(account: &Sid, service: &Sid, to: &str) -> NewVerification {
+    NewVerification {
+        sid: new_sid(prefix::VERIFICATION),
+        account_sid: account.clone(),
+        service_sid: service.clone(),
+        to: to.to_owned(),
+        channel: VerificationChannel::Sms,
+        amount: None,
+        payee: None,
+        code_hash: bytes(4, 32),
+        code_sealed: bytes(5, 48),
+    }
+}
+
+pub fn attempt(channel: VerificationChannel, at: Timestamp) -> SendAttempt {
+    SendAttempt { attempt_sid: new_sid(prefix::ATTEMPT), channel, time: at }
+}
+
+/// A pending verification as a first send at `at` makes it.
+pub fn verification(service: &Service, to: &str, at: Timestamp) -> Verification {
+    Verification::new(
+        new_verification(&service.account_sid, &service.sid, to),
+        attempt(VerificationChannel::Sms, at),
+        SendWindow { start: at, sends: 1 },
+        at,
+    )
+}
+
+/// The message a send of `v` leaves in the outbox.
+pub fn message(v: &Verification, at: Timestamp) -> SealedMessage {
+    SealedMessage {
+        sid: new_sid(prefix::MESSAGE),
+        account_sid: v.account_sid.clone(),
+        service_sid: v.service_sid.clone(),
+        verification_sid: Some(v.sid.clone()),
+        to: v.to.clone(),
+        channel: OutboxChannel::Verification(v.channel.clone()),
+        locale: "en".into(),
+        body_sealed: bytes(6, 80),
+        code_sealed: Some(bytes(7, 40)),
+        date_created: at,
+    }
+}
+
+/// A push notification's outbox record.
+pub fn push_message(challenge: &Challenge, at: Timestamp) -> SealedMessage {
+    SealedMessage {
+        sid: new_sid(prefix::MESSAGE),
+        account_sid: challenge.account_sid.clone(),
+        service_sid: challenge.service_sid.clone(),
+        verification_sid: None,
+        to: challenge.identity.clone(),
+        channel: OutboxChannel::Push(NotificationPlatform::Fcm),
+        locale: String::new(),
+        body_sealed: bytes(8, 64),
+        code_sealed: None,
+        date_created: at,
+    }
+}
+
+pub fn entity(service: &Service, identity: &str, at: Timestamp) -> Entity {
+    Entity {
+        seq: 0,
+        sid: new_sid(prefix::ENTITY),
+        account_sid: service.account_sid.clone(),
+        service_sid: service.sid.clone(),
+        identity: identity.to_owned(),
+        date_created: at,
+        date_updated: at,
+    }
+}
+
+/// An unverified TOTP factor.
+pub fn totp_factor(entity: &Entity, at: Timestamp) -> Factor {
+    let metadata = serde_json::json!({"os": "iOS", "model": {"name": "x", "year": 2024}});
+    Factor {
+        seq: 0,
+        sid: new_sid(prefix::FACTOR),
+        account_sid: entity.account_sid.clone(),
+        service_sid: entity.service_sid.clone(),
+        entity_sid: entity.sid.clone(),
+        identity: entity.identity.clone(),
+        friendly_name: "authenticator".into(),
+        factor_type: FactorType::Totp,
+        status: FactorStatus::Unverified,
+        settings: FactorSettings::Totp { alg: Algorithm::Sha1, code_length: 6, time_step: 30, skew: 1 },
+        metadata: metadata.as_object().cloned(),
+        date_created: at,
+        date_updated: at,
+        secret_sealed: Some(bytes(9, 60)),
+        public_key: None,
+        last_step_start: None,
+        verify_attempts: 0,
+        challenge_times: Vec::new(),
+    }
+}
+
+/// An unverified push factor whose device key is `public_key`.
+pub fn push_factor(entity: &Entity, public_key: Vec<u8>, at: Timestamp) -> Factor {
+    Factor {
+        seq: 0,
+        sid: new_sid(prefix::FACTOR),
+        account_sid: entity.account_sid.clone(),
+        service_sid: entity.service_sid.clone(),
+        entity_sid: entity.sid.clone(),
+        identity: entity.identity.clone(),
+        friendly_name: "phone".into(),
+        factor_type: FactorType::Push,
+        status: FactorStatus::Unverified,
+        settings: FactorSettings::Push {
+            sdk_version: Some("4.0.0".into()),
+            app_id: Some("com.example.app".into()),
+            notification_platform: NotificationPlatform::Fcm,
+            notification_token: Some("fcm-token".into()),
+            credential_sid: new_sid(prefix::CREDENTIAL),
+        },
+        metadata: None,
+        date_created: at,
+        date_updated: at,
+        secret_sealed: None,
+        public_key: Some(public_key),
+        last_step_start: None,
+        verify_attempts: 0,
+        challenge_times: Vec::new(),
+    }
+}
+
+pub fn verified(mut factor: Factor) -> Factor {
+    factor.status = FactorStatus::Verified;
+    factor
+}
+
+/// A pending challenge of `factor`, created at `at`, expiring at `expires`.
+pub fn challenge(factor: &Factor, at: Timestamp, expires: Timestamp) -> Challenge {
+    Challenge {
+        seq: 0,
+        sid: new_sid(prefix::CHALLENGE),
+        account_sid: factor.account_sid.clone(),
+        service_sid: factor.service_sid.clone(),
+        entity_sid: factor.entity_sid.clone(),
+        identity: factor.identity.clone(),
+        factor_sid: factor.sid.clone(),
+        factor_type: factor.factor_type.clone(),
+        status: ChallengeStatus::Pending,
+        responded_reason: ChallengeRespondedReason::NotRequested,
+        details: Some(Details {
+            message: "Approve the payment".into(),
+            date: Some(at),
+            fields: vec![("Amount".into(), "10 EUR".into()), ("Payee".into(), "Shop".into())],
+        }),
+        hidden_details: Some(BTreeMap::from([("ip".to_owned(), "203.0.113.7".to_owned())])),
+        metadata: None,
+        date_created: at,
+        date_updated: at,
+        date_responded: None,
+        expiration_date: expires,
+        answer_attempts: 0,
+    }
+}
+
+pub fn with_status(mut challenge: Challenge, status: ChallengeStatus) -> Challenge {
+    challenge.status = status;
+    challenge
+}
+
+pub fn notification(challenge: &Challenge, at: Timestamp) -> Notification {
+    Notification {
+        sid: new_sid(prefix::NOTIFICATION),
+        account_sid: challenge.account_sid.clone(),
+        service_sid: challenge.service_sid.clone(),
+        entity_sid: challenge.entity_sid.clone(),
+        identity: challenge.identity.clone(),
+        challenge_sid: challenge.sid.clone(),
+        priority: "high".into(),
+        ttl: 300,
+        date_created: at,
+    }
+}
+
+/// An unused enrolment token for a push factor of `identity`, created at `at`.
+pub fn access_token(service: &Service, identity: &str, at: Timestamp, ttl: i64) -> AccessToken {
+    AccessToken {
+        sid: new_sid(prefix::ACCESS_TOKEN),
+        account_sid: service.account_sid.clone(),
+        service_sid: service.sid.clone(),
+        identity: identity.to_owned(),
+        factor_type: FactorType::Push,
+        factor_friendly_name: Some("phone".into()),
+        token_sealed: bytes(10, 120),
+        ttl,
+        date_created: at,
+        expires_at: at.plus_seconds(ttl),
+        used: false,
+    }
+}
+
+pub fn rate_limit(service: &Service, name: &str) -> RateLimit {
+    RateLimit {
+        seq: 0,
+        sid: new_sid(prefix::RATE_LIMIT),
+        account_sid: service.account_sid.clone(),
+        service_sid: service.sid.clone(),
+        unique_name: name.to_owned(),
+        description: Some(format!("limit by {name}")),
+        date_created: t(0),
+        date_updated: t(0),
+    }
+}
+
+pub fn bucket(rate_limit: &RateLimit, max: i64, interval: i64) -> Bucket {
+    Bucket {
+        seq: 0,
+        sid: new_sid(prefix::BUCKET),
+        account_sid: rate_limit.account_sid.clone(),
+        service_sid: rate_limit.service_sid.clone(),
+        rate_limit_sid: rate_limit.sid.clone(),
+        max,
+        interval,
+        date_created: t(0),
+        date_updated: t(0),
+    }
+}
+
+pub fn webhook(service: &Service, status: WebhookStatus) -> Webhook {
+    let sid = new_sid(prefix::WEBHOOK);
+    Webhook {
+        seq: 0,
+        webhook_url: format!("https://hooks.example.com/{sid}"),
+        sid,
+        account_sid: service.account_sid.clone(),
+        service_sid: service.sid.clone(),
+        friendly_name: "hook".into(),
+        event_types: vec![WebhookEventType::FactorCreated, WebhookEventType::ChallengeApproved],
+        status,
+        version: WebhookVersion::V2,
+        date_created: t(0),
+        date_updated: t(0),
+    }
+}
+
+/// A delivery to `webhook`, due at `at`.
+pub fn delivery(webhook: &Webhook, at: Timestamp) -> NewDelivery {
+    let uuid = new_uuid();
+    NewDelivery {
+        webhook_sid: webhook.sid.clone(),
+        account_sid: webhook.account_sid.clone(),
+        event_type: WebhookEventType::FactorCreated,
+        url: webhook.webhook_url.clone(),
+        fields: vec![("uuid".into(), uuid.clone()), ("type".into(), "factor.created".into())],
+        uuid,
+        date_created: at,
+    }
+}
+
+// Keys.
+
+pub fn entity_key(service: &Service, identity: &str) -> EntityKey {
+    EntityKey { account: service.account_sid.clone(), service: service.sid.clone(), identity: identity.to_owned() }
+}
+
+pub fn key_of(entity: &Entity) -> EntityKey {
+    EntityKey {
+        account: entity.account_sid.clone(),
+        service: entity.service_sid.clone(),
+        identity: entity.identity.clone(),
+    }
+}
+
+pub fn factor_key(factor: &Factor) -> FactorKey {
+    FactorKey {
+        entity: EntityKey {
+            account: factor.account_sid.clone(),
+            service: factor.service_sid.clone(),
+            identity: factor.identity.clone(),
+        },
+        sid: factor.sid.clone(),
+    }
+}
+
+pub fn challenge_key(challenge: &Challenge) -> ChallengeKey {
+    ChallengeKey {
+        entity: EntityKey {
+            account: challenge.account_sid.clone(),
+            service: challenge.service_sid.clone(),
+            identity: challenge.identity.clone(),
+        },
+        sid: challenge.sid.clone(),
+    }
+}
+
+pub fn rate_limit_key(rate_limit: &RateLimit) -> RateLimitKey {
+    RateLimitKey {
+        account: rate_limit.account_sid.clone(),
+        service: rate_limit.service_sid.clone(),
+        rate_limit: rate_limit.sid.clone(),
+    }
+}
+
+pub fn at_sid(v: &Verification) -> VerificationAt {
+    VerificationAt::Sid { account: v.account_sid.clone(), service: v.service_sid.clone(), sid: v.sid.clone() }
+}
+
+pub fn newest_to(service: &Service, to: &str) -> VerificationAt {
+    VerificationAt::NewestTo { account: service.account_sid.clone(), service: service.sid.clone(), to: to.to_owned() }
+}
+
+pub fn send_key(service: &Service, to: &str, rate_limits: &[(&str, &str)]) -> SendKey {
+    SendKey {
+        account: service.account_sid.clone(),
+        service: service.sid.clone(),
+        to: to.to_owned(),
+        rate_limits: rate_limits.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
+    }
+}
+
+/// Every row: a limit larger than any list the suite makes.
+pub fn all() -> Page {
+    Page { cursor: Cursor::First, limit: 1000, descending: false }
+}
+
+// Decisions as core makes them.
+
+/// A send as core decides it: `plan_send` over what the store loaded, then the new or resent
+/// verification, its message and the rate-limit windows it counts in. `None` when the
+/// service was not found.
+pub fn decide_send(
+    state: Option<SendState>,
+    new: NewVerification,
+    now: Timestamp,
+) -> Decision<Option<Result<Verification, SendRefusal>>> {
+    let Some(state) = state else { return Decision::nothing(None) };
+    let plan = match plan_send(state.newest.as_ref(), &state.meters, now) {
+        Ok(plan) => plan,
+        Err(refusal) => return Decision::nothing(Some(Err(refusal))),
+    };
+    let mut changes: Vec<Change> = plan
+        .windows
+        .iter()
+        .map(|(bucket, value, window)| Change::SaveWindow {
+            account: new.account_sid.clone(),
+            bucket: bucket.clone(),
+            value: value.clone(),
+            window: *window,
+        })
+        .collect();
+    let verification = match state.newest {
+        Some(mut open) if plan.reuse => {
+            open.resend(attempt(VerificationChannel::Sms, now), plan.window, now);
+            changes.push(Change::UpdateVerification(open.clone()));
+            open
+        }
+        _ => {
+            let created = Verification::new(new, attempt(VerificationChannel::Sms, now), plan.window, now);
+            changes.push(Change::InsertVerification(created.clone()));
+            created
+        }
+    };
+    changes.push(Change::InsertMessage(message(&verification, now)));
+    Decision::save(changes, Some(Ok(verification)))
+}
+
+// Setup.
+
+/// An account with one service, saved.
+pub struct Tenant {
+    pub account: Account,
+    pub service: Service,
+}
+
+impl Tenant {
+    pub fn sid(&self) -> &Sid {
+        &self.account.sid
+    }
+}
+
+pub async fn tenant<S: Store>(store: &S, name: &str) -> Tenant {
+    let account = account(name);
+    let service = service(&account.sid, &format!("{name} app"));
+    store
+        .save(vec![Change::InsertAccount(account.clone()), Change::InsertService(service.clone())])
+        .await
+        .expect("saving an account and its service");
+    Tenant { account, service }
+}
+
+/// Another service of an existing account, saved.
+pub async fn add_service<S: Store>(store: &S, account: &Sid, name: &str) -> Service {
+    let service = service(account, name);
+    store.save(vec![Change::InsertService(service.clone())]).await.expect("saving a service");
+    service
+}
+
+pub async fn save<S: Store>(store: &S, changes: Vec<Change>) {
+    store.save(changes).await.expect("saving the fixtures");
+}
+
+/// One of everything a service holds, saved in one batch: what a deletion or another
+/// account's SID must not leave reachable.
+pub struct Tree {
+    pub service: Service,
+    pub verification: Verification,
+    pub message: SealedMessage,
+    pub entity: Entity,
+    pub factor: Factor,
+    pub totp: Factor,
+    pub challenge: Challenge,
+    pub token: AccessToken,
+    pub rate_limit: RateLimit,
+    pub bucket: Bucket,
+    pub webhook: Webhook,
+    pub delivery: NewDelivery,
+}
+
+/// The metered value the tree's window counts.
+pub const TREE_VALUE: &str = "198.51.100.1";
+pub const TREE_TO: &str = "+15017122661";
+pub const TREE_IDENTITY: &str = "tree-user";
+
+pub async fn tree<S: Store>(store: &S, account: &Sid, name: &str) -> Tree {
+    let service = service(account, name);
+    let verification = verification(&service, TREE_TO, t(0));
+    let message = message(&verification, t(0));
+    let entity = entity(&service, TREE_IDENTITY, t(0));
+    let factor = verified(push_factor(&entity, bytes(11, 91), t(0)));
+    let totp = verified(totp_factor(&entity, t(0)));
+    let challenge = challenge(&factor, t(1), t(301));
+    let token = access_token(&service, TREE_IDENTITY, t(0), 3600);
+    let rate_limit = rate_limit(&service, "end_user_ip_address");
+    let bucket = bucket(&rate_limit, 10, 3600);
+    let webhook = webhook(&service, WebhookStatus::Enabled);
+    let delivery = delivery(&webhook, t(2));
+    save(
+        store,
+        vec![
+            Change::InsertService(service.clone()),
+            Change::InsertVerification(verification.clone()),
+            Change::InsertMessage(message.clone()),
+            Change::InsertEntity(entity.clone()),
+            Change::InsertFactor(factor.clone()),
+            Change::InsertFactor(totp.clone()),
+            Change::InsertChallenge(challenge.clone()),
+            Change::InsertNotification(notification(&challenge, t(1))),
+            Change::InsertAccessToken(token.clone()),
+            Change::LogFactorCreation {
+                account: account.clone(),
+                service: service.sid.clone(),
+                identity: TREE_IDENTITY.into(),
+                at: t(0),
+            },
+            Change::InsertRateLimit(rate_limit.clone()),
+            Change::InsertBucket(bucket.clone()),
+            Change::SaveWindow {
+                account: account.clone(),
+                bucket: bucket.sid.clone(),
+                value: TREE_VALUE.into(),
+                window: Window { start: t(0), count: 2 },
+            },
+            Change::InsertWebhook(webhook.clone()),
+            Change::InsertDelivery(delivery.clone()),
+        ],
+    )
+    .await;
+    Tree {
+        service,
+        verification,
+        message,
+        entity,
+        factor,
+        totp,
+        challenge,
+        token,
+        rate_limit,
+        bucket,
+        webhook,
+        delivery,
+    }
+}
+
+/// Runs `tasks` copies of an operation at once (released together by a barrier) and
+/// returns their outcomes.
+pub async fn race<S, T, F, Fut>(store: &Arc<S>, tasks: usize, op: F) -> Vec<T>
+where
+    S: Store,
+    T: Send + 'static,
+    F: Fn(Arc<S>, usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(tasks));
+    let mut running = tokio::task::JoinSet::new();
+    for i in 0..tasks {
+        let operation = op(Arc::clone(store), i);
+        let barrier = Arc::clone(&barrier);
+        running.spawn(async move {
+            barrier.wait().await;
+            operation.await
+        });
+    }
+    let mut outcomes = Vec::with_capacity(tasks);
+    while let Some(outcome) = running.join_next().await {
+        outcomes.push(outcome.expect("a racing task panicked"));
+    }
+    outcomes
+}
+
+/// How many of `items` satisfy `f`.
+pub fn count<T>(items: &[T], f: impl Fn(&T) -> bool) -> usize {
+    items.iter().filter(|i| f(i)).count()
+}
+
+/// `n` fresh SIDs, greatest first: given to rows in insertion order, they make SID order the
+/// reverse of creation order.
+pub fn descending_sids(prefix: &str, n: usize) -> Vec<Sid> {
+    let mut sids: Vec<Sid> = (0..n).map(|_| new_sid(prefix)).collect();
+    sids.sort_unstable_by(|a, b| b.cmp(a));
+    sids
+}
