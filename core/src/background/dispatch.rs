@@ -81,7 +81,11 @@ impl<S: Store> Core<S> {
         for delivery in due {
             if !delivery.webhook_enabled {
                 // Its webhook was disabled or deleted since the event: it receives nothing.
-                outcomes.push(Change::DeliveryCanceled { account: delivery.account_sid.clone(), id: delivery.id });
+                outcomes.push(Change::DeliveryCanceled {
+                    account: delivery.account_sid.clone(),
+                    id: delivery.id,
+                    at: now,
+                });
                 continue;
             }
             let token = match tokens.get(&delivery.account_sid) {

@@ -143,5 +143,6 @@ pub enum Change {
     DeliveryCanceled {
         account: Sid,
         id: i64,
+        at: Timestamp,
     },
 }

@@ -89,7 +89,7 @@ pub struct NewFactorKey {
     pub public_key: Option<Vec<u8>>,
     /// The enrolment access token the creation would consume.
     pub access_token: Option<Sid>,
-    /// Creations by the identity are counted from this time.
+    /// Creations by the identity after this time are counted.
     pub creations_since: Timestamp,
 }
 

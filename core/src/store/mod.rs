@@ -169,8 +169,8 @@ pub trait Store: Send + Sync + 'static {
         service: &Sid,
         page: Page,
     ) -> impl Future<Output = Result<Vec<Entity>>> + Send;
-    /// An entity with its factors and the service's webhooks; `None` when the service does
-    /// not exist.
+    /// An entity with its factors and (when it has any: no other event can come of it) the
+    /// service's enabled webhooks; `None` when the service does not exist.
     fn with_entity<T: Send + 'static>(
         &self,
         key: EntityKey,

@@ -157,16 +157,23 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                 ],
             )?;
         }
-        Change::SaveWindow { account: _, bucket, value, window } => {
+        // Windows belong to the account through their bucket.
+        Change::SaveWindow { account, bucket, value, window } => {
             run(
                 c,
-                "INSERT INTO bucket_windows (bucket_sid, value, window_start, count) VALUES (?1, ?2, ?3, ?4) \
+                "INSERT INTO bucket_windows (bucket_sid, value, window_start, count) SELECT ?1, ?2, ?3, ?4 \
+                 WHERE EXISTS (SELECT 1 FROM buckets WHERE sid = ?1 AND account_sid = ?5) \
                  ON CONFLICT (bucket_sid, value) DO UPDATE SET window_start = excluded.window_start, count = excluded.count",
-                params![bucket.as_str(), value, window.start.unix(), window.count],
+                params![bucket.as_str(), value, window.start.unix(), window.count, account.as_str()],
             )?;
         }
-        Change::ResetWindows { account: _, bucket } => {
-            run(c, "DELETE FROM bucket_windows WHERE bucket_sid = ?1", [bucket.as_str()])?;
+        Change::ResetWindows { account, bucket } => {
+            run(
+                c,
+                "DELETE FROM bucket_windows WHERE bucket_sid = ?1 \
+                 AND EXISTS (SELECT 1 FROM buckets WHERE sid = ?1 AND account_sid = ?2)",
+                [bucket.as_str(), account.as_str()],
+            )?;
         }
         Change::InsertEntity(e) => {
             run(
@@ -264,11 +271,11 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                 )?;
             }
         }
-        Change::LogFactorCreation { account: _, service, identity, at } => {
+        Change::LogFactorCreation { account, service, identity, at } => {
             run(
                 c,
-                "INSERT INTO factor_creations (service_sid, identity, time) VALUES (?1, ?2, ?3)",
-                params![service.as_str(), identity, at.unix()],
+                "INSERT INTO factor_creations (account_sid, service_sid, identity, time) VALUES (?1, ?2, ?3, ?4)",
+                params![account.as_str(), service.as_str(), identity, at.unix()],
             )?;
         }
         Change::InsertChallenge(ch) => {
@@ -520,11 +527,11 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                 )?,
             };
         }
-        Change::DeliveryCanceled { account, id } => {
+        Change::DeliveryCanceled { account, id, at } => {
             run(
                 c,
-                "UPDATE webhook_deliveries SET status = 'canceled' WHERE id = ?1 AND account_sid = ?2",
-                params![id, account.as_str()],
+                "UPDATE webhook_deliveries SET status = 'canceled', date_done = ?3 WHERE id = ?1 AND account_sid = ?2",
+                params![id, account.as_str(), at.unix()],
             )?;
         }
     }
@@ -565,7 +572,7 @@ fn delete_service(c: &Connection, account: &Sid, sid: &Sid) -> Result<()> {
         "DELETE FROM notifications WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM challenges WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM factors WHERE service_sid = ?1 AND account_sid = ?2",
-        "DELETE FROM factor_creations WHERE service_sid = ?1 AND ?2 = ?2",
+        "DELETE FROM factor_creations WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM entities WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM access_tokens WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM webhook_deliveries WHERE status = 'pending' AND account_sid = ?2 AND webhook_sid IN \

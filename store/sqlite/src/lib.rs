@@ -521,3 +521,136 @@ fn service(c: &Connection, account: &Sid, sid: &Sid) -> rusqlite::Result<Option<
         rows::service,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use verifyd_core::domain::rate_limit::{Bucket, RateLimit, Window};
+    use verifyd_core::domain::service::{Service, ServiceSettings};
+    use verifyd_core::ids::{new_sid, prefix};
+
+    use super::*;
+
+    fn open() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("verifyd.db")).unwrap();
+        (dir, store)
+    }
+
+    fn count(store: &SqliteStore, table: &str) -> i64 {
+        store.read(|c| c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))).unwrap()
+    }
+
+    /// Under writes that never pause, the log is still started over: it stays near the
+    /// writer's checkpoint threshold instead of holding every page ever written.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_stays_bounded_under_continuous_writes() {
+        let (dir, store) = open();
+        let store = std::sync::Arc::new(store);
+        // Random keys dirty a random page each, as SIDs do.
+        let mut tasks = Vec::new();
+        for _ in 0..32 {
+            let store = std::sync::Arc::clone(&store);
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..1000 {
+                    let key = verifyd_core::keys::random_hex(16);
+                    store
+                        .writer
+                        .run(move |c| {
+                            c.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", [&key, &"x".repeat(300)])
+                                .map_err(store_error)
+                        })
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert!(count(&store, "meta") >= 32_000);
+        let log = std::fs::metadata(dir.path().join("verifyd.db-wal")).unwrap().len();
+        let bound = 2 * checkpoint::WRITER_THRESHOLD_PAGES as u64 * 4096;
+        assert!(log < bound, "the log holds {log} bytes (bound {bound})");
+        store.close();
+    }
+
+    /// What only exists under a service, a rate limit or a bucket goes with it, unreachable
+    /// rows included (the windows of its buckets).
+    #[tokio::test]
+    async fn deletes_leave_no_rows_behind() {
+        let (_dir, store) = open();
+        let t = Timestamp::from_unix(1_767_225_600).unwrap();
+        let account = new_sid(prefix::ACCOUNT);
+        let mut windows = Vec::new();
+        let mut services = Vec::new();
+        for _ in 0..3 {
+            let service = Service {
+                seq: 0,
+                sid: new_sid(prefix::SERVICE),
+                account_sid: account.clone(),
+                settings: serde_json::from_value::<ServiceSettings>(serde_json::json!({
+                    "friendly_name": "s", "code_length": 6, "lookup_enabled": false, "psd2_enabled": false,
+                    "skip_sms_to_landlines": false, "dtmf_input_required": false, "tts_name": null,
+                    "do_not_share_warning_enabled": false, "custom_code_enabled": false, "push_include_date": null,
+                    "push_apn_credential_sid": null, "push_fcm_credential_sid": null, "totp_issuer": null,
+                    "totp_time_step": null, "totp_code_length": null, "totp_skew": null, "default_template_sid": null,
+                    "whatsapp_msg_service_sid": null, "whatsapp_from": null, "verify_event_subscription_enabled": false
+                }))
+                .unwrap(),
+                date_created: t,
+                date_updated: t,
+            };
+            let rate_limit = RateLimit {
+                seq: 0,
+                sid: new_sid(prefix::RATE_LIMIT),
+                account_sid: account.clone(),
+                service_sid: service.sid.clone(),
+                unique_name: "ip".into(),
+                description: None,
+                date_created: t,
+                date_updated: t,
+            };
+            let bucket = Bucket {
+                seq: 0,
+                sid: new_sid(prefix::BUCKET),
+                account_sid: account.clone(),
+                service_sid: service.sid.clone(),
+                rate_limit_sid: rate_limit.sid.clone(),
+                max: 5,
+                interval: 60,
+                date_created: t,
+                date_updated: t,
+            };
+            windows.push(Change::SaveWindow {
+                account: account.clone(),
+                bucket: bucket.sid.clone(),
+                value: "a".into(),
+                window: Window { start: t, count: 1 },
+            });
+            store
+                .save(vec![
+                    Change::InsertService(service.clone()),
+                    Change::InsertRateLimit(rate_limit.clone()),
+                    Change::InsertBucket(bucket.clone()),
+                ])
+                .await
+                .unwrap();
+            services.push((service, rate_limit, bucket));
+        }
+        store.save(windows).await.unwrap();
+        assert_eq!(count(&store, "bucket_windows"), 3);
+        let [(first, _, _), (_, second_limit, _), (_, _, third_bucket)] = services.as_slice() else { unreachable!() };
+        store
+            .save(vec![
+                Change::DeleteService { account: account.clone(), sid: first.sid.clone() },
+                Change::DeleteRateLimit { account: account.clone(), sid: second_limit.sid.clone() },
+                Change::DeleteBucket { account: account.clone(), sid: third_bucket.sid.clone() },
+            ])
+            .await
+            .unwrap();
+        assert_eq!(count(&store, "bucket_windows"), 0);
+        assert_eq!(count(&store, "buckets"), 0);
+        assert_eq!(count(&store, "rate_limits"), 1);
+        store.close();
+    }
+}

@@ -152,8 +152,10 @@ pub fn new_factor_state(c: &Connection, key: &NewFactorKey) -> Result<Option<New
     }
     let entity = entity(c, e)?;
     let today: u32 = c
-        .prepare_cached("SELECT COUNT(*) FROM factor_creations WHERE service_sid = ?1 AND identity = ?2 AND time > ?3")?
-        .query_row(params![e.service.as_str(), e.identity, key.creations_since.unix()], |r| r.get(0))?;
+        .prepare_cached(
+            "SELECT COUNT(*) FROM factor_creations WHERE service_sid = ?1 AND identity = ?2 AND time > ?3 AND account_sid = ?4",
+        )?
+        .query_row(params![e.service.as_str(), e.identity, key.creations_since.unix(), e.account.as_str()], |r| r.get(0))?;
     let of_type: u32 = match &entity {
         Some(entity) => c
             .prepare_cached("SELECT COUNT(*) FROM factors WHERE entity_sid = ?1 AND factor_type = ?2")?

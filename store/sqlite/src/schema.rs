@@ -292,6 +292,13 @@ const MIGRATIONS: &[&str] = &[
     WHERE factor_type = 'totp' AND EXISTS (SELECT 1 FROM challenges WHERE factor_sid = factors.sid);
     DROP INDEX challenges_by_factor;
     ",
+    // 7: the factor creation log names its account, so that every statement on it can filter
+    // by account (as every other table's do).
+    r"
+    ALTER TABLE factor_creations ADD COLUMN account_sid TEXT NOT NULL DEFAULT '';
+    UPDATE factor_creations SET account_sid = COALESCE(
+        (SELECT account_sid FROM services WHERE services.sid = factor_creations.service_sid), '');
+    ",
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
@@ -394,6 +401,26 @@ mod tests {
         assert_eq!(times("YF1"), (1020..1120).collect::<Vec<_>>(), "the newest hundred");
         assert!(times("YF2").is_empty());
         assert!(times("YF3").is_empty(), "push factors have no creation limits");
+    }
+
+    #[test]
+    fn factor_creations_take_the_account_of_their_service() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 6).unwrap();
+        conn.execute_batch(
+            "INSERT INTO services (sid, account_sid, settings, date_created, date_updated) VALUES ('VA1', 'AC1', '{}', 0, 0);
+             INSERT INTO factor_creations (service_sid, identity, time) VALUES ('VA1', 'u', 5), ('VA9', 'u', 6);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let accounts: Vec<String> = conn
+            .prepare("SELECT account_sid FROM factor_creations ORDER BY time")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(accounts, ["AC1", ""], "a creation whose service is gone belongs to no account");
     }
 
     #[test]
