@@ -378,7 +378,7 @@ async fn stored_rows(
 }
 
 /// Writes `count` ended verifications (other numbers) into the service, in one transaction.
-/// Their columns follow the schema in core/src/store/sqlite/schema.rs.
+/// Their columns follow the schema in store/sqlite/src/schema.rs.
 fn fill(db: &std::path::Path, service: &str, count: u64) -> Result<(), String> {
     let mut conn = rusqlite::Connection::open(db).map_err(|e| e.to_string())?;
     let tx = conn.transaction().map_err(|e| e.to_string())?;

@@ -1,7 +1,7 @@
 //! A local webhook receiver: an axum app on 127.0.0.1:0 that records every request (path,
 //! headers, form fields) and answers 200, or 500 while it is told to fail, or holds each
 //! request until released. Plus Twilio's request signature, computed here from its
-//! description (independently of `verifyd_core::webhooks::signature`).
+//! description (independently of `verifyd_core::background::signature`).
 //!
 
 #![allow(dead_code)]
