@@ -50,8 +50,13 @@ pub fn opt_json<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusq
 
 /// A wire enum as stored; a value this version does not know reads as `Unknown`.
 pub fn wire<T: WireEnum + serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusqlite::Result<T> {
-    let text: String = row.get(i)?;
-    serde_json::from_value(serde_json::Value::String(text))
+    // Known values (all of them, in practice) without allocating; others through serde,
+    // which maps them to `Unknown`.
+    let text = row.get_ref(i)?.as_str()?;
+    if let Some(known) = T::from_known(text) {
+        return Ok(known);
+    }
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, Type::Text, Box::new(e)))
 }
 
