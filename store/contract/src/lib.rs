@@ -5,7 +5,7 @@
 //!
 //! An adapter runs it from one of its integration tests:
 //!
-//! ```ignore
+//! ```text
 //! async fn open() -> (MyStore, Guard) { /* a fresh, empty store */ }
 //!
 //! verifyd_store_contract::contract_tests!(open);
