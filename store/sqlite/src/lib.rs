@@ -382,16 +382,7 @@ impl Store for SqliteStore {
         decide: impl Decide<Option<Vec<RateLimit>>, T>,
     ) -> Result<T> {
         let (account, service) = (account.clone(), service.clone());
-        self.transact(
-            move |c| {
-                if !queries::service_exists(c, &account, &service)? {
-                    return Ok(None);
-                }
-                queries::rate_limits_of(c, &account, &service).map(Some)
-            },
-            decide,
-        )
-        .await
+        self.transact(move |c| of_service(c, &account, &service, queries::rate_limits_of), decide).await
     }
 
     async fn bucket(&self, key: &RateLimitKey, sid: &Sid) -> Result<Option<Bucket>> {
@@ -473,16 +464,7 @@ impl Store for SqliteStore {
         decide: impl Decide<Option<Vec<Webhook>>, T>,
     ) -> Result<T> {
         let (account, service) = (account.clone(), service.clone());
-        self.transact(
-            move |c| {
-                if !queries::service_exists(c, &account, &service)? {
-                    return Ok(None);
-                }
-                queries::webhooks_of(c, &account, &service).map(Some)
-            },
-            decide,
-        )
-        .await
+        self.transact(move |c| of_service(c, &account, &service, queries::webhooks_of), decide).await
     }
 
     async fn claim_deliveries(&self, now: Timestamp, until: Timestamp, limit: u32) -> Result<Vec<Delivery>> {
@@ -511,6 +493,19 @@ impl Store for SqliteStore {
     async fn sweep(&self, sweep: Sweep) -> Result<Swept> {
         self.writer.run(move |c| sweep::sweep(c, &sweep).map_err(store_error)).await
     }
+}
+
+/// Every row of a kind under a service, or `None` when the service does not exist.
+fn of_service<T>(
+    c: &Connection,
+    account: &Sid,
+    service: &Sid,
+    rows: fn(&Connection, &Sid, &Sid) -> rusqlite::Result<Vec<T>>,
+) -> rusqlite::Result<Option<Vec<T>>> {
+    if !queries::service_exists(c, account, service)? {
+        return Ok(None);
+    }
+    rows(c, account, service).map(Some)
 }
 
 fn service(c: &Connection, account: &Sid, sid: &Sid) -> rusqlite::Result<Option<Service>> {
