@@ -50,6 +50,7 @@ macro_rules! contract_tests {
             last_check_race,
             right_code_race,
             last_send_race,
+            first_send_race,
             last_bucket_slot_race,
             one_access_token_race,
             one_challenge_answer_race,

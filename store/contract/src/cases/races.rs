@@ -103,6 +103,31 @@ pub async fn last_send_race<S: Store>(store: S) {
     assert_eq!(store.outbox(Some(tenant.sid()), 100).await.unwrap().len(), 1, "one message sent");
 }
 
+/// Concurrent sends to a `To` that has no verification yet: exactly one creates it, the next
+/// four send it again (same SID), the rest meet the send limit. A store that let two
+/// creations pass would leave two verifications, each with fewer attempts.
+pub async fn first_send_race<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let tenant = tenant(&*store, "acme").await;
+    let (account, service) = (tenant.sid().clone(), tenant.service.clone());
+    let outcomes = race(&store, RACERS, |store, _| {
+        let key = send_key(&service, TO, &[]);
+        let new = new_verification(&account, &service.sid, TO);
+        async move {
+            let sent = store.with_send(key, move |state| decide_send(state, new, t(10))).await.expect("a send");
+            sent.expect("the service exists").map(|v| v.sid)
+        }
+    })
+    .await;
+    let sent: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    assert_eq!(sent.len(), 5, "{outcomes:?}");
+    assert!(sent.iter().all(|sid| *sid == sent[0]), "one verification for every send: {outcomes:?}");
+    assert_eq!(count(&outcomes, |o| *o == Err(SendRefusal::TooManySends)), RACERS - 5, "{outcomes:?}");
+    let stored = store.verification(newest_to(&tenant.service, TO)).await.unwrap().expect("kept");
+    assert_eq!((&stored.sid, stored.window.sends, stored.send_attempts.len()), (sent[0], 5, 5));
+    assert_eq!(store.outbox(Some(tenant.sid()), 100).await.unwrap().len(), 5, "five messages sent");
+}
+
 /// A bucket of three: of twenty concurrent sends to different To metered by the same value,
 /// exactly three are admitted and the window counts three.
 pub async fn last_bucket_slot_race<S: Store>(store: S) {
