@@ -10,12 +10,12 @@ use verifyd_core::domain::rate_limit::Window;
 use verifyd_core::domain::verification::{CheckOutcome, SendRefusal, SendWindow};
 use verifyd_core::store::{Change, Decision, NewFactorKey, Store, VerificationAt};
 use verifyd_models::{ChallengeStatus, FactorType, VerificationStatus};
-use verifyd_runtime::Timestamp;
+use verifyd_runtime::{Sid, Timestamp};
 
 use crate::fixtures::{
-    T0, access_token, all, at_sid, bucket, bytes, challenge, challenge_key, count, decide_send, entity, factor_key,
-    key_of, new_verification, newest_to, push_factor, race, rate_limit, save, send_key, t, tenant, totp_factor,
-    verification, verified,
+    T0, Tenant, access_token, all, at_sid, bucket, bytes, challenge, challenge_key, count, decide_send, entity,
+    factor_key, key_of, new_verification, newest_to, push_factor, race, rate_limit, save, send_key, t, tenant,
+    totp_factor, verification, verified,
 };
 
 /// Tasks racing in each case.
@@ -78,15 +78,10 @@ pub async fn right_code_race<S: Store>(store: S) {
     assert_eq!((stored.status, stored.check_attempts, stored.code_sealed), (VerificationStatus::Approved, 0, None));
 }
 
-/// A To at four sends in its window: of many concurrent sends exactly one is admitted.
-pub async fn last_send_race<S: Store>(store: S) {
-    let store = Arc::new(store);
-    let tenant = tenant(&*store, "acme").await;
-    let mut v = verification(&tenant.service, TO, t(0));
-    v.window = SendWindow { start: t(0), sends: 4 };
-    save(&*store, vec![Change::InsertVerification(v.clone())]).await;
+/// [`RACERS`] concurrent sends to [`TO`] at `t(10)`: the SID each was sent under, or its refusal.
+async fn sends_to_one_to<S: Store>(store: &Arc<S>, tenant: &Tenant) -> Vec<Result<Sid, SendRefusal>> {
     let (account, service) = (tenant.sid().clone(), tenant.service.clone());
-    let outcomes = race(&store, RACERS, |store, _| {
+    race(store, RACERS, |store, _| {
         let key = send_key(&service, TO, &[]);
         let new = new_verification(&account, &service.sid, TO);
         async move {
@@ -94,7 +89,17 @@ pub async fn last_send_race<S: Store>(store: S) {
             sent.expect("the service exists").map(|v| v.sid)
         }
     })
-    .await;
+    .await
+}
+
+/// A To at four sends in its window: of many concurrent sends exactly one is admitted.
+pub async fn last_send_race<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let tenant = tenant(&*store, "acme").await;
+    let mut v = verification(&tenant.service, TO, t(0));
+    v.window = SendWindow { start: t(0), sends: 4 };
+    save(&*store, vec![Change::InsertVerification(v.clone())]).await;
+    let outcomes = sends_to_one_to(&store, &tenant).await;
     assert_eq!(count(&outcomes, |o| *o == Ok(v.sid.clone())), 1, "one send reuses the open verification: {outcomes:?}");
     assert_eq!(count(&outcomes, |o| *o == Err(SendRefusal::TooManySends)), RACERS - 1, "{outcomes:?}");
     let stored = store.verification(newest_to(&tenant.service, TO)).await.unwrap().expect("kept");
@@ -109,16 +114,7 @@ pub async fn last_send_race<S: Store>(store: S) {
 pub async fn first_send_race<S: Store>(store: S) {
     let store = Arc::new(store);
     let tenant = tenant(&*store, "acme").await;
-    let (account, service) = (tenant.sid().clone(), tenant.service.clone());
-    let outcomes = race(&store, RACERS, |store, _| {
-        let key = send_key(&service, TO, &[]);
-        let new = new_verification(&account, &service.sid, TO);
-        async move {
-            let sent = store.with_send(key, move |state| decide_send(state, new, t(10))).await.expect("a send");
-            sent.expect("the service exists").map(|v| v.sid)
-        }
-    })
-    .await;
+    let outcomes = sends_to_one_to(&store, &tenant).await;
     let sent: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
     assert_eq!(sent.len(), 5, "{outcomes:?}");
     assert!(sent.iter().all(|sid| *sid == sent[0]), "one verification for every send: {outcomes:?}");
