@@ -60,13 +60,6 @@ fn config_of(settings: &FactorSettings) -> FactorConfig {
     }
 }
 
-/// A new factor as the API layer prepared it; the store operation adds its entity.
-pub(crate) struct Prepared {
-    pub factor: Factor,
-    /// Push: the factor's public key is checked for duplicates in the service.
-    pub public_key: Option<Vec<u8>>,
-}
-
 /// The factor's TOTP and skew; `None` for a factor that is not TOTP (or whose secret cannot
 /// be opened: that is reported as an internal error by the caller).
 pub(crate) fn totp_of(keys: &Keys, factor: &Factor) -> Result<Option<(Totp, u32)>, CoreError> {
@@ -227,18 +220,18 @@ impl<S: Store> Core<S> {
             FactorSettings::Totp { alg: algorithm, code_length, time_step, skew },
         );
         factor.secret_sealed = Some(self.keys.seal(SealContext::TotpSecret(&sid), &secret));
-        let record = self.create_factor(principal, Prepared { factor, public_key: None }).await?;
+        let record = self.create_factor(principal, factor).await?;
         self.new_factor_response(
             &record,
             NewFactorBinding { secret: Some(secret_text), uri: Some(uri), alg: None, public_key: None },
         )
     }
 
-    /// Creates a prepared factor (and its entity when new) within the entity's limits,
-    /// consuming the enrolment token that authorised it.
-    pub(crate) async fn create_factor(&self, principal: &Principal, prepared: Prepared) -> Result<Factor, CoreError> {
+    /// Creates a factor the request describes (and its entity when new) within the entity's
+    /// limits, consuming the enrolment token that authorised it. A push factor's public key is
+    /// checked for duplicates in the service.
+    pub(crate) async fn create_factor(&self, principal: &Principal, mut factor: Factor) -> Result<Factor, CoreError> {
         let now = self.clock.now();
-        let Prepared { mut factor, public_key } = prepared;
         let service = factor.service_sid.clone();
         let entity_key = key(principal, &factor.service_sid, &factor.identity);
         let token = match principal {
@@ -249,11 +242,10 @@ impl<S: Store> Core<S> {
         let new_key = NewFactorKey {
             entity: entity_key,
             factor_type: factor.factor_type.clone(),
-            public_key: public_key.clone(),
+            public_key: factor.public_key.clone(),
             access_token: token.clone(),
             creations_since: creations_since(now),
         };
-        factor.public_key = public_key;
         let created = self
             .store
             .with_new_factor(new_key, move |state| {

@@ -14,7 +14,7 @@ use verifyd_models::{
 use verifyd_runtime::{Sid, Timestamp};
 
 use super::entities::{INVALID, key};
-use super::factors::{Prepared, push_alg_allowed};
+use super::factors::push_alg_allowed;
 use crate::domain::challenge::{AnswerRefusal, Challenge, Notification, NotifyRefusal, may_notify};
 use crate::domain::factor::{Factor, FactorSettings};
 use crate::domain::outbox::{OutboxChannel, SealedMessage};
@@ -139,8 +139,9 @@ impl<S: Store> Core<S> {
             notification_token: token,
             credential_sid: new_sid(prefix::CREDENTIAL),
         };
-        let factor = self.unsaved_factor(principal, &r, new_sid(prefix::FACTOR), settings);
-        let record = self.create_factor(principal, Prepared { factor, public_key: Some(der) }).await?;
+        let mut factor = self.unsaved_factor(principal, &r, new_sid(prefix::FACTOR), settings);
+        factor.public_key = Some(der);
+        let record = self.create_factor(principal, factor).await?;
         let binding = NewFactorBinding {
             secret: None,
             uri: None,
