@@ -1,7 +1,9 @@
 //! Which addresses webhooks may reach. A webhook target is checked twice: its IP literal when
 //! the webhook is saved, and every address its host name resolves to when a delivery
 //! connects (inside the HTTP client's resolver), so a name that resolves elsewhere by then
-//! (DNS rebinding) is refused too. Development mode and the allow-list lift the guard.
+//! (DNS rebinding) is refused too. The allow-list lifts the guard for the hosts and networks
+//! it names; development mode lets loopback through (a receiver on the developer's own
+//! machine), never private networks or cloud metadata addresses.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -9,8 +11,8 @@ use std::sync::Arc;
 /// The guard's settings.
 #[derive(Debug, Clone, Default)]
 pub struct AddressGuard {
-    /// Development mode: any address.
-    pub open: bool,
+    /// Development mode: loopback addresses (127.0.0.0/8, ::1) are admitted too.
+    pub loopback: bool,
     /// Hosts (exact, case-insensitive) and networks (`10.0.0.0/8`) allowed whatever they are.
     pub allow: Vec<Allowed>,
 }
@@ -37,8 +39,8 @@ impl Allowed {
 }
 
 impl AddressGuard {
-    pub fn new(open: bool, allow: &[String]) -> Self {
-        Self { open, allow: allow.iter().filter_map(|e| Allowed::parse(e)).collect() }
+    pub fn new(loopback: bool, allow: &[String]) -> Self {
+        Self { loopback, allow: allow.iter().filter_map(|e| Allowed::parse(e)).collect() }
     }
 
     fn host_allowed(&self, host: &str) -> bool {
@@ -48,7 +50,7 @@ impl AddressGuard {
 
     /// Whether a delivery may connect to `ip` (reached through `host`).
     pub fn admits(&self, host: &str, ip: IpAddr) -> bool {
-        self.open
+        (self.loopback && ip.to_canonical().is_loopback())
             || is_public(ip)
             || self.host_allowed(host)
             || self.allow.iter().any(|a| matches!(a, Allowed::Network(net, len) if in_network(ip, *net, *len)))
@@ -97,7 +99,8 @@ fn in_network(ip: IpAddr, net: IpAddr, len: u8) -> bool {
 
 /// Whether an address is on the public internet: not loopback, private, link-local, shared
 /// (100.64/10), unspecified, broadcast, documentation, benchmarking, reserved, multicast,
-/// IPv4-mapped, NAT64, Teredo or unique-local.
+/// the 6to4 relay anycast (192.88.99/24), IPv4-mapped, NAT64, Teredo, 6to4 (2002::/16, which
+/// embeds any IPv4 address), unique-local, site-local (fec0::/10) or discard-only (100::/64).
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
@@ -117,6 +120,7 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         || (a == 100 && (64..128).contains(&b))
         || (a == 192 && b == 0 && c == 0)
+        || (a == 192 && b == 88 && c == 99)
         || (a == 198 && (b == 18 || b == 19))
         || a >= 240)
 }
@@ -129,6 +133,9 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || ip.to_ipv4_mapped().is_some()
         || (s[0] & 0xfe00) == 0xfc00
         || (s[0] & 0xffc0) == 0xfe80
+        || (s[0] & 0xffc0) == 0xfec0
+        || s[0] == 0x2002
+        || s[..4] == [0x0100, 0, 0, 0]
         || (s[0] == 0x2001 && s[1] == 0x0db8)
         || (s[0] == 0x2001 && s[1] == 0)
         || (s[0] == 0x0064 && s[1] == 0xff9b)
@@ -188,10 +195,17 @@ mod tests {
             "64:ff9b::808:808",
             "2001:db8::1",
             "ff02::1",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::1",
+            "fec0::1",
+            "feff::1",
+            "100::1",
+            "100::ffff:ffff:ffff:ffff",
+            "192.88.99.1",
         ] {
             assert!(!is_public(ip(s)), "{s}");
         }
-        for s in ["8.8.8.8", "1.1.1.1", "100.128.0.1", "2606:4700:4700::1111"] {
+        for s in ["8.8.8.8", "1.1.1.1", "100.128.0.1", "2606:4700:4700::1111", "192.88.98.1", "100:0:0:1::1"] {
             assert!(is_public(ip(s)), "{s}");
         }
     }
@@ -208,7 +222,15 @@ mod tests {
         assert!(allowed.admits_url("http://127.0.0.1:8080/hook"));
         assert!(allowed.admits("internal.example", ip("10.0.0.5")));
         assert!(!allowed.admits("other.example", ip("10.0.0.5")));
-        assert!(AddressGuard::new(true, &[]).admits_url("http://127.0.0.1/x"));
+        let dev = AddressGuard::new(true, &[]);
+        assert!(dev.admits_url("http://127.0.0.1/x"));
+        assert!(dev.admits_url("http://127.9.9.9/x"));
+        assert!(dev.admits_url("http://[::1]/x"));
+        assert!(dev.admits_url("http://[::ffff:127.0.0.1]/x"), "IPv4-mapped loopback is loopback");
+        // Development mode opens loopback only: private networks and metadata stay closed.
+        for closed in ["http://10.0.0.1/", "http://169.254.169.254/", "http://192.168.1.1/", "http://[fd00::1]/"] {
+            assert!(!dev.admits_url(closed), "{closed}");
+        }
         // Other spellings of loopback, as the HTTP client reads them.
         for sneaky in [
             "http://127.1/",
