@@ -1,4 +1,5 @@
-//! The HTTP app: the generated router under `/v2`, `/healthz`, request logs, and in
+//! The HTTP app: the generated router under `/v2`, `/healthz` (the process answers),
+//! `/readyz` (the database answers a write and a read), request logs, and in
 //! development mode the outbox (`GET /dev/outbox`) and the simulated SNA carrier
 //! (`GET /dev/sna/{VerificationSid}?token=…`).
 
@@ -32,7 +33,7 @@ impl<S> Clone for AppState<S> {
 pub fn app<S: Store>(core: Arc<Core<S>>) -> axum::Router {
     let dev = core.config().dev;
     let api = verifyd_server::router(Arc::clone(&core), RouterOptions::default());
-    let mut extra = axum::Router::new().route("/healthz", get(healthz));
+    let mut extra = axum::Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz::<S>));
     if dev {
         extra = extra.route("/dev/outbox", get(outbox::<S>)).route("/dev/sna/{sid}", get(sna::<S>));
     }
@@ -50,6 +51,15 @@ pub async fn serve(
 
 async fn healthz() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#)
+}
+
+/// 200 when the store commits a write and answers a read, else 503 with a Twilio error: a
+/// load balancer stops sending requests to an instance whose database is gone or full.
+async fn readyz<S: Store>(State(state): State<AppState<S>>) -> Response {
+    match state.core.ready().await {
+        Ok(()) => ([(header::CONTENT_TYPE, "application/json")], r#"{"status":"ready"}"#).into_response(),
+        Err(e) => error_response(&e),
+    }
 }
 
 /// One line per request: method, path, status, time. Never headers or bodies, so no
@@ -77,8 +87,10 @@ fn error_response(error: &CoreError) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// The account's credentials from a Basic header.
-async fn principal<S: Store>(core: &Core<S>, headers: &HeaderMap) -> Result<Principal, CoreError> {
+/// The account's own credentials or one of its API keys, from a Basic header. A device JWT or
+/// an enrolment access token is refused: the outbox holds every code of the account, and a
+/// phone must never read another user's.
+async fn backend<S: Store>(core: &Core<S>, headers: &HeaderMap) -> Result<Principal, CoreError> {
     use base64::Engine as _;
     let value = headers
         .get(header::AUTHORIZATION)
@@ -93,7 +105,8 @@ async fn principal<S: Store>(core: &Core<S>, headers: &HeaderMap) -> Result<Prin
         .map_err(|_| CoreError::Unauthenticated { date: None })?;
     let decoded = String::from_utf8(decoded).map_err(|_| CoreError::Unauthenticated { date: None })?;
     let (username, password) = decoded.split_once(':').ok_or(CoreError::Unauthenticated { date: None })?;
-    core.authenticate_basic(username, password).await
+    let principal = core.authenticate_basic(username, password).await?;
+    if principal.is_backend() { Ok(principal) } else { Err(CoreError::Unauthenticated { date: None }) }
 }
 
 #[derive(Deserialize)]
@@ -126,7 +139,7 @@ async fn outbox<S: Store>(
     headers: HeaderMap,
     Query(q): Query<OutboxQuery>,
 ) -> Response {
-    let principal = match principal(&state.core, &headers).await {
+    let principal = match backend(&state.core, &headers).await {
         Ok(p) => p,
         Err(e) => return error_response(&e),
     };

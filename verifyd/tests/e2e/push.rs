@@ -658,3 +658,30 @@ async fn another_account_reaches_no_push_data() {
     assert_eq!(phone.answer(&server, &challenge.sid, "approved").await.status, ChallengeStatus::Approved);
     server.stop().await;
 }
+
+/// The outbox holds every code of the account: a phone's credentials (its factor's JWT, or an
+/// enrolment access token) must not read it; the account and its API keys may.
+#[tokio::test]
+async fn only_the_account_and_its_api_keys_read_the_development_outbox() {
+    let server = TestServer::start().await;
+    let service = server.service().await;
+    server.client.create_verification(&start(&service.sid, "+15017122661", VerificationChannel::Sms)).await.unwrap();
+    let phone = server.enrol(&service.sid, IDENTITY, 1, true).await;
+    let enrolment =
+        server.client.create_access_token(&access_token_request(&service.sid, "other-user-5678", None)).await.unwrap();
+    let outbox_as = |user: String, secret: String| {
+        let url = format!("{}/dev/outbox", server.root);
+        async move { read_json(reqwest::Client::new().get(url).basic_auth(user, Some(secret)).send().await.unwrap()).await }
+    };
+
+    let as_device = outbox_as("token".into(), phone.jwt(&server)).await;
+    assert_wire_error(&as_device, 401, 20003);
+    let as_enrolment = outbox_as("token".into(), enrolment.token.clone().unwrap()).await;
+    assert_wire_error(&as_enrolment, 401, 20003);
+
+    let key = server.core.create_api_key(&verifyd_runtime::Sid::parse(ACCOUNT).unwrap(), "ci").await.unwrap();
+    let (status, body) = outbox_as(key.sid.to_string(), key.secret.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["messages"].as_array().map(Vec::len), Some(1), "{body}");
+    server.stop().await;
+}
