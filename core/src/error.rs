@@ -75,6 +75,16 @@ pub enum CoreError {
     #[error("The message could not be delivered: {reason}")]
     DeliveryFailed { reason: String },
 
+    /// A command-line rotation of the token the configuration gives (never on the wire).
+    #[error(
+        "the auth token of {sid} comes from the server's configuration (VERIFYD_AUTH_TOKEN, or auth_token in its \
+         configuration file): change it there and restart verifyd; the command line cannot rotate it"
+    )]
+    TokenFromConfiguration { sid: verifyd_runtime::Sid },
+    /// The database does not answer (what `/readyz` reports).
+    #[error("Service unavailable: the database does not answer")]
+    Unavailable,
+
     #[error("internal: {0}")]
     Internal(String),
     #[error("storage: {0}")]
@@ -124,7 +134,8 @@ impl CoreError {
             Self::FactorVerificationFailed => (403, 60311),
             Self::TooManyNotifications => (429, 60309),
             Self::NoNotificationPlatform => (400, 60307),
-            Self::DeliveryFailed { .. } => (503, 20503),
+            Self::DeliveryFailed { .. } | Self::Unavailable => (503, 20503),
+            Self::TokenFromConfiguration { .. } => (409, 20409),
 
             Self::Internal(_) | Self::Store(_) | Self::Keys(_) => (500, 20500),
         }

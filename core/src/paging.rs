@@ -7,6 +7,11 @@ use crate::CoreError;
 use crate::store::{Cursor, Page as StorePage};
 use crate::urls::Urls;
 
+/// The largest `Page` accepted: a client that follows `next_page_url` counts up from 0, and a
+/// million pages of 1000 rows is beyond any list here; a larger value is refused rather than
+/// overflowing when the next page's number is computed.
+pub const MAX_PAGE: i64 = 1_000_000;
+
 #[derive(Debug, Clone)]
 pub struct PageRequest {
     pub size: u32,
@@ -22,7 +27,11 @@ impl PageRequest {
             None => Cursor::First,
             Some(t) => parse_token(t).ok_or(CoreError::InvalidParameter { name: "PageToken", code })?,
         };
-        Ok(Self { size, page: page.unwrap_or(0).max(0), cursor })
+        let page = page.unwrap_or(0).max(0);
+        if page > MAX_PAGE {
+            return Err(CoreError::InvalidParameter { name: "Page", code });
+        }
+        Ok(Self { size, page, cursor })
     }
 
     /// Rows to ask the store for: one more than a page, to learn whether another follows.
@@ -131,6 +140,17 @@ mod tests {
         }
         let err = PageRequest::new(None, None, Some("nope"), 60200).unwrap_err();
         assert!(matches!(err, CoreError::InvalidParameter { name: "PageToken", code: 60200 }));
+    }
+
+    #[test]
+    fn page_numbers_beyond_the_bound_are_refused_not_overflowed() {
+        let last = PageRequest::new(Some(1), Some(MAX_PAGE), Some("PA1"), 60200).unwrap();
+        let page = page(vec![2, 3], &last, |n| *n, &urls(), "/Services", "services", &[]).unwrap();
+        assert!(page.meta.next_page_url.unwrap().as_str().contains(&format!("Page={}", MAX_PAGE + 1)));
+        for huge in [MAX_PAGE + 1, i64::MAX] {
+            let err = PageRequest::new(None, Some(huge), None, 60200).unwrap_err();
+            assert!(matches!(err, CoreError::InvalidParameter { name: "Page", code: 60200 }), "{huge}");
+        }
     }
 
     #[test]

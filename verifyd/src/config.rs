@@ -86,6 +86,14 @@ pub enum ConfigError {
     /// The configuration file is not valid TOML, or holds a key verifyd does not know.
     #[error("{}{}: {message}", .path.display(), position(*.line, *.column))]
     File { path: PathBuf, line: Option<usize>, column: Option<usize>, message: String },
+    /// The file holds a secret (a master key or an auth token) and everyone on the machine may
+    /// read it.
+    #[error(
+        "{}: holds a secret (master_key, previous_master_keys or auth_token) and is readable by every user of this \
+         machine; restrict it (chmod o-rwx) or move the secret to the environment",
+        .path.display()
+    )]
+    SecretFileReadable { path: PathBuf },
     /// A setting has a bad value. `setting` is `VERIFYD_…` or `<file>: <key>`.
     #[error("{setting}: {expected}")]
     Invalid { setting: String, expected: String },
@@ -344,6 +352,10 @@ struct FileConfig {
 }
 
 impl FileConfig {
+    fn holds_secret(&self) -> bool {
+        self.master_key.is_some() || self.auth_token.is_some()
+    }
+
     fn take(&mut self, key: &str) -> Option<toml::Value> {
         match key {
             "listen" => self.listen.take(),
@@ -366,7 +378,7 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile { path: path.to_owned(), source })?;
     // The error's own Display quotes the offending line, which may hold a secret: keep only
     // the message and the position.
-    toml::from_str(&text).map_err(|err| {
+    let parsed: FileConfig = toml::from_str(&text).map_err(|err| {
         let (line, column) = match err.span() {
             Some(span) => {
                 let (line, column) = line_column(&text, span.start);
@@ -375,7 +387,28 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
             None => (None, None),
         };
         ConfigError::File { path: path.to_owned(), line, column, message: err.message().trim_end().to_owned() }
-    })
+    })?;
+    if parsed.holds_secret() && readable_by_others(path)? {
+        return Err(ConfigError::SecretFileReadable { path: path.to_owned() });
+    }
+    Ok(parsed)
+}
+
+/// Whether users other than the owner and the group may read or write the file. A group
+/// (`root:verifyd 0640`) is how services are usually given their configuration.
+fn readable_by_others(path: &Path) -> Result<bool, ConfigError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let metadata =
+            std::fs::metadata(path).map_err(|source| ConfigError::ReadFile { path: path.to_owned(), source })?;
+        Ok(metadata.permissions().mode() & 0o006 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(false)
+    }
 }
 
 /// The 1-based line and column (in characters) of byte `offset` in `text`.
@@ -636,6 +669,31 @@ mod tests {
         let file = toml_file(text);
         let result = Config::load(Some(file.path()), &env(pairs));
         (file, result)
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_holding_a_secret_must_not_be_readable_by_everyone() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let chmod = |file: &tempfile::NamedTempFile, mode: u32| {
+            std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        for text in
+            [format!("master_key = \"{KEY}\"\n"), format!("account_sid = \"{SID}\"\nauth_token = \"{TOKEN}\"\n")]
+        {
+            let file = toml_file(&text);
+            chmod(&file, 0o644);
+            let message = Config::load(Some(file.path()), &env(&[])).unwrap_err().to_string();
+            assert!(message.starts_with(&file.path().display().to_string()), "{message}");
+            assert!(message.contains("readable by every user"), "{message}");
+            assert!(!message.contains(KEY) && !message.contains(TOKEN), "{message}");
+            // Owner and group only: a service's usual root:verifyd 0640 is fine.
+            chmod(&file, 0o640);
+            assert!(Config::load(Some(file.path()), &env(&[])).is_ok());
+        }
+        let plain = toml_file("listen = \"127.0.0.1:7000\"\n");
+        chmod(&plain, 0o644);
+        assert!(Config::load(Some(plain.path()), &env(&[])).is_ok(), "no secret, no restriction");
     }
 
     #[test]

@@ -217,11 +217,18 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
     }
 }
 
+/// What development mode opens, said at every start in that mode.
+const DEV_MODE_OPENS: &str = "development mode (VERIFYD_DEV) is on; it opens: GET /dev/outbox, where the account's \
+     credentials or API keys read every code and message the server \"sent\"; GET /dev/sna/{VerificationSid}, a \
+     simulated carrier that approves silent network auth; webhooks to loopback addresses (127.0.0.0/8, ::1). \
+     Never run development mode where real users are";
+
 fn close(started: &Started) {
     started.core.store().close();
 }
 
 async fn serve(config: Config) -> Result<(), String> {
+    refuse_symlinked_credentials(&config)?;
     let started = open_core(&config, Arc::new(SystemClock), true).await.map_err(|e| e.to_string())?;
     if let (true, Some(key_file)) = (started.key_created, &started.key_file) {
         eprintln!(
@@ -236,6 +243,9 @@ async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
+    if config.dev {
+        tracing::warn!("{DEV_MODE_OPENS}");
+    }
     tracing::info!(%address, public_url = %config.public_url, database = %config.database.describe(), dev = config.dev, "verifyd listening");
 
     let result = verifyd::run(Arc::clone(&started.core), listener, shutdown_signal()).await;
@@ -256,11 +266,7 @@ fn show_first_account(config: &Config, sid: &Sid, token: &str) -> Result<(), Str
         println!("{text}");
         return Ok(());
     }
-    let dir = match &config.database {
-        Database::Sqlite(path) => path.parent().map(Path::to_path_buf).unwrap_or_default(),
-        Database::Postgres(_) => PathBuf::from("."),
-    };
-    let file = dir.join("initial-credentials.txt");
+    let file = credentials_file(config);
     write_private(&file, &text).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     eprintln!(
         "verifyd: created the first account; its credentials are in {} (readable by its owner only)",
@@ -269,10 +275,37 @@ fn show_first_account(config: &Config, sid: &Sid, token: &str) -> Result<(), Str
     Ok(())
 }
 
+/// Where a start without a terminal leaves the first account's credentials: beside the database.
+fn credentials_file(config: &Config) -> PathBuf {
+    let dir = match &config.database {
+        Database::Sqlite(path) => path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        Database::Postgres(_) => PathBuf::from("."),
+    };
+    dir.join("initial-credentials.txt")
+}
+
+/// Refuses a credentials path that is a symbolic link before anything is created: whoever
+/// planted it would have the first account's token written where they chose.
+fn refuse_symlinked_credentials(config: &Config) -> Result<(), String> {
+    let file = credentials_file(config);
+    match std::fs::symlink_metadata(&file) {
+        Ok(m) if m.file_type().is_symlink() => Err(format!(
+            "{} is a symbolic link; refusing to write the first account's credentials through it (remove it)",
+            file.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Writes a new owner-only file. A regular file left by an earlier database is replaced; a
+/// symbolic link is never followed (O_EXCL refuses any existing path, links included).
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file()) {
+        std::fs::remove_file(path)?;
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;

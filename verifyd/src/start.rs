@@ -53,9 +53,11 @@ pub fn key_file_for(database: &Path) -> PathBuf {
     database.with_extension("key")
 }
 
-/// Opens the store with the configured key and makes sure the configured account exists;
-/// with `bootstrap`, an empty database also gets a first account.
-pub async fn open_core(config: &Config, clock: Arc<dyn Clock>, bootstrap: bool) -> Result<Started, StartError> {
+/// Opens the store with the configured key. With `serving` (a server start, not a command of
+/// the command line), applies the configured account (created when missing, its token set from
+/// the configuration, which owns it) and gives an empty database a first account otherwise.
+/// Commands of the command line change no account they were not asked to.
+pub async fn open_core(config: &Config, clock: Arc<dyn Clock>, serving: bool) -> Result<Started, StartError> {
     let Database::Sqlite(path) = &config.database else { return Err(StartError::PostgresNotYet) };
     let (master, key_file, key_created) = match &config.master_key {
         Some(hex) => (MasterKey::from_hex(hex)?, None, false),
@@ -97,10 +99,11 @@ pub async fn open_core(config: &Config, clock: Arc<dyn Clock>, bootstrap: bool) 
         HttpTransport::new(AddressGuard::new(config.dev, &config.webhook_allow)).map_err(StartError::Transport)?;
     let core = Arc::new(Core::new(store, keys, clock, core_config, Arc::new(transport))?);
     let mut new_account = None;
-    if let Some((sid, token)) = &config.account {
-        core.ensure_account(sid, token).await?;
-    } else if bootstrap && core.count_accounts().await? == 0 {
-        new_account = Some(core.create_account("verifyd").await?);
+    if serving {
+        core.apply_config_account(config.account.as_ref().map(|(sid, token)| (sid, token.as_str()))).await?;
+        if config.account.is_none() && core.count_accounts().await? == 0 {
+            new_account = Some(core.create_account("verifyd").await?);
+        }
     }
     Ok(Started { core, new_account, key_file, key_created })
 }

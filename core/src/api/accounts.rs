@@ -39,6 +39,7 @@ impl<S: Store> Core<S> {
             friendly_name: friendly_name.to_owned(),
             auth_token_hash: Vec::new(),
             auth_token_sealed: Vec::new(),
+            token_from_config: false,
             date_created: now,
             date_updated: now,
         };
@@ -53,24 +54,34 @@ impl<S: Store> Core<S> {
         Ok(Credentials { sid, secret: token })
     }
 
-    /// Makes sure `sid` exists with `token` (VERIFYD_ACCOUNT_SID / VERIFYD_AUTH_TOKEN): creates
-    /// it, or sets its token. Returns whether it was created.
-    pub async fn ensure_account(&self, sid: &Sid, token: &str) -> Result<bool, CoreError> {
-        let created = self.new_account(sid.clone(), "verifyd", token);
+    /// Applies the configuration's account (VERIFYD_ACCOUNT_SID / VERIFYD_AUTH_TOKEN) at a
+    /// start: creates it when missing, sets its token when the configuration changed it, and
+    /// marks it as the one account whose token the configuration owns (no other's is, so an
+    /// account the configuration no longer names becomes the command line's to rotate). Other
+    /// accounts are left as they are. `None` releases every account. Returns whether the
+    /// account was created. Idempotent, so instances starting together on one database agree.
+    pub async fn apply_config_account(&self, account: Option<(&Sid, &str)>) -> Result<bool, CoreError> {
+        let Some((sid, token)) = account else {
+            self.store.save(vec![Change::ConfigAccount(None)]).await?;
+            return Ok(false);
+        };
+        let mut created = self.new_account(sid.clone(), "verifyd", token);
+        created.token_from_config = true;
         let keys = std::sync::Arc::clone(&self.keys);
         let (token, now) = (token.to_owned(), self.clock.now());
+        let mark = Change::ConfigAccount(Some(sid.clone()));
         let changed = self
             .store
             .with_account(sid, move |found| match found {
-                None => Decision::save(vec![Change::InsertAccount(created)], true),
+                None => Decision::save(vec![Change::InsertAccount(created), mark], true),
                 Some(existing) if keys.secret_matches(SecretKind::AuthToken, &token, &existing.auth_token_hash) => {
-                    Decision::nothing(false)
+                    Decision::save(vec![mark], false)
                 }
                 Some(mut existing) => {
                     existing.auth_token_hash = created.auth_token_hash;
                     existing.auth_token_sealed = created.auth_token_sealed;
                     existing.date_updated = now;
-                    Decision::save(vec![Change::UpdateAccount(existing)], false)
+                    Decision::save(vec![Change::UpdateAccount(existing), mark], false)
                 }
             })
             .await?;
@@ -81,24 +92,28 @@ impl<S: Store> Core<S> {
         Ok(self.store.count_accounts().await?)
     }
 
-    /// Replaces the account's auth token; the old one stops working at once.
+    /// Replaces the account's auth token; the old one stops working at once. Refused for the
+    /// account whose token the configuration gives: the next start would put that one back.
     pub async fn rotate_auth_token(&self, sid: &Sid) -> Result<String, CoreError> {
         let token = random_hex(16);
         let replaced = self.new_account(sid.clone(), "", &token);
         let now = self.clock.now();
-        let found = self
+        let rotated = self
             .store
             .with_account(sid, move |found| match found {
-                None => Decision::nothing(false),
+                None => Decision::nothing(Err(CoreError::not_found(account_path(&replaced.sid)))),
+                Some(account) if account.token_from_config => {
+                    Decision::nothing(Err(CoreError::TokenFromConfiguration { sid: account.sid }))
+                }
                 Some(mut account) => {
                     account.auth_token_hash = replaced.auth_token_hash;
                     account.auth_token_sealed = replaced.auth_token_sealed;
                     account.date_updated = now;
-                    Decision::save(vec![Change::UpdateAccount(account)], true)
+                    Decision::save(vec![Change::UpdateAccount(account)], Ok(()))
                 }
             })
             .await?;
-        if found { Ok(token) } else { Err(CoreError::not_found(account_path(sid))) }
+        rotated.map(|()| token)
     }
 
     /// The account's current auth token (webhooks are signed with it).

@@ -15,6 +15,7 @@ pub mod accounts;
 mod challenges;
 mod entities;
 mod factors;
+mod health;
 mod outbox;
 mod push;
 mod rate_limits;

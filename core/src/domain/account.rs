@@ -10,6 +10,10 @@ pub struct Account {
     pub auth_token_hash: Vec<u8>,
     /// The auth token sealed with the master key: webhooks are signed with it.
     pub auth_token_sealed: Vec<u8>,
+    /// The token comes from the server's configuration (`VERIFYD_AUTH_TOKEN` or `auth_token`),
+    /// which every start applies: the command line must not rotate it, or the next start would
+    /// silently undo the rotation.
+    pub token_from_config: bool,
     pub date_created: Timestamp,
     pub date_updated: Timestamp,
 }

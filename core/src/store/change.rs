@@ -39,6 +39,9 @@ pub enum Change {
     InsertAccount(Account),
     /// The auth token (hash and sealed copy), name and date.
     UpdateAccount(Account),
+    /// The one account whose token comes from the configuration (`None`: no account's does);
+    /// every other account's token is the command line's to rotate.
+    ConfigAccount(Option<Sid>),
     InsertApiKey(ApiKey),
     RevokeApiKey {
         account: Sid,

@@ -115,6 +115,10 @@ pub trait Store: Send + Sync + 'static {
     /// Records the key's fingerprint in a new database, or compares it with the stored one.
     fn check_key_fingerprint(&self, fingerprint: &str) -> impl Future<Output = Result<KeyCheck>> + Send;
 
+    /// Answers once the database has committed a write and answered a read: what `/readyz`
+    /// asks. The write touches no data of any account.
+    fn probe(&self) -> impl Future<Output = Result<()>> + Send;
+
     /// Saves changes that need nothing loaded (creations of new rows). A row that exists
     /// already is [`StoreError::Duplicate`], and nothing is saved.
     fn save(&self, changes: Vec<Change>) -> impl Future<Output = Result<()>> + Send;

@@ -44,6 +44,7 @@ pub fn bytes(tag: u8, len: usize) -> Vec<u8> {
 
 pub fn account(name: &str) -> Account {
     Account {
+        token_from_config: false,
         sid: new_sid(prefix::ACCOUNT),
         friendly_name: name.to_owned(),
         auth_token_hash: bytes(1, 32),

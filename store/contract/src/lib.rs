@@ -29,6 +29,8 @@ macro_rules! contract_tests {
             $open;
             key_fingerprint_is_recorded_then_compared,
             accounts_and_api_keys_persist,
+            one_account_takes_its_token_from_the_configuration,
+            probe_writes_and_reads,
             services_persist,
             delete_service_removes_everything_under_it,
             verifications_persist,

@@ -26,24 +26,40 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
         Change::InsertAccount(a) => {
             run(
                 c,
-                "INSERT INTO accounts (sid, friendly_name, auth_token_hash, auth_token_sealed, date_created, date_updated) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO accounts (sid, friendly_name, auth_token_hash, auth_token_sealed, date_created, date_updated, \
+                 token_from_config) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     a.sid.as_str(),
                     a.friendly_name,
                     a.auth_token_hash,
                     a.auth_token_sealed,
                     a.date_created.unix(),
-                    a.date_updated.unix()
+                    a.date_updated.unix(),
+                    a.token_from_config
                 ],
             )?;
         }
         Change::UpdateAccount(a) => {
             run(
                 c,
-                "UPDATE accounts SET friendly_name = ?2, auth_token_hash = ?3, auth_token_sealed = ?4, date_updated = ?5 WHERE sid = ?1",
-                params![a.sid.as_str(), a.friendly_name, a.auth_token_hash, a.auth_token_sealed, a.date_updated.unix()],
+                "UPDATE accounts SET friendly_name = ?2, auth_token_hash = ?3, auth_token_sealed = ?4, date_updated = ?5, \
+                 token_from_config = ?6 WHERE sid = ?1",
+                params![
+                    a.sid.as_str(),
+                    a.friendly_name,
+                    a.auth_token_hash,
+                    a.auth_token_sealed,
+                    a.date_updated.unix(),
+                    a.token_from_config
+                ],
             )?;
+        }
+        Change::ConfigAccount(sid) => {
+            // `IS` compares with NULL too: no SID clears every account's flag.
+            c.prepare_cached(
+                "UPDATE accounts SET token_from_config = (sid IS ?1) WHERE token_from_config != (sid IS ?1)",
+            )?
+            .execute([sid.as_ref().map(Sid::as_str)])?;
         }
         Change::InsertApiKey(k) => {
             run(

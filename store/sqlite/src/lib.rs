@@ -51,6 +51,28 @@ pub struct SqliteStore {
     readers: Readers,
 }
 
+/// Creates the database's missing directories (0700) and the file itself (0600, empty: SQLite
+/// writes its header); an existing file is left as it is.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut dirs = std::fs::DirBuilder::new();
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+        dirs.mode(0o700);
+        file.mode(0o600);
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        dirs.recursive(true).create(dir)?;
+    }
+    match file.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// A database failure as the contract reports it: a uniqueness violation is `Duplicate`.
 fn store_error(e: rusqlite::Error) -> StoreError {
     match &e {
@@ -62,12 +84,11 @@ fn store_error(e: rusqlite::Error) -> StoreError {
 }
 
 impl SqliteStore {
-    /// Opens (creating it if needed) the database at `path` and applies migrations.
+    /// Opens (creating it if needed) the database at `path` and applies migrations. A missing
+    /// directory is created 0700 and a missing database file 0600 whatever the umask: it holds
+    /// phone numbers and e-mail addresses. SQLite gives its log files the database's mode.
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", dir.display())))?;
-        }
+        create_private(path).map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", path.display())))?;
         let mut conn = Connection::open(path).map_err(store_error)?;
         configure(&conn).map_err(store_error)?;
         schema::migrate(&mut conn)?;
@@ -185,6 +206,20 @@ impl Store for SqliteStore {
                 })
             })
             .await
+    }
+
+    async fn probe(&self) -> Result<()> {
+        // A write through the writer (commit and sync, as every acknowledged write), then a
+        // read on a read connection.
+        self.writer
+            .run(|c| {
+                c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', 'ok')", [])
+                    .map(drop)
+                    .map_err(store_error)
+            })
+            .await?;
+        self.read(|c| c.query_row("SELECT value FROM meta WHERE key = 'probe'", [], |r| r.get::<_, String>(0)))
+            .map(drop)
     }
 
     async fn save(&self, changes: Vec<Change>) -> Result<()> {
@@ -533,6 +568,25 @@ mod tests {
 
     fn count(store: &SqliteStore, table: &str) -> i64 {
         store.read(|c| c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))).unwrap()
+    }
+
+    /// A new database and its directory are their owner's only, whatever the umask lets
+    /// through; so are the log files SQLite creates beside it.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_database_and_its_directory_are_private_to_their_owner() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data").join("deeper").join("verifyd.db");
+        // The usual umask (022) would leave both readable by everyone.
+        let store = SqliteStore::open(&path).unwrap();
+        store.probe().await.unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("data")), 0o700);
+        assert_eq!(mode(&dir.path().join("data").join("deeper")), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&path.with_extension("db-wal")), 0o600, "the log takes the database's mode");
+        store.close();
     }
 
     /// Under writes that never pause, the log is still started over: it stays near the

@@ -64,7 +64,8 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String> {
     serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
-pub const ACCOUNT: &str = "sid, friendly_name, auth_token_hash, auth_token_sealed, date_created, date_updated";
+pub const ACCOUNT: &str =
+    "sid, friendly_name, auth_token_hash, auth_token_sealed, date_created, date_updated, token_from_config";
 
 pub fn account(r: &Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -74,6 +75,7 @@ pub fn account(r: &Row<'_>) -> rusqlite::Result<Account> {
         auth_token_sealed: r.get(3)?,
         date_created: time(r, 4)?,
         date_updated: time(r, 5)?,
+        token_from_config: r.get(6)?,
     })
 }
 

@@ -299,6 +299,11 @@ const MIGRATIONS: &[&str] = &[
     UPDATE factor_creations SET account_sid = COALESCE(
         (SELECT account_sid FROM services WHERE services.sid = factor_creations.service_sid), '');
     ",
+    // 8: the account whose auth token the configuration gives (rotated there, not from the
+    // command line). A database of an earlier version learns which at its next start.
+    r"
+    ALTER TABLE accounts ADD COLUMN token_from_config INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
@@ -306,22 +311,25 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     migrate_to(conn, MIGRATIONS.len())
 }
 
-/// Applies the migrations up to version `target` (tests start from older versions).
+/// Applies the migrations up to version `target` (tests start from older versions). Each runs
+/// in an immediate transaction that reads the version itself, so that two processes starting
+/// on one new database at once apply every migration exactly once: the second waits for the
+/// first's lock, then finds the version moved on.
 fn migrate_to(conn: &mut Connection, target: usize) -> Result<()> {
-    let version: usize = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(store_error)?;
-    if version > MIGRATIONS.len() {
-        return Err(StoreError::Internal(format!(
-            "the database has schema version {version}, newer than this verifyd knows ({}); upgrade verifyd",
-            MIGRATIONS.len()
-        )));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().take(target).skip(version) {
-        let tx = conn.transaction().map_err(store_error)?;
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(store_error)?;
+        let version: usize = tx.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(store_error)?;
+        if version > MIGRATIONS.len() {
+            return Err(StoreError::Internal(format!(
+                "the database has schema version {version}, newer than this verifyd knows ({}); upgrade verifyd",
+                MIGRATIONS.len()
+            )));
+        }
+        let Some(sql) = MIGRATIONS.get(version).filter(|_| version < target) else { return Ok(()) };
         tx.execute_batch(sql).map_err(store_error)?;
-        tx.pragma_update(None, "user_version", i + 1).map_err(store_error)?;
+        tx.pragma_update(None, "user_version", version + 1).map_err(store_error)?;
         tx.commit().map_err(store_error)?;
     }
-    Ok(())
 }
 
 #[cfg(test)]

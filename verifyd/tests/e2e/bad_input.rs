@@ -293,3 +293,18 @@ async fn a_check_needs_to_or_verification_sid() {
     assert_eq!(checked.status, Some(VerificationStatus::Approved));
     server.stop().await;
 }
+
+/// The largest `Page` an i64 holds used to overflow when the next page's number was computed.
+#[tokio::test]
+async fn a_huge_page_number_is_a_400_not_an_overflow() {
+    let server = TestServer::start().await;
+    server.service().await;
+    for query in ["Page=9223372036854775807", "Page=9223372036854775807&PageSize=1&PageToken=PA1", "Page=1000001"] {
+        let answer = server.raw_get(&format!("/v2/Services?{query}")).await;
+        let message = assert_wire_error(&answer, 400, 60200);
+        assert_eq!(message, "Invalid parameter: Page", "{query}");
+    }
+    let (status, body) = server.raw_get("/v2/Services?Page=1000000&PageSize=1").await;
+    assert_eq!(status, 200, "{body}");
+    server.stop().await;
+}

@@ -89,36 +89,52 @@ fn bad_arguments_and_settings_stop_with_a_message() {
     assert!(String::from_utf8_lossy(&bad_listen.stderr).contains("VERIFYD_LISTEN"));
 }
 
-#[test]
-fn the_first_start_writes_its_credentials_to_an_owner_only_file_and_not_to_the_log() {
+/// Starts `verifyd serve` on `database` with `env`, waits until it listens (or exits), stops it
+/// and returns its log and whether it came up.
+fn serve_once(database: &Path, env: &[(&str, &str)]) -> (String, bool) {
     use std::io::{BufRead as _, BufReader};
-    let dir = tempfile::tempdir().expect("temp dir");
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .arg("serve")
         .env("VERIFYD_LISTEN", format!("127.0.0.1:{port}"))
-        .env("VERIFYD_DATABASE_URL", format!("sqlite:{}", dir.path().join("verifyd.db").display()))
+        .env("VERIFYD_DATABASE_URL", format!("sqlite:{}", database.display()))
         .env_remove("VERIFYD_ACCOUNT_SID")
         .env_remove("VERIFYD_AUTH_TOKEN")
         .env_remove("VERIFYD_MASTER_KEY")
+        .env_remove("VERIFYD_DEV")
+        .env_remove("VERIFYD_CONFIG")
+        .env("VERIFYD_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start verifyd");
+        .stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("start verifyd");
     // Without a terminal the credentials go to a file; the log says where.
     let stderr = child.stderr.take().expect("stderr");
     let mut log = String::new();
+    let mut listening = false;
     for line in BufReader::new(stderr).lines() {
         let line = line.expect("log line");
         log.push_str(&line);
         log.push('\n');
         if line.contains("verifyd listening") {
+            listening = true;
             break;
         }
     }
     let _ = child.kill();
     let _ = child.wait();
+    (log, listening)
+}
+
+#[test]
+fn the_first_start_writes_its_credentials_to_an_owner_only_file_and_not_to_the_log() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (log, listening) = serve_once(&dir.path().join("verifyd.db"), &[]);
+    assert!(listening, "{log}");
     let file = dir.path().join("initial-credentials.txt");
     let text = std::fs::read_to_string(&file).expect("credentials file");
     let token = field(&text, "AuthToken:");
@@ -132,5 +148,95 @@ fn the_first_start_writes_its_credentials_to_an_owner_only_file_and_not_to_the_l
         let key = std::fs::metadata(dir.path().join("verifyd.key")).expect("key file").permissions().mode();
         assert_eq!(key & 0o077, 0, "the key file too");
     }
-    let _ = Path::new(&file);
+}
+
+/// Whoever can plant a link where the credentials go must not receive the first account's
+/// token: the start refuses before it creates anything.
+#[cfg(unix)]
+#[test]
+fn a_symlink_where_the_credentials_go_is_refused_not_followed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let target = elsewhere.path().join("stolen.txt");
+    std::fs::write(&target, "untouched").expect("target");
+    std::os::unix::fs::symlink(&target, dir.path().join("initial-credentials.txt")).expect("symlink");
+    let (log, listening) = serve_once(&dir.path().join("verifyd.db"), &[]);
+    assert!(!listening, "{log}");
+    assert!(log.contains("symbolic link"), "{log}");
+    assert_eq!(std::fs::read_to_string(&target).expect("target"), "untouched");
+}
+
+/// With the master key in the environment no key file is written, and the directory and the
+/// database are still their owner's only: they hold phone numbers and e-mail addresses.
+#[cfg(unix)]
+#[test]
+fn the_data_directory_and_database_are_private_with_a_key_from_the_environment() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let env = [
+        ("VERIFYD_MASTER_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"),
+        ("VERIFYD_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+        ("VERIFYD_AUTH_TOKEN", "a-token-of-sixteen-or-more"),
+    ];
+    let (log, listening) = serve_once(&data.join("verifyd.db"), &env);
+    assert!(listening, "{log}");
+    let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("verifyd.db")), 0o600);
+    assert!(!data.join("verifyd.key").exists());
+}
+
+#[test]
+fn development_mode_says_at_start_what_it_opens() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (log, listening) = serve_once(&dir.path().join("verifyd.db"), &[("VERIFYD_DEV", "1")]);
+    assert!(listening, "{log}");
+    let warning = log.lines().find(|l| l.contains("development mode")).unwrap_or_else(|| panic!("{log}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    for opened in ["/dev/outbox", "/dev/sna", "loopback"] {
+        assert!(warning.contains(opened), "{warning}");
+    }
+    let (log, _) = serve_once(&dir.path().join("verifyd.db"), &[]);
+    assert!(!log.contains("development mode"), "{log}");
+}
+
+/// The account the environment names takes its token from there: the command line refuses to
+/// rotate it (else the next start would silently undo the rotation), with or without that
+/// environment; once the environment names it no more, the command line may.
+#[test]
+fn the_environments_account_is_rotated_in_the_environment_not_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = dir.path().join("verifyd.db");
+    let account = "AC0123456789abcdef0123456789abcdef";
+    let env = [("VERIFYD_ACCOUNT_SID", account), ("VERIFYD_AUTH_TOKEN", "first-token-0123456789")];
+    let (log, listening) = serve_once(&database, &env);
+    assert!(listening, "{log}");
+
+    let with_env = Command::new(BIN)
+        .args(["accounts", "rotate-token", account])
+        .env("VERIFYD_DATABASE_URL", format!("sqlite:{}", database.display()))
+        .env("VERIFYD_ACCOUNT_SID", account)
+        .env("VERIFYD_AUTH_TOKEN", "first-token-0123456789")
+        .env_remove("VERIFYD_MASTER_KEY")
+        .env_remove("VERIFYD_CONFIG")
+        .output()
+        .expect("run verifyd");
+    let without_env = verifyd(dir.path(), &["accounts", "rotate-token", account]);
+    for refused in [&with_env, &without_env] {
+        assert!(!refused.status.success());
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains("VERIFYD_AUTH_TOKEN") && stderr.contains("restart"), "{stderr}");
+        assert!(!stderr.contains("first-token"), "{stderr}");
+    }
+    // Another account is still the command line's to rotate.
+    let other = field(&stdout(&verifyd(dir.path(), &["accounts", "create"])), "AccountSid:");
+    assert!(stdout(&verifyd(dir.path(), &["accounts", "rotate-token", &other])).contains("AuthToken:"));
+
+    // A start without the environment's account releases it, and keeps it usable.
+    let (log, listening) = serve_once(&database, &[]);
+    assert!(listening, "{log}");
+    assert!(!dir.path().join("initial-credentials.txt").exists(), "accounts exist: no first account");
+    let rotated = stdout(&verifyd(dir.path(), &["accounts", "rotate-token", account]));
+    assert_eq!(field(&rotated, "AccountSid:"), account);
 }

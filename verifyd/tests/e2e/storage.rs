@@ -253,3 +253,90 @@ async fn a_key_file_of_another_database_refuses_to_start() {
     };
     assert!(matches!(error, verifyd::StartError::WrongKey { .. }), "{error}");
 }
+
+/// `/healthz` says the process answers; `/readyz` says the database does, so a load balancer
+/// takes an instance whose store has stopped out of rotation.
+#[tokio::test]
+async fn readyz_answers_503_with_a_twilio_error_once_the_store_stops() {
+    let server = TestServer::start().await;
+    let ready = read_json(reqwest::get(format!("{}/readyz", server.root)).await.unwrap()).await;
+    assert_eq!(ready, (200, serde_json::json!({"status": "ready"})));
+
+    server.core.store().close();
+    let answer = read_json(reqwest::get(format!("{}/readyz", server.root)).await.unwrap()).await;
+    let message = assert_wire_error(&answer, 503, 20503);
+    assert!(!message.contains("closed"), "no internals in the message: {message}");
+    let health = read_json(reqwest::get(format!("{}/healthz", server.root)).await.unwrap()).await;
+    assert_eq!(health.0, 200, "the process itself still answers");
+}
+
+fn config_for(dir: &std::path::Path, account: &str, token: &str) -> verifyd::config::Config {
+    let vars = [
+        ("VERIFYD_DATABASE_URL", format!("sqlite:{}", dir.join("verifyd.db").display())),
+        ("VERIFYD_ACCOUNT_SID", account.to_owned()),
+        ("VERIFYD_AUTH_TOKEN", token.to_owned()),
+    ];
+    verifyd::config::Config::load(None, &|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
+        .expect("config")
+}
+
+/// Two instances starting at once on one new database: both create (or find) the key file,
+/// migrate, record the key and apply the configured account without tripping over the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_starting_at_once_on_one_database_both_start() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_for(dir.path(), ACCOUNT, TOKEN);
+        let clock = || std::sync::Arc::new(verifyd_core::SystemClock) as std::sync::Arc<dyn verifyd_core::Clock>;
+        let (a, b) =
+            tokio::join!(verifyd::open_core(&config, clock(), true), verifyd::open_core(&config, clock(), true));
+        let (a, b) = (a.expect("the first instance starts"), b.expect("the second instance starts"));
+        for started in [&a, &b] {
+            let principal = started.core.authenticate_basic(ACCOUNT, TOKEN).await.expect("the account works");
+            assert_eq!(principal.account_sid().as_str(), ACCOUNT);
+            assert!(started.new_account.is_none());
+        }
+        a.core.store().close();
+        b.core.store().close();
+    }
+}
+
+/// The configuration owns its account's token: a start with a new token applies it (the old
+/// one stops working), and accounts made earlier, by the command line or another
+/// configuration, stay usable.
+#[tokio::test]
+async fn a_start_applies_the_configured_token_and_keeps_earlier_accounts() {
+    let server = TestServer::start().await;
+    let made_earlier = server.core.create_account("made earlier").await.unwrap();
+    let dir = server.stop().await;
+
+    let other_account = "AC00000000000000000000000000000001";
+    let started = verifyd::open_core(
+        &config_for(dir.path(), ACCOUNT, "a-new-token-from-the-config"),
+        std::sync::Arc::new(verifyd_core::SystemClock),
+        true,
+    )
+    .await
+    .unwrap();
+    let core = &started.core;
+    assert!(core.authenticate_basic(ACCOUNT, TOKEN).await.is_err(), "the old token stopped working");
+    assert!(core.authenticate_basic(ACCOUNT, "a-new-token-from-the-config").await.is_ok());
+    assert!(core.authenticate_basic(made_earlier.sid.as_str(), &made_earlier.secret).await.is_ok());
+    core.store().close();
+
+    // Another configured account: the first stays usable, and is the command line's again.
+    let started = verifyd::open_core(
+        &config_for(dir.path(), other_account, "the-other-accounts-token"),
+        std::sync::Arc::new(verifyd_core::SystemClock),
+        true,
+    )
+    .await
+    .unwrap();
+    let core = &started.core;
+    assert!(core.authenticate_basic(ACCOUNT, "a-new-token-from-the-config").await.is_ok());
+    assert!(core.authenticate_basic(other_account, "the-other-accounts-token").await.is_ok());
+    let refused = core.rotate_auth_token(&Sid::parse(other_account).unwrap()).await.unwrap_err();
+    assert!(refused.to_string().contains("VERIFYD_AUTH_TOKEN"), "{refused}");
+    core.rotate_auth_token(&Sid::parse(ACCOUNT).unwrap()).await.expect("released: the command line may rotate it");
+    core.store().close();
+}

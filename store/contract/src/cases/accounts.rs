@@ -68,3 +68,35 @@ pub async fn accounts_and_api_keys_persist<S: Store>(store: S) {
     assert_eq!((revoked.secret_hash, revoked.friendly_name), (key.secret_hash, key.friendly_name));
     assert_eq!(store.api_key(&other.sid).await.unwrap(), Some(other), "only the named key is revoked");
 }
+
+/// `ConfigAccount` flags exactly the account it names, clears every other, and `None` clears
+/// them all; the flag travels with the account through `with_account`.
+pub async fn one_account_takes_its_token_from_the_configuration<S: Store>(store: S) {
+    let (alpha, beta) = (account("alpha"), account("beta"));
+    save(&store, vec![Change::InsertAccount(alpha.clone()), Change::InsertAccount(beta.clone())]).await;
+    let flags = async |store: &S| {
+        let a = store.account(&alpha.sid).await.unwrap().unwrap().token_from_config;
+        let b = store.account(&beta.sid).await.unwrap().unwrap().token_from_config;
+        (a, b)
+    };
+    assert_eq!(flags(&store).await, (false, false));
+    save(&store, vec![Change::ConfigAccount(Some(alpha.sid.clone()))]).await;
+    assert_eq!(flags(&store).await, (true, false));
+    let seen = store.with_account(&alpha.sid, |a| Decision::nothing(a.map(|a| a.token_from_config))).await.unwrap();
+    assert_eq!(seen, Some(true), "with_account loads the flag");
+    save(&store, vec![Change::ConfigAccount(Some(beta.sid.clone()))]).await;
+    assert_eq!(flags(&store).await, (false, true), "naming another account releases the first");
+    save(&store, vec![Change::ConfigAccount(None)]).await;
+    assert_eq!(flags(&store).await, (false, false));
+    // Inserted flagged, as a start creates the configured account.
+    let gamma = verifyd_core::domain::account::Account { token_from_config: true, ..account("gamma") };
+    save(&store, vec![Change::InsertAccount(gamma.clone())]).await;
+    assert_eq!(store.account(&gamma.sid).await.unwrap(), Some(gamma));
+}
+
+/// The readiness probe answers on a working store, and leaves no account data behind.
+pub async fn probe_writes_and_reads<S: Store>(store: S) {
+    store.probe().await.expect("a working store answers the probe");
+    store.probe().await.expect("and again");
+    assert_eq!(store.count_accounts().await.unwrap(), 0);
+}
