@@ -137,6 +137,23 @@ impl SecretKind {
     }
 }
 
+/// Which key made a stored secret digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretMatch {
+    No,
+    /// The current master key.
+    Current,
+    /// A previous master key (or no named key: a digest from before digests named theirs).
+    Previous,
+}
+
+/// What a stored value is, for [`Keys::made_under_current`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MadeBy {
+    Seal,
+    Digest,
+}
+
 /// The 32-byte master key (`VERIFYD_MASTER_KEY` as 64 hex characters, or a key file for SQLite).
 ///
 /// `Debug` shows the fingerprint, never the key; there is no `Display`.
@@ -201,21 +218,58 @@ impl MasterKey {
     /// hold a key is an error naming the path ([`KeyError::MalformedFile`]), never silently replaced. On Unix
     /// a key file that grants any access to group or others is refused ([`KeyError::Permissions`]).
     pub fn load_or_create_file(path: &Path) -> Result<(Self, bool), KeyError> {
+        Self::load_or_create_ring(path).map(|(current, _, created)| (current, created))
+    }
+
+    /// [`load_or_create_file`](Self::load_or_create_file) with the previous keys of a rotation:
+    /// the file's first line is the current key, each further line a previous one.
+    pub fn load_or_create_ring(path: &Path) -> Result<(Self, Vec<Self>, bool), KeyError> {
         match std::fs::File::open(path) {
-            Ok(file) => Ok((Self::load_from(path, file)?, false)),
+            Ok(file) => Self::load_from(path, file).map(|(current, previous)| (current, previous, false)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => match Self::create_file(path)? {
-                Some(key) => Ok((key, true)),
+                Some(key) => Ok((key, Vec::new(), true)),
                 // Another process created it between our open and our create: use theirs.
                 None => {
                     let file = std::fs::File::open(path).map_err(|source| io_error(path, source))?;
-                    Ok((Self::load_from(path, file)?, false))
+                    Self::load_from(path, file).map(|(current, previous)| (current, previous, false))
                 }
             },
             Err(source) => Err(io_error(path, source)),
         }
     }
 
-    fn load_from(path: &Path, file: std::fs::File) -> Result<Self, KeyError> {
+    /// Replaces the key file with `current` and `previous` (one key per line), atomically: a
+    /// new owner-only file beside it, synced, renamed over it, and the directory synced.
+    pub fn write_ring(path: &Path, current: &MasterKey, previous: &[MasterKey]) -> Result<(), KeyError> {
+        let temporary = path.with_extension("key.new");
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let _ = std::fs::remove_file(&temporary);
+        let mut file = options.open(&temporary).map_err(|source| io_error(&temporary, source))?;
+        let mut text = String::new();
+        for key in std::iter::once(current).chain(previous) {
+            text.push_str(&key.to_hex());
+            text.push('\n');
+        }
+        let written = file.write_all(text.as_bytes()).and_then(|()| file.sync_all());
+        let mut bytes = text.into_bytes();
+        bytes.fill(0);
+        written.map_err(|source| io_error(&temporary, source))?;
+        drop(file);
+        std::fs::rename(&temporary, path).map_err(|source| io_error(path, source))?;
+        #[cfg(unix)]
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::File::open(parent).and_then(|dir| dir.sync_all()).map_err(|source| io_error(parent, source))?;
+        }
+        Ok(())
+    }
+
+    fn load_from(path: &Path, file: std::fs::File) -> Result<(Self, Vec<Self>), KeyError> {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
@@ -226,7 +280,12 @@ impl MasterKey {
         }
         let mut contents = Vec::new();
         file.take(MAX_KEY_FILE_LEN + 1).read_to_end(&mut contents).map_err(|source| io_error(path, source))?;
-        let parsed = std::str::from_utf8(&contents).ok().and_then(|text| Self::from_hex(text).ok());
+        let parsed = std::str::from_utf8(&contents).ok().and_then(|text| {
+            let keys: Option<Vec<Self>> =
+                text.lines().filter(|l| !l.trim().is_empty()).map(|l| Self::from_hex(l).ok()).collect();
+            let mut keys = keys?.into_iter();
+            Some((keys.next()?, keys.collect()))
+        });
         // Wipe the key's text from memory once parsed.
         contents.fill(0);
         parsed.ok_or_else(|| KeyError::MalformedFile { path: path.to_owned() })
@@ -341,6 +400,7 @@ pub struct Keys {
     /// Subkeys of older master keys: they open sealed values and match hashes, they never seal or hash.
     previous: Vec<Subkeys>,
     fingerprint: String,
+    previous_fingerprints: Vec<String>,
 }
 
 impl fmt::Debug for Keys {
@@ -370,7 +430,8 @@ impl Keys {
                 older.push(Subkeys::derive(key));
             }
         }
-        Self { current: Subkeys::derive(current), previous: older, fingerprint }
+        let previous_fingerprints = seen.split_off(1);
+        Self { current: Subkeys::derive(current), previous: older, fingerprint, previous_fingerprints }
     }
 
     fn all(&self) -> impl Iterator<Item = &Subkeys> {
@@ -395,23 +456,64 @@ impl Keys {
         matched.into()
     }
 
-    /// HMAC-SHA256(secret-hash key, kind ‖ 0x00 ‖ secret), for API key secrets (`kind` "api-key") and auth
-    /// tokens ("auth-token"). These secrets are random and long, so a slow password hash would add nothing.
+    /// HMAC-SHA256(secret-hash key, kind ‖ 0x00 ‖ secret): the simulated carrier's URL token is
+    /// cut from it. Stored secrets use [`secret_digest`](Self::secret_digest), which names its key.
     pub fn secret_hash(&self, kind: SecretKind, secret: &str) -> [u8; 32] {
         secret_hash_with(&self.current, kind.label(), secret)
     }
 
-    /// Whether `stored` is the secret hash of (`kind`, `secret`), compared in constant time. A hash made under
-    /// a previous master key also matches, so that a rotation does not revoke every API key. False for a
-    /// stored value of the wrong length.
-    pub fn secret_matches(&self, kind: SecretKind, secret: &str, stored: &[u8]) -> bool {
+    /// What is stored to check a secret (API key secrets, auth tokens): the current key's id
+    /// (4 bytes) ‖ HMAC-SHA256(secret-hash key, kind ‖ 0x00 ‖ secret). The key id tells a
+    /// rotation which digests a previous key made. These secrets are random and long, so a
+    /// slow password hash would add nothing.
+    pub fn secret_digest(&self, kind: SecretKind, secret: &str) -> Vec<u8> {
+        let mut digest = Vec::with_capacity(KEY_ID_LEN + 32);
+        digest.extend_from_slice(&self.current.key_id);
+        digest.extend_from_slice(&secret_hash_with(&self.current, kind.label(), secret));
+        digest
+    }
+
+    /// Whether `stored` (a [`secret_digest`](Self::secret_digest), or a bare 32-byte hash made
+    /// before digests named their key) is of (`kind`, `secret`), compared in constant time, and
+    /// under which key. A bare hash that matches counts as [`SecretMatch::Previous`]: it is to
+    /// be re-made as a digest.
+    pub fn secret_match(&self, kind: SecretKind, secret: &str, stored: &[u8]) -> SecretMatch {
         let kind = kind.label();
-        if stored.len() != 32 {
-            return false;
+        match stored.len() {
+            32 => {
+                let matched = self
+                    .all()
+                    .fold(Choice::from(0), |acc, keys| acc | secret_hash_with(keys, kind, secret).ct_eq(stored));
+                if matched.into() { SecretMatch::Previous } else { SecretMatch::No }
+            }
+            len if len == KEY_ID_LEN + 32 => {
+                let (key_id, mac) = stored.split_at(KEY_ID_LEN);
+                let Some(keys) = self.all().find(|keys| keys.key_id[..] == *key_id) else { return SecretMatch::No };
+                if !bool::from(secret_hash_with(keys, kind, secret).ct_eq(mac)) {
+                    SecretMatch::No
+                } else if keys.key_id == self.current.key_id {
+                    SecretMatch::Current
+                } else {
+                    SecretMatch::Previous
+                }
+            }
+            _ => SecretMatch::No,
         }
-        let matched =
-            self.all().fold(Choice::from(0), |acc, keys| acc | secret_hash_with(keys, kind, secret).ct_eq(stored));
-        matched.into()
+    }
+
+    /// Whether a sealed value or a secret digest was made under the current master key.
+    pub fn made_under_current(&self, value: &[u8], kind: MadeBy) -> bool {
+        let key_id = match kind {
+            MadeBy::Seal => value.get(1..HEADER_LEN),
+            MadeBy::Digest => value.get(..KEY_ID_LEN).filter(|_| value.len() == KEY_ID_LEN + 32),
+        };
+        key_id == Some(&self.current.key_id[..])
+    }
+
+    /// Whether `stored` is a digest or hash of (`kind`, `secret`) under the current or a previous
+    /// master key (see [`secret_match`](Self::secret_match)).
+    pub fn secret_matches(&self, kind: SecretKind, secret: &str, stored: &[u8]) -> bool {
+        self.secret_match(kind, secret, stored) != SecretMatch::No
     }
 
     /// Encrypts `plaintext` with XChaCha20-Poly1305 under the current master key's seal key and a random
@@ -484,9 +586,20 @@ impl Keys {
         &self.current.token_signing
     }
 
+    /// The keys an access token's signature may be checked with: the current one, then those of
+    /// previous master keys (a token issued just before a rotation lives on for minutes).
+    pub fn token_verifying_keys(&self) -> impl Iterator<Item = &[u8; 32]> {
+        self.all().map(|keys| &keys.token_signing)
+    }
+
     /// The fingerprint of the current master key (see [`MasterKey::fingerprint`]).
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
+    }
+
+    /// The fingerprints of the previous master keys given for a rotation.
+    pub fn previous_fingerprints(&self) -> &[String] {
+        &self.previous_fingerprints
     }
 }
 
@@ -794,6 +907,59 @@ mod tests {
         assert!(!keys.secret_matches(SecretKind::AuthToken, "s3cr3t", &api));
         assert!(!keys.secret_matches(SecretKind::ApiKey, "s3cr3u", &api));
         assert!(!keys.secret_matches(SecretKind::ApiKey, "s3cr3t", &api[..16]));
+    }
+
+    #[test]
+    fn keys_a_key_file_holds_the_current_key_then_previous_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("verifyd.key");
+        let (first, created) = MasterKey::load_or_create_file(&path).unwrap();
+        assert!(created);
+        let second = MasterKey::generate();
+        MasterKey::write_ring(&path, &second, std::slice::from_ref(&first)).unwrap();
+        let (current, previous, created) = MasterKey::load_or_create_ring(&path).unwrap();
+        assert!(!created);
+        assert_eq!(current.to_hex(), second.to_hex());
+        assert_eq!(previous.iter().map(MasterKey::to_hex).collect::<Vec<_>>(), [first.to_hex()]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        assert!(!path.with_extension("key.new").exists());
+        MasterKey::write_ring(&path, &second, &[]).unwrap();
+        assert!(MasterKey::load_or_create_ring(&path).unwrap().1.is_empty());
+    }
+
+    #[test]
+    fn keys_secret_digests_name_their_key_and_match_across_a_rotation() {
+        let (old, new) = (key_from_byte(1), key_from_byte(2));
+        let old_keys = Keys::derive(&old);
+        let digest = old_keys.secret_digest(SecretKind::ApiKey, "s3cr3t");
+        assert_eq!(digest.len(), 36);
+        assert_eq!(old_keys.secret_match(SecretKind::ApiKey, "s3cr3t", &digest), SecretMatch::Current);
+        assert_eq!(old_keys.secret_match(SecretKind::ApiKey, "wrong", &digest), SecretMatch::No);
+        assert_eq!(old_keys.secret_match(SecretKind::AuthToken, "s3cr3t", &digest), SecretMatch::No);
+        assert!(old_keys.made_under_current(&digest, MadeBy::Digest));
+
+        let rotated = Keys::with_previous(&new, std::slice::from_ref(&old));
+        assert_eq!(rotated.secret_match(SecretKind::ApiKey, "s3cr3t", &digest), SecretMatch::Previous);
+        assert!(!rotated.made_under_current(&digest, MadeBy::Digest));
+        let remade = rotated.secret_digest(SecretKind::ApiKey, "s3cr3t");
+        assert_eq!(rotated.secret_match(SecretKind::ApiKey, "s3cr3t", &remade), SecretMatch::Current);
+        assert!(rotated.made_under_current(&remade, MadeBy::Digest));
+        // Without the previous key the old digest matches nothing.
+        assert_eq!(Keys::derive(&new).secret_match(SecretKind::ApiKey, "s3cr3t", &digest), SecretMatch::No);
+
+        // A bare hash from before digests named their key matches, as one to re-make.
+        let bare = old_keys.secret_hash(SecretKind::ApiKey, "s3cr3t");
+        assert_eq!(old_keys.secret_match(SecretKind::ApiKey, "s3cr3t", &bare), SecretMatch::Previous);
+        assert!(!old_keys.made_under_current(&bare, MadeBy::Digest));
+
+        let factor = verifyd_runtime::Sid::from_parts("YF", [7; 16]);
+        let sealed = rotated.seal(SealContext::TotpSecret(&factor), b"x");
+        assert!(rotated.made_under_current(&sealed, MadeBy::Seal));
+        assert!(!old_keys.made_under_current(&sealed, MadeBy::Seal));
     }
 
     #[test]

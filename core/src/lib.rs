@@ -31,6 +31,7 @@ mod urls;
 use std::sync::Arc;
 
 pub use api::accounts::Credentials;
+pub use api::master_keys::ResealReport;
 pub use background::{DeliveryRound, Post, WebhookTransport};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CoreError, http_date};
@@ -81,6 +82,11 @@ impl<S: Store> Core<S> {
 
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    /// The master keys' subkeys (fingerprints only are public).
+    pub fn keys(&self) -> &keys::Keys {
+        &self.keys
     }
 
     pub fn config(&self) -> &CoreConfig {

@@ -26,11 +26,12 @@ pub const OUTBOX_RETENTION_RANGE: RangeInclusive<u64> = 60..=31_536_000;
 pub const DEFAULT_LOG: &str = "info";
 
 /// The environment variables read by [`Config::load`], in the order they are checked.
-pub const ENV_VARS: [&str; 10] = [
+pub const ENV_VARS: [&str; 11] = [
     "VERIFYD_LISTEN",
     "VERIFYD_DATABASE_URL",
     "VERIFYD_PUBLIC_URL",
     "VERIFYD_MASTER_KEY",
+    "VERIFYD_PREVIOUS_MASTER_KEYS",
     "VERIFYD_DEV",
     "VERIFYD_ACCOUNT_SID",
     "VERIFYD_AUTH_TOKEN",
@@ -51,6 +52,9 @@ pub struct Config {
     pub public_url: String,
     /// 64 hexadecimal characters, as given. Never printed.
     pub master_key: Option<String>,
+    /// Keys of a rotation in progress, 64 hexadecimal characters each: they open what they
+    /// sealed, never seal. Never printed.
+    pub previous_master_keys: Vec<String>,
     /// Development mode.
     pub dev: bool,
     /// An account (SID and auth token) to ensure exists at start. The token is never printed.
@@ -120,6 +124,7 @@ impl Default for Config {
             database: Database::Sqlite(PathBuf::from(DEFAULT_SQLITE_PATH)),
             public_url: default_public_url(DEFAULT_LISTEN),
             master_key: None,
+            previous_master_keys: Vec::new(),
             dev: false,
             account: None,
             outbox_retention_seconds: DEFAULT_OUTBOX_RETENTION_SECONDS,
@@ -167,6 +172,19 @@ impl Config {
                 return Err(s.invalid(MASTER_KEY_EXPECTED));
             }
             config.master_key = Some(text.to_owned());
+        }
+        if let Some(s) = sources.take("previous_master_keys", "VERIFYD_PREVIOUS_MASTER_KEYS") {
+            let keys: Vec<String> = match &s.value {
+                Value::Env(text) => text.split(',').map(|k| k.trim().to_owned()).collect(),
+                Value::File(toml::Value::Array(items)) => {
+                    items.iter().map(|item| item.as_str().map(|k| k.trim().to_owned()).unwrap_or_default()).collect()
+                }
+                Value::File(_) => return Err(s.invalid(PREVIOUS_KEYS_EXPECTED)),
+            };
+            if keys.iter().any(|k| k.len() != 64 || !k.bytes().all(|b| b.is_ascii_hexdigit())) {
+                return Err(s.invalid(PREVIOUS_KEYS_EXPECTED));
+            }
+            config.previous_master_keys = keys;
         }
         if let Some(s) = sources.take("dev", "VERIFYD_DEV") {
             config.dev = match &s.value {
@@ -263,6 +281,7 @@ impl fmt::Debug for Config {
             .field("database", &self.database)
             .field("public_url", &self.public_url)
             .field("master_key", &self.master_key.as_ref().map(|_| Redacted))
+            .field("previous_master_keys", &self.previous_master_keys.iter().map(|_| Redacted).collect::<Vec<_>>())
             .field("dev", &self.dev)
             .field("account", &self.account.as_ref().map(|(sid, _)| (sid, Redacted)))
             .field("outbox_retention_seconds", &self.outbox_retention_seconds)
@@ -327,6 +346,8 @@ const DATABASE_EXPECTED: &str =
 const PUBLIC_URL_EXPECTED: &str = "expected an absolute http(s) URL without query or fragment, \
      such as https://verify.example.com or https://example.com/verify";
 const MASTER_KEY_EXPECTED: &str = "expected 64 hexadecimal characters (32 bytes, such as from `openssl rand -hex 32`)";
+const PREVIOUS_KEYS_EXPECTED: &str = "expected master keys of 64 hexadecimal characters each, separated by commas \
+     (an array of strings in the file)";
 const DEV_EXPECTED: &str = "expected 1, 0, true or false";
 const ACCOUNT_SID_EXPECTED: &str = "expected an account SID: AC followed by 32 hexadecimal digits";
 const AUTH_TOKEN_EXPECTED: &str = "expected at least 16 visible ASCII characters, without ':'";
@@ -343,6 +364,7 @@ struct FileConfig {
     database_url: Option<toml::Value>,
     public_url: Option<toml::Value>,
     master_key: Option<toml::Value>,
+    previous_master_keys: Option<toml::Value>,
     dev: Option<toml::Value>,
     account_sid: Option<toml::Value>,
     auth_token: Option<toml::Value>,
@@ -353,7 +375,7 @@ struct FileConfig {
 
 impl FileConfig {
     fn holds_secret(&self) -> bool {
-        self.master_key.is_some() || self.auth_token.is_some()
+        self.master_key.is_some() || self.previous_master_keys.is_some() || self.auth_token.is_some()
     }
 
     fn take(&mut self, key: &str) -> Option<toml::Value> {
@@ -362,6 +384,7 @@ impl FileConfig {
             "database_url" => self.database_url.take(),
             "public_url" => self.public_url.take(),
             "master_key" => self.master_key.take(),
+            "previous_master_keys" => self.previous_master_keys.take(),
             "dev" => self.dev.take(),
             "account_sid" => self.account_sid.take(),
             "auth_token" => self.auth_token.take(),
@@ -914,6 +937,24 @@ webhook_allow = ["hooks.internal", "192.168.0.0/16"]
             assert!(!format!("{err:?}").contains(key));
             assert!(!message.contains(&key[..16]));
         }
+    }
+
+    #[test]
+    fn previous_master_keys_are_read_validated_and_never_echoed() {
+        let other = KEY.replace('0', "f");
+        let config = load_env(&[("VERIFYD_PREVIOUS_MASTER_KEYS", &format!("{KEY}, {other}"))]).unwrap();
+        assert_eq!(config.previous_master_keys, [KEY.to_owned(), other.clone()]);
+        assert!(!format!("{config:?}").contains(&other));
+        let (_file, result) = load_file(&format!("previous_master_keys = [\"{KEY}\"]\n"), &[]);
+        assert_eq!(result.unwrap().previous_master_keys, [KEY]);
+        for bad in [format!("{KEY},"), format!("{KEY},{}", &KEY[..63]), "zz".to_owned()] {
+            let message = err_env(&[("VERIFYD_PREVIOUS_MASTER_KEYS", &bad)]);
+            assert!(message.starts_with("VERIFYD_PREVIOUS_MASTER_KEYS: expected master keys"), "{message}");
+            assert!(!message.contains(&KEY[..40]), "{message}");
+        }
+        let (file, result) = load_file(&format!("previous_master_keys = \"{KEY}\"\n"), &[]);
+        let message = result.unwrap_err().to_string();
+        assert!(message.starts_with(&format!("{}: previous_master_keys: expected", file.path().display())));
     }
 
     #[test]

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use verifyd::config::{Config, Database};
-use verifyd::start::{Started, open_core};
+use verifyd::start::{Started, key_file_for, open_core};
 use verifyd_core::SystemClock;
+use verifyd_core::keys::MasterKey;
 use verifyd_runtime::Sid;
 
 /// mimalloc, not the system allocator: glibc's malloc spent ~5 % of the server's time
@@ -91,6 +92,13 @@ enum KeysCommand {
         account: String,
         key: String,
     },
+    /// Begin a master key rotation: with a key file, put a new key first in it (the current
+    /// one stays on the next line to read what it sealed); with VERIFYD_MASTER_KEY, print a
+    /// new key and what to set. Then restart every instance and run `rotate-master`.
+    NewMaster,
+    /// Re-seal every stored secret under the current master key, in batches, while servers
+    /// run; once nothing needs the previous keys, retire them (and drop them from the key file).
+    RotateMaster,
 }
 
 fn main() -> ExitCode {
@@ -178,6 +186,13 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             close(&started);
             Ok(())
         }
+        Command::Keys(KeysCommand::NewMaster) => new_master(&config),
+        Command::Keys(KeysCommand::RotateMaster) => {
+            let started = open_core(&config, clock, false).await.map_err(|e| e.to_string())?;
+            let result = rotate_master(&config, &started).await;
+            close(&started);
+            result
+        }
         Command::Webhooks(WebhooksCommand::Failed { account, limit }) => {
             let account = account.as_deref().map(account_sid).transpose()?;
             let started = open_core(&config, clock, false).await.map_err(|e| e.to_string())?;
@@ -222,6 +237,72 @@ const DEV_MODE_OPENS: &str = "development mode (VERIFYD_DEV) is on; it opens: GE
      credentials or API keys read every code and message the server \"sent\"; GET /dev/sna/{VerificationSid}, a \
      simulated carrier that approves silent network auth; webhooks to loopback addresses (127.0.0.0/8, ::1). \
      Never run development mode where real users are";
+
+fn new_master(config: &Config) -> Result<(), String> {
+    let new = MasterKey::generate();
+    if config.master_key.is_some() {
+        println!(
+            "New master key (fingerprint {}):\n\n  {}\n\nOn every instance set VERIFYD_MASTER_KEY to it and add the current key to \
+             VERIFYD_PREVIOUS_MASTER_KEYS, restart them all, then run `verifyd keys rotate-master`.",
+            new.fingerprint(),
+            new.to_hex()
+        );
+        return Ok(());
+    }
+    let Database::Sqlite(path) = &config.database else {
+        return Err("a PostgreSQL database needs VERIFYD_MASTER_KEY: there is no key file to rotate".into());
+    };
+    let key_file = key_file_for(path);
+    if !key_file.exists() {
+        return Err(format!("there is no key file {} to rotate", key_file.display()));
+    }
+    let (current, mut previous, _) = MasterKey::load_or_create_ring(&key_file).map_err(|e| e.to_string())?;
+    previous.insert(0, current);
+    MasterKey::write_ring(&key_file, &new, &previous).map_err(|e| e.to_string())?;
+    println!(
+        "{} now holds a new master key (fingerprint {}) first, and the previous keys after it.\n\
+         Back it up, restart every instance, then run `verifyd keys rotate-master`.",
+        key_file.display(),
+        new.fingerprint()
+    );
+    Ok(())
+}
+
+async fn rotate_master(config: &Config, started: &Started) -> Result<(), String> {
+    let report = started.core.reseal_all().await.map_err(|e| e.to_string())?;
+    println!("master key {}", started.core.keys().fingerprint());
+    for (kind, examined, resealed, unreadable) in &report.kinds {
+        println!("  {:<32} {examined:>8} stored  {resealed:>8} re-sealed  {unreadable:>4} unreadable", kind.describe());
+    }
+    if !report.api_keys_under_previous.is_empty() {
+        let keys: Vec<String> = report.api_keys_under_previous.iter().map(ToString::to_string).collect();
+        println!(
+            "{} API key(s) were made under a previous master key and have not been used since: {}.\n\
+             Each is re-made at its next use; revoke the ones no longer in use, then run this again.",
+            keys.len(),
+            keys.join(", ")
+        );
+    }
+    if report.access_tokens_under_previous > 0 {
+        println!(
+            "{} access token(s) were signed with a previous master key; they expire within five minutes: run this \
+             again after that.",
+            report.access_tokens_under_previous
+        );
+    }
+    if !report.retired {
+        return Err("the previous master keys are still needed: keep them, and run this again".into());
+    }
+    match (&config.master_key, &started.key_file) {
+        (None, Some(key_file)) => {
+            let (current, _, _) = MasterKey::load_or_create_ring(key_file).map_err(|e| e.to_string())?;
+            MasterKey::write_ring(key_file, &current, &[]).map_err(|e| e.to_string())?;
+            println!("done: every secret is sealed under the current key; {} now holds it alone", key_file.display());
+        }
+        _ => println!("done: every secret is sealed under the current key; remove VERIFYD_PREVIOUS_MASTER_KEYS"),
+    }
+    Ok(())
+}
 
 fn close(started: &Started) {
     started.core.store().close();

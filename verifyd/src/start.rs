@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use verifyd_core::keys::{KeyError, Keys, MasterKey};
 use verifyd_core::store::{KeyCheck, StoreError};
-use verifyd_core::{Clock, Core, CoreConfig, CoreError, Credentials, Store as _};
+use verifyd_core::{Clock, Core, CoreConfig, CoreError, Credentials};
 use verifyd_outbound::{AddressGuard, HttpTransport};
 use verifyd_store_sqlite::SqliteStore;
 
@@ -20,11 +20,12 @@ pub enum StartError {
     #[error("cannot open the database {database}: {source}")]
     Store { database: String, source: StoreError },
     #[error(
-        "the database {database} was written with a different master key (key fingerprint {expected}); \
-         start with the key it was created with (VERIFYD_MASTER_KEY, or the key file {key_file}). \
-         Refusing to start rather than making every stored secret unreadable"
+        "the database {database} holds secrets sealed with master keys this start was not given (fingerprints \
+         {fingerprints}); give the key it was written with ({key_source}), and during a rotation the previous \
+         keys too (VERIFYD_PREVIOUS_MASTER_KEYS, or further lines of the key file). \
+         Refusing to start rather than making stored secrets unreadable"
     )]
-    WrongKey { database: String, expected: String, key_file: String },
+    WrongKey { database: String, fingerprints: String, key_source: String },
     #[error(
         "the database {database} exists but its key file {key_file} does not; restore the key file from your backup \
          or set VERIFYD_MASTER_KEY. A new key would make every stored secret unreadable"
@@ -59,8 +60,12 @@ pub fn key_file_for(database: &Path) -> PathBuf {
 /// Commands of the command line change no account they were not asked to.
 pub async fn open_core(config: &Config, clock: Arc<dyn Clock>, serving: bool) -> Result<Started, StartError> {
     let Database::Sqlite(path) = &config.database else { return Err(StartError::PostgresNotYet) };
-    let (master, key_file, key_created) = match &config.master_key {
-        Some(hex) => (MasterKey::from_hex(hex)?, None, false),
+    let (master, previous, key_file, key_created) = match &config.master_key {
+        Some(hex) => {
+            let previous =
+                config.previous_master_keys.iter().map(|k| MasterKey::from_hex(k)).collect::<Result<_, _>>()?;
+            (MasterKey::from_hex(hex)?, previous, None, false)
+        }
         None => {
             let key_file = key_file_for(path);
             if path.exists() && !key_file.exists() {
@@ -69,26 +74,16 @@ pub async fn open_core(config: &Config, clock: Arc<dyn Clock>, serving: bool) ->
                     key_file: key_file.display().to_string(),
                 });
             }
-            let (master, created) = MasterKey::load_or_create_file(&key_file)?;
-            (master, Some(key_file), created)
+            let (master, mut previous, created) = MasterKey::load_or_create_ring(&key_file)?;
+            for k in &config.previous_master_keys {
+                previous.push(MasterKey::from_hex(k)?);
+            }
+            (master, previous, Some(key_file), created)
         }
     };
-    let keys = Arc::new(Keys::derive(&master));
+    let keys = Arc::new(Keys::with_previous(&master, &previous));
     let store =
         SqliteStore::open(path).map_err(|source| StartError::Store { database: path.display().to_string(), source })?;
-    match store.check_key_fingerprint(keys.fingerprint()).await {
-        Ok(KeyCheck::Matches | KeyCheck::Recorded) => {}
-        Ok(KeyCheck::Mismatch) => {
-            return Err(StartError::WrongKey {
-                database: path.display().to_string(),
-                expected: "(stored in the database)".to_owned(),
-                key_file: key_file
-                    .as_ref()
-                    .map_or_else(|| "VERIFYD_MASTER_KEY".to_owned(), |k| k.display().to_string()),
-            });
-        }
-        Err(source) => return Err(StartError::Store { database: path.display().to_string(), source }),
-    }
     let core_config = CoreConfig {
         public_url: config.public_url.clone(),
         dev: config.dev,
@@ -98,6 +93,31 @@ pub async fn open_core(config: &Config, clock: Arc<dyn Clock>, serving: bool) ->
     let transport =
         HttpTransport::new(AddressGuard::new(config.dev, &config.webhook_allow)).map_err(StartError::Transport)?;
     let core = Arc::new(Core::new(store, keys, clock, core_config, Arc::new(transport))?);
+    match core.check_master_keys().await {
+        Ok(KeyCheck::Matches | KeyCheck::Recorded) => {}
+        Ok(KeyCheck::Rotated { from }) => {
+            tracing::warn!(
+                previous = %from,
+                current = %core.keys().fingerprint(),
+                "the database moves to a new master key; run `verifyd keys rotate-master` to re-seal what the previous \
+                 key sealed, then drop the previous key"
+            );
+        }
+        Ok(KeyCheck::Missing { fingerprints }) => {
+            core.store().close();
+            return Err(StartError::WrongKey {
+                database: path.display().to_string(),
+                fingerprints: fingerprints.join(", "),
+                key_source: key_file
+                    .as_ref()
+                    .map_or_else(|| "VERIFYD_MASTER_KEY".to_owned(), |k| format!("the key file {}", k.display())),
+            });
+        }
+        Err(CoreError::Store(source)) => {
+            return Err(StartError::Store { database: path.display().to_string(), source });
+        }
+        Err(e) => return Err(e.into()),
+    }
     let mut new_account = None;
     if serving {
         core.apply_config_account(config.account.as_ref().map(|(sid, token)| (sid, token.as_str()))).await?;

@@ -94,7 +94,11 @@ impl<S: Store> Core<S> {
 
     /// An access token presented as a password: a valid, unexpired, unused token of ours.
     pub(crate) async fn enrolment(&self, token: &jwt::Unverified) -> Result<Principal, CoreError> {
-        let claims = token.clone().verify_hs256(self.keys.token_signing_key()).map_err(|_| self.unauthenticated())?;
+        let claims = self
+            .keys
+            .token_verifying_keys()
+            .find_map(|key| token.clone().verify_hs256(key).ok())
+            .ok_or_else(|| self.unauthenticated())?;
         let now = self.clock.now();
         if jwt::int_claim(&claims, "exp").is_none_or(|exp| exp <= now.unix()) {
             return Err(self.unauthenticated());

@@ -5,7 +5,7 @@ use verifyd_runtime::Sid;
 
 use crate::domain::account::{Account, ApiKey};
 use crate::ids::{new_sid, prefix};
-use crate::keys::{SealContext, SecretKind, random_hex, random_token};
+use crate::keys::{SealContext, SecretKind, SecretMatch, random_hex, random_token};
 use crate::store::{Change, Decision, Store};
 use crate::{Core, CoreError, Principal};
 
@@ -27,7 +27,7 @@ fn account_path(sid: &Sid) -> String {
 
 impl<S: Store> Core<S> {
     fn with_token(&self, mut account: Account, token: &str) -> Account {
-        account.auth_token_hash = self.keys.secret_hash(SecretKind::AuthToken, token).to_vec();
+        account.auth_token_hash = self.keys.secret_digest(SecretKind::AuthToken, token);
         account.auth_token_sealed = self.keys.seal(SealContext::AuthToken(&account.sid), token.as_bytes());
         account
     }
@@ -133,7 +133,7 @@ impl<S: Store> Core<S> {
             sid: sid.clone(),
             account_sid: account.clone(),
             friendly_name: friendly_name.to_owned(),
-            secret_hash: self.keys.secret_hash(SecretKind::ApiKey, &secret).to_vec(),
+            secret_hash: self.keys.secret_digest(SecretKind::ApiKey, &secret),
             revoked: false,
             date_created: self.clock.now(),
         };
@@ -153,6 +153,24 @@ impl<S: Store> Core<S> {
             })
             .await?;
         if revoked { Ok(()) } else { Err(CoreError::not_found(format!("/Accounts/{account}/Keys/{key}"))) }
+    }
+
+    /// An API key's digest was made under a previous master key: its secret, just checked, is
+    /// here, so make it again under the current key. Once every key has been used (or revoked)
+    /// after a rotation, no digest needs the previous key any more.
+    async fn remake_api_key_digest(&self, key: &ApiKey, secret: &str) -> Result<(), CoreError> {
+        let (old, new) = (key.secret_hash.clone(), self.keys.secret_digest(SecretKind::ApiKey, secret));
+        self.store
+            .with_api_key(&key.account_sid, &key.sid, move |found| match found {
+                // Unless it changed meanwhile (revoked, or re-made by another request).
+                Some(key) if key.secret_hash == old => Decision::save(
+                    vec![Change::ApiKeyDigest { account: key.account_sid, sid: key.sid, digest: new }],
+                    (),
+                ),
+                _ => Decision::nothing(()),
+            })
+            .await?;
+        Ok(())
     }
 
     /// HTTP Basic credentials → the principal. Every failure is the same 401: nothing tells
@@ -180,10 +198,16 @@ impl<S: Store> Core<S> {
             }
             prefix::API_KEY => {
                 let key = self.store.api_key(&sid).await?.ok_or_else(|| self.unauthenticated())?;
-                if !key.revoked && self.keys.secret_matches(SecretKind::ApiKey, password, &key.secret_hash) {
-                    Ok(Principal::ApiKey { account_sid: key.account_sid, key_sid: key.sid })
-                } else {
-                    Err(self.unauthenticated())
+                if key.revoked {
+                    return Err(self.unauthenticated());
+                }
+                match self.keys.secret_match(SecretKind::ApiKey, password, &key.secret_hash) {
+                    SecretMatch::No => Err(self.unauthenticated()),
+                    SecretMatch::Current => Ok(Principal::ApiKey { account_sid: key.account_sid, key_sid: key.sid }),
+                    SecretMatch::Previous => {
+                        self.remake_api_key_digest(&key, password).await?;
+                        Ok(Principal::ApiKey { account_sid: key.account_sid, key_sid: key.sid })
+                    }
                 }
             }
             _ => Err(self.unauthenticated()),

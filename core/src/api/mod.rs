@@ -16,6 +16,7 @@ mod challenges;
 mod entities;
 mod factors;
 mod health;
+pub mod master_keys;
 mod outbox;
 mod push;
 mod rate_limits;

@@ -42,11 +42,19 @@ pub enum Change {
     /// The one account whose token comes from the configuration (`None`: no account's does);
     /// every other account's token is the command line's to rotate.
     ConfigAccount(Option<Sid>),
+    /// The master keys the database records.
+    SetKeyRing(crate::domain::keyring::KeyRing),
     InsertApiKey(ApiKey),
     RevokeApiKey {
         account: Sid,
         sid: Sid,
         at: Timestamp,
+    },
+    /// The key's secret digest, made again under the current master key.
+    ApiKeyDigest {
+        account: Sid,
+        sid: Sid,
+        digest: Vec<u8>,
     },
 
     InsertService(Service),

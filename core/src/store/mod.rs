@@ -15,6 +15,7 @@
 
 mod change;
 mod keys;
+mod sealed;
 
 use std::future::Future;
 
@@ -47,15 +48,8 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// What the database says about the master key it was used with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyCheck {
-    /// A new database: the fingerprint is now stored.
-    Recorded,
-    Matches,
-    /// The database was written with another key.
-    Mismatch,
-}
+pub use crate::domain::keyring::{KeyCheck, KeyRing};
+pub use sealed::{Resealed, SealedKind, SealedValue};
 
 /// Where a page of a list starts. Lists are ordered by creation (`seq`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,8 +106,25 @@ pub trait Decide<S, T>: FnOnce(S) -> Decision<T> + Send + 'static {}
 impl<S, T, F: FnOnce(S) -> Decision<T> + Send + 'static> Decide<S, T> for F {}
 
 pub trait Store: Send + Sync + 'static {
-    /// Records the key's fingerprint in a new database, or compares it with the stored one.
-    fn check_key_fingerprint(&self, fingerprint: &str) -> impl Future<Output = Result<KeyCheck>> + Send;
+    /// The master keys the database records (fingerprints); `decide` answers what to record.
+    /// Atomic, so that instances starting together agree.
+    fn with_keyring<T: Send + 'static>(
+        &self,
+        decide: impl Decide<KeyRing, T>,
+    ) -> impl Future<Output = Result<T>> + Send;
+
+    /// Up to `limit` stored values of `kind`, in SID order after `after`; rows without one
+    /// (a verification that ended, a factor without a secret) are skipped.
+    fn sealed_values(
+        &self,
+        kind: SealedKind,
+        after: Option<Sid>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<SealedValue>>> + Send;
+
+    /// Replaces values of `kind` (and their digests) where the row still holds `old`; answers
+    /// how many were replaced. [`SealedKind::ApiKeyDigest`] cannot be replaced this way.
+    fn reseal(&self, kind: SealedKind, values: Vec<Resealed>) -> impl Future<Output = Result<u64>> + Send;
 
     /// Answers once the database has committed a write and answered a read: what `/readyz`
     /// asks. The write touches no data of any account.

@@ -27,7 +27,8 @@ macro_rules! contract_tests {
     ($open:expr) => {
         $crate::__contract_cases!(
             $open;
-            key_fingerprint_is_recorded_then_compared,
+            key_ring_is_recorded_and_read_back,
+            sealed_values_are_listed_and_replaced_only_where_unchanged,
             accounts_and_api_keys_persist,
             one_account_takes_its_token_from_the_configuration,
             probe_writes_and_reads,

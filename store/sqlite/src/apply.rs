@@ -83,6 +83,14 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                 params![sid.as_str(), account.as_str(), at.unix()],
             )?;
         }
+        Change::ApiKeyDigest { account, sid, digest } => {
+            run(
+                c,
+                "UPDATE api_keys SET secret_hash = ?3 WHERE sid = ?1 AND account_sid = ?2",
+                params![sid.as_str(), account.as_str(), digest],
+            )?;
+        }
+        Change::SetKeyRing(ring) => crate::keyring::save(c, ring)?,
         Change::InsertService(s) => {
             run(
                 c,

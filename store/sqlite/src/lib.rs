@@ -11,9 +11,11 @@
 
 mod apply;
 mod checkpoint;
+mod keyring;
 mod queries;
 mod rows;
 mod schema;
+mod sealed;
 mod sweep;
 mod writer;
 
@@ -32,8 +34,8 @@ use verifyd_core::domain::verification::Verification;
 use verifyd_core::domain::webhook::{Delivery, DeliveryRecord, Webhook};
 use verifyd_core::store::{
     ChallengeFilter, ChallengeKey, ChallengeState, Change, Decide, Decision, EntityKey, EntityState, FactorKey,
-    FactorState, KeyCheck, NewFactorKey, NewFactorState, Page, RateLimitKey, Result, SendKey, SendState, Store,
-    StoreError, Sweep, Swept, VerificationAt,
+    FactorState, KeyRing, NewFactorKey, NewFactorState, Page, RateLimitKey, Resealed, Result, SealedKind, SealedValue,
+    SendKey, SendState, Store, StoreError, Sweep, Swept, VerificationAt,
 };
 use verifyd_runtime::{Sid, Timestamp};
 use writer::Writer;
@@ -187,25 +189,16 @@ fn one<T>(
 }
 
 impl Store for SqliteStore {
-    async fn check_key_fingerprint(&self, fingerprint: &str) -> Result<KeyCheck> {
-        let fingerprint = fingerprint.to_owned();
-        self.writer
-            .run(move |c| {
-                let stored: Option<String> = c
-                    .query_row("SELECT value FROM meta WHERE key = 'key_fingerprint'", [], |r| r.get(0))
-                    .optional()
-                    .map_err(store_error)?;
-                Ok(match stored {
-                    Some(s) if s == fingerprint => KeyCheck::Matches,
-                    Some(_) => KeyCheck::Mismatch,
-                    None => {
-                        c.execute("INSERT INTO meta (key, value) VALUES ('key_fingerprint', ?1)", [&fingerprint])
-                            .map_err(store_error)?;
-                        KeyCheck::Recorded
-                    }
-                })
-            })
-            .await
+    async fn with_keyring<T: Send + 'static>(&self, decide: impl Decide<KeyRing, T>) -> Result<T> {
+        self.transact(keyring::load, decide).await
+    }
+
+    async fn sealed_values(&self, kind: SealedKind, after: Option<Sid>, limit: u32) -> Result<Vec<SealedValue>> {
+        self.read(|c| sealed::list(c, kind, after.as_ref(), limit))
+    }
+
+    async fn reseal(&self, kind: SealedKind, values: Vec<Resealed>) -> Result<u64> {
+        self.writer.run(move |c| sealed::replace(c, kind, &values).map_err(store_error)).await
     }
 
     async fn probe(&self) -> Result<()> {

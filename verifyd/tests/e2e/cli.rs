@@ -240,3 +240,28 @@ fn the_environments_account_is_rotated_in_the_environment_not_from_the_command_l
     let rotated = stdout(&verifyd(dir.path(), &["accounts", "rotate-token", account]));
     assert_eq!(field(&rotated, "AccountSid:"), account);
 }
+
+/// The key file's rotation from the command line: a new key first, the old one kept to read
+/// what it sealed, a re-seal, then the key file holds the new key alone and still opens all.
+#[test]
+fn the_master_key_file_is_rotated_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let created = stdout(&verifyd(dir.path(), &["accounts", "create"]));
+    let account = field(&created, "AccountSid:");
+    let key_file = dir.path().join("verifyd.key");
+    let original = std::fs::read_to_string(&key_file).expect("key file");
+
+    let began = stdout(&verifyd(dir.path(), &["keys", "new-master"]));
+    assert!(began.contains("rotate-master"), "{began}");
+    let during = std::fs::read_to_string(&key_file).expect("key file");
+    let lines: Vec<&str> = during.lines().collect();
+    assert_eq!(lines.len(), 2, "{during}");
+    assert_eq!(lines[1], original.trim(), "the old key follows the new one");
+
+    let rotated = stdout(&verifyd(dir.path(), &["keys", "rotate-master"]));
+    assert!(rotated.contains("done"), "{rotated}");
+    let after = std::fs::read_to_string(&key_file).expect("key file");
+    assert_eq!(after.trim(), lines[0], "the new key alone");
+    // Everything the old key sealed opens with the new one: the account's token rotates.
+    assert!(stdout(&verifyd(dir.path(), &["accounts", "rotate-token", &account])).contains("AuthToken:"));
+}

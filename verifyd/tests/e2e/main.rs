@@ -18,6 +18,7 @@ mod push;
 mod push_bad_input;
 mod push_rejections;
 mod rate_limits;
+mod rotation;
 mod services;
 mod smoke;
 mod sna;

@@ -1,19 +1,21 @@
 use verifyd_core::ids::{new_sid, prefix};
-use verifyd_core::store::{Change, Decision, KeyCheck, Store};
+use verifyd_core::store::{Change, Decision, KeyRing, Store};
 
 use crate::fixtures::{account, api_key, bytes, save, t};
 
-/// The first fingerprint is recorded; the same one then matches, another does not, and a
-/// mismatch does not replace what was recorded.
-pub async fn key_fingerprint_is_recorded_then_compared<S: Store>(store: S) {
-    assert_eq!(store.check_key_fingerprint("fp-one").await.unwrap(), KeyCheck::Recorded);
-    assert_eq!(store.check_key_fingerprint("fp-one").await.unwrap(), KeyCheck::Matches);
-    assert_eq!(store.check_key_fingerprint("fp-two").await.unwrap(), KeyCheck::Mismatch);
-    assert_eq!(
-        store.check_key_fingerprint("fp-one").await.unwrap(),
-        KeyCheck::Matches,
-        "a mismatch must not replace the recorded fingerprint"
-    );
+/// The key ring is recorded, read back whole inside `with_keyring`, and a decision that
+/// changes nothing leaves it as it was.
+pub async fn key_ring_is_recorded_and_read_back<S: Store>(store: S) {
+    let empty = store.with_keyring(Decision::nothing).await.unwrap();
+    assert_eq!(empty, KeyRing::default(), "a new database records no key");
+    let ring = KeyRing { current: Some("fp-two".into()), in_use: vec!["fp-one".into(), "fp-two".into()] };
+    let saved = ring.clone();
+    store.with_keyring(move |_| Decision::save(vec![Change::SetKeyRing(saved)], ())).await.unwrap();
+    assert_eq!(store.with_keyring(Decision::nothing).await.unwrap(), ring);
+    let retired = KeyRing { current: Some("fp-two".into()), in_use: vec!["fp-two".into()] };
+    let saved = retired.clone();
+    store.with_keyring(move |_| Decision::save(vec![Change::SetKeyRing(saved)], ())).await.unwrap();
+    assert_eq!(store.with_keyring(Decision::nothing).await.unwrap(), retired);
 }
 
 /// InsertAccount, UpdateAccount, InsertApiKey and RevokeApiKey, read back; count_accounts.
@@ -99,4 +101,108 @@ pub async fn probe_writes_and_reads<S: Store>(store: S) {
     store.probe().await.expect("a working store answers the probe");
     store.probe().await.expect("and again");
     assert_eq!(store.count_accounts().await.unwrap(), 0);
+}
+
+/// A rotation's walk: every stored sealed value of each kind, in SID order and by pages, rows
+/// without one skipped (an ended verification, a revoked key's digest); a replacement lands
+/// only where the row still holds what was read, with the digest made beside it.
+pub async fn sealed_values_are_listed_and_replaced_only_where_unchanged<S: Store>(store: S) {
+    use crate::fixtures::{access_token, entity, message, service, totp_factor, verification};
+    use verifyd_core::store::{Resealed, SealedKind};
+
+    let alpha = account("alpha");
+    let svc = service(&alpha.sid, "svc");
+    let pending = verification(&svc, "+15550000001", t(0));
+    let mut ended = verification(&svc, "+15550000002", t(0));
+    ended.code_sealed = None;
+    let sent = message(&pending, t(0));
+    let person = entity(&svc, "user-1", t(0));
+    let factor = totp_factor(&person, t(0));
+    let token = access_token(&svc, "user-1", t(0), 600);
+    let (live_key, revoked_key) = (api_key(&alpha.sid, "live"), api_key(&alpha.sid, "revoked"));
+    save(
+        &store,
+        vec![
+            Change::InsertAccount(alpha.clone()),
+            Change::InsertService(svc.clone()),
+            Change::InsertVerification(pending.clone()),
+            Change::InsertVerification(ended.clone()),
+            Change::InsertMessage(sent.clone()),
+            Change::InsertEntity(person.clone()),
+            Change::InsertFactor(factor.clone()),
+            Change::InsertAccessToken(token.clone()),
+            Change::InsertApiKey(live_key.clone()),
+            Change::InsertApiKey(revoked_key.clone()),
+            Change::RevokeApiKey { account: alpha.sid.clone(), sid: revoked_key.sid.clone(), at: t(1) },
+        ],
+    )
+    .await;
+
+    let listed = async |kind| store.sealed_values(kind, None, 100).await.unwrap();
+    let expect = [
+        (SealedKind::AuthToken, alpha.sid.clone(), alpha.auth_token_sealed.clone()),
+        (SealedKind::Code, pending.sid.clone(), pending.code_sealed.clone().unwrap()),
+        (SealedKind::TotpSecret, factor.sid.clone(), factor.secret_sealed.clone().unwrap()),
+        (SealedKind::MessageBody, sent.sid.clone(), sent.body_sealed.clone()),
+        (SealedKind::MessageCode, sent.sid.clone(), sent.code_sealed.clone().unwrap()),
+        (SealedKind::AccessToken, token.sid.clone(), token.token_sealed.clone()),
+        (SealedKind::ApiKeyDigest, live_key.sid.clone(), live_key.secret_hash.clone()),
+    ];
+    for (kind, sid, value) in &expect {
+        let found = listed(*kind).await;
+        assert_eq!(found.len(), 1, "{kind:?}: {found:?}");
+        assert_eq!((&found[0].sid, &found[0].value), (sid, value), "{kind:?}");
+    }
+
+    // Pages in SID order.
+    let more = verification(&svc, "+15550000003", t(0));
+    save(&store, vec![Change::InsertVerification(more.clone())]).await;
+    let mut sids = vec![pending.sid.clone(), more.sid.clone()];
+    sids.sort();
+    let first = store.sealed_values(SealedKind::Code, None, 1).await.unwrap();
+    let second = store.sealed_values(SealedKind::Code, Some(first[0].sid.clone()), 1).await.unwrap();
+    let third = store.sealed_values(SealedKind::Code, Some(second[0].sid.clone()), 1).await.unwrap();
+    assert_eq!(vec![first[0].sid.clone(), second[0].sid.clone()], sids);
+    assert!(third.is_empty());
+
+    // Replaced where unchanged; a stale `old` replaces nothing.
+    let replace = |sid: &verifyd_runtime::Sid, old: Vec<u8>, digest: Option<Vec<u8>>| Resealed {
+        sid: sid.clone(),
+        old,
+        new: bytes(200, 70),
+        digest,
+    };
+    let stale = store
+        .reseal(SealedKind::AuthToken, vec![replace(&alpha.sid, bytes(99, 60), Some(bytes(201, 36)))])
+        .await
+        .unwrap();
+    assert_eq!(stale, 0);
+    assert_eq!(store.account(&alpha.sid).await.unwrap(), Some(alpha.clone()), "nothing changed");
+    let done = store
+        .reseal(SealedKind::AuthToken, vec![replace(&alpha.sid, alpha.auth_token_sealed.clone(), Some(bytes(201, 36)))])
+        .await
+        .unwrap();
+    assert_eq!(done, 1);
+    let stored = store.account(&alpha.sid).await.unwrap().unwrap();
+    assert_eq!((stored.auth_token_sealed, stored.auth_token_hash), (bytes(200, 70), bytes(201, 36)));
+
+    let code = pending.code_sealed.clone().unwrap();
+    assert_eq!(
+        store.reseal(SealedKind::Code, vec![replace(&pending.sid, code, Some(bytes(202, 32)))]).await.unwrap(),
+        1
+    );
+    let listed_code = store.sealed_values(SealedKind::Code, Some(pending.sid.clone()), 0).await.unwrap();
+    assert!(listed_code.is_empty(), "limit 0 lists nothing");
+    for (kind, sid, value) in &expect[2..6] {
+        assert_eq!(store.reseal(*kind, vec![replace(sid, value.clone(), None)]).await.unwrap(), 1, "{kind:?}");
+        let found = listed(*kind).await;
+        assert_eq!(found[0].value, bytes(200, 70), "{kind:?}");
+    }
+    assert!(
+        store
+            .reseal(SealedKind::ApiKeyDigest, vec![replace(&live_key.sid, live_key.secret_hash.clone(), None)])
+            .await
+            .is_err(),
+        "a digest cannot be resealed"
+    );
 }
