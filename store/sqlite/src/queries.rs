@@ -193,15 +193,16 @@ pub fn factor(c: &Connection, key: &FactorKey) -> Result<Option<Factor>> {
     .optional()
 }
 
+/// A subscriber's guesses by the whole primary key (service, kind, subject, account).
+pub const GUESSES: &str = "SELECT failures, locked_until FROM guesses \
+                           WHERE service_sid = ?1 AND kind = ?2 AND subject = ?3 AND account_sid = ?4";
+
 /// The guesses counted for a subscriber of a service: one primary-key look-up; clear when
 /// no row is kept.
 pub fn guesses(c: &Connection, account: &Sid, service: &Sid, subscriber: &Subscriber) -> Result<Guesses> {
     let (kind, subject) = rows::subscriber(subscriber);
     let found = c
-        .prepare_cached(
-            "SELECT failures, locked_until FROM guesses \
-             WHERE service_sid = ?1 AND kind = ?2 AND subject = ?3 AND account_sid = ?4",
-        )?
+        .prepare_cached(GUESSES)?
         .query_row(params![service.as_str(), kind, subject, account.as_str()], |r| {
             Ok(Guesses { failures: r.get(0)?, locked_until: rows::opt_time(r, 1)? })
         })

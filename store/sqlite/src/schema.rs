@@ -447,6 +447,24 @@ mod tests {
     }
 
     #[test]
+    fn a_subscribers_guesses_are_one_primary_key_look_up() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", crate::queries::GUESSES))
+            .unwrap()
+            .query_map(["VA1", "to", "+15550001", "AC1"], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            plan,
+            ["SEARCH guesses USING PRIMARY KEY (service_sid=? AND kind=? AND subject=? AND account_sid=?)"],
+            "{plan:?}"
+        );
+    }
+
+    #[test]
     fn a_newer_database_is_refused() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "user_version", 999).unwrap();
