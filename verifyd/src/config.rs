@@ -277,8 +277,10 @@ impl Config {
                 .ok_or_else(|| s.invalid(GUESS_LIMIT_EXPECTED))?;
         }
         if let Some(s) = sources.take("guess_lockout_seconds", "VERIFYD_GUESS_LOCKOUT_SECONDS") {
-            config.guess_lockout_seconds =
-                s.whole_number()?.filter(|n| GUESS_LOCKOUT_RANGE.contains(n)).ok_or_else(|| s.invalid(LOCKOUT_EXPECTED))?;
+            config.guess_lockout_seconds = s
+                .whole_number()?
+                .filter(|n| GUESS_LOCKOUT_RANGE.contains(n))
+                .ok_or_else(|| s.invalid(LOCKOUT_EXPECTED))?;
         }
         Ok(config)
     }

@@ -348,8 +348,9 @@ impl<S: Store> Core<S> {
                     return Decision::nothing((CheckOutcome::NotFound, None));
                 };
                 // The code is compared only if the check is a guess the lockout admits.
-                let compare =
-                    code.as_deref().map(|code| |v: &Verification| keys.code_matches(v.sid.as_str(), code, &v.code_hash));
+                let compare = code
+                    .as_deref()
+                    .map(|code| |v: &Verification| keys.code_matches(v.sid.as_str(), code, &v.code_hash));
                 let mut counted = guesses;
                 let outcome = v.check_guess(&mut counted, limit, compare, amount.as_deref(), payee.as_deref(), now);
                 let mut changes = Vec::new();

@@ -31,9 +31,9 @@ use verifyd_core::domain::service::Service;
 use verifyd_core::domain::verification::Verification;
 use verifyd_core::domain::webhook::{Delivery, DeliveryRecord, Webhook};
 use verifyd_core::store::{
-    ChallengeFilter, ChallengeKey, ChallengeState, Change, CheckState, Decide, Decision, EntityKey, EntityState, FactorKey,
-    FactorState, KeyCheck, NewFactorKey, NewFactorState, Page, RateLimitKey, Result, SendKey, SendState, Store,
-    StoreError, Sweep, Swept, VerificationAt,
+    ChallengeFilter, ChallengeKey, ChallengeState, Change, CheckState, Decide, Decision, EntityKey, EntityState,
+    FactorKey, FactorState, KeyCheck, NewFactorKey, NewFactorState, Page, RateLimitKey, Result, SendKey, SendState,
+    Store, StoreError, Sweep, Swept, VerificationAt,
 };
 use verifyd_runtime::{Sid, Timestamp};
 use writer::Writer;

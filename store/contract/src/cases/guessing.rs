@@ -8,7 +8,7 @@ use verifyd_core::domain::challenge::{AnswerRefusal, Challenge};
 use verifyd_core::domain::factor::{Entity, Factor, VerifyOutcome};
 use verifyd_core::domain::guessing::{GuessLimit, Guesses, Subscriber};
 use verifyd_core::domain::verification::{CheckOutcome, Verification};
-use verifyd_core::store::{ChallengeKey, CheckState, Change, Decision, FactorKey, Store, VerificationAt};
+use verifyd_core::store::{ChallengeKey, Change, CheckState, Decision, FactorKey, Store, VerificationAt};
 use verifyd_runtime::{Sid, Timestamp};
 
 use crate::fixtures::{
@@ -32,7 +32,10 @@ async fn factor_guesses<S: Store>(store: &S, factor: &Factor) -> Option<Guesses>
 
 /// The guesses an answer to `challenge` loads.
 async fn challenge_guesses<S: Store>(store: &S, challenge: &Challenge) -> Option<Guesses> {
-    store.with_challenge(challenge_key(challenge), |s| Decision::nothing(s.map(|s| s.guesses))).await.expect("a challenge")
+    store
+        .with_challenge(challenge_key(challenge), |s| Decision::nothing(s.map(|s| s.guesses)))
+        .await
+        .expect("a challenge")
 }
 
 fn save_guesses(account: &Sid, service: &Sid, subscriber: Subscriber, guesses: Guesses) -> Change {
@@ -56,8 +59,11 @@ async fn entity_with_challenge<S: Store>(
     let e = entity(service, identity, t(0));
     let f = verified(totp_factor(&e, t(0)));
     let c = challenge(&f, t(1), t(3_000));
-    save(store, vec![Change::InsertEntity(e.clone()), Change::InsertFactor(f.clone()), Change::InsertChallenge(c.clone())])
-        .await;
+    save(
+        store,
+        vec![Change::InsertEntity(e.clone()), Change::InsertFactor(f.clone()), Change::InsertChallenge(c.clone())],
+    )
+    .await;
     (e, f, c)
 }
 
@@ -325,8 +331,11 @@ pub async fn entity_guess_race<S: Store>(store: S) {
     let near = GuessLimit { ceiling: 24, lockout: 600 };
     let (targets, challenges, factors) = eight_targets(&*store, &tenant.service, "bob").await;
     let bob = Subscriber::Entity("bob".into());
-    save(&*store, vec![save_guesses(tenant.sid(), &tenant.service.sid, bob, Guesses { failures: 20, locked_until: None })])
-        .await;
+    save(
+        &*store,
+        vec![save_guesses(tenant.sid(), &tenant.service.sid, bob, Guesses { failures: 20, locked_until: None })],
+    )
+    .await;
     let outcomes = race(&store, RACERS, |store, i| {
         let target = targets[i % targets.len()].clone();
         async move { wrong_guess(&*store, target, near, t(10)).await }
