@@ -50,11 +50,27 @@ pub struct CoreConfig {
     pub dev: bool,
     /// Seconds outbox messages are kept.
     pub outbox_retention: i64,
+    /// Consecutive failed guesses per subscriber (a `To`, an entity) before its guesses are
+    /// refused (see `domain::guessing`).
+    pub guess_limit: u32,
+    /// Seconds a subscriber's guesses stay refused once it reached `guess_limit`.
+    pub guess_lockout: i64,
 }
 
 impl CoreConfig {
     pub fn new(public_url: impl Into<String>) -> Self {
-        Self { public_url: public_url.into(), dev: false, outbox_retention: 86_400 }
+        Self {
+            public_url: public_url.into(),
+            dev: false,
+            outbox_retention: 86_400,
+            guess_limit: domain::guessing::DEFAULT_CEILING,
+            guess_lockout: domain::guessing::DEFAULT_LOCKOUT,
+        }
+    }
+
+    /// The ceiling and lockout on guessing, as the domain applies them.
+    pub fn guessing(&self) -> domain::guessing::GuessLimit {
+        domain::guessing::GuessLimit { ceiling: self.guess_limit, lockout: self.guess_lockout }
     }
 }
 

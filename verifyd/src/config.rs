@@ -24,9 +24,18 @@ pub const DEFAULT_OUTBOX_RETENTION_SECONDS: u64 = 86_400;
 pub const OUTBOX_RETENTION_RANGE: RangeInclusive<u64> = 60..=31_536_000;
 /// The default log filter.
 pub const DEFAULT_LOG: &str = "info";
+/// Consecutive failed guesses per subscriber (a `To`, an entity) before a lockout, by
+/// default: NIST SP 800-63B's upper bound.
+pub const DEFAULT_GUESS_LIMIT: u32 = 100;
+/// The accepted guess limit: NIST SP 800-63B allows no more than 100.
+pub const GUESS_LIMIT_RANGE: RangeInclusive<u32> = 1..=100;
+/// How long a subscriber stays locked out after the guess limit, by default (one hour).
+pub const DEFAULT_GUESS_LOCKOUT_SECONDS: u64 = 3_600;
+/// The accepted lockout, in seconds: one minute to one week.
+pub const GUESS_LOCKOUT_RANGE: RangeInclusive<u64> = 60..=604_800;
 
 /// The environment variables read by [`Config::load`], in the order they are checked.
-pub const ENV_VARS: [&str; 11] = [
+pub const ENV_VARS: [&str; 13] = [
     "VERIFYD_LISTEN",
     "VERIFYD_DATABASE_URL",
     "VERIFYD_PUBLIC_URL",
@@ -38,6 +47,8 @@ pub const ENV_VARS: [&str; 11] = [
     "VERIFYD_OUTBOX_RETENTION_SECONDS",
     "VERIFYD_LOG",
     "VERIFYD_WEBHOOK_ALLOW",
+    "VERIFYD_GUESS_LIMIT",
+    "VERIFYD_GUESS_LOCKOUT_SECONDS",
 ];
 
 /// The validated configuration of one server process.
@@ -65,6 +76,10 @@ pub struct Config {
     pub log: String,
     /// Hosts or CIDRs the webhook address guard lets through.
     pub webhook_allow: Vec<String>,
+    /// Consecutive failed guesses per subscriber before its guesses are refused.
+    pub guess_limit: u32,
+    /// How long guesses stay refused once a subscriber reached the limit, in seconds.
+    pub guess_lockout_seconds: u64,
 }
 
 /// The storage backend and where it is.
@@ -130,6 +145,8 @@ impl Default for Config {
             outbox_retention_seconds: DEFAULT_OUTBOX_RETENTION_SECONDS,
             log: DEFAULT_LOG.to_owned(),
             webhook_allow: Vec::new(),
+            guess_limit: DEFAULT_GUESS_LIMIT,
+            guess_lockout_seconds: DEFAULT_GUESS_LOCKOUT_SECONDS,
         }
     }
 }
@@ -270,6 +287,19 @@ impl Config {
             }
             config.webhook_allow = allow;
         }
+        if let Some(s) = sources.take("guess_limit", "VERIFYD_GUESS_LIMIT") {
+            config.guess_limit = s
+                .whole_number()?
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| GUESS_LIMIT_RANGE.contains(n))
+                .ok_or_else(|| s.invalid(GUESS_LIMIT_EXPECTED))?;
+        }
+        if let Some(s) = sources.take("guess_lockout_seconds", "VERIFYD_GUESS_LOCKOUT_SECONDS") {
+            config.guess_lockout_seconds = s
+                .whole_number()?
+                .filter(|n| GUESS_LOCKOUT_RANGE.contains(n))
+                .ok_or_else(|| s.invalid(LOCKOUT_EXPECTED))?;
+        }
         Ok(config)
     }
 }
@@ -287,6 +317,8 @@ impl fmt::Debug for Config {
             .field("outbox_retention_seconds", &self.outbox_retention_seconds)
             .field("log", &self.log)
             .field("webhook_allow", &self.webhook_allow)
+            .field("guess_limit", &self.guess_limit)
+            .field("guess_lockout_seconds", &self.guess_lockout_seconds)
             .finish()
     }
 }
@@ -355,6 +387,9 @@ const RETENTION_EXPECTED: &str = "expected a whole number of seconds from 60 to 
 const LOG_EXPECTED: &str = "expected a level (trace, debug, info, warn, error or off) \
      or comma-separated target=level directives such as info,verifyd=debug";
 const WEBHOOK_ALLOW_FILE_EXPECTED: &str = "expected an array of hosts or CIDRs (strings)";
+const GUESS_LIMIT_EXPECTED: &str =
+    "expected a whole number of consecutive failed guesses from 1 to 100 (NIST SP 800-63B allows no more than 100)";
+const LOCKOUT_EXPECTED: &str = "expected a whole number of seconds from 60 to 604800";
 
 /// The keys a configuration file may hold; anything else is an error naming it.
 #[derive(Deserialize, Default)]
@@ -371,6 +406,8 @@ struct FileConfig {
     outbox_retention_seconds: Option<toml::Value>,
     log: Option<toml::Value>,
     webhook_allow: Option<toml::Value>,
+    guess_limit: Option<toml::Value>,
+    guess_lockout_seconds: Option<toml::Value>,
 }
 
 impl FileConfig {
@@ -391,6 +428,8 @@ impl FileConfig {
             "outbox_retention_seconds" => self.outbox_retention_seconds.take(),
             "log" => self.log.take(),
             "webhook_allow" => self.webhook_allow.take(),
+            "guess_limit" => self.guess_limit.take(),
+            "guess_lockout_seconds" => self.guess_lockout_seconds.take(),
             _ => None,
         }
     }
@@ -477,6 +516,18 @@ enum Value {
 impl Setting {
     fn invalid(&self, expected: impl Into<String>) -> ConfigError {
         ConfigError::Invalid { setting: self.name.clone(), expected: expected.into() }
+    }
+
+    /// The value as a whole number (`None` when it is not one); a file value must be a TOML
+    /// integer.
+    fn whole_number(&self) -> Result<Option<u64>, ConfigError> {
+        match &self.value {
+            Value::Env(text) => Ok(text.trim().parse::<u64>().ok()),
+            Value::File(toml::Value::Integer(n)) => Ok(u64::try_from(*n).ok()),
+            Value::File(other) => {
+                Err(self.invalid(format!("expected a whole number (an integer, found {})", other.type_str())))
+            }
+        }
     }
 
     /// The value as text; a file value must be a TOML string.
@@ -1074,6 +1125,53 @@ webhook_allow = ["hooks.internal", "192.168.0.0/16"]
         let message = result.unwrap_err().to_string();
         let want = format!("{}: outbox_retention_seconds: expected", file.path().display());
         assert!(message.starts_with(&want), "{message}");
+    }
+
+    #[test]
+    fn guessing_defaults_to_a_hundred_guesses_and_an_hour() {
+        let config = load_env(&[]).unwrap();
+        assert_eq!((config.guess_limit, config.guess_lockout_seconds), (100, 3_600));
+    }
+
+    #[test]
+    fn guessing_is_read_from_the_environment_and_the_file() {
+        let config = load_env(&[("VERIFYD_GUESS_LIMIT", "3"), ("VERIFYD_GUESS_LOCKOUT_SECONDS", " 600 ")]).unwrap();
+        assert_eq!((config.guess_limit, config.guess_lockout_seconds), (3, 600));
+        let (_file, result) = load_file("guess_limit = 10\nguess_lockout_seconds = 86400\n", &[]);
+        let config = result.unwrap();
+        assert_eq!((config.guess_limit, config.guess_lockout_seconds), (10, 86_400));
+        let (_file, result) = load_file("guess_limit = 10\n", &[("VERIFYD_GUESS_LIMIT", "20")]);
+        assert_eq!(result.unwrap().guess_limit, 20, "the environment overrides the file");
+        let debug = format!("{:?}", load_env(&[("VERIFYD_GUESS_LIMIT", "7")]).unwrap());
+        assert!(debug.contains("guess_limit: 7"), "{debug}");
+    }
+
+    #[test]
+    fn guessing_settings_must_be_in_range() {
+        assert_eq!(load_env(&[("VERIFYD_GUESS_LIMIT", "1")]).unwrap().guess_limit, 1);
+        assert_eq!(load_env(&[("VERIFYD_GUESS_LIMIT", "100")]).unwrap().guess_limit, 100);
+        for text in ["0", "101", "-1", "ten", "4294967297", "1.5"] {
+            let message = err_env(&[("VERIFYD_GUESS_LIMIT", text)]);
+            assert!(message.starts_with("VERIFYD_GUESS_LIMIT: expected a whole number"), "{text}: {message}");
+            assert!(message.contains("1 to 100"), "{message}");
+        }
+        let lockout = |text| load_env(&[("VERIFYD_GUESS_LOCKOUT_SECONDS", text)]).unwrap().guess_lockout_seconds;
+        assert_eq!((lockout("60"), lockout("604800")), (60, 604_800));
+        for text in ["59", "0", "604801", "-60", "1h", "99999999999999999999999"] {
+            let message = err_env(&[("VERIFYD_GUESS_LOCKOUT_SECONDS", text)]);
+            assert!(message.starts_with("VERIFYD_GUESS_LOCKOUT_SECONDS: expected a whole number"), "{message}");
+        }
+        for (text, key) in [
+            ("guess_limit = 0\n", "guess_limit"),
+            ("guess_limit = \"5\"\n", "guess_limit"),
+            ("guess_lockout_seconds = 30\n", "guess_lockout_seconds"),
+            ("guess_lockout_seconds = 60.0\n", "guess_lockout_seconds"),
+        ] {
+            let (file, result) = load_file(text, &[]);
+            let message = result.unwrap_err().to_string();
+            let want = format!("{}: {key}: expected a whole number", file.path().display());
+            assert!(message.starts_with(&want), "{text}: {message}");
+        }
     }
 
     #[test]

@@ -88,6 +88,8 @@ pub async fn open_core(config: &Config, clock: Arc<dyn Clock>, serving: bool) ->
         public_url: config.public_url.clone(),
         dev: config.dev,
         outbox_retention: i64::try_from(config.outbox_retention_seconds).unwrap_or(86_400),
+        guess_limit: config.guess_limit,
+        guess_lockout: i64::try_from(config.guess_lockout_seconds).unwrap_or(3_600),
     };
     // Development mode lifts the webhook address guard; so does an explicit allow-list.
     let transport =

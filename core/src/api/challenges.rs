@@ -11,9 +11,10 @@ use verifyd_models::{
 use verifyd_runtime::Sid;
 
 use super::entities::{INVALID, key};
-use super::factors::matching_step;
+use super::factors::{matching_step, save_guesses};
 use super::push::{answer_error, push_notice};
 use crate::domain::challenge::{Challenge, Details, StatusFilter, expiration};
+use crate::domain::factor::Factor;
 use crate::domain::webhook::{Event, deliveries};
 use crate::ids::{new_sid, new_uuid, prefix};
 use crate::paging::{PageRequest, page};
@@ -84,6 +85,7 @@ impl<S: Store> Core<S> {
         });
         let sid = new_sid(prefix::CHALLENGE);
         let keys = Arc::clone(&self.keys);
+        let limit = self.config.guessing();
         let factor_path = super::factors::path(&r.service_sid, &r.identity, &r.factor_sid);
         let factor_key = FactorKey { entity: key(principal, &r.service_sid, &r.identity), sid: r.factor_sid.clone() };
         let (hidden_details, code) = (r.hidden_details, r.auth_payload);
@@ -118,17 +120,23 @@ impl<S: Store> Core<S> {
                     expiration_date,
                     answer_attempts: 0,
                 };
+                let mut guesses = state.guesses;
                 if let Some(code) = &code {
-                    // A TOTP code answers the challenge at once; a wrong one counts.
-                    let step = match matching_step(&keys, &factor, code, now) {
-                        Ok(step) => step,
+                    // A TOTP code answers the challenge at once; a wrong one counts against
+                    // it and the entity. During the entity's lockout the code is refused,
+                    // uncompared, and no challenge is created.
+                    let step = |f: &Factor| matching_step(&keys, f, code, now);
+                    match challenge.answer_totp_guess(&mut factor, &mut guesses, limit, step, now) {
+                        Ok(Err(refusal)) => return Decision::nothing(Err(answer_error(refusal))),
+                        Ok(Ok(_)) => {}
                         Err(e) => return Decision::nothing(Err(e)),
-                    };
-                    let accepted = step.is_some_and(|step| factor.accept_step(step));
-                    let _ = challenge.answer_totp(accepted, now);
+                    }
                 }
                 let mut changes =
                     vec![Change::UpdateFactor(factor.clone()), Change::InsertChallenge(challenge.clone())];
+                if guesses != state.guesses {
+                    changes.push(save_guesses(&factor, guesses));
+                }
                 changes.extend(
                     deliveries(&state.webhooks, Event::ChallengeAnswered(&challenge, &factor), now, new_uuid)
                         .into_iter()
@@ -210,30 +218,31 @@ impl<S: Store> Core<S> {
         }
         let now = self.clock.now();
         let keys = Arc::clone(&self.keys);
+        let limit = self.config.guessing();
         let p = path(&r.service_sid, &r.identity, &r.challenge_sid);
         let answered = self
             .store
             .with_challenge(challenge_key, move |state| {
                 let Some(state) = state else { return Decision::nothing(Err(CoreError::not_found(p))) };
-                let (mut challenge, mut factor) = (state.challenge, state.factor);
+                let (mut challenge, mut factor, mut guesses) = (state.challenge, state.factor, state.guesses);
                 if let Err(refusal) = challenge.open(now) {
                     return Decision::nothing(Err(answer_error(refusal)));
-                }
-                if challenge.answer_attempts >= crate::domain::challenge::MAX_ANSWER_ATTEMPTS {
-                    return Decision::nothing(Err(CoreError::TooManyChallengeAttempts));
                 }
                 if !factor.is_totp() {
                     return Decision::nothing(Err(CoreError::InvalidParameter { name: "AuthPayload", code: INVALID }));
                 }
-                let step = match matching_step(&keys, &factor, &payload, now) {
-                    Ok(step) => step,
+                // Answered, expired or closed challenges refuse first (not guesses); then the
+                // entity's lockout, before the code is compared.
+                let step = |f: &Factor| matching_step(&keys, f, &payload, now);
+                let accepted = match challenge.answer_totp_guess(&mut factor, &mut guesses, limit, step, now) {
+                    Ok(Ok(accepted)) => accepted,
+                    Ok(Err(refusal)) => return Decision::nothing(Err(answer_error(refusal))),
                     Err(e) => return Decision::nothing(Err(e)),
                 };
-                let accepted = step.is_some_and(|step| factor.accept_step(step));
-                if let Err(refusal) = challenge.answer_totp(accepted, now) {
-                    return Decision::nothing(Err(answer_error(refusal)));
-                }
                 let mut changes = vec![Change::UpdateChallenge(challenge.clone())];
+                if guesses != state.guesses {
+                    changes.push(save_guesses(&factor, guesses));
+                }
                 if accepted {
                     changes.push(Change::UpdateFactor(factor.clone()));
                     changes.extend(

@@ -15,6 +15,7 @@ use super::entities::{INVALID, key};
 use crate::domain::factor::{
     CreationRefusal, Entity, Factor, FactorSettings, VerifyOutcome, creations_since, may_create,
 };
+use crate::domain::guessing::{Guesses, Subscriber};
 use crate::domain::service::{TOTP_CODE_LENGTH, TOTP_SKEW, TOTP_TIME_STEP};
 use crate::domain::webhook::{Event, deliveries};
 use crate::ids::{new_sid, new_uuid, prefix};
@@ -451,6 +452,7 @@ impl<S: Store> Core<S> {
     async fn verify_totp_factor(&self, factor_key: FactorKey, code: String) -> Result<Factor, CoreError> {
         let now = self.clock.now();
         let keys = Arc::clone(&self.keys);
+        let limit = self.config.guessing();
         let p = path(&factor_key.entity.service, &factor_key.entity.identity, &factor_key.sid);
         self.store
             .with_factor(factor_key, move |state| {
@@ -459,16 +461,29 @@ impl<S: Store> Core<S> {
                 if !factor.is_totp() {
                     return Decision::nothing(Err(CoreError::InvalidParameter { name: "AuthPayload", code: INVALID }));
                 }
-                let step = match matching_step(&keys, &factor, &code, now) {
-                    Ok(step) => step,
-                    Err(e) => return Decision::nothing(Err(e)),
-                };
-                match factor.verify_totp(step, now) {
+                let mut guesses = state.guesses;
+                let outcome =
+                    match factor.verify_totp_guess(&mut guesses, limit, |f| matching_step(&keys, f, &code, now), now) {
+                        Ok(outcome) => outcome,
+                        Err(e) => return Decision::nothing(Err(e)),
+                    };
+                // Only a compared code (wrong or right) changes the entity's count.
+                let mut changes = Vec::new();
+                if guesses != state.guesses {
+                    changes.push(save_guesses(&factor, guesses));
+                }
+                match outcome {
                     VerifyOutcome::AlreadyVerified => Decision::nothing(Ok(factor)),
-                    VerifyOutcome::TooManyAttempts => Decision::nothing(Err(CoreError::TooManyFactorAttempts)),
-                    VerifyOutcome::Wrong => Decision::save(vec![Change::UpdateFactor(factor.clone())], Ok(factor)),
+                    // The entity's lockout answers as the factor's own limit does.
+                    VerifyOutcome::TooManyAttempts | VerifyOutcome::LockedOut => {
+                        Decision::nothing(Err(CoreError::TooManyFactorAttempts))
+                    }
+                    VerifyOutcome::Wrong => {
+                        changes.push(Change::UpdateFactor(factor.clone()));
+                        Decision::save(changes, Ok(factor))
+                    }
                     VerifyOutcome::Verified => {
-                        let mut changes = vec![Change::UpdateFactor(factor.clone())];
+                        changes.push(Change::UpdateFactor(factor.clone()));
                         changes.extend(
                             deliveries(&state.webhooks, Event::FactorVerified(&factor), now, new_uuid)
                                 .into_iter()
@@ -502,6 +517,16 @@ impl<S: Store> Core<S> {
             })
             .await?;
         if deleted { Ok(()) } else { Err(CoreError::not_found(path(&r.service_sid, &r.identity, &r.factor_sid))) }
+    }
+}
+
+/// Saves the guesses counted for `factor`'s entity.
+pub(crate) fn save_guesses(factor: &Factor, guesses: Guesses) -> Change {
+    Change::SaveGuesses {
+        account: factor.account_sid.clone(),
+        service: factor.service_sid.clone(),
+        subscriber: Subscriber::Entity(factor.identity.clone()),
+        guesses,
     }
 }
 

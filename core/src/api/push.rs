@@ -310,6 +310,6 @@ pub(crate) fn answer_error(refusal: AnswerRefusal) -> CoreError {
     match refusal {
         AnswerRefusal::Expired => CoreError::ChallengeExpired,
         AnswerRefusal::AlreadyResponded => CoreError::ChallengeResponded,
-        AnswerRefusal::TooManyAttempts => CoreError::TooManyChallengeAttempts,
+        AnswerRefusal::TooManyAttempts | AnswerRefusal::LockedOut => CoreError::TooManyChallengeAttempts,
     }
 }

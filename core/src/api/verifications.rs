@@ -11,6 +11,7 @@ use verifyd_models::{
 };
 use verifyd_runtime::{Sid, Timestamp};
 
+use crate::domain::guessing::Subscriber;
 use crate::domain::message::{MessageTemplate, render, resolve_locale};
 use crate::domain::outbox::{OutboxChannel, SealedMessage};
 use crate::domain::verification::{
@@ -19,7 +20,7 @@ use crate::domain::verification::{
 };
 use crate::ids::{new_sid, prefix};
 use crate::keys::{Keys, SealContext, SecretKind};
-use crate::store::{Change, Decision, SendKey, Store, VerificationAt};
+use crate::store::{Change, CheckState, Decision, SendKey, Store, VerificationAt};
 use crate::{Core, CoreError, Principal};
 
 /// The error a pending SNA check reports for its attempt (carrier result not yet known).
@@ -338,24 +339,40 @@ impl<S: Store> Core<S> {
         };
         let now = self.clock.now();
         let keys = Arc::clone(&self.keys);
+        let limit = self.config.guessing();
         let (code, amount, payee) = (r.code, r.amount, r.payee);
         let (outcome, record) = self
             .store
-            .with_verification(at, move |found| {
-                let Some(mut v) = found else { return Decision::nothing((CheckOutcome::NotFound, None)) };
-                let matches = code.as_deref().map(|code| keys.code_matches(v.sid.as_str(), code, &v.code_hash));
-                let outcome = v.check(matches, amount.as_deref(), payee.as_deref(), now);
-                match outcome {
-                    CheckOutcome::Checked | CheckOutcome::Expired => {
-                        Decision::save(vec![Change::UpdateVerification(v.clone())], (outcome, Some(v)))
-                    }
-                    _ => Decision::nothing((outcome, Some(v))),
+            .with_check(at, move |found| {
+                let Some(CheckState { verification: mut v, guesses }) = found else {
+                    return Decision::nothing((CheckOutcome::NotFound, None));
+                };
+                // The code is compared only if the check is a guess the lockout admits.
+                let compare = code
+                    .as_deref()
+                    .map(|code| |v: &Verification| keys.code_matches(v.sid.as_str(), code, &v.code_hash));
+                let mut counted = guesses;
+                let outcome = v.check_guess(&mut counted, limit, compare, amount.as_deref(), payee.as_deref(), now);
+                let mut changes = Vec::new();
+                if matches!(outcome, CheckOutcome::Checked | CheckOutcome::Expired) {
+                    changes.push(Change::UpdateVerification(v.clone()));
                 }
+                if counted != guesses {
+                    changes.push(Change::SaveGuesses {
+                        account: v.account_sid.clone(),
+                        service: v.service_sid.clone(),
+                        subscriber: Subscriber::To(v.to.clone()),
+                        guesses: counted,
+                    });
+                }
+                Decision::save(changes, (outcome, Some(v)))
             })
             .await?;
         let record = match (outcome, record) {
             (CheckOutcome::Checked | CheckOutcome::Waiting, Some(record)) => record,
-            (CheckOutcome::TooManyChecks, _) => return Err(CoreError::MaxCheckAttempts),
+            // The To is locked out (guessing across its verifications): the same answer as a
+            // verification closed by its own wrong checks.
+            (CheckOutcome::TooManyChecks | CheckOutcome::LockedOut, _) => return Err(CoreError::MaxCheckAttempts),
             (CheckOutcome::CodeRequired, _) => return Err(CoreError::invalid("Code")),
             _ => return Err(CoreError::not_found(format!("/Services/{}/VerificationCheck", r.service_sid))),
         };

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use verifyd_models::{ChallengeRespondedReason, ChallengeStatus, FactorType};
 use verifyd_runtime::{Sid, Timestamp};
 
+use super::factor::Factor;
+use super::guessing::{GuessLimit, Guesses};
+
 /// Wrong answers a TOTP challenge allows.
 pub const MAX_ANSWER_ATTEMPTS: u32 = 5;
 /// A challenge's life when `ExpirationDate` is not sent, and the longest allowed.
@@ -63,6 +66,9 @@ pub enum AnswerRefusal {
     AlreadyResponded,
     Expired,
     TooManyAttempts,
+    /// The entity is locked out after too many wrong codes across its factors and
+    /// challenges: the code was not compared.
+    LockedOut,
 }
 
 /// A status filter as the store applies it to what it keeps: a pending challenge past its
@@ -126,9 +132,7 @@ impl Challenge {
     /// factor). A wrong answer is counted; `Ok(false)` reports it.
     pub fn answer_totp(&mut self, accepted: bool, now: Timestamp) -> Result<bool, AnswerRefusal> {
         self.open(now)?;
-        if self.answer_attempts >= MAX_ANSWER_ATTEMPTS {
-            return Err(AnswerRefusal::TooManyAttempts);
-        }
+        self.admits_answers()?;
         if accepted {
             self.respond(ChallengeStatus::Approved, now);
         } else {
@@ -136,6 +140,35 @@ impl Challenge {
             self.date_updated = now;
         }
         Ok(accepted)
+    }
+
+    /// A TOTP answer that is also a guess at the entity (see [`super::guessing`]): a
+    /// challenge answered, expired or closed after too many wrong answers refuses as before,
+    /// and that is not a guess; otherwise, during the entity's lockout, the code is refused
+    /// before `step` compares it; else a code matching a fresh step of `factor` (recorded
+    /// there) approves, and any other is counted against the challenge and in `guesses`.
+    pub fn answer_totp_guess<E>(
+        &mut self,
+        factor: &mut Factor,
+        guesses: &mut Guesses,
+        limit: GuessLimit,
+        step: impl FnOnce(&Factor) -> Result<Option<i64>, E>,
+        now: Timestamp,
+    ) -> Result<Result<bool, AnswerRefusal>, E> {
+        if let Err(refusal) = self.open(now).and_then(|()| self.admits_answers()) {
+            return Ok(Err(refusal));
+        }
+        let guessed = guesses.guess(limit, now, || {
+            let accepted = step(factor)?.is_some_and(|step| factor.accept_step(step));
+            let answered = self.answer_totp(accepted, now);
+            Ok((answered, answered.is_ok().then_some(accepted)))
+        })?;
+        Ok(guessed.unwrap_or(Err(AnswerRefusal::LockedOut)))
+    }
+
+    /// Whether wrong answers have not closed it yet.
+    fn admits_answers(&self) -> Result<(), AnswerRefusal> {
+        if self.answer_attempts >= MAX_ANSWER_ATTEMPTS { Err(AnswerRefusal::TooManyAttempts) } else { Ok(()) }
     }
 
     /// The device's answer (its signature already checked): approved or denied, once.
@@ -185,7 +218,7 @@ pub fn may_notify(challenge: &Challenge, sent: u32, now: Timestamp) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::factor::tests::{sid, t};
+    use crate::domain::factor::tests::{T0, sid, t, totp_factor};
 
     fn challenge() -> Challenge {
         Challenge {
@@ -218,6 +251,65 @@ mod tests {
         }
         assert_eq!(c.answer_totp(true, t(6)), Err(AnswerRefusal::TooManyAttempts));
         assert_eq!(c.status, ChallengeStatus::Pending);
+    }
+
+    const THREE: GuessLimit = GuessLimit { ceiling: 3, lockout: 3_600 };
+
+    #[test]
+    fn wrong_answers_to_any_challenge_count_against_the_entity() {
+        let mut factor = totp_factor(6);
+        let mut guesses = Guesses::default();
+        let (mut first, mut second) = (challenge(), challenge());
+        let wrong = |_: &Factor| Ok::<_, ()>(None);
+        assert_eq!(first.answer_totp_guess(&mut factor, &mut guesses, THREE, wrong, t(1)), Ok(Ok(false)));
+        assert_eq!(second.answer_totp_guess(&mut factor, &mut guesses, THREE, wrong, t(2)), Ok(Ok(false)));
+        // A replayed step is a wrong answer too.
+        factor.last_step_start = Some(T0);
+        let replay = |_: &Factor| Ok::<_, ()>(Some(T0));
+        assert_eq!(second.answer_totp_guess(&mut factor, &mut guesses, THREE, replay, t(3)), Ok(Ok(false)));
+        assert_eq!((first.answer_attempts, second.answer_attempts), (1, 2));
+        assert_eq!(guesses, Guesses { failures: 3, locked_until: Some(t(3_603)) });
+        // Locked out: refused uncompared; neither the challenge nor the factor changes.
+        let mut compared = false;
+        let right = |_: &Factor| {
+            compared = true;
+            Ok::<_, ()>(Some(T0 + 30))
+        };
+        let before = (first.clone(), factor.clone());
+        let answer = first.answer_totp_guess(&mut factor, &mut guesses, THREE, right, t(30));
+        assert_eq!(answer, Ok(Err(AnswerRefusal::LockedOut)));
+        assert!(!compared && (first.clone(), factor.clone()) == before);
+        assert_eq!(guesses.failures, 3);
+    }
+
+    #[test]
+    fn a_right_answer_approves_records_the_step_and_clears_the_count() {
+        let mut factor = totp_factor(6);
+        let mut guesses = Guesses { failures: 2, locked_until: None };
+        let mut c = challenge();
+        let right = |_: &Factor| Ok::<_, ()>(Some(T0 + 30));
+        assert_eq!(c.answer_totp_guess(&mut factor, &mut guesses, THREE, right, t(31)), Ok(Ok(true)));
+        assert_eq!((c.status.clone(), factor.last_step_start), (ChallengeStatus::Approved, Some(T0 + 30)));
+        assert!(guesses.is_clear());
+    }
+
+    #[test]
+    fn answers_refused_before_comparing_are_not_guesses() {
+        let mut factor = totp_factor(6);
+        let locked = Guesses { failures: 3, locked_until: Some(t(3_600)) };
+        let mut guesses = locked;
+        let never = |_: &Factor| -> Result<Option<i64>, ()> { panic!("compared") };
+        let mut answered = challenge();
+        answered.status = ChallengeStatus::Approved;
+        let refusal = answered.answer_totp_guess(&mut factor, &mut guesses, THREE, never, t(1));
+        assert_eq!(refusal, Ok(Err(AnswerRefusal::AlreadyResponded)));
+        let refusal = challenge().answer_totp_guess(&mut factor, &mut guesses, THREE, never, t(DEFAULT_LIFETIME));
+        assert_eq!(refusal, Ok(Err(AnswerRefusal::Expired)));
+        let mut closed = challenge();
+        closed.answer_attempts = MAX_ANSWER_ATTEMPTS;
+        let refusal = closed.answer_totp_guess(&mut factor, &mut guesses, THREE, never, t(1));
+        assert_eq!(refusal, Ok(Err(AnswerRefusal::TooManyAttempts)));
+        assert_eq!(guesses, locked);
     }
 
     #[test]

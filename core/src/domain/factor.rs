@@ -7,6 +7,7 @@ use verifyd_models::{FactorStatus, FactorType, NotificationPlatform};
 use verifyd_runtime::{Sid, Timestamp};
 
 use super::DAY;
+use super::guessing::{GuessLimit, Guesses};
 use crate::totp::Algorithm;
 
 /// Wrong codes a TOTP factor's verification allows.
@@ -136,6 +137,9 @@ pub enum VerifyOutcome {
     /// A wrong code, counted.
     Wrong,
     TooManyAttempts,
+    /// The entity is locked out after too many wrong codes across its factors and
+    /// challenges: the code was not compared, and nothing changed.
+    LockedOut,
 }
 
 /// TOTP challenge creation per factor: short codes 10 a day; longer ones 50 an hour and 100
@@ -183,6 +187,32 @@ impl Factor {
             self.verify_attempts += 1;
             VerifyOutcome::Wrong
         }
+    }
+
+    /// Verifying a TOTP factor, which is also a guess at its entity (see
+    /// [`super::guessing`]): a factor already verified or closed after too many wrong codes
+    /// answers as before and is not a guess; otherwise, during the entity's lockout, the code
+    /// is refused before `step` compares it; else as [`Factor::verify_totp`], the outcome
+    /// counted in `guesses`. `step` finds the start of the fresh step the code matches.
+    pub fn verify_totp_guess<E>(
+        &mut self,
+        guesses: &mut Guesses,
+        limit: GuessLimit,
+        step: impl FnOnce(&Self) -> Result<Option<i64>, E>,
+        now: Timestamp,
+    ) -> Result<VerifyOutcome, E> {
+        if self.status == FactorStatus::Verified {
+            return Ok(VerifyOutcome::AlreadyVerified);
+        }
+        if self.verify_attempts >= MAX_VERIFY_ATTEMPTS {
+            return Ok(VerifyOutcome::TooManyAttempts);
+        }
+        let guessed = guesses.guess(limit, now, || {
+            let accepted = step(self)?;
+            let outcome = self.verify_totp(accepted, now);
+            Ok((outcome, Some(outcome == VerifyOutcome::Verified)))
+        })?;
+        Ok(guessed.unwrap_or(VerifyOutcome::LockedOut))
     }
 
     /// A push factor's device proved its key: verified. False when it was verified before.
@@ -278,6 +308,51 @@ pub(crate) mod tests {
         }
         assert_eq!(f.verify_totp(Some(T0 + 30), t(30)), VerifyOutcome::TooManyAttempts);
         assert_eq!(f.status, FactorStatus::Unverified);
+    }
+
+    const THREE: GuessLimit = GuessLimit { ceiling: 3, lockout: 3_600 };
+
+    #[test]
+    fn wrong_codes_for_any_factor_count_against_the_entity() {
+        let mut guesses = Guesses::default();
+        let (mut first, mut second) = (totp_factor(6), totp_factor(6));
+        let wrong = |_: &Factor| Ok::<_, ()>(None);
+        assert_eq!(first.verify_totp_guess(&mut guesses, THREE, wrong, t(1)), Ok(VerifyOutcome::Wrong));
+        assert_eq!(first.verify_totp_guess(&mut guesses, THREE, wrong, t(2)), Ok(VerifyOutcome::Wrong));
+        assert_eq!(second.verify_totp_guess(&mut guesses, THREE, wrong, t(3)), Ok(VerifyOutcome::Wrong));
+        assert_eq!(guesses, Guesses { failures: 3, locked_until: Some(t(3_603)) });
+        // Locked out: the right code is not compared, and counts against nothing.
+        let mut compared = false;
+        let right = |_: &Factor| {
+            compared = true;
+            Ok::<_, ()>(Some(T0 + 30))
+        };
+        assert_eq!(second.verify_totp_guess(&mut guesses, THREE, right, t(30)), Ok(VerifyOutcome::LockedOut));
+        assert!(!compared);
+        assert_eq!((second.status.clone(), second.verify_attempts, guesses.failures), (FactorStatus::Unverified, 1, 3));
+        // After the lockout the right code verifies and clears the count.
+        let right = |_: &Factor| Ok::<_, ()>(Some(T0 + 3_630));
+        assert_eq!(second.verify_totp_guess(&mut guesses, THREE, right, t(3_630)), Ok(VerifyOutcome::Verified));
+        assert!(guesses.is_clear());
+    }
+
+    #[test]
+    fn factor_answers_refused_before_comparing_are_not_guesses() {
+        let locked = Guesses { failures: 3, locked_until: Some(t(3_600)) };
+        let mut guesses = locked;
+        let never = |_: &Factor| -> Result<Option<i64>, ()> { panic!("compared") };
+        let mut verified = totp_factor(6);
+        verified.status = FactorStatus::Verified;
+        assert_eq!(verified.verify_totp_guess(&mut guesses, THREE, never, t(1)), Ok(VerifyOutcome::AlreadyVerified));
+        let mut closed = totp_factor(6);
+        closed.verify_attempts = MAX_VERIFY_ATTEMPTS;
+        assert_eq!(closed.verify_totp_guess(&mut guesses, THREE, never, t(1)), Ok(VerifyOutcome::TooManyAttempts));
+        assert_eq!(guesses, locked);
+        // A secret that cannot be opened is an error, and counts nothing.
+        let mut clear = Guesses::default();
+        let broken = |_: &Factor| Err::<Option<i64>, _>("no key");
+        assert_eq!(totp_factor(6).verify_totp_guess(&mut clear, THREE, broken, t(1)), Err("no key"));
+        assert!(clear.is_clear());
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod access_token;
 pub mod account;
 pub mod challenge;
 pub mod factor;
+pub mod guessing;
 pub mod keyring;
 pub mod message;
 pub mod outbox;

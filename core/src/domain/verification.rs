@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use verifyd_models::{VerificationChannel, VerificationStatus};
 use verifyd_runtime::{Sid, Timestamp};
 
+use super::guessing::{GuessLimit, Guesses};
 use super::rate_limit::{self, Meter, MeterRefusal, WindowUpdate};
 
 /// Wrong checks a verification allows; the last closes it.
@@ -116,6 +117,47 @@ impl Verification {
         payee: Option<&str>,
         now: Timestamp,
     ) -> CheckOutcome {
+        self.check_lazily(code.map(|matches| move |_: &Self| matches), amount, payee, now)
+    }
+
+    /// A check that is also a guess at its `To` (see [`super::guessing`]). Only a code
+    /// compared with an open verification's is a guess: during the `To`'s lockout such a
+    /// check is refused before `code` compares anything, and counted nowhere. Any other check
+    /// (the verification ended, expired or closed; SNA without a code) answers as
+    /// [`Verification::check`] does, lockout or not, and is not counted. `code` compares the
+    /// code sent with the stored hash.
+    pub fn check_guess(
+        &mut self,
+        guesses: &mut Guesses,
+        limit: GuessLimit,
+        code: Option<impl FnOnce(&Self) -> bool>,
+        amount: Option<&str>,
+        payee: Option<&str>,
+        now: Timestamp,
+    ) -> CheckOutcome {
+        if code.is_none() || !self.is_open(now) {
+            return self.check_lazily(code, amount, payee, now);
+        }
+        let guessed = guesses.guess(limit, now, || {
+            let outcome = self.check_lazily(code, amount, payee, now);
+            let right = self.status == VerificationStatus::Approved;
+            Ok::<_, std::convert::Infallible>((outcome, (outcome == CheckOutcome::Checked).then_some(right)))
+        });
+        match guessed {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => CheckOutcome::LockedOut,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`Verification::check`], comparing the code only once it matters.
+    fn check_lazily(
+        &mut self,
+        code: Option<impl FnOnce(&Self) -> bool>,
+        amount: Option<&str>,
+        payee: Option<&str>,
+        now: Timestamp,
+    ) -> CheckOutcome {
         if self.is_locked(now) {
             return CheckOutcome::TooManyChecks;
         }
@@ -127,7 +169,7 @@ impl Verification {
             return CheckOutcome::Expired;
         }
         let right = match code {
-            Some(matches) => matches && self.binds(amount, payee),
+            Some(compare) => compare(self) && self.binds(amount, payee),
             // The carrier has not answered yet: pending, and not a guess to count.
             None if self.channel == VerificationChannel::Sna && !self.sna_verified => return CheckOutcome::Waiting,
             None if self.channel == VerificationChannel::Sna => true,
@@ -218,6 +260,9 @@ pub enum CheckOutcome {
     TooManyChecks,
     /// No code was sent and the channel needs one.
     CodeRequired,
+    /// Its `To` is locked out after too many wrong codes across its verifications: the code
+    /// was not compared, and nothing changed.
+    LockedOut,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -363,6 +408,98 @@ mod tests {
         assert_eq!(v.check(Some(true), None, None, t(6)), CheckOutcome::TooManyChecks);
         assert_eq!(v.check(Some(true), None, None, t(599)), CheckOutcome::TooManyChecks);
         assert_eq!(v.check(Some(true), None, None, t(600)), CheckOutcome::NotFound);
+    }
+
+    const THREE: GuessLimit = GuessLimit { ceiling: 3, lockout: 3_600 };
+
+    /// A check with a code that `matches` or not, counted in `guesses`; whether the code was
+    /// compared.
+    fn guess(v: &mut Verification, guesses: &mut Guesses, matches: bool, at: i64) -> (CheckOutcome, bool) {
+        let mut compared = false;
+        let code = |_: &Verification| {
+            compared = true;
+            matches
+        };
+        let outcome = v.check_guess(guesses, THREE, Some(code), None, None, t(at));
+        (outcome, compared)
+    }
+
+    #[test]
+    fn wrong_codes_count_across_the_verifications_of_a_to() {
+        let mut guesses = Guesses::default();
+        let mut first = verification(VerificationChannel::Sms);
+        assert_eq!(guess(&mut first, &mut guesses, false, 1), (CheckOutcome::Checked, true));
+        assert_eq!(guess(&mut first, &mut guesses, false, 2), (CheckOutcome::Checked, true));
+        assert_eq!((first.check_attempts, guesses.failures), (2, 2));
+        first.finish(VerificationStatus::Canceled, t(3));
+        let mut second = verification(VerificationChannel::Sms);
+        // The third failure reaches the ceiling: answered as usual, and the lockout starts.
+        assert_eq!(guess(&mut second, &mut guesses, false, 4), (CheckOutcome::Checked, true));
+        assert_eq!(guesses, Guesses { failures: 3, locked_until: Some(t(3_604)) });
+        // Now the right code is refused uncompared, counts against nothing and clears nothing.
+        let before = second.clone();
+        assert_eq!(guess(&mut second, &mut guesses, true, 5), (CheckOutcome::LockedOut, false));
+        assert!(second == before, "the verification is unchanged");
+        assert_eq!(guesses.failures, 3);
+    }
+
+    #[test]
+    fn a_right_code_before_the_ceiling_clears_the_count() {
+        let mut guesses = Guesses { failures: 2, locked_until: None };
+        let mut v = verification(VerificationChannel::Sms);
+        assert_eq!(guess(&mut v, &mut guesses, true, 1), (CheckOutcome::Checked, true));
+        assert_eq!(v.status, VerificationStatus::Approved);
+        assert!(guesses.is_clear());
+    }
+
+    #[test]
+    fn a_psd2_mismatch_counts_as_it_counts_for_the_verification() {
+        let mut guesses = Guesses::default();
+        let mut v = verification(VerificationChannel::Sms);
+        v.amount = Some("10.00".into());
+        v.payee = Some("Acme".into());
+        let outcome = v.check_guess(&mut guesses, THREE, Some(|_: &Verification| true), Some("9.00"), None, t(1));
+        assert_eq!((outcome, v.check_attempts, guesses.failures), (CheckOutcome::Checked, 1, 1));
+    }
+
+    #[test]
+    fn checks_refused_before_comparing_are_not_guesses_lockout_or_not() {
+        let locked = Guesses { failures: 3, locked_until: Some(t(3_600)) };
+        // Closed after five wrong codes: 60202 as before, uncounted.
+        let mut closed = verification(VerificationChannel::Sms);
+        closed.status = VerificationStatus::MaxAttemptsReached;
+        let mut guesses = locked;
+        assert_eq!(guess(&mut closed, &mut guesses, true, 1), (CheckOutcome::TooManyChecks, false));
+        let mut clear = Guesses::default();
+        assert_eq!(guess(&mut closed, &mut clear, false, 1), (CheckOutcome::TooManyChecks, false));
+        assert!(clear.is_clear());
+        // Ended or expired: not found, uncounted.
+        let mut approved = verification(VerificationChannel::Sms);
+        approved.status = VerificationStatus::Approved;
+        assert_eq!(guess(&mut approved, &mut guesses, false, 1), (CheckOutcome::NotFound, false));
+        let mut late = verification(VerificationChannel::Sms);
+        assert_eq!(guess(&mut late, &mut guesses, false, LIFETIME), (CheckOutcome::Expired, false));
+        assert_eq!(late.status, VerificationStatus::Expired);
+        assert_eq!(guesses, locked);
+        // SNA without a code is no guess: the carrier's word is not guessable.
+        let mut sna = verification(VerificationChannel::Sna);
+        sna.confirm_carrier(t(1));
+        let no_code: Option<fn(&Verification) -> bool> = None;
+        assert_eq!(sna.check_guess(&mut guesses, THREE, no_code, None, None, t(2)), CheckOutcome::Checked);
+        assert_eq!((sna.status.clone(), guesses), (VerificationStatus::Approved, locked));
+    }
+
+    #[test]
+    fn after_the_lockout_counting_starts_over() {
+        let mut guesses = Guesses { failures: 3, locked_until: Some(t(600)) };
+        let mut v = verification(VerificationChannel::Sms);
+        v.expires_at = t(2 * LIFETIME);
+        assert_eq!(guess(&mut v, &mut guesses, false, 599), (CheckOutcome::LockedOut, false));
+        assert_eq!(v.check_attempts, 0, "a refused check is not an attempt of the verification");
+        assert_eq!(guess(&mut v, &mut guesses, false, 600), (CheckOutcome::Checked, true));
+        assert_eq!(guesses, Guesses { failures: 1, locked_until: None });
+        assert_eq!(guess(&mut v, &mut guesses, true, 601), (CheckOutcome::Checked, true));
+        assert!(guesses.is_clear());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::domain::access_token::AccessToken;
 use crate::domain::account::{Account, ApiKey};
 use crate::domain::challenge::{Challenge, Notification};
 use crate::domain::factor::{Entity, Factor};
+use crate::domain::guessing::{Guesses, Subscriber};
 use crate::domain::outbox::SealedMessage;
 use crate::domain::rate_limit::{Bucket, RateLimit, Window};
 use crate::domain::service::Service;
@@ -103,6 +104,15 @@ pub enum Change {
         service: Sid,
         identity: String,
         at: Timestamp,
+    },
+    /// Creates or replaces the count of a subscriber's failed guesses in a service. Saving a
+    /// clear count (no failure, no lockout) may forget the subscriber: a count that is not
+    /// kept loads as clear. Kept under the service (deleted with it), not under an entity.
+    SaveGuesses {
+        account: Sid,
+        service: Sid,
+        subscriber: Subscriber,
+        guesses: Guesses,
     },
     InsertChallenge(Challenge),
     UpdateChallenge(Challenge),

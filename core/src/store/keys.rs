@@ -6,6 +6,7 @@ use verifyd_runtime::{Sid, Timestamp};
 use crate::domain::access_token::AccessToken;
 use crate::domain::challenge::{Challenge, StatusFilter};
 use crate::domain::factor::{CreationCounts, Entity, Factor};
+use crate::domain::guessing::Guesses;
 use crate::domain::rate_limit::Meter;
 use crate::domain::verification::Verification;
 use crate::domain::webhook::Webhook;
@@ -110,10 +111,22 @@ pub struct NewFactorState {
     pub webhooks: Vec<Webhook>,
 }
 
+/// What a check loads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckState {
+    pub verification: Verification,
+    /// The guesses counted for the verification's `To` in its service
+    /// ([`crate::domain::guessing::Subscriber::To`]).
+    pub guesses: Guesses,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct FactorState {
     pub factor: Factor,
     pub webhooks: Vec<Webhook>,
+    /// The guesses counted for the factor's entity (by identity, in its service:
+    /// [`crate::domain::guessing::Subscriber::Entity`]).
+    pub guesses: Guesses,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -124,6 +137,8 @@ pub struct ChallengeState {
     /// Notifications sent for it so far.
     pub notifications: u32,
     pub webhooks: Vec<Webhook>,
+    /// The guesses counted for the challenge's entity, as in [`FactorState::guesses`].
+    pub guesses: Guesses,
 }
 
 /// Filters of a challenge list.

@@ -175,6 +175,14 @@ pub trait Store: Send + Sync + 'static {
         at: VerificationAt,
         decide: impl Decide<Option<Verification>, T>,
     ) -> impl Future<Output = Result<T>> + Send;
+    /// A check: the verification with the guesses counted for its `To`; `None` when there
+    /// is no such verification. Concurrent checks of any verifications of one `To` never
+    /// both see its guesses before the other's change.
+    fn with_check<T: Send + 'static>(
+        &self,
+        at: VerificationAt,
+        decide: impl Decide<Option<CheckState>, T>,
+    ) -> impl Future<Output = Result<T>> + Send;
 
     // Entities, factors, challenges.
     fn entity(&self, key: &EntityKey) -> impl Future<Output = Result<Option<Entity>>> + Send;
@@ -199,7 +207,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<T>> + Send;
     fn factor(&self, key: &FactorKey) -> impl Future<Output = Result<Option<Factor>>> + Send;
     fn list_factors(&self, key: &EntityKey, page: Page) -> impl Future<Output = Result<Vec<Factor>>> + Send;
-    /// A factor with the service's webhooks.
+    /// A factor with the service's webhooks and its entity's guesses. Operations on any
+    /// factors and challenges of one entity never both see its guesses before the other's
+    /// change.
     fn with_factor<T: Send + 'static>(
         &self,
         key: FactorKey,
@@ -215,7 +225,8 @@ pub trait Store: Send + Sync + 'static {
         filter: ChallengeFilter,
         page: Page,
     ) -> impl Future<Output = Result<Vec<Challenge>>> + Send;
-    /// A challenge with its factor, its notifications count and the service's webhooks.
+    /// A challenge with its factor, its notifications count, the service's webhooks and its
+    /// entity's guesses.
     fn with_challenge<T: Send + 'static>(
         &self,
         key: ChallengeKey,

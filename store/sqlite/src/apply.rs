@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use verifyd_core::store::Change;
 use verifyd_runtime::{Sid, Timestamp};
 
-use crate::rows::to_json;
+use crate::rows::{self, to_json};
 
 type Result<T> = rusqlite::Result<T>;
 
@@ -302,6 +302,32 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                 params![account.as_str(), service.as_str(), identity, at.unix()],
             )?;
         }
+        // Keyed by account too: a count saved under another account is never this one's.
+        Change::SaveGuesses { account, service, subscriber, guesses } => {
+            let (kind, subject) = rows::subscriber(subscriber);
+            if guesses.is_clear() {
+                run(
+                    c,
+                    "DELETE FROM guesses WHERE service_sid = ?1 AND kind = ?2 AND subject = ?3 AND account_sid = ?4",
+                    params![service.as_str(), kind, subject, account.as_str()],
+                )?;
+            } else {
+                run(
+                    c,
+                    "INSERT INTO guesses (service_sid, kind, subject, account_sid, failures, locked_until) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (service_sid, kind, subject, account_sid) \
+                     DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until",
+                    params![
+                        service.as_str(),
+                        kind,
+                        subject,
+                        account.as_str(),
+                        guesses.failures,
+                        opt_unix(guesses.locked_until)
+                    ],
+                )?;
+            }
+        }
         Change::InsertChallenge(ch) => {
             run(
                 c,
@@ -597,6 +623,7 @@ fn delete_service(c: &Connection, account: &Sid, sid: &Sid) -> Result<()> {
         "DELETE FROM challenges WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM factors WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM factor_creations WHERE service_sid = ?1 AND account_sid = ?2",
+        "DELETE FROM guesses WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM entities WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM access_tokens WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM webhook_deliveries WHERE status = 'pending' AND account_sid = ?2 AND webhook_sid IN \

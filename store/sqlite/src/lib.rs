@@ -33,9 +33,9 @@ use verifyd_core::domain::service::Service;
 use verifyd_core::domain::verification::Verification;
 use verifyd_core::domain::webhook::{Delivery, DeliveryRecord, Webhook};
 use verifyd_core::store::{
-    ChallengeFilter, ChallengeKey, ChallengeState, Change, Decide, Decision, EntityKey, EntityState, FactorKey,
-    FactorState, KeyRing, NewFactorKey, NewFactorState, Page, RateLimitKey, Resealed, Result, SealedKind, SealedValue,
-    SendKey, SendState, Store, StoreError, Sweep, Swept, VerificationAt,
+    ChallengeFilter, ChallengeKey, ChallengeState, Change, CheckState, Decide, Decision, EntityKey, EntityState,
+    FactorKey, FactorState, KeyRing, NewFactorKey, NewFactorState, Page, RateLimitKey, Resealed, Result, SealedKind,
+    SealedValue, SendKey, SendState, Store, StoreError, Sweep, Swept, VerificationAt,
 };
 use verifyd_runtime::{Sid, Timestamp};
 use writer::Writer;
@@ -309,6 +309,14 @@ impl Store for SqliteStore {
         decide: impl Decide<Option<Verification>, T>,
     ) -> Result<T> {
         self.transact(move |c| queries::verification(c, &at), decide).await
+    }
+
+    async fn with_check<T: Send + 'static>(
+        &self,
+        at: VerificationAt,
+        decide: impl Decide<Option<CheckState>, T>,
+    ) -> Result<T> {
+        self.transact(move |c| queries::check_state(c, &at), decide).await
     }
 
     async fn entity(&self, key: &EntityKey) -> Result<Option<Entity>> {

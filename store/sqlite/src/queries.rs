@@ -5,11 +5,12 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use verifyd_core::domain::access_token::AccessToken;
 use verifyd_core::domain::challenge::{Challenge, StatusFilter};
 use verifyd_core::domain::factor::{CreationCounts, Entity, Factor};
+use verifyd_core::domain::guessing::{Guesses, Subscriber};
 use verifyd_core::domain::rate_limit::{Bucket, Meter, MeteredBucket, RateLimit, Window};
 use verifyd_core::domain::verification::Verification;
 use verifyd_core::domain::webhook::Webhook;
 use verifyd_core::store::{
-    ChallengeFilter, ChallengeKey, ChallengeState, Cursor, EntityKey, EntityState, FactorKey, FactorState,
+    ChallengeFilter, ChallengeKey, ChallengeState, CheckState, Cursor, EntityKey, EntityState, FactorKey, FactorState,
     NewFactorKey, NewFactorState, Page, RateLimitKey, SendKey, SendState, VerificationAt,
 };
 use verifyd_runtime::Sid;
@@ -192,10 +193,40 @@ pub fn factor(c: &Connection, key: &FactorKey) -> Result<Option<Factor>> {
     .optional()
 }
 
+/// A subscriber's guesses by the whole primary key (service, kind, subject, account).
+pub const GUESSES: &str = "SELECT failures, locked_until FROM guesses \
+                           WHERE service_sid = ?1 AND kind = ?2 AND subject = ?3 AND account_sid = ?4";
+
+/// The guesses counted for a subscriber of a service: one primary-key look-up; clear when
+/// no row is kept.
+pub fn guesses(c: &Connection, account: &Sid, service: &Sid, subscriber: &Subscriber) -> Result<Guesses> {
+    let (kind, subject) = rows::subscriber(subscriber);
+    let found = c
+        .prepare_cached(GUESSES)?
+        .query_row(params![service.as_str(), kind, subject, account.as_str()], |r| {
+            Ok(Guesses { failures: r.get(0)?, locked_until: rows::opt_time(r, 1)? })
+        })
+        .optional()?;
+    Ok(found.unwrap_or_default())
+}
+
+/// A verification to check, with the guesses of its `To`.
+pub fn check_state(c: &Connection, at: &VerificationAt) -> Result<Option<CheckState>> {
+    let Some(verification) = verification(c, at)? else { return Ok(None) };
+    let to = Subscriber::To(verification.to.clone());
+    let guesses = guesses(c, &verification.account_sid, &verification.service_sid, &to)?;
+    Ok(Some(CheckState { verification, guesses }))
+}
+
+fn entity_guesses(c: &Connection, key: &EntityKey) -> Result<Guesses> {
+    guesses(c, &key.account, &key.service, &Subscriber::Entity(key.identity.clone()))
+}
+
 pub fn factor_state(c: &Connection, key: &FactorKey) -> Result<Option<FactorState>> {
     let Some(factor) = factor(c, key)? else { return Ok(None) };
     let webhooks = enabled_webhooks(c, &key.entity.account, &key.entity.service)?;
-    Ok(Some(FactorState { factor, webhooks }))
+    let guesses = entity_guesses(c, &key.entity)?;
+    Ok(Some(FactorState { factor, webhooks, guesses }))
 }
 
 pub fn factor_by_credential(c: &Connection, credential: &Sid) -> Result<Option<Factor>> {
@@ -241,7 +272,8 @@ pub fn challenge_state(c: &Connection, key: &ChallengeKey) -> Result<Option<Chal
         .prepare_cached("SELECT COUNT(*) FROM notifications WHERE challenge_sid = ?1")?
         .query_row([challenge.sid.as_str()], |r| r.get(0))?;
     let webhooks = enabled_webhooks(c, &key.entity.account, &key.entity.service)?;
-    Ok(Some(ChallengeState { challenge, factor, notifications, webhooks }))
+    let guesses = entity_guesses(c, &key.entity)?;
+    Ok(Some(ChallengeState { challenge, factor, notifications, webhooks, guesses }))
 }
 
 pub fn list_challenges(

@@ -7,6 +7,7 @@ use verifyd_core::domain::access_token::AccessToken;
 use verifyd_core::domain::account::{Account, ApiKey};
 use verifyd_core::domain::challenge::Challenge;
 use verifyd_core::domain::factor::{Entity, Factor};
+use verifyd_core::domain::guessing::Subscriber;
 use verifyd_core::domain::outbox::{OutboxChannel, SealedMessage};
 use verifyd_core::domain::rate_limit::{Bucket, RateLimit};
 use verifyd_core::domain::service::Service;
@@ -62,6 +63,14 @@ pub fn wire<T: WireEnum + serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) 
 
 pub fn to_json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String> {
     serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+/// A subscriber as the `guesses` table keys it: (kind, subject).
+pub fn subscriber(subscriber: &Subscriber) -> (&'static str, &str) {
+    match subscriber {
+        Subscriber::To(to) => ("to", to),
+        Subscriber::Entity(identity) => ("entity", identity),
+    }
 }
 
 pub const ACCOUNT: &str =

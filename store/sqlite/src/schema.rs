@@ -304,6 +304,21 @@ const MIGRATIONS: &[&str] = &[
     r"
     ALTER TABLE accounts ADD COLUMN token_from_config INTEGER NOT NULL DEFAULT 0;
     ",
+    // 9: consecutive failed guesses per subscriber of a service: a `To` (kind 'to') or an
+    // entity's identity (kind 'entity'). A check finds its row by the whole primary key (one
+    // look-up); the account is part of the key, so a row written under another account is
+    // never this account's. Only subscribers with a failure or a lockout have a row.
+    r"
+    CREATE TABLE guesses (
+        service_sid TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        account_sid TEXT NOT NULL,
+        failures INTEGER NOT NULL,
+        locked_until INTEGER,
+        PRIMARY KEY (service_sid, kind, subject, account_sid)
+    ) STRICT, WITHOUT ROWID;
+    ",
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
@@ -429,6 +444,24 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         assert_eq!(accounts, ["AC1", ""], "a creation whose service is gone belongs to no account");
+    }
+
+    #[test]
+    fn a_subscribers_guesses_are_one_primary_key_look_up() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", crate::queries::GUESSES))
+            .unwrap()
+            .query_map(["VA1", "to", "+15550001", "AC1"], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            plan,
+            ["SEARCH guesses USING PRIMARY KEY (service_sid=? AND kind=? AND subject=? AND account_sid=?)"],
+            "{plan:?}"
+        );
     }
 
     #[test]

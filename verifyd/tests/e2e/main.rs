@@ -12,6 +12,7 @@ mod challenges;
 mod cli;
 mod concurrency;
 mod entities;
+mod guessing;
 mod maintenance;
 mod messages;
 mod push;

@@ -84,7 +84,11 @@ pub async fn operations_are_scoped_to_the_account<S: Store>(store: S) {
     let at = VerificationAt::Sid { account: b.clone(), service: service.clone(), sid: ta.verification.sid.clone() };
     loaded.push(("with_verification by SID", store.with_verification(at, |v| Decision::nothing(v.is_some())).await));
     let at = VerificationAt::NewestTo { account: b.clone(), service: service.clone(), to: TREE_TO.into() };
-    loaded.push(("with_verification by To", store.with_verification(at, |v| Decision::nothing(v.is_some())).await));
+    loaded.push((
+        "with_verification by To",
+        store.with_verification(at.clone(), |v| Decision::nothing(v.is_some())).await,
+    ));
+    loaded.push(("with_check by To", store.with_check(at, |s| Decision::nothing(s.is_some())).await));
     let mut send = send_key(&ta.service, TREE_TO, &[(&ta.rate_limit.unique_name, TREE_VALUE)]);
     send.account = b.clone();
     loaded.push(("with_send", store.with_send(send, |s| Decision::nothing(s.is_some())).await));
