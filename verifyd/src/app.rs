@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
@@ -137,12 +138,14 @@ struct OutboxItem {
 async fn outbox<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
-    Query(q): Query<OutboxQuery>,
+    query: Result<Query<OutboxQuery>, QueryRejection>,
 ) -> Response {
     let principal = match backend(&state.core, &headers).await {
         Ok(p) => p,
         Err(e) => return error_response(&e),
     };
+    // Twilio's error JSON for a malformed query too, never axum's plain-text rejection.
+    let Ok(Query(q)) = query else { return error_response(&CoreError::invalid("Query")) };
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
     let messages =
         match state.core.outbox(Some(principal.account_sid()), if q.to.is_some() { 1000 } else { limit }).await {
@@ -176,11 +179,16 @@ struct SnaQuery {
 /// The simulated carrier: the device invokes `sna.url`; a check by `To` then approves.
 async fn sna<S: Store>(
     State(state): State<AppState<S>>,
-    Path(sid): Path<String>,
-    Query(q): Query<SnaQuery>,
+    sid: Result<Path<String>, PathRejection>,
+    query: Result<Query<SnaQuery>, QueryRejection>,
 ) -> Response {
+    // Twilio's error JSON for a malformed path or query, never axum's plain-text rejection;
+    // the path is not echoed (it is the caller's text).
+    let (Ok(Path(sid)), Ok(Query(q))) = (sid, query) else {
+        return error_response(&CoreError::not_found("/dev/sna"));
+    };
     let Ok(sid) = Sid::parse_prefixed(&sid, "VE") else {
-        return error_response(&CoreError::not_found(format!("/dev/sna/{sid}")));
+        return error_response(&CoreError::not_found("/dev/sna"));
     };
     match state.core.confirm_sna(&sid, q.token.as_deref().unwrap_or_default()).await {
         Ok(true) => ([(header::CONTENT_TYPE, "application/json")], r#"{"status":"verified"}"#).into_response(),
