@@ -101,6 +101,7 @@ impl verifyd_runtime::WireRequest for ListServicesRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
+                    maximum: Some(9223372036854775807),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -339,7 +340,9 @@ impl verifyd_runtime::WireRequest for CreateServiceRequest {
                 "FriendlyName",
                 60200,
                 &verifyd_runtime::Rules {
+                    min_length: Some(1),
                     max_length: Some(30),
+                    pattern: Some(&crate::patterns::PATTERN_0),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -751,6 +754,7 @@ impl verifyd_runtime::WireRequest for UpdateServiceRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     max_length: Some(30),
+                    pattern: Some(&crate::patterns::PATTERN_0),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -1155,6 +1159,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     min_length: Some(1),
+                    pattern: Some(&crate::patterns::PATTERN_5),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -1580,6 +1585,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationCheckRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     min_length: Some(1),
+                    pattern: Some(&crate::patterns::PATTERN_5),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -1720,6 +1726,7 @@ impl verifyd_runtime::WireRequest for ListRateLimitsRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
+                    maximum: Some(9223372036854775807),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -1815,7 +1822,7 @@ impl verifyd_runtime::WireRequest for CreateRateLimitRequest {
                 60209,
                 &verifyd_runtime::Rules {
                     max_length: Some(191),
-                    pattern: Some(&crate::patterns::PATTERN_1),
+                    pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -2231,6 +2238,7 @@ impl verifyd_runtime::WireRequest for ListBucketsRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
+                    maximum: Some(9223372036854775807),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -2816,6 +2824,7 @@ impl verifyd_runtime::WireRequest for ListEntitiesRequest {
                 60306,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
+                    maximum: Some(9223372036854775807),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -2903,7 +2912,7 @@ impl verifyd_runtime::WireRequest for CreateEntityRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -2987,7 +2996,7 @@ impl verifyd_runtime::WireRequest for FetchEntityRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3071,7 +3080,7 @@ impl verifyd_runtime::WireRequest for DeleteEntityRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3184,7 +3193,7 @@ impl verifyd_runtime::WireRequest for ListFactorsRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3204,6 +3213,7 @@ impl verifyd_runtime::WireRequest for ListFactorsRequest {
                 60306,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
+                    maximum: Some(9223372036854775807),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3392,7 +3402,7 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3401,6 +3411,7 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
                 "FriendlyName",
                 60306,
                 &verifyd_runtime::Rules {
+                    min_length: Some(1),
                     max_length: Some(64),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -3444,7 +3455,7 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(16),
                     max_length: Some(128),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3455,7 +3466,7 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(1),
                     max_length: Some(2048),
-                    pattern: Some(&crate::patterns::PATTERN_0),
+                    pattern: Some(&crate::patterns::PATTERN_1),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3628,7 +3639,7 @@ impl verifyd_runtime::WireRequest for FetchFactorRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3787,7 +3798,7 @@ impl verifyd_runtime::WireRequest for UpdateFactorRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3970,7 +3981,7 @@ impl verifyd_runtime::WireRequest for DeleteFactorRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4114,7 +4125,7 @@ impl verifyd_runtime::WireRequest for ListChallengesRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4155,6 +4166,7 @@ impl verifyd_runtime::WireRequest for ListChallengesRequest {
                 60306,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
+                    maximum: Some(9223372036854775807),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4289,7 +4301,7 @@ impl verifyd_runtime::WireRequest for CreateChallengeRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4438,7 +4450,7 @@ impl verifyd_runtime::WireRequest for FetchChallengeRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4556,7 +4568,7 @@ impl verifyd_runtime::WireRequest for UpdateChallengeRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4691,7 +4703,7 @@ impl verifyd_runtime::WireRequest for CreateNotificationRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4819,7 +4831,7 @@ impl verifyd_runtime::WireRequest for CreateAccessTokenRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -5046,6 +5058,7 @@ impl verifyd_runtime::WireRequest for ListWebhooksRequest {
                 60306,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
+                    maximum: Some(9223372036854775807),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -5167,6 +5180,7 @@ impl verifyd_runtime::WireRequest for CreateWebhookRequest {
                 "FriendlyName",
                 60306,
                 &verifyd_runtime::Rules {
+                    min_length: Some(1),
                     max_length: Some(64),
                     ..verifyd_runtime::Rules::NONE
                 },
