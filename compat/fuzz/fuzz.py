@@ -63,12 +63,13 @@ def main():
         report = Path(tempfile.mkdtemp(prefix="verifyd-fuzz-")) / "report.ndjson"
 
     schemathesis = Path(sys.executable).parent / ("schemathesis.exe" if os.name == "nt" else "schemathesis")
-    arguments = ["--config-file", str(CONFIG), "--no-color", "run", str(SPEC), "--seed", seed]
+    arguments = ["--config-file", relative(CONFIG), "--no-color", "run", relative(SPEC), "--seed", seed]
     command = [str(schemathesis), *arguments, "--report", "ndjson", "--report-ndjson-path", str(report)]
     print(f"fuzz: seed {seed}; {shlex.join(command)}", flush=True)
     started = time.monotonic()
-    # The current directory is the report's parent: schemathesis writes nothing else there.
-    status = subprocess.run(command, cwd=report.parent).returncode
+    # From the workspace, where the config's paths are relative to; with its cache off and the
+    # report's path given, schemathesis writes nothing there.
+    status = subprocess.run(command, cwd=ROOT).returncode
     elapsed = time.monotonic() - started
 
     operations = spec_operations()
@@ -95,8 +96,9 @@ def main():
     if failed_count:
         print(f"fuzz: to run the same cases again (seed {seed}), either")
         print(f"    VERIFYD_FUZZ_SEED={seed} cargo xtask fuzz")
-        print("  or, against a verifyd of your own (VERIFYD_URL, VERIFYD_ACCOUNT_SID, VERIFYD_AUTH_TOKEN set):")
-        print(f"    {shlex.join([relative(schemathesis), *[relative(a) for a in arguments]])}")
+        print("  or, from the workspace, against a verifyd of your own (VERIFYD_URL, VERIFYD_ACCOUNT_SID,")
+        print("  VERIFYD_AUTH_TOKEN set):")
+        print(f"    {shlex.join([str(schemathesis), *arguments])}")
         print(f"  the report of this run (every request and answer): {report}")
     print(f"compat {SCRIPT}: {passed} passed, {failed_count} failed")
     return 1 if failed_count else 0
@@ -145,9 +147,15 @@ def read_report(path):
                 recorder = event["ScenarioFinished"].get("recorder") or {}
                 count_scenario(recorder, stats, failures)
             elif "NonFatalError" in event:
-                info = event["NonFatalError"].get("info") or {}
-                label = event["NonFatalError"].get("label") or "run"
-                errors.append(f"{label}: {info.get('title', 'error')}: {info.get('message', '')}".strip())
+                # A request that got no answer (the server dropped the connection: a panic) or
+                # could not be made; counted against its operation when it has one.
+                error = event["NonFatalError"]
+                value = error.get("value") or {}
+                message = f"{value.get('type', 'error')}: {value.get('message', '')}"
+                if error.get("related_to_operation") and error.get("label"):
+                    failures[error["label"]].add(message)
+                else:
+                    errors.append(f"{error.get('label') or 'run'}: {message}")
             elif "FatalError" in event:
                 errors.append(f"schemathesis: {event['FatalError'].get('exception', 'fatal error')}")
     return stats, failures, errors
