@@ -14,7 +14,7 @@ pub struct ListServicesRequest {
     ///
     /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    /// Index of the page, from 0 to 1 000 000. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
@@ -101,7 +101,7 @@ impl verifyd_runtime::WireRequest for ListServicesRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
-                    maximum: Some(9223372036854775807),
+                    maximum: Some(1000000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -1634,7 +1634,7 @@ pub struct ListRateLimitsRequest {
     ///
     /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    /// Index of the page, from 0 to 1 000 000. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
@@ -1726,7 +1726,7 @@ impl verifyd_runtime::WireRequest for ListRateLimitsRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
-                    maximum: Some(9223372036854775807),
+                    maximum: Some(1000000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -2130,7 +2130,7 @@ pub struct ListBucketsRequest {
     ///
     /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    /// Index of the page, from 0 to 1 000 000. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
@@ -2238,7 +2238,7 @@ impl verifyd_runtime::WireRequest for ListBucketsRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
-                    maximum: Some(9223372036854775807),
+                    maximum: Some(1000000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -2732,7 +2732,7 @@ pub struct ListEntitiesRequest {
     ///
     /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    /// Index of the page, from 0 to 1 000 000. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
@@ -2824,7 +2824,7 @@ impl verifyd_runtime::WireRequest for ListEntitiesRequest {
                 60306,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
-                    maximum: Some(9223372036854775807),
+                    maximum: Some(1000000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3106,7 +3106,7 @@ pub struct ListFactorsRequest {
     ///
     /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    /// Index of the page, from 0 to 1 000 000. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
@@ -3213,7 +3213,7 @@ impl verifyd_runtime::WireRequest for ListFactorsRequest {
                 60306,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
-                    maximum: Some(9223372036854775807),
+                    maximum: Some(1000000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4028,7 +4028,7 @@ pub struct ListChallengesRequest {
     ///
     /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    /// Index of the page, from 0 to 1 000 000. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
@@ -4166,7 +4166,7 @@ impl verifyd_runtime::WireRequest for ListChallengesRequest {
                 60306,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
-                    maximum: Some(9223372036854775807),
+                    maximum: Some(1000000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4966,7 +4966,7 @@ pub struct ListWebhooksRequest {
     ///
     /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    /// Index of the page, from 0 to 1 000 000. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
@@ -5058,7 +5058,7 @@ impl verifyd_runtime::WireRequest for ListWebhooksRequest {
                 60306,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
-                    maximum: Some(9223372036854775807),
+                    maximum: Some(1000000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,

@@ -120,7 +120,7 @@ pub fn list_services_request() -> BoxedStrategy<ListServicesRequest> {
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
                         minimum: Some(0),
-                        maximum: Some(9223372036854775807),
+                        maximum: Some(1000000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -619,7 +619,7 @@ pub fn list_rate_limits_request() -> BoxedStrategy<ListRateLimitsRequest> {
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
                         minimum: Some(0),
-                        maximum: Some(9223372036854775807),
+                        maximum: Some(1000000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -711,7 +711,7 @@ pub fn list_buckets_request() -> BoxedStrategy<ListBucketsRequest> {
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
                         minimum: Some(0),
-                        maximum: Some(9223372036854775807),
+                        maximum: Some(1000000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -841,7 +841,7 @@ pub fn list_entities_request() -> BoxedStrategy<ListEntitiesRequest> {
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
                         minimum: Some(0),
-                        maximum: Some(9223372036854775807),
+                        maximum: Some(1000000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -944,7 +944,7 @@ pub fn list_factors_request() -> BoxedStrategy<ListFactorsRequest> {
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
                         minimum: Some(0),
-                        maximum: Some(9223372036854775807),
+                        maximum: Some(1000000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1306,7 +1306,7 @@ pub fn list_challenges_request() -> BoxedStrategy<ListChallengesRequest> {
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
                         minimum: Some(0),
-                        maximum: Some(9223372036854775807),
+                        maximum: Some(1000000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1579,7 +1579,7 @@ pub fn list_webhooks_request() -> BoxedStrategy<ListWebhooksRequest> {
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
                         minimum: Some(0),
-                        maximum: Some(9223372036854775807),
+                        maximum: Some(1000000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
