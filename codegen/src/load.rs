@@ -25,12 +25,18 @@ const X_OPERATION_CODE: &str = "x-twilio-invalid-parameter-code";
 const X_JSON_MAX_LENGTH: &str = "x-json-max-length";
 const X_ENUM_VARNAMES: &str = "x-enum-varnames";
 
+mod links;
+
 pub fn load(yaml: &str) -> Result<Api, Error> {
-    let spec: OpenAPI = serde_yaml::from_str(yaml).map_err(|e| Error::Spec(e.to_string()))?;
+    let mut doc: serde_yaml::Value = serde_yaml::from_str(yaml).map_err(|e| Error::Spec(e.to_string()))?;
+    let links = links::take(&mut doc)?;
+    let spec: OpenAPI = serde_yaml::from_value(doc).map_err(|e| Error::Spec(e.to_string()))?;
     if !spec.openapi.starts_with("3.0.") {
         return Err(Error::Spec(format!("openapi {} is not 3.0.x", spec.openapi)));
     }
-    Loader { spec: &spec, types: BTreeMap::new(), in_progress: BTreeSet::new() }.api()
+    let api = Loader { spec: &spec, types: BTreeMap::new(), in_progress: BTreeSet::new() }.api()?;
+    links::check(&api, &links)?;
+    Ok(api)
 }
 
 struct Loader<'a> {

@@ -569,8 +569,9 @@ fn plus_is_a_space_and_percent_2b_is_a_plus() {
         accepted(&[SERVICE], "To=%2B15017122661&Channel=sms&CustomFriendlyName=My+Shop%21");
     assert_eq!(request.to, "+15017122661");
     assert_eq!(request.custom_friendly_name.as_deref(), Some("My Shop!"));
-    let request: CreateVerificationRequest = accepted(&[SERVICE], "To=+15017122661&Channel=sms");
-    assert_eq!(request.to, " 15017122661");
+    // A bare `+` is a space, so the number has lost its plus: not a phone number any more.
+    let err = rejected::<CreateVerificationRequest>(&[SERVICE], "To=+15017122661&Channel=sms");
+    assert_rejection(&err, "To", 60200, Rejection::Invalid, 400);
 }
 
 #[test]

@@ -3,7 +3,9 @@
 //! - `cargo xtask regen` writes `generated/` from `spec/openapi.yaml`; `--check` fails,
 //!   naming the files, when the committed output is stale.
 //! - `cargo xtask test` runs every test: the workspace's Rust tests, then the compatibility
-//!   scripts under `compat/` with the Python packages they need.
+//!   scripts under `compat/` with the Python packages they need, then the spec-driven fuzzer.
+//! - `cargo xtask fuzz` runs only the fuzzer (`compat/fuzz`) against a fresh server;
+//!   `VERIFYD_FUZZ_SEED=N` repeats the run that printed seed N.
 //! - `cargo xtask bench` builds the release server and load generator and prints the
 //!   benchmark table (see bench/).
 
@@ -12,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod bench;
+mod fuzz;
 mod regen;
 mod test;
 
@@ -22,6 +25,7 @@ fn main() -> ExitCode {
         ["regen"] => regen::run(&root(), regen::Mode::Write),
         ["regen", "--check"] => regen::run(&root(), regen::Mode::Check),
         ["test"] => test::run(&root()),
+        ["fuzz"] => fuzz::run(&root()),
         ["bench", rest @ ..] => bench::run(&root(), rest),
         _ => Err(USAGE.to_owned()),
     };
@@ -34,7 +38,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask regen [--check] | cargo xtask test | cargo xtask bench [verifyd-bench options]";
+const USAGE: &str = "usage: cargo xtask regen [--check] | cargo xtask test | cargo xtask fuzz | cargo xtask bench [verifyd-bench options]";
 
 /// The workspace root: the parent of this crate's directory.
 fn root() -> PathBuf {

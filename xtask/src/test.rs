@@ -1,7 +1,7 @@
 //! `cargo xtask test`: the one command that runs every test, for developers, the README
 //! and CI alike. It ends with one line, `N passed, M failed, K skipped`, summing every runner.
 //!
-//! Two runners, one after the other:
+//! Three runners, one after the other:
 //!
 //! 1. `cargo test --workspace`, adding up its `test result:` lines.
 //! 2. The compatibility scripts, which drive a running server with the official Twilio helper
@@ -19,6 +19,8 @@
 //!      they change: it keeps a hash of both), and the scripts are copied there and run from
 //!      there, so that their `import ... from "twilio"` finds that `node_modules` (ES modules
 //!      ignore `NODE_PATH`).
+//! 3. The spec-driven fuzzer (`compat/fuzz`, schemathesis) against a server of its own: see
+//!    [`crate::fuzz`].
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher as _, Hasher as _};
@@ -66,11 +68,21 @@ pub fn run(root: &Path) -> Result<(), String> {
     let rust =
         cargo_tests(&mut tally, Command::new(&cargo).current_dir(root).args(["test", "--workspace", "--no-fail-fast"]));
     let compat = compat_tests(root, &cargo, &mut tally);
-    println!("{} passed, {} failed, {} skipped", tally.passed, tally.failed, tally.skipped);
-    match (rust, compat) {
-        (Ok(()), Ok(())) => Ok(()),
-        (Err(rust), Err(compat)) => Err(format!("{rust}\n{compat}")),
-        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+    let fuzz = crate::fuzz::fuzz_tests(root, &cargo, &mut tally);
+    tally.print();
+    let errors: Vec<String> = [rust, compat, fuzz].into_iter().filter_map(Result::err).collect();
+    if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) }
+}
+
+impl Tally {
+    /// The closing line, `N passed, M failed, K skipped`.
+    pub fn print(&self) {
+        println!("{} passed, {} failed, {} skipped", self.passed, self.failed, self.skipped);
+    }
+
+    /// Counts one failed test: a step that could not even be set up.
+    pub fn fail_one(&mut self) {
+        self.failed += 1;
     }
 }
 
@@ -117,8 +129,9 @@ fn compat_tests(root: &Path, cargo: &str, tally: &mut Tally) -> Result<(), Strin
     let target = target_dir(root);
     let setup = || -> Result<(Option<PathBuf>, Server), String> {
         build_verifyd(root, cargo)?;
-        let python = if python_scripts.is_empty() { None } else { Some(python_env(root, &target.join(VENV))?) };
-        let server = Server::start(&target.join("debug").join(format!("verifyd{}", std::env::consts::EXE_SUFFIX)))?;
+        let python =
+            if python_scripts.is_empty() { None } else { Some(python_env(root, REQUIREMENTS, &target.join(VENV))?) };
+        let server = Server::start(&verifyd_binary(&target))?;
         Ok((python, server))
     };
     let (python, server) = setup().inspect_err(|_| tally.failed += 1)?;
@@ -127,7 +140,7 @@ fn compat_tests(root: &Path, cargo: &str, tally: &mut Tally) -> Result<(), Strin
         for script in &python_scripts {
             let mut command = Command::new(python);
             command.arg(script).current_dir(root).env("PYTHONUNBUFFERED", "1").env("PYTHONDONTWRITEBYTECODE", "1");
-            if let Err(e) = run_script(&display_name(root, script), command, &server, tally) {
+            if let Err(e) = run_script(&display_name(root, script), command, &server, SCRIPT_TIMEOUT, tally) {
                 println!("{e}");
                 failures.push(e);
             }
@@ -174,7 +187,7 @@ fn node_tests(
     for (script, copied) in scripts.iter().zip(copies) {
         let mut command = Command::new(NODE);
         command.arg(copied).current_dir(env);
-        if let Err(e) = run_script(&display_name(root, script), command, server, tally) {
+        if let Err(e) = run_script(&display_name(root, script), command, server, SCRIPT_TIMEOUT, tally) {
             println!("{e}");
             failures.push(e);
         }
@@ -198,7 +211,7 @@ fn compat_scripts(dir: &Path, extension: &str) -> Result<Vec<PathBuf>, String> {
 }
 
 /// A script's path relative to the workspace, for the log.
-fn display_name(root: &Path, script: &Path) -> String {
+pub fn display_name(root: &Path, script: &Path) -> String {
     script.strip_prefix(root).unwrap_or(script).display().to_string()
 }
 
@@ -208,14 +221,14 @@ fn on_path(program: &str) -> bool {
 }
 
 /// Cargo's target directory: `CARGO_TARGET_DIR` when set, else `target/` in the workspace.
-fn target_dir(root: &Path) -> PathBuf {
+pub fn target_dir(root: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => root.join(dir),
         _ => root.join("target"),
     }
 }
 
-fn build_verifyd(root: &Path, cargo: &str) -> Result<(), String> {
+pub fn build_verifyd(root: &Path, cargo: &str) -> Result<(), String> {
     println!("xtask test: cargo build -p verifyd");
     let status = Command::new(cargo)
         .current_dir(root)
@@ -225,14 +238,19 @@ fn build_verifyd(root: &Path, cargo: &str) -> Result<(), String> {
     if status.success() { Ok(()) } else { Err(format!("xtask test: cargo build -p verifyd failed ({status})")) }
 }
 
-/// The venv's Python, after making sure the venv holds exactly the pinned requirements. When
-/// the requirements changed since the venv was built, it is built again from scratch, so a
-/// package dropped from the file does not linger.
-fn python_env(root: &Path, venv: &Path) -> Result<PathBuf, String> {
-    let requirements_path = root.join(REQUIREMENTS);
-    let requirements = std::fs::read(&requirements_path)
+/// The debug `verifyd` that [`build_verifyd`] builds.
+pub fn verifyd_binary(target: &Path) -> PathBuf {
+    target.join("debug").join(format!("verifyd{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// The venv's Python, after making sure the venv holds exactly the pinned `requirements` (a
+/// path relative to the workspace). When the requirements changed since the venv was built, it
+/// is built again from scratch, so a package dropped from the file does not linger.
+pub fn python_env(root: &Path, requirements: &str, venv: &Path) -> Result<PathBuf, String> {
+    let requirements_path = root.join(requirements);
+    let contents = std::fs::read(&requirements_path)
         .map_err(|e| format!("xtask test: reading {}: {e}", requirements_path.display()))?;
-    let hash = format!("{:016x}\n", fnv1a(&requirements));
+    let hash = format!("{:016x}\n", fnv1a(&contents));
     let python = venv_python(venv);
     let marker = venv.join(VENV_MARKER);
     if python.is_file() && std::fs::read_to_string(&marker).is_ok_and(|m| m == hash) {
@@ -241,7 +259,7 @@ fn python_env(root: &Path, venv: &Path) -> Result<PathBuf, String> {
     if venv.exists() {
         std::fs::remove_dir_all(venv).map_err(|e| format!("xtask test: removing {}: {e}", venv.display()))?;
     }
-    println!("xtask test: creating {} and installing {REQUIREMENTS}", venv.display());
+    println!("xtask test: creating {} and installing {requirements}", venv.display());
     let system_python = if cfg!(windows) { "python" } else { "python3" };
     let status = Command::new(system_python)
         .args(["-m", "venv"])
@@ -257,7 +275,7 @@ fn python_env(root: &Path, venv: &Path) -> Result<PathBuf, String> {
         .status()
         .map_err(|e| format!("xtask test: pip install: cannot start: {e}"))?;
     if !status.success() {
-        return Err(format!("xtask test: pip install -r {REQUIREMENTS} failed ({status})"));
+        return Err(format!("xtask test: pip install -r {requirements} failed ({status})"));
     }
     std::fs::write(&marker, hash).map_err(|e| format!("xtask test: writing {}: {e}", marker.display()))?;
     Ok(python)
@@ -359,7 +377,7 @@ impl Drop for TempDir {
 }
 
 /// A running `verifyd serve`; dropping it kills the process, waits for it and removes its data.
-struct Server {
+pub struct Server {
     child: Child,
     url: String,
     account_sid: String,
@@ -370,7 +388,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(binary: &Path) -> Result<Self, String> {
+    pub fn start(binary: &Path) -> Result<Self, String> {
         let dir = TempDir::new()?;
         let port = free_port()?;
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -451,7 +469,7 @@ impl Server {
         if text.trim().is_empty() { "(verifyd wrote nothing to stderr)".to_owned() } else { text }
     }
 
-    fn print_log(&self) {
+    pub fn print_log(&self) {
         println!("xtask test: verifyd's stderr:\n{}", self.log());
     }
 }
@@ -494,8 +512,14 @@ fn status_is_200(response: &[u8]) -> bool {
 
 /// Runs one script (`command`, given the server's environment here), echoing its output and
 /// adding its summary line to the tally. A script that exits non-zero with no failure counted,
-/// prints no summary, or outlives [`SCRIPT_TIMEOUT`] counts one more failure.
-fn run_script(name: &str, mut command: Command, server: &Server, tally: &mut Tally) -> Result<(), String> {
+/// prints no summary, or outlives `timeout` counts one more failure.
+pub fn run_script(
+    name: &str,
+    mut command: Command,
+    server: &Server,
+    timeout: Duration,
+    tally: &mut Tally,
+) -> Result<(), String> {
     println!("xtask test: {name}");
     let program = command.get_program().to_string_lossy().into_owned();
     let mut child = command
@@ -514,7 +538,7 @@ fn run_script(name: &str, mut command: Command, server: &Server, tally: &mut Tal
             }
         });
     }
-    let deadline = Instant::now() + SCRIPT_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     let mut summary = None;
     let mut timed_out = false;
     loop {
@@ -538,7 +562,7 @@ fn run_script(name: &str, mut command: Command, server: &Server, tally: &mut Tal
     tally.passed += passed;
     tally.failed += failed;
     let problem = if timed_out {
-        Some(format!("killed after {} s", SCRIPT_TIMEOUT.as_secs()))
+        Some(format!("killed after {} s", timeout.as_secs()))
     } else if summary.is_none() {
         Some(format!("printed no `compat <name>: N passed, M failed` line ({status})"))
     } else if !status.success() && failed == 0 {

@@ -2,16 +2,22 @@
 
 //! The spec's patterns, compiled on first use.
 pub(crate) static PATTERN_0: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(
-    "^[A-Za-z0-9+/]+={0,2}$",
+    "\\S",
 );
 pub(crate) static PATTERN_1: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(
-    "^[A-Za-z0-9._-]+$",
+    "^[A-Za-z0-9+/]+={0,2}$",
 );
 pub(crate) static PATTERN_2: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(
-    "^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$",
+    "^[A-Za-z0-9._-]+$",
 );
 pub(crate) static PATTERN_3: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(
+    "^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$",
+);
+pub(crate) static PATTERN_4: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(
     "^[A-Za-z2-7]+=*$",
+);
+pub(crate) static PATTERN_5: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(
+    "^\\s*(?:\\+ *[1-9](?: *[0-9]){7,14}|[^@\\s<>,;\"\\x00-\\x1f\\x7f-\\x9f]+@[^@\\s<>,;\".\\x00-\\x1f\\x7f-\\x9f][^@\\s<>,;\"\\x00-\\x1f\\x7f-\\x9f]*\\.[^@\\s<>,;\"\\x00-\\x1f\\x7f-\\x9f]*[^@\\s<>,;\".\\x00-\\x1f\\x7f-\\x9f])\\s*$",
 );
 #[cfg(test)]
 mod tests {
@@ -21,5 +27,7 @@ mod tests {
         assert!(super::PATTERN_1.is_valid(), "{}", super::PATTERN_1.source());
         assert!(super::PATTERN_2.is_valid(), "{}", super::PATTERN_2.source());
         assert!(super::PATTERN_3.is_valid(), "{}", super::PATTERN_3.source());
+        assert!(super::PATTERN_4.is_valid(), "{}", super::PATTERN_4.source());
+        assert!(super::PATTERN_5.is_valid(), "{}", super::PATTERN_5.source());
     }
 }

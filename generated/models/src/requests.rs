@@ -14,7 +14,7 @@ pub struct ListServicesRequest {
     ///
     /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    /// Index of the page, from 0 to 1 000 000. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
@@ -101,6 +101,7 @@ impl verifyd_runtime::WireRequest for ListServicesRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
+                    maximum: Some(1000000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -339,7 +340,9 @@ impl verifyd_runtime::WireRequest for CreateServiceRequest {
                 "FriendlyName",
                 60200,
                 &verifyd_runtime::Rules {
+                    min_length: Some(1),
                     max_length: Some(30),
+                    pattern: Some(&crate::patterns::PATTERN_0),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -751,6 +754,7 @@ impl verifyd_runtime::WireRequest for UpdateServiceRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     max_length: Some(30),
+                    pattern: Some(&crate::patterns::PATTERN_0),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -1155,6 +1159,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     min_length: Some(1),
+                    pattern: Some(&crate::patterns::PATTERN_5),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -1580,6 +1585,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationCheckRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     min_length: Some(1),
+                    pattern: Some(&crate::patterns::PATTERN_5),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -1628,7 +1634,7 @@ pub struct ListRateLimitsRequest {
     ///
     /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    /// Index of the page, from 0 to 1 000 000. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
@@ -1720,6 +1726,7 @@ impl verifyd_runtime::WireRequest for ListRateLimitsRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
+                    maximum: Some(1000000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -1815,7 +1822,7 @@ impl verifyd_runtime::WireRequest for CreateRateLimitRequest {
                 60209,
                 &verifyd_runtime::Rules {
                     max_length: Some(191),
-                    pattern: Some(&crate::patterns::PATTERN_1),
+                    pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -2123,7 +2130,7 @@ pub struct ListBucketsRequest {
     ///
     /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    /// Index of the page, from 0 to 1 000 000. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
@@ -2231,6 +2238,7 @@ impl verifyd_runtime::WireRequest for ListBucketsRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
+                    maximum: Some(1000000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -2724,7 +2732,7 @@ pub struct ListEntitiesRequest {
     ///
     /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    /// Index of the page, from 0 to 1 000 000. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
@@ -2816,6 +2824,7 @@ impl verifyd_runtime::WireRequest for ListEntitiesRequest {
                 60306,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
+                    maximum: Some(1000000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -2903,7 +2912,7 @@ impl verifyd_runtime::WireRequest for CreateEntityRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -2987,7 +2996,7 @@ impl verifyd_runtime::WireRequest for FetchEntityRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3071,7 +3080,7 @@ impl verifyd_runtime::WireRequest for DeleteEntityRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3097,7 +3106,7 @@ pub struct ListFactorsRequest {
     ///
     /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    /// Index of the page, from 0 to 1 000 000. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
@@ -3184,7 +3193,7 @@ impl verifyd_runtime::WireRequest for ListFactorsRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3204,6 +3213,7 @@ impl verifyd_runtime::WireRequest for ListFactorsRequest {
                 60306,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
+                    maximum: Some(1000000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3392,7 +3402,7 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3401,6 +3411,7 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
                 "FriendlyName",
                 60306,
                 &verifyd_runtime::Rules {
+                    min_length: Some(1),
                     max_length: Some(64),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -3444,7 +3455,7 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(16),
                     max_length: Some(128),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3455,7 +3466,7 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(1),
                     max_length: Some(2048),
-                    pattern: Some(&crate::patterns::PATTERN_0),
+                    pattern: Some(&crate::patterns::PATTERN_1),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3628,7 +3639,7 @@ impl verifyd_runtime::WireRequest for FetchFactorRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3787,7 +3798,7 @@ impl verifyd_runtime::WireRequest for UpdateFactorRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3970,7 +3981,7 @@ impl verifyd_runtime::WireRequest for DeleteFactorRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4017,7 +4028,7 @@ pub struct ListChallengesRequest {
     ///
     /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    /// Index of the page, from 0 to 1 000 000. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
@@ -4114,7 +4125,7 @@ impl verifyd_runtime::WireRequest for ListChallengesRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4155,6 +4166,7 @@ impl verifyd_runtime::WireRequest for ListChallengesRequest {
                 60306,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
+                    maximum: Some(1000000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4289,7 +4301,7 @@ impl verifyd_runtime::WireRequest for CreateChallengeRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4438,7 +4450,7 @@ impl verifyd_runtime::WireRequest for FetchChallengeRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4556,7 +4568,7 @@ impl verifyd_runtime::WireRequest for UpdateChallengeRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4691,7 +4703,7 @@ impl verifyd_runtime::WireRequest for CreateNotificationRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4819,7 +4831,7 @@ impl verifyd_runtime::WireRequest for CreateAccessTokenRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4954,7 +4966,7 @@ pub struct ListWebhooksRequest {
     ///
     /// Wire: `PageSize` (query).
     pub page_size: Option<i64>,
-    /// Index of the page, from 0. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    /// Index of the page, from 0 to 1 000 000. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
@@ -5046,6 +5058,7 @@ impl verifyd_runtime::WireRequest for ListWebhooksRequest {
                 60306,
                 &verifyd_runtime::Rules {
                     minimum: Some(0),
+                    maximum: Some(1000000),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -5167,6 +5180,7 @@ impl verifyd_runtime::WireRequest for CreateWebhookRequest {
                 "FriendlyName",
                 60306,
                 &verifyd_runtime::Rules {
+                    min_length: Some(1),
                     max_length: Some(64),
                     ..verifyd_runtime::Rules::NONE
                 },

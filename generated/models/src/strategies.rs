@@ -120,6 +120,7 @@ pub fn list_services_request() -> BoxedStrategy<ListServicesRequest> {
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
                         minimum: Some(0),
+                        maximum: Some(1000000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -141,7 +142,9 @@ pub fn create_service_request() -> BoxedStrategy<CreateServiceRequest> {
         (
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
+                    min_length: Some(1),
                     max_length: Some(30),
+                    pattern: Some(&crate::patterns::PATTERN_0),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -274,6 +277,7 @@ pub fn update_service_request() -> BoxedStrategy<UpdateServiceRequest> {
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
                         max_length: Some(30),
+                        pattern: Some(&crate::patterns::PATTERN_0),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -410,6 +414,7 @@ pub fn create_verification_request() -> BoxedStrategy<CreateVerificationRequest>
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
                     min_length: Some(1),
+                    pattern: Some(&crate::patterns::PATTERN_5),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -557,6 +562,7 @@ pub fn create_verification_check_request() -> BoxedStrategy<
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
                         min_length: Some(1),
+                        pattern: Some(&crate::patterns::PATTERN_5),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -613,6 +619,7 @@ pub fn list_rate_limits_request() -> BoxedStrategy<ListRateLimitsRequest> {
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
                         minimum: Some(0),
+                        maximum: Some(1000000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -637,7 +644,7 @@ pub fn create_rate_limit_request() -> BoxedStrategy<CreateRateLimitRequest> {
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
                     max_length: Some(191),
-                    pattern: Some(&crate::patterns::PATTERN_1),
+                    pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -704,6 +711,7 @@ pub fn list_buckets_request() -> BoxedStrategy<ListBucketsRequest> {
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
                         minimum: Some(0),
+                        maximum: Some(1000000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -833,6 +841,7 @@ pub fn list_entities_request() -> BoxedStrategy<ListEntitiesRequest> {
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
                         minimum: Some(0),
+                        maximum: Some(1000000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -858,7 +867,7 @@ pub fn create_entity_request() -> BoxedStrategy<CreateEntityRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -878,7 +887,7 @@ pub fn fetch_entity_request() -> BoxedStrategy<FetchEntityRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -898,7 +907,7 @@ pub fn delete_entity_request() -> BoxedStrategy<DeleteEntityRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -918,7 +927,7 @@ pub fn list_factors_request() -> BoxedStrategy<ListFactorsRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -935,6 +944,7 @@ pub fn list_factors_request() -> BoxedStrategy<ListFactorsRequest> {
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
                         minimum: Some(0),
+                        maximum: Some(1000000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -961,12 +971,13 @@ pub fn create_factor_request() -> BoxedStrategy<CreateFactorRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
+                    min_length: Some(1),
                     max_length: Some(64),
                     ..verifyd_runtime::Rules::NONE
                 },
@@ -996,7 +1007,7 @@ pub fn create_factor_request() -> BoxedStrategy<CreateFactorRequest> {
                     &verifyd_runtime::Rules {
                         min_length: Some(16),
                         max_length: Some(128),
-                        pattern: Some(&crate::patterns::PATTERN_3),
+                        pattern: Some(&crate::patterns::PATTERN_4),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1008,7 +1019,7 @@ pub fn create_factor_request() -> BoxedStrategy<CreateFactorRequest> {
                     &verifyd_runtime::Rules {
                         min_length: Some(1),
                         max_length: Some(2048),
-                        pattern: Some(&crate::patterns::PATTERN_0),
+                        pattern: Some(&crate::patterns::PATTERN_1),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1121,7 +1132,7 @@ pub fn fetch_factor_request() -> BoxedStrategy<FetchFactorRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1143,7 +1154,7 @@ pub fn update_factor_request() -> BoxedStrategy<UpdateFactorRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1253,7 +1264,7 @@ pub fn delete_factor_request() -> BoxedStrategy<DeleteFactorRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1275,7 +1286,7 @@ pub fn list_challenges_request() -> BoxedStrategy<ListChallengesRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1295,6 +1306,7 @@ pub fn list_challenges_request() -> BoxedStrategy<ListChallengesRequest> {
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
                         minimum: Some(0),
+                        maximum: Some(1000000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1337,7 +1349,7 @@ pub fn create_challenge_request() -> BoxedStrategy<CreateChallengeRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1414,7 +1426,7 @@ pub fn fetch_challenge_request() -> BoxedStrategy<FetchChallengeRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1436,7 +1448,7 @@ pub fn update_challenge_request() -> BoxedStrategy<UpdateChallengeRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1477,7 +1489,7 @@ pub fn create_notification_request() -> BoxedStrategy<CreateNotificationRequest>
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1509,7 +1521,7 @@ pub fn create_access_token_request() -> BoxedStrategy<CreateAccessTokenRequest> 
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1567,6 +1579,7 @@ pub fn list_webhooks_request() -> BoxedStrategy<ListWebhooksRequest> {
                 verifyd_runtime::strategies::integer(
                     &verifyd_runtime::Rules {
                         minimum: Some(0),
+                        maximum: Some(1000000),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1590,6 +1603,7 @@ pub fn create_webhook_request() -> BoxedStrategy<CreateWebhookRequest> {
             verifyd_runtime::strategies::sid("VA"),
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
+                    min_length: Some(1),
                     max_length: Some(64),
                     ..verifyd_runtime::Rules::NONE
                 },
