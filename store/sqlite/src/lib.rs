@@ -75,11 +75,29 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// A database failure as the contract reports it: a uniqueness violation is `Duplicate`.
+/// A database failure as the contract reports it: a uniqueness violation is `Duplicate`; a
+/// full disk, an I/O error, a lock not granted within the busy timeout, a file that cannot be
+/// opened (out of descriptors) or memory that cannot be had are `Unavailable`: conditions of
+/// the machine that pass, not faults of the request or of this code.
 fn store_error(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
     match &e {
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation => {
             StoreError::Duplicate(e.to_string())
+        }
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                ErrorCode::DiskFull
+                    | ErrorCode::SystemIoFailure
+                    | ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::FileLockingProtocolFailed
+                    | ErrorCode::OutOfMemory
+            ) =>
+        {
+            StoreError::Unavailable(e.to_string())
         }
         _ => StoreError::Internal(e.to_string()),
     }
