@@ -209,6 +209,64 @@ mod tests {
         assert_eq!(count(&w).await, 1);
     }
 
+    /// A full disk or an I/O error inside an operation (a page spilled from the cache to the
+    /// log mid-transaction) makes SQLite end the whole transaction: the operations before it
+    /// in the batch were undone with it, so none of the batch may be acknowledged; each is
+    /// answered `Unavailable`, those not yet run too.
+    #[cfg(feature = "fault-injection")]
+    #[test]
+    fn a_transaction_the_database_ended_fails_the_whole_batch() {
+        use crate::faults::{Fault, FaultyVfs};
+
+        fn job<T: Send + 'static>(
+            op: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+        ) -> (Job, oneshot::Receiver<Result<T>>) {
+            let (reply, answer) = oneshot::channel();
+            (Box::new(Pending { op: Some(op), outcome: None, reply }), answer)
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let vfs = FaultyVfs::register().unwrap();
+        let conn = Connection::open_with_flags_and_vfs(&path, rusqlite::OpenFlags::default(), vfs.name()).unwrap();
+        // A cache of a few pages: a large insert spills pages to the log before commit.
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA cache_size=5; CREATE TABLE t (n INTEGER NOT NULL, pad BLOB)",
+        )
+        .unwrap();
+
+        let (first, first_answer) =
+            job(|c| c.execute("INSERT INTO t VALUES (1, NULL)", []).map_err(crate::store_error));
+        let switch = vfs.clone();
+        let (spilling, spilling_answer) = job(move |c| {
+            switch.set(Some(Fault::WriteError));
+            for n in 0..200 {
+                c.execute("INSERT INTO t VALUES (?1, zeroblob(4000))", [n]).map_err(crate::store_error)?;
+            }
+            Ok(())
+        });
+        let (last, last_answer) = job(|c| c.execute("INSERT INTO t VALUES (3, NULL)", []).map_err(crate::store_error));
+        // All three queued before the writer starts: one batch.
+        let (tx, rx) = mpsc::channel(8);
+        for j in [first, spilling, last] {
+            tx.try_send(j).map_err(|_| "queue").unwrap();
+        }
+        drop(tx);
+        run(conn, rx, 64);
+        vfs.set(None);
+
+        assert!(vfs.injected() > 0, "the spill never reached the file");
+        for (name, answer) in [
+            ("done before", first_answer.blocking_recv().unwrap().map(|_| ())),
+            ("failing", spilling_answer.blocking_recv().unwrap()),
+            ("not reached", last_answer.blocking_recv().unwrap().map(|_| ())),
+        ] {
+            assert!(matches!(answer, Err(StoreError::Unavailable(_))), "{name}: {answer:?}");
+        }
+        let check = Connection::open(&path).unwrap();
+        assert_eq!(check.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap(), 0);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_operations_are_all_answered_after_commit() {
         let w = std::sync::Arc::new(writer());
