@@ -12,6 +12,7 @@ mod challenges;
 mod cli;
 mod concurrency;
 mod entities;
+mod faults;
 mod guessing;
 mod maintenance;
 mod messages;
