@@ -11,6 +11,7 @@ mod bad_input;
 mod challenges;
 mod cli;
 mod concurrency;
+mod crash;
 mod entities;
 mod faults;
 mod guessing;
