@@ -146,3 +146,18 @@ async fn a_failing_read_answers_503_and_recovers() {
     assert_eq!((status, body["status"].as_str()), (200, Some("pending")), "{body}");
     server.stop().await;
 }
+
+/// `/readyz` sees the full disk (its probe is a write) and its end, so a load balancer can
+/// take the instance out and back in.
+#[tokio::test]
+async fn readyz_reports_a_full_disk_and_its_end() {
+    let (server, vfs) = TestServer::start_on_faulty_disk().await;
+    let readyz = || async { read_json(reqwest::get(format!("{}/readyz", server.root)).await.expect("GET")).await };
+    assert_eq!(readyz().await.0, 200);
+    vfs.set(Some(Fault::DiskFull));
+    assert_unavailable(&readyz().await);
+    vfs.set(None);
+    let (status, body) = readyz().await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ready")), "{body}");
+    server.stop().await;
+}
