@@ -134,7 +134,11 @@ impl CoreError {
             Self::FactorVerificationFailed => (403, 60311),
             Self::TooManyNotifications => (429, 60309),
             Self::NoNotificationPlatform => (400, 60307),
-            Self::DeliveryFailed { .. } | Self::Unavailable => (503, 20503),
+            // Storage that cannot take the request now (a full disk, an I/O error, a lock
+            // held too long, a store shutting down): the client may try again.
+            Self::DeliveryFailed { .. }
+            | Self::Unavailable
+            | Self::Store(StoreError::Unavailable(_) | StoreError::Closed) => (503, 20503),
             Self::TokenFromConfiguration { .. } => (409, 20409),
 
             Self::Internal(_) | Self::Store(_) | Self::Keys(_) => (500, 20500),
@@ -147,6 +151,11 @@ impl WireError for CoreError {
         let (status, code) = self.status_and_code();
         let message = match self {
             // Internal details go to the log, not to the caller.
+            Self::Store(StoreError::Unavailable(_) | StoreError::Closed) => {
+                tracing::warn!(error = %self, "storage unavailable");
+                // The same answer as `/readyz` gives for it.
+                Self::Unavailable.to_string()
+            }
             Self::Internal(_) | Self::Store(_) | Self::Keys(_) => {
                 tracing::error!(error = %self, "internal error");
                 "An internal error occurred".to_owned()
@@ -230,5 +239,16 @@ mod tests {
         let wire = CoreError::Store(StoreError::Internal("disk I/O error at /secret/path".into())).to_wire();
         assert_eq!((wire.status, wire.code), (500, 20500));
         assert!(!wire.message.contains("/secret/path"));
+    }
+
+    /// A full disk, an I/O error or a held lock is a temporary refusal, not a server bug.
+    #[test]
+    fn unavailable_storage_is_a_503_without_details() {
+        for error in [StoreError::Unavailable("database or disk is full: /secret/path".into()), StoreError::Closed] {
+            let wire = CoreError::Store(error).to_wire();
+            assert_eq!((wire.status, wire.code), (503, 20503));
+            assert_eq!(wire.more_info, "https://www.twilio.com/docs/errors/20503");
+            assert!(!wire.message.contains("/secret/path"), "{}", wire.message);
+        }
     }
 }

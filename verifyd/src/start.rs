@@ -8,7 +8,7 @@ use verifyd_core::keys::{KeyError, Keys, MasterKey};
 use verifyd_core::store::{KeyCheck, StoreError};
 use verifyd_core::{Clock, Core, CoreConfig, CoreError, Credentials};
 use verifyd_outbound::{AddressGuard, HttpTransport};
-use verifyd_store_sqlite::SqliteStore;
+use verifyd_store_sqlite::{OpenOptions, SqliteStore};
 
 use crate::config::{Config, Database};
 
@@ -59,6 +59,16 @@ pub fn key_file_for(database: &Path) -> PathBuf {
 /// the configuration, which owns it) and gives an empty database a first account otherwise.
 /// Commands of the command line change no account they were not asked to.
 pub async fn open_core(config: &Config, clock: Arc<dyn Clock>, serving: bool) -> Result<Started, StartError> {
+    open_core_with(config, clock, serving, &OpenOptions::default()).await
+}
+
+/// [`open_core`] with options for the SQLite store (tests open it on a fault-injecting VFS).
+pub async fn open_core_with(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    serving: bool,
+    options: &OpenOptions,
+) -> Result<Started, StartError> {
     let Database::Sqlite(path) = &config.database else { return Err(StartError::PostgresNotYet) };
     let (master, previous, key_file, key_created) = match &config.master_key {
         Some(hex) => {
@@ -82,8 +92,8 @@ pub async fn open_core(config: &Config, clock: Arc<dyn Clock>, serving: bool) ->
         }
     };
     let keys = Arc::new(Keys::with_previous(&master, &previous));
-    let store =
-        SqliteStore::open(path).map_err(|source| StartError::Store { database: path.display().to_string(), source })?;
+    let store = SqliteStore::open_with(path, options)
+        .map_err(|source| StartError::Store { database: path.display().to_string(), source })?;
     let core_config = CoreConfig {
         public_url: config.public_url.clone(),
         dev: config.dev,

@@ -41,6 +41,11 @@ pub enum StoreError {
     /// A row that must be unique already exists.
     #[error("already exists: {0}")]
     Duplicate(String),
+    /// The database cannot take the operation now: a full disk, an I/O error, a lock held
+    /// beyond the wait. Nothing of the operation was kept, and it may succeed when tried
+    /// again (details for the log, never for the caller).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// The store has shut down.
     #[error("the store is closed")]
     Closed,

@@ -10,7 +10,6 @@
 //! 8192 pages rather than 2048 the writer checkpoints a quarter as often, and TOTP challenges
 //! ran 0.20–0.21 of /healthz instead of 0.18–0.19, two runs each.)
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -37,19 +36,31 @@ pub struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub fn start(path: &Path) -> Result<Self> {
-        let conn = Connection::open(path).map_err(crate::store_error)?;
+    /// Starts checkpointing through `conn`, a connection of its own to the database.
+    pub fn start(conn: Connection) -> Result<Self> {
         conn.busy_timeout(Duration::from_secs(5)).map_err(crate::store_error)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("verifyd-sqlite-checkpoint".to_owned())
             .spawn(move || {
+                // A failing disk fails every round: say so when it starts and when it ends,
+                // not 33 times a second. The log keeps every commit meanwhile; a failed
+                // checkpoint leaves the database file's copied pages unused, not wrong.
+                let mut failing = false;
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(INTERVAL);
                     // PASSIVE: copies what it can without waiting for readers or the writer.
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        Err(e) if !failing => {
+                            failing = true;
+                            tracing::warn!(error = %e, "WAL checkpoints fail; retrying every round");
+                        }
+                        Ok(()) if failing => {
+                            failing = false;
+                            tracing::info!("WAL checkpoints succeed again");
+                        }
+                        _ => {}
                     }
                 }
                 // A last full checkpoint on the way out keeps the WAL short for the next start.

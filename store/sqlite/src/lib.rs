@@ -8,9 +8,14 @@
 //! one after the other.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+// Unsafe code only in the fault-injecting VFS, a test feature (see Cargo.toml).
+#![cfg_attr(not(feature = "fault-injection"), forbid(unsafe_code))]
 
 mod apply;
 mod checkpoint;
+#[cfg(feature = "fault-injection")]
+#[allow(unsafe_code)]
+pub mod faults;
 mod keyring;
 mod queries;
 mod rows;
@@ -75,13 +80,50 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// A database failure as the contract reports it: a uniqueness violation is `Duplicate`.
+/// A database failure as the contract reports it: a uniqueness violation is `Duplicate`; a
+/// full disk, an I/O error, a lock not granted within the busy timeout, a file that cannot be
+/// opened (out of descriptors) or memory that cannot be had are `Unavailable`: conditions of
+/// the machine that pass, not faults of the request or of this code.
 fn store_error(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
     match &e {
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation => {
             StoreError::Duplicate(e.to_string())
         }
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                ErrorCode::DiskFull
+                    | ErrorCode::SystemIoFailure
+                    | ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::FileLockingProtocolFailed
+                    | ErrorCode::OutOfMemory
+            ) =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
         _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+/// How to open a store; the defaults are what a server uses.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// The registered SQLite VFS every connection of the store (writer, readers, checkpoint)
+    /// goes through, by name; `None` is SQLite's default. Tests name a fault-injecting one
+    /// (feature `fault-injection`, [`faults::FaultyVfs`]).
+    pub vfs: Option<String>,
+}
+
+impl OpenOptions {
+    /// Opens a connection to `path` with `flags` through the chosen VFS.
+    fn connect(&self, path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
+        match &self.vfs {
+            Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs.as_str()),
+            None => Connection::open_with_flags(path, flags),
+        }
     }
 }
 
@@ -90,8 +132,13 @@ impl SqliteStore {
     /// directory is created 0700 and a missing database file 0600 whatever the umask: it holds
     /// phone numbers and e-mail addresses. SQLite gives its log files the database's mode.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, &OpenOptions::default())
+    }
+
+    /// [`SqliteStore::open`] with options.
+    pub fn open_with(path: &Path, options: &OpenOptions) -> Result<Self> {
         create_private(path).map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", path.display())))?;
-        let mut conn = Connection::open(path).map_err(store_error)?;
+        let mut conn = options.connect(path, OpenFlags::default()).map_err(store_error)?;
         configure(&conn).map_err(store_error)?;
         schema::migrate(&mut conn)?;
         // The checkpoint thread copies the log back in the background (see checkpoint.rs);
@@ -100,9 +147,11 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", checkpoint::WRITER_THRESHOLD_PAGES).map_err(store_error)?;
         conn.pragma_update(None, "journal_size_limit", checkpoint::LOG_SIZE_LIMIT_BYTES).map_err(store_error)?;
         Ok(Self {
-            checkpointer: checkpoint::Checkpointer::start(path)?,
+            checkpointer: checkpoint::Checkpointer::start(
+                options.connect(path, OpenFlags::default()).map_err(store_error)?,
+            )?,
             writer: Writer::start(conn, MAX_BATCH)?,
-            readers: Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) },
+            readers: Readers { path: path.to_path_buf(), options: options.clone(), idle: Mutex::new(Vec::new()) },
         })
     }
 
@@ -150,6 +199,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 /// look-ups, run on the calling task.
 struct Readers {
     path: PathBuf,
+    options: OpenOptions,
     idle: Mutex<Vec<Connection>>,
 }
 
@@ -159,11 +209,13 @@ impl Readers {
         let conn = match pooled {
             Some(conn) => conn,
             None => {
-                let conn = Connection::open_with_flags(
-                    &self.path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
-                )
-                .map_err(store_error)?;
+                let conn = self
+                    .options
+                    .connect(
+                        &self.path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+                    )
+                    .map_err(store_error)?;
                 conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(store_error)?;
                 conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
                 conn

@@ -2,6 +2,11 @@
 //! whatever is queued (up to a bound), runs each inside its own savepoint in one
 //! `BEGIN IMMEDIATE` transaction, commits once (fsync with `synchronous=FULL`), and only then
 //! answers each. An operation that fails or panics rolls back only itself.
+//!
+//! When the batch itself fails (a full disk or an I/O error at commit, a lock not granted, or
+//! SQLite ending the transaction on its own after such an error inside an operation), the
+//! whole batch is rolled back and every operation in it is answered with that error: nothing
+//! of a refused operation is kept, and the thread goes on with the next batch.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
@@ -12,10 +17,55 @@ use tokio::sync::{mpsc, oneshot};
 
 use verifyd_core::store::{Result, StoreError};
 
-/// Called once the batch's fate is known: `None` when it committed.
-type Finish = Box<dyn FnOnce(Option<&StoreError>) + Send>;
-/// Runs against the write connection inside a savepoint; says whether to keep its changes.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Finish) + Send>;
+/// One queued operation: run once inside its savepoint, then answered once the batch's fate
+/// is known.
+trait Operation: Send {
+    /// Runs against the write connection; the error when it failed (its changes are then
+    /// rolled back to its savepoint).
+    fn run(&mut self, conn: &Connection) -> Option<StoreError>;
+    /// Answers the caller: `batch` is `None` when the batch committed, else why it did not.
+    fn answer(self: Box<Self>, batch: Option<&StoreError>);
+}
+
+type Job = Box<dyn Operation>;
+
+/// An operation and the caller waiting for its outcome.
+struct Pending<F, T> {
+    op: Option<F>,
+    outcome: Option<Result<T>>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<F, T> Operation for Pending<F, T>
+where
+    F: FnOnce(&Connection) -> Result<T> + Send,
+    T: Send,
+{
+    fn run(&mut self, conn: &Connection) -> Option<StoreError> {
+        let outcome = match self.op.take() {
+            Some(op) => std::panic::catch_unwind(AssertUnwindSafe(|| op(conn))).unwrap_or_else(|_| {
+                tracing::error!("a store operation panicked; its changes were rolled back");
+                Err(StoreError::Internal("a store operation panicked".to_owned()))
+            }),
+            None => Err(StoreError::Internal("a store operation was run twice".to_owned())),
+        };
+        let error = outcome.as_ref().err().cloned();
+        self.outcome = Some(outcome);
+        error
+    }
+
+    fn answer(self: Box<Self>, batch: Option<&StoreError>) {
+        let answer = match (self.outcome, batch) {
+            // Refused on its own: that is its answer, whatever became of the batch.
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(value)), None) => Ok(value),
+            // Done, or never reached, in a batch that did not commit.
+            (_, Some(e)) => Err(e.clone()),
+            (None, None) => Err(StoreError::Internal("a store operation was not run".to_owned())),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
 
 /// Operations queued beyond this wait for the writer (backpressure on handlers).
 const QUEUE: usize = 4096;
@@ -36,23 +86,14 @@ impl Writer {
     }
 
     /// Runs `op` in the writer and answers after its transaction committed. An `Err` from
-    /// `op` rolls back what it wrote; an `Ok` is kept (a wrong code's attempt too).
+    /// `op` rolls back what it wrote; an `Ok` is kept (a wrong code's attempt too), unless
+    /// the batch fails to commit: then the answer is that failure and nothing was kept.
     pub async fn run<T: Send + 'static>(
         &self,
         op: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let result = op(conn);
-            let keep = result.is_ok();
-            let finish: Finish = Box::new(move |commit_error| {
-                let _ = reply.send(match commit_error {
-                    Some(e) => Err(e.clone()),
-                    None => result,
-                });
-            });
-            (keep, finish)
-        });
+        let job: Job = Box::new(Pending { op: Some(op), outcome: None, reply });
         let sender = self.jobs.lock().map_err(|_| StoreError::Closed)?.clone().ok_or(StoreError::Closed)?;
         sender.send(job).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Internal("the write was abandoned".to_owned()))?
@@ -77,7 +118,6 @@ impl Drop for Writer {
 
 fn run(conn: Connection, mut jobs: mpsc::Receiver<Job>, max_batch: usize) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
-    let mut finishes: Vec<Finish> = Vec::with_capacity(max_batch);
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -86,16 +126,20 @@ fn run(conn: Connection, mut jobs: mpsc::Receiver<Job>, max_batch: usize) {
                 Err(_) => break,
             }
         }
-        let outcome = run_batch(&conn, &mut batch, &mut finishes);
-        if outcome.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
+        let error = run_batch(&conn, &mut batch).err();
+        if let Some(e) = &error {
+            // The transaction may still be open (a failed COMMIT after a full disk leaves it
+            // so) or already ended by SQLite; either way nothing of the batch stays.
+            if !conn.is_autocommit()
+                && let Err(rollback) = conn.execute_batch("ROLLBACK")
+            {
+                tracing::error!(error = %rollback, "cannot roll back a failed write batch");
+            }
+            tracing::warn!(error = %e, operations = batch.len(), "a write batch failed and was rolled back");
         }
-        let error = outcome.err();
-        for finish in finishes.drain(..) {
-            finish(error.as_ref());
+        for job in batch.drain(..) {
+            job.answer(error.as_ref());
         }
-        // Jobs not reached are dropped: their callers learn the write was abandoned.
-        batch.clear();
     }
 }
 
@@ -105,30 +149,24 @@ fn control(conn: &Connection, sql: &str) -> Result<()> {
     Ok(())
 }
 
-fn run_batch(conn: &Connection, batch: &mut Vec<Job>, finishes: &mut Vec<Finish>) -> Result<()> {
+fn run_batch(conn: &Connection, batch: &mut [Job]) -> Result<()> {
     control(conn, "BEGIN IMMEDIATE")?;
-    for job in batch.drain(..) {
+    for job in batch.iter_mut() {
         control(conn, "SAVEPOINT op")?;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| job(conn))) {
-            Ok((true, finish)) => {
-                control(conn, "RELEASE op")?;
-                finishes.push(finish);
-            }
-            Ok((false, finish)) => {
-                control(conn, "ROLLBACK TO op")?;
-                control(conn, "RELEASE op")?;
-                finishes.push(finish);
-            }
-            Err(_) => {
-                // The panicking job dropped its reply: its caller gets an error.
-                tracing::error!("a store operation panicked; its changes were rolled back");
-                control(conn, "ROLLBACK TO op")?;
-                control(conn, "RELEASE op")?;
-            }
+        let failed = job.run(conn);
+        if conn.is_autocommit() {
+            // SQLite ended the transaction itself, as it may after a full disk or an I/O
+            // error: what the batch did so far is gone, so none of it may be acknowledged.
+            return Err(failed.unwrap_or_else(|| {
+                StoreError::Unavailable("the transaction was rolled back by the database".to_owned())
+            }));
         }
+        if failed.is_some() {
+            control(conn, "ROLLBACK TO op")?;
+        }
+        control(conn, "RELEASE op")?;
     }
-    control(conn, "COMMIT")?;
-    Ok(())
+    control(conn, "COMMIT")
 }
 
 #[cfg(test)]
@@ -169,6 +207,64 @@ mod tests {
         assert!(panicked.await.is_err());
         w.run(|c| c.execute("INSERT INTO t VALUES (4)", []).map_err(crate::store_error)).await.unwrap();
         assert_eq!(count(&w).await, 1);
+    }
+
+    /// A full disk or an I/O error inside an operation (a page spilled from the cache to the
+    /// log mid-transaction) makes SQLite end the whole transaction: the operations before it
+    /// in the batch were undone with it, so none of the batch may be acknowledged; each is
+    /// answered `Unavailable`, those not yet run too.
+    #[cfg(feature = "fault-injection")]
+    #[test]
+    fn a_transaction_the_database_ended_fails_the_whole_batch() {
+        use crate::faults::{Fault, FaultyVfs};
+
+        fn job<T: Send + 'static>(
+            op: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+        ) -> (Job, oneshot::Receiver<Result<T>>) {
+            let (reply, answer) = oneshot::channel();
+            (Box::new(Pending { op: Some(op), outcome: None, reply }), answer)
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let vfs = FaultyVfs::register().unwrap();
+        let conn = Connection::open_with_flags_and_vfs(&path, rusqlite::OpenFlags::default(), vfs.name()).unwrap();
+        // A cache of a few pages: a large insert spills pages to the log before commit.
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA cache_size=5; CREATE TABLE t (n INTEGER NOT NULL, pad BLOB)",
+        )
+        .unwrap();
+
+        let (first, first_answer) =
+            job(|c| c.execute("INSERT INTO t VALUES (1, NULL)", []).map_err(crate::store_error));
+        let switch = vfs.clone();
+        let (spilling, spilling_answer) = job(move |c| {
+            switch.set(Some(Fault::WriteError));
+            for n in 0..200 {
+                c.execute("INSERT INTO t VALUES (?1, zeroblob(4000))", [n]).map_err(crate::store_error)?;
+            }
+            Ok(())
+        });
+        let (last, last_answer) = job(|c| c.execute("INSERT INTO t VALUES (3, NULL)", []).map_err(crate::store_error));
+        // All three queued before the writer starts: one batch.
+        let (tx, rx) = mpsc::channel(8);
+        for j in [first, spilling, last] {
+            tx.try_send(j).map_err(|_| "queue").unwrap();
+        }
+        drop(tx);
+        run(conn, rx, 64);
+        vfs.set(None);
+
+        assert!(vfs.injected() > 0, "the spill never reached the file");
+        for (name, answer) in [
+            ("done before", first_answer.blocking_recv().unwrap().map(|_| ())),
+            ("failing", spilling_answer.blocking_recv().unwrap()),
+            ("not reached", last_answer.blocking_recv().unwrap().map(|_| ())),
+        ] {
+            assert!(matches!(answer, Err(StoreError::Unavailable(_))), "{name}: {answer:?}");
+        }
+        let check = Connection::open(&path).unwrap();
+        assert_eq!(check.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap(), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,8 @@ use verifyd_core::store::{ChallengeFilter, Cursor, EntityKey, Page, Store as _, 
 use verifyd_core::{Core, ManualClock};
 use verifyd_models::*;
 use verifyd_runtime::Sid;
-use verifyd_store_sqlite::SqliteStore;
+use verifyd_store_sqlite::faults::FaultyVfs;
+use verifyd_store_sqlite::{OpenOptions, SqliteStore};
 
 pub const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 pub const TOKEN: &str = "test-auth-token-0123456789";
@@ -75,10 +76,31 @@ impl TestServer {
         }
     }
 
+    /// A server whose store reaches its files through a fault-injecting SQLite VFS: the
+    /// handle turns a full disk or an I/O error on and off under the running server.
+    pub async fn start_on_faulty_disk() -> (Self, FaultyVfs) {
+        let vfs = FaultyVfs::register().expect("register the fault-injecting VFS");
+        let options = OpenOptions { vfs: Some(vfs.name().to_owned()) };
+        let dir = tempfile::tempdir().expect("temp dir");
+        match Self::launch_with(dir, &[], false, &options).await {
+            Ok(server) => (server, vfs),
+            Err((e, _)) => panic!("start: {e}"),
+        }
+    }
+
     async fn launch(
         dir: tempfile::TempDir,
         env: &[(&str, &str)],
         background: bool,
+    ) -> Result<Self, (verifyd::StartError, tempfile::TempDir)> {
+        Self::launch_with(dir, env, background, &OpenOptions::default()).await
+    }
+
+    async fn launch_with(
+        dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+        background: bool,
+        options: &OpenOptions,
     ) -> Result<Self, (verifyd::StartError, tempfile::TempDir)> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let root = format!("http://{}", listener.local_addr().expect("address"));
@@ -97,7 +119,7 @@ impl TestServer {
         }
         let config = Config::load(None, &|name| vars.get(name).cloned()).expect("test config");
         let clock = ManualClock::new(verifyd_runtime::Timestamp::from_unix(START).expect("in range"));
-        let started = match verifyd::open_core(&config, Arc::new(clock.clone()), true).await {
+        let started = match verifyd::open_core_with(&config, Arc::new(clock.clone()), true, options).await {
             Ok(started) => started,
             Err(e) => return Err((e, dir)),
         };
