@@ -43,6 +43,9 @@ pub enum CoreError {
     BucketExists,
     #[error("Too many buckets for the rate limit")]
     TooManyBuckets,
+    /// A service at its webhook limit (`MAX_WEBHOOKS_PER_SERVICE`).
+    #[error("Too many webhooks: a service may have at most {limit}")]
+    TooManyWebhooks { limit: usize },
     #[error("Entity already exists")]
     EntityExists,
     #[error("Factor already exists")]
@@ -120,6 +123,7 @@ impl CoreError {
             Self::TooManyRateLimits => (400, 60207),
             Self::BucketExists => (400, 60211),
             Self::TooManyBuckets => (400, 60210),
+            Self::TooManyWebhooks { .. } => (400, 60200),
             Self::EntityExists => (409, 60301),
             Self::FactorExists => (409, 60317),
             Self::TooManyFactors => (400, 60315),
@@ -209,6 +213,7 @@ mod tests {
             (CoreError::FeatureDisabled { feature: "CustomCode" }, 403, 60204),
             (CoreError::Psd2Required, 400, 60206),
             (CoreError::NeitherToNorSid, 400, 60221),
+            (CoreError::TooManyWebhooks { limit: 20 }, 400, 60200),
         ];
         for (error, status, code) in cases {
             let wire = error.to_wire();

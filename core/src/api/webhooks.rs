@@ -8,7 +8,7 @@ use verifyd_models::{
 use verifyd_runtime::{HttpUrl, Sid};
 
 use super::entities::INVALID;
-use crate::domain::webhook::{DeliveryRecord, Webhook, event_types};
+use crate::domain::webhook::{DeliveryRecord, MAX_WEBHOOKS_PER_SERVICE, Webhook, event_types, may_add_webhook};
 use crate::ids::{new_sid, prefix};
 use crate::paging::{PageRequest, page};
 use crate::store::{Change, Decision, Store};
@@ -65,14 +65,18 @@ impl<S: Store> Core<S> {
             date_created: now,
             date_updated: now,
         };
+        let service = r.service_sid.clone();
+        // Counted and inserted in one operation: concurrent creations never pass the limit.
         let saved = self
             .store
             .with_webhooks(principal.account_sid(), &r.service_sid, move |existing| match existing {
-                None => Decision::nothing(None),
-                Some(_) => Decision::save(vec![Change::InsertWebhook(webhook.clone())], Some(webhook)),
+                None => Decision::nothing(Err(CoreError::not_found(super::services::path(&service)))),
+                Some(existing) if !may_add_webhook(&existing) => {
+                    Decision::nothing(Err(CoreError::TooManyWebhooks { limit: MAX_WEBHOOKS_PER_SERVICE }))
+                }
+                Some(_) => Decision::save(vec![Change::InsertWebhook(webhook.clone())], Ok(webhook)),
             })
-            .await?
-            .ok_or_else(|| CoreError::not_found(super::services::path(&r.service_sid)))?;
+            .await??;
         self.webhook_response(&saved)
     }
 

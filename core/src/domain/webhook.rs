@@ -13,6 +13,9 @@ use super::factor::Factor;
 pub const RETRY_FOR: i64 = 3600;
 /// How long a claimed delivery is held before another round may try it.
 pub const LEASE: i64 = 60;
+/// Webhooks a service may have (enabled or not): each event fans out to every subscribed
+/// one, so this bounds the deliveries one change can cause.
+pub const MAX_WEBHOOKS_PER_SERVICE: usize = 20;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Webhook {
@@ -35,6 +38,12 @@ impl Webhook {
         self.status == WebhookStatus::Enabled
             && self.event_types.iter().any(|t| *t == WebhookEventType::All || t == event)
     }
+}
+
+/// Whether a service with `existing` webhooks may add one more: fewer than
+/// [`MAX_WEBHOOKS_PER_SERVICE`].
+pub fn may_add_webhook(existing: &[Webhook]) -> bool {
+    existing.len() < MAX_WEBHOOKS_PER_SERVICE
 }
 
 /// Event types as a webhook keeps them: a value repeated in a row is kept once.
@@ -347,6 +356,20 @@ mod tests {
         assert!((t(34)..=t(46)).contains(&retry), "{retry}");
         assert!(next_attempt(&delivery, t(RETRY_FOR - 1)).is_some());
         assert_eq!(next_attempt(&delivery, t(RETRY_FOR)), None);
+    }
+
+    #[test]
+    fn a_service_may_have_twenty_webhooks_enabled_or_not() {
+        let mut hooks: Vec<Webhook> = Vec::new();
+        for n in 0..MAX_WEBHOOKS_PER_SERVICE {
+            assert!(may_add_webhook(&hooks), "webhook {n}");
+            let status = if n % 2 == 0 { WebhookStatus::Enabled } else { WebhookStatus::Disabled };
+            hooks.push(webhook(u8::try_from(n).unwrap(), vec![WebhookEventType::All], status));
+        }
+        assert_eq!(MAX_WEBHOOKS_PER_SERVICE, 20);
+        assert!(!may_add_webhook(&hooks), "disabled ones count too");
+        hooks.pop();
+        assert!(may_add_webhook(&hooks));
     }
 
     #[test]

@@ -62,6 +62,7 @@ macro_rules! contract_tests {
             guess_changes_are_scoped_to_the_account,
             guess_ceiling_race,
             entity_guess_race,
+            webhook_limit_race,
             reads_are_scoped_to_the_account,
             operations_are_scoped_to_the_account,
             changes_are_scoped_to_the_account,

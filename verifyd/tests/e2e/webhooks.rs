@@ -260,6 +260,37 @@ async fn webhook_parameters_are_checked() {
 }
 
 #[tokio::test]
+async fn a_service_has_at_most_twenty_webhooks() {
+    let server = TestServer::start().await;
+    let (service, other) = (server.service().await.sid, server.service().await.sid);
+    let hook =
+        |n: usize| new_webhook(&service, &format!("Hook {n}"), &[WebhookEventType::All], "https://hooks.example.com/");
+    let mut created = Vec::new();
+    for n in 0..20 {
+        let mut request = hook(n);
+        // Disabled webhooks count as well.
+        request.status = (n % 2 == 1).then_some(WebhookStatus::Disabled);
+        created.push(server.client.create_webhook(&request).await.expect("within the limit"));
+    }
+    let message = assert_error(server.client.create_webhook(&hook(20)).await, 400, 60200);
+    assert!(message.contains("20"), "the message names the limit: {message}");
+    let mut listing = list_webhooks(&service);
+    listing.page_size = Some(100);
+    assert_eq!(server.client.list_webhooks(&listing).await.unwrap().webhooks.len(), 20, "nothing saved");
+
+    // Each service has its own limit; a deletion makes room.
+    server
+        .client
+        .create_webhook(&new_webhook(&other, "Other", &[WebhookEventType::All], "https://hooks.example.com/"))
+        .await
+        .unwrap();
+    server.client.delete_webhook(&delete_webhook(&service, &created[0].sid)).await.unwrap();
+    server.client.create_webhook(&hook(21)).await.expect("room after a deletion");
+    assert_error(server.client.create_webhook(&hook(22)).await, 400, 60200);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn malformed_unknown_and_foreign_webhook_sids_are_not_found() {
     let server = TestServer::start().await;
     let service = server.service().await.sid;

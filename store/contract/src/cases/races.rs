@@ -8,14 +8,15 @@ use verifyd_core::domain::challenge::AnswerRefusal;
 use verifyd_core::domain::factor::may_create;
 use verifyd_core::domain::rate_limit::Window;
 use verifyd_core::domain::verification::{CheckOutcome, SendRefusal, SendWindow};
+use verifyd_core::domain::webhook::{MAX_WEBHOOKS_PER_SERVICE, may_add_webhook};
 use verifyd_core::store::{Change, Decision, NewFactorKey, Store, VerificationAt};
-use verifyd_models::{ChallengeStatus, FactorType, VerificationStatus};
+use verifyd_models::{ChallengeStatus, FactorType, VerificationStatus, WebhookStatus};
 use verifyd_runtime::{Sid, Timestamp};
 
 use crate::fixtures::{
     T0, Tenant, access_token, all, at_sid, bucket, bytes, challenge, challenge_key, count, decide_send, entity,
     factor_key, key_of, new_verification, newest_to, push_factor, race, rate_limit, save, send_key, t, tenant,
-    totp_factor, verification, verified,
+    totp_factor, verification, verified, webhook,
 };
 
 /// Tasks racing in each case.
@@ -277,4 +278,37 @@ pub async fn totp_replay_race<S: Store>(store: S) {
     assert_eq!(count(&outcomes, |accepted| *accepted), 1, "{outcomes:?}");
     let stored = store.factor(&factor_key(&factor)).await.unwrap().expect("kept");
     assert_eq!(stored.last_step_start, Some(T0 + 30));
+}
+
+/// A service two webhooks short of its limit: of many concurrent creations, each counting the
+/// service's webhooks by `may_add_webhook` and inserting one, exactly two are saved.
+pub async fn webhook_limit_race<S: Store>(store: S) {
+    const ROOM: usize = 2;
+    let store = Arc::new(store);
+    let tenant = tenant(&*store, "acme").await;
+    let existing: Vec<Change> = (0..MAX_WEBHOOKS_PER_SERVICE - ROOM)
+        .map(|_| Change::InsertWebhook(webhook(&tenant.service, WebhookStatus::Disabled)))
+        .collect();
+    save(&*store, existing).await;
+    let (account, service) = (tenant.sid().clone(), tenant.service.clone());
+    let outcomes = race(&store, RACERS, |store, _| {
+        let (account, service) = (account.clone(), service.clone());
+        async move {
+            let new = webhook(&service, WebhookStatus::Enabled);
+            store
+                .with_webhooks(&account, &service.sid, move |found| match found {
+                    Some(existing) if may_add_webhook(&existing) => {
+                        Decision::save(vec![Change::InsertWebhook(new)], true)
+                    }
+                    _ => Decision::nothing(false),
+                })
+                .await
+                .expect("a webhook creation")
+        }
+    })
+    .await;
+    assert_eq!(count(&outcomes, |created| *created), ROOM, "{outcomes:?}");
+    let stored = store.list_webhooks(tenant.sid(), &tenant.service.sid, all()).await.unwrap();
+    assert_eq!(stored.len(), MAX_WEBHOOKS_PER_SERVICE);
+    assert_eq!(count(&stored, |w| w.status == WebhookStatus::Enabled), ROOM);
 }
