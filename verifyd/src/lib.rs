@@ -7,7 +7,7 @@ pub mod config;
 pub mod start;
 
 pub use app::{AppState, app, serve};
-pub use start::{StartError, Started, open_core, open_core_with};
+pub use start::{StartError, Started, open_core, open_core_using, open_core_with};
 
 use std::future::Future;
 use std::sync::Arc;

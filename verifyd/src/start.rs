@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use verifyd_core::keys::{KeyError, Keys, MasterKey};
 use verifyd_core::store::{KeyCheck, StoreError};
-use verifyd_core::{Clock, Core, CoreConfig, CoreError, Credentials};
+use verifyd_core::{Clock, Core, CoreConfig, CoreError, Credentials, WebhookTransport};
 use verifyd_outbound::{AddressGuard, HttpTransport};
 use verifyd_store_sqlite::{OpenOptions, SqliteStore};
 
@@ -69,6 +69,20 @@ pub async fn open_core_with(
     serving: bool,
     options: &OpenOptions,
 ) -> Result<Started, StartError> {
+    // Development mode lifts the webhook address guard; so does an explicit allow-list.
+    let transport =
+        HttpTransport::new(AddressGuard::new(config.dev, &config.webhook_allow)).map_err(StartError::Transport)?;
+    open_core_using(config, clock, serving, options, Arc::new(transport)).await
+}
+
+/// [`open_core_with`] and another webhook transport (tests: one that records or holds posts).
+pub async fn open_core_using(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    serving: bool,
+    options: &OpenOptions,
+    transport: Arc<dyn WebhookTransport>,
+) -> Result<Started, StartError> {
     let Database::Sqlite(path) = &config.database else { return Err(StartError::PostgresNotYet) };
     let (master, previous, key_file, key_created) = match &config.master_key {
         Some(hex) => {
@@ -101,10 +115,7 @@ pub async fn open_core_with(
         guess_limit: config.guess_limit,
         guess_lockout: i64::try_from(config.guess_lockout_seconds).unwrap_or(3_600),
     };
-    // Development mode lifts the webhook address guard; so does an explicit allow-list.
-    let transport =
-        HttpTransport::new(AddressGuard::new(config.dev, &config.webhook_allow)).map_err(StartError::Transport)?;
-    let core = Arc::new(Core::new(store, keys, clock, core_config, Arc::new(transport))?);
+    let core = Arc::new(Core::new(store, keys, clock, core_config, transport)?);
     match core.check_master_keys().await {
         Ok(KeyCheck::Matches | KeyCheck::Recorded) => {}
         Ok(KeyCheck::Rotated { from }) => {

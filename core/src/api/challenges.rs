@@ -13,10 +13,11 @@ use verifyd_runtime::Sid;
 use super::entities::{INVALID, key};
 use super::factors::{matching_step, save_guesses};
 use super::push::{answer_error, push_notice};
+use super::webhooks::event_changes;
 use crate::domain::challenge::{Challenge, Details, StatusFilter, expiration};
 use crate::domain::factor::Factor;
-use crate::domain::webhook::{Event, deliveries};
-use crate::ids::{new_sid, new_uuid, prefix};
+use crate::domain::webhook::Event;
+use crate::ids::{new_sid, prefix};
 use crate::paging::{PageRequest, page};
 use crate::store::{ChallengeFilter, ChallengeKey, Change, Decision, FactorKey, Store};
 use crate::{Core, CoreError, Principal};
@@ -137,11 +138,12 @@ impl<S: Store> Core<S> {
                 if guesses != state.guesses {
                     changes.push(save_guesses(&factor, guesses));
                 }
-                changes.extend(
-                    deliveries(&state.webhooks, Event::ChallengeAnswered(&challenge, &factor), now, new_uuid)
-                        .into_iter()
-                        .map(Change::InsertDelivery),
-                );
+                changes.extend(event_changes(
+                    &keys,
+                    &state.webhooks,
+                    Event::ChallengeAnswered(&challenge, &factor),
+                    now,
+                ));
                 // A push challenge's notification is saved with it.
                 let message = challenge.details.as_ref().map(|d| d.message.as_str());
                 if let Some(notice) = push_notice(&keys, &factor, &challenge.sid, message, now) {
@@ -245,11 +247,12 @@ impl<S: Store> Core<S> {
                 }
                 if accepted {
                     changes.push(Change::UpdateFactor(factor.clone()));
-                    changes.extend(
-                        deliveries(&state.webhooks, Event::ChallengeAnswered(&challenge, &factor), now, new_uuid)
-                            .into_iter()
-                            .map(Change::InsertDelivery),
-                    );
+                    changes.extend(event_changes(
+                        &keys,
+                        &state.webhooks,
+                        Event::ChallengeAnswered(&challenge, &factor),
+                        now,
+                    ));
                 }
                 Decision::save(changes, Ok(challenge))
             })

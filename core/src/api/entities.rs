@@ -6,9 +6,10 @@ use verifyd_models::{
 };
 use verifyd_runtime::Sid;
 
+use super::webhooks::event_changes;
 use crate::domain::factor::Entity;
-use crate::domain::webhook::{Event, deliveries};
-use crate::ids::{new_sid, new_uuid, prefix};
+use crate::domain::webhook::Event;
+use crate::ids::{new_sid, prefix};
 use crate::paging::{PageRequest, page};
 use crate::store::{Change, Decision, EntityKey, Store};
 use crate::{Core, CoreError, Principal};
@@ -120,6 +121,7 @@ impl<S: Store> Core<S> {
         r: DeleteEntityRequest,
     ) -> Result<(), CoreError> {
         let now = self.clock.now();
+        let keys = std::sync::Arc::clone(&self.keys);
         let deleted = self
             .store
             .with_entity(key(principal, &r.service_sid, &r.identity), move |state| {
@@ -128,8 +130,7 @@ impl<S: Store> Core<S> {
                 let mut changes: Vec<Change> = state
                     .factors
                     .iter()
-                    .flat_map(|f| deliveries(&state.webhooks, Event::FactorDeleted(f), now, new_uuid))
-                    .map(Change::InsertDelivery)
+                    .flat_map(|f| event_changes(&keys, &state.webhooks, Event::FactorDeleted(f), now))
                     .collect();
                 changes.push(Change::DeleteEntity { account: entity.account_sid, sid: entity.sid });
                 Decision::save(changes, true)

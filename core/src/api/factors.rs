@@ -12,13 +12,14 @@ use verifyd_models::{
 use verifyd_runtime::{Sid, Timestamp, WireEnum as _};
 
 use super::entities::{INVALID, key};
+use super::webhooks::event_changes;
 use crate::domain::factor::{
     CreationRefusal, Entity, Factor, FactorSettings, VerifyOutcome, creations_since, may_create,
 };
 use crate::domain::guessing::{Guesses, Subscriber};
 use crate::domain::service::{TOTP_CODE_LENGTH, TOTP_SKEW, TOTP_TIME_STEP};
-use crate::domain::webhook::{Event, deliveries};
-use crate::ids::{new_sid, new_uuid, prefix};
+use crate::domain::webhook::Event;
+use crate::ids::{new_sid, prefix};
 use crate::keys::{Keys, SealContext};
 use crate::paging::{PageRequest, page};
 use crate::store::{Change, Decision, FactorKey, NewFactorKey, Store};
@@ -240,6 +241,7 @@ impl<S: Store> Core<S> {
             _ => None,
         };
         let new_entity = new_sid(prefix::ENTITY);
+        let keys = Arc::clone(&self.keys);
         let new_key = NewFactorKey {
             entity: entity_key,
             factor_type: factor.factor_type.clone(),
@@ -288,11 +290,7 @@ impl<S: Store> Core<S> {
                     identity: factor.identity.clone(),
                     at: now,
                 });
-                changes.extend(
-                    deliveries(&state.webhooks, Event::FactorCreated(&factor), now, new_uuid)
-                        .into_iter()
-                        .map(Change::InsertDelivery),
-                );
+                changes.extend(event_changes(&keys, &state.webhooks, Event::FactorCreated(&factor), now));
                 Decision::save(changes, Creation::Created(Box::new(factor)))
             })
             .await?;
@@ -484,11 +482,7 @@ impl<S: Store> Core<S> {
                     }
                     VerifyOutcome::Verified => {
                         changes.push(Change::UpdateFactor(factor.clone()));
-                        changes.extend(
-                            deliveries(&state.webhooks, Event::FactorVerified(&factor), now, new_uuid)
-                                .into_iter()
-                                .map(Change::InsertDelivery),
-                        );
+                        changes.extend(event_changes(&keys, &state.webhooks, Event::FactorVerified(&factor), now));
                         Decision::save(changes, Ok(factor))
                     }
                 }
@@ -502,16 +496,13 @@ impl<S: Store> Core<S> {
         r: DeleteFactorRequest,
     ) -> Result<(), CoreError> {
         let now = self.clock.now();
+        let keys = Arc::clone(&self.keys);
         let factor_key = FactorKey { entity: key(principal, &r.service_sid, &r.identity), sid: r.factor_sid.clone() };
         let deleted = self
             .store
             .with_factor(factor_key, move |state| {
                 let Some(state) = state else { return Decision::nothing(false) };
-                let mut changes: Vec<Change> =
-                    deliveries(&state.webhooks, Event::FactorDeleted(&state.factor), now, new_uuid)
-                        .into_iter()
-                        .map(Change::InsertDelivery)
-                        .collect();
+                let mut changes = event_changes(&keys, &state.webhooks, Event::FactorDeleted(&state.factor), now);
                 changes.push(Change::DeleteFactor { account: state.factor.account_sid, sid: state.factor.sid });
                 Decision::save(changes, true)
             })

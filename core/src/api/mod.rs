@@ -22,7 +22,7 @@ mod push;
 mod rate_limits;
 mod services;
 mod verifications;
-mod webhooks;
+pub(crate) mod webhooks;
 
 use crate::store::Store;
 use crate::{Core, CoreError, Principal};

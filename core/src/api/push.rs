@@ -15,11 +15,12 @@ use verifyd_runtime::{Sid, Timestamp};
 
 use super::entities::{INVALID, key};
 use super::factors::push_alg_allowed;
+use super::webhooks::event_changes;
 use crate::domain::challenge::{AnswerRefusal, Challenge, Notification, NotifyRefusal, may_notify};
 use crate::domain::factor::{Factor, FactorSettings};
 use crate::domain::outbox::{OutboxChannel, SealedMessage};
-use crate::domain::webhook::{Event, deliveries};
-use crate::ids::{new_sid, new_uuid, prefix};
+use crate::domain::webhook::Event;
+use crate::ids::{new_sid, prefix};
 use crate::jwt;
 use crate::keys::{Keys, SealContext};
 use crate::store::{ChallengeKey, Change, Decision, FactorKey, Store};
@@ -173,6 +174,7 @@ impl<S: Store> Core<S> {
             .map_err(|_| CoreError::FactorVerificationFailed)?;
         let now = self.clock.now();
         let p = super::factors::path(&record.service_sid, &record.identity, &record.sid);
+        let keys = std::sync::Arc::clone(&self.keys);
         self.store
             .with_factor(factor_key, move |state| {
                 let Some(state) = state else { return Decision::nothing(None) };
@@ -180,11 +182,7 @@ impl<S: Store> Core<S> {
                 let newly = factor.set_verified(now);
                 let mut changes = vec![Change::UpdateFactor(factor.clone())];
                 if newly {
-                    changes.extend(
-                        deliveries(&state.webhooks, Event::FactorVerified(&factor), now, new_uuid)
-                            .into_iter()
-                            .map(Change::InsertDelivery),
-                    );
+                    changes.extend(event_changes(&keys, &state.webhooks, Event::FactorVerified(&factor), now));
                 }
                 Decision::save(changes, Some(factor))
             })
@@ -224,6 +222,7 @@ impl<S: Store> Core<S> {
             _ => return Err(CoreError::ChallengeVerificationFailed),
         };
         let p = super::challenges::path(&current.service_sid, &current.identity, &current.sid);
+        let keys = std::sync::Arc::clone(&self.keys);
         let answered = self
             .store
             .with_challenge(key, move |state| {
@@ -234,11 +233,12 @@ impl<S: Store> Core<S> {
                     return Decision::nothing(Err(answer_error(refusal)));
                 }
                 let mut changes = vec![Change::UpdateChallenge(challenge.clone())];
-                changes.extend(
-                    deliveries(&state.webhooks, Event::ChallengeAnswered(&challenge, &state.factor), now, new_uuid)
-                        .into_iter()
-                        .map(Change::InsertDelivery),
-                );
+                changes.extend(event_changes(
+                    &keys,
+                    &state.webhooks,
+                    Event::ChallengeAnswered(&challenge, &state.factor),
+                    now,
+                ));
                 Decision::save(changes, Ok(challenge))
             })
             .await??;

@@ -5,14 +5,72 @@ use verifyd_models::{
     CreateWebhookRequest, DeleteWebhookRequest, FetchWebhookRequest, ListWebhooksRequest, UpdateWebhookRequest,
     Webhook as WebhookBody, WebhookList, WebhookMethod,
 };
-use verifyd_runtime::{HttpUrl, Sid};
+use verifyd_runtime::{HttpUrl, Sid, Timestamp};
 
 use super::entities::INVALID;
-use crate::domain::webhook::{DeliveryRecord, MAX_WEBHOOKS_PER_SERVICE, Webhook, event_types, may_add_webhook};
-use crate::ids::{new_sid, prefix};
+use crate::domain::webhook::{
+    DeliveryRecord, Event, MAX_WEBHOOKS_PER_SERVICE, NewDelivery, SealedDelivery, StoredDelivery, StoredPayload,
+    Webhook, deliveries, event_types, may_add_webhook,
+};
+use crate::ids::{new_sid, new_uuid, prefix};
+use crate::keys::{Keys, SealContext};
 use crate::paging::{PageRequest, page};
 use crate::store::{Change, Decision, Store};
 use crate::{Core, CoreError, Principal};
+
+/// What a delivery's sealed payload holds.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Payload {
+    url: String,
+    fields: Vec<(String, String)>,
+}
+
+/// The deliveries of `event` to the webhooks that subscribe to it, sealed, as changes to save
+/// with the change that causes the event.
+pub(crate) fn event_changes(keys: &Keys, webhooks: &[Webhook], event: Event<'_>, now: Timestamp) -> Vec<Change> {
+    deliveries(webhooks, event, now, new_uuid).into_iter().map(|d| Change::InsertDelivery(seal(keys, d))).collect()
+}
+
+/// Seals a delivery's target URL and form fields under its uuid.
+fn seal(keys: &Keys, d: NewDelivery) -> SealedDelivery {
+    let payload = Payload { url: d.url, fields: d.fields };
+    // Strings and pairs of strings always serialize.
+    let json = serde_json::to_vec(&payload).unwrap_or_default();
+    SealedDelivery {
+        payload_sealed: keys.seal(SealContext::WebhookDelivery(&d.uuid), &json),
+        uuid: d.uuid,
+        webhook_sid: d.webhook_sid,
+        account_sid: d.account_sid,
+        service_sid: d.service_sid,
+        event_type: d.event_type,
+        date_created: d.date_created,
+    }
+}
+
+/// A delivery's target URL and form fields.
+///
+/// Rows of databases from before deliveries were sealed come back in plaintext, and are used
+/// as they are rather than sealed and rewritten here. A rewrite would reach only the pending
+/// rows a claim hands out, while finished rows (most of them) would need a bulk pass over
+/// every account with its own store operation and contract cases, which stores that never held
+/// such rows (PostgreSQL) would have to implement too. Instead nothing is written in
+/// plaintext any more; the SQLite adapter drops a legacy row's form fields once it is
+/// finished, and the retention purge deletes every finished row, its URL with it.
+pub(crate) fn open_payload(
+    keys: &Keys,
+    uuid: &str,
+    payload: &StoredPayload,
+) -> Result<(String, Vec<(String, String)>), CoreError> {
+    match payload {
+        StoredPayload::Plain { url, fields } => Ok((url.clone(), fields.clone())),
+        StoredPayload::Sealed(sealed) => {
+            let json = keys.open(SealContext::WebhookDelivery(uuid), sealed)?;
+            let payload: Payload = serde_json::from_slice(&json)
+                .map_err(|e| CoreError::Internal(format!("a delivery's payload does not parse: {e}")))?;
+            Ok((payload.url, payload.fields))
+        }
+    }
+}
 
 fn path(service: &Sid, sid: &Sid) -> String {
     format!("/Services/{service}/Webhooks/{sid}")
@@ -167,12 +225,41 @@ impl<S: Store> Core<S> {
         if deleted { Ok(()) } else { Err(CoreError::not_found(path(&r.service_sid, &r.webhook_sid))) }
     }
 
+    /// A delivery as operators see it; one that does not open (another master key, damage)
+    /// is still listed, its URL standing for the reason.
+    fn delivery_record(&self, d: StoredDelivery) -> DeliveryRecord {
+        let url = open_payload(&self.keys, &d.uuid, &d.payload)
+            .map_or_else(|_| "(sealed; cannot be opened with the configured master key)".to_owned(), |(url, _)| url);
+        DeliveryRecord {
+            uuid: d.uuid,
+            webhook_sid: d.webhook_sid,
+            account_sid: d.account_sid,
+            event_type: d.event_type,
+            url,
+            status: d.status,
+            attempts: d.attempts,
+            last_error: d.last_error,
+            date_created: d.date_created,
+            date_done: d.date_done,
+        }
+    }
+
     /// Deliveries given up, newest first, for operators.
     pub async fn failed_webhook_deliveries(
         &self,
         account: Option<&Sid>,
         limit: u32,
     ) -> Result<Vec<DeliveryRecord>, CoreError> {
-        Ok(self.store.failed_deliveries(account, limit).await?)
+        Ok(self.store.failed_deliveries(account, limit).await?.into_iter().map(|d| self.delivery_record(d)).collect())
+    }
+
+    /// A webhook's deliveries, newest first, for operators (and tests).
+    pub async fn webhook_deliveries(
+        &self,
+        account: &Sid,
+        webhook: &Sid,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, CoreError> {
+        Ok(self.store.deliveries(account, webhook, limit).await?.into_iter().map(|d| self.delivery_record(d)).collect())
     }
 }

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 
+use crate::api::webhooks::open_payload;
 use crate::domain::webhook::{Delivery, LEASE, next_attempt};
 use crate::store::{Change, Store};
 use crate::{Core, CoreError};
@@ -95,16 +96,20 @@ impl<S: Store> Core<S> {
                     Err(_) => None,
                 },
             };
-            let post = token.map(|t| Post {
-                signature: signature(t, &delivery.url, &delivery.fields),
-                url: delivery.url.clone(),
-                body: encode_form(&delivery.fields),
-                idempotency_token: delivery.uuid.clone(),
-            });
+            let post = match (token, open_payload(&self.keys, &delivery.uuid, &delivery.payload)) {
+                (None, _) => Err("the account no longer exists".to_owned()),
+                (_, Err(_)) => Err("the delivery cannot be opened with the configured master key".to_owned()),
+                (Some(t), Ok((url, fields))) => Ok(Post {
+                    signature: signature(t, &url, &fields),
+                    body: encode_form(&fields),
+                    url,
+                    idempotency_token: delivery.uuid.clone(),
+                }),
+            };
             sends.push(async move {
                 let result = match post {
-                    Some(post) => self.transport.post(post).await,
-                    None => Err("the account no longer exists".to_owned()),
+                    Ok(post) => self.transport.post(post).await,
+                    Err(reason) => Err(reason),
                 };
                 (delivery, result)
             });

@@ -1,6 +1,7 @@
 //! Webhooks: a service's subscriptions to factor and challenge events. An event becomes one
 //! delivery per subscribed webhook, written with the change that causes it; deliveries are
-//! retried with backoff for an hour, then given up.
+//! retried with backoff for an hour, then given up. A delivery's target URL and form are
+//! sealed by core before a store sees them (the store keeps [`SealedDelivery`]).
 
 use rand::Rng as _;
 use verifyd_models::{ChallengeStatus, WebhookEventType, WebhookStatus, WebhookVersion};
@@ -63,17 +64,62 @@ pub enum Event<'a> {
     ChallengeAnswered(&'a Challenge, &'a Factor),
 }
 
-/// One event to deliver to one webhook.
-#[derive(Debug, Clone, PartialEq)]
+/// One event to deliver to one webhook, before core seals its target and form.
+#[derive(Clone, PartialEq)]
 pub struct NewDelivery {
     pub uuid: String,
     pub webhook_sid: Sid,
     pub account_sid: Sid,
+    pub service_sid: Sid,
     pub event_type: WebhookEventType,
     pub url: String,
     /// The form fields, in order.
     pub fields: Vec<(String, String)>,
     pub date_created: Timestamp,
+}
+
+impl std::fmt::Debug for NewDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewDelivery")
+            .field("uuid", &self.uuid)
+            .field("webhook_sid", &self.webhook_sid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A delivery as a store saves it: what it is and whose in the open, its target URL and form
+/// fields sealed (`SealContext::WebhookDelivery(uuid)`): the URL may carry credentials, the
+/// fields a challenge's hidden details and metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SealedDelivery {
+    pub uuid: String,
+    pub webhook_sid: Sid,
+    pub account_sid: Sid,
+    /// Deliveries are claimed fairly per service.
+    pub service_sid: Sid,
+    pub event_type: WebhookEventType,
+    pub payload_sealed: Vec<u8>,
+    pub date_created: Timestamp,
+}
+
+/// A delivery's target URL and form fields as a store hands them back.
+#[derive(Clone, PartialEq)]
+pub enum StoredPayload {
+    /// Sealed by core ([`SealedDelivery::payload_sealed`]).
+    Sealed(Vec<u8>),
+    /// Kept in plaintext by a verifyd from before deliveries were sealed; never written now.
+    /// A store may still hold such rows from an older database (see core's `open_payload`);
+    /// `fields` may be empty once the delivery is finished.
+    Plain { url: String, fields: Vec<(String, String)> },
+}
+
+impl std::fmt::Debug for StoredPayload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sealed(bytes) => write!(f, "Sealed({} bytes)", bytes.len()),
+            Self::Plain { fields, .. } => write!(f, "Plain({} fields)", fields.len()),
+        }
+    }
 }
 
 impl Event<'_> {
@@ -149,6 +195,7 @@ pub fn deliveries(
                 uuid,
                 webhook_sid: w.sid.clone(),
                 account_sid: w.account_sid.clone(),
+                service_sid: w.service_sid.clone(),
                 event_type: event_type.clone(),
                 url: w.webhook_url.clone(),
                 fields: all,
@@ -165,8 +212,9 @@ pub struct Delivery {
     pub uuid: String,
     pub webhook_sid: Sid,
     pub account_sid: Sid,
-    pub url: String,
-    pub fields: Vec<(String, String)>,
+    pub service_sid: Sid,
+    /// Its target URL and form fields, opened by core before the post.
+    pub payload: StoredPayload,
     /// Attempts including this one.
     pub attempts: u32,
     pub first_attempt_at: Timestamp,
@@ -201,6 +249,22 @@ impl DeliveryStatus {
     pub fn parse(text: &str) -> Option<Self> {
         [Self::Pending, Self::Delivered, Self::Failed, Self::Canceled].into_iter().find(|s| s.as_str() == text)
     }
+}
+
+/// A delivery as a store keeps it, for operators: [`DeliveryRecord`] once core opens its
+/// payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDelivery {
+    pub uuid: String,
+    pub webhook_sid: Sid,
+    pub account_sid: Sid,
+    pub event_type: WebhookEventType,
+    pub payload: StoredPayload,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub date_created: Timestamp,
+    pub date_done: Option<Timestamp>,
 }
 
 /// A delivery as operators see it.
@@ -345,8 +409,8 @@ mod tests {
             uuid: "u".into(),
             webhook_sid: sid("YW", 1),
             account_sid: sid("AC", 1),
-            url: "https://example.com".into(),
-            fields: Vec::new(),
+            service_sid: sid("VA", 1),
+            payload: StoredPayload::Sealed(Vec::new()),
             attempts: 1,
             first_attempt_at: t(0),
             date_created: t(0),

@@ -12,7 +12,7 @@ use crate::domain::outbox::SealedMessage;
 use crate::domain::rate_limit::{Bucket, RateLimit, Window};
 use crate::domain::service::Service;
 use crate::domain::verification::Verification;
-use crate::domain::webhook::{NewDelivery, Webhook};
+use crate::domain::webhook::{SealedDelivery, Webhook};
 
 /// A decision's result: the changes to save (in order, all or none) and the outcome to
 /// hand back to the caller.
@@ -146,7 +146,7 @@ pub enum Change {
         account: Sid,
         sid: Sid,
     },
-    InsertDelivery(NewDelivery),
+    InsertDelivery(SealedDelivery),
     DeliverySucceeded {
         account: Sid,
         id: i64,

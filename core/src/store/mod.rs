@@ -31,7 +31,7 @@ use crate::domain::outbox::SealedMessage;
 use crate::domain::rate_limit::{Bucket, RateLimit};
 use crate::domain::service::Service;
 use crate::domain::verification::Verification;
-use crate::domain::webhook::{Delivery, DeliveryRecord, Webhook};
+use crate::domain::webhook::{Delivery, StoredDelivery, Webhook};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -299,14 +299,14 @@ pub trait Store: Send + Sync + 'static {
         &self,
         account: Option<&Sid>,
         limit: u32,
-    ) -> impl Future<Output = Result<Vec<DeliveryRecord>>> + Send;
+    ) -> impl Future<Output = Result<Vec<StoredDelivery>>> + Send;
     /// A webhook's deliveries, newest first.
     fn deliveries(
         &self,
         account: &Sid,
         webhook: &Sid,
         limit: u32,
-    ) -> impl Future<Output = Result<Vec<DeliveryRecord>>> + Send;
+    ) -> impl Future<Output = Result<Vec<StoredDelivery>>> + Send;
 
     /// The newest messages first, of one account or (for operators) all.
     fn outbox(&self, account: Option<&Sid>, limit: u32) -> impl Future<Output = Result<Vec<SealedMessage>>> + Send;

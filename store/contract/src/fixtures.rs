@@ -16,7 +16,7 @@ use verifyd_core::domain::service::{Service, ServiceSettings};
 use verifyd_core::domain::verification::{
     NewVerification, SendAttempt, SendRefusal, SendWindow, Verification, plan_send,
 };
-use verifyd_core::domain::webhook::{NewDelivery, Webhook};
+use verifyd_core::domain::webhook::{SealedDelivery, Webhook};
 use verifyd_core::ids::{new_sid, new_uuid, prefix};
 use verifyd_core::store::{
     ChallengeKey, Change, Cursor, Decision, EntityKey, FactorKey, Page, RateLimitKey, SendKey, SendState, Store,
@@ -338,15 +338,16 @@ pub fn webhook(service: &Service, status: WebhookStatus) -> Webhook {
     }
 }
 
-/// A delivery to `webhook`, due at `at`.
-pub fn delivery(webhook: &Webhook, at: Timestamp) -> NewDelivery {
+/// A delivery to `webhook`, due at `at`; its payload stands for what core seals, different
+/// for each delivery.
+pub fn delivery(webhook: &Webhook, at: Timestamp) -> SealedDelivery {
     let uuid = new_uuid();
-    NewDelivery {
+    SealedDelivery {
         webhook_sid: webhook.sid.clone(),
         account_sid: webhook.account_sid.clone(),
+        service_sid: webhook.service_sid.clone(),
         event_type: WebhookEventType::FactorCreated,
-        url: webhook.webhook_url.clone(),
-        fields: vec![("uuid".into(), uuid.clone()), ("type".into(), "factor.created".into())],
+        payload_sealed: [uuid.as_bytes(), &bytes(9, 60)].concat(),
         uuid,
         date_created: at,
     }
@@ -508,7 +509,7 @@ pub struct Tree {
     pub rate_limit: RateLimit,
     pub bucket: Bucket,
     pub webhook: Webhook,
-    pub delivery: NewDelivery,
+    pub delivery: SealedDelivery,
 }
 
 /// The metered value the tree's window counts.

@@ -541,24 +541,26 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
         Change::InsertDelivery(d) => {
             run(
                 c,
-                "INSERT INTO webhook_deliveries (uuid, webhook_sid, account_sid, event_type, url, fields, status, attempts, \
-                 next_attempt_at, date_created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7)",
+                "INSERT INTO webhook_deliveries (uuid, webhook_sid, account_sid, service_sid, event_type, payload_sealed, \
+                 status, attempts, next_attempt_at, date_created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7)",
                 params![
                     d.uuid,
                     d.webhook_sid.as_str(),
                     d.account_sid.as_str(),
+                    d.service_sid.as_str(),
                     d.event_type.as_str(),
-                    d.url,
-                    to_json(&d.fields)?,
+                    d.payload_sealed,
                     d.date_created.unix()
                 ],
             )?;
         }
+        // A finished delivery drops the form fields an older verifyd kept in plaintext (rows
+        // written before deliveries were sealed): nothing reads them once it is finished.
         Change::DeliverySucceeded { account, id, at } => {
             run(
                 c,
-                "UPDATE webhook_deliveries SET status = 'delivered', date_done = ?3, last_error = NULL \
-                 WHERE id = ?1 AND account_sid = ?2",
+                "UPDATE webhook_deliveries SET status = 'delivered', date_done = ?3, last_error = NULL, \
+                 legacy_fields = NULL WHERE id = ?1 AND account_sid = ?2",
                 params![id, account.as_str(), at.unix()],
             )?;
         }
@@ -571,8 +573,8 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                 )?,
                 None => run(
                     c,
-                    "UPDATE webhook_deliveries SET status = 'failed', date_done = ?3, last_error = ?4 \
-                     WHERE id = ?1 AND account_sid = ?2",
+                    "UPDATE webhook_deliveries SET status = 'failed', date_done = ?3, last_error = ?4, \
+                     legacy_fields = NULL WHERE id = ?1 AND account_sid = ?2",
                     params![id, account.as_str(), at.unix(), error],
                 )?,
             };
@@ -580,7 +582,8 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
         Change::DeliveryCanceled { account, id, at } => {
             run(
                 c,
-                "UPDATE webhook_deliveries SET status = 'canceled', date_done = ?3 WHERE id = ?1 AND account_sid = ?2",
+                "UPDATE webhook_deliveries SET status = 'canceled', date_done = ?3, legacy_fields = NULL \
+                 WHERE id = ?1 AND account_sid = ?2",
                 params![id, account.as_str(), at.unix()],
             )?;
         }

@@ -36,7 +36,7 @@ use verifyd_core::domain::outbox::SealedMessage;
 use verifyd_core::domain::rate_limit::{Bucket, RateLimit};
 use verifyd_core::domain::service::Service;
 use verifyd_core::domain::verification::Verification;
-use verifyd_core::domain::webhook::{Delivery, DeliveryRecord, Webhook};
+use verifyd_core::domain::webhook::{Delivery, StoredDelivery, Webhook};
 use verifyd_core::store::{
     ChallengeFilter, ChallengeKey, ChallengeState, Change, CheckState, Decide, Decision, EntityKey, EntityState,
     FactorKey, FactorState, KeyRing, NewFactorKey, NewFactorState, Page, RateLimitKey, Resealed, Result, SealedKind,
@@ -559,11 +559,11 @@ impl Store for SqliteStore {
         self.writer.run(move |c| sweep::claim(c, now, until, limit).map_err(store_error)).await
     }
 
-    async fn failed_deliveries(&self, account: Option<&Sid>, limit: u32) -> Result<Vec<DeliveryRecord>> {
+    async fn failed_deliveries(&self, account: Option<&Sid>, limit: u32) -> Result<Vec<StoredDelivery>> {
         self.read(|c| sweep::failed(c, account, limit))
     }
 
-    async fn deliveries(&self, account: &Sid, webhook: &Sid, limit: u32) -> Result<Vec<DeliveryRecord>> {
+    async fn deliveries(&self, account: &Sid, webhook: &Sid, limit: u32) -> Result<Vec<StoredDelivery>> {
         self.read(|c| sweep::of_webhook(c, account, webhook, limit))
     }
 

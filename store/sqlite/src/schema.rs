@@ -319,7 +319,53 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (service_sid, kind, subject, account_sid)
     ) STRICT, WITHOUT ROWID;
     ",
+    // 10: a webhook delivery's target URL and form are sealed by core (`payload_sealed`); the
+    // store never sees them. Rows written before keep theirs in plaintext (`legacy_url`,
+    // `legacy_fields`), which core reads as they are (see `open_payload` in core): the store
+    // cannot seal them, having no key. A finished row's form fields go now (no operator view
+    // shows them; a pending row's go once it is finished) and its URL with the row, when the
+    // retention purge deletes it (`webhook_deliveries_done`). Each delivery names its service,
+    // so that claims take every service's deliveries in turn; a pending one whose webhook is
+    // gone (none should be: deleting a webhook deletes them) is canceled, as a claim would.
+    r"
+    CREATE TABLE webhook_deliveries_sealed (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL,
+        webhook_sid TEXT NOT NULL,
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        payload_sealed BLOB,
+        legacy_url TEXT,
+        legacy_fields TEXT,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        next_attempt_at INTEGER NOT NULL,
+        first_attempt_at INTEGER,
+        last_error TEXT,
+        date_created INTEGER NOT NULL,
+        date_done INTEGER,
+        CHECK ((payload_sealed IS NULL) != (legacy_url IS NULL))
+    ) STRICT;
+    INSERT INTO webhook_deliveries_sealed (id, uuid, webhook_sid, account_sid, service_sid, event_type, legacy_url,
+        legacy_fields, status, attempts, next_attempt_at, first_attempt_at, last_error, date_created, date_done)
+    SELECT d.id, d.uuid, d.webhook_sid, d.account_sid, COALESCE(w.service_sid, ''), d.event_type, d.url,
+        CASE WHEN d.status = 'pending' AND w.sid IS NOT NULL THEN d.fields END,
+        CASE WHEN d.status = 'pending' AND w.sid IS NULL THEN 'canceled' ELSE d.status END,
+        d.attempts, d.next_attempt_at, d.first_attempt_at, d.last_error, d.date_created,
+        CASE WHEN d.status = 'pending' AND w.sid IS NULL THEN unixepoch() ELSE d.date_done END
+    FROM webhook_deliveries AS d LEFT JOIN webhooks AS w ON w.sid = d.webhook_sid;
+    DROP TABLE webhook_deliveries;
+    ALTER TABLE webhook_deliveries_sealed RENAME TO webhook_deliveries;
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE status = 'pending';
+    CREATE INDEX webhook_deliveries_failed ON webhook_deliveries(account_sid, id) WHERE status = 'failed';
+    CREATE INDEX webhook_deliveries_done ON webhook_deliveries(date_done) WHERE status != 'pending';
+    ",
 ];
+
+/// The version whose migration seals webhook deliveries (tests start from the one before).
+#[cfg(test)]
+const SEALED_DELIVERIES: usize = 10;
 
 /// Brings the database to the newest schema, one transaction per migration.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
@@ -331,6 +377,17 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
 /// on one new database at once apply every migration exactly once: the second waits for the
 /// first's lock, then finds the version moved on.
 fn migrate_to(conn: &mut Connection, target: usize) -> Result<()> {
+    // Migrations that move rows leave no copy of the old ones in free pages (legacy plaintext
+    // among them): freed content is overwritten while they run.
+    let secure_delete: i64 = conn.query_row("PRAGMA secure_delete", [], |row| row.get(0)).map_err(store_error)?;
+    conn.pragma_update(None, "secure_delete", 1).map_err(store_error)?;
+    let migrated = apply_from(conn, target);
+    conn.pragma_update(None, "secure_delete", secure_delete).map_err(store_error)?;
+    migrated
+}
+
+/// [`migrate_to`]'s migrations, one transaction each.
+fn apply_from(conn: &mut Connection, target: usize) -> Result<()> {
     loop {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(store_error)?;
         let version: usize = tx.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(store_error)?;
@@ -444,6 +501,119 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         assert_eq!(accounts, ["AC1", ""], "a creation whose service is gone belongs to no account");
+    }
+
+    const AC: &str = "AC0123456789abcdef0123456789abcdef";
+    const VA: &str = "VA0123456789abcdef0123456789abcdef";
+    const YW: &str = "YW0123456789abcdef0123456789abcdef";
+    const YW_GONE: &str = "YW99999999999999999999999999999999";
+    const OLD_URL: &str = "https://user:pass@hooks.example.com/old?token=url-secret";
+
+    /// A database one version before sealed deliveries, with deliveries as that version wrote
+    /// them: `(id, webhook, status, a marker in its form fields)`.
+    fn database_with_plaintext_deliveries(path: &std::path::Path) -> Vec<(i64, &'static str, &'static str, String)> {
+        let mut conn = Connection::open(path).unwrap();
+        migrate_to(&mut conn, SEALED_DELIVERIES - 1).unwrap();
+        conn.execute(
+            "INSERT INTO webhooks (sid, account_sid, service_sid, friendly_name, event_types, status, version, \
+             webhook_url, date_created, date_updated) VALUES (?1, ?2, ?3, 'hook', '[\"*\"]', 'enabled', 'v2', ?4, 0, 0)",
+            [YW, AC, VA, OLD_URL],
+        )
+        .unwrap();
+        let rows: Vec<(i64, &str, &str, String)> =
+            [(1, YW, "pending"), (2, YW, "delivered"), (3, YW, "failed"), (4, YW, "canceled"), (5, YW_GONE, "pending")]
+                .into_iter()
+                .map(|(id, webhook, status)| (id, webhook, status, format!("hidden-details-of-{status}-{id}")))
+                .collect();
+        for (id, webhook, status, marker) in &rows {
+            let fields = serde_json::json!([["uuid", format!("uuid-{id}")], ["hidden_details", marker]]).to_string();
+            let done = (*status != "pending").then_some(50);
+            conn.execute(
+                "INSERT INTO webhook_deliveries (id, uuid, webhook_sid, account_sid, event_type, url, fields, status, \
+                 attempts, next_attempt_at, last_error, date_created, date_done) \
+                 VALUES (?1, ?2, ?3, ?4, 'challenge.approved', ?5, ?6, ?7, 1, 10, 'HTTP 500', 0, ?8)",
+                rusqlite::params![id, format!("uuid-{id}"), webhook, AC, OLD_URL, fields, status, done],
+            )
+            .unwrap();
+        }
+        rows
+    }
+
+    #[test]
+    fn plaintext_deliveries_keep_their_form_only_while_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("verifyd.db");
+        let rows = database_with_plaintext_deliveries(&path);
+        let mut conn = Connection::open(&path).unwrap();
+        migrate(&mut conn).unwrap();
+        let mut stored = conn
+            .prepare(
+                "SELECT id, service_sid, payload_sealed IS NULL, legacy_url, legacy_fields IS NOT NULL, status \
+                 FROM webhook_deliveries ORDER BY id",
+            )
+            .unwrap();
+        let migrated: Vec<(i64, String, bool, String, bool, String)> = stored
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        drop(stored);
+        let want: Vec<(i64, String, bool, String, bool, String)> = rows
+            .iter()
+            .map(|(id, webhook, status, _)| {
+                let (service, status) = if *webhook == YW { (VA, *status) } else { ("", "canceled") };
+                (*id, service.to_owned(), true, OLD_URL.to_owned(), status == "pending", status.to_owned())
+            })
+            .collect();
+        assert_eq!(migrated, want, "finished rows lose their form; those of a deleted webhook are canceled");
+        drop(conn);
+
+        // Nor is a finished row's form left in the file's free pages.
+        let bytes = std::fs::read(&path).unwrap();
+        let contains = |marker: &str| bytes.windows(marker.len()).any(|w| w == marker.as_bytes());
+        for (_, webhook, status, marker) in &rows {
+            assert_eq!(contains(marker), *status == "pending" && *webhook == YW, "{marker}");
+        }
+    }
+
+    #[tokio::test]
+    async fn plaintext_deliveries_are_claimed_and_lose_their_form_once_finished() {
+        use verifyd_core::Store as _;
+        use verifyd_core::domain::webhook::StoredPayload;
+        use verifyd_core::store::Change;
+        use verifyd_runtime::{Sid, Timestamp};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("verifyd.db");
+        database_with_plaintext_deliveries(&path);
+        let store = crate::SqliteStore::open(&path).unwrap();
+        let t = |s: i64| Timestamp::from_unix(s).unwrap();
+        let claimed = store.claim_deliveries(t(100), t(160), 10).await.unwrap();
+        let plain = |id: i64, status: &str| StoredPayload::Plain {
+            url: OLD_URL.to_owned(),
+            fields: vec![
+                ("uuid".to_owned(), format!("uuid-{id}")),
+                ("hidden_details".to_owned(), format!("hidden-details-of-{status}-{id}")),
+            ],
+        };
+        let got: Vec<(i64, &StoredPayload)> = claimed.iter().map(|d| (d.id, &d.payload)).collect();
+        assert_eq!(got, [(1, &plain(1, "pending"))]);
+
+        let account = Sid::parse(AC).unwrap();
+        store.save(vec![Change::DeliverySucceeded { account: account.clone(), id: 1, at: t(101) }]).await.unwrap();
+        let failed = store.failed_deliveries(None, 10).await.unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].payload, StoredPayload::Plain { url: OLD_URL.to_owned(), fields: Vec::new() });
+        store.close();
+        let conn = Connection::open(&path).unwrap();
+        let forms: Vec<(i64, bool)> = conn
+            .prepare("SELECT id, legacy_fields IS NOT NULL FROM webhook_deliveries ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(forms.iter().all(|(_, kept)| !kept), "none is pending: {forms:?}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! chosen by core, and claims of due deliveries.
 
 use rusqlite::{Connection, params};
-use verifyd_core::domain::webhook::{Delivery, DeliveryRecord, DeliveryStatus};
+use verifyd_core::domain::webhook::{Delivery, DeliveryStatus, StoredDelivery, StoredPayload};
 use verifyd_core::store::{Sweep, Swept};
 use verifyd_runtime::{Sid, Timestamp};
 
@@ -67,24 +67,25 @@ pub fn sweep(c: &Connection, s: &Sweep) -> Result<Swept> {
 pub fn claim(c: &Connection, now: Timestamp, until: Timestamp, limit: u32) -> Result<Vec<Delivery>> {
     let rows: Vec<Delivery> = c
         .prepare_cached(
-            "SELECT d.id, d.uuid, d.webhook_sid, d.account_sid, d.url, d.fields, d.attempts, d.first_attempt_at, \
-             d.date_created, EXISTS(SELECT 1 FROM webhooks w WHERE w.sid = d.webhook_sid AND w.status = 'enabled') \
+            "SELECT d.id, d.uuid, d.webhook_sid, d.account_sid, d.service_sid, d.attempts, d.first_attempt_at, \
+             d.date_created, EXISTS(SELECT 1 FROM webhooks w WHERE w.sid = d.webhook_sid AND w.status = 'enabled'), \
+             d.payload_sealed, d.legacy_url, d.legacy_fields \
              FROM webhook_deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 \
              ORDER BY d.next_attempt_at, d.id LIMIT ?2",
         )?
         .query_map(params![now.unix(), limit], |r| {
-            let attempts: u32 = r.get(6)?;
+            let attempts: u32 = r.get(5)?;
             Ok(Delivery {
                 id: r.get(0)?,
                 uuid: r.get(1)?,
                 webhook_sid: rows::sid(r, 2)?,
                 account_sid: rows::sid(r, 3)?,
-                url: r.get(4)?,
-                fields: rows::json(r, 5)?,
+                service_sid: rows::sid(r, 4)?,
                 attempts: attempts + 1,
-                first_attempt_at: rows::opt_time(r, 7)?.unwrap_or(now),
-                date_created: rows::time(r, 8)?,
-                webhook_enabled: r.get(9)?,
+                first_attempt_at: rows::opt_time(r, 6)?.unwrap_or(now),
+                date_created: rows::time(r, 7)?,
+                webhook_enabled: r.get(8)?,
+                payload: payload(r, 9)?,
             })
         })?
         .collect::<Result<_>>()?;
@@ -98,28 +99,38 @@ pub fn claim(c: &Connection, now: Timestamp, until: Timestamp, limit: u32) -> Re
     Ok(rows)
 }
 
-const DELIVERY: &str =
-    "uuid, webhook_sid, account_sid, event_type, url, status, attempts, last_error, date_created, date_done";
+/// A delivery's payload from three columns from `i`: sealed, or (rows of an older verifyd)
+/// the plaintext URL and form fields, the fields gone once the delivery is finished.
+fn payload(r: &rusqlite::Row<'_>, i: usize) -> Result<StoredPayload> {
+    let sealed: Option<Vec<u8>> = r.get(i)?;
+    Ok(match sealed {
+        Some(sealed) => StoredPayload::Sealed(sealed),
+        None => StoredPayload::Plain { url: r.get(i + 1)?, fields: rows::opt_json(r, i + 2)?.unwrap_or_default() },
+    })
+}
 
-fn delivery(r: &rusqlite::Row<'_>) -> Result<DeliveryRecord> {
-    let status: String = r.get(5)?;
-    Ok(DeliveryRecord {
+const DELIVERY: &str = "uuid, webhook_sid, account_sid, event_type, status, attempts, last_error, date_created, \
+     date_done, payload_sealed, legacy_url, legacy_fields";
+
+fn delivery(r: &rusqlite::Row<'_>) -> Result<StoredDelivery> {
+    let status: String = r.get(4)?;
+    Ok(StoredDelivery {
         uuid: r.get(0)?,
         webhook_sid: rows::sid(r, 1)?,
         account_sid: rows::sid(r, 2)?,
         event_type: rows::wire(r, 3)?,
-        url: r.get(4)?,
         status: DeliveryStatus::parse(&status).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, format!("status {status}").into())
+            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, format!("status {status}").into())
         })?,
-        attempts: r.get(6)?,
-        last_error: r.get(7)?,
-        date_created: rows::time(r, 8)?,
-        date_done: rows::opt_time(r, 9)?,
+        attempts: r.get(5)?,
+        last_error: r.get(6)?,
+        date_created: rows::time(r, 7)?,
+        date_done: rows::opt_time(r, 8)?,
+        payload: payload(r, 9)?,
     })
 }
 
-pub fn failed(c: &Connection, account: Option<&Sid>, limit: u32) -> Result<Vec<DeliveryRecord>> {
+pub fn failed(c: &Connection, account: Option<&Sid>, limit: u32) -> Result<Vec<StoredDelivery>> {
     c.prepare_cached(&format!(
         "SELECT {DELIVERY} FROM webhook_deliveries WHERE status = 'failed' AND (?1 IS NULL OR account_sid = ?1) \
          ORDER BY id DESC LIMIT ?2"
@@ -128,7 +139,7 @@ pub fn failed(c: &Connection, account: Option<&Sid>, limit: u32) -> Result<Vec<D
     .collect()
 }
 
-pub fn of_webhook(c: &Connection, account: &Sid, webhook: &Sid, limit: u32) -> Result<Vec<DeliveryRecord>> {
+pub fn of_webhook(c: &Connection, account: &Sid, webhook: &Sid, limit: u32) -> Result<Vec<StoredDelivery>> {
     c.prepare_cached(&format!(
         "SELECT {DELIVERY} FROM webhook_deliveries WHERE webhook_sid = ?1 AND account_sid = ?2 ORDER BY id DESC LIMIT ?3"
     ))?

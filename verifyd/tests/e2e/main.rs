@@ -5,6 +5,7 @@
 mod common;
 mod device;
 mod receiver;
+mod transport;
 
 mod background;
 mod bad_input;

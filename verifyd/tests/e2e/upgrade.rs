@@ -9,6 +9,8 @@ use verifyd_runtime::Sid;
 
 use crate::common::*;
 use crate::device::*;
+use crate::receiver::twilio_signature;
+use crate::transport::FakeTransport;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/fixtures/schema-6");
 
@@ -26,7 +28,9 @@ async fn a_database_of_the_previous_version_opens_and_works() {
         serde_json::from_slice(&std::fs::read(format!("{FIXTURE}/manifest.json")).expect("manifest")).expect("JSON");
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::copy(format!("{FIXTURE}/verifyd.db"), dir.path().join("verifyd.db")).expect("copy the fixture");
-    let server = TestServer::start_in(dir, &[("VERIFYD_MASTER_KEY", text(&manifest, "/master_key"))]).await;
+    let transport = FakeTransport::new();
+    let env = [("VERIFYD_MASTER_KEY", text(&manifest, "/master_key"))];
+    let server = TestServer::start_with_transport(dir, &env, transport.as_transport(), false).await;
     // The fixture's last write was at START + 30.
     server.clock.advance(60);
     let va = sid(&manifest, "/service_sid");
@@ -102,8 +106,32 @@ async fn a_database_of_the_previous_version_opens_and_works() {
     server.client.create_verification(&metered(2)).await.unwrap();
     assert_error(server.client.create_verification(&metered(3)).await, 429, 20429);
 
-    // Its pending webhook deliveries are claimed (their target is long gone: retried).
+    // Its pending webhook deliveries, kept in plaintext by that version, are still sent (their
+    // URL and form as written then), and listed with their URL.
+    let webhook = sid(&manifest, "/webhook_sid");
+    let written_then = manifest.pointer("/start").and_then(Value::as_i64).expect("start");
+    let all = server.deliveries(&webhook).await;
+    let legacy: Vec<&str> =
+        all.iter().filter(|d| d.date_created.unix() <= written_then).map(|d| d.uuid.as_str()).collect();
+    assert_eq!(legacy.len(), 5, "{all:?}");
     let round = server.core.deliver_webhooks().await.unwrap();
-    assert!(round.retrying >= 1, "{round:?}");
+    assert_eq!(round.delivered as usize, all.len(), "the old ones and those of this test: {round:?}");
+    let posted = transport.delivered();
+    for uuid in &legacy {
+        assert!(posted.iter().any(|p| p.idempotency_token == *uuid), "{uuid} was sent");
+    }
+    for post in &posted {
+        assert_eq!(post.url, "http://127.0.0.1:9/hook");
+        let form: Vec<(String, String)> = form_urlencoded::parse(post.body.as_bytes()).into_owned().collect();
+        assert_eq!(
+            form.first().map(|(k, v)| (k.as_str(), v.as_str())),
+            Some(("uuid", post.idempotency_token.as_str()))
+        );
+        assert!(form.iter().any(|(k, v)| k == "account_sid" && v == ACCOUNT), "{form:?}");
+        assert_eq!(post.signature, twilio_signature(TOKEN, &post.url, &form));
+    }
+    for d in server.deliveries(&webhook).await {
+        assert_eq!((d.status.as_str(), d.url.as_str()), ("delivered", "http://127.0.0.1:9/hook"));
+    }
     server.stop().await;
 }

@@ -609,6 +609,89 @@ async fn a_deleted_webhook_receives_nothing_more() {
     server.stop().await;
 }
 
+// At rest.
+
+/// Every value of every stored delivery, as bytes, read from the database file.
+fn stored_delivery_rows(server: &TestServer) -> Vec<Vec<Vec<u8>>> {
+    let db = rusqlite::Connection::open_with_flags(server.db_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open the database");
+    let mut select = db.prepare("SELECT * FROM webhook_deliveries").expect("select deliveries");
+    let columns = select.column_count();
+    select
+        .query_map([], |row| {
+            (0..columns)
+                .map(|i| {
+                    Ok(match row.get_ref(i)? {
+                        rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => b.to_vec(),
+                        rusqlite::types::ValueRef::Integer(n) => n.to_string().into_bytes(),
+                        rusqlite::types::ValueRef::Real(x) => x.to_string().into_bytes(),
+                        rusqlite::types::ValueRef::Null => Vec::new(),
+                    })
+                })
+                .collect()
+        })
+        .expect("read deliveries")
+        .collect::<Result<_, _>>()
+        .expect("read deliveries")
+}
+
+#[tokio::test]
+async fn deliveries_keep_their_target_and_form_sealed_at_rest() {
+    const URL_SECRET: &str = "url-secret-7f3a91";
+    const HIDDEN: &str = "hidden-detail-51c2e0";
+    const METADATA: &str = "metadata-9b1e44";
+    let server = TestServer::start().await;
+    let service = server.service().await.sid;
+    let receiver = Receiver::start().await;
+    let url = format!("{}?key={URL_SECRET}", receiver.url());
+    let webhook =
+        server.client.create_webhook(&new_webhook(&service, "Sealed", &[WebhookEventType::All], &url)).await.unwrap();
+    let device = server.enrol(&service, IDENTITY, 1, true).await;
+    let mut request = push_challenge(&service, IDENTITY, &device.sid, "Sign in?");
+    request.hidden_details = Some([("ip".to_owned(), HIDDEN.to_owned())].into_iter().collect());
+    let challenge = server.client.create_challenge(&request).await.unwrap();
+    let fetched = device.fetch(&server, &challenge.sid).await;
+    let payload =
+        device.device.answer_jwt(signed_fields(&fetched.body, &fetched.signature_fields.clone().unwrap()), "denied");
+    let mut answer = answer_challenge(&service, IDENTITY, &challenge.sid, &payload);
+    answer.metadata = Some([("os".to_owned(), METADATA.to_owned())].into_iter().collect());
+    device.client(&server).update_challenge(&answer).await.unwrap();
+
+    let secrets = [
+        ("the URL", url.as_str()),
+        ("its query", URL_SECRET),
+        ("hidden details", HIDDEN),
+        ("metadata", METADATA),
+        ("the device's name", "Jane's Pixel"),
+    ];
+    let assert_sealed = |when: &str| {
+        let rows = stored_delivery_rows(&server);
+        assert_eq!(rows.len(), 3, "factor.created, factor.verified, challenge.denied");
+        for row in &rows {
+            for value in row {
+                for (what, secret) in secrets {
+                    assert!(
+                        !value.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                        "{what} stored in plaintext ({when})"
+                    );
+                }
+            }
+        }
+    };
+    assert_sealed("pending");
+
+    // The core opens them: the receiver gets every field, operators see the URL.
+    assert_eq!(round(&server).await.delivered, 3);
+    let denied = receiver.delivered_one("challenge.denied");
+    assert!(denied.field("hidden_details").contains(HIDDEN));
+    assert!(denied.field("metadata").contains(METADATA));
+    assert_signed(&denied, &url, TOKEN);
+    let listed = server.deliveries(&webhook.sid).await;
+    assert!(listed.iter().all(|d| d.url == url), "{listed:?}");
+    assert_sealed("delivered");
+    server.stop().await;
+}
+
 // Retries.
 
 #[tokio::test]

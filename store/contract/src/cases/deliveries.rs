@@ -1,4 +1,4 @@
-use verifyd_core::domain::webhook::{Delivery, DeliveryRecord, DeliveryStatus, NewDelivery};
+use verifyd_core::domain::webhook::{Delivery, DeliveryStatus, SealedDelivery, StoredDelivery, StoredPayload};
 use verifyd_core::store::{Change, Store};
 use verifyd_models::WebhookStatus;
 use verifyd_runtime::{Sid, Timestamp};
@@ -6,14 +6,14 @@ use verifyd_runtime::{Sid, Timestamp};
 use crate::fixtures::{delivery, save, t, tenant, webhook};
 
 /// The delivery `new` as a claim hands it out.
-fn claimed(new: &NewDelivery, id: i64, attempts: u32, first: Timestamp, enabled: bool) -> Delivery {
+fn claimed(new: &SealedDelivery, id: i64, attempts: u32, first: Timestamp, enabled: bool) -> Delivery {
     Delivery {
         id,
         uuid: new.uuid.clone(),
         webhook_sid: new.webhook_sid.clone(),
         account_sid: new.account_sid.clone(),
-        url: new.url.clone(),
-        fields: new.fields.clone(),
+        service_sid: new.service_sid.clone(),
+        payload: StoredPayload::Sealed(new.payload_sealed.clone()),
         attempts,
         first_attempt_at: first,
         date_created: new.date_created,
@@ -25,23 +25,23 @@ fn uuids(deliveries: &[Delivery]) -> Vec<&str> {
     deliveries.iter().map(|d| d.uuid.as_str()).collect()
 }
 
-fn id_of(deliveries: &[Delivery], new: &NewDelivery) -> i64 {
+fn id_of(deliveries: &[Delivery], new: &SealedDelivery) -> i64 {
     deliveries.iter().find(|d| d.uuid == new.uuid).map(|d| d.id).expect("claimed")
 }
 
 fn record(
-    new: &NewDelivery,
+    new: &SealedDelivery,
     status: DeliveryStatus,
     attempts: u32,
     error: Option<&str>,
     done: Option<Timestamp>,
-) -> DeliveryRecord {
-    DeliveryRecord {
+) -> StoredDelivery {
+    StoredDelivery {
         uuid: new.uuid.clone(),
         webhook_sid: new.webhook_sid.clone(),
         account_sid: new.account_sid.clone(),
         event_type: new.event_type.clone(),
-        url: new.url.clone(),
+        payload: StoredPayload::Sealed(new.payload_sealed.clone()),
         status,
         attempts,
         last_error: error.map(str::to_owned),

@@ -14,7 +14,7 @@ use verifyd_core::domain::factor::Factor;
 use verifyd_core::domain::verification::Verification;
 use verifyd_core::domain::webhook::DeliveryRecord;
 use verifyd_core::store::{ChallengeFilter, Cursor, EntityKey, Page, Store as _, VerificationAt};
-use verifyd_core::{Core, ManualClock};
+use verifyd_core::{Core, ManualClock, WebhookTransport};
 use verifyd_models::*;
 use verifyd_runtime::Sid;
 use verifyd_store_sqlite::faults::FaultyVfs;
@@ -62,7 +62,21 @@ impl TestServer {
         dir: tempfile::TempDir,
         env: &[(&str, &str)],
     ) -> Result<Self, (verifyd::StartError, tempfile::TempDir)> {
-        Self::launch(dir, env, false).await
+        Self::launch(dir, env, false, None).await
+    }
+
+    /// A server on `dir` whose webhook deliveries go to `transport` instead of HTTP; with
+    /// `background`, its background loops run too (see [`TestServer::start_with_background`]).
+    pub async fn start_with_transport(
+        dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+        transport: Arc<dyn WebhookTransport>,
+        background: bool,
+    ) -> Self {
+        match Self::launch(dir, env, background, Some(transport)).await {
+            Ok(server) => server,
+            Err((e, _)) => panic!("start: {e}"),
+        }
     }
 
     /// A server that also runs its background work (maintenance, webhook delivery) on the
@@ -70,7 +84,7 @@ impl TestServer {
     /// round never races their own.
     pub async fn start_with_background(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        match Self::launch(dir, env, true).await {
+        match Self::launch(dir, env, true, None).await {
             Ok(server) => server,
             Err((e, _)) => panic!("start: {e}"),
         }
@@ -82,7 +96,7 @@ impl TestServer {
         let vfs = FaultyVfs::register().expect("register the fault-injecting VFS");
         let options = OpenOptions { vfs: Some(vfs.name().to_owned()) };
         let dir = tempfile::tempdir().expect("temp dir");
-        match Self::launch_with(dir, &[], false, &options).await {
+        match Self::launch_with(dir, &[], false, &options, None).await {
             Ok(server) => (server, vfs),
             Err((e, _)) => panic!("start: {e}"),
         }
@@ -92,8 +106,9 @@ impl TestServer {
         dir: tempfile::TempDir,
         env: &[(&str, &str)],
         background: bool,
+        transport: Option<Arc<dyn WebhookTransport>>,
     ) -> Result<Self, (verifyd::StartError, tempfile::TempDir)> {
-        Self::launch_with(dir, env, background, &OpenOptions::default()).await
+        Self::launch_with(dir, env, background, &OpenOptions::default(), transport).await
     }
 
     async fn launch_with(
@@ -101,6 +116,7 @@ impl TestServer {
         env: &[(&str, &str)],
         background: bool,
         options: &OpenOptions,
+        transport: Option<Arc<dyn WebhookTransport>>,
     ) -> Result<Self, (verifyd::StartError, tempfile::TempDir)> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let root = format!("http://{}", listener.local_addr().expect("address"));
@@ -119,7 +135,12 @@ impl TestServer {
         }
         let config = Config::load(None, &|name| vars.get(name).cloned()).expect("test config");
         let clock = ManualClock::new(verifyd_runtime::Timestamp::from_unix(START).expect("in range"));
-        let started = match verifyd::open_core_with(&config, Arc::new(clock.clone()), true, options).await {
+        let clock_handle: Arc<dyn verifyd_core::Clock> = Arc::new(clock.clone());
+        let opened = match transport {
+            Some(transport) => verifyd::open_core_using(&config, clock_handle, true, options, transport).await,
+            None => verifyd::open_core_with(&config, clock_handle, true, options).await,
+        };
+        let started = match opened {
             Ok(started) => started,
             Err(e) => return Err((e, dir)),
         };
@@ -282,9 +303,9 @@ impl TestServer {
             .expect("list challenges")
     }
 
-    /// A webhook's deliveries, newest first, as the store keeps them.
+    /// A webhook's deliveries, newest first, as the store keeps them (opened by the core).
     pub async fn deliveries(&self, webhook: &Sid) -> Vec<DeliveryRecord> {
-        self.core.store().deliveries(&self.account, webhook, 1000).await.expect("list deliveries")
+        self.core.webhook_deliveries(&self.account, webhook, 1000).await.expect("list deliveries")
     }
 
     /// Runs the background work (expiry, purges) at the clock's current time.
