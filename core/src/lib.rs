@@ -55,6 +55,8 @@ pub struct CoreConfig {
     pub guess_limit: u32,
     /// Seconds a subscriber's guesses stay refused once it reached `guess_limit`.
     pub guess_lockout: i64,
+    /// Seconds finished webhook deliveries are kept (operators list the failed ones).
+    pub webhook_retention: i64,
 }
 
 impl CoreConfig {
@@ -65,6 +67,7 @@ impl CoreConfig {
             outbox_retention: 86_400,
             guess_limit: domain::guessing::DEFAULT_CEILING,
             guess_lockout: domain::guessing::DEFAULT_LOCKOUT,
+            webhook_retention: 604_800,
         }
     }
 

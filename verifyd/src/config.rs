@@ -22,6 +22,10 @@ pub const DEFAULT_SQLITE_PATH: &str = "data/verifyd.db";
 pub const DEFAULT_OUTBOX_RETENTION_SECONDS: u64 = 86_400;
 /// The accepted outbox retention, in seconds: one minute to one year.
 pub const OUTBOX_RETENTION_RANGE: RangeInclusive<u64> = 60..=31_536_000;
+/// How long finished webhook deliveries (delivered, failed, canceled) are kept, by default (seven days).
+pub const DEFAULT_WEBHOOK_RETENTION_SECONDS: u64 = 604_800;
+/// The accepted webhook delivery retention, in seconds: one minute to one year.
+pub const WEBHOOK_RETENTION_RANGE: RangeInclusive<u64> = 60..=31_536_000;
 /// The default log filter.
 pub const DEFAULT_LOG: &str = "info";
 /// Consecutive failed guesses per subscriber (a `To`, an entity) before a lockout, by
@@ -35,7 +39,7 @@ pub const DEFAULT_GUESS_LOCKOUT_SECONDS: u64 = 3_600;
 pub const GUESS_LOCKOUT_RANGE: RangeInclusive<u64> = 60..=604_800;
 
 /// The environment variables read by [`Config::load`], in the order they are checked.
-pub const ENV_VARS: [&str; 13] = [
+pub const ENV_VARS: [&str; 14] = [
     "VERIFYD_LISTEN",
     "VERIFYD_DATABASE_URL",
     "VERIFYD_PUBLIC_URL",
@@ -49,6 +53,7 @@ pub const ENV_VARS: [&str; 13] = [
     "VERIFYD_WEBHOOK_ALLOW",
     "VERIFYD_GUESS_LIMIT",
     "VERIFYD_GUESS_LOCKOUT_SECONDS",
+    "VERIFYD_WEBHOOK_RETENTION_SECONDS",
 ];
 
 /// The validated configuration of one server process.
@@ -80,6 +85,8 @@ pub struct Config {
     pub guess_limit: u32,
     /// How long guesses stay refused once a subscriber reached the limit, in seconds.
     pub guess_lockout_seconds: u64,
+    /// How long finished webhook deliveries are kept, in seconds.
+    pub webhook_retention_seconds: u64,
 }
 
 /// The storage backend and where it is.
@@ -147,6 +154,7 @@ impl Default for Config {
             webhook_allow: Vec::new(),
             guess_limit: DEFAULT_GUESS_LIMIT,
             guess_lockout_seconds: DEFAULT_GUESS_LOCKOUT_SECONDS,
+            webhook_retention_seconds: DEFAULT_WEBHOOK_RETENTION_SECONDS,
         }
     }
 }
@@ -300,6 +308,12 @@ impl Config {
                 .filter(|n| GUESS_LOCKOUT_RANGE.contains(n))
                 .ok_or_else(|| s.invalid(LOCKOUT_EXPECTED))?;
         }
+        if let Some(s) = sources.take("webhook_retention_seconds", "VERIFYD_WEBHOOK_RETENTION_SECONDS") {
+            config.webhook_retention_seconds = s
+                .whole_number()?
+                .filter(|n| WEBHOOK_RETENTION_RANGE.contains(n))
+                .ok_or_else(|| s.invalid(RETENTION_EXPECTED))?;
+        }
         Ok(config)
     }
 }
@@ -319,6 +333,7 @@ impl fmt::Debug for Config {
             .field("webhook_allow", &self.webhook_allow)
             .field("guess_limit", &self.guess_limit)
             .field("guess_lockout_seconds", &self.guess_lockout_seconds)
+            .field("webhook_retention_seconds", &self.webhook_retention_seconds)
             .finish()
     }
 }
@@ -408,6 +423,7 @@ struct FileConfig {
     webhook_allow: Option<toml::Value>,
     guess_limit: Option<toml::Value>,
     guess_lockout_seconds: Option<toml::Value>,
+    webhook_retention_seconds: Option<toml::Value>,
 }
 
 impl FileConfig {
@@ -430,6 +446,7 @@ impl FileConfig {
             "webhook_allow" => self.webhook_allow.take(),
             "guess_limit" => self.guess_limit.take(),
             "guess_lockout_seconds" => self.guess_lockout_seconds.take(),
+            "webhook_retention_seconds" => self.webhook_retention_seconds.take(),
             _ => None,
         }
     }
@@ -1171,6 +1188,37 @@ webhook_allow = ["hooks.internal", "192.168.0.0/16"]
             let message = result.unwrap_err().to_string();
             let want = format!("{}: {key}: expected a whole number", file.path().display());
             assert!(message.starts_with(&want), "{text}: {message}");
+        }
+    }
+
+    #[test]
+    fn webhook_retention_is_a_week_unless_set() {
+        assert_eq!(load_env(&[]).unwrap().webhook_retention_seconds, 604_800);
+        assert_eq!(DEFAULT_WEBHOOK_RETENTION_SECONDS, 604_800);
+        let config = load_env(&[("VERIFYD_WEBHOOK_RETENTION_SECONDS", " 3600 ")]).unwrap();
+        assert_eq!(config.webhook_retention_seconds, 3600);
+        let (_file, result) = load_file("webhook_retention_seconds = 120\n", &[]);
+        assert_eq!(result.unwrap().webhook_retention_seconds, 120);
+        let (_file, result) =
+            load_file("webhook_retention_seconds = 120\n", &[("VERIFYD_WEBHOOK_RETENTION_SECONDS", "90")]);
+        assert_eq!(result.unwrap().webhook_retention_seconds, 90, "the environment overrides the file");
+        assert!(format!("{config:?}").contains("webhook_retention_seconds: 3600"));
+    }
+
+    #[test]
+    fn webhook_retention_must_be_in_range() {
+        let at =
+            |text: &str| load_env(&[("VERIFYD_WEBHOOK_RETENTION_SECONDS", text)]).unwrap().webhook_retention_seconds;
+        assert_eq!((at("60"), at("31536000")), (60, 31_536_000));
+        for text in ["59", "0", "31536001", "-5", "7d", "99999999999999999999999"] {
+            let message = err_env(&[("VERIFYD_WEBHOOK_RETENTION_SECONDS", text)]);
+            assert!(message.starts_with("VERIFYD_WEBHOOK_RETENTION_SECONDS: expected a whole number"), "{message}");
+        }
+        for text in ["webhook_retention_seconds = -1\n", "webhook_retention_seconds = \"7d\"\n"] {
+            let (file, result) = load_file(text, &[]);
+            let message = result.unwrap_err().to_string();
+            let want = format!("{}: webhook_retention_seconds: expected", file.path().display());
+            assert!(message.starts_with(&want), "{message}");
         }
     }
 

@@ -114,6 +114,7 @@ pub async fn open_core_using(
         outbox_retention: i64::try_from(config.outbox_retention_seconds).unwrap_or(86_400),
         guess_limit: config.guess_limit,
         guess_lockout: i64::try_from(config.guess_lockout_seconds).unwrap_or(3_600),
+        webhook_retention: i64::try_from(config.webhook_retention_seconds).unwrap_or(604_800),
     };
     let core = Arc::new(Core::new(store, keys, clock, core_config, transport)?);
     match core.check_master_keys().await {

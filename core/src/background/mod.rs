@@ -33,6 +33,7 @@ impl<S: Store> Core<S> {
                 unverified_factors_before: now.plus_seconds(-UNVERIFIED_LIFETIME),
                 creations_before: now.plus_seconds(-DAY),
                 windows_over: now,
+                deliveries_before: now.plus_seconds(-self.config.webhook_retention),
             })
             .await?)
     }
@@ -44,8 +45,13 @@ impl<S: Store> Core<S> {
 pub async fn run<S: Store>(core: Arc<Core<S>>, shutdown: impl Future<Output = ()> + Send) {
     let maintenance = repeat(Arc::clone(&core), MAINTENANCE_EVERY, |core| async move {
         match core.maintain().await {
-            Ok(done) if done.expired + done.purged_messages > 0 => {
-                tracing::info!(expired = done.expired, purged_messages = done.purged_messages, "maintenance");
+            Ok(done) if done.expired + done.purged_messages + done.purged_deliveries > 0 => {
+                tracing::info!(
+                    expired = done.expired,
+                    purged_messages = done.purged_messages,
+                    purged_deliveries = done.purged_deliveries,
+                    "maintenance"
+                );
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "maintenance failed"),

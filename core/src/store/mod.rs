@@ -94,6 +94,9 @@ pub struct Sweep {
     pub creations_before: Timestamp,
     /// Rate-limit windows that ended by this (start + the bucket's interval) are deleted.
     pub windows_over: Timestamp,
+    /// Webhook deliveries finished (delivered, given up or canceled) at or before this are
+    /// deleted; pending ones never are.
+    pub deliveries_before: Timestamp,
 }
 
 /// What one sweep did.
@@ -103,6 +106,7 @@ pub struct Swept {
     pub purged_messages: u64,
     pub expired_challenges: u64,
     pub purged_factors: u64,
+    pub purged_deliveries: u64,
 }
 
 /// The decision a store applies inside an operation: what it loaded in, what to save and

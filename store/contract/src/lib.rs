@@ -76,6 +76,7 @@ macro_rules! contract_tests {
             buckets_page_in_creation_order,
             webhooks_page_in_creation_order,
             sweep_expires_and_purges,
+            sweep_purges_finished_deliveries,
         );
     };
 }

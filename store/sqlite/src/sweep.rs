@@ -56,11 +56,16 @@ pub fn sweep(c: &Connection, s: &Sweep) -> Result<Swept> {
         [s.unverified_factors_before.unix()],
     )?;
     c.execute("DELETE FROM factor_creations WHERE time <= ?1", [s.creations_before.unix()])?;
+    let purged_deliveries = c.execute(
+        "DELETE FROM webhook_deliveries WHERE status != 'pending' AND date_done <= ?1",
+        [s.deliveries_before.unix()],
+    )?;
     Ok(Swept {
         expired: expired as u64,
         purged_messages: purged_messages as u64,
         expired_challenges: expired_challenges as u64,
         purged_factors: purged_factors as u64,
+        purged_deliveries: purged_deliveries as u64,
     })
 }
 

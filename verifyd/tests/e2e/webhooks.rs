@@ -692,6 +692,35 @@ async fn deliveries_keep_their_target_and_form_sealed_at_rest() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn finished_deliveries_are_purged_after_the_retention() {
+    for (env, retention) in [(None, 7 * 86_400), (Some("3600"), 3600)] {
+        let env: Vec<(&str, &str)> = env.map(|s| ("VERIFYD_WEBHOOK_RETENTION_SECONDS", s)).into_iter().collect();
+        let server = TestServer::start_with(&env).await;
+        let service = server.service().await.sid;
+        let receiver = Receiver::start().await;
+        let webhook = subscribe(&server, &service, &receiver, &[WebhookEventType::FactorCreated]).await;
+        server.totp_factor(&service, IDENTITY, |_| {}).await;
+        assert_eq!(round(&server).await.delivered, 1);
+        server.totp_factor(&service, "user-5678", |_| {}).await;
+        receiver.fail_always();
+        assert_eq!(round(&server).await.retrying, 1, "a pending one");
+
+        server.clock.advance(retention - 1);
+        assert_eq!(server.core.maintain().await.unwrap().purged_deliveries, 0);
+        assert_eq!(delivery_rows(&server, &webhook.sid).await, 2, "kept for {retention} s");
+        server.clock.advance(1);
+        assert_eq!(server.core.maintain().await.unwrap().purged_deliveries, 1);
+        let left = server.deliveries(&webhook.sid).await;
+        assert_eq!(
+            left.iter().map(|d| d.status.as_str()).collect::<Vec<_>>(),
+            ["pending"],
+            "only the finished one goes"
+        );
+        server.stop().await;
+    }
+}
+
 // Retries.
 
 #[tokio::test]

@@ -1,10 +1,12 @@
 use verifyd_core::domain::rate_limit::Window;
+use verifyd_core::domain::webhook::DeliveryStatus;
 use verifyd_core::store::{Change, Decision, NewFactorKey, Store, Sweep, Swept};
-use verifyd_models::{ChallengeStatus, FactorType, VerificationStatus};
+use verifyd_models::{ChallengeStatus, FactorType, VerificationStatus, WebhookStatus};
+use verifyd_runtime::Timestamp;
 
 use crate::fixtures::{
-    access_token, at_sid, bucket, bytes, challenge, challenge_key, entity, entity_key, factor_key, message,
-    push_factor, rate_limit, save, send_key, t, tenant, totp_factor, verification, verified, with_status,
+    access_token, at_sid, bucket, bytes, challenge, challenge_key, delivery, entity, entity_key, factor_key, message,
+    push_factor, rate_limit, save, send_key, t, tenant, totp_factor, verification, verified, webhook, with_status,
 };
 
 /// `sweep` across accounts, each bound at its edge: pending verifications expire and lose
@@ -87,9 +89,13 @@ pub async fn sweep_expires_and_purges<S: Store>(store: S) {
         unverified_factors_before: t(200),
         creations_before: t(100),
         windows_over: t(500),
+        deliveries_before: t(500),
     };
     let swept = store.sweep(bounds).await.unwrap();
-    assert_eq!(swept, Swept { expired: 2, purged_messages: 2, expired_challenges: 2, purged_factors: 2 });
+    assert_eq!(
+        swept,
+        Swept { expired: 2, purged_messages: 2, expired_challenges: 2, purged_factors: 2, purged_deliveries: 0 }
+    );
 
     for v in [&v_old, &v_edge] {
         let stored = store.verification(at_sid(v)).await.unwrap().expect("kept");
@@ -146,4 +152,75 @@ pub async fn sweep_expires_and_purges<S: Store>(store: S) {
     assert_eq!(today.unwrap(), Some(1), "the creation logged at the bound is forgotten");
 
     assert_eq!(store.sweep(bounds).await.unwrap(), Swept::default(), "nothing left to sweep");
+}
+
+/// Every bound of a sweep but the deliveries' at the start of time: nothing else to sweep.
+fn deliveries_only(before: Timestamp) -> Sweep {
+    Sweep {
+        expire_verifications: t(-1_000_000),
+        expire_challenges: t(-1_000_000),
+        messages_before: t(-1_000_000),
+        tokens_before: t(-1_000_000),
+        unverified_factors_before: t(-1_000_000),
+        creations_before: t(-1_000_000),
+        windows_over: t(-1_000_000),
+        deliveries_before: before,
+    }
+}
+
+/// `sweep` deletes webhook deliveries finished (delivered, given up, canceled) at or before
+/// its bound, across accounts; later ones and pending ones, however old, stay.
+pub async fn sweep_purges_finished_deliveries<S: Store>(store: S) {
+    let a = tenant(&store, "a").await;
+    let b = tenant(&store, "b").await;
+    let (on, theirs) = (webhook(&a.service, WebhookStatus::Enabled), webhook(&b.service, WebhookStatus::Enabled));
+    let news: Vec<_> = (0..6).map(|i| delivery(if i == 5 { &theirs } else { &on }, t(0))).collect();
+    let mut changes = vec![Change::InsertWebhook(on.clone()), Change::InsertWebhook(theirs.clone())];
+    changes.extend(news.iter().map(|d| Change::InsertDelivery(d.clone())));
+    save(&store, changes).await;
+    let claimed = store.claim_deliveries(t(0), t(60), 10).await.unwrap();
+    let id = |n: usize| claimed.iter().find(|d| d.uuid == news[n].uuid).map(|d| d.id).expect("claimed");
+    let account = |n: usize| news[n].account_sid.clone();
+    let failed = |n: usize, at: i64| Change::DeliveryFailed {
+        account: account(n),
+        id: id(n),
+        at: t(at),
+        retry_at: None,
+        error: "HTTP 500".into(),
+    };
+    // 0: delivered before the bound; 1: given up at it; 2: canceled at it; 3: delivered just
+    // after; 4: still pending (retried); 5: another account's, delivered before the bound.
+    save(
+        &store,
+        vec![
+            Change::DeliverySucceeded { account: account(0), id: id(0), at: t(100) },
+            failed(1, 500),
+            Change::DeliveryCanceled { account: account(2), id: id(2), at: t(500) },
+            Change::DeliverySucceeded { account: account(3), id: id(3), at: t(501) },
+            Change::DeliveryFailed {
+                account: account(4),
+                id: id(4),
+                at: t(10),
+                retry_at: Some(t(100_000)),
+                error: "HTTP 500".into(),
+            },
+            Change::DeliverySucceeded { account: account(5), id: id(5), at: t(50) },
+        ],
+    )
+    .await;
+
+    let swept = store.sweep(deliveries_only(t(500))).await.unwrap();
+    assert_eq!(swept, Swept { purged_deliveries: 4, ..Swept::default() });
+    let kept = store.deliveries(a.sid(), &on.sid, 100).await.unwrap();
+    let kept: Vec<(&str, DeliveryStatus)> = kept.iter().map(|d| (d.uuid.as_str(), d.status)).collect();
+    assert_eq!(
+        kept,
+        [(news[4].uuid.as_str(), DeliveryStatus::Pending), (news[3].uuid.as_str(), DeliveryStatus::Delivered)],
+        "newest first: the pending one and the one finished after the bound"
+    );
+    assert!(store.deliveries(b.sid(), &theirs.sid, 100).await.unwrap().is_empty(), "across accounts");
+    assert!(store.failed_deliveries(None, 100).await.unwrap().is_empty(), "the failed one was at the bound");
+    assert_eq!(store.sweep(deliveries_only(t(500))).await.unwrap(), Swept::default(), "nothing left to sweep");
+    assert_eq!(store.sweep(deliveries_only(t(1_000_000))).await.unwrap().purged_deliveries, 1, "never the pending one");
+    assert_eq!(store.claim_deliveries(t(100_000), t(100_060), 10).await.unwrap().len(), 1, "still claimed");
 }
