@@ -85,6 +85,8 @@ pub struct Core<S> {
     config: CoreConfig,
     urls: Urls,
     transport: Arc<dyn WebhookTransport>,
+    /// Webhook deliveries this process is posting, by service.
+    in_flight: background::InFlight,
 }
 
 impl<S: Store> Core<S> {
@@ -96,7 +98,7 @@ impl<S: Store> Core<S> {
         transport: Arc<dyn WebhookTransport>,
     ) -> Result<Self, CoreError> {
         let urls = Urls::new(&config.public_url)?;
-        Ok(Self { store, keys, clock, config, urls, transport })
+        Ok(Self { store, keys, clock, config, urls, transport, in_flight: background::InFlight::default() })
     }
 
     pub fn store(&self) -> &S {

@@ -1,20 +1,80 @@
 //! Delivery of webhook events from the durable outbox: form-encoded POSTs signed as Twilio
 //! signs its callbacks, retried with backoff for an hour, then given up (and listed by
 //! `verifyd webhooks failed`). The HTTP side is a [`WebhookTransport`] the binary supplies.
+//!
+//! Fairness between services: a round claims every service's due deliveries in turn (at
+//! most [`PER_SERVICE`] each), skipping services that still have deliveries in flight from
+//! an earlier round; it posts them concurrently and saves each outcome as soon as its post
+//! ends. The background loop starts a round every second without waiting for the previous
+//! one, so a slow target holds only its own service's deliveries (each for at most the
+//! transport's timeout), never another service's.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use verifyd_runtime::{Sid, Timestamp};
 
 use crate::api::webhooks::open_payload;
-use crate::domain::webhook::{Delivery, LEASE, next_attempt};
-use crate::store::{Change, Store};
+use crate::domain::webhook::{Delivery, LEASE, MAX_WEBHOOKS_PER_SERVICE, next_attempt};
+use crate::store::{Change, Claim, Store};
 use crate::{Core, CoreError};
 
-/// Deliveries one round sends at most.
+/// Deliveries one round claims at most.
 const BATCH: u32 = 64;
+/// Deliveries of one service one round claims at most: an event to every webhook of a
+/// service at its limit goes out in one round.
+pub const PER_SERVICE: u32 = MAX_WEBHOOKS_PER_SERVICE as u32;
+/// Deliveries in flight at most, across the rounds running at once.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// The deliveries this process has in flight, by service.
+#[derive(Default)]
+pub(crate) struct InFlight {
+    by_service: Mutex<HashMap<Sid, usize>>,
+    /// Held from a round's look at what is in flight until its claims are counted in, so
+    /// that two rounds never both take a service.
+    claiming: tokio::sync::Mutex<()>,
+}
+
+impl InFlight {
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<Sid, usize>> {
+        self.by_service.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The services with deliveries in flight, and room for how many more.
+    fn busy(&self) -> (Vec<Sid>, usize) {
+        let counts = self.counts();
+        let total: usize = counts.values().sum();
+        (counts.keys().cloned().collect(), MAX_IN_FLIGHT.saturating_sub(total))
+    }
+
+    fn start(&self, service: &Sid) -> Flight<'_> {
+        *self.counts().entry(service.clone()).or_default() += 1;
+        Flight { in_flight: self, service: service.clone() }
+    }
+}
+
+/// One delivery in flight: counted until dropped (its outcome saved, or the round dropped).
+struct Flight<'a> {
+    in_flight: &'a InFlight,
+    service: Sid,
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        let mut counts = self.in_flight.counts();
+        if let Some(n) = counts.get_mut(&self.service) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.service);
+            }
+        }
+    }
+}
 
 /// One signed delivery, ready to post.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,20 +129,41 @@ pub struct DeliveryRound {
     pub failed: u32,
 }
 
+/// How one attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Delivered,
+    Retrying,
+    Failed,
+}
+
 impl<S: Store> Core<S> {
-    /// One round: send every delivery that is due, concurrently, and record each outcome.
-    /// The background loop runs rounds; tests also run them after moving the clock.
+    /// One round: claim the due deliveries (services in turn, none of a service with
+    /// deliveries still in flight), post them concurrently, and save each outcome as soon as
+    /// its post ends. Returns once every post of this round has ended. The background loop
+    /// starts rounds without waiting for earlier ones; tests also run them after moving the
+    /// clock.
     pub async fn deliver_webhooks(&self) -> Result<DeliveryRound, CoreError> {
-        let now = self.clock.now();
-        let due = self.store.claim_deliveries(now, now.plus_seconds(LEASE), BATCH).await?;
-        let mut round = DeliveryRound::default();
+        let (due, now, flights) = {
+            let _claiming = self.in_flight.claiming.lock().await;
+            let (skip_services, room) = self.in_flight.busy();
+            let limit = BATCH.min(u32::try_from(room).unwrap_or(BATCH));
+            if limit == 0 {
+                return Ok(DeliveryRound::default());
+            }
+            let now = self.clock.now();
+            let claim = Claim { now, until: now.plus_seconds(LEASE), limit, per_service: PER_SERVICE, skip_services };
+            let due = self.store.claim_deliveries(claim).await?;
+            let flights: Vec<Flight<'_>> = due.iter().map(|d| self.in_flight.start(&d.service_sid)).collect();
+            (due, now, flights)
+        };
+        let mut canceled = Vec::new();
         let mut tokens = std::collections::BTreeMap::new();
         let mut sends = Vec::with_capacity(due.len());
-        let mut outcomes = Vec::new();
-        for delivery in due {
+        for (delivery, flight) in due.into_iter().zip(flights) {
             if !delivery.webhook_enabled {
                 // Its webhook was disabled or deleted since the event: it receives nothing.
-                outcomes.push(Change::DeliveryCanceled {
+                canceled.push(Change::DeliveryCanceled {
                     account: delivery.account_sid.clone(),
                     id: delivery.id,
                     at: now,
@@ -111,42 +192,50 @@ impl<S: Store> Core<S> {
                     Ok(post) => self.transport.post(post).await,
                     Err(reason) => Err(reason),
                 };
-                (delivery, result)
+                let (change, ended) = self.outcome(&delivery, result, self.clock.now());
+                let saved = self.store.save(vec![change]).await;
+                drop(flight);
+                (ended, saved)
             });
         }
-        let results = futures_util::future::join_all(sends).await;
-        let after = self.clock.now();
-        for (delivery, result) in results {
-            outcomes.push(self.outcome(&delivery, result, after, &mut round));
+        let mut round = DeliveryRound::default();
+        let mut first_error = None;
+        if !canceled.is_empty()
+            && let Err(e) = self.store.save(canceled).await
+        {
+            first_error = Some(e);
         }
-        if !outcomes.is_empty() {
-            self.store.save(outcomes).await?;
+        for (ended, saved) in futures_util::future::join_all(sends).await {
+            match saved {
+                Ok(()) => match ended {
+                    Ended::Delivered => round.delivered += 1,
+                    Ended::Retrying => round.retrying += 1,
+                    Ended::Failed => round.failed += 1,
+                },
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        Ok(round)
+        match first_error {
+            Some(e) => Err(e.into()),
+            None => Ok(round),
+        }
     }
 
-    fn outcome(
-        &self,
-        delivery: &Delivery,
-        result: Result<(), String>,
-        now: verifyd_runtime::Timestamp,
-        round: &mut DeliveryRound,
-    ) -> Change {
+    fn outcome(&self, delivery: &Delivery, result: Result<(), String>, now: Timestamp) -> (Change, Ended) {
         let account = delivery.account_sid.clone();
         match result {
-            Ok(()) => {
-                round.delivered += 1;
-                Change::DeliverySucceeded { account, id: delivery.id, at: now }
-            }
+            Ok(()) => (Change::DeliverySucceeded { account, id: delivery.id, at: now }, Ended::Delivered),
             Err(error) => {
                 let retry_at = next_attempt(delivery, now);
-                if retry_at.is_some() {
-                    round.retrying += 1;
+                let ended = if retry_at.is_some() {
+                    Ended::Retrying
                 } else {
-                    round.failed += 1;
                     tracing::warn!(uuid = %delivery.uuid, webhook = %delivery.webhook_sid, attempts = delivery.attempts, reason = %error, "webhook delivery failed; giving up");
-                }
-                Change::DeliveryFailed { account, id: delivery.id, at: now, retry_at, error }
+                    Ended::Failed
+                };
+                (Change::DeliveryFailed { account, id: delivery.id, at: now, retry_at, error }, ended)
             }
         }
     }

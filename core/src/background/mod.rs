@@ -6,7 +6,10 @@ mod dispatch;
 use std::future::Future;
 use std::sync::Arc;
 
-pub use dispatch::{DeliveryRound, Post, WebhookTransport, signature};
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
+
+pub(crate) use dispatch::InFlight;
+pub use dispatch::{DeliveryRound, PER_SERVICE, Post, WebhookTransport, signature};
 
 use crate::domain::DAY;
 use crate::domain::access_token::KEPT_AFTER_EXPIRY;
@@ -57,12 +60,27 @@ pub async fn run<S: Store>(core: Arc<Core<S>>, shutdown: impl Future<Output = ()
             Err(e) => tracing::warn!(error = %e, "maintenance failed"),
         }
     });
-    // A slow receiver delays only other deliveries, never a request.
-    let delivery = repeat(core, DELIVERY_EVERY, |core| async move {
-        if let Err(e) = core.deliver_webhooks().await {
-            tracing::warn!(error = %e, "webhook delivery round failed");
+    // Rounds overlap: a round whose posts wait on a slow receiver holds no later round, and
+    // later rounds skip only that receiver's service (see `dispatch`). Requests never wait.
+    let delivery = async {
+        let mut rounds = FuturesUnordered::new();
+        loop {
+            let next = core.clock.now().plus_seconds(DELIVERY_EVERY);
+            let round = Arc::clone(&core);
+            rounds.push(async move {
+                if let Err(e) = round.deliver_webhooks().await {
+                    tracing::warn!(error = %e, "webhook delivery round failed");
+                }
+            });
+            let mut tick = core.clock.sleep_until(next);
+            loop {
+                tokio::select! {
+                    () = &mut tick => break,
+                    Some(()) = rounds.next(), if !rounds.is_empty() => {}
+                }
+            }
         }
-    });
+    };
     tokio::select! {
         () = shutdown => {}
         () = maintenance => {}

@@ -99,6 +99,23 @@ pub struct Sweep {
     pub deliveries_before: Timestamp,
 }
 
+/// Which due deliveries a claim takes: none of `skip_services`, at most `per_service` of any
+/// one service (its oldest due first) and at most `limit` in all, services taking turns:
+/// every service's oldest due delivery comes before any service's second, and so on, and
+/// within a turn the oldest due comes first. So one service's backlog never keeps another's
+/// deliveries waiting for a later claim. The claim answers them in that order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// Deliveries due at or before this are taken.
+    pub now: Timestamp,
+    /// They are leased until this.
+    pub until: Timestamp,
+    pub limit: u32,
+    pub per_service: u32,
+    /// Services none of whose deliveries are taken (the caller has some of theirs in flight).
+    pub skip_services: Vec<Sid>,
+}
+
 /// What one sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -289,15 +306,10 @@ pub trait Store: Send + Sync + 'static {
         service: &Sid,
         decide: impl Decide<Option<Vec<Webhook>>, T>,
     ) -> impl Future<Output = Result<T>> + Send;
-    /// Takes up to `limit` pending deliveries due at `now`, oldest due first, and leases them
-    /// until `until` (counting the attempt), so that no other claim takes them meanwhile and
-    /// a crash mid-delivery leaves them to a later one. Across accounts.
-    fn claim_deliveries(
-        &self,
-        now: Timestamp,
-        until: Timestamp,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<Delivery>>> + Send;
+    /// Takes pending deliveries due at `claim.now` (see [`Claim`]) and leases them until
+    /// `claim.until`, counting the attempt, so that no other claim takes them meanwhile and a
+    /// crash mid-delivery leaves them to a later one. Across accounts.
+    fn claim_deliveries(&self, claim: Claim) -> impl Future<Output = Result<Vec<Delivery>>> + Send;
     /// Deliveries given up, newest first, of one account or (for operators) all.
     fn failed_deliveries(
         &self,

@@ -19,7 +19,7 @@ use verifyd_core::domain::verification::{
 use verifyd_core::domain::webhook::{SealedDelivery, Webhook};
 use verifyd_core::ids::{new_sid, new_uuid, prefix};
 use verifyd_core::store::{
-    ChallengeKey, Change, Cursor, Decision, EntityKey, FactorKey, Page, RateLimitKey, SendKey, SendState, Store,
+    ChallengeKey, Change, Claim, Cursor, Decision, EntityKey, FactorKey, Page, RateLimitKey, SendKey, SendState, Store,
     VerificationAt,
 };
 use verifyd_core::totp::Algorithm;
@@ -336,6 +336,12 @@ pub fn webhook(service: &Service, status: WebhookStatus) -> Webhook {
         date_created: t(0),
         date_updated: t(0),
     }
+}
+
+/// A claim of at most `limit` deliveries due at `now`, leased until `until`, with no bound
+/// per service and no service skipped.
+pub fn claim(now: Timestamp, until: Timestamp, limit: u32) -> Claim {
+    Claim { now, until, limit, per_service: u32::MAX, skip_services: Vec::new() }
 }
 
 /// A delivery to `webhook`, due at `at`; its payload stands for what core seals, different

@@ -46,6 +46,7 @@ macro_rules! contract_tests {
             rate_limits_and_buckets_persist,
             webhooks_persist_and_states_carry_the_enabled_ones,
             deliveries_are_claimed_leased_and_finished,
+            claims_take_services_in_turn,
             unique_keys_are_refused,
             save_is_all_or_nothing,
             a_decision_is_all_or_nothing,

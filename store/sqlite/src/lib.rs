@@ -38,11 +38,11 @@ use verifyd_core::domain::service::Service;
 use verifyd_core::domain::verification::Verification;
 use verifyd_core::domain::webhook::{Delivery, StoredDelivery, Webhook};
 use verifyd_core::store::{
-    ChallengeFilter, ChallengeKey, ChallengeState, Change, CheckState, Decide, Decision, EntityKey, EntityState,
+    ChallengeFilter, ChallengeKey, ChallengeState, Change, CheckState, Claim, Decide, Decision, EntityKey, EntityState,
     FactorKey, FactorState, KeyRing, NewFactorKey, NewFactorState, Page, RateLimitKey, Resealed, Result, SealedKind,
     SealedValue, SendKey, SendState, Store, StoreError, Sweep, Swept, VerificationAt,
 };
-use verifyd_runtime::{Sid, Timestamp};
+use verifyd_runtime::Sid;
 use writer::Writer;
 
 /// Operations committed together at most.
@@ -555,8 +555,8 @@ impl Store for SqliteStore {
         self.transact(move |c| of_service(c, &account, &service, queries::webhooks_of), decide).await
     }
 
-    async fn claim_deliveries(&self, now: Timestamp, until: Timestamp, limit: u32) -> Result<Vec<Delivery>> {
-        self.writer.run(move |c| sweep::claim(c, now, until, limit).map_err(store_error)).await
+    async fn claim_deliveries(&self, claim: Claim) -> Result<Vec<Delivery>> {
+        self.writer.run(move |c| sweep::claim(c, &claim).map_err(store_error)).await
     }
 
     async fn failed_deliveries(&self, account: Option<&Sid>, limit: u32) -> Result<Vec<StoredDelivery>> {
@@ -610,6 +610,7 @@ mod tests {
     use verifyd_core::domain::rate_limit::{Bucket, RateLimit, Window};
     use verifyd_core::domain::service::{Service, ServiceSettings};
     use verifyd_core::ids::{new_sid, prefix};
+    use verifyd_runtime::Timestamp;
 
     use super::*;
 

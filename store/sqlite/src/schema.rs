@@ -580,7 +580,7 @@ mod tests {
     async fn plaintext_deliveries_are_claimed_and_lose_their_form_once_finished() {
         use verifyd_core::Store as _;
         use verifyd_core::domain::webhook::StoredPayload;
-        use verifyd_core::store::Change;
+        use verifyd_core::store::{Change, Claim};
         use verifyd_runtime::{Sid, Timestamp};
 
         let dir = tempfile::tempdir().unwrap();
@@ -588,7 +588,8 @@ mod tests {
         database_with_plaintext_deliveries(&path);
         let store = crate::SqliteStore::open(&path).unwrap();
         let t = |s: i64| Timestamp::from_unix(s).unwrap();
-        let claimed = store.claim_deliveries(t(100), t(160), 10).await.unwrap();
+        let claim = Claim { now: t(100), until: t(160), limit: 10, per_service: 10, skip_services: Vec::new() };
+        let claimed = store.claim_deliveries(claim).await.unwrap();
         let plain = |id: i64, status: &str| StoredPayload::Plain {
             url: OLD_URL.to_owned(),
             fields: vec![

@@ -3,8 +3,8 @@
 
 use rusqlite::{Connection, params};
 use verifyd_core::domain::webhook::{Delivery, DeliveryStatus, StoredDelivery, StoredPayload};
-use verifyd_core::store::{Sweep, Swept};
-use verifyd_runtime::{Sid, Timestamp};
+use verifyd_core::store::{Claim, Sweep, Swept};
+use verifyd_runtime::Sid;
 
 use crate::rows;
 
@@ -69,16 +69,23 @@ pub fn sweep(c: &Connection, s: &Sweep) -> Result<Swept> {
     })
 }
 
-pub fn claim(c: &Connection, now: Timestamp, until: Timestamp, limit: u32) -> Result<Vec<Delivery>> {
+/// Due deliveries, services taking turns (see `Claim`): each due delivery's turn is its rank
+/// among its service's due ones, oldest due first.
+pub fn claim(c: &Connection, claim: &Claim) -> Result<Vec<Delivery>> {
+    let skip: Vec<&str> = claim.skip_services.iter().map(Sid::as_str).collect();
+    let skip = serde_json::to_string(&skip).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let now = claim.now;
     let rows: Vec<Delivery> = c
         .prepare_cached(
             "SELECT d.id, d.uuid, d.webhook_sid, d.account_sid, d.service_sid, d.attempts, d.first_attempt_at, \
              d.date_created, EXISTS(SELECT 1 FROM webhooks w WHERE w.sid = d.webhook_sid AND w.status = 'enabled'), \
              d.payload_sealed, d.legacy_url, d.legacy_fields \
-             FROM webhook_deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 \
-             ORDER BY d.next_attempt_at, d.id LIMIT ?2",
+             FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY service_sid ORDER BY next_attempt_at, id) AS turn \
+                   FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?1 \
+                   AND service_sid NOT IN (SELECT value FROM json_each(?4))) AS d \
+             WHERE d.turn <= ?3 ORDER BY d.turn, d.next_attempt_at, d.id LIMIT ?2",
         )?
-        .query_map(params![now.unix(), limit], |r| {
+        .query_map(params![now.unix(), claim.limit, claim.per_service, skip], |r| {
             let attempts: u32 = r.get(5)?;
             Ok(Delivery {
                 id: r.get(0)?,
@@ -99,7 +106,7 @@ pub fn claim(c: &Connection, now: Timestamp, until: Timestamp, limit: u32) -> Re
             "UPDATE webhook_deliveries SET next_attempt_at = ?2, attempts = attempts + 1, \
              first_attempt_at = COALESCE(first_attempt_at, ?3) WHERE id = ?1",
         )?
-        .execute(params![d.id, until.unix(), now.unix()])?;
+        .execute(params![d.id, claim.until.unix(), now.unix()])?;
     }
     Ok(rows)
 }

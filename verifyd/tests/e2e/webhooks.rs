@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::common::*;
 use crate::device::*;
 use crate::receiver::*;
+use crate::transport::FakeTransport;
 use verifyd_core::DeliveryRound;
 use verifyd_models::*;
 use verifyd_runtime::{HttpUrl, Sid};
@@ -911,6 +912,49 @@ async fn a_held_receiver_holds_neither_the_api_nor_other_deliveries() {
     assert_eq!(done, DeliveryRound { delivered: 1, retrying: 0, failed: 0 });
     assert_eq!(slow.delivered_one("factor.created").field("factor_sid"), first.sid.as_str());
     assert_eq!(delivery_row(&server, &slow_hook.sid).await.0, "delivered");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_target_that_does_not_answer_holds_no_other_services_delivery_of_its_round() {
+    let transport = FakeTransport::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start_with_transport(dir, &[], transport.as_transport(), false).await;
+    let (held_service, other_service) = (server.service().await.sid, server.service().await.sid);
+    let held_url = "https://held.example.com/hook";
+    let held_hook = server
+        .client
+        .create_webhook(&new_webhook(&held_service, "Held", &[WebhookEventType::All], held_url))
+        .await
+        .unwrap();
+    let other_hook = server
+        .client
+        .create_webhook(&new_webhook(&other_service, "Other", &[WebhookEventType::All], "https://other.example.com/"))
+        .await
+        .unwrap();
+    transport.hold(held_url);
+    server.totp_factor(&held_service, IDENTITY, |_| {}).await;
+    server.totp_factor(&other_service, IDENTITY, |_| {}).await;
+
+    // One round claims both; the held post waits, the other's outcome is saved meanwhile.
+    let core = Arc::clone(&server.core);
+    let held_round = tokio::spawn(async move { core.deliver_webhooks().await });
+    tokio::time::timeout(HANG, transport.until_held(|posts| posts.len() == 1)).await.expect("the held post");
+    eventually("the other service's delivery", || async {
+        delivery_row(&server, &other_hook.sid).await.0 == "delivered"
+    })
+    .await;
+    assert!(!held_round.is_finished());
+    assert_eq!(delivery_row(&server, &held_hook.sid).await.0, "pending");
+    // A round meanwhile leaves the held service alone: its delivery is not sent twice.
+    assert_eq!(round(&server).await, DeliveryRound::default());
+    assert_eq!(transport.held().len(), 1);
+
+    transport.release();
+    let done = tokio::time::timeout(HANG, held_round).await.expect("released").expect("task").expect("round");
+    assert_eq!(done, DeliveryRound { delivered: 2, retrying: 0, failed: 0 });
+    assert_eq!(delivery_row(&server, &held_hook.sid).await.0, "delivered");
+    assert_eq!(transport.delivered().len(), 2);
     server.stop().await;
 }
 

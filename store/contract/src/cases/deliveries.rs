@@ -1,9 +1,9 @@
 use verifyd_core::domain::webhook::{Delivery, DeliveryStatus, SealedDelivery, StoredDelivery, StoredPayload};
-use verifyd_core::store::{Change, Store};
+use verifyd_core::store::{Change, Claim, Store};
 use verifyd_models::WebhookStatus;
 use verifyd_runtime::{Sid, Timestamp};
 
-use crate::fixtures::{delivery, save, t, tenant, webhook};
+use crate::fixtures::{add_service, claim, delivery, save, t, tenant, webhook};
 
 /// The delivery `new` as a claim hands it out.
 fn claimed(new: &SealedDelivery, id: i64, attempts: u32, first: Timestamp, enabled: bool) -> Delivery {
@@ -79,25 +79,26 @@ pub async fn deliveries_are_claimed_leased_and_finished<S: Store>(store: S) {
         [record(&d3, DeliveryStatus::Pending, 0, None, None), record(&d1, DeliveryStatus::Pending, 0, None, None)]
     );
 
-    let first = store.claim_deliveries(t(15), t(75), 1).await.unwrap();
+    let first = store.claim_deliveries(claim(t(15), t(75), 1)).await.unwrap();
     assert_eq!(uuids(&first), [d1.uuid.as_str()], "the limit, and the oldest due first");
     let id1 = first[0].id;
     assert_eq!(first, [claimed(&d1, id1, 1, t(15), true)]);
-    let rest = store.claim_deliveries(t(15), t(75), 10).await.unwrap();
+    let rest = store.claim_deliveries(claim(t(15), t(75), 10)).await.unwrap();
     assert_eq!(uuids(&rest), [d2.uuid.as_str(), db.uuid.as_str()], "leased ones are skipped; not yet due ones too");
     let (id2, idb) = (id_of(&rest, &d2), id_of(&rest, &db));
     assert_eq!(rest, [claimed(&d2, id2, 1, t(15), false), claimed(&db, idb, 1, t(15), true)]);
-    assert!(store.claim_deliveries(t(16), t(76), 10).await.unwrap().is_empty(), "all leased or not due");
-    let third = store.claim_deliveries(t(74), t(134), 10).await.unwrap();
+    assert!(store.claim_deliveries(claim(t(16), t(76), 10)).await.unwrap().is_empty(), "all leased or not due");
+    let third = store.claim_deliveries(claim(t(74), t(134), 10)).await.unwrap();
     assert_eq!(uuids(&third), [d3.uuid.as_str()]);
     let id3 = third[0].id;
     assert_eq!(third[0].first_attempt_at, t(74));
 
     // The lease ends: what was claimed and not finished is claimed again, the attempt counted.
-    let again = store.claim_deliveries(t(75), t(135), 10).await.unwrap();
+    let again = store.claim_deliveries(claim(t(75), t(135), 10)).await.unwrap();
     assert_eq!(
         again,
-        [claimed(&d1, id1, 2, t(15), true), claimed(&d2, id2, 2, t(15), false), claimed(&db, idb, 2, t(15), true)]
+        [claimed(&d1, id1, 2, t(15), true), claimed(&db, idb, 2, t(15), true), claimed(&d2, id2, 2, t(15), false)],
+        "each service's oldest first, then the next of each"
     );
     let failed = |account: &Sid, id, at, retry_at, error: &str| Change::DeliveryFailed {
         account: account.clone(),
@@ -115,13 +116,13 @@ pub async fn deliveries_are_claimed_leased_and_finished<S: Store>(store: S) {
         ],
     )
     .await;
-    let retried = store.claim_deliveries(t(199), t(259), 10).await.unwrap();
+    let retried = store.claim_deliveries(claim(t(199), t(259), 10)).await.unwrap();
     assert_eq!(uuids(&retried), [d3.uuid.as_str()], "the failed one waits for its retry time");
     save(&store, vec![Change::DeliverySucceeded { account: a.sid().clone(), id: id3, at: t(199) }]).await;
-    let retried = store.claim_deliveries(t(200), t(260), 10).await.unwrap();
+    let retried = store.claim_deliveries(claim(t(200), t(260), 10)).await.unwrap();
     assert_eq!(retried, [claimed(&d1, id1, 3, t(15), true)]);
     save(&store, vec![failed(a.sid(), id1, t(201), None, "HTTP 503")]).await;
-    assert!(store.claim_deliveries(t(100_000), t(100_060), 10).await.unwrap().is_empty(), "nothing pending");
+    assert!(store.claim_deliveries(claim(t(100_000), t(100_060), 10)).await.unwrap().is_empty(), "nothing pending");
 
     let d1_failed = record(&d1, DeliveryStatus::Failed, 3, Some("HTTP 503"), Some(t(201)));
     assert_eq!(store.failed_deliveries(Some(a.sid()), 10).await.unwrap(), std::slice::from_ref(&d1_failed));
@@ -143,10 +144,46 @@ pub async fn deliveries_are_claimed_leased_and_finished<S: Store>(store: S) {
     // Another given up later comes first.
     let d4 = delivery(&on, t(300));
     save(&store, vec![Change::InsertDelivery(d4.clone())]).await;
-    let fourth = store.claim_deliveries(t(300), t(360), 10).await.unwrap();
+    let fourth = store.claim_deliveries(claim(t(300), t(360), 10)).await.unwrap();
     assert_eq!(uuids(&fourth), [d4.uuid.as_str()]);
     save(&store, vec![failed(a.sid(), fourth[0].id, t(301), None, "timeout")]).await;
     let d4_failed = record(&d4, DeliveryStatus::Failed, 1, Some("timeout"), Some(t(301)));
     assert_eq!(store.failed_deliveries(Some(a.sid()), 10).await.unwrap(), [d4_failed.clone(), d1_failed]);
     assert_eq!(store.failed_deliveries(None, 1).await.unwrap(), [d4_failed]);
+}
+
+/// A claim takes services in turn: every service's oldest due delivery (across accounts)
+/// before any service's second, at most `per_service` of one service and `limit` in all, none
+/// of a skipped service; the rest wait for a later claim.
+pub async fn claims_take_services_in_turn<S: Store>(store: S) {
+    let a = tenant(&store, "a").await;
+    let b_service = add_service(&store, a.sid(), "b").await;
+    let c_service = add_service(&store, a.sid(), "c").await;
+    let other = tenant(&store, "other").await;
+    let (wa, wb, wc, wd) = (
+        webhook(&a.service, WebhookStatus::Enabled),
+        webhook(&b_service, WebhookStatus::Enabled),
+        webhook(&c_service, WebhookStatus::Enabled),
+        webhook(&other.service, WebhookStatus::Enabled),
+    );
+    let busy: Vec<SealedDelivery> = (0..5).map(|i| delivery(&wa, t(i))).collect();
+    let (b10, b11, c20, d5, c_later) =
+        (delivery(&wb, t(10)), delivery(&wb, t(11)), delivery(&wc, t(20)), delivery(&wd, t(5)), delivery(&wc, t(100)));
+    let mut changes: Vec<Change> = [&wa, &wb, &wc, &wd].map(|w| Change::InsertWebhook(w.clone())).to_vec();
+    changes.extend(busy.iter().chain([&b10, &b11, &c20, &d5, &c_later]).map(|d| Change::InsertDelivery(d.clone())));
+    save(&store, changes).await;
+    let take =
+        |limit: u32, skip: Vec<Sid>| Claim { now: t(50), until: t(110), limit, per_service: 2, skip_services: skip };
+
+    let first = store.claim_deliveries(take(5, Vec::new())).await.unwrap();
+    let want = [&busy[0], &d5, &b10, &c20, &busy[1]].map(|d| d.uuid.as_str());
+    assert_eq!(uuids(&first), want, "each service's oldest, oldest first; then the next of each, up to the limit");
+    let second = store.claim_deliveries(take(10, Vec::new())).await.unwrap();
+    let want = [&busy[2], &b11, &busy[3]].map(|d| d.uuid.as_str());
+    assert_eq!(uuids(&second), want, "at most two of a service; leased ones and not yet due ones wait");
+    let skipped = store.claim_deliveries(take(10, vec![a.service.sid.clone(), c_service.sid.clone()])).await;
+    assert!(skipped.unwrap().is_empty(), "a skipped service gives none");
+    let last = store.claim_deliveries(take(10, vec![c_service.sid.clone()])).await.unwrap();
+    assert_eq!(uuids(&last), [busy[4].uuid.as_str()]);
+    assert!(last.iter().all(|d| d.service_sid == a.service.sid));
 }

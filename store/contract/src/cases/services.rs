@@ -3,7 +3,7 @@ use verifyd_core::ids::{new_sid, prefix};
 use verifyd_core::store::{Change, Decision, Store, VerificationAt};
 
 use super::{differing, tree_presence};
-use crate::fixtures::{account, all, save, t, tenant, tree};
+use crate::fixtures::{account, all, claim, save, t, tenant, tree};
 
 /// InsertService and UpdateService read back; DeleteService removes the service; a service
 /// not found loads nothing.
@@ -71,7 +71,7 @@ pub async fn delete_service_removes_everything_under_it<S: Store>(store: S) {
     let credential = kept.factor.credential_sid().expect("a push factor").clone();
     assert!(store.factor_by_credential(&credential).await.unwrap().is_some());
 
-    let claimed = store.claim_deliveries(t(1000), t(1060), 100).await.unwrap();
+    let claimed = store.claim_deliveries(claim(t(1000), t(1060), 100)).await.unwrap();
     let uuids: Vec<&str> = claimed.iter().map(|d| d.uuid.as_str()).collect();
     assert_eq!(uuids, [kept.delivery.uuid.as_str()], "the deleted service's pending deliveries are gone");
 }

@@ -5,8 +5,9 @@ use verifyd_models::{ChallengeStatus, FactorType, VerificationStatus, WebhookSta
 use verifyd_runtime::Timestamp;
 
 use crate::fixtures::{
-    access_token, at_sid, bucket, bytes, challenge, challenge_key, delivery, entity, entity_key, factor_key, message,
-    push_factor, rate_limit, save, send_key, t, tenant, totp_factor, verification, verified, webhook, with_status,
+    access_token, at_sid, bucket, bytes, challenge, challenge_key, claim, delivery, entity, entity_key, factor_key,
+    message, push_factor, rate_limit, save, send_key, t, tenant, totp_factor, verification, verified, webhook,
+    with_status,
 };
 
 /// `sweep` across accounts, each bound at its edge: pending verifications expire and lose
@@ -178,7 +179,7 @@ pub async fn sweep_purges_finished_deliveries<S: Store>(store: S) {
     let mut changes = vec![Change::InsertWebhook(on.clone()), Change::InsertWebhook(theirs.clone())];
     changes.extend(news.iter().map(|d| Change::InsertDelivery(d.clone())));
     save(&store, changes).await;
-    let claimed = store.claim_deliveries(t(0), t(60), 10).await.unwrap();
+    let claimed = store.claim_deliveries(claim(t(0), t(60), 10)).await.unwrap();
     let id = |n: usize| claimed.iter().find(|d| d.uuid == news[n].uuid).map(|d| d.id).expect("claimed");
     let account = |n: usize| news[n].account_sid.clone();
     let failed = |n: usize, at: i64| Change::DeliveryFailed {
@@ -222,5 +223,5 @@ pub async fn sweep_purges_finished_deliveries<S: Store>(store: S) {
     assert!(store.failed_deliveries(None, 100).await.unwrap().is_empty(), "the failed one was at the bound");
     assert_eq!(store.sweep(deliveries_only(t(500))).await.unwrap(), Swept::default(), "nothing left to sweep");
     assert_eq!(store.sweep(deliveries_only(t(1_000_000))).await.unwrap().purged_deliveries, 1, "never the pending one");
-    assert_eq!(store.claim_deliveries(t(100_000), t(100_060), 10).await.unwrap().len(), 1, "still claimed");
+    assert_eq!(store.claim_deliveries(claim(t(100_000), t(100_060), 10)).await.unwrap().len(), 1, "still claimed");
 }

@@ -10,7 +10,7 @@ use verifyd_runtime::Sid;
 
 use super::{differing, tree_presence};
 use crate::fixtures::{
-    TREE_IDENTITY, TREE_TO, TREE_VALUE, Tree, account, all, api_key, save, send_key, t, tenant, tree,
+    TREE_IDENTITY, TREE_TO, TREE_VALUE, Tree, account, all, api_key, claim, save, send_key, t, tenant, tree,
 };
 
 /// Two accounts, each with a full tree under a service of its own, and the first's API key.
@@ -38,7 +38,7 @@ async fn two<S: Store>(store: &S) -> Two {
 
 /// Gives up `tree`'s delivery (claimed, then failed for good): a row for `failed_deliveries`.
 async fn give_up<S: Store>(store: &S, tree: &Tree) {
-    let claimed = store.claim_deliveries(t(10), t(70), 100).await.unwrap();
+    let claimed = store.claim_deliveries(claim(t(10), t(70), 100)).await.unwrap();
     let id = claimed.iter().find(|d| d.uuid == tree.delivery.uuid).map(|d| d.id).expect("claimed");
     let change = Change::DeliveryFailed {
         account: tree.service.account_sid.clone(),
@@ -117,7 +117,7 @@ pub async fn operations_are_scoped_to_the_account<S: Store>(store: S) {
 /// Changes naming another account (with the SIDs of this account's rows) change nothing of it.
 pub async fn changes_are_scoped_to_the_account<S: Store>(store: S) {
     let Two { a, b, ta, tb: _, key } = two(&store).await;
-    let claimed = store.claim_deliveries(t(10), t(70), 100).await.unwrap();
+    let claimed = store.claim_deliveries(claim(t(10), t(70), 100)).await.unwrap();
     let id = claimed.iter().find(|d| d.uuid == ta.delivery.uuid).map(|d| d.id).expect("claimed");
     let before = tree_values(&store, &ta).await;
 

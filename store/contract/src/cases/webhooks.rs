@@ -5,8 +5,8 @@ use verifyd_models::{FactorType, WebhookEventType, WebhookStatus, WebhookVersion
 use verifyd_runtime::Sid;
 
 use crate::fixtures::{
-    add_service, bytes, challenge, challenge_key, delivery, entity, factor_key, key_of, push_factor, save, t, tenant,
-    webhook,
+    add_service, bytes, challenge, challenge_key, claim, delivery, entity, factor_key, key_of, push_factor, save, t,
+    tenant, webhook,
 };
 
 fn sids(webhooks: &[Webhook]) -> Vec<Sid> {
@@ -113,6 +113,6 @@ pub async fn webhooks_persist_and_states_carry_the_enabled_ones<S: Store>(store:
     assert!(state.webhooks.is_empty(), "no webhook of the service is enabled");
     let state = store.with_new_factor(key, Decision::nothing).await.unwrap().expect("found");
     assert!(state.webhooks.is_empty());
-    let claimed = store.claim_deliveries(t(100), t(160), 10).await.unwrap();
+    let claimed = store.claim_deliveries(claim(t(100), t(160), 10)).await.unwrap();
     assert!(claimed.iter().all(|d| d.uuid != queued.uuid), "DeleteWebhook drops its pending deliveries");
 }

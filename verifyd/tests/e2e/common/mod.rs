@@ -314,6 +314,23 @@ impl TestServer {
     }
 }
 
+/// How long background work may take to notice a move of the clock (a guard against a hang,
+/// not a measure of speed).
+pub const NOTICE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Polls `check` until it holds, for at most [`NOTICE`].
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + NOTICE;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what} did not happen");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 pub fn create_service(name: &str) -> CreateServiceRequest {
     CreateServiceRequest::new(name.to_owned())
 }
