@@ -102,8 +102,8 @@ pub enum SealContext<'a> {
     MessageCode(&'a verifyd_runtime::Sid),
     /// An enrolment access token.
     AccessToken(&'a verifyd_runtime::Sid),
-    /// A webhook delivery's target URL and form fields, by the delivery's uuid.
-    WebhookDelivery(&'a str),
+    /// A webhook delivery's target URL and form fields.
+    WebhookDelivery(&'a verifyd_runtime::Sid),
 }
 
 impl SealContext<'_> {
@@ -115,7 +115,7 @@ impl SealContext<'_> {
             Self::MessageBody(sid) => ("outbox", sid.as_str()),
             Self::MessageCode(sid) => ("outbox-code", sid.as_str()),
             Self::AccessToken(sid) => ("access-token", sid.as_str()),
-            Self::WebhookDelivery(uuid) => ("webhook-delivery", *uuid),
+            Self::WebhookDelivery(sid) => ("webhook-delivery", sid.as_str()),
         };
         format!("{kind}:{id}")
     }
@@ -889,16 +889,12 @@ mod tests {
             (SealContext::MessageBody(&sid), "outbox"),
             (SealContext::MessageCode(&sid), "outbox-code"),
             (SealContext::AccessToken(&sid), "access-token"),
+            (SealContext::WebhookDelivery(&sid), "webhook-delivery"),
         ] {
             let sealed = keys.seal(context, b"value");
             assert_eq!(keys.open_bytes(format!("{label}:{sid}").as_bytes(), &sealed).unwrap(), b"value");
             assert_eq!(keys.open_text(context, &sealed).unwrap(), "value");
         }
-        // A delivery is named by its uuid, not a SID.
-        let uuid = "0b7d6b4e-2f0c-4e8a-9c1d-5a6b7c8d9e0f";
-        let sealed = keys.seal(SealContext::WebhookDelivery(uuid), b"value");
-        assert_eq!(keys.open_bytes(format!("webhook-delivery:{uuid}").as_bytes(), &sealed).unwrap(), b"value");
-        assert_eq!(keys.open_text(SealContext::WebhookDelivery(uuid), &sealed).unwrap(), "value");
         let sealed = keys.seal(SealContext::Code(&sid), b"123456");
         assert!(keys.open(SealContext::MessageCode(&sid), &sealed).is_err());
         assert_eq!(SecretKind::SnaToken.label(), "sna");

@@ -123,6 +123,7 @@ impl<S: Store> Core<S> {
             SealedKind::MessageBody => SealContext::MessageBody(sid),
             SealedKind::MessageCode => SealContext::MessageCode(sid),
             SealedKind::AccessToken => SealContext::AccessToken(sid),
+            SealedKind::WebhookDelivery => SealContext::WebhookDelivery(sid),
             SealedKind::ApiKeyDigest => return None,
         };
         let plain = self.keys.open(context, &value.value).ok()?;

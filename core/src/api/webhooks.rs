@@ -31,13 +31,15 @@ pub(crate) fn event_changes(keys: &Keys, webhooks: &[Webhook], event: Event<'_>,
     deliveries(webhooks, event, now, new_uuid).into_iter().map(|d| Change::InsertDelivery(seal(keys, d))).collect()
 }
 
-/// Seals a delivery's target URL and form fields under its uuid.
+/// Seals a delivery's target URL and form fields under a SID of its own.
 fn seal(keys: &Keys, d: NewDelivery) -> SealedDelivery {
     let payload = Payload { url: d.url, fields: d.fields };
     // Strings and pairs of strings always serialize.
     let json = serde_json::to_vec(&payload).unwrap_or_default();
+    let sid = new_sid(prefix::WEBHOOK_DELIVERY);
     SealedDelivery {
-        payload_sealed: keys.seal(SealContext::WebhookDelivery(&d.uuid), &json),
+        payload_sealed: keys.seal(SealContext::WebhookDelivery(&sid), &json),
+        sid,
         uuid: d.uuid,
         webhook_sid: d.webhook_sid,
         account_sid: d.account_sid,
@@ -56,15 +58,11 @@ fn seal(keys: &Keys, d: NewDelivery) -> SealedDelivery {
 /// such rows (PostgreSQL) would have to implement too. Instead nothing is written in
 /// plaintext any more; the SQLite adapter drops a legacy row's form fields once it is
 /// finished, and the retention purge deletes every finished row, its URL with it.
-pub(crate) fn open_payload(
-    keys: &Keys,
-    uuid: &str,
-    payload: &StoredPayload,
-) -> Result<(String, Vec<(String, String)>), CoreError> {
+pub(crate) fn open_payload(keys: &Keys, payload: &StoredPayload) -> Result<(String, Vec<(String, String)>), CoreError> {
     match payload {
         StoredPayload::Plain { url, fields } => Ok((url.clone(), fields.clone())),
-        StoredPayload::Sealed(sealed) => {
-            let json = keys.open(SealContext::WebhookDelivery(uuid), sealed)?;
+        StoredPayload::Sealed { sid, sealed } => {
+            let json = keys.open(SealContext::WebhookDelivery(sid), sealed)?;
             let payload: Payload = serde_json::from_slice(&json)
                 .map_err(|e| CoreError::Internal(format!("a delivery's payload does not parse: {e}")))?;
             Ok((payload.url, payload.fields))
@@ -228,7 +226,7 @@ impl<S: Store> Core<S> {
     /// A delivery as operators see it; one that does not open (another master key, damage)
     /// is still listed, its URL standing for the reason.
     fn delivery_record(&self, d: StoredDelivery) -> DeliveryRecord {
-        let url = open_payload(&self.keys, &d.uuid, &d.payload)
+        let url = open_payload(&self.keys, &d.payload)
             .map_or_else(|_| "(sealed; cannot be opened with the configured master key)".to_owned(), |(url, _)| url);
         DeliveryRecord {
             uuid: d.uuid,

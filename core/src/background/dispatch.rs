@@ -177,7 +177,7 @@ impl<S: Store> Core<S> {
                     Err(_) => None,
                 },
             };
-            let post = match (token, open_payload(&self.keys, &delivery.uuid, &delivery.payload)) {
+            let post = match (token, open_payload(&self.keys, &delivery.payload)) {
                 (None, _) => Err("the account no longer exists".to_owned()),
                 (_, Err(_)) => Err("the delivery cannot be opened with the configured master key".to_owned()),
                 (Some(t), Ok((url, fields))) => Ok(Post {

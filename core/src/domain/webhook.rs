@@ -88,10 +88,12 @@ impl std::fmt::Debug for NewDelivery {
 }
 
 /// A delivery as a store saves it: what it is and whose in the open, its target URL and form
-/// fields sealed (`SealContext::WebhookDelivery(uuid)`): the URL may carry credentials, the
+/// fields sealed (`SealContext::WebhookDelivery(sid)`): the URL may carry credentials, the
 /// fields a challenge's hidden details and metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SealedDelivery {
+    /// Names the sealed payload (a master-key rotation re-seals it by this).
+    pub sid: Sid,
     pub uuid: String,
     pub webhook_sid: Sid,
     pub account_sid: Sid,
@@ -105,8 +107,8 @@ pub struct SealedDelivery {
 /// A delivery's target URL and form fields as a store hands them back.
 #[derive(Clone, PartialEq)]
 pub enum StoredPayload {
-    /// Sealed by core ([`SealedDelivery::payload_sealed`]).
-    Sealed(Vec<u8>),
+    /// Sealed by core ([`SealedDelivery::payload_sealed`]), named by the delivery's SID.
+    Sealed { sid: Sid, sealed: Vec<u8> },
     /// Kept in plaintext by a verifyd from before deliveries were sealed; never written now.
     /// A store may still hold such rows from an older database (see core's `open_payload`);
     /// `fields` may be empty once the delivery is finished.
@@ -116,7 +118,7 @@ pub enum StoredPayload {
 impl std::fmt::Debug for StoredPayload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Sealed(bytes) => write!(f, "Sealed({} bytes)", bytes.len()),
+            Self::Sealed { sid, sealed } => write!(f, "Sealed({sid}, {} bytes)", sealed.len()),
             Self::Plain { fields, .. } => write!(f, "Plain({} fields)", fields.len()),
         }
     }
@@ -410,7 +412,7 @@ mod tests {
             webhook_sid: sid("YW", 1),
             account_sid: sid("AC", 1),
             service_sid: sid("VA", 1),
-            payload: StoredPayload::Sealed(Vec::new()),
+            payload: StoredPayload::Sealed { sid: sid("WD", 1), sealed: Vec::new() },
             attempts: 1,
             first_attempt_at: t(0),
             date_created: t(0),

@@ -20,19 +20,22 @@ pub enum SealedKind {
     MessageCode,
     /// An enrolment access token.
     AccessToken,
+    /// A webhook delivery's target URL and form.
+    WebhookDelivery,
     /// An API key's secret digest: listed only; it cannot be re-made without the secret,
     /// so it is re-made when the key is next used.
     ApiKeyDigest,
 }
 
 impl SealedKind {
-    pub const ALL: [SealedKind; 7] = [
+    pub const ALL: [SealedKind; 8] = [
         SealedKind::AuthToken,
         SealedKind::Code,
         SealedKind::TotpSecret,
         SealedKind::MessageBody,
         SealedKind::MessageCode,
         SealedKind::AccessToken,
+        SealedKind::WebhookDelivery,
         SealedKind::ApiKeyDigest,
     ];
 
@@ -45,6 +48,7 @@ impl SealedKind {
             SealedKind::MessageBody => "outbox messages",
             SealedKind::MessageCode => "outbox codes",
             SealedKind::AccessToken => "access tokens",
+            SealedKind::WebhookDelivery => "webhook deliveries",
             SealedKind::ApiKeyDigest => "API key digests",
         }
     }

@@ -353,6 +353,7 @@ pub fn delivery(webhook: &Webhook, at: Timestamp) -> SealedDelivery {
         account_sid: webhook.account_sid.clone(),
         service_sid: webhook.service_sid.clone(),
         event_type: WebhookEventType::FactorCreated,
+        sid: new_sid(prefix::WEBHOOK_DELIVERY),
         payload_sealed: [uuid.as_bytes(), &bytes(9, 60)].concat(),
         uuid,
         date_created: at,

@@ -542,7 +542,8 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
             run(
                 c,
                 "INSERT INTO webhook_deliveries (uuid, webhook_sid, account_sid, service_sid, event_type, payload_sealed, \
-                 status, attempts, next_attempt_at, date_created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7)",
+                 status, attempts, next_attempt_at, date_created, sid) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7, ?8)",
                 params![
                     d.uuid,
                     d.webhook_sid.as_str(),
@@ -550,7 +551,8 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                     d.service_sid.as_str(),
                     d.event_type.as_str(),
                     d.payload_sealed,
-                    d.date_created.unix()
+                    d.date_created.unix(),
+                    d.sid.as_str()
                 ],
             )?;
         }

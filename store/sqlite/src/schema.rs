@@ -319,8 +319,9 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (service_sid, kind, subject, account_sid)
     ) STRICT, WITHOUT ROWID;
     ",
-    // 10: a webhook delivery's target URL and form are sealed by core (`payload_sealed`); the
-    // store never sees them. Rows written before keep theirs in plaintext (`legacy_url`,
+    // 10: a webhook delivery's target URL and form are sealed by core (`payload_sealed`, named
+    // by the delivery's `sid`, by which a master-key rotation re-seals it); the store never
+    // sees them. Rows written before keep theirs in plaintext (`legacy_url`,
     // `legacy_fields`), which core reads as they are (see `open_payload` in core): the store
     // cannot seal them, having no key. A finished row's form fields go now (no operator view
     // shows them; a pending row's go once it is finished) and its URL with the row, when the
@@ -330,6 +331,7 @@ const MIGRATIONS: &[&str] = &[
     r"
     CREATE TABLE webhook_deliveries_sealed (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT,
         uuid TEXT NOT NULL,
         webhook_sid TEXT NOT NULL,
         account_sid TEXT NOT NULL,
@@ -345,7 +347,7 @@ const MIGRATIONS: &[&str] = &[
         last_error TEXT,
         date_created INTEGER NOT NULL,
         date_done INTEGER,
-        CHECK ((payload_sealed IS NULL) != (legacy_url IS NULL))
+        CHECK ((payload_sealed IS NULL) != (legacy_url IS NULL) AND (payload_sealed IS NULL) = (sid IS NULL))
     ) STRICT;
     INSERT INTO webhook_deliveries_sealed (id, uuid, webhook_sid, account_sid, service_sid, event_type, legacy_url,
         legacy_fields, status, attempts, next_attempt_at, first_attempt_at, last_error, date_created, date_done)
@@ -360,6 +362,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE status = 'pending';
     CREATE INDEX webhook_deliveries_failed ON webhook_deliveries(account_sid, id) WHERE status = 'failed';
     CREATE INDEX webhook_deliveries_done ON webhook_deliveries(date_done) WHERE status != 'pending';
+    CREATE UNIQUE INDEX webhook_deliveries_by_sid ON webhook_deliveries(sid) WHERE sid IS NOT NULL;
     ",
 ];
 

@@ -18,6 +18,7 @@ fn place(kind: SealedKind) -> (&'static str, &'static str, Option<&'static str>)
         SealedKind::MessageBody => ("outbox", "body_sealed", None),
         SealedKind::MessageCode => ("outbox", "code_sealed", None),
         SealedKind::AccessToken => ("access_tokens", "token_sealed", None),
+        SealedKind::WebhookDelivery => ("webhook_deliveries", "payload_sealed", None),
         SealedKind::ApiKeyDigest => ("api_keys", "secret_hash", None),
     }
 }

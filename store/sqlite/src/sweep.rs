@@ -79,7 +79,7 @@ pub fn claim(c: &Connection, claim: &Claim) -> Result<Vec<Delivery>> {
         .prepare_cached(
             "SELECT d.id, d.uuid, d.webhook_sid, d.account_sid, d.service_sid, d.attempts, d.first_attempt_at, \
              d.date_created, EXISTS(SELECT 1 FROM webhooks w WHERE w.sid = d.webhook_sid AND w.status = 'enabled'), \
-             d.payload_sealed, d.legacy_url, d.legacy_fields \
+             d.sid, d.payload_sealed, d.legacy_url, d.legacy_fields \
              FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY service_sid ORDER BY next_attempt_at, id) AS turn \
                    FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?1 \
                    AND service_sid NOT IN (SELECT value FROM json_each(?4))) AS d \
@@ -111,18 +111,19 @@ pub fn claim(c: &Connection, claim: &Claim) -> Result<Vec<Delivery>> {
     Ok(rows)
 }
 
-/// A delivery's payload from three columns from `i`: sealed, or (rows of an older verifyd)
-/// the plaintext URL and form fields, the fields gone once the delivery is finished.
+/// A delivery's payload from four columns from `i` (`sid, payload_sealed, legacy_url,
+/// legacy_fields`): sealed, or (rows of an older verifyd) the plaintext URL and form fields,
+/// the fields gone once the delivery is finished.
 fn payload(r: &rusqlite::Row<'_>, i: usize) -> Result<StoredPayload> {
-    let sealed: Option<Vec<u8>> = r.get(i)?;
+    let sealed: Option<Vec<u8>> = r.get(i + 1)?;
     Ok(match sealed {
-        Some(sealed) => StoredPayload::Sealed(sealed),
-        None => StoredPayload::Plain { url: r.get(i + 1)?, fields: rows::opt_json(r, i + 2)?.unwrap_or_default() },
+        Some(sealed) => StoredPayload::Sealed { sid: rows::sid(r, i)?, sealed },
+        None => StoredPayload::Plain { url: r.get(i + 2)?, fields: rows::opt_json(r, i + 3)?.unwrap_or_default() },
     })
 }
 
 const DELIVERY: &str = "uuid, webhook_sid, account_sid, event_type, status, attempts, last_error, date_created, \
-     date_done, payload_sealed, legacy_url, legacy_fields";
+     date_done, sid, payload_sealed, legacy_url, legacy_fields";
 
 fn delivery(r: &rusqlite::Row<'_>) -> Result<StoredDelivery> {
     let status: String = r.get(4)?;

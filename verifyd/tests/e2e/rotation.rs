@@ -4,6 +4,7 @@
 
 use crate::common::*;
 use crate::device::*;
+use crate::receiver::Receiver;
 use verifyd_models::*;
 use verifyd_runtime::Sid;
 
@@ -20,7 +21,16 @@ async fn a_rotation_reseals_every_secret_and_retires_the_previous_key() {
     let server = TestServer::start_with(&[("VERIFYD_MASTER_KEY", OLD)]).await;
     let service = server.service().await.sid;
     // Every kind: the account's token (env), an API key, a pending verification's code and its
-    // outbox message, a TOTP factor's secret, an enrolment access token.
+    // outbox message, a TOTP factor's secret (with its events' webhook deliveries), an
+    // enrolment access token.
+    let receiver = Receiver::start().await;
+    let hook = CreateWebhookRequest::new(
+        service.clone(),
+        "Events".into(),
+        vec![WebhookEventType::All],
+        verifyd_runtime::HttpUrl::parse(&receiver.url()).unwrap(),
+    );
+    server.client.create_webhook(&hook).await.unwrap();
     server.client.create_verification(&start(&service, PHONE, VerificationChannel::Sms)).await.unwrap();
     let code = server.code_for(PHONE).await;
     let factor = server.verified_factor(&service, IDENTITY, |_| {}).await;
@@ -48,6 +58,7 @@ async fn a_rotation_reseals_every_secret_and_retires_the_previous_key() {
     assert_eq!(resealed(SealedKind::TotpSecret), 1);
     assert_eq!(resealed(SealedKind::MessageBody), 1);
     assert_eq!(resealed(SealedKind::MessageCode), 1);
+    assert_eq!(resealed(SealedKind::WebhookDelivery), 2, "factor.created and factor.verified");
     assert!(report.kinds.iter().all(|k| k.3 == 0), "nothing unreadable: {report:?}");
     // Both API keys were made under the old key and have not been used since: not retired.
     assert_eq!(report.api_keys_under_previous.len(), 2, "{report:?}");
@@ -73,6 +84,9 @@ async fn a_rotation_reseals_every_secret_and_retires_the_previous_key() {
     assert!(challenge.is_ok(), "the TOTP secret opens: {challenge:?}");
     server.client_as(key.sid.as_str(), &key.secret).list_services(&list_services(None)).await.unwrap();
     assert!(server.core.auth_token(&Sid::parse(ACCOUNT).unwrap()).await.is_ok(), "the auth token opens");
+    let round = server.core.deliver_webhooks().await.unwrap();
+    assert_eq!(round.delivered, 2, "the pending deliveries open: {round:?}");
+    assert_eq!(receiver.delivered_one("factor.verified").field("factor_sid"), factor.sid.as_str());
     // An access token signed with the old key is refused once the key is gone; one issued now works.
     let _ = token;
     let fresh = server.client.create_access_token(&access_token_request(&service, "user-9999", None)).await.unwrap();

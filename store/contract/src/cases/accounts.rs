@@ -107,7 +107,7 @@ pub async fn probe_writes_and_reads<S: Store>(store: S) {
 /// without one skipped (an ended verification, a revoked key's digest); a replacement lands
 /// only where the row still holds what was read, with the digest made beside it.
 pub async fn sealed_values_are_listed_and_replaced_only_where_unchanged<S: Store>(store: S) {
-    use crate::fixtures::{access_token, entity, message, service, totp_factor, verification};
+    use crate::fixtures::{access_token, delivery, entity, message, service, totp_factor, verification, webhook};
     use verifyd_core::store::{Resealed, SealedKind};
 
     let alpha = account("alpha");
@@ -120,6 +120,8 @@ pub async fn sealed_values_are_listed_and_replaced_only_where_unchanged<S: Store
     let factor = totp_factor(&person, t(0));
     let token = access_token(&svc, "user-1", t(0), 600);
     let (live_key, revoked_key) = (api_key(&alpha.sid, "live"), api_key(&alpha.sid, "revoked"));
+    let hook = webhook(&svc, verifyd_models::WebhookStatus::Enabled);
+    let event = delivery(&hook, t(0));
     save(
         &store,
         vec![
@@ -131,6 +133,8 @@ pub async fn sealed_values_are_listed_and_replaced_only_where_unchanged<S: Store
             Change::InsertEntity(person.clone()),
             Change::InsertFactor(factor.clone()),
             Change::InsertAccessToken(token.clone()),
+            Change::InsertWebhook(hook.clone()),
+            Change::InsertDelivery(event.clone()),
             Change::InsertApiKey(live_key.clone()),
             Change::InsertApiKey(revoked_key.clone()),
             Change::RevokeApiKey { account: alpha.sid.clone(), sid: revoked_key.sid.clone(), at: t(1) },
@@ -146,6 +150,7 @@ pub async fn sealed_values_are_listed_and_replaced_only_where_unchanged<S: Store
         (SealedKind::MessageBody, sent.sid.clone(), sent.body_sealed.clone()),
         (SealedKind::MessageCode, sent.sid.clone(), sent.code_sealed.clone().unwrap()),
         (SealedKind::AccessToken, token.sid.clone(), token.token_sealed.clone()),
+        (SealedKind::WebhookDelivery, event.sid.clone(), event.payload_sealed.clone()),
         (SealedKind::ApiKeyDigest, live_key.sid.clone(), live_key.secret_hash.clone()),
     ];
     for (kind, sid, value) in &expect {
@@ -193,7 +198,7 @@ pub async fn sealed_values_are_listed_and_replaced_only_where_unchanged<S: Store
     );
     let listed_code = store.sealed_values(SealedKind::Code, Some(pending.sid.clone()), 0).await.unwrap();
     assert!(listed_code.is_empty(), "limit 0 lists nothing");
-    for (kind, sid, value) in &expect[2..6] {
+    for (kind, sid, value) in &expect[2..7] {
         assert_eq!(store.reseal(*kind, vec![replace(sid, value.clone(), None)]).await.unwrap(), 1, "{kind:?}");
         let found = listed(*kind).await;
         assert_eq!(found[0].value, bytes(200, 70), "{kind:?}");
