@@ -23,6 +23,7 @@ mod push_bad_input;
 mod push_rejections;
 mod rate_limits;
 mod rotation;
+mod secrets;
 mod services;
 mod smoke;
 mod sna;
