@@ -104,6 +104,10 @@ pub enum SealContext<'a> {
     AccessToken(&'a verifyd_runtime::Sid),
     /// A webhook delivery's target URL and form fields.
     WebhookDelivery(&'a verifyd_runtime::Sid),
+    /// A webhook's target URL (it may carry credentials).
+    WebhookUrl(&'a verifyd_runtime::Sid),
+    /// A challenge's hidden details (as JSON).
+    HiddenDetails(&'a verifyd_runtime::Sid),
 }
 
 impl SealContext<'_> {
@@ -116,6 +120,8 @@ impl SealContext<'_> {
             Self::MessageCode(sid) => ("outbox-code", sid.as_str()),
             Self::AccessToken(sid) => ("access-token", sid.as_str()),
             Self::WebhookDelivery(sid) => ("webhook-delivery", sid.as_str()),
+            Self::WebhookUrl(sid) => ("webhook-url", sid.as_str()),
+            Self::HiddenDetails(sid) => ("hidden-details", sid.as_str()),
         };
         format!("{kind}:{id}")
     }
@@ -890,6 +896,8 @@ mod tests {
             (SealContext::MessageCode(&sid), "outbox-code"),
             (SealContext::AccessToken(&sid), "access-token"),
             (SealContext::WebhookDelivery(&sid), "webhook-delivery"),
+            (SealContext::WebhookUrl(&sid), "webhook-url"),
+            (SealContext::HiddenDetails(&sid), "hidden-details"),
         ] {
             let sealed = keys.seal(context, b"value");
             assert_eq!(keys.open_bytes(format!("{label}:{sid}").as_bytes(), &sealed).unwrap(), b"value");

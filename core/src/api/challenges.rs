@@ -1,6 +1,7 @@
 //! Challenges: a request to authenticate with a verified factor. A TOTP challenge is answered
 //! with a code (at creation or later); a push challenge by the device's signed answer.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use verifyd_models::{
@@ -14,10 +15,12 @@ use super::entities::{INVALID, key};
 use super::factors::{matching_step, save_guesses};
 use super::push::{answer_error, push_notice};
 use super::webhooks::event_changes;
+use super::{open_private, seal_private};
 use crate::domain::challenge::{Challenge, Details, StatusFilter, expiration};
 use crate::domain::factor::Factor;
 use crate::domain::webhook::Event;
 use crate::ids::{new_sid, prefix};
+use crate::keys::SealContext;
 use crate::paging::{PageRequest, page};
 use crate::store::{ChallengeFilter, ChallengeKey, Change, Decision, FactorKey, Store};
 use crate::{Core, CoreError, Principal};
@@ -27,6 +30,15 @@ pub fn path(service: &Sid, identity: &str, sid: &Sid) -> String {
 }
 
 impl<S: Store> Core<S> {
+    /// A challenge's hidden details, opened: for its responses and the device's signed fields.
+    fn hidden_details(&self, c: &Challenge) -> Result<Option<BTreeMap<String, String>>, CoreError> {
+        let Some(hidden) = &c.hidden_details else { return Ok(None) };
+        let json = open_private(&self.keys, SealContext::HiddenDetails(&c.sid), hidden)?;
+        serde_json::from_str(&json)
+            .map(Some)
+            .map_err(|e| CoreError::Internal(format!("a challenge's hidden details do not parse: {e}")))
+    }
+
     pub(crate) fn challenge_response(&self, c: &Challenge) -> Result<ChallengeBody, CoreError> {
         let p = path(&c.service_sid, &c.identity, &c.sid);
         Ok(ChallengeBody {
@@ -51,7 +63,7 @@ impl<S: Store> Core<S> {
                     .map(|(label, value)| ChallengeDetailsField { label: label.clone(), value: value.clone() })
                     .collect(),
             }),
-            hidden_details: c.hidden_details.clone(),
+            hidden_details: self.hidden_details(c)?,
             metadata: c.metadata.clone(),
             factor_type: c.factor_type.clone(),
             url: self.urls.at(&p)?,
@@ -85,11 +97,16 @@ impl<S: Store> Core<S> {
             fields: r.details_fields.unwrap_or_default().into_iter().map(|f| (f.label, f.value)).collect(),
         });
         let sid = new_sid(prefix::CHALLENGE);
+        // Sealed before the store sees them. A map of strings always serializes.
+        let hidden_details = r.hidden_details.map(|map| {
+            let json = serde_json::to_string(&map).unwrap_or_default();
+            seal_private(&self.keys, SealContext::HiddenDetails(&sid), &json)
+        });
         let keys = Arc::clone(&self.keys);
         let limit = self.config.guessing();
         let factor_path = super::factors::path(&r.service_sid, &r.identity, &r.factor_sid);
         let factor_key = FactorKey { entity: key(principal, &r.service_sid, &r.identity), sid: r.factor_sid.clone() };
-        let (hidden_details, code) = (r.hidden_details, r.auth_payload);
+        let code = r.auth_payload;
         let created = self
             .store
             .with_factor(factor_key, move |state| {

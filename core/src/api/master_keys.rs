@@ -90,7 +90,7 @@ impl<S: Store> Core<S> {
             let mut replacements = Vec::new();
             for value in &batch {
                 pass.examined += 1;
-                if self.keys.made_under_current(&value.value, MadeBy::Seal) {
+                if !value.plain && self.keys.made_under_current(&value.value, MadeBy::Seal) {
                     continue;
                 }
                 pass.stale += 1;
@@ -124,9 +124,12 @@ impl<S: Store> Core<S> {
             SealedKind::MessageCode => SealContext::MessageCode(sid),
             SealedKind::AccessToken => SealContext::AccessToken(sid),
             SealedKind::WebhookDelivery => SealContext::WebhookDelivery(sid),
+            SealedKind::WebhookUrl => SealContext::WebhookUrl(sid),
+            SealedKind::HiddenDetails => SealContext::HiddenDetails(sid),
             SealedKind::ApiKeyDigest => return None,
         };
-        let plain = self.keys.open(context, &value.value).ok()?;
+        // A value an older database kept in plaintext is sealed here for the first time.
+        let plain = if value.plain { value.value.clone() } else { self.keys.open(context, &value.value).ok()? };
         let digest = match kind {
             SealedKind::AuthToken => {
                 Some(self.keys.secret_digest(SecretKind::AuthToken, std::str::from_utf8(&plain).ok()?))
@@ -162,7 +165,8 @@ impl<S: Store> Core<S> {
                 let batch = self.store.sealed_values(kind, after.clone(), BATCH).await?;
                 let Some(last) = batch.last() else { break };
                 after = Some(last.sid.clone());
-                stale += batch.iter().filter(|v| !self.keys.made_under_current(&v.value, MadeBy::Seal)).count() as u64;
+                stale += batch.iter().filter(|v| v.plain || !self.keys.made_under_current(&v.value, MadeBy::Seal)).count()
+                    as u64;
             }
         }
         Ok(stale)

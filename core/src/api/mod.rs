@@ -28,6 +28,28 @@ use crate::store::Store;
 use crate::{Core, CoreError, Principal};
 use push::{SIGNATURE_FIELDS, SIGNATURE_FIELDS_HEADER};
 
+/// A private value (a webhook's URL, a challenge's hidden details) sealed for `context`, as
+/// the store keeps it.
+pub(crate) fn seal_private(
+    keys: &crate::keys::Keys,
+    context: crate::keys::SealContext<'_>,
+    plaintext: &str,
+) -> crate::domain::private::Private {
+    crate::domain::private::Private::Sealed(keys.seal(context, plaintext.as_bytes()))
+}
+
+/// A private value's plaintext: opened, or as a row of an older database kept it.
+pub(crate) fn open_private(
+    keys: &crate::keys::Keys,
+    context: crate::keys::SealContext<'_>,
+    value: &crate::domain::private::Private,
+) -> Result<String, CoreError> {
+    match value {
+        crate::domain::private::Private::Sealed(sealed) => Ok(keys.open_text(context, sealed)?),
+        crate::domain::private::Private::Plain(text) => Ok(text.clone()),
+    }
+}
+
 impl<S: Store> Authenticate for Core<S> {
     type Principal = Principal;
     type Error = CoreError;

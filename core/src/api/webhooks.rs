@@ -8,8 +8,11 @@ use verifyd_models::{
 use verifyd_runtime::{HttpUrl, Sid, Timestamp};
 
 use super::entities::INVALID;
+use super::{open_private, seal_private};
+use crate::domain::challenge::Challenge;
+use crate::domain::private::Private;
 use crate::domain::webhook::{
-    DeliveryRecord, Event, MAX_WEBHOOKS_PER_SERVICE, NewDelivery, SealedDelivery, StoredDelivery, StoredPayload,
+    DeliveryRecord, Event, MAX_WEBHOOKS_PER_SERVICE, NewDelivery, Open, SealedDelivery, StoredDelivery, StoredPayload,
     Webhook, deliveries, event_types, may_add_webhook,
 };
 use crate::ids::{new_sid, new_uuid, prefix};
@@ -28,7 +31,31 @@ struct Payload {
 /// The deliveries of `event` to the webhooks that subscribe to it, sealed, as changes to save
 /// with the change that causes the event.
 pub(crate) fn event_changes(keys: &Keys, webhooks: &[Webhook], event: Event<'_>, now: Timestamp) -> Vec<Change> {
-    deliveries(webhooks, event, now, new_uuid).into_iter().map(|d| Change::InsertDelivery(seal(keys, d))).collect()
+    deliveries(webhooks, event, now, new_uuid, &Opener(keys))
+        .into_iter()
+        .map(|d| Change::InsertDelivery(seal(keys, d)))
+        .collect()
+}
+
+/// The keys, opening for the domain what an event's deliveries carry. The start refuses a key
+/// set that leaves a stored value unopenable, so a value that does not open is damaged: it is
+/// logged, and the event goes without it (to that webhook, or without its hidden details)
+/// rather than failing the change that caused it.
+struct Opener<'a>(&'a Keys);
+
+impl Open for Opener<'_> {
+    fn webhook_url(&self, webhook: &Webhook) -> Option<String> {
+        open_private(self.0, SealContext::WebhookUrl(&webhook.sid), &webhook.webhook_url)
+            .inspect_err(|_| tracing::error!(webhook = %webhook.sid, "a webhook's URL cannot be opened: no delivery"))
+            .ok()
+    }
+
+    fn hidden_details(&self, challenge: &Challenge) -> Option<String> {
+        let hidden = challenge.hidden_details.as_ref()?;
+        open_private(self.0, SealContext::HiddenDetails(&challenge.sid), hidden)
+            .inspect_err(|_| tracing::error!(challenge = %challenge.sid, "a challenge's hidden details cannot be opened"))
+            .ok()
+    }
 }
 
 /// Seals a delivery's target URL and form fields under a SID of its own.
@@ -84,7 +111,8 @@ impl<S: Store> Core<S> {
             event_types: Some(w.event_types.clone()),
             status: w.status.clone(),
             version: w.version.clone(),
-            webhook_url: HttpUrl::parse(&w.webhook_url).ok(),
+            webhook_url: HttpUrl::parse(&open_private(&self.keys, SealContext::WebhookUrl(&w.sid), &w.webhook_url)?)
+                .ok(),
             webhook_method: WebhookMethod::Post,
             date_created: w.date_created,
             date_updated: w.date_updated,
@@ -108,16 +136,17 @@ impl<S: Store> Core<S> {
     ) -> Result<WebhookBody, CoreError> {
         self.check_target(&r.webhook_url)?;
         let now = self.clock.now();
+        let sid = new_sid(prefix::WEBHOOK);
         let webhook = Webhook {
             seq: 0,
-            sid: new_sid(prefix::WEBHOOK),
+            webhook_url: seal_private(&self.keys, SealContext::WebhookUrl(&sid), r.webhook_url.as_str()),
+            sid,
             account_sid: principal.account_sid().clone(),
             service_sid: r.service_sid.clone(),
             status: r.status_or_default(),
             version: r.version_or_default(),
             friendly_name: r.friendly_name,
             event_types: event_types(&r.event_types),
-            webhook_url: r.webhook_url.to_string(),
             date_created: now,
             date_updated: now,
         };
@@ -176,6 +205,7 @@ impl<S: Store> Core<S> {
         let now = self.clock.now();
         let sid = r.webhook_sid.clone();
         let (name, types, url, status, version) = (r.friendly_name, r.event_types, r.webhook_url, r.status, r.version);
+        let keys = std::sync::Arc::clone(&self.keys);
         let record = self
             .store
             .with_webhooks(principal.account_sid(), &r.service_sid, move |existing| {
@@ -188,8 +218,15 @@ impl<S: Store> Core<S> {
                 if let Some(types) = types {
                     w.event_types = event_types(&types);
                 }
+                // A new URL is sealed; so is a URL an older database kept in plaintext, at
+                // this write (a master-key re-seal seals those of webhooks never updated).
+                let url = match (url, &w.webhook_url) {
+                    (Some(url), _) => Some(url.to_string()),
+                    (None, Private::Plain(legacy)) => Some(legacy.clone()),
+                    (None, Private::Sealed(_)) => None,
+                };
                 if let Some(url) = url {
-                    w.webhook_url = url.to_string();
+                    w.webhook_url = seal_private(&keys, SealContext::WebhookUrl(&w.sid), &url);
                 }
                 if let Some(status) = status {
                     w.status = status;

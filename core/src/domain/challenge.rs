@@ -9,6 +9,7 @@ use verifyd_models::{ChallengeRespondedReason, ChallengeStatus, FactorType};
 use verifyd_runtime::{Sid, Timestamp};
 
 use super::factor::Factor;
+use super::private::Private;
 use super::guessing::{GuessLimit, Guesses};
 
 /// Wrong answers a TOTP challenge allows.
@@ -41,7 +42,9 @@ pub struct Challenge {
     pub status: ChallengeStatus,
     pub responded_reason: ChallengeRespondedReason,
     pub details: Option<Details>,
-    pub hidden_details: Option<BTreeMap<String, String>>,
+    /// Not shown to the end user: sealed (`SealContext::HiddenDetails(sid)`) by core, opened
+    /// in the API's responses and a webhook event's form.
+    pub hidden_details: Option<Private>,
     pub metadata: Option<BTreeMap<String, String>>,
     pub date_created: Timestamp,
     pub date_updated: Timestamp,

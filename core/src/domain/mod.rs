@@ -13,6 +13,7 @@ pub mod guessing;
 pub mod keyring;
 pub mod message;
 pub mod outbox;
+pub mod private;
 pub mod rate_limit;
 pub mod service;
 pub mod verification;

@@ -9,6 +9,7 @@ use verifyd_runtime::{Sid, Timestamp};
 
 use super::challenge::Challenge;
 use super::factor::Factor;
+use super::private::Private;
 
 /// A delivery is retried for at least this long after its first attempt.
 pub const RETRY_FOR: i64 = 3600;
@@ -28,7 +29,9 @@ pub struct Webhook {
     pub event_types: Vec<WebhookEventType>,
     pub status: WebhookStatus,
     pub version: WebhookVersion,
-    pub webhook_url: String,
+    /// Its target URL: sealed (`SealContext::WebhookUrl(sid)`) by core, opened where it is
+    /// shown or posted to.
+    pub webhook_url: Private,
     pub date_created: Timestamp,
     pub date_updated: Timestamp,
 }
@@ -52,6 +55,15 @@ pub fn event_types(types: &[WebhookEventType]) -> Vec<WebhookEventType> {
     let mut kept = types.to_vec();
     kept.dedup();
     kept
+}
+
+/// Opens what an event's deliveries carry privately. The domain holds no key: core hands in
+/// its keys (the API layer's `event_changes`), asked only when some webhook subscribes.
+pub trait Open {
+    /// A webhook's target URL; `None` when it does not open (it then gets no delivery).
+    fn webhook_url(&self, webhook: &Webhook) -> Option<String>;
+    /// A challenge's hidden details as their JSON; `None` when it has none or they do not open.
+    fn hidden_details(&self, challenge: &Challenge) -> Option<String>;
 }
 
 /// Something that happened, for the webhooks that subscribe to it.
@@ -138,7 +150,7 @@ impl Event<'_> {
         })
     }
 
-    fn fields(&self) -> Vec<(String, String)> {
+    fn fields(&self, open: &impl Open) -> Vec<(String, String)> {
         let pair = |k: &str, v: String| (k.to_owned(), v);
         let factor = match self {
             Event::FactorCreated(f) | Event::FactorVerified(f) | Event::FactorDeleted(f) => f,
@@ -164,7 +176,7 @@ impl Event<'_> {
             };
             fields.push(pair("challenge_sid", c.sid.to_string()));
             fields.push(pair("challenge_details", details.unwrap_or_default()));
-            fields.push(pair("hidden_details", json(&c.hidden_details)));
+            fields.push(pair("hidden_details", open.hidden_details(c).unwrap_or_default()));
             fields.push(pair("metadata", json(&c.metadata)));
             fields.push(pair("date_created", c.date_created.to_string()));
         }
@@ -174,35 +186,38 @@ impl Event<'_> {
 
 /// The deliveries of `event`: one per webhook of the service that subscribes to it. Fields
 /// are built only when some webhook subscribes (most services have none, and events happen
-/// on hot paths). `new_uuid` names each delivery (receivers deduplicate by it).
+/// on hot paths). `new_uuid` names each delivery (receivers deduplicate by it); `open` opens
+/// the webhooks' URLs and the challenge's hidden details.
 pub fn deliveries(
     webhooks: &[Webhook],
     event: Event<'_>,
     now: Timestamp,
     mut new_uuid: impl FnMut() -> String,
+    open: &impl Open,
 ) -> Vec<NewDelivery> {
     let Some(event_type) = event.event_type() else { return Vec::new() };
     let subscribed: Vec<&Webhook> = webhooks.iter().filter(|w| w.subscribes(&event_type)).collect();
     if subscribed.is_empty() {
         return Vec::new();
     }
-    let fields = event.fields();
+    let fields = event.fields(open);
     subscribed
         .into_iter()
-        .map(|w| {
+        .filter_map(|w| {
+            let url = open.webhook_url(w)?;
             let uuid = new_uuid();
             let mut all = vec![("uuid".to_owned(), uuid.clone()), ("type".to_owned(), event_type.to_string())];
             all.extend(fields.iter().cloned());
-            NewDelivery {
+            Some(NewDelivery {
                 uuid,
                 webhook_sid: w.sid.clone(),
                 account_sid: w.account_sid.clone(),
                 service_sid: w.service_sid.clone(),
                 event_type: event_type.clone(),
-                url: w.webhook_url.clone(),
+                url,
                 fields: all,
                 date_created: now,
-            }
+            })
         })
         .collect()
 }
@@ -316,9 +331,28 @@ mod tests {
             event_types: types,
             status,
             version: WebhookVersion::V2,
-            webhook_url: format!("https://example.com/{n}"),
+            webhook_url: Private::Plain(format!("https://example.com/{n}")),
             date_created: t(0),
             date_updated: t(0),
+        }
+    }
+
+    /// Opens plaintext only: a sealed value does not open.
+    struct PlainOnly;
+
+    impl Open for PlainOnly {
+        fn webhook_url(&self, webhook: &Webhook) -> Option<String> {
+            plain(&webhook.webhook_url)
+        }
+        fn hidden_details(&self, challenge: &Challenge) -> Option<String> {
+            challenge.hidden_details.as_ref().and_then(plain)
+        }
+    }
+
+    fn plain(value: &Private) -> Option<String> {
+        match value {
+            Private::Plain(text) => Some(text.clone()),
+            Private::Sealed(_) => None,
         }
     }
 
@@ -339,7 +373,7 @@ mod tests {
             webhook(4, vec![WebhookEventType::All], WebhookStatus::Disabled),
         ];
         let factor = totp_factor(6);
-        let sent = deliveries(&hooks, Event::FactorCreated(&factor), t(5), uuids());
+        let sent = deliveries(&hooks, Event::FactorCreated(&factor), t(5), uuids(), &PlainOnly);
         assert_eq!(sent.iter().map(|d| d.webhook_sid.clone()).collect::<Vec<_>>(), [sid("YW", 1), sid("YW", 2)]);
         let first = &sent[0];
         assert_eq!(first.fields[0], ("uuid".to_owned(), "uuid-1".to_owned()));
@@ -362,6 +396,15 @@ mod tests {
     }
 
     #[test]
+    fn a_webhook_whose_url_does_not_open_gets_no_delivery() {
+        let mut unreadable = webhook(1, vec![WebhookEventType::All], WebhookStatus::Enabled);
+        unreadable.webhook_url = Private::Sealed(vec![1, 2, 3]);
+        let hooks = [unreadable, webhook(2, vec![WebhookEventType::All], WebhookStatus::Enabled)];
+        let sent = deliveries(&hooks, Event::FactorCreated(&totp_factor(6)), t(5), uuids(), &PlainOnly);
+        assert_eq!(sent.iter().map(|d| d.url.as_str()).collect::<Vec<_>>(), ["https://example.com/2"]);
+    }
+
+    #[test]
     fn only_answered_challenges_raise_events_with_their_details() {
         let factor = totp_factor(6);
         let mut challenge = Challenge {
@@ -376,7 +419,7 @@ mod tests {
             status: ChallengeStatus::Pending,
             responded_reason: ChallengeRespondedReason::None,
             details: Some(Details { message: "Hi".into(), date: None, fields: vec![("a".into(), "b".into())] }),
-            hidden_details: Some([("ip".to_owned(), "1.2.3.4".to_owned())].into()),
+            hidden_details: Some(Private::Plain(r#"{"ip":"1.2.3.4"}"#.to_owned())),
             metadata: None,
             date_created: t(0),
             date_updated: t(0),
@@ -385,9 +428,9 @@ mod tests {
             answer_attempts: 0,
         };
         let hooks = [webhook(1, vec![WebhookEventType::All], WebhookStatus::Enabled)];
-        assert!(deliveries(&hooks, Event::ChallengeAnswered(&challenge, &factor), t(1), uuids()).is_empty());
+        assert!(deliveries(&hooks, Event::ChallengeAnswered(&challenge, &factor), t(1), uuids(), &PlainOnly).is_empty());
         challenge.status = ChallengeStatus::Denied;
-        let sent = deliveries(&hooks, Event::ChallengeAnswered(&challenge, &factor), t(1), uuids());
+        let sent = deliveries(&hooks, Event::ChallengeAnswered(&challenge, &factor), t(1), uuids(), &PlainOnly);
         assert_eq!(sent[0].event_type, WebhookEventType::ChallengeDenied);
         let field = |name: &str| sent[0].fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap();
         assert_eq!(field("challenge_details"), r#"{"date":null,"fields":[{"label":"a","value":"b"}],"message":"Hi"}"#);

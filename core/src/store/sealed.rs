@@ -22,13 +22,17 @@ pub enum SealedKind {
     AccessToken,
     /// A webhook delivery's target URL and form.
     WebhookDelivery,
+    /// A webhook's target URL.
+    WebhookUrl,
+    /// A challenge's hidden details.
+    HiddenDetails,
     /// An API key's secret digest: listed only; it cannot be re-made without the secret,
     /// so it is re-made when the key is next used.
     ApiKeyDigest,
 }
 
 impl SealedKind {
-    pub const ALL: [SealedKind; 8] = [
+    pub const ALL: [SealedKind; 10] = [
         SealedKind::AuthToken,
         SealedKind::Code,
         SealedKind::TotpSecret,
@@ -36,6 +40,8 @@ impl SealedKind {
         SealedKind::MessageCode,
         SealedKind::AccessToken,
         SealedKind::WebhookDelivery,
+        SealedKind::WebhookUrl,
+        SealedKind::HiddenDetails,
         SealedKind::ApiKeyDigest,
     ];
 
@@ -49,6 +55,8 @@ impl SealedKind {
             SealedKind::MessageCode => "outbox codes",
             SealedKind::AccessToken => "access tokens",
             SealedKind::WebhookDelivery => "webhook deliveries",
+            SealedKind::WebhookUrl => "webhook URLs",
+            SealedKind::HiddenDetails => "challenges' hidden details",
             SealedKind::ApiKeyDigest => "API key digests",
         }
     }
@@ -58,11 +66,19 @@ impl SealedKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedValue {
     pub sid: Sid,
+    /// The sealed bytes; for a `plain` value, its plaintext.
     pub value: Vec<u8>,
+    /// A value a row of an older database keeps in plaintext, from before its kind was sealed
+    /// ([`Private::Plain`](crate::domain::private::Private)): a re-seal seals it (its `old` is
+    /// this plaintext), so that no plaintext is left once a rotation is done. Only
+    /// [`SealedKind::WebhookUrl`] and [`SealedKind::HiddenDetails`] have such rows; a store that
+    /// never held them (PostgreSQL) lists none.
+    pub plain: bool,
 }
 
 /// A replacement: `new` (and for auth tokens and codes, the digest made under the same key)
-/// where the row still holds `old`.
+/// where the row still holds `old` (sealed, or for a `plain` value, in plaintext: the row then
+/// keeps `new` sealed and its plaintext no more).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resealed {
     pub sid: Sid,

@@ -2,7 +2,6 @@
 //! cases share. Every builder makes fresh SIDs; inserted values carry `seq` 0 (the store
 //! assigns it). Sealed and hashed fields are arbitrary bytes: a store never opens them.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -16,6 +15,7 @@ use verifyd_core::domain::service::{Service, ServiceSettings};
 use verifyd_core::domain::verification::{
     NewVerification, SendAttempt, SendRefusal, SendWindow, Verification, plan_send,
 };
+use verifyd_core::domain::private::Private;
 use verifyd_core::domain::webhook::{SealedDelivery, Webhook};
 use verifyd_core::ids::{new_sid, new_uuid, prefix};
 use verifyd_core::store::{
@@ -248,7 +248,7 @@ pub fn challenge(factor: &Factor, at: Timestamp, expires: Timestamp) -> Challeng
             date: Some(at),
             fields: vec![("Amount".into(), "10 EUR".into()), ("Payee".into(), "Shop".into())],
         }),
-        hidden_details: Some(BTreeMap::from([("ip".to_owned(), "203.0.113.7".to_owned())])),
+        hidden_details: Some(Private::Sealed(bytes(12, 48))),
         metadata: None,
         date_created: at,
         date_updated: at,
@@ -325,7 +325,7 @@ pub fn webhook(service: &Service, status: WebhookStatus) -> Webhook {
     let sid = new_sid(prefix::WEBHOOK);
     Webhook {
         seq: 0,
-        webhook_url: format!("https://hooks.example.com/{sid}"),
+        webhook_url: Private::Sealed([sid.as_str().as_bytes(), &bytes(11, 50)].concat()),
         sid,
         account_sid: service.account_sid.clone(),
         service_sid: service.sid.clone(),

@@ -332,9 +332,9 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
             run(
                 c,
                 "INSERT INTO challenges (sid, account_sid, service_sid, entity_sid, identity, factor_sid, factor_type, \
-                 status, responded_reason, details, hidden_details, metadata, answer_attempts, notifications, \
-                 date_created, date_updated, date_responded, expiration_date) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14, ?15, ?16, ?17)",
+                 status, responded_reason, details, hidden_details_sealed, legacy_hidden_details, metadata, \
+                 answer_attempts, notifications, date_created, date_updated, date_responded, expiration_date) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?18, ?12, ?13, 0, ?14, ?15, ?16, ?17)",
                 params![
                     ch.sid.as_str(),
                     ch.account_sid.as_str(),
@@ -346,13 +346,14 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                     ch.status.as_str(),
                     ch.responded_reason.as_str(),
                     ch.details.as_ref().map(to_json).transpose()?,
-                    ch.hidden_details.as_ref().map(to_json).transpose()?,
+                    rows::private_columns(ch.hidden_details.as_ref()).0,
                     ch.metadata.as_ref().map(to_json).transpose()?,
                     ch.answer_attempts,
                     ch.date_created.unix(),
                     ch.date_updated.unix(),
                     opt_unix(ch.date_responded),
                     ch.expiration_date.unix(),
+                    rows::private_columns(ch.hidden_details.as_ref()).1,
                 ],
             )?;
         }
@@ -494,7 +495,7 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
             run(
                 c,
                 "INSERT INTO webhooks (sid, account_sid, service_sid, friendly_name, event_types, status, version, \
-                 webhook_url, date_created, date_updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 url_sealed, legacy_url, date_created, date_updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?11, ?9, ?10)",
                 params![
                     w.sid.as_str(),
                     w.account_sid.as_str(),
@@ -503,17 +504,18 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                     to_json(&w.event_types)?,
                     w.status.as_str(),
                     w.version.as_str(),
-                    w.webhook_url,
+                    rows::private_columns(Some(&w.webhook_url)).0,
                     w.date_created.unix(),
-                    w.date_updated.unix()
+                    w.date_updated.unix(),
+                    rows::private_columns(Some(&w.webhook_url)).1,
                 ],
             )?;
         }
         Change::UpdateWebhook(w) => {
             run(
                 c,
-                "UPDATE webhooks SET friendly_name = ?3, event_types = ?4, status = ?5, version = ?6, webhook_url = ?7, \
-                 date_updated = ?8 WHERE sid = ?1 AND account_sid = ?2",
+                "UPDATE webhooks SET friendly_name = ?3, event_types = ?4, status = ?5, version = ?6, url_sealed = ?7, \
+                 legacy_url = ?9, date_updated = ?8 WHERE sid = ?1 AND account_sid = ?2",
                 params![
                     w.sid.as_str(),
                     w.account_sid.as_str(),
@@ -521,8 +523,9 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                     to_json(&w.event_types)?,
                     w.status.as_str(),
                     w.version.as_str(),
-                    w.webhook_url,
-                    w.date_updated.unix()
+                    rows::private_columns(Some(&w.webhook_url)).0,
+                    w.date_updated.unix(),
+                    rows::private_columns(Some(&w.webhook_url)).1,
                 ],
             )?;
         }

@@ -9,6 +9,7 @@ use verifyd_core::domain::challenge::Challenge;
 use verifyd_core::domain::factor::{Entity, Factor};
 use verifyd_core::domain::guessing::Subscriber;
 use verifyd_core::domain::outbox::{OutboxChannel, SealedMessage};
+use verifyd_core::domain::private::Private;
 use verifyd_core::domain::rate_limit::{Bucket, RateLimit};
 use verifyd_core::domain::service::Service;
 use verifyd_core::domain::verification::{SendWindow, Verification};
@@ -59,6 +60,23 @@ pub fn wire<T: WireEnum + serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) 
     }
     serde_json::from_value(serde_json::Value::String(text.to_owned()))
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, Type::Text, Box::new(e)))
+}
+
+/// A private value: its sealed column, else (a row of an older database) its plaintext one.
+pub fn private(row: &Row<'_>, sealed: usize, legacy: usize) -> rusqlite::Result<Option<Private>> {
+    Ok(match row.get::<_, Option<Vec<u8>>>(sealed)? {
+        Some(sealed) => Some(Private::Sealed(sealed)),
+        None => row.get::<_, Option<String>>(legacy)?.map(Private::Plain),
+    })
+}
+
+/// A private value as its (sealed, legacy plaintext) columns keep it.
+pub fn private_columns(value: Option<&Private>) -> (Option<&[u8]>, Option<&str>) {
+    match value {
+        Some(Private::Sealed(sealed)) => (Some(sealed), None),
+        Some(Private::Plain(text)) => (None, Some(text)),
+        None => (None, None),
+    }
 }
 
 pub fn to_json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String> {
@@ -201,8 +219,8 @@ pub fn factor(r: &Row<'_>) -> rusqlite::Result<Factor> {
 }
 
 pub const CHALLENGE: &str = "seq, sid, account_sid, service_sid, entity_sid, identity, factor_sid, factor_type, status, \
-                             responded_reason, details, hidden_details, metadata, date_created, date_updated, \
-                             date_responded, expiration_date, answer_attempts";
+                             responded_reason, details, hidden_details_sealed, metadata, date_created, date_updated, \
+                             date_responded, expiration_date, answer_attempts, legacy_hidden_details";
 
 pub fn challenge(r: &Row<'_>) -> rusqlite::Result<Challenge> {
     Ok(Challenge {
@@ -217,7 +235,7 @@ pub fn challenge(r: &Row<'_>) -> rusqlite::Result<Challenge> {
         status: wire(r, 8)?,
         responded_reason: wire(r, 9)?,
         details: opt_json(r, 10)?,
-        hidden_details: opt_json(r, 11)?,
+        hidden_details: private(r, 11, 18)?,
         metadata: opt_json(r, 12)?,
         date_created: time(r, 13)?,
         date_updated: time(r, 14)?,
@@ -278,8 +296,8 @@ pub fn bucket(r: &Row<'_>) -> rusqlite::Result<Bucket> {
     })
 }
 
-pub const WEBHOOK: &str = "seq, sid, account_sid, service_sid, friendly_name, event_types, status, version, webhook_url, \
-                           date_created, date_updated";
+pub const WEBHOOK: &str = "seq, sid, account_sid, service_sid, friendly_name, event_types, status, version, url_sealed, \
+                           date_created, date_updated, legacy_url";
 
 pub fn webhook(r: &Row<'_>) -> rusqlite::Result<Webhook> {
     Ok(Webhook {
@@ -291,7 +309,7 @@ pub fn webhook(r: &Row<'_>) -> rusqlite::Result<Webhook> {
         event_types: json(r, 5)?,
         status: wire(r, 6)?,
         version: wire(r, 7)?,
-        webhook_url: r.get(8)?,
+        webhook_url: private(r, 8, 11)?.ok_or(rusqlite::Error::InvalidColumnType(8, "url_sealed".into(), Type::Null))?,
         date_created: time(r, 9)?,
         date_updated: time(r, 10)?,
     })

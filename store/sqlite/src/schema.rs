@@ -364,6 +364,40 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX webhook_deliveries_done ON webhook_deliveries(date_done) WHERE status != 'pending';
     CREATE UNIQUE INDEX webhook_deliveries_by_sid ON webhook_deliveries(sid) WHERE sid IS NOT NULL;
     ",
+    // 11: a webhook's target URL (it may carry credentials) and a challenge's hidden details
+    // are sealed by core (`url_sealed`, `hidden_details_sealed`, named by the row's `sid`).
+    // The store cannot seal the rows written before, having no key: they keep their values in
+    // plaintext (`legacy_url`, `legacy_hidden_details`), which core reads as they are, until
+    // the master-key re-seal (`verifyd keys rotate-master`) seals them: `sealed.rs` lists them
+    // as plain values and replaces each with its sealed value, clearing the plaintext (an
+    // update of a webhook seals its URL too). A row holds one or the other, never both.
+    r"
+    CREATE TABLE webhooks_sealed (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        friendly_name TEXT NOT NULL,
+        event_types TEXT NOT NULL,
+        status TEXT NOT NULL,
+        version TEXT NOT NULL,
+        url_sealed BLOB,
+        legacy_url TEXT,
+        date_created INTEGER NOT NULL,
+        date_updated INTEGER NOT NULL,
+        CHECK ((url_sealed IS NULL) != (legacy_url IS NULL))
+    ) STRICT;
+    INSERT INTO webhooks_sealed (seq, sid, account_sid, service_sid, friendly_name, event_types, status, version,
+        legacy_url, date_created, date_updated)
+    SELECT seq, sid, account_sid, service_sid, friendly_name, event_types, status, version, webhook_url,
+        date_created, date_updated
+    FROM webhooks;
+    DROP TABLE webhooks;
+    ALTER TABLE webhooks_sealed RENAME TO webhooks;
+    CREATE INDEX webhooks_by_service ON webhooks(service_sid, seq);
+    ALTER TABLE challenges RENAME COLUMN hidden_details TO legacy_hidden_details;
+    ALTER TABLE challenges ADD COLUMN hidden_details_sealed BLOB;
+    ",
 ];
 
 /// The version whose migration seals webhook deliveries (tests start from the one before).

@@ -107,7 +107,17 @@ pub async fn probe_writes_and_reads<S: Store>(store: S) {
 /// without one skipped (an ended verification, a revoked key's digest); a replacement lands
 /// only where the row still holds what was read, with the digest made beside it.
 pub async fn sealed_values_are_listed_and_replaced_only_where_unchanged<S: Store>(store: S) {
-    use crate::fixtures::{access_token, delivery, entity, message, service, totp_factor, verification, webhook};
+    fn sealed_bytes(value: &verifyd_core::domain::private::Private) -> Vec<u8> {
+        match value {
+            verifyd_core::domain::private::Private::Sealed(bytes) => bytes.clone(),
+            verifyd_core::domain::private::Private::Plain(_) => panic!("fixtures seal"),
+        }
+    }
+
+    use crate::fixtures::{
+        access_token, challenge, delivery, entity, message, service, totp_factor, verification, webhook,
+    };
+    use verifyd_core::domain::private::Private;
     use verifyd_core::store::{Resealed, SealedKind};
 
     let alpha = account("alpha");
@@ -122,6 +132,9 @@ pub async fn sealed_values_are_listed_and_replaced_only_where_unchanged<S: Store
     let (live_key, revoked_key) = (api_key(&alpha.sid, "live"), api_key(&alpha.sid, "revoked"));
     let hook = webhook(&svc, verifyd_models::WebhookStatus::Enabled);
     let event = delivery(&hook, t(0));
+    let asked = challenge(&factor, t(0), t(300));
+    let mut bare = challenge(&factor, t(0), t(300));
+    bare.hidden_details = None;
     save(
         &store,
         vec![
@@ -135,6 +148,8 @@ pub async fn sealed_values_are_listed_and_replaced_only_where_unchanged<S: Store
             Change::InsertAccessToken(token.clone()),
             Change::InsertWebhook(hook.clone()),
             Change::InsertDelivery(event.clone()),
+            Change::InsertChallenge(asked.clone()),
+            Change::InsertChallenge(bare.clone()),
             Change::InsertApiKey(live_key.clone()),
             Change::InsertApiKey(revoked_key.clone()),
             Change::RevokeApiKey { account: alpha.sid.clone(), sid: revoked_key.sid.clone(), at: t(1) },
@@ -151,12 +166,14 @@ pub async fn sealed_values_are_listed_and_replaced_only_where_unchanged<S: Store
         (SealedKind::MessageCode, sent.sid.clone(), sent.code_sealed.clone().unwrap()),
         (SealedKind::AccessToken, token.sid.clone(), token.token_sealed.clone()),
         (SealedKind::WebhookDelivery, event.sid.clone(), event.payload_sealed.clone()),
+        (SealedKind::WebhookUrl, hook.sid.clone(), sealed_bytes(&hook.webhook_url)),
+        (SealedKind::HiddenDetails, asked.sid.clone(), sealed_bytes(asked.hidden_details.as_ref().unwrap())),
         (SealedKind::ApiKeyDigest, live_key.sid.clone(), live_key.secret_hash.clone()),
     ];
     for (kind, sid, value) in &expect {
         let found = listed(*kind).await;
         assert_eq!(found.len(), 1, "{kind:?}: {found:?}");
-        assert_eq!((&found[0].sid, &found[0].value), (sid, value), "{kind:?}");
+        assert_eq!((&found[0].sid, &found[0].value, found[0].plain), (sid, value, false), "{kind:?}");
     }
 
     // Pages in SID order.
@@ -198,11 +215,17 @@ pub async fn sealed_values_are_listed_and_replaced_only_where_unchanged<S: Store
     );
     let listed_code = store.sealed_values(SealedKind::Code, Some(pending.sid.clone()), 0).await.unwrap();
     assert!(listed_code.is_empty(), "limit 0 lists nothing");
-    for (kind, sid, value) in &expect[2..7] {
+    for (kind, sid, value) in &expect[2..9] {
         assert_eq!(store.reseal(*kind, vec![replace(sid, value.clone(), None)]).await.unwrap(), 1, "{kind:?}");
         let found = listed(*kind).await;
         assert_eq!(found[0].value, bytes(200, 70), "{kind:?}");
     }
+    // The sealed private values the domain loads are the new ones.
+    let stored = store.webhook(&alpha.sid, &svc.sid, &hook.sid).await.unwrap().unwrap();
+    assert_eq!(stored.webhook_url, Private::Sealed(bytes(200, 70)));
+    let key = crate::fixtures::challenge_key(&asked);
+    let stored = store.challenge(&key).await.unwrap().unwrap();
+    assert_eq!(stored.hidden_details, Some(Private::Sealed(bytes(200, 70))));
     assert!(
         store
             .reseal(SealedKind::ApiKeyDigest, vec![replace(&live_key.sid, live_key.secret_hash.clone(), None)])

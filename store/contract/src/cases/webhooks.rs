@@ -1,3 +1,4 @@
+use verifyd_core::domain::private::Private;
 use verifyd_core::domain::webhook::Webhook;
 use verifyd_core::ids::{new_sid, prefix};
 use verifyd_core::store::{Change, Decision, NewFactorKey, Store};
@@ -56,7 +57,7 @@ pub async fn webhooks_persist_and_states_carry_the_enabled_ones<S: Store>(store:
     changed.friendly_name = "renamed".into();
     changed.event_types = vec![WebhookEventType::All];
     changed.version = WebhookVersion::V1;
-    changed.webhook_url = "https://elsewhere.example.com/hook".into();
+    changed.webhook_url = Private::Sealed(b"sealed elsewhere".to_vec());
     changed.date_updated = t(7);
     store
         .with_webhooks(&account, &service.sid, move |found| match found {
@@ -82,7 +83,7 @@ pub async fn webhooks_persist_and_states_carry_the_enabled_ones<S: Store>(store:
             "renamed".to_owned(),
             vec![WebhookEventType::All],
             WebhookVersion::V1,
-            "https://elsewhere.example.com/hook".to_owned(),
+            Private::Sealed(b"sealed elsewhere".to_vec()),
             t(7)
         )
     );
