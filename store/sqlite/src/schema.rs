@@ -403,6 +403,9 @@ const MIGRATIONS: &[&str] = &[
 /// The version whose migration seals webhook deliveries (tests start from the one before).
 #[cfg(test)]
 const SEALED_DELIVERIES: usize = 10;
+/// The version whose migration seals webhook URLs and hidden details.
+#[cfg(test)]
+const SEALED_PRIVATE: usize = 11;
 
 /// Brings the database to the newest schema, one transaction per migration.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
@@ -670,6 +673,65 @@ mod tests {
             ["SEARCH guesses USING PRIMARY KEY (service_sid=? AND kind=? AND subject=? AND account_sid=?)"],
             "{plan:?}"
         );
+    }
+
+    /// Rows of a database from before webhook URLs and hidden details were sealed are read in
+    /// plaintext, listed as plain for the re-seal, and keep no plaintext once it replaces them.
+    #[test]
+    fn plaintext_urls_and_hidden_details_are_read_and_then_sealed_by_the_reseal() {
+        use verifyd_core::domain::private::Private;
+        use verifyd_core::store::{Resealed, SealedKind};
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, SEALED_PRIVATE - 1).unwrap();
+        conn.execute(
+            "INSERT INTO webhooks (sid, account_sid, service_sid, friendly_name, event_types, status, version, \
+             webhook_url, date_created, date_updated) VALUES (?1, ?2, ?3, 'hook', '[\"*\"]', 'enabled', 'v2', ?4, 0, 0)",
+            [YW, AC, VA, OLD_URL],
+        )
+        .unwrap();
+        let yc = "YC0123456789abcdef0123456789abcdef";
+        let hidden = r#"{"ip":"203.0.113.7"}"#;
+        conn.execute(
+            "INSERT INTO challenges (sid, account_sid, service_sid, entity_sid, identity, factor_sid, factor_type, \
+             status, responded_reason, hidden_details, date_created, date_updated, expiration_date) \
+             VALUES (?1, ?2, ?3, ?4, 'user', ?5, 'totp', 'pending', 'none', ?6, 0, 0, 300)",
+            [yc, AC, VA, "YE0123456789abcdef0123456789abcdef", "YF0123456789abcdef0123456789abcdef", hidden],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let webhook = |c: &Connection| {
+            c.query_row(&format!("SELECT {} FROM webhooks", crate::rows::WEBHOOK), [], crate::rows::webhook).unwrap()
+        };
+        let challenge = |c: &Connection| {
+            c.query_row(&format!("SELECT {} FROM challenges", crate::rows::CHALLENGE), [], crate::rows::challenge)
+                .unwrap()
+        };
+        assert_eq!(webhook(&conn).webhook_url, Private::Plain(OLD_URL.to_owned()));
+        assert_eq!(challenge(&conn).hidden_details, Some(Private::Plain(hidden.to_owned())));
+        for (kind, sid, plain) in [(SealedKind::WebhookUrl, YW, OLD_URL), (SealedKind::HiddenDetails, yc, hidden)] {
+            let listed = crate::sealed::list(&conn, kind, None, 10).unwrap();
+            assert_eq!(listed.len(), 1, "{kind:?}");
+            assert_eq!((listed[0].sid.as_str(), listed[0].value.as_slice(), listed[0].plain), (sid, plain.as_bytes(), true));
+            let replace = |old: &[u8]| Resealed {
+                sid: listed[0].sid.clone(),
+                old: old.to_vec(),
+                new: format!("sealed {sid}").into_bytes(),
+                digest: None,
+            };
+            assert_eq!(crate::sealed::replace(&conn, kind, &[replace(b"changed meanwhile")]).unwrap(), 0);
+            assert_eq!(crate::sealed::replace(&conn, kind, &[replace(plain.as_bytes())]).unwrap(), 1, "{kind:?}");
+            let listed = crate::sealed::list(&conn, kind, None, 10).unwrap();
+            assert_eq!((listed[0].value.clone(), listed[0].plain), (format!("sealed {sid}").into_bytes(), false));
+        }
+        let (url, details): (Option<String>, Option<String>) = conn
+            .query_row(
+                "SELECT (SELECT legacy_url FROM webhooks), (SELECT legacy_hidden_details FROM challenges)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((url, details), (None, None), "no plaintext is left");
+        assert_eq!(webhook(&conn).webhook_url, Private::Sealed(format!("sealed {YW}").into_bytes()));
     }
 
     #[test]

@@ -34,6 +34,10 @@ async fn a_rotation_reseals_every_secret_and_retires_the_previous_key() {
     server.client.create_verification(&start(&service, PHONE, VerificationChannel::Sms)).await.unwrap();
     let code = server.code_for(PHONE).await;
     let factor = server.verified_factor(&service, IDENTITY, |_| {}).await;
+    // A challenge with hidden details, left pending (its webhook URL is sealed too).
+    let mut asked = new_challenge(&service, IDENTITY, &factor.sid, None);
+    asked.hidden_details = Some([("ip".to_owned(), "203.0.113.7".to_owned())].into());
+    let asked = server.client.create_challenge(&asked).await.unwrap();
     let key = server.core.create_api_key(&Sid::parse(ACCOUNT).unwrap(), "ci").await.unwrap();
     let unused = server.core.create_api_key(&Sid::parse(ACCOUNT).unwrap(), "unused").await.unwrap();
     let dir = server.stop().await;
@@ -59,6 +63,8 @@ async fn a_rotation_reseals_every_secret_and_retires_the_previous_key() {
     assert_eq!(resealed(SealedKind::MessageBody), 1);
     assert_eq!(resealed(SealedKind::MessageCode), 1);
     assert_eq!(resealed(SealedKind::WebhookDelivery), 2, "factor.created and factor.verified");
+    assert_eq!(resealed(SealedKind::WebhookUrl), 1);
+    assert_eq!(resealed(SealedKind::HiddenDetails), 1);
     assert!(report.kinds.iter().all(|k| k.3 == 0), "nothing unreadable: {report:?}");
     // Both API keys were made under the old key and have not been used since: not retired.
     assert_eq!(report.api_keys_under_previous.len(), 2, "{report:?}");
@@ -82,6 +88,10 @@ async fn a_rotation_reseals_every_secret_and_retires_the_previous_key() {
         .create_challenge(&new_challenge(&service, IDENTITY, &factor.sid, Some(&factor.otp.at(server.now() + 60))))
         .await;
     assert!(challenge.is_ok(), "the TOTP secret opens: {challenge:?}");
+    let fetched = server.client.fetch_challenge(&fetch_challenge(&service, IDENTITY, &asked.sid)).await.unwrap();
+    assert_eq!(fetched.hidden_details, asked.hidden_details, "the hidden details open");
+    let hooks = server.client.list_webhooks(&ListWebhooksRequest::new(service.clone())).await.unwrap();
+    assert_eq!(hooks.webhooks[0].webhook_url.as_ref().map(|u| u.to_string()), Some(receiver.url()), "the URL opens");
     server.client_as(key.sid.as_str(), &key.secret).list_services(&list_services(None)).await.unwrap();
     assert!(server.core.auth_token(&Sid::parse(ACCOUNT).unwrap()).await.is_ok(), "the auth token opens");
     let round = server.core.deliver_webhooks().await.unwrap();

@@ -483,10 +483,8 @@ fn the_database_after_a_full_run_holds_no_code_secret_token_or_private_payload()
     // looked for here.
     let private: Vec<(String, String)> =
         run.private.iter().filter(|(what, _)| what != "the notification token").cloned().collect();
-    // KNOWN LEAK (reported, not weakened; this assertion fails until it is fixed): the webhook
-    // URL's password lies in plaintext in the `webhooks` row (webhook_url) and the hidden
-    // details in the `challenges` row; on main at the time of writing each delivery's row
-    // holds both too (its URL and form), which the sealed deliveries of h-webhooks remove.
+    // The webhook URL's password and the hidden details are sealed in their rows (`webhooks`,
+    // `challenges`) and in each delivery's.
     let leaks = found(bytes, &private);
     assert!(leaks.is_empty(), "the database holds in plaintext: {leaks:#?}");
 }
