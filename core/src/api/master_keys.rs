@@ -165,8 +165,9 @@ impl<S: Store> Core<S> {
                 let batch = self.store.sealed_values(kind, after.clone(), BATCH).await?;
                 let Some(last) = batch.last() else { break };
                 after = Some(last.sid.clone());
-                stale += batch.iter().filter(|v| v.plain || !self.keys.made_under_current(&v.value, MadeBy::Seal)).count()
-                    as u64;
+                stale +=
+                    batch.iter().filter(|v| v.plain || !self.keys.made_under_current(&v.value, MadeBy::Seal)).count()
+                        as u64;
             }
         }
         Ok(stale)

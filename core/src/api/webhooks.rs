@@ -53,7 +53,9 @@ impl Open for Opener<'_> {
     fn hidden_details(&self, challenge: &Challenge) -> Option<String> {
         let hidden = challenge.hidden_details.as_ref()?;
         open_private(self.0, SealContext::HiddenDetails(&challenge.sid), hidden)
-            .inspect_err(|_| tracing::error!(challenge = %challenge.sid, "a challenge's hidden details cannot be opened"))
+            .inspect_err(
+                |_| tracing::error!(challenge = %challenge.sid, "a challenge's hidden details cannot be opened"),
+            )
             .ok()
     }
 }

@@ -9,8 +9,8 @@ use verifyd_models::{ChallengeRespondedReason, ChallengeStatus, FactorType};
 use verifyd_runtime::{Sid, Timestamp};
 
 use super::factor::Factor;
-use super::private::Private;
 use super::guessing::{GuessLimit, Guesses};
+use super::private::Private;
 
 /// Wrong answers a TOTP challenge allows.
 pub const MAX_ANSWER_ATTEMPTS: u32 = 5;

@@ -428,7 +428,9 @@ mod tests {
             answer_attempts: 0,
         };
         let hooks = [webhook(1, vec![WebhookEventType::All], WebhookStatus::Enabled)];
-        assert!(deliveries(&hooks, Event::ChallengeAnswered(&challenge, &factor), t(1), uuids(), &PlainOnly).is_empty());
+        assert!(
+            deliveries(&hooks, Event::ChallengeAnswered(&challenge, &factor), t(1), uuids(), &PlainOnly).is_empty()
+        );
         challenge.status = ChallengeStatus::Denied;
         let sent = deliveries(&hooks, Event::ChallengeAnswered(&challenge, &factor), t(1), uuids(), &PlainOnly);
         assert_eq!(sent[0].event_type, WebhookEventType::ChallengeDenied);

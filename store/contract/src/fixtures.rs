@@ -10,12 +10,12 @@ use verifyd_core::domain::account::{Account, ApiKey};
 use verifyd_core::domain::challenge::{Challenge, Details, Notification};
 use verifyd_core::domain::factor::{Entity, Factor, FactorSettings};
 use verifyd_core::domain::outbox::{OutboxChannel, SealedMessage};
+use verifyd_core::domain::private::Private;
 use verifyd_core::domain::rate_limit::{Bucket, RateLimit, Window};
 use verifyd_core::domain::service::{Service, ServiceSettings};
 use verifyd_core::domain::verification::{
     NewVerification, SendAttempt, SendRefusal, SendWindow, Verification, plan_send,
 };
-use verifyd_core::domain::private::Private;
 use verifyd_core::domain::webhook::{SealedDelivery, Webhook};
 use verifyd_core::ids::{new_sid, new_uuid, prefix};
 use verifyd_core::store::{

@@ -309,7 +309,11 @@ pub fn webhook(r: &Row<'_>) -> rusqlite::Result<Webhook> {
         event_types: json(r, 5)?,
         status: wire(r, 6)?,
         version: wire(r, 7)?,
-        webhook_url: private(r, 8, 11)?.ok_or(rusqlite::Error::InvalidColumnType(8, "url_sealed".into(), Type::Null))?,
+        webhook_url: private(r, 8, 11)?.ok_or(rusqlite::Error::InvalidColumnType(
+            8,
+            "url_sealed".into(),
+            Type::Null,
+        ))?,
         date_created: time(r, 9)?,
         date_updated: time(r, 10)?,
     })

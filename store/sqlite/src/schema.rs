@@ -711,7 +711,10 @@ mod tests {
         for (kind, sid, plain) in [(SealedKind::WebhookUrl, YW, OLD_URL), (SealedKind::HiddenDetails, yc, hidden)] {
             let listed = crate::sealed::list(&conn, kind, None, 10).unwrap();
             assert_eq!(listed.len(), 1, "{kind:?}");
-            assert_eq!((listed[0].sid.as_str(), listed[0].value.as_slice(), listed[0].plain), (sid, plain.as_bytes(), true));
+            assert_eq!(
+                (listed[0].sid.as_str(), listed[0].value.as_slice(), listed[0].plain),
+                (sid, plain.as_bytes(), true)
+            );
             let replace = |old: &[u8]| Resealed {
                 sid: listed[0].sid.clone(),
                 old: old.to_vec(),
