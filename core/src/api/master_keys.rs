@@ -43,8 +43,9 @@ impl<S: Store> Core<S> {
             .await?)
     }
 
-    /// Re-seals every stored secret not sealed under the current master key, then retires the
-    /// previous keys when nothing needs them.
+    /// Re-seals every stored secret not sealed under the current master key (and seals those an
+    /// older database kept in plaintext: `SealedValue::plain`), then retires the previous keys
+    /// when nothing needs them.
     pub async fn reseal_all(&self) -> Result<ResealReport, CoreError> {
         let mut report = ResealReport::default();
         let mut totals: Vec<(SealedKind, u64, u64, u64)> =
