@@ -11,6 +11,8 @@
 
 mod decode_error;
 pub mod form;
+#[cfg(test)]
+mod hostile;
 mod http_url;
 mod request;
 mod sid;
