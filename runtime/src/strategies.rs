@@ -158,13 +158,16 @@ pub fn hostile_chars(max: usize) -> BoxedStrategy<String> {
 
 /// A SID of any prefix, or one broken where careless code cuts: a character (often a
 /// multi-byte one) put in, swapped in or taken out around the prefix's end (byte 2) and the
-/// SID's end (byte 34), or anywhere.
+/// SID's end (byte 34), or anywhere; or a multi-byte character in place of as many bytes,
+/// so that the text keeps a SID's 34 bytes with a character across byte 2 or byte 33.
 pub fn hostile_sid() -> BoxedStrategy<String> {
     let prefix =
         prop_oneof![4 => proptest::sample::select(&SID_PREFIXES[..]).prop_map(str::to_owned), 1 => hostile_chars(3)];
-    let position = prop_oneof![Just(0usize), Just(1), Just(2), Just(3), Just(33), Just(34), Just(35), 0usize..40];
-    (prefix, "[0-9a-fA-F]{32}", 0u8..4, position, hostile_char())
-        .prop_map(|(prefix, digits, edit, at, c)| {
+    let position =
+        prop_oneof![Just(0usize), Just(1), Just(2), Just(3), Just(31), Just(32), Just(33), Just(34), 0usize..40];
+    let wide = proptest::sample::select(&['é', '€', '😀', '\u{10FFFF}', 'ß'][..]);
+    (prefix, "[0-9a-fA-F]{32}", 0u8..6, position, hostile_char(), wide)
+        .prop_map(|(prefix, digits, edit, at, c, wide)| {
             let mut chars: Vec<char> = format!("{prefix}{digits}").chars().collect();
             let at = at.min(chars.len());
             match edit {
@@ -174,8 +177,15 @@ pub fn hostile_sid() -> BoxedStrategy<String> {
                     chars.remove(at);
                     chars.insert(at, c);
                 }
-                _ if at < chars.len() => {
+                3 if at < chars.len() => {
                     chars.remove(at);
+                }
+                4 | 5 => {
+                    // The same number of bytes: `wide` over as many (ASCII) characters,
+                    // ending at `at`, so that it lies across that byte.
+                    let start = (at + 1).saturating_sub(wide.len_utf8()).min(chars.len());
+                    let end = (start + wide.len_utf8()).min(chars.len());
+                    chars.splice(start..end, [wide]);
                 }
                 _ => chars.push(c),
             }
@@ -219,6 +229,15 @@ const EDGE_NUMBERS: [&str; 16] = [
     "2026-02-30T00:00:00Z",
 ];
 
+/// A number (or date) at an edge: the ends of i64, one past them, signs, exponents.
+pub fn edge_number() -> BoxedStrategy<String> {
+    prop_oneof![
+        2 => proptest::sample::select(&EDGE_NUMBERS[..]).prop_map(str::to_owned),
+        1 => any::<i64>().prop_map(|n| n.to_string()),
+    ]
+    .boxed()
+}
+
 /// Any text an attacker might send as one value: anything at all, hostile characters, broken
 /// SIDs, deep or huge JSON, numbers at the edges, long runs of multi-byte characters.
 pub fn hostile_text() -> BoxedStrategy<String> {
@@ -229,7 +248,7 @@ pub fn hostile_text() -> BoxedStrategy<String> {
         1 => (0usize..3000, any::<u8>(), any::<bool>()).prop_map(|(depth, kind, closed)| nested_json(depth, kind, closed)),
         1 => proptest::collection::btree_map(hostile_chars(8), hostile_chars(8), 0..4)
             .prop_map(|map| serde_json::to_string(&map).unwrap_or_default()),
-        1 => proptest::sample::select(&EDGE_NUMBERS[..]).prop_map(str::to_owned),
+        1 => edge_number(),
         1 => (hostile_char(), 0usize..5000).prop_map(|(c, n)| std::iter::repeat_n(c, n).collect()),
     ]
     .boxed()
