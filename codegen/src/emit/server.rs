@@ -7,7 +7,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::manifest::Crate;
-use super::{GeneratedFile, RUST_HEADER, doc, ident, rust_file, text_file};
+use super::{GeneratedFile, PANIC_FREE, RUST_HEADER, doc, ident, rust_file, text_file};
 use crate::Error;
 use crate::ir::{Api, Method, Operation};
 
@@ -35,7 +35,7 @@ pub fn files(api: &Api) -> Result<Vec<GeneratedFile>, Error> {
     files.push(text_file(
         &format!("{DIR}/src/lib.rs"),
         format!(
-            "{RUST_HEADER}\n//! The server side of the {} wire: implement [`Api`] and serve [`router`].\n//!\n//! Generated from `spec/openapi.yaml`; see the crate README.\n\n#[rustfmt::skip]\nmod api;\n#[rustfmt::skip]\nmod router;\n\npub use api::*;\npub use router::*;\n",
+            "{RUST_HEADER}\n//! The server side of the {} wire: implement [`Api`] and serve [`router`].\n//!\n//! Generated from `spec/openapi.yaml`; see the crate README.\n\n{PANIC_FREE}\n#[rustfmt::skip]\nmod api;\n#[rustfmt::skip]\nmod router;\n\npub use api::*;\npub use router::*;\n",
             api.title
         ),
     ));
