@@ -93,7 +93,8 @@ fn segment(bytes: &[u8], raw: bool) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+    // 256 cases (proptest's default), or `PROPTEST_CASES` for a longer hunt.
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn any_value_is_read_or_refused(key in hostile_text(), value in hostile_text()) {
