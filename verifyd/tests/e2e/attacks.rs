@@ -265,17 +265,6 @@ fn check(method: &Method, got: &Answer) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// PENDING_APP_RS: the development routes of `verifyd/src/app.rs` take their SID with axum's
-/// `Path<String>` and their query with `Query<…>`, whose rejections are axum's plain-text 400s
-/// (`Invalid URL: Invalid UTF-8 in \`sid\``, `Failed to deserialize query string: …`). Until
-/// app.rs answers Twilio's error JSON there (404 `20404` for a malformed SID, 400 `60200` for
-/// a bad `limit` or a repeated key), the tests that run on every build accept exactly those
-/// rejections on `/dev/…`, and hold them to everything else; their strict twins are ignored.
-fn check_dev(got: &Answer) -> Result<(), TestCaseError> {
-    let axum_rejection = got.status == 400 && got.content_type.as_deref() == Some("text/plain; charset=utf-8");
-    if axum_rejection { Ok(()) } else { check(&Method::GET, got) }
-}
-
 #[track_caller]
 fn assert_answer(method: &Method, got: &Answer) {
     if let Err(e) = check(method, got) {
@@ -793,29 +782,17 @@ impl Target {
     }
 }
 
-fn development_mode_property(strict: bool) {
+#[test]
+fn any_request_in_development_mode_gets_a_twilio_answer() {
     let target = Target::new(true);
     let result = runner(DEV_CASES).run(&any_dev_attack(), |attack| {
         let request = target.dev_request(&attack);
         let method = request.method().clone();
-        let dev = request.uri().path().starts_with("/dev/");
-        let got = target.call(request);
-        if dev && !strict { check_dev(&got) } else { check(&method, &got) }
+        check(&method, &target.call(request))
     });
     if let Err(e) = result {
         panic!("{e}");
     }
-}
-
-#[test]
-fn any_request_in_development_mode_is_answered_without_a_crash() {
-    development_mode_property(false);
-}
-
-#[test]
-#[ignore = "verifyd/src/app.rs answers axum's plain-text rejections on /dev routes (PENDING_APP_RS)"]
-fn any_request_in_development_mode_gets_a_twilio_answer() {
-    development_mode_property(true);
 }
 
 // Hand-picked inputs, every run.
@@ -1051,36 +1028,31 @@ fn invalid_utf_8_in_a_path_segment_is_not_found() {
 }
 
 #[test]
-fn the_largest_page_number_is_answered() {
+fn page_numbers_at_and_past_the_bound_are_answered() {
     let target = Target::new(false);
     let account = basic(ACCOUNT, TOKEN);
-    for page in [i64::MAX.to_string(), "9223372036854775808".to_owned(), "-1".to_owned()] {
-        let got = target.call(get(&format!("/v2/Services?PageSize=1&Page={page}"), Some(&account)));
-        assert_answer(&Method::GET, &got);
-        // A second service exists: the first page links on.
-        let body: Value = serde_json::from_slice(&got.body).unwrap_or_default();
-        if got.status == 200 {
-            assert!(body["meta"]["next_page_url"].is_string(), "{got:?}");
-        }
+    let page = |n: &str| target.call(get(&format!("/v2/Services?PageSize=1&Page={n}"), Some(&account)));
+    // The last page number accepted still links on (a second service exists).
+    let last = page("1000000");
+    assert_eq!(last.status, 200, "{last:?}");
+    let body: Value = serde_json::from_slice(&last.body).expect("JSON");
+    assert!(body["meta"]["next_page_url"].as_str().is_some_and(|u| u.contains("Page=1000001")), "{last:?}");
+    for n in ["1000001", "9223372036854775807", "9223372036854775808", "-9223372036854775809"] {
+        assert_refused(&page(n), 400, 60200);
     }
+    assert_answer(&Method::GET, &page("-1"));
 }
 
 /// The development routes with malformed SIDs and queries: NUL, invalid UTF-8, bad and
 /// repeated `limit`s.
-fn development_routes_hand_picked(strict: bool) {
+#[test]
+fn development_routes_answer_malformed_sids_and_queries_with_twilio_errors() {
     let target = Target::new(true);
     let account = basic(ACCOUNT, TOKEN);
     let v = &target.real.verification;
-    let assert_dev = |got: Answer, refused: Option<(u16, i64)>| {
-        if !strict {
-            if let Err(e) = check_dev(&got) {
-                panic!("{e}");
-            }
-        } else if let Some((status, code)) = refused {
-            assert_refused(&got, status, code);
-        } else {
-            assert_answer(&Method::GET, &got);
-        }
+    let assert_dev = |got: Answer, refused: Option<(u16, i64)>| match refused {
+        Some((status, code)) => assert_refused(&got, status, code),
+        None => assert_answer(&Method::GET, &got),
     };
     for bad in ["%FF", "%C3", "%C3%28", "%ED%A0%80", "%F4%90%80%80", "%C0%AF", "%E2%82", "%zz", "%", "%+5", "%00"] {
         assert_dev(target.call(get(&format!("/dev/sna/{bad}"), None)), Some((404, 20404)));
@@ -1098,15 +1070,4 @@ fn development_routes_hand_picked(strict: bool) {
     }
     let long = "a".repeat(10_000);
     assert_dev(target.call(get(&format!("/dev/sna/{v}?token={long}"), None)), None);
-}
-
-#[test]
-fn development_routes_answer_malformed_sids_and_queries_without_a_crash() {
-    development_routes_hand_picked(false);
-}
-
-#[test]
-#[ignore = "verifyd/src/app.rs answers axum's plain-text rejections on /dev routes (PENDING_APP_RS)"]
-fn development_routes_answer_malformed_sids_and_queries_with_twilio_errors() {
-    development_routes_hand_picked(true);
 }
