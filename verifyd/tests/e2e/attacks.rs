@@ -705,7 +705,9 @@ impl Target {
 /// -p verifyd --test e2e attacks`.
 fn runner(cases: u32) -> TestRunner {
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(cases);
-    TestRunner::new(ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() })
+    // The generated strategies filter (lengths, patterns): many rejects over a long hunt.
+    let max_local_rejects = cases.saturating_mul(1000);
+    TestRunner::new(ProptestConfig { cases, max_local_rejects, failure_persistence: None, ..ProptestConfig::default() })
 }
 
 #[test]
