@@ -161,7 +161,7 @@ impl WireError for CoreError {
                 Self::Unavailable.to_string()
             }
             Self::Internal(_) | Self::Store(_) | Self::Keys(_) => {
-                tracing::error!(error = %self, "internal error");
+                tracing::error!(error = ?self.to_string(), "internal error");
                 "An internal error occurred".to_owned()
             }
             other => other.to_string(),

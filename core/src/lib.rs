@@ -12,7 +12,10 @@
 //! core answers typed responses or a [`CoreError`], which becomes Twilio's error JSON in one
 //! place (`error.rs`).
 
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::string_slice, clippy::panic)
+)]
 
 mod api;
 pub mod background;

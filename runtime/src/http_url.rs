@@ -16,14 +16,9 @@ pub struct MalformedUrl;
 
 impl HttpUrl {
     pub fn parse(s: &str) -> Result<Self, MalformedUrl> {
-        let lower = s.get(..8).unwrap_or(s).to_ascii_lowercase();
-        let rest = if lower.starts_with("https://") {
-            &s[8..]
-        } else if lower.starts_with("http://") {
-            &s[7..]
-        } else {
-            return Err(MalformedUrl);
-        };
+        let rest = strip_prefix_ignore_case(s, "https://")
+            .or_else(|| strip_prefix_ignore_case(s, "http://"))
+            .ok_or(MalformedUrl)?;
         let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
         let host_port = authority.rsplit('@').next().unwrap_or("");
         let host = if host_port.starts_with('[') {
@@ -38,6 +33,13 @@ impl HttpUrl {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// `s` without `prefix` (ASCII, any case); `None` when `s` does not start with it. `get`,
+/// not slicing: the text may be anyone's, with a multi-byte character where the prefix ends.
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    if head.eq_ignore_ascii_case(prefix) { s.get(prefix.len()..) } else { None }
 }
 
 impl fmt::Display for HttpUrl {
@@ -101,6 +103,10 @@ mod tests {
             "https://exa mple.com",
             "http://:80/",
             "https://user@/x",
+            "é",
+            "httpé://x",
+            "http:/é/x",
+            "https:/éx",
         ] {
             assert_eq!(HttpUrl::parse(bad), Err(MalformedUrl), "{bad}");
         }

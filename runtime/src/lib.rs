@@ -4,10 +4,15 @@
 //! Twilio puts it on the wire: form bodies with dotted and repeated keys, SIDs, second-precision
 //! UTC timestamps, and the error a rejected value gets.
 
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::string_slice, clippy::panic)
+)]
 
 mod decode_error;
 pub mod form;
+#[cfg(test)]
+mod hostile;
 mod http_url;
 mod request;
 mod sid;

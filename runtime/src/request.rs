@@ -75,21 +75,26 @@ pub fn match_path(template: &str, path: &str) -> Option<Vec<String>> {
 }
 
 /// Decodes `%XX` escapes (not `+`, which is literal in a path); `None` on bad UTF-8 or escapes.
+///
+/// Works on bytes: the text is anyone's, and an escape may be followed by any character.
 pub fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&byte) = bytes.get(i) {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(byte) = bytes.next() {
         if byte == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
+            let high = bytes.next().and_then(hex_digit)?;
+            let low = bytes.next().and_then(hex_digit)?;
+            out.push((high << 4) | low);
         } else {
             out.push(byte);
-            i += 1;
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// The value of one hexadecimal digit (and nothing else: no sign, no space).
+fn hex_digit(byte: u8) -> Option<u8> {
+    char::from(byte).to_digit(16).and_then(|d| u8::try_from(d).ok())
 }
 
 #[cfg(test)]
@@ -106,5 +111,14 @@ mod tests {
         assert_eq!(match_path(t, "/Services/VA1/Entities"), None);
         assert_eq!(match_path(t, "/Services/VA1/Factors/x"), None);
         assert_eq!(match_path(t, "/Services/VA1/Entities/%zz"), None);
+    }
+
+    #[test]
+    fn an_escape_is_two_hex_digits_exactly() {
+        assert_eq!(percent_decode("a%2Fb%c3%A9"), Some("a/bé".to_owned()));
+        // `u8::from_str_radix` would take a sign: `%+5` is not an escape.
+        for bad in ["%+5", "%-5", "%+F", "% 5", "%5", "%", "%é9", "%9é", "%c3", "%ff"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
     }
 }

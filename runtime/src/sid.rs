@@ -52,7 +52,8 @@ impl Sid {
     }
 
     pub fn prefix(&self) -> &str {
-        &self.0[..2]
+        // Two ASCII letters by construction; `get` all the same, never a slice.
+        self.0.get(..2).unwrap_or_default()
     }
 
     pub fn as_str(&self) -> &str {

@@ -99,3 +99,172 @@ pub fn items(rules: &Rules) -> std::ops::RangeInclusive<usize> {
     let max = rules.max_items.unwrap_or(4).min(min + 4);
     min..=max
 }
+
+// Hostile input: what anyone may send where these values are read, for the properties
+// that decoding, routing and authentication never panic and always answer Twilio's error.
+
+/// The prefixes verifyd's SIDs carry.
+pub const SID_PREFIXES: [&str; 15] =
+    ["AC", "SK", "VA", "VE", "VL", "SM", "YE", "YF", "YC", "NT", "YK", "CR", "RK", "BL", "YW"];
+
+/// Characters that break careless code, besides any character at all: multi-byte ones (2,
+/// 3 and 4 bytes), NUL and other controls, a byte-order mark, a right-to-left override, and
+/// the delimiters of paths, forms, JSON and JWTs.
+pub fn hostile_char() -> BoxedStrategy<char> {
+    const NASTY: [char; 30] = [
+        'é',
+        'ß',
+        '€',
+        '中',
+        '😀',
+        '\u{10FFFF}',
+        '\u{0}',
+        '\u{1}',
+        '\u{7F}',
+        '\u{85}',
+        '\n',
+        '\r',
+        '\t',
+        '\u{202E}',
+        '\u{FEFF}',
+        '%',
+        '+',
+        '&',
+        '=',
+        '/',
+        '\\',
+        '"',
+        '\'',
+        '{',
+        '}',
+        '[',
+        '.',
+        ':',
+        '?',
+        '#',
+    ];
+    prop_oneof![
+        3 => any::<char>(),
+        3 => proptest::sample::select(&NASTY[..]),
+        2 => proptest::char::range('0', 'z'),
+    ]
+    .boxed()
+}
+
+/// Text of up to `max` hostile characters.
+pub fn hostile_chars(max: usize) -> BoxedStrategy<String> {
+    proptest::collection::vec(hostile_char(), 0..=max).prop_map(|chars| chars.into_iter().collect()).boxed()
+}
+
+/// A SID of any prefix, or one broken where careless code cuts: a character (often a
+/// multi-byte one) put in, swapped in or taken out around the prefix's end (byte 2) and the
+/// SID's end (byte 34), or anywhere; or a multi-byte character in place of as many bytes,
+/// so that the text keeps a SID's 34 bytes with a character across byte 2 or byte 33.
+pub fn hostile_sid() -> BoxedStrategy<String> {
+    let prefix =
+        prop_oneof![4 => proptest::sample::select(&SID_PREFIXES[..]).prop_map(str::to_owned), 1 => hostile_chars(3)];
+    let position =
+        prop_oneof![Just(0usize), Just(1), Just(2), Just(3), Just(31), Just(32), Just(33), Just(34), 0usize..40];
+    let wide = proptest::sample::select(&['é', '€', '😀', '\u{10FFFF}', 'ß'][..]);
+    (prefix, "[0-9a-fA-F]{32}", 0u8..6, position, hostile_char(), wide)
+        .prop_map(|(prefix, digits, edit, at, c, wide)| {
+            let mut chars: Vec<char> = format!("{prefix}{digits}").chars().collect();
+            let at = at.min(chars.len());
+            match edit {
+                0 => {}
+                1 => chars.insert(at, c),
+                2 if at < chars.len() => {
+                    chars.remove(at);
+                    chars.insert(at, c);
+                }
+                3 if at < chars.len() => {
+                    chars.remove(at);
+                }
+                4 | 5 => {
+                    // The same number of bytes: `wide` over as many (ASCII) characters,
+                    // ending at `at`, so that it lies across that byte.
+                    let start = (at + 1).saturating_sub(wide.len_utf8()).min(chars.len());
+                    let end = (start + wide.len_utf8()).min(chars.len());
+                    chars.splice(start..end, [wide]);
+                }
+                _ => chars.push(c),
+            }
+            chars.into_iter().collect()
+        })
+        .boxed()
+}
+
+/// A JSON text nested `depth` deep (arrays, objects or both), optionally left unclosed.
+pub fn nested_json(depth: usize, kind: u8, closed: bool) -> String {
+    let (open, close) = match kind % 3 {
+        0 => ("[", "]"),
+        1 => ("{\"a\":", "}"),
+        _ => ("[{\"a\":", "}]"),
+    };
+    let mut text = open.repeat(depth);
+    text.push('1');
+    if closed {
+        text.push_str(&close.repeat(depth));
+    }
+    text
+}
+
+/// Numbers at the edges of what integers and dates parse.
+const EDGE_NUMBERS: [&str; 16] = [
+    "-1",
+    "0",
+    "-0",
+    "+1",
+    "9223372036854775807",
+    "9223372036854775808",
+    "-9223372036854775808",
+    "-9223372036854775809",
+    "18446744073709551616",
+    "1e400",
+    "NaN",
+    "0x10",
+    "9999-12-31T23:59:60Z",
+    "0000-01-01T00:00:00+23:59",
+    "+10000-01-01T00:00:00Z",
+    "2026-02-30T00:00:00Z",
+];
+
+/// A number (or date) at an edge: the ends of i64, one past them, signs, exponents.
+pub fn edge_number() -> BoxedStrategy<String> {
+    prop_oneof![
+        2 => proptest::sample::select(&EDGE_NUMBERS[..]).prop_map(str::to_owned),
+        1 => any::<i64>().prop_map(|n| n.to_string()),
+    ]
+    .boxed()
+}
+
+/// Any text an attacker might send as one value: anything at all, hostile characters, broken
+/// SIDs, deep or huge JSON, numbers at the edges, long runs of multi-byte characters.
+pub fn hostile_text() -> BoxedStrategy<String> {
+    prop_oneof![
+        3 => any::<String>(),
+        4 => hostile_chars(40),
+        3 => hostile_sid(),
+        1 => (0usize..3000, any::<u8>(), any::<bool>()).prop_map(|(depth, kind, closed)| nested_json(depth, kind, closed)),
+        1 => proptest::collection::btree_map(hostile_chars(8), hostile_chars(8), 0..4)
+            .prop_map(|map| serde_json::to_string(&map).unwrap_or_default()),
+        1 => edge_number(),
+        1 => (hostile_char(), 0usize..5000).prop_map(|(c, n)| std::iter::repeat_n(c, n).collect()),
+    ]
+    .boxed()
+}
+
+/// Any bytes: hostile text, its bytes cut anywhere (so invalid UTF-8), or noise.
+pub fn hostile_bytes() -> BoxedStrategy<Vec<u8>> {
+    prop_oneof![
+        2 => hostile_text().prop_map(String::into_bytes),
+        1 => (hostile_text(), any::<proptest::sample::Index>(), any::<u8>()).prop_map(|(text, at, byte)| {
+            let mut bytes = text.into_bytes();
+            let at = at.index(bytes.len() + 1);
+            bytes.insert(at, byte | 0x80);
+            bytes
+        }),
+        1 => proptest::collection::vec(any::<u8>(), 0..200),
+    ]
+    .boxed()
+}

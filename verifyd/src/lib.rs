@@ -5,6 +5,7 @@
 pub mod app;
 pub mod config;
 pub mod start;
+pub mod untrusted;
 
 pub use app::{AppState, app, serve};
 pub use start::{StartError, Started, open_core, open_core_using, open_core_with};

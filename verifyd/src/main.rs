@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use verifyd::config::{Config, Database};
 use verifyd::start::{Started, key_file_for, open_core};
+use verifyd::untrusted::printable;
 use verifyd_core::SystemClock;
 use verifyd_core::keys::MasterKey;
 use verifyd_runtime::Sid;
@@ -112,6 +113,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&config.log);
+    verifyd::untrusted::log_panics();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -206,8 +208,8 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
                     d.event_type,
                     d.webhook_sid,
                     d.attempts,
-                    d.url,
-                    d.last_error.as_deref().unwrap_or("")
+                    printable(d.url.as_str()),
+                    printable(d.last_error.as_deref().unwrap_or(""))
                 );
             }
             if failed.is_empty() {
@@ -221,7 +223,8 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             let started = open_core(&config, clock, false).await.map_err(|e| e.to_string())?;
             let messages = started.core.outbox(account.as_ref(), limit).await.map_err(|e| e.to_string())?;
             for m in &messages {
-                println!("{}  {}  {:<8} {}  {}", m.date_created, m.sid, m.channel.as_string(), m.to, m.body);
+                let (to, body) = (printable(&m.to), printable(&m.body));
+                println!("{}  {}  {:<8} {to}  {body}", m.date_created, m.sid, m.channel.as_string());
             }
             if messages.is_empty() {
                 println!("(the outbox is empty)");

@@ -194,8 +194,17 @@ impl Api for TestApi {
         if services.len() == before { Err(not_found(&request.service_sid)) } else { Ok(().into()) }
     }
 
+    /// A bug: the router must still answer.
+    async fn create_verification(
+        &self,
+        _: &String,
+        r: CreateVerificationRequest,
+    ) -> Result<Reply<Verification>, TestError> {
+        self.counted();
+        panic!("a bug in the implementation, sending to {:?}", r.to);
+    }
+
     refused! {
-        create_verification: CreateVerificationRequest => Verification;
         fetch_verification: FetchVerificationRequest => Verification;
         update_verification: UpdateVerificationRequest => Verification;
         create_verification_check: CreateVerificationCheckRequest => VerificationCheck;
@@ -439,6 +448,28 @@ async fn an_error_from_the_implementation_keeps_its_code() {
             .await,
     );
     assert_eq!((refused.status, refused.code), (501, 20501));
+}
+
+#[tokio::test]
+async fn a_panic_in_the_implementation_answers_500_and_the_server_goes_on() {
+    let server = start().await;
+    let service = server.client.create_service(&create("Acme")).await.expect("created");
+    let request =
+        CreateVerificationRequest::new(service.sid.clone(), "+15017122661".to_owned(), VerificationChannel::Sms);
+    let error = api_error(server.client.create_verification(&request).await);
+    assert_eq!((error.status, error.code, error.message.as_str()), (500, 20500, "An internal error occurred"));
+    assert_eq!(error.more_info, "https://www.twilio.com/docs/errors/20500");
+    // The same client, the same server: still answering.
+    assert_eq!(
+        server
+            .client
+            .fetch_service(&FetchServiceRequest { service_sid: service.sid })
+            .await
+            .expect("fetched")
+            .friendly_name
+            .as_deref(),
+        Some("Acme")
+    );
 }
 
 #[tokio::test]

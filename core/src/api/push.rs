@@ -77,6 +77,15 @@ pub(crate) fn push_notice(
     })
 }
 
+/// Whether a device JWT with these `nbf` and `exp` (any integers the device signed) may be
+/// used `now`: a lifetime of at most 600 s, and now within [`nbf` − 60 s, `exp`]. Checked
+/// arithmetic: wrapped, `exp` = i64::MAX with `nbf` near i64::MIN passed as a short life.
+fn device_token_fresh(nbf: i64, exp: i64, now: i64) -> bool {
+    let short = exp.checked_sub(nbf).is_some_and(|life| (0..=DEVICE_TOKEN_LIFETIME).contains(&life));
+    let started = nbf.checked_sub(CLOCK_LEEWAY).is_none_or(|earliest| earliest <= now);
+    short && started && now <= exp
+}
+
 impl<S: Store> Core<S> {
     /// A device's Basic `token:<JWT>`: ES256, `kid` = its factor's `config.credential_sid`,
     /// `sub` its account, `nbf` and `exp` required, now within [`nbf` − 60 s, `exp`], and a
@@ -95,8 +104,7 @@ impl<S: Store> Core<S> {
         let (Some(nbf), Some(exp)) = (jwt::int_claim(&claims, "nbf"), jwt::int_claim(&claims, "exp")) else {
             return Err(self.unauthenticated());
         };
-        let fresh = nbf <= exp && exp - nbf <= DEVICE_TOKEN_LIFETIME && nbf - CLOCK_LEEWAY <= now && now <= exp;
-        if !fresh || jwt::str_claim(&claims, "sub") != Some(factor.account_sid.as_str()) {
+        if !device_token_fresh(nbf, exp, now) || jwt::str_claim(&claims, "sub") != Some(factor.account_sid.as_str()) {
             return Err(self.unauthenticated());
         }
         Ok(Principal::Device {
@@ -311,5 +319,27 @@ pub(crate) fn answer_error(refusal: AnswerRefusal) -> CoreError {
         AnswerRefusal::Expired => CoreError::ChallengeExpired,
         AnswerRefusal::AlreadyResponded => CoreError::ChallengeResponded,
         AnswerRefusal::TooManyAttempts | AnswerRefusal::LockedOut => CoreError::TooManyChallengeAttempts,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_token_lives_at_most_ten_minutes_whatever_its_numbers() {
+        let now = 1_767_225_600;
+        assert!(device_token_fresh(now, now + 600, now));
+        assert!(device_token_fresh(now + 60, now + 600, now));
+        assert!(device_token_fresh(now - 600, now, now));
+        assert!(!device_token_fresh(now + 61, now + 600, now), "not yet valid");
+        assert!(!device_token_fresh(now - 10, now + 591, now), "a life of 601 s");
+        assert!(!device_token_fresh(now - 600, now - 1, now), "expired");
+        assert!(!device_token_fresh(now, now - 1, now), "exp before nbf");
+        // Wrapping subtraction would take these for short lives, valid until the end of time.
+        assert!(!device_token_fresh(i64::MIN + 60, i64::MAX, now));
+        assert!(!device_token_fresh(i64::MIN, i64::MAX, now));
+        assert!(!device_token_fresh(i64::MIN, now, now));
+        assert!(!device_token_fresh(i64::MIN, i64::MIN + 600, now));
     }
 }

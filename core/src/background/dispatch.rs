@@ -232,7 +232,7 @@ impl<S: Store> Core<S> {
                 let ended = if retry_at.is_some() {
                     Ended::Retrying
                 } else {
-                    tracing::warn!(uuid = %delivery.uuid, webhook = %delivery.webhook_sid, attempts = delivery.attempts, reason = %error, "webhook delivery failed; giving up");
+                    tracing::warn!(uuid = %delivery.uuid, webhook = %delivery.webhook_sid, attempts = delivery.attempts, reason = ?error, "webhook delivery failed; giving up");
                     Ended::Failed
                 };
                 (Change::DeliveryFailed { account, id: delivery.id, at: now, retry_at, error }, ended)

@@ -4,6 +4,11 @@
 //!
 //! Generated from `spec/openapi.yaml`; see the crate README.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::string_slice, clippy::panic)
+)]
+
 #[rustfmt::skip]
 mod api;
 #[rustfmt::skip]

@@ -7,7 +7,10 @@
 //! savepoint of the writer's batch (see `writer.rs`), so two operations on the same rows run
 //! one after the other.
 
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::string_slice, clippy::panic)
+)]
 // Unsafe code only in the fault-injecting VFS, a test feature (see Cargo.toml).
 #![cfg_attr(not(feature = "fault-injection"), forbid(unsafe_code))]
 

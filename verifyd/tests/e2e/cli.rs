@@ -265,3 +265,20 @@ fn the_master_key_file_is_rotated_from_the_command_line() {
     // Everything the old key sealed opens with the new one: the account's token rotates.
     assert!(stdout(&verifyd(dir.path(), &["accounts", "rotate-token", &account])).contains("AuthToken:"));
 }
+
+#[tokio::test]
+async fn the_outbox_shows_a_clients_text_escaped() {
+    use crate::common::{TestServer, create_service, start};
+    use verifyd_models::VerificationChannel;
+    let server = TestServer::start().await;
+    // A terminal escape that clears the screen, and a line of the attacker's making.
+    let name = "Acme\u{1b}[2J\nforged\u{202E}";
+    let service = server.client.create_service(&create_service(name)).await.expect("a service");
+    let request = start(&service.sid, "+15017122661", VerificationChannel::Sms);
+    server.client.create_verification(&request).await.expect("sent");
+    let dir = server.stop().await;
+    let out = stdout(&verifyd(dir.path(), &["outbox"]));
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{202E}'), "{out:?}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains(r"Acme\u{1b}[2J\nforged\u{202e}"), "{out}");
+}
