@@ -70,7 +70,8 @@ def text(value):
 # Which requests get real resources depends only on the generated values (a CRC of them), so a
 # seed still decides everything: the rest keep their random values and test the 404 path. A
 # request whose path parameters all came from an earlier answer (a link of the stateful
-# phase) is left as it is.
+# phase) is left as it is; the other phases pick values from earlier answers too, but freely
+# combined (one service's SID with another's rate limit), so theirs are replaced like the rest.
 # ---------------------------------------------------------------------------------------------
 
 SPEC = Path(__file__).resolve().parent.parent.parent / "spec" / "openapi.yaml"
@@ -83,6 +84,15 @@ RIGHT_CODE_SHARE = 60
 def share(percent, *values):
     """True for about `percent` % of the values, the same each run."""
     return zlib.crc32(json.dumps(values, sort_keys=True, default=str).encode()) % 100 < percent
+
+
+# Requests sent so far, per operation: with one worker their order is the seed's, and the
+# decisions are taken by it (generated values repeat too often to decide by them alone).
+CALLS = {}
+
+
+def decide(percent, case, what):
+    return share(percent, case.operation.label, CALLS.get(case.operation.label, 0), what)
 
 
 class Api:
@@ -212,6 +222,7 @@ DESTRUCTIVE = {
     "POST /Services/{ServiceSid}/Verifications/{VerificationSid}",
     "POST /Services/{ServiceSid}/Entities/{Identity}/Factors/{FactorSid}",
     "POST /Services/{ServiceSid}/Entities/{Identity}/Challenges/{ChallengeSid}",
+    "POST /Services/{ServiceSid}/VerificationCheck",
 }
 
 
@@ -221,7 +232,8 @@ def protect(resource):
     elif isinstance(resource, Factor):
         PROTECTED.update((resource.service, resource.identity, resource.sid))
     elif isinstance(resource, dict):
-        PROTECTED.update(v for k, v in resource.items() if k in ("sid", "service_sid", "identity", "rate_limit_sid"))
+        keys = ("sid", "service_sid", "identity", "rate_limit_sid", "to")
+        PROTECTED.update(v for k, v in resource.items() if k in keys)
 # SIDs and identities that answers of the run carried: path parameters made only of them
 # came from a link and are left alone.
 SEEN = set()
@@ -256,14 +268,24 @@ def body_of(case):
 
 
 def right_code(case, key):
-    return share(RIGHT_CODE_SHARE, case.operation.label, case.body.get(key))
+    return decide(RIGHT_CODE_SHARE, case, key)
+
+
+def unique(case, key, limit):
+    """A fresh value for a key that must be unique (a name a second request would repeat),
+    for most requests: the generated one with a number appended."""
+    body = body_of(case)
+    value = body.get(key) if body else None
+    if isinstance(value, str) and value and decide(REAL_SHARE, case, key):
+        suffix = f"-{CALLS[case.operation.label]}"
+        body[key] = value[: limit - len(suffix)].rstrip("-_.") + suffix
 
 
 def ttl_date(case):
     """A future ExpirationDate for most of the requests that carry one (the server admits at
     most an hour ahead, which a schema cannot say)."""
     body = body_of(case)
-    if body and "ExpirationDate" in body and share(REAL_SHARE, case.operation.label, body["ExpirationDate"]):
+    if body and "ExpirationDate" in body and decide(REAL_SHARE, case, "ExpirationDate"):
         expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=30)
         body["ExpirationDate"] = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -272,8 +294,21 @@ def real_service(f, case):
     return {"ServiceSid": f.service()}
 
 
+def send(f, case):
+    """A destination of its own for most requests: at most 5 sends to one in 10 minutes."""
+    body = body_of(case)
+    if body and isinstance(body.get("To"), str) and decide(REAL_SHARE, case, "To"):
+        body["To"] = f"{f.fresh('v')}@example.com" if body.get("Channel") == "email" else f.phone()
+    return real_service(f, case)
+
+
+def new_entity(f, case):
+    unique(case, "Identity", 64)
+    return real_service(f, case)
+
+
 def real_verification(f, case):
-    verification = f.once("verification", f.verification)
+    verification = f.once("verification", f.verification, uses=5)
     return {"ServiceSid": verification["service_sid"], "VerificationSid": verification["sid"]}
 
 
@@ -291,7 +326,8 @@ def check(f, case):
     if body is not None:
         if "VerificationSid" in body:
             body["VerificationSid"] = verification["sid"]
-        else:
+        elif "To" in body or decide(REAL_SHARE, case, "To"):
+            # One of the two is needed, which a schema cannot say.
             body["To"] = verification["to"]
     return {"ServiceSid": verification["service_sid"]}
 
@@ -305,6 +341,7 @@ def updated_service(f, case):
 
 
 def rate_limit_service(f, case):
+    unique(case, "UniqueName", 191)
     return {"ServiceSid": f.once("rate-limit-service", f.new_service, uses=8)}
 
 
@@ -317,8 +354,12 @@ def real_rate_limit(f, case):
 
 
 def bucket_rate_limit(f, case):
-    # At most 10 buckets a rate limit.
-    return rate_limit_path(f.once("bucket-rate-limit", f.rate_limit, uses=8))
+    # At most 10 buckets a rate limit, one an interval.
+    rate_limit = f.once("bucket-rate-limit", f.rate_limit, uses=8)
+    body = body_of(case)
+    if body and isinstance(body.get("Interval"), int) and decide(REAL_SHARE, case, "Interval"):
+        body["Interval"] = 1 + (body["Interval"] + f.made["bucket-rate-limit"][1]) % 86400
+    return rate_limit_path(rate_limit)
 
 
 def own_rate_limit(f, case):
@@ -360,7 +401,51 @@ def own_entity(f, case):
     return {"ServiceSid": entity["service_sid"], "Identity": entity["identity"]}
 
 
+# P-256 (SEC 2): a device's public key is d·G, sent as base64 of its DER SubjectPublicKeyInfo.
+P256_P = 2**256 - 2**224 + 2**192 + 2**96 - 1
+P256_G = (
+    0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+    0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5,
+)
+SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
+
+
+def p256_add(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if a[0] == b[0] and (a[1] + b[1]) % P256_P == 0:
+        return None
+    if a == b:
+        slope = (3 * a[0] * a[0] - 3) * pow(2 * a[1], -1, P256_P)
+    else:
+        slope = (b[1] - a[1]) * pow(b[0] - a[0], -1, P256_P)
+    x = (slope * slope - a[0] - b[0]) % P256_P
+    return (x, (slope * (a[0] - x) - a[1]) % P256_P)
+
+
+def public_key(d):
+    """A new device's public key (a random base64 text is not one, which the schema cannot
+    say); one per factor, as the server refuses a key bound twice."""
+    point, addend = None, P256_G
+    while d:
+        if d & 1:
+            point = p256_add(point, addend)
+        addend, d = p256_add(addend, addend), d >> 1
+    der = SPKI_PREFIX + b"\x04" + point[0].to_bytes(32, "big") + point[1].to_bytes(32, "big")
+    return base64.b64encode(der).decode()
+
+
+PUSH_CONFIG = ("Config.NotificationToken", "Config.SdkVersion", "Config.NotificationPlatform")
+TOTP_CONFIG = ("Config.TimeStep", "Config.Skew", "Config.CodeLength", "Config.Alg")
+
+
 def new_identity(f, case):
+    body = body_of(case)
+    if body and body.get("FactorType") == "push" and decide(REAL_SHARE, case, "key"):
+        f.count += 1
+        body["Binding.PublicKey"] = public_key(f.count)
     return {"ServiceSid": f.service(), "Identity": f.fresh("e")}
 
 
@@ -379,8 +464,20 @@ def own_factor(f, case):
 def verify_factor(f, case):
     """An unverified factor of its own, and for most requests the code that verifies it (with
     the configuration the same request sets)."""
-    factor = f.factor(verified=False)
     body = body_of(case)
+    if body and any(k in body for k in PUSH_CONFIG) and any(k in body for k in TOTP_CONFIG):
+        # A factor is TOTP or push, and takes only its own type's settings.
+        if decide(REAL_SHARE, case, "Config"):
+            for key in PUSH_CONFIG:
+                body.pop(key, None)
+    if body and any(k in body for k in PUSH_CONFIG):
+        path = f"/Services/{f.service()}/Entities/{f.fresh('e')}/Factors"
+        f.count += 1
+        data = {"FriendlyName": "fuzz", "FactorType": "push", "Binding.Alg": "ES256", "Binding.PublicKey": public_key(f.count)}
+        data.update({"Config.SdkVersion": "1.0", "Config.AppId": "fuzz", "Config.NotificationPlatform": "none"})
+        answer = f.api.post(path, data)
+        return {"ServiceSid": answer["service_sid"], "Identity": answer["identity"], "FactorSid": answer["sid"]}
+    factor = f.factor(verified=False)
     if body and "AuthPayload" in body and right_code(case, "AuthPayload"):
         alg = body.get("Config.Alg")
         digits, step = body.get("Config.CodeLength"), body.get("Config.TimeStep")
@@ -419,8 +516,10 @@ def answer_challenge(f, case):
     factor = f.factor(verified=True)
     challenge = f.challenge(factor)
     body = body_of(case)
-    if body and "AuthPayload" in body and right_code(case, "AuthPayload"):
-        body["AuthPayload"] = factor.code(1)
+    # The server needs an answer, which the spec (as Twilio's) leaves optional.
+    if body is not None and ("AuthPayload" in body or decide(REAL_SHARE, case, "answer")):
+        if "AuthPayload" not in body or right_code(case, "AuthPayload"):
+            body["AuthPayload"] = factor.code(1)
     return challenge_path(challenge)
 
 
@@ -450,7 +549,7 @@ REAL = {
     "GET /Services/{ServiceSid}": real_service,
     "POST /Services/{ServiceSid}": updated_service,
     "DELETE /Services/{ServiceSid}": new_service,
-    "POST /Services/{ServiceSid}/Verifications": real_service,
+    "POST /Services/{ServiceSid}/Verifications": send,
     "GET /Services/{ServiceSid}/Verifications/{VerificationSid}": real_verification,
     "POST /Services/{ServiceSid}/Verifications/{VerificationSid}": own_verification,
     "POST /Services/{ServiceSid}/VerificationCheck": check,
@@ -465,7 +564,7 @@ REAL = {
     "POST /Services/{ServiceSid}/RateLimits/{RateLimitSid}/Buckets/{BucketSid}": real_bucket,
     "DELETE /Services/{ServiceSid}/RateLimits/{RateLimitSid}/Buckets/{BucketSid}": own_bucket,
     "GET /Services/{ServiceSid}/Entities": real_service,
-    "POST /Services/{ServiceSid}/Entities": real_service,
+    "POST /Services/{ServiceSid}/Entities": new_entity,
     "GET /Services/{ServiceSid}/Entities/{Identity}": real_entity,
     "DELETE /Services/{ServiceSid}/Entities/{Identity}": own_entity,
     "GET /Services/{ServiceSid}/Entities/{Identity}/Factors": real_entity,
@@ -495,11 +594,16 @@ def before_call(ctx, case, kwargs):
     if real is None or not parameters:
         return
     f = fixtures()
+    CALLS[case.operation.label] = CALLS.get(case.operation.label, 0) + 1
     destructive = case.method.upper() == "DELETE" or case.operation.label in DESTRUCTIVE
-    if not (destructive and any(value in PROTECTED for value in parameters.values())):
-        if not valid_path(parameters) or all(value in SEEN for value in parameters.values()):
+    named = list(parameters.values()) + list(body_of(case).values() if body_of(case) else [])
+    if not (destructive and any(isinstance(v, str) and v in PROTECTED for v in named)):
+        if not valid_path(parameters):
             return
-        if not share(REAL_SHARE, case.operation.label, parameters):
+        phase = case.meta.phase.name if case.meta else None
+        if str(getattr(phase, "value", phase)) == "stateful" and all(value in SEEN for value in parameters.values()):
+            return
+        if not decide(REAL_SHARE, case, "path"):
             return
     # New containers: generated cases may share theirs, and an edit in place would reach them.
     if isinstance(case.body, dict):
