@@ -67,8 +67,9 @@ def text(value):
 # challenge to answer, anything to delete). TOTP codes the request carries are replaced by
 # valid ones for most requests (RFC 6238 with the factor's configuration).
 #
-# Which requests get real resources depends only on the generated values (a CRC of them), so a
-# seed still decides everything: the rest keep their random values and test the 404 path. A
+# Which requests get real resources depends only on the operation and how many of its requests
+# went before (a CRC of them; one worker sends them in the seed's order), so a seed still
+# decides everything: the rest keep their random values and test the 404 path. A
 # request whose path parameters all came from an earlier answer (a link of the stateful
 # phase) is left as it is; the other phases pick values from earlier answers too, but freely
 # combined (one service's SID with another's rate limit), so theirs are replaced like the rest.
@@ -443,9 +444,18 @@ TOTP_CONFIG = ("Config.TimeStep", "Config.Skew", "Config.CodeLength", "Config.Al
 
 def new_identity(f, case):
     body = body_of(case)
+    # What a factor type needs of the other keys, which a schema cannot say: push a device key,
+    # a notification platform (and a token for one that delivers), ES256; TOTP a TOTP hash.
     if body and body.get("FactorType") == "push" and decide(REAL_SHARE, case, "key"):
         f.count += 1
         body["Binding.PublicKey"] = public_key(f.count)
+        body.setdefault("Config.NotificationPlatform", "none")
+        if body["Config.NotificationPlatform"] != "none":
+            body.setdefault("Config.NotificationToken", "fuzz" * 8)
+        if "Binding.Alg" in body:
+            body["Binding.Alg"] = "ES256"
+    if body and body.get("FactorType") == "totp" and body.get("Binding.Alg") == "ES256" and decide(REAL_SHARE, case, "alg"):
+        body["Binding.Alg"] = "sha1"
     return {"ServiceSid": f.service(), "Identity": f.fresh("e")}
 
 
