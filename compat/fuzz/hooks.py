@@ -204,9 +204,14 @@ class Fixtures:
         expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=50)
         return self.api.post(path, {"FactorSid": factor.sid, "ExpirationDate": expires.strftime("%Y-%m-%dT%H:%M:%SZ")})
 
+    def webhook_service(self):
+        # At most 20 webhooks a service; the stateful phase adds some to the first one listed.
+        return self.once("webhook-service", self.new_service, uses=15)
+
     def webhook(self):
         data = {"FriendlyName": "fuzz", "EventTypes": "*", "WebhookUrl": "https://example.com/verifyd-fuzz"}
-        return self.api.post(f"/Services/{self.service()}/Webhooks", data)["sid"]
+        answer = self.api.post(f"/Services/{self.webhook_service()}/Webhooks", data)
+        return {"ServiceSid": answer["service_sid"], "WebhookSid": answer["sid"]}
 
     def access_token(self):
         data = {"Identity": self.fresh("t"), "FactorType": "totp", "Ttl": "300"}
@@ -234,6 +239,7 @@ def protect(resource):
         PROTECTED.update((resource.service, resource.identity, resource.sid))
     elif isinstance(resource, dict):
         keys = ("sid", "service_sid", "identity", "rate_limit_sid", "to")
+        keys += ("ServiceSid", "WebhookSid")
         PROTECTED.update(v for k, v in resource.items() if k in keys)
 # SIDs and identities that answers of the run carried: path parameters made only of them
 # came from a link and are left alone.
@@ -543,15 +549,19 @@ def real_access_token(f, case):
 
 
 def real_webhook(f, case):
-    return {"ServiceSid": f.service(), "WebhookSid": f.once("webhook", f.webhook)}
+    return f.once("webhook", f.webhook)
 
 
 def updated_webhook(f, case):
-    return {"ServiceSid": f.service(), "WebhookSid": f.once("updated-webhook", f.webhook)}
+    return f.once("updated-webhook", f.webhook)
 
 
 def own_webhook(f, case):
-    return {"ServiceSid": f.service(), "WebhookSid": f.webhook()}
+    return f.webhook()
+
+
+def webhook_service(f, case):
+    return {"ServiceSid": f.webhook_service()}
 
 
 # Operation → what gives its real path parameters (and adjusts its body or query).
@@ -590,7 +600,7 @@ REAL = {
     "POST /Services/{ServiceSid}/AccessTokens": real_service,
     "GET /Services/{ServiceSid}/AccessTokens/{AccessTokenSid}": real_access_token,
     "GET /Services/{ServiceSid}/Webhooks": real_service,
-    "POST /Services/{ServiceSid}/Webhooks": real_service,
+    "POST /Services/{ServiceSid}/Webhooks": webhook_service,
     "GET /Services/{ServiceSid}/Webhooks/{WebhookSid}": real_webhook,
     "POST /Services/{ServiceSid}/Webhooks/{WebhookSid}": updated_webhook,
     "DELETE /Services/{ServiceSid}/Webhooks/{WebhookSid}": own_webhook,
