@@ -14,7 +14,9 @@ Checks (compat/fuzz/schemathesis.toml): no 5xx, every status documented for the 
 the documented content type, and a body that matches the response schema. The phases:
 coverage (boundary values of each constraint), fuzzing (random valid and invalid data) and
 stateful (sequences that follow the spec's `links`, so that a service created by one request
-is fetched, updated and used by the next ones).
+is fetched, updated and used by the next ones). Most requests with valid path parameters are
+sent to real resources that compat/fuzz/hooks.py creates over HTTP as they are needed (so that
+they test more than the 404 path); the rest keep their random SIDs.
 
 Prints schemathesis's own output, then a table of the answers per operation (how much of the
 valid data got a 2xx: a spec whose constraints do not match the server's tests little), then
