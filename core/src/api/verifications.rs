@@ -11,7 +11,6 @@ use verifyd_models::{
 };
 use verifyd_runtime::{Sid, Timestamp};
 
-use crate::domain::guessing::Subscriber;
 use crate::domain::message::{MessageTemplate, render, resolve_locale};
 use crate::domain::outbox::{OutboxChannel, SealedMessage};
 use crate::domain::verification::{
@@ -20,7 +19,7 @@ use crate::domain::verification::{
 };
 use crate::ids::{new_sid, prefix};
 use crate::keys::{Keys, SealContext, SecretKind};
-use crate::store::{Change, CheckState, Decision, SendKey, Store, VerificationAt};
+use crate::store::{Change, Decision, SendKey, Store, VerificationAt};
 use crate::{Core, CoreError, Principal};
 
 /// The error a pending SNA check reports for its attempt (carrier result not yet known).
@@ -242,7 +241,7 @@ impl<S: Store> Core<S> {
                         (open, code)
                     }
                     _ => {
-                        let created = Verification::new(new, attempt, plan.window, now);
+                        let created = Verification::created(new, attempt, &plan, now);
                         changes.push(Change::InsertVerification(created.clone()));
                         (created, code)
                     }
@@ -344,26 +343,21 @@ impl<S: Store> Core<S> {
         let (outcome, record) = self
             .store
             .with_check(at, move |found| {
-                let Some(CheckState { verification: mut v, guesses }) = found else {
+                let Some(mut v) = found else {
                     return Decision::nothing((CheckOutcome::NotFound, None));
                 };
                 // The code is compared only if the check is a guess the lockout admits.
                 let compare = code
                     .as_deref()
                     .map(|code| |v: &Verification| keys.code_matches(v.sid.as_str(), code, &v.code_hash));
-                let mut counted = guesses;
+                // The guesses of the To are the verification's own: a check compares a code
+                // only with an open verification, the newest of its To, which carries them.
+                let mut counted = v.guesses;
                 let outcome = v.check_guess(&mut counted, limit, compare, amount.as_deref(), payee.as_deref(), now);
                 let mut changes = Vec::new();
-                if matches!(outcome, CheckOutcome::Checked | CheckOutcome::Expired) {
+                if matches!(outcome, CheckOutcome::Checked | CheckOutcome::Expired) || counted != v.guesses {
+                    v.guesses = counted;
                     changes.push(Change::UpdateVerification(v.clone()));
-                }
-                if counted != guesses {
-                    changes.push(Change::SaveGuesses {
-                        account: v.account_sid.clone(),
-                        service: v.service_sid.clone(),
-                        subscriber: Subscriber::To(v.to.clone()),
-                        guesses: counted,
-                    });
                 }
                 Decision::save(changes, (outcome, Some(v)))
             })

@@ -6,8 +6,8 @@
 //! buy fresh guesses without end.
 //!
 //! The rules:
-//! - **Who** is counted: a [`Subscriber`] of one service: a `To` (every verification of it,
-//!   checked by `To` or by SID), or an entity by identity (the verification of each of its
+//! - **Who** is counted, within one service: a `To` (every verification of it, checked by
+//!   `To` or by SID; kept in its newest verification), or an entity ([`Subscriber`]) by identity (the verification of each of its
 //!   TOTP factors and every answer to a TOTP challenge, at creation or later). Never an
 //!   account or a service as a whole: one attacker must not lock a tenant's other users out.
 //! - **What** counts: a code that was compared with the secret and did not match, exactly
@@ -29,11 +29,12 @@ pub const DEFAULT_CEILING: u32 = 100;
 /// Seconds a subscriber stays locked out by default.
 pub const DEFAULT_LOCKOUT: i64 = 3_600;
 
-/// Whose guesses are counted together, within one service.
+/// Whose guesses a store keeps apart from the rows guessed at, within one service. A `To`'s
+/// guesses (every verification of it) are not among them: they are kept in the newest
+/// verification of that `To` ([`super::verification::Verification::guesses`]), the row a
+/// check writes anyway, and carried into the next one as the send window is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Subscriber {
-    /// A destination (`To`, normalized): every verification of it.
-    To(String),
     /// An entity by identity: its TOTP factors and challenges. Kept by identity, so deleting
     /// and re-creating the entity does not clear it.
     Entity(String),

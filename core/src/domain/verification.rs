@@ -55,6 +55,11 @@ pub struct Verification {
     /// SNA: the (simulated) carrier confirmed the device.
     pub sna_verified: bool,
     pub window: SendWindow,
+    /// The failed guesses of its `To` (see [`super::guessing`]): kept, like the send window,
+    /// in the newest verification of that `To` (the only one that can be open, so the only
+    /// one a check compares a code with), and carried into the next one. An older
+    /// verification keeps the count it had when a newer one was made, which nothing reads.
+    pub guesses: Guesses,
 }
 
 impl std::fmt::Debug for Verification {
@@ -233,7 +238,14 @@ impl Verification {
             code_sealed: Some(new.code_sealed),
             sna_verified: false,
             window,
+            guesses: Guesses::default(),
         }
+    }
+
+    /// A verification as a send creates it, carrying the guesses of its `To` that the plan
+    /// took from the newest verification before it.
+    pub fn created(new: NewVerification, attempt: SendAttempt, plan: &SendPlan, now: Timestamp) -> Self {
+        Self { guesses: plan.guesses, ..Self::new(new, attempt, plan.window, now) }
     }
 
     /// A send to an open verification: same SID and code, one more attempt; a new channel
@@ -294,6 +306,9 @@ pub struct SendPlan {
     pub window: SendWindow,
     /// The rate-limit windows this send counts in.
     pub windows: Vec<WindowUpdate>,
+    /// The failed guesses of `To`, carried from the newest verification into a new one (a
+    /// new verification does not buy fresh guesses, nor end a lockout).
+    pub guesses: Guesses,
 }
 
 /// Decides a send to `To`. A new verification is made only when none of `To` is open or
@@ -319,6 +334,7 @@ pub fn plan_send(newest: Option<&Verification>, meters: &[Meter], now: Timestamp
         reuse: newest.is_some_and(|v| v.is_open(now)),
         window: SendWindow { start: window.start, sends: window.sends + 1 },
         windows,
+        guesses: newest.map(|v| v.guesses).unwrap_or_default(),
     })
 }
 
@@ -378,18 +394,22 @@ mod tests {
         SendAttempt { attempt_sid: sid("VL", n), channel, time: t(at) }
     }
 
-    fn verification(channel: VerificationChannel) -> Verification {
-        let new = NewVerification {
+    fn new_verification(channel: VerificationChannel) -> NewVerification {
+        NewVerification {
             sid: sid("VE", 1),
             account_sid: sid("AC", 1),
             service_sid: sid("VA", 1),
             to: "+15017122661".into(),
-            channel: channel.clone(),
+            channel,
             amount: None,
             payee: None,
             code_hash: vec![1; 32],
             code_sealed: vec![2; 60],
-        };
+        }
+    }
+
+    fn verification(channel: VerificationChannel) -> Verification {
+        let new = new_verification(channel.clone());
         Verification::new(new, attempt(1, channel, 0), SendWindow { start: t(0), sends: 1 }, t(0))
     }
 
@@ -581,6 +601,31 @@ mod tests {
         assert_eq!((plan.reuse, plan.window), (false, SendWindow { start: t(0), sends: 2 }));
         let first = plan_send(None, &[], t(40)).unwrap();
         assert_eq!((first.reuse, first.window), (false, SendWindow { start: t(40), sends: 1 }));
+    }
+
+    #[test]
+    fn a_new_verification_carries_the_guesses_of_its_to() {
+        let mut guesses = Guesses::default();
+        let mut v = verification(VerificationChannel::Sms);
+        assert_eq!(guess(&mut v, &mut guesses, false, 1), (CheckOutcome::Checked, true));
+        v.guesses = guesses;
+        v.finish(VerificationStatus::Canceled, t(2));
+        let plan = plan_send(Some(&v), &[], t(3)).unwrap();
+        assert_eq!((plan.reuse, plan.guesses), (false, Guesses { failures: 1, locked_until: None }));
+        let next = Verification::created(
+            NewVerification { sid: sid("VE", 2), ..new_verification(VerificationChannel::Sms) },
+            attempt(2, VerificationChannel::Sms, 3),
+            &plan,
+            t(3),
+        );
+        assert_eq!((next.guesses, next.window), (plan.guesses, plan.window));
+        // A lockout is carried too, and the first verification of a To starts clear.
+        v.guesses = Guesses { failures: 3, locked_until: Some(t(3_600)) };
+        assert_eq!(plan_send(Some(&v), &[], t(4)).unwrap().guesses, v.guesses);
+        assert!(plan_send(None, &[], t(4)).unwrap().guesses.is_clear());
+        // A send to an open verification keeps it, with its count.
+        let open = verification(VerificationChannel::Sms);
+        assert!(plan_send(Some(&open), &[], t(4)).unwrap().reuse);
     }
 
     #[test]

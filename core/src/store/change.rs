@@ -105,9 +105,11 @@ pub enum Change {
         identity: String,
         at: Timestamp,
     },
-    /// Creates or replaces the count of a subscriber's failed guesses in a service. Saving a
-    /// clear count (no failure, no lockout) may forget the subscriber: a count that is not
-    /// kept loads as clear. Kept under the service (deleted with it), not under an entity.
+    /// Creates or replaces the count of a subscriber's failed guesses in a service (an
+    /// entity's; a `To`'s are saved with its newest verification, see
+    /// [`Verification::guesses`]). Saving a clear count (no failure, no lockout) may forget
+    /// the subscriber: a count that is not kept loads as clear. Kept under the service
+    /// (deleted with it), not under an entity.
     SaveGuesses {
         account: Sid,
         service: Sid,

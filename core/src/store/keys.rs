@@ -111,15 +111,6 @@ pub struct NewFactorState {
     pub webhooks: Vec<Webhook>,
 }
 
-/// What a check loads.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CheckState {
-    pub verification: Verification,
-    /// The guesses counted for the verification's `To` in its service
-    /// ([`crate::domain::guessing::Subscriber::To`]).
-    pub guesses: Guesses,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct FactorState {
     pub factor: Factor,

@@ -201,14 +201,18 @@ pub trait Store: Send + Sync + 'static {
         at: VerificationAt,
         decide: impl Decide<Option<Verification>, T>,
     ) -> impl Future<Output = Result<T>> + Send;
-    /// A check: the verification with the guesses counted for its `To`; `None` when there
-    /// is no such verification. Concurrent checks of any verifications of one `To` never
-    /// both see its guesses before the other's change.
+    /// A check: the verification, whose row carries the guesses of its `To` when it is the
+    /// newest of that `To` ([`Verification::guesses`]; only the newest can be open, so only
+    /// its count is ever compared against); `None` when there is no such verification. It is
+    /// [`Store::with_verification`]: concurrent checks of one verification, by SID or by
+    /// `To`, never both see it before the other's change, so none of its guesses is lost.
     fn with_check<T: Send + 'static>(
         &self,
         at: VerificationAt,
-        decide: impl Decide<Option<CheckState>, T>,
-    ) -> impl Future<Output = Result<T>> + Send;
+        decide: impl Decide<Option<Verification>, T>,
+    ) -> impl Future<Output = Result<T>> + Send {
+        self.with_verification(at, decide)
+    }
 
     // Entities, factors, challenges.
     fn entity(&self, key: &EntityKey) -> impl Future<Output = Result<Option<Entity>>> + Send;

@@ -117,8 +117,8 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                 c,
                 "INSERT INTO verifications (sid, account_sid, service_sid, to_addr, channel, status, amount, payee, \
                  check_attempts, send_attempts, date_created, date_updated, expires_at, code_hash, code_sealed, \
-                 sna_verified, window_start, window_sends) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                 sna_verified, window_start, window_sends, guess_failures, guess_locked_until) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
                 params![
                     v.sid.as_str(),
                     v.account_sid.as_str(),
@@ -138,6 +138,8 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                     v.sna_verified,
                     v.window.start.unix(),
                     v.window.sends,
+                    v.guesses.failures,
+                    opt_unix(v.guesses.locked_until),
                 ],
             )?;
         }
@@ -145,8 +147,8 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
             run(
                 c,
                 "UPDATE verifications SET channel = ?3, status = ?4, check_attempts = ?5, send_attempts = ?6, \
-                 date_updated = ?7, code_sealed = ?8, sna_verified = ?9, window_start = ?10, window_sends = ?11 \
-                 WHERE sid = ?1 AND account_sid = ?2",
+                 date_updated = ?7, code_sealed = ?8, sna_verified = ?9, window_start = ?10, window_sends = ?11, \
+                 guess_failures = ?12, guess_locked_until = ?13 WHERE sid = ?1 AND account_sid = ?2",
                 params![
                     v.sid.as_str(),
                     v.account_sid.as_str(),
@@ -159,6 +161,8 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                     v.sna_verified,
                     v.window.start.unix(),
                     v.window.sends,
+                    v.guesses.failures,
+                    opt_unix(v.guesses.locked_until),
                 ],
             )?;
         }

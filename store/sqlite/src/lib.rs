@@ -41,7 +41,7 @@ use verifyd_core::domain::service::Service;
 use verifyd_core::domain::verification::Verification;
 use verifyd_core::domain::webhook::{Delivery, StoredDelivery, Webhook};
 use verifyd_core::store::{
-    ChallengeFilter, ChallengeKey, ChallengeState, Change, CheckState, Claim, Decide, Decision, EntityKey, EntityState,
+    ChallengeFilter, ChallengeKey, ChallengeState, Change, Claim, Decide, Decision, EntityKey, EntityState,
     FactorKey, FactorState, KeyRing, NewFactorKey, NewFactorState, Page, RateLimitKey, Resealed, Result, SealedKind,
     SealedValue, SendKey, SendState, Store, StoreError, Sweep, Swept, VerificationAt,
 };
@@ -364,14 +364,6 @@ impl Store for SqliteStore {
         decide: impl Decide<Option<Verification>, T>,
     ) -> Result<T> {
         self.transact(move |c| queries::verification(c, &at), decide).await
-    }
-
-    async fn with_check<T: Send + 'static>(
-        &self,
-        at: VerificationAt,
-        decide: impl Decide<Option<CheckState>, T>,
-    ) -> Result<T> {
-        self.transact(move |c| queries::check_state(c, &at), decide).await
     }
 
     async fn entity(&self, key: &EntityKey) -> Result<Option<Entity>> {

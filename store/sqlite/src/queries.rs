@@ -10,7 +10,7 @@ use verifyd_core::domain::rate_limit::{Bucket, Meter, MeteredBucket, RateLimit, 
 use verifyd_core::domain::verification::Verification;
 use verifyd_core::domain::webhook::Webhook;
 use verifyd_core::store::{
-    ChallengeFilter, ChallengeKey, ChallengeState, CheckState, Cursor, EntityKey, EntityState, FactorKey, FactorState,
+    ChallengeFilter, ChallengeKey, ChallengeState, Cursor, EntityKey, EntityState, FactorKey, FactorState,
     NewFactorKey, NewFactorState, Page, RateLimitKey, SendKey, SendState, VerificationAt,
 };
 use verifyd_runtime::Sid;
@@ -208,14 +208,6 @@ pub fn guesses(c: &Connection, account: &Sid, service: &Sid, subscriber: &Subscr
         })
         .optional()?;
     Ok(found.unwrap_or_default())
-}
-
-/// A verification to check, with the guesses of its `To`.
-pub fn check_state(c: &Connection, at: &VerificationAt) -> Result<Option<CheckState>> {
-    let Some(verification) = verification(c, at)? else { return Ok(None) };
-    let to = Subscriber::To(verification.to.clone());
-    let guesses = guesses(c, &verification.account_sid, &verification.service_sid, &to)?;
-    Ok(Some(CheckState { verification, guesses }))
 }
 
 fn entity_guesses(c: &Connection, key: &EntityKey) -> Result<Guesses> {

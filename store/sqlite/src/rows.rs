@@ -7,7 +7,7 @@ use verifyd_core::domain::access_token::AccessToken;
 use verifyd_core::domain::account::{Account, ApiKey};
 use verifyd_core::domain::challenge::Challenge;
 use verifyd_core::domain::factor::{Entity, Factor};
-use verifyd_core::domain::guessing::Subscriber;
+use verifyd_core::domain::guessing::{Guesses, Subscriber};
 use verifyd_core::domain::outbox::{OutboxChannel, SealedMessage};
 use verifyd_core::domain::private::Private;
 use verifyd_core::domain::rate_limit::{Bucket, RateLimit};
@@ -83,10 +83,10 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String> {
     serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
-/// A subscriber as the `guesses` table keys it: (kind, subject).
+/// A subscriber as the `guesses` table keys it: (kind, subject). A `To`'s guesses are kept
+/// in its newest verification (kind 'to' is no longer written: see migration 12).
 pub fn subscriber(subscriber: &Subscriber) -> (&'static str, &str) {
     match subscriber {
-        Subscriber::To(to) => ("to", to),
         Subscriber::Entity(identity) => ("entity", identity),
     }
 }
@@ -134,7 +134,7 @@ pub fn service(r: &Row<'_>) -> rusqlite::Result<Service> {
 
 pub const VERIFICATION: &str = "sid, account_sid, service_sid, to_addr, channel, status, amount, payee, check_attempts, \
                                 send_attempts, date_created, date_updated, expires_at, code_hash, code_sealed, \
-                                sna_verified, window_start, window_sends";
+                                sna_verified, window_start, window_sends, guess_failures, guess_locked_until";
 
 pub fn verification(r: &Row<'_>) -> rusqlite::Result<Verification> {
     Ok(Verification {
@@ -155,6 +155,7 @@ pub fn verification(r: &Row<'_>) -> rusqlite::Result<Verification> {
         code_sealed: r.get(14)?,
         sna_verified: r.get(15)?,
         window: SendWindow { start: time(r, 16)?, sends: r.get(17)? },
+        guesses: Guesses { failures: r.get(18)?, locked_until: opt_time(r, 19)? },
     })
 }
 

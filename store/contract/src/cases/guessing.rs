@@ -1,6 +1,7 @@
-//! Guessing: the failed guesses counted per subscriber of a service (a `To`, an entity by
-//! identity) load with every check, factor and challenge, are kept apart per subscriber,
-//! service and account, and count exactly under concurrent wrong guesses.
+//! Guessing: the failed guesses counted per subscriber of a service (a `To`, kept in its
+//! newest verification; an entity by identity) load with every check, factor and challenge,
+//! are kept apart per subscriber, service and account, and count exactly under concurrent
+//! wrong guesses.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use verifyd_core::domain::challenge::{AnswerRefusal, Challenge};
 use verifyd_core::domain::factor::{Entity, Factor, VerifyOutcome};
 use verifyd_core::domain::guessing::{GuessLimit, Guesses, Subscriber};
 use verifyd_core::domain::verification::{CheckOutcome, Verification};
-use verifyd_core::store::{ChallengeKey, Change, CheckState, Decision, FactorKey, Store, VerificationAt};
+use verifyd_core::store::{ChallengeKey, Change, Decision, FactorKey, Store, VerificationAt};
 use verifyd_runtime::{Sid, Timestamp};
 
 use crate::fixtures::{
@@ -46,8 +47,9 @@ fn of_entity(factor: &Factor, guesses: Guesses) -> Change {
     save_guesses(&factor.account_sid, &factor.service_sid, Subscriber::Entity(factor.identity.clone()), guesses)
 }
 
+/// `v` saved with the guesses of its `To` (the newest verification of a `To` carries them).
 fn of_to(v: &Verification, guesses: Guesses) -> Change {
-    save_guesses(&v.account_sid, &v.service_sid, Subscriber::To(v.to.clone()), guesses)
+    Change::UpdateVerification(Verification { guesses, ..v.clone() })
 }
 
 /// An entity with a verified TOTP factor and a pending challenge of it, saved.
@@ -67,10 +69,11 @@ async fn entity_with_challenge<S: Store>(
     (e, f, c)
 }
 
-/// Counts are kept per subscriber: per `To` (whichever verification of it is checked) and
+/// Counts are kept per subscriber: per `To` in its newest verification (checked by SID or by
+/// `To`; written and read with the verification, carried by a new one as a send makes it) and
 /// per identity (whichever factor or challenge of it), apart from other services, from each
-/// other's kind, replaced and cleared by `SaveGuesses`, kept when the entity is deleted and
-/// re-created, and deleted with the service.
+/// other's kind, replaced and cleared by `UpdateVerification` and `SaveGuesses`, kept when the
+/// entity is deleted and re-created, and deleted with the service.
 pub async fn guesses_persist_per_subscriber<S: Store>(store: S) {
     let tenant = tenant(&store, "acme").await;
     let (account, service) = (tenant.sid().clone(), tenant.service.clone());
@@ -106,7 +109,8 @@ pub async fn guesses_persist_per_subscriber<S: Store>(store: S) {
         }
     };
     expect("the To, by its newest verification", to_guesses(&store, newest_to(&service, TO)).await, counted);
-    expect("the To, by the SID of an older one", to_guesses(&store, at_sid(&older)).await, counted);
+    expect("the To, by the SID of its newest", to_guesses(&store, at_sid(&v)).await, counted);
+    expect("an older verification of the To", to_guesses(&store, at_sid(&older)).await, Guesses::default());
     expect("another To", to_guesses(&store, at_sid(&another_to)).await, Guesses::default());
     expect("the To in another service", to_guesses(&store, at_sid(&elsewhere)).await, Guesses::default());
     expect("the entity, by its factor", factor_guesses(&store, &alice_factor).await, locked);
@@ -121,6 +125,11 @@ pub async fn guesses_persist_per_subscriber<S: Store>(store: S) {
     assert_eq!(to_guesses(&store, at_sid(&v)).await, Some(locked), "replaced");
     save(&store, vec![of_to(&v, Guesses::default())]).await;
     assert_eq!(to_guesses(&store, at_sid(&v)).await, clear, "cleared");
+    // A new verification of the To, as a send makes it, carries the count it is given.
+    let newer = Verification { guesses: counted, ..verification(&service, TO, t(2)) };
+    save(&store, vec![Change::InsertVerification(newer.clone())]).await;
+    assert_eq!(to_guesses(&store, newest_to(&service, TO)).await, Some(counted), "carried by a new verification");
+    assert_eq!(to_guesses(&store, at_sid(&newer)).await, Some(counted), "carried by a new verification");
 
     // Kept by identity: deleting the entity and creating it again does not clear it.
     save(&store, vec![Change::DeleteEntity { account: account.clone(), sid: alice.sid.clone() }]).await;
@@ -128,9 +137,8 @@ pub async fn guesses_persist_per_subscriber<S: Store>(store: S) {
     assert_eq!(factor_guesses(&store, &again).await, Some(locked), "the re-created entity");
 
     // Deleted with the service: a service made again under the same SID starts clear.
-    let other_to = save_guesses(&account, &other.sid, Subscriber::To(TO.into()), counted);
     let delete = Change::DeleteService { account: account.clone(), sid: service.sid.clone() };
-    save(&store, vec![of_to(&v, counted), other_to, delete]).await;
+    save(&store, vec![of_to(&newer, counted), of_to(&elsewhere, counted), delete]).await;
     save(&store, vec![Change::InsertService(service.clone())]).await;
     let fresh = verification(&service, TO, t(2));
     save(&store, vec![Change::InsertVerification(fresh.clone())]).await;
@@ -149,12 +157,11 @@ pub async fn guess_changes_are_scoped_to_the_account<S: Store>(store: S) {
     save(&store, vec![Change::InsertVerification(v.clone())]).await;
     let (_, factor, _) = entity_with_challenge(&store, &a.service, "alice").await;
     let locked = Guesses { failures: 50, locked_until: Some(t(600)) };
-    let (to, alice) = (Subscriber::To(TO.into()), Subscriber::Entity("alice".into()));
+    let alice = Subscriber::Entity("alice".into());
+    // The To's count is saved with its verification: an update naming B changes nothing.
+    let under_b = |guesses: Guesses| of_to(&Verification { account_sid: b.sid().clone(), ..v.clone() }, guesses);
     let _ = store
-        .save(vec![
-            save_guesses(b.sid(), &a.service.sid, to.clone(), locked),
-            save_guesses(b.sid(), &a.service.sid, alice.clone(), locked),
-        ])
+        .save(vec![under_b(locked), save_guesses(b.sid(), &a.service.sid, alice.clone(), locked)])
         .await;
     assert_eq!(to_guesses(&store, at_sid(&v)).await, Some(Guesses::default()), "counted through B's SID");
     assert_eq!(factor_guesses(&store, &factor).await, Some(Guesses::default()), "counted through B's SID");
@@ -162,10 +169,7 @@ pub async fn guess_changes_are_scoped_to_the_account<S: Store>(store: S) {
     let counted = Guesses { failures: 2, locked_until: None };
     save(&store, vec![of_to(&v, counted), of_entity(&factor, counted)]).await;
     let _ = store
-        .save(vec![
-            save_guesses(b.sid(), &a.service.sid, to, Guesses::default()),
-            save_guesses(b.sid(), &a.service.sid, alice, Guesses::default()),
-        ])
+        .save(vec![under_b(Guesses::default()), save_guesses(b.sid(), &a.service.sid, alice, Guesses::default())])
         .await;
     assert_eq!(to_guesses(&store, at_sid(&v)).await, Some(counted), "cleared through B's SID");
     assert_eq!(factor_guesses(&store, &factor).await, Some(counted), "cleared through B's SID");
@@ -177,15 +181,12 @@ pub async fn guess_changes_are_scoped_to_the_account<S: Store>(store: S) {
 }
 
 /// A wrong-code check as core decides it, counted for the `To`: the outcome.
-fn decide_wrong_check(state: Option<CheckState>, limit: GuessLimit, now: Timestamp) -> Decision<Option<CheckOutcome>> {
-    let Some(CheckState { verification: mut v, guesses }) = state else { return Decision::nothing(None) };
-    let mut counted = guesses;
+fn decide_wrong_check(state: Option<Verification>, limit: GuessLimit, now: Timestamp) -> Decision<Option<CheckOutcome>> {
+    let Some(mut v) = state else { return Decision::nothing(None) };
+    let mut counted = v.guesses;
     let outcome = v.check_guess(&mut counted, limit, Some(|_: &Verification| false), None, None, now);
     let mut changes = Vec::new();
     if matches!(outcome, CheckOutcome::Checked | CheckOutcome::Expired) {
-        changes.push(Change::UpdateVerification(v.clone()));
-    }
-    if counted != guesses {
         changes.push(of_to(&v, counted));
     }
     Decision::save(changes, Some(outcome))
@@ -210,7 +211,7 @@ pub async fn guess_ceiling_race<S: Store>(store: S) {
     assert_eq!(count(&outcomes, |o| *o == Some(CheckOutcome::LockedOut)), RACERS - 3, "{outcomes:?}");
     let state = store.with_check(at_sid(&v), Decision::nothing).await.unwrap().expect("kept");
     assert_eq!(state.guesses, Guesses { failures: 3, locked_until: Some(t(610)) });
-    assert_eq!(state.verification.check_attempts, 3, "refused checks are not attempts of the verification");
+    assert_eq!(state.check_attempts, 3, "refused checks are not attempts of the verification");
 }
 
 /// How a racing wrong guess at an entity ended.
