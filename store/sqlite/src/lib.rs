@@ -41,9 +41,9 @@ use verifyd_core::domain::service::Service;
 use verifyd_core::domain::verification::Verification;
 use verifyd_core::domain::webhook::{Delivery, StoredDelivery, Webhook};
 use verifyd_core::store::{
-    ChallengeFilter, ChallengeKey, ChallengeState, Change, Claim, Decide, Decision, EntityKey, EntityState,
-    FactorKey, FactorState, KeyRing, NewFactorKey, NewFactorState, Page, RateLimitKey, Resealed, Result, SealedKind,
-    SealedValue, SendKey, SendState, Store, StoreError, Sweep, Swept, VerificationAt,
+    ChallengeFilter, ChallengeKey, ChallengeState, Change, Claim, Decide, Decision, EntityKey, EntityState, FactorKey,
+    FactorState, KeyRing, NewFactorKey, NewFactorState, Page, RateLimitKey, Resealed, Result, SealedKind, SealedValue,
+    SendKey, SendState, Store, StoreError, Sweep, Swept, VerificationAt,
 };
 use verifyd_runtime::Sid;
 use writer::Writer;

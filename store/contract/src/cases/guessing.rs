@@ -160,9 +160,7 @@ pub async fn guess_changes_are_scoped_to_the_account<S: Store>(store: S) {
     let alice = Subscriber::Entity("alice".into());
     // The To's count is saved with its verification: an update naming B changes nothing.
     let under_b = |guesses: Guesses| of_to(&Verification { account_sid: b.sid().clone(), ..v.clone() }, guesses);
-    let _ = store
-        .save(vec![under_b(locked), save_guesses(b.sid(), &a.service.sid, alice.clone(), locked)])
-        .await;
+    let _ = store.save(vec![under_b(locked), save_guesses(b.sid(), &a.service.sid, alice.clone(), locked)]).await;
     assert_eq!(to_guesses(&store, at_sid(&v)).await, Some(Guesses::default()), "counted through B's SID");
     assert_eq!(factor_guesses(&store, &factor).await, Some(Guesses::default()), "counted through B's SID");
 
@@ -181,7 +179,11 @@ pub async fn guess_changes_are_scoped_to_the_account<S: Store>(store: S) {
 }
 
 /// A wrong-code check as core decides it, counted for the `To`: the outcome.
-fn decide_wrong_check(state: Option<Verification>, limit: GuessLimit, now: Timestamp) -> Decision<Option<CheckOutcome>> {
+fn decide_wrong_check(
+    state: Option<Verification>,
+    limit: GuessLimit,
+    now: Timestamp,
+) -> Decision<Option<CheckOutcome>> {
     let Some(mut v) = state else { return Decision::nothing(None) };
     let mut counted = v.guesses;
     let outcome = v.check_guess(&mut counted, limit, Some(|_: &Verification| false), None, None, now);
