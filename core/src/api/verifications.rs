@@ -240,7 +240,15 @@ impl<S: Store> Core<S> {
                         changes.push(Change::UpdateVerification(open.clone()));
                         (open, code)
                     }
-                    _ => {
+                    newest => {
+                        // A pending newest verification (expired, or it would be reused) ends
+                        // now: only the newest of a To carries its guesses, and a check racing
+                        // this send must not count one in it.
+                        if let Some(mut before) = newest
+                            && before.supersede(now)
+                        {
+                            changes.push(Change::UpdateVerification(before));
+                        }
                         let created = Verification::created(new, attempt, &plan, now);
                         changes.push(Change::InsertVerification(created.clone()));
                         (created, code)

@@ -248,6 +248,19 @@ impl Verification {
         Self { guesses: plan.guesses, ..Self::new(new, attempt, plan.window, now) }
     }
 
+    /// A send made a newer verification of its `To`: if this one is still pending (it can
+    /// only have expired, or the send would have reused it), it is marked expired now. So a
+    /// check that read the clock before it expired but runs after the send finds it ended and
+    /// compares nothing, and no guess is counted in a verification that no longer carries the
+    /// guesses of its `To`. False (and no change) when it had ended already.
+    pub fn supersede(&mut self, now: Timestamp) -> bool {
+        if self.status != VerificationStatus::Pending {
+            return false;
+        }
+        self.set_status(VerificationStatus::Expired, now);
+        true
+    }
+
     /// A send to an open verification: same SID and code, one more attempt; a new channel
     /// replaces the old.
     pub fn resend(&mut self, attempt: SendAttempt, window: SendWindow, now: Timestamp) {
@@ -626,6 +639,23 @@ mod tests {
         // A send to an open verification keeps it, with its count.
         let open = verification(VerificationChannel::Sms);
         assert!(plan_send(Some(&open), &[], t(4)).unwrap().reuse);
+    }
+
+    #[test]
+    fn a_new_verification_ends_the_pending_one_before_it() {
+        let mut old = verification(VerificationChannel::Sms);
+        let plan = plan_send(Some(&old), &[], t(LIFETIME)).unwrap();
+        assert!(!plan.reuse, "expired: a new verification");
+        assert!(old.supersede(t(LIFETIME)));
+        assert_eq!((old.status.clone(), old.code_sealed.clone()), (VerificationStatus::Expired, None));
+        // A check that read the clock before it expired compares nothing and counts nothing.
+        let mut guesses = Guesses::default();
+        assert_eq!(guess(&mut old, &mut guesses, false, LIFETIME - 1), (CheckOutcome::NotFound, false));
+        assert!(guesses.is_clear());
+        let mut approved = verification(VerificationChannel::Sms);
+        approved.finish(VerificationStatus::Approved, t(1));
+        assert!(!approved.supersede(t(2)), "an ended verification stays as it ended");
+        assert_eq!(approved.status, VerificationStatus::Approved);
     }
 
     #[test]
