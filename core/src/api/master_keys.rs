@@ -50,6 +50,8 @@ impl<S: Store> Core<S> {
         let mut report = ResealReport::default();
         let mut totals: Vec<(SealedKind, u64, u64, u64)> =
             SealedKind::ALL.iter().filter(|k| **k != SealedKind::ApiKeyDigest).map(|k| (*k, 0, 0, 0)).collect();
+        // Clean once a whole pass finds nothing to re-seal (what waits for its key aside).
+        let mut clean = false;
         for _ in 0..PASSES {
             let mut stale = 0;
             report.access_tokens_under_previous = 0;
@@ -61,14 +63,18 @@ impl<S: Store> Core<S> {
                 report.access_tokens_under_previous += pass.waiting;
             }
             if stale == 0 {
+                clean = true;
                 break;
             }
         }
         report.api_keys_under_previous = self.api_keys_under_previous().await?;
         let unreadable: u64 = totals.iter().map(|t| t.3).sum();
-        let still_stale = self.count_stale().await?;
         report.kinds = totals;
-        if still_stale == 0 && unreadable == 0 && report.api_keys_under_previous.is_empty() {
+        if clean
+            && unreadable == 0
+            && report.access_tokens_under_previous == 0
+            && report.api_keys_under_previous.is_empty()
+        {
             let current = self.keys.fingerprint().to_owned();
             report.retired = self
                 .store
@@ -83,11 +89,8 @@ impl<S: Store> Core<S> {
 
     async fn reseal_kind(&self, kind: SealedKind) -> Result<Pass, CoreError> {
         let mut pass = Pass::default();
-        let mut after = None;
-        loop {
-            let batch = self.store.sealed_values(kind, after.clone(), BATCH).await?;
-            let Some(last) = batch.last() else { break };
-            after = Some(last.sid.clone());
+        let mut walk = Walk::new(kind);
+        while let Some(batch) = walk.next(&self.store).await? {
             let mut replacements = Vec::new();
             for value in &batch {
                 pass.examined += 1;
@@ -157,35 +160,34 @@ impl<S: Store> Core<S> {
             .is_some_and(|exp| exp > self.clock.now().unix())
     }
 
-    /// Values of every kind still sealed under another key.
-    async fn count_stale(&self) -> Result<u64, CoreError> {
-        let mut stale = 0;
-        for kind in SealedKind::ALL.into_iter().filter(|k| *k != SealedKind::ApiKeyDigest) {
-            let mut after = None;
-            loop {
-                let batch = self.store.sealed_values(kind, after.clone(), BATCH).await?;
-                let Some(last) = batch.last() else { break };
-                after = Some(last.sid.clone());
-                stale +=
-                    batch.iter().filter(|v| v.plain || !self.keys.made_under_current(&v.value, MadeBy::Seal)).count()
-                        as u64;
-            }
-        }
-        Ok(stale)
-    }
-
     async fn api_keys_under_previous(&self) -> Result<Vec<Sid>, CoreError> {
         let mut found = Vec::new();
-        let mut after = None;
-        loop {
-            let batch = self.store.sealed_values(SealedKind::ApiKeyDigest, after.clone(), BATCH).await?;
-            let Some(last) = batch.last() else { break };
-            after = Some(last.sid.clone());
+        let mut walk = Walk::new(SealedKind::ApiKeyDigest);
+        while let Some(batch) = walk.next(&self.store).await? {
             found.extend(
                 batch.into_iter().filter(|v| !self.keys.made_under_current(&v.value, MadeBy::Digest)).map(|v| v.sid),
             );
         }
         Ok(found)
+    }
+}
+
+/// Every stored value of one kind, a batch at a time, in SID order.
+struct Walk {
+    kind: SealedKind,
+    after: Option<Sid>,
+}
+
+impl Walk {
+    fn new(kind: SealedKind) -> Self {
+        Self { kind, after: None }
+    }
+
+    async fn next<S: Store>(&mut self, store: &S) -> Result<Option<Vec<SealedValue>>, CoreError> {
+        let batch = store.sealed_values(self.kind, self.after.clone(), BATCH).await?;
+        let Some(last) = batch.last() else { return Ok(None) };
+        self.after = Some(last.sid.clone());
+        Ok(Some(batch))
     }
 }
 
