@@ -19,6 +19,52 @@ pub struct Api {
     pub types: BTreeMap<String, TypeDef>,
     /// The type of every 4xx/5xx body.
     pub error_type: String,
+    /// The kinds of caller the spec declares (`x-verifyd-principals`), in spec order.
+    pub principals: Vec<Principal>,
+    /// The document's tags that operations use, in the document's order: one server trait
+    /// each.
+    pub tags: Vec<Tag>,
+}
+
+/// A group of operations (the spec's `tags`): the server implements one trait per tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    /// The tag (`Rate Limits`).
+    pub name: String,
+    /// Its trait (`RateLimitsApi`).
+    pub trait_name: String,
+    pub doc: Option<String>,
+}
+
+/// A kind of caller: who may call an operation is a list of these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The name in the spec (`api_key`).
+    pub name: String,
+    /// The Rust variant (`ApiKey`).
+    pub variant: String,
+    pub doc: Option<String>,
+    /// Wire keys this caller is bound to (`ServiceSid`, `Identity`).
+    pub claims: Vec<String>,
+    /// What naming another value of a claim is answered.
+    pub outside: Outside,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outside {
+    /// 401, as for wrong credentials.
+    Unauthenticated,
+    /// 404, as for what does not exist.
+    NotFound,
+}
+
+/// One kind of caller an operation admits, and the request's keys bound to its claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// Index into `Api::principals`.
+    pub principal: usize,
+    /// The principal's claims this operation has an input for, in claim order.
+    pub bound: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -59,6 +105,10 @@ pub struct Operation {
     pub error_statuses: Vec<u16>,
     /// Set when the operation answers one page of a list.
     pub list: Option<ListInfo>,
+    /// Who may call it (`x-verifyd-access`).
+    pub access: Vec<Grant>,
+    /// Index into `Api::tags`: the trait its method belongs to.
+    pub tag: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

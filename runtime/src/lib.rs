@@ -2,25 +2,34 @@
 //!
 //! The generated models describe *what* each operation carries; this crate knows *how*
 //! Twilio puts it on the wire: form bodies with dotted and repeated keys, SIDs, second-precision
-//! UTC timestamps, and the error a rejected value gets.
+//! UTC timestamps, the error a rejected value gets, and Twilio's error body.
+//!
+//! Features: `server` has the HTTP glue of a generated server crate (axum), `client` that of
+//! a generated client (reqwest), `tls` the client's TLS (rustls with ring), `proptest`
+//! strategies for property tests. Neither side pulls the other's HTTP stack.
 
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::string_slice, clippy::panic)
 )]
 
+#[cfg(feature = "client")]
+pub mod client;
 mod decode_error;
 pub mod form;
 #[cfg(test)]
 mod hostile;
 mod http_url;
 mod request;
+#[cfg(feature = "server")]
+pub mod server;
 mod sid;
 // Test support: a strategy that cannot be built is a bug to surface at once.
 #[cfg(feature = "proptest")]
 #[allow(clippy::panic)]
 pub mod strategies;
 mod timestamp;
+mod twilio_error;
 mod wire;
 
 pub use decode_error::{DecodeError, Rejection};
@@ -28,6 +37,7 @@ pub use http_url::HttpUrl;
 pub use request::{ListPage, WireRequest, fill_path, match_path, percent_decode};
 pub use sid::Sid;
 pub use timestamp::Timestamp;
+pub use twilio_error::TwilioError;
 pub use wire::{FromWire, Pattern, Rules, ToWire, json_from_wire, json_to_wire};
 
 /// What every generated response enum can report about itself.

@@ -41,6 +41,21 @@ impl Timestamp {
         Self::from_unix(t.unix_timestamp()).ok_or(MalformedTimestamp)
     }
 
+    /// The current time, from the system clock.
+    pub fn now() -> Self {
+        Self(OffsetDateTime::now_utc().unix_timestamp())
+    }
+
+    /// RFC 9110 IMF-fixdate, as HTTP's `Date` header writes it: `Sun, 06 Nov 1994 08:49:37 GMT`.
+    pub fn http_date(self) -> String {
+        const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        let t = self.to_datetime();
+        let day = DAYS.get(usize::from(t.weekday().number_days_from_monday())).copied().unwrap_or("Mon");
+        let month = MONTHS.get(usize::from(u8::from(t.month())).saturating_sub(1)).copied().unwrap_or("Jan");
+        format!("{day}, {:02} {month} {:04} {:02}:{:02}:{:02} GMT", t.day(), t.year(), t.hour(), t.minute(), t.second())
+    }
+
     fn to_datetime(self) -> OffsetDateTime {
         // In range by construction.
         OffsetDateTime::from_unix_timestamp(self.0).unwrap_or(OffsetDateTime::UNIX_EPOCH).to_offset(UtcOffset::UTC)
@@ -92,6 +107,13 @@ impl<'de> Deserialize<'de> for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_dates_are_imf_fixdate() {
+        assert_eq!(Timestamp::from_unix(784_111_777).unwrap().http_date(), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(Timestamp::from_unix(1_767_225_600).unwrap().http_date(), "Thu, 01 Jan 2026 00:00:00 GMT");
+        assert_eq!(Timestamp::from_unix(0).unwrap().http_date(), "Thu, 01 Jan 1970 00:00:00 GMT");
+    }
 
     #[test]
     fn writes_seconds_and_z() {

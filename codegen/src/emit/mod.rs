@@ -54,6 +54,30 @@ fn doc(text: Option<&str>) -> TokenStream {
     quote! { #( #[doc = #lines] )* }
 }
 
+/// The doc text of an operation, the same on its request type, client method, trait method
+/// and endpoint: summary, `` `operationId`: METHOD `path` ``, description.
+fn operation_doc(api: &Api, op: &crate::ir::Operation) -> TokenStream {
+    let mut text = format!("`{}`: {} `{}{}`.", op.id, op.method.as_str(), api.base_path, op.path_template);
+    if let Some(s) = &op.summary {
+        text = format!("{s}\n\n{text}");
+    }
+    if let Some(d) = &op.description {
+        text = format!("{text}\n\n{}", d.trim());
+    }
+    doc(Some(&text))
+}
+
+/// The type of an operation's success body, in a crate beside the models (`()` for 204).
+fn response_ty(op: &crate::ir::Operation) -> TokenStream {
+    match &op.success.body {
+        Some(body) => {
+            let body = ident(body);
+            quote!(verifyd_models::#body)
+        }
+        None => quote!(()),
+    }
+}
+
 /// An integer literal without a type suffix (`60200`, not `60200u32`).
 fn int<N: TryInto<i128>>(n: N) -> proc_macro2::Literal {
     proc_macro2::Literal::i128_unsuffixed(n.try_into().unwrap_or(i128::MAX))

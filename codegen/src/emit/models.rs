@@ -184,6 +184,7 @@ fn types(api: &Api, patterns: &Patterns, form_structs: &BTreeSet<String>) -> Res
     let mut items = Vec::new();
     for def in api.types.values() {
         items.push(match def {
+            TypeDef::Struct(s) if s.name == api.error_type => error_type(s)?,
             TypeDef::Struct(s) => struct_tokens(s, patterns, form_structs.contains(&s.name)),
             TypeDef::Enum(e) => enum_tokens(e),
         });
@@ -200,6 +201,30 @@ fn types(api: &Api, patterns: &Patterns, form_structs: &BTreeSet<String>) -> Res
         //! they share with requests.
         #(#items)*
         #(#pages)*
+    })
+}
+
+/// The error schema is the runtime's `TwilioError`, the one type every error answer is built
+/// with and read into; the spec must describe exactly its four fields.
+fn error_type(s: &StructDef) -> Result<TokenStream, Error> {
+    let fields: Vec<(&str, &Ty, bool)> = s.fields.iter().map(|f| (f.json.as_str(), &f.ty, f.nullable)).collect();
+    let expected = [
+        ("code", &Ty::Integer, false),
+        ("message", &Ty::String, false),
+        ("more_info", &Ty::String, false),
+        ("status", &Ty::Integer, false),
+    ];
+    if fields != expected {
+        return Err(Error::Emit {
+            file: "models/src/types.rs".into(),
+            message: format!("the error schema {} must have exactly code, message, more_info, status (all required)", s.name),
+        });
+    }
+    let name = ident(&s.name);
+    Ok(if s.name == "TwilioError" {
+        quote! { pub use verifyd_runtime::TwilioError; }
+    } else {
+        quote! { pub use verifyd_runtime::TwilioError as #name; }
     })
 }
 

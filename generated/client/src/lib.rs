@@ -9,6 +9,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::string_slice, clippy::panic)
 )]
 
+#![deny(missing_docs)]
 #[rustfmt::skip]
 mod client;
 

@@ -858,16 +858,7 @@ impl verifyd_runtime::ToWire for TotpAlgorithm {
         self.as_str().to_owned()
     }
 }
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TwilioError {
-    /// Twilio error code.
-    pub code: i64,
-    pub message: String,
-    /// URL of the error's documentation.
-    pub more_info: String,
-    /// The HTTP status of the response.
-    pub status: i64,
-}
+pub use verifyd_runtime::TwilioError;
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Verification {
     /// Unique identifier of the verification.

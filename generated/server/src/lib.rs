@@ -4,6 +4,7 @@
 //!
 //! Generated from `spec/openapi.yaml`; see the crate README.
 
+#![deny(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::string_slice, clippy::panic)
@@ -12,7 +13,11 @@
 #[rustfmt::skip]
 mod api;
 #[rustfmt::skip]
+pub mod endpoints;
+#[rustfmt::skip]
 mod router;
 
 pub use api::*;
 pub use router::*;
+pub use verifyd_runtime::server::{Authenticate, Caller, Credentials, Reply, RouterOptions, WireError};
+pub use verifyd_runtime::TwilioError;

@@ -1,0 +1,147 @@
+//! One operation served: authenticate, check access, decode, call, answer.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::extract::{FromRequestParts, RawPathParams, Request, State};
+use axum::http::Uri;
+use axum::response::Response;
+
+use super::access::{Grant, Refusal, admit};
+use super::answer::{empty_response, error_response, json_response};
+use super::input::{basic_credentials, read_form};
+use super::{Authenticate, Caller, Reply, RouterOptions, WireError};
+use crate::form::FormPairs;
+use crate::{Rejection, TwilioError, WireRequest};
+
+/// One operation of the spec, as the generated server crate declares it.
+pub trait Endpoint<A: Authenticate>: Send + Sync + 'static {
+    /// The operation's request (path, query and body).
+    type Request: WireRequest<Response: serde::Serialize + Send> + Send + 'static;
+    /// The principal kinds that may call it (the spec's `x-verifyd-access`).
+    const ACCESS: &'static [Grant<A::Role>];
+
+    /// The implementation's method for it.
+    fn call<'a>(
+        api: &'a A,
+        principal: &'a A::Principal,
+        request: Self::Request,
+    ) -> impl Future<Output = Result<Reply<<Self::Request as WireRequest>::Response>, A::Error>> + Send + 'a;
+}
+
+/// The router's state: the implementation and the router's limits.
+pub struct Served<A> {
+    api: Arc<A>,
+    options: RouterOptions,
+    base_path: &'static str,
+}
+
+impl<A> Served<A> {
+    /// The state of a router serving `api` under `base_path`.
+    pub fn new(api: Arc<A>, options: RouterOptions, base_path: &'static str) -> Self {
+        Self { api, options, base_path }
+    }
+
+    /// `path` below the base path, as error messages name it.
+    fn below<'p>(&self, path: &'p str) -> &'p str {
+        path.strip_prefix(self.base_path).unwrap_or(path)
+    }
+}
+
+impl<A> Clone for Served<A> {
+    fn clone(&self) -> Self {
+        Self { api: Arc::clone(&self.api), options: self.options, base_path: self.base_path }
+    }
+}
+
+/// The axum handler of every operation: `E` says which.
+pub async fn serve<A: Authenticate, E: Endpoint<A>>(State(served): State<Served<A>>, request: Request) -> Response {
+    let api = Arc::clone(&served.api);
+    match CatchPanic(Box::pin(answer::<A, E>(served, request))).await {
+        Ok(response) => response,
+        // A bug, in the router or the implementation: an answer instead of a dropped connection.
+        Err(()) => error_response(&TwilioError::internal(), Vec::new(), api.now()),
+    }
+}
+
+async fn answer<A: Authenticate, E: Endpoint<A>>(served: Served<A>, request: Request) -> Response {
+    let (principal, input) = match accept::<A, E>(&served, request).await {
+        Ok(accepted) => accepted,
+        Err(Failure::Wire(error)) => return error_response(&error, Vec::new(), served.api.now()),
+        Err(Failure::Implementation(error)) => return error_response(&error.to_wire(), error.headers(), served.api.now()),
+    };
+    let result = E::call(&served.api, &principal, input).await;
+    let now = served.api.now();
+    match result {
+        Ok(reply) if E::Request::SUCCESS_STATUS == 204 => empty_response(reply.headers, now),
+        Ok(reply) => json_response(E::Request::SUCCESS_STATUS, &reply.body, reply.headers, now),
+        Err(error) => error_response(&error.to_wire(), error.headers(), now),
+    }
+}
+
+/// Why a request did not reach the implementation's method.
+enum Failure<E> {
+    Wire(TwilioError),
+    Implementation(E),
+}
+
+/// Authenticates, checks access, then decodes path, query and body into the request.
+async fn accept<A: Authenticate, E: Endpoint<A>>(
+    served: &Served<A>,
+    request: Request,
+) -> Result<(A::Principal, E::Request), Failure<A::Error>> {
+    let (mut parts, body) = request.into_parts();
+    let below = served.below(parts.uri.path()).to_owned();
+    let not_found = || Failure::Wire(TwilioError::not_found(&below));
+    let credentials = basic_credentials(&parts.headers).ok_or(Failure::Wire(TwilioError::unauthenticated()))?;
+    let principal = served.api.authenticate(credentials).await.map_err(Failure::Implementation)?;
+    // Invalid UTF-8 in a segment names nothing that can exist.
+    let params = RawPathParams::from_request_parts(&mut parts, &()).await.map_err(|_| not_found())?;
+    let query = FormPairs::parse(parts.uri.query().unwrap_or_default().as_bytes());
+    let body = read_form(&parts.headers, body, served.options.body_limit).await.map_err(Failure::Wire)?;
+    let value = |key: &str| {
+        params
+            .iter()
+            .find(|(name, _)| *name == key)
+            .map(|(_, v)| v.to_owned())
+            .or_else(|| query.values(key).chain(body.values(key)).next().map(str::to_owned))
+    };
+    admit(E::ACCESS, principal.role(), |key| principal.claim(key), value).map_err(|refusal| match refusal {
+        Refusal::Unauthenticated => Failure::Wire(TwilioError::unauthenticated()),
+        Refusal::NotFound => not_found(),
+    })?;
+    let path: Vec<&str> = params.iter().map(|(_, v)| v).collect();
+    let request = E::Request::decode(&path, &query, &body).map_err(|e| match e.rejection {
+        Rejection::NotFound => not_found(),
+        _ => Failure::Wire(TwilioError::new(e.status(), e.code, e.message())),
+    })?;
+    Ok((principal, request))
+}
+
+/// The answer to a path no operation has: 404 `20404`.
+pub async fn not_found<A: Authenticate>(State(served): State<Served<A>>, uri: Uri) -> Response {
+    error_response(&TwilioError::not_found(served.below(uri.path())), Vec::new(), served.api.now())
+}
+
+/// The answer to a method a path does not have: 405 `20004`.
+pub async fn method_not_allowed<A: Authenticate>(State(served): State<Served<A>>) -> Response {
+    error_response(&TwilioError::new(405, 20004, "Method not allowed"), Vec::new(), served.api.now())
+}
+
+/// A future that turns a panic while it is polled into `Err(())`.
+struct CatchPanic<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(Err(())),
+        }
+    }
+}
