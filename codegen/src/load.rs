@@ -87,7 +87,8 @@ impl<'a> Loader<'a> {
             }
             for (method, op) in [(Method::Get, &item.get), (Method::Post, &item.post), (Method::Delete, &item.delete)] {
                 if let Some(op) = op {
-                    let at = operation::At { path, method, shared: &item.parameters, principals: &principals, tags: &tags };
+                    let at =
+                        operation::At { path, method, shared: &item.parameters, principals: &principals, tags: &tags };
                     operations.push(self.operation(&at, op, &mut seen)?);
                 }
             }
@@ -132,7 +133,11 @@ impl<'a> Loader<'a> {
             .tags
             .iter()
             .map(|t| {
-                Ok(Tag { name: t.name.clone(), trait_name: format!("{}Api", names::type_name(&t.name)?), doc: t.description.clone() })
+                Ok(Tag {
+                    name: t.name.clone(),
+                    trait_name: format!("{}Api", names::type_name(&t.name)?),
+                    doc: t.description.clone(),
+                })
             })
             .collect::<Result<Vec<_>, Error>>()?;
         names::check_unique("tags", tags.iter().map(|t| (t.name.as_str(), t.trait_name.as_str())))?;
@@ -250,4 +255,3 @@ fn component_name<'r>(reference: &'r str, kind: &str) -> Result<&'r str, Error> 
 fn code(v: &Value) -> Option<u32> {
     v.as_u64().and_then(|n| u32::try_from(n).ok())
 }
-

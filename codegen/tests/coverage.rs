@@ -47,7 +47,19 @@ fn quote_name(ty: &syn::Type) -> String {
     }
 }
 
-/// `(handler, path)` of every `.route(path, MethodRouter::new().get(handler::<A>)…)` in `router()`.
+/// Names of the methods of every trait in `file`.
+fn trait_methods(file: &syn::File) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for item in &file.items {
+        if let syn::Item::Trait(t) = item {
+            out.extend(methods(file, &t.ident.to_string()));
+        }
+    }
+    out
+}
+
+/// `(endpoint, path)` of every `.route(path, MethodRouter::new().get(serve::<A, endpoints::X>)…)`
+/// in `router()`.
 fn routes(file: &syn::File) -> BTreeSet<(String, String)> {
     let router = file
         .items
@@ -61,10 +73,9 @@ fn routes(file: &syn::File) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for route in text.split(". route (").skip(1) {
         let path = route.split('"').nth(1).unwrap_or_default().to_owned();
-        for handler in route.split(" :: < A >").map(|s| s.rsplit(['(', ' ']).next().unwrap_or_default()) {
-            if !handler.is_empty() && handler.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-                out.insert((handler.to_owned(), path.clone()));
-            }
+        for endpoint in route.split("endpoints :: ").skip(1) {
+            let name = endpoint.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or_default();
+            out.insert((name.to_owned(), path.clone()));
         }
     }
     out
@@ -84,14 +95,17 @@ fn check_every_operation(spec: &str) -> usize {
     let api = load(spec).expect("spec loads");
     let files = generate(spec).expect("spec generates");
     let client = methods(&file(&files, "client/src/client.rs"), "Client");
-    let server_trait = methods(&file(&files, "server/src/api.rs"), "Api");
+    let server_trait = trait_methods(&file(&files, "server/src/api.rs"));
+    let endpoints = structs(&file(&files, "server/src/endpoints.rs"));
     let routes = routes(&file(&files, "server/src/router.rs"));
     let requests = structs(&file(&files, "models/src/requests.rs"));
     for op in &api.operations {
         assert!(client.contains(&op.fn_name), "client method {}", op.fn_name);
         assert!(server_trait.contains(&op.fn_name), "trait method {}", op.fn_name);
         let path = format!("{}{}", api.base_path, op.path_template);
-        assert!(routes.contains(&(op.fn_name.clone(), path.clone())), "route {} {path}", op.fn_name);
+        let endpoint = op.request_type.trim_end_matches("Request").to_owned();
+        assert!(endpoints.contains(&endpoint), "endpoint {endpoint}");
+        assert!(routes.contains(&(endpoint.clone(), path.clone())), "route {endpoint} {path}");
         assert!(requests.contains(&op.request_type), "request type {}", op.request_type);
     }
     assert_eq!(server_trait.len(), api.operations.len(), "nothing but the operations in the trait");
@@ -113,6 +127,7 @@ fn an_operation_added_to_the_spec_is_generated_without_other_edits() {
       summary: Fetch a ping
       description: An operation that exists only in this test.
       tags: [Services]
+      x-verifyd-access: [account]
       parameters:
         - $ref: '#/components/parameters/ServiceSid'
         - name: PingSid

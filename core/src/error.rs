@@ -8,10 +8,10 @@ use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
-    /// Missing, wrong or revoked credentials. The answer carries the server's time in a
-    /// `Date` header: push SDKs correct their clock from it and try again.
+    /// Missing, wrong or revoked credentials. The router dates every answer by the core's
+    /// clock: push SDKs correct their clock from a 401's `Date` and try again.
     #[error("Authenticate")]
-    Unauthenticated { date: Option<verifyd_runtime::Timestamp> },
+    Unauthenticated,
     /// Unknown, of another account, or no longer visible (Twilio does not tell them apart).
     #[error("The requested resource {path} was not found")]
     NotFound { path: String },
@@ -108,7 +108,7 @@ impl CoreError {
     /// (HTTP status, Twilio code).
     fn status_and_code(&self) -> (u16, u32) {
         match self {
-            Self::Unauthenticated { .. } => (401, 20003),
+            Self::Unauthenticated => (401, 20003),
             Self::NotFound { .. } => (404, 20404),
             Self::InvalidParameter { code, .. } => (400, *code),
             Self::MaxCheckAttempts => (429, 60202),
@@ -166,36 +166,8 @@ impl WireError for CoreError {
             }
             other => other.to_string(),
         };
-        TwilioError {
-            code: i64::from(code),
-            message,
-            more_info: format!("https://www.twilio.com/docs/errors/{code}"),
-            status: i64::from(status),
-        }
+        TwilioError::new(status, code, message)
     }
-
-    fn headers(&self) -> Vec<(String, String)> {
-        match self {
-            Self::Unauthenticated { date: Some(date) } => vec![("Date".to_owned(), http_date(*date))],
-            _ => Vec::new(),
-        }
-    }
-}
-
-/// RFC 9110 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) of a time.
-pub fn http_date(t: verifyd_runtime::Timestamp) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let text = t.to_string(); // 2026-01-01T00:00:00Z
-    let part = |range: std::ops::Range<usize>| text.get(range).unwrap_or_default();
-    let (year, month, day, clock) = (part(0..4), part(5..7), part(8..10), part(11..19));
-    let weekday = usize::try_from(t.unix().div_euclid(86_400).rem_euclid(7))
-        .ok()
-        .and_then(|d| DAYS.get(d))
-        .copied()
-        .unwrap_or("Thu");
-    let month = month.parse::<usize>().ok().and_then(|m| MONTHS.get(m.wrapping_sub(1))).copied().unwrap_or("Jan");
-    format!("{weekday}, {day} {month} {year} {clock} GMT")
 }
 
 #[cfg(test)]
@@ -205,7 +177,7 @@ mod tests {
     #[test]
     fn errors_carry_twilio_codes_and_statuses() {
         let cases = [
-            (CoreError::Unauthenticated { date: None }, 401, 20003),
+            (CoreError::Unauthenticated, 401, 20003),
             (CoreError::not_found("/Services/VA1"), 404, 20404),
             (CoreError::invalid("To"), 400, 60200),
             (CoreError::MaxCheckAttempts, 429, 60202),
@@ -224,18 +196,6 @@ mod tests {
         assert_eq!(
             CoreError::not_found("/Services/VA1").to_wire().message,
             "The requested resource /Services/VA1 was not found"
-        );
-    }
-
-    #[test]
-    fn http_dates_are_imf_fixdate() {
-        assert_eq!(
-            http_date(verifyd_runtime::Timestamp::from_unix(784_111_777).unwrap()),
-            "Sun, 06 Nov 1994 08:49:37 GMT"
-        );
-        assert_eq!(
-            http_date(verifyd_runtime::Timestamp::from_unix(1_767_225_600).unwrap()),
-            "Thu, 01 Jan 2026 00:00:00 GMT"
         );
     }
 

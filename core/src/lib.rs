@@ -37,7 +37,7 @@ pub use api::accounts::Credentials;
 pub use api::master_keys::ResealReport;
 pub use background::{DeliveryRound, Post, WebhookTransport};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{CoreError, http_date};
+pub use error::CoreError;
 pub use principal::Principal;
 pub use store::Store;
 
@@ -119,10 +119,5 @@ impl<S: Store> Core<S> {
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
-    }
-
-    /// 401, dated by this core's clock.
-    pub(crate) fn unauthenticated(&self) -> CoreError {
-        CoreError::Unauthenticated { date: Some(self.clock.now()) }
     }
 }

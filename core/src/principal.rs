@@ -2,6 +2,8 @@
 
 use verifyd_models::FactorType;
 use verifyd_runtime::Sid;
+use verifyd_runtime::server::Caller;
+use verifyd_server::Role;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
@@ -36,5 +38,32 @@ impl Principal {
     /// The account's own credentials or an API key: every operation is open to them.
     pub fn is_backend(&self) -> bool {
         matches!(self, Principal::Account { .. } | Principal::ApiKey { .. })
+    }
+}
+
+/// The spec's view of a principal: its kind, and the wire values it is bound to (the router
+/// refuses a request that names others).
+impl Caller for Principal {
+    type Role = Role;
+
+    fn role(&self) -> Role {
+        match self {
+            Principal::Account { .. } => Role::Account,
+            Principal::ApiKey { .. } => Role::ApiKey,
+            Principal::Device { .. } => Role::Device,
+            Principal::Enrolment { .. } => Role::Enrolment,
+        }
+    }
+
+    fn claim(&self, key: &str) -> Option<&str> {
+        match (self, key) {
+            (Principal::Device { service_sid, .. } | Principal::Enrolment { service_sid, .. }, "ServiceSid") => {
+                Some(service_sid.as_str())
+            }
+            (Principal::Device { identity, .. } | Principal::Enrolment { identity, .. }, "Identity") => Some(identity),
+            (Principal::Device { factor_sid, .. }, "FactorSid") => Some(factor_sid.as_str()),
+            (Principal::Enrolment { factor_type, .. }, "FactorType") => Some(factor_type.as_str()),
+            _ => None,
+        }
     }
 }

@@ -34,7 +34,7 @@ mod wire;
 
 pub use decode_error::{DecodeError, Rejection};
 pub use http_url::HttpUrl;
-pub use request::{ListPage, WireRequest, fill_path, match_path, percent_decode};
+pub use request::{ListPage, WireRequest, fill_path, match_path, path_values, percent_decode};
 pub use sid::Sid;
 pub use timestamp::Timestamp;
 pub use twilio_error::TwilioError;

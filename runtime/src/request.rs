@@ -74,6 +74,21 @@ pub fn match_path(template: &str, path: &str) -> Option<Vec<String>> {
     }
 }
 
+/// The parameters of a path the router has matched to `template`: each placeholder's name and
+/// its segment, percent-decoded strictly (`None` when a segment is missing or does not decode).
+/// It reads segments by position; the route lookup has already compared the literals.
+pub fn path_values<'t>(template: &'t str, path: &str) -> Option<Vec<(&'t str, String)>> {
+    let mut got = path.split('/').filter(|s| !s.is_empty());
+    let mut values = Vec::new();
+    for want in template.split('/').filter(|s| !s.is_empty()) {
+        let segment = got.next()?;
+        if let Some(name) = want.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+            values.push((name, percent_decode(segment)?));
+        }
+    }
+    Some(values)
+}
+
 /// Decodes `%XX` escapes (not `+`, which is literal in a path); `None` on bad UTF-8 or escapes.
 ///
 /// Works on bytes: the text is anyone's, and an escape may be followed by any character.
@@ -111,6 +126,19 @@ mod tests {
         assert_eq!(match_path(t, "/Services/VA1/Entities"), None);
         assert_eq!(match_path(t, "/Services/VA1/Factors/x"), None);
         assert_eq!(match_path(t, "/Services/VA1/Entities/%zz"), None);
+    }
+
+    #[test]
+    fn path_values_are_read_by_position_and_decoded_strictly() {
+        let t = "/Services/{ServiceSid}/Entities/{Identity}";
+        assert_eq!(
+            path_values(t, "/Services/VA1/Entities/a%20b%2Fc"),
+            Some(vec![("ServiceSid", "VA1".to_owned()), ("Identity", "a b/c".to_owned())])
+        );
+        assert_eq!(path_values(t, "/Services/VA1/Entities"), None);
+        assert_eq!(path_values(t, "/Services/VA1/Entities/%zz"), None);
+        assert_eq!(path_values(t, "/Services/VA1/Entities/%FF"), None);
+        assert_eq!(path_values("/Services", "/Services"), Some(Vec::new()));
     }
 
     #[test]

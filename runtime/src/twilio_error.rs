@@ -76,7 +76,10 @@ mod tests {
             r#"{"code":60200,"message":"Invalid parameter: To","more_info":"https://www.twilio.com/docs/errors/60200","status":400}"#
         );
         assert_eq!(e.http_status(), 400);
-        assert_eq!(TwilioError::not_found("/Services/VA1").message, "The requested resource /Services/VA1 was not found");
+        assert_eq!(
+            TwilioError::not_found("/Services/VA1").message,
+            "The requested resource /Services/VA1 was not found"
+        );
         assert_eq!((TwilioError::unauthenticated().status, TwilioError::unauthenticated().code), (401, 20003));
     }
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -59,7 +59,7 @@ async fn healthz() -> impl IntoResponse {
 async fn readyz<S: Store>(State(state): State<AppState<S>>) -> Response {
     match state.core.ready().await {
         Ok(()) => ([(header::CONTENT_TYPE, "application/json")], r#"{"status":"ready"}"#).into_response(),
-        Err(e) => error_response(&e),
+        Err(e) => error_response(&state.core, &e),
     }
 }
 
@@ -81,33 +81,18 @@ async fn log_request(request: Request, next: Next) -> Response {
     response
 }
 
-fn error_response(error: &CoreError) -> Response {
-    let body = error.to_wire();
-    let status =
-        StatusCode::from_u16(u16::try_from(body.status).unwrap_or(500)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, axum::Json(body)).into_response()
+/// The core's error as Twilio's error JSON, dated by the core's clock like every API answer.
+fn error_response<S: Store>(core: &Core<S>, error: &CoreError) -> Response {
+    verifyd_runtime::server::error_response(&error.to_wire(), error.headers(), core.clock().now())
 }
 
 /// The account's own credentials or one of its API keys, from a Basic header. A device JWT or
 /// an enrolment access token is refused: the outbox holds every code of the account, and a
 /// phone must never read another user's.
 async fn backend<S: Store>(core: &Core<S>, headers: &HeaderMap) -> Result<Principal, CoreError> {
-    use base64::Engine as _;
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(CoreError::Unauthenticated { date: None })?;
-    let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))
-        .ok_or(CoreError::Unauthenticated { date: None })?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| CoreError::Unauthenticated { date: None })?;
-    let decoded = String::from_utf8(decoded).map_err(|_| CoreError::Unauthenticated { date: None })?;
-    let (username, password) = decoded.split_once(':').ok_or(CoreError::Unauthenticated { date: None })?;
-    let principal = core.authenticate_basic(username, password).await?;
-    if principal.is_backend() { Ok(principal) } else { Err(CoreError::Unauthenticated { date: None }) }
+    let credentials = verifyd_runtime::server::basic_credentials(headers).ok_or(CoreError::Unauthenticated)?;
+    let principal = core.authenticate_basic(&credentials.username, &credentials.password).await?;
+    if principal.is_backend() { Ok(principal) } else { Err(CoreError::Unauthenticated) }
 }
 
 #[derive(Deserialize)]
@@ -142,15 +127,15 @@ async fn outbox<S: Store>(
 ) -> Response {
     let principal = match backend(&state.core, &headers).await {
         Ok(p) => p,
-        Err(e) => return error_response(&e),
+        Err(e) => return error_response(&state.core, &e),
     };
     // Twilio's error JSON for a malformed query too, never axum's plain-text rejection.
-    let Ok(Query(q)) = query else { return error_response(&CoreError::invalid("Query")) };
+    let Ok(Query(q)) = query else { return error_response(&state.core, &CoreError::invalid("Query")) };
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
     let messages =
         match state.core.outbox(Some(principal.account_sid()), if q.to.is_some() { 1000 } else { limit }).await {
             Ok(m) => m,
-            Err(e) => return error_response(&e),
+            Err(e) => return error_response(&state.core, &e),
         };
     let messages = messages
         .into_iter()
@@ -185,14 +170,14 @@ async fn sna<S: Store>(
     // Twilio's error JSON for a malformed path or query, never axum's plain-text rejection;
     // the path is not echoed (it is the caller's text).
     let (Ok(Path(sid)), Ok(Query(q))) = (sid, query) else {
-        return error_response(&CoreError::not_found("/dev/sna"));
+        return error_response(&state.core, &CoreError::not_found("/dev/sna"));
     };
     let Ok(sid) = Sid::parse_prefixed(&sid, "VE") else {
-        return error_response(&CoreError::not_found("/dev/sna"));
+        return error_response(&state.core, &CoreError::not_found("/dev/sna"));
     };
     match state.core.confirm_sna(&sid, q.token.as_deref().unwrap_or_default()).await {
         Ok(true) => ([(header::CONTENT_TYPE, "application/json")], r#"{"status":"verified"}"#).into_response(),
-        Ok(false) => error_response(&CoreError::not_found(format!("/dev/sna/{sid}"))),
-        Err(e) => error_response(&e),
+        Ok(false) => error_response(&state.core, &CoreError::not_found(format!("/dev/sna/{sid}"))),
+        Err(e) => error_response(&state.core, &e),
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::TryStreamExt as _;
 use verifyd_client::{Client, ClientError};
 use verifyd_models::*;
-use verifyd_server::{Api, Authenticate, Credentials, Reply, RouterOptions, WireError};
+use verifyd_server::*;
 
 const ACCOUNT: &str = "AC00000000000000000000000000000001";
 const TOKEN: &str = "secret-token";
@@ -28,12 +28,22 @@ impl TestError {
 
 impl WireError for TestError {
     fn to_wire(&self) -> TwilioError {
-        TwilioError {
-            code: i64::from(self.code),
-            message: self.message.clone(),
-            more_info: format!("https://www.twilio.com/docs/errors/{}", self.code),
-            status: i64::from(self.status),
-        }
+        TwilioError::new(self.status, self.code, self.message.clone())
+    }
+}
+
+/// The one caller this server knows: the account.
+struct TestAccount;
+
+impl Caller for TestAccount {
+    type Role = Role;
+
+    fn role(&self) -> Role {
+        Role::Account
+    }
+
+    fn claim(&self, _: &str) -> Option<&str> {
+        None
     }
 }
 
@@ -69,22 +79,24 @@ fn not_found(sid: &Sid) -> TestError {
 }
 
 impl Authenticate for TestApi {
-    type Principal = String;
+    type Principal = TestAccount;
+    type Role = Role;
     type Error = TestError;
 
-    async fn authenticate(&self, credentials: Credentials) -> Result<String, TestError> {
+    async fn authenticate(&self, credentials: Credentials) -> Result<TestAccount, TestError> {
         if credentials.username == ACCOUNT && credentials.password == TOKEN {
-            Ok(credentials.username)
+            Ok(TestAccount)
         } else {
             Err(TestError::new(401, 20003, "Authenticate"))
         }
     }
 }
 
-macro_rules! refused {
+/// Methods of an `impl` that answer 501.
+macro_rules! refused_in_impl {
     ($($method:ident: $request:ident => $response:ty;)*) => {
         $(
-            async fn $method(&self, _: &String, _: $request) -> Result<Reply<$response>, TestError> {
+            async fn $method(&self, _: &TestAccount, _: $request) -> Result<Reply<$response>, TestError> {
                 self.counted();
                 Err(TestError::new(501, 20501, concat!(stringify!($method), " is not part of this test")))
             }
@@ -92,8 +104,28 @@ macro_rules! refused {
     };
 }
 
-impl Api for TestApi {
-    async fn list_services(&self, _: &String, request: ListServicesRequest) -> Result<Reply<ServiceList>, TestError> {
+/// Whole `impl`s whose methods answer 501.
+macro_rules! refused {
+    ($(impl $api:ident { $($method:ident: $request:ident => $response:ty;)* })*) => {
+        $(
+            impl $api for TestApi {
+                $(
+                    async fn $method(&self, _: &TestAccount, _: $request) -> Result<Reply<$response>, TestError> {
+                        self.counted();
+                        Err(TestError::new(501, 20501, concat!(stringify!($method), " is not part of this test")))
+                    }
+                )*
+            }
+        )*
+    };
+}
+
+impl ServicesApi for TestApi {
+    async fn list_services(
+        &self,
+        _: &TestAccount,
+        request: ListServicesRequest,
+    ) -> Result<Reply<ServiceList>, TestError> {
         self.counted();
         let page_size = usize::try_from(request.page_size_or_default()).unwrap_or(50);
         let start: usize = request
@@ -119,7 +151,7 @@ impl Api for TestApi {
 
     async fn create_service(
         &self,
-        _: &String,
+        _: &TestAccount,
         request: CreateServiceRequest,
     ) -> Result<Reply<VerifyService>, TestError> {
         self.counted();
@@ -160,7 +192,11 @@ impl Api for TestApi {
         Ok(service.into())
     }
 
-    async fn fetch_service(&self, _: &String, request: FetchServiceRequest) -> Result<Reply<VerifyService>, TestError> {
+    async fn fetch_service(
+        &self,
+        _: &TestAccount,
+        request: FetchServiceRequest,
+    ) -> Result<Reply<VerifyService>, TestError> {
         self.counted();
         let service = self.service_of(&request.service_sid)?;
         Ok(Reply::new(service).with_header("X-Verifyd-Test", "fetched"))
@@ -168,7 +204,7 @@ impl Api for TestApi {
 
     async fn update_service(
         &self,
-        _: &String,
+        _: &TestAccount,
         request: UpdateServiceRequest,
     ) -> Result<Reply<VerifyService>, TestError> {
         self.counted();
@@ -186,28 +222,37 @@ impl Api for TestApi {
         Ok(service.clone().into())
     }
 
-    async fn delete_service(&self, _: &String, request: DeleteServiceRequest) -> Result<Reply<()>, TestError> {
+    async fn delete_service(&self, _: &TestAccount, request: DeleteServiceRequest) -> Result<Reply<()>, TestError> {
         self.counted();
         let mut services = self.services.lock().expect("not poisoned");
         let before = services.len();
         services.retain(|s| s.sid != request.service_sid);
         if services.len() == before { Err(not_found(&request.service_sid)) } else { Ok(().into()) }
     }
+}
 
+impl VerificationsApi for TestApi {
     /// A bug: the router must still answer.
     async fn create_verification(
         &self,
-        _: &String,
+        _: &TestAccount,
         r: CreateVerificationRequest,
     ) -> Result<Reply<Verification>, TestError> {
         self.counted();
         panic!("a bug in the implementation, sending to {:?}", r.to);
     }
 
-    refused! {
+    refused_in_impl! {
         fetch_verification: FetchVerificationRequest => Verification;
         update_verification: UpdateVerificationRequest => Verification;
+    }
+}
+
+refused! {
+    impl VerificationChecksApi {
         create_verification_check: CreateVerificationCheckRequest => VerificationCheck;
+    }
+    impl RateLimitsApi {
         list_rate_limits: ListRateLimitsRequest => RateLimitList;
         create_rate_limit: CreateRateLimitRequest => RateLimit;
         fetch_rate_limit: FetchRateLimitRequest => RateLimit;
@@ -218,22 +263,32 @@ impl Api for TestApi {
         fetch_bucket: FetchBucketRequest => Bucket;
         update_bucket: UpdateBucketRequest => Bucket;
         delete_bucket: DeleteBucketRequest => ();
+    }
+    impl EntitiesApi {
         list_entities: ListEntitiesRequest => EntityList;
         create_entity: CreateEntityRequest => Entity;
         fetch_entity: FetchEntityRequest => Entity;
         delete_entity: DeleteEntityRequest => ();
+    }
+    impl FactorsApi {
         list_factors: ListFactorsRequest => FactorList;
         create_factor: CreateFactorRequest => NewFactor;
         fetch_factor: FetchFactorRequest => Factor;
         update_factor: UpdateFactorRequest => Factor;
         delete_factor: DeleteFactorRequest => ();
+    }
+    impl ChallengesApi {
         list_challenges: ListChallengesRequest => ChallengeList;
         create_challenge: CreateChallengeRequest => Challenge;
         fetch_challenge: FetchChallengeRequest => Challenge;
         update_challenge: UpdateChallengeRequest => Challenge;
         create_notification: CreateNotificationRequest => Notification;
+    }
+    impl AccessTokensApi {
         create_access_token: CreateAccessTokenRequest => AccessToken;
         fetch_access_token: FetchAccessTokenRequest => AccessToken;
+    }
+    impl WebhooksApi {
         list_webhooks: ListWebhooksRequest => WebhookList;
         create_webhook: CreateWebhookRequest => Webhook;
         fetch_webhook: FetchWebhookRequest => Webhook;

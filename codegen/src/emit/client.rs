@@ -5,7 +5,9 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::manifest::Crate;
-use super::{GeneratedFile, PANIC_FREE, RUST_HEADER, ident, operation_doc, response_ty, rust_file, text_file, ty_tokens};
+use super::{
+    GeneratedFile, PANIC_FREE, RUST_HEADER, ident, operation_doc, response_ty, rust_file, text_file, ty_tokens,
+};
 use crate::Error;
 use crate::ir::{Api, Operation};
 
@@ -29,7 +31,7 @@ pub fn files(api: &Api) -> Result<Vec<GeneratedFile>, Error> {
     files.push(text_file(
         &format!("{DIR}/src/lib.rs"),
         format!(
-            "{RUST_HEADER}\n//! A typed async client for the {} wire.\n//!\n//! Generated from `spec/openapi.yaml`; see the crate README.\n\n{PANIC_FREE}\n#![deny(missing_docs)]\n#[rustfmt::skip]\nmod client;\n\npub use client::*;\npub use verifyd_models as models;\n",
+            "{RUST_HEADER}\n//! A typed async client for the {} wire.\n//!\n//! Generated from `spec/openapi.yaml`; see the crate README.\n\n#![deny(missing_docs)]\n{PANIC_FREE}\n#[rustfmt::skip]\nmod client;\n\npub use client::*;\npub use verifyd_models as models;\n",
             api.title
         ),
     ));

@@ -217,7 +217,10 @@ fn error_type(s: &StructDef) -> Result<TokenStream, Error> {
     if fields != expected {
         return Err(Error::Emit {
             file: "models/src/types.rs".into(),
-            message: format!("the error schema {} must have exactly code, message, more_info, status (all required)", s.name),
+            message: format!(
+                "the error schema {} must have exactly code, message, more_info, status (all required)",
+                s.name
+            ),
         });
     }
     let name = ident(&s.name);

@@ -30,7 +30,7 @@ pub fn files(api: &Api) -> Result<Vec<GeneratedFile>, Error> {
     files.push(text_file(
         &format!("{DIR}/src/lib.rs"),
         format!(
-            "{RUST_HEADER}\n//! The server side of the {} wire: implement [`Api`] and serve [`router`].\n//!\n//! Generated from `spec/openapi.yaml`; see the crate README.\n\n#![deny(missing_docs)]\n{PANIC_FREE}\n#[rustfmt::skip]\nmod api;\n#[rustfmt::skip]\npub mod endpoints;\n#[rustfmt::skip]\nmod router;\n\npub use api::*;\npub use router::*;\npub use verifyd_runtime::server::{{Authenticate, Caller, Credentials, Reply, RouterOptions, WireError}};\npub use verifyd_runtime::TwilioError;\n",
+            "{RUST_HEADER}\n//! The server side of the {} wire: implement [`Api`] and serve [`router`].\n//!\n//! Generated from `spec/openapi.yaml`; see the crate README.\n\n#![deny(missing_docs)]\n{PANIC_FREE}\n#[rustfmt::skip]\nmod api;\n#[rustfmt::skip]\npub mod endpoints;\n#[rustfmt::skip]\nmod router;\n\npub use api::*;\npub use router::*;\npub use verifyd_runtime::TwilioError;\npub use verifyd_runtime::server::{{Authenticate, Caller, Credentials, Reply, RouterOptions, WireError}};\n",
             api.title
         ),
     ));

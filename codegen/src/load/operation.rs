@@ -34,7 +34,12 @@ impl Context<'_> {
 }
 
 impl<'a> Loader<'a> {
-    pub(super) fn operation(&mut self, at: &At<'a, '_>, op: &'a openapiv3::Operation, seen: &mut Seen) -> Result<Operation, Error> {
+    pub(super) fn operation(
+        &mut self,
+        at: &At<'a, '_>,
+        op: &'a openapiv3::Operation,
+        seen: &mut Seen,
+    ) -> Result<Operation, Error> {
         let id = op
             .operation_id
             .clone()
@@ -58,7 +63,11 @@ impl<'a> Loader<'a> {
         let list = success.body.as_deref().and_then(|name| self.list_info(name));
         let access = access::grants(&id, &op.extensions, at.principals, &inputs)?;
         let tag = match op.tags.as_slice() {
-            [tag] => at.tags.iter().position(|t| &t.name == tag).ok_or_else(|| cx.error(format!("tag {tag} is not declared")))?,
+            [tag] => at
+                .tags
+                .iter()
+                .position(|t| &t.name == tag)
+                .ok_or_else(|| cx.error(format!("tag {tag} is not declared")))?,
             _ => return Err(cx.error("an operation has exactly one tag (its server trait)")),
         };
         Ok(Operation {
@@ -139,7 +148,12 @@ impl<'a> Loader<'a> {
     }
 
     /// Body inputs: the properties of the form's object schema, in spec order.
-    fn body_inputs(&mut self, cx: &Context<'_>, body: &'a ReferenceOr<RequestBody>, seen: &mut Seen) -> Result<Vec<Input>, Error> {
+    fn body_inputs(
+        &mut self,
+        cx: &Context<'_>,
+        body: &'a ReferenceOr<RequestBody>,
+        seen: &mut Seen,
+    ) -> Result<Vec<Input>, Error> {
         let body = self.request_body(body)?;
         let media = body.content.get(FORM).ok_or_else(|| cx.error(format!("the request body must be {FORM}")))?;
         let schema = media.schema.as_ref().ok_or_else(|| cx.error("the request body has no schema"))?;
@@ -172,7 +186,12 @@ impl<'a> Loader<'a> {
     }
 
     /// The one 2xx answer, and the error statuses (whose bodies must share one schema).
-    fn responses(&mut self, cx: &Context<'_>, op: &'a openapiv3::Operation, seen: &mut Seen) -> Result<(Success, Vec<u16>), Error> {
+    fn responses(
+        &mut self,
+        cx: &Context<'_>,
+        op: &'a openapiv3::Operation,
+        seen: &mut Seen,
+    ) -> Result<(Success, Vec<u16>), Error> {
         let mut success = None;
         let mut error_statuses = Vec::new();
         for (status, response) in &op.responses.responses {
@@ -185,7 +204,9 @@ impl<'a> Loader<'a> {
                     }
                     let body = match body {
                         Some(Ty::Struct(name)) => Some(name),
-                        Some(other) => return Err(cx.error(format!("response {status}: body {other:?} is not an object"))),
+                        Some(other) => {
+                            return Err(cx.error(format!("response {status}: body {other:?} is not an object")));
+                        }
                         None if status == 204 => None,
                         None => return Err(cx.error(format!("response {status} has no body (only 204 may)"))),
                     };
@@ -205,11 +226,18 @@ impl<'a> Loader<'a> {
     }
 
     /// The type of a response's JSON body (`None` without content).
-    fn response_body(&mut self, cx: &Context<'_>, status: u16, response: &'a ReferenceOr<openapiv3::Response>) -> Result<Option<Ty>, Error> {
+    fn response_body(
+        &mut self,
+        cx: &Context<'_>,
+        status: u16,
+        response: &'a ReferenceOr<openapiv3::Response>,
+    ) -> Result<Option<Ty>, Error> {
         let response = self.response(response)?;
         match response.content.get(JSON) {
             Some(media) => match &media.schema {
-                Some(ReferenceOr::Reference { reference }) => Ok(Some(self.component_ty(component_name(reference, "schemas")?)?)),
+                Some(ReferenceOr::Reference { reference }) => {
+                    Ok(Some(self.component_ty(component_name(reference, "schemas")?)?))
+                }
                 _ => Err(cx.error(format!("response {status}: the body must be a $ref to a component schema"))),
             },
             None if response.content.is_empty() => Ok(None),

@@ -215,7 +215,6 @@ impl Loader<'_> {
             doc: data.description.clone(),
         })
     }
-
 }
 
 fn integer_ty(i: &IntegerType, name: &str) -> Result<Ty, Error> {

@@ -6,6 +6,7 @@
 use serde_json::json;
 use verifyd_models::{AccessToken, CreateAccessTokenRequest, FactorType, FetchAccessTokenRequest};
 use verifyd_runtime::Sid;
+use verifyd_server::{AccessTokensApi, Reply};
 
 use crate::domain::access_token::AccessToken as Token;
 use crate::ids::{new_sid, prefix};
@@ -35,11 +36,44 @@ impl<S: Store> Core<S> {
         })
     }
 
-    pub(crate) async fn create_access_token_op(
+    /// An access token presented as a password: a valid, unexpired, unused token of ours.
+    pub(crate) async fn enrolment(&self, token: &jwt::Unverified) -> Result<Principal, CoreError> {
+        let claims = self
+            .keys
+            .token_verifying_keys()
+            .find_map(|key| token.clone().verify_hs256(key).ok())
+            .ok_or(CoreError::Unauthenticated)?;
+        let now = self.clock.now();
+        if jwt::int_claim(&claims, "exp").is_none_or(|exp| exp <= now.unix()) {
+            return Err(CoreError::Unauthenticated);
+        }
+        let sid = |name: &str| {
+            jwt::str_claim(&claims, name).and_then(|s| Sid::parse(s).ok()).ok_or(CoreError::Unauthenticated)
+        };
+        let (token_sid, account_sid, service_sid) = (sid("jti")?, sid("sub")?, sid("iss")?);
+        let record = self
+            .store
+            .access_token(&account_sid, &service_sid, &token_sid)
+            .await?
+            .filter(|t| t.usable(now))
+            .ok_or(CoreError::Unauthenticated)?;
+        Ok(Principal::Enrolment {
+            account_sid,
+            service_sid,
+            identity: record.identity,
+            factor_type: record.factor_type,
+            factor_friendly_name: record.factor_friendly_name,
+            token_sid,
+        })
+    }
+}
+
+impl<S: Store> AccessTokensApi for Core<S> {
+    async fn create_access_token(
         &self,
         principal: &Principal,
         r: CreateAccessTokenRequest,
-    ) -> Result<AccessToken, CoreError> {
+    ) -> Result<Reply<AccessToken>, CoreError> {
         self.service_of(principal, &r.service_sid).await?;
         if !matches!(r.factor_type, FactorType::Push | FactorType::Totp) {
             return Err(CoreError::InvalidParameter { name: "FactorType", code: 60305 });
@@ -74,14 +108,14 @@ impl<S: Store> Core<S> {
             used: false,
         };
         self.store.save(vec![Change::InsertAccessToken(record.clone())]).await?;
-        self.access_token_response(&record)
+        self.access_token_response(&record).map(Reply::new)
     }
 
-    pub(crate) async fn fetch_access_token_op(
+    async fn fetch_access_token(
         &self,
         principal: &Principal,
         r: FetchAccessTokenRequest,
-    ) -> Result<AccessToken, CoreError> {
+    ) -> Result<Reply<AccessToken>, CoreError> {
         let now = self.clock.now();
         let record = self
             .store
@@ -89,37 +123,6 @@ impl<S: Store> Core<S> {
             .await?
             .filter(|t| t.usable(now))
             .ok_or_else(|| CoreError::not_found(path(&r.service_sid, &r.access_token_sid)))?;
-        self.access_token_response(&record)
-    }
-
-    /// An access token presented as a password: a valid, unexpired, unused token of ours.
-    pub(crate) async fn enrolment(&self, token: &jwt::Unverified) -> Result<Principal, CoreError> {
-        let claims = self
-            .keys
-            .token_verifying_keys()
-            .find_map(|key| token.clone().verify_hs256(key).ok())
-            .ok_or_else(|| self.unauthenticated())?;
-        let now = self.clock.now();
-        if jwt::int_claim(&claims, "exp").is_none_or(|exp| exp <= now.unix()) {
-            return Err(self.unauthenticated());
-        }
-        let sid = |name: &str| {
-            jwt::str_claim(&claims, name).and_then(|s| Sid::parse(s).ok()).ok_or_else(|| self.unauthenticated())
-        };
-        let (token_sid, account_sid, service_sid) = (sid("jti")?, sid("sub")?, sid("iss")?);
-        let record = self
-            .store
-            .access_token(&account_sid, &service_sid, &token_sid)
-            .await?
-            .filter(|t| t.usable(now))
-            .ok_or_else(|| self.unauthenticated())?;
-        Ok(Principal::Enrolment {
-            account_sid,
-            service_sid,
-            identity: record.identity,
-            factor_type: record.factor_type,
-            factor_friendly_name: record.factor_friendly_name,
-            token_sid,
-        })
+        self.access_token_response(&record).map(Reply::new)
     }
 }

@@ -179,30 +179,30 @@ impl<S: Store> Core<S> {
         if username == "token" {
             // A device's JWT (ES256, signed by its factor's key) or an enrolment access token
             // (HS256, signed by this server).
-            let token = crate::jwt::parse(password).map_err(|_| self.unauthenticated())?;
+            let token = crate::jwt::parse(password).map_err(|_| CoreError::Unauthenticated)?;
             return match token.algorithm() {
                 Some("ES256") => self.device(&token).await,
                 Some("HS256") => self.enrolment(&token).await,
-                _ => Err(self.unauthenticated()),
+                _ => Err(CoreError::Unauthenticated),
             };
         }
-        let Ok(sid) = Sid::parse(username) else { return Err(self.unauthenticated()) };
+        let Ok(sid) = Sid::parse(username) else { return Err(CoreError::Unauthenticated) };
         match sid.prefix() {
             prefix::ACCOUNT => {
-                let account = self.store.account(&sid).await?.ok_or_else(|| self.unauthenticated())?;
+                let account = self.store.account(&sid).await?.ok_or(CoreError::Unauthenticated)?;
                 if self.keys.secret_matches(SecretKind::AuthToken, password, &account.auth_token_hash) {
                     Ok(Principal::Account { account_sid: account.sid })
                 } else {
-                    Err(self.unauthenticated())
+                    Err(CoreError::Unauthenticated)
                 }
             }
             prefix::API_KEY => {
-                let key = self.store.api_key(&sid).await?.ok_or_else(|| self.unauthenticated())?;
+                let key = self.store.api_key(&sid).await?.ok_or(CoreError::Unauthenticated)?;
                 if key.revoked {
-                    return Err(self.unauthenticated());
+                    return Err(CoreError::Unauthenticated);
                 }
                 match self.keys.secret_match(SecretKind::ApiKey, password, &key.secret_hash) {
-                    SecretMatch::No => Err(self.unauthenticated()),
+                    SecretMatch::No => Err(CoreError::Unauthenticated),
                     SecretMatch::Current => Ok(Principal::ApiKey { account_sid: key.account_sid, key_sid: key.sid }),
                     SecretMatch::Previous => {
                         self.remake_api_key_digest(&key, password).await?;
@@ -210,7 +210,7 @@ impl<S: Store> Core<S> {
                     }
                 }
             }
-            _ => Err(self.unauthenticated()),
+            _ => Err(CoreError::Unauthenticated),
         }
     }
 }

@@ -3,20 +3,22 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use verifyd_server::{ChallengesApi, Reply};
 
 use verifyd_models::{
     Challenge as ChallengeBody, ChallengeDetails, ChallengeDetailsField, ChallengeLinks, ChallengeList,
-    ChallengeListOrder, ChallengeRespondedReason, ChallengeStatus, CreateChallengeRequest, FactorStatus, FactorType,
-    ListChallengesRequest, UpdateChallengeRequest,
+    ChallengeListOrder, ChallengeRespondedReason, ChallengeStatus, CreateChallengeRequest, CreateNotificationRequest,
+    FactorStatus, FactorType, FetchChallengeRequest, ListChallengesRequest, Notification as NotificationBody,
+    UpdateChallengeRequest,
 };
 use verifyd_runtime::Sid;
 
 use super::entities::{INVALID, key};
 use super::factors::{matching_step, save_guesses};
-use super::push::{answer_error, push_notice};
+use super::push::{SIGNATURE_FIELDS, SIGNATURE_FIELDS_HEADER, answer_error, invalid, push_notice};
 use super::webhooks::event_changes;
 use super::{open_private, seal_private};
-use crate::domain::challenge::{Challenge, Details, StatusFilter, expiration};
+use crate::domain::challenge::{Challenge, Details, Notification, NotifyRefusal, StatusFilter, expiration, may_notify};
 use crate::domain::factor::Factor;
 use crate::domain::webhook::Event;
 use crate::ids::{new_sid, prefix};
@@ -30,6 +32,24 @@ pub fn path(service: &Sid, identity: &str, sid: &Sid) -> String {
 }
 
 impl<S: Store> Core<S> {
+    /// A challenge as `principal` may see it: a device only its own factor's (the router
+    /// checked the service and identity; which factor a challenge belongs to is stored data).
+    async fn device_challenge(
+        &self,
+        principal: &Principal,
+        service: &Sid,
+        identity: &str,
+        challenge: &Sid,
+    ) -> Result<Challenge, CoreError> {
+        let found = self.challenge_of(principal, service, identity, challenge).await?;
+        match principal {
+            Principal::Device { factor_sid, .. } if *factor_sid != found.factor_sid => {
+                Err(CoreError::not_found(path(service, identity, challenge)))
+            }
+            _ => Ok(found),
+        }
+    }
+
     /// A challenge's hidden details, opened: for its responses and the device's signed fields.
     fn hidden_details(&self, c: &Challenge) -> Result<Option<BTreeMap<String, String>>, CoreError> {
         let Some(hidden) = &c.hidden_details else { return Ok(None) };
@@ -71,11 +91,39 @@ impl<S: Store> Core<S> {
         })
     }
 
-    pub(crate) async fn create_challenge_op(
+    pub(crate) async fn challenge_of(
+        &self,
+        principal: &Principal,
+        service: &Sid,
+        identity: &str,
+        sid: &Sid,
+    ) -> Result<Challenge, CoreError> {
+        let now = self.clock.now();
+        self.store
+            .challenge(&ChallengeKey { entity: key(principal, service, identity), sid: sid.clone() })
+            .await?
+            .map(|c| c.as_of(now))
+            .ok_or_else(|| CoreError::not_found(path(service, identity, sid)))
+    }
+}
+
+impl<S: Store> ChallengesApi for Core<S> {
+    async fn fetch_challenge(
+        &self,
+        principal: &Principal,
+        r: FetchChallengeRequest,
+    ) -> Result<Reply<ChallengeBody>, CoreError> {
+        let challenge = self.device_challenge(principal, &r.service_sid, &r.identity, &r.challenge_sid).await?;
+        let pending_push = challenge.factor_type == FactorType::Push && challenge.status == ChallengeStatus::Pending;
+        let reply = Reply::new(self.challenge_response(&challenge)?);
+        Ok(if pending_push { reply.with_header(SIGNATURE_FIELDS_HEADER, SIGNATURE_FIELDS.join(",")) } else { reply })
+    }
+
+    async fn create_challenge(
         &self,
         principal: &Principal,
         r: CreateChallengeRequest,
-    ) -> Result<ChallengeBody, CoreError> {
+    ) -> Result<Reply<ChallengeBody>, CoreError> {
         // The factor is found only under the caller's service: no separate service read.
         let factor = self.factor_of(principal, &r.service_sid, &r.identity, &r.factor_sid).await?;
         let now = self.clock.now();
@@ -169,29 +217,18 @@ impl<S: Store> Core<S> {
                 Decision::save(changes, Ok(challenge))
             })
             .await??;
-        self.challenge_response(&created)
+        self.challenge_response(&created).map(Reply::new)
     }
 
-    pub(crate) async fn challenge_of(
+    async fn list_challenges(
         &self,
         principal: &Principal,
-        service: &Sid,
-        identity: &str,
-        sid: &Sid,
-    ) -> Result<Challenge, CoreError> {
-        let now = self.clock.now();
-        self.store
-            .challenge(&ChallengeKey { entity: key(principal, service, identity), sid: sid.clone() })
-            .await?
-            .map(|c| c.as_of(now))
-            .ok_or_else(|| CoreError::not_found(path(service, identity, sid)))
-    }
-
-    pub(crate) async fn list_challenges_op(
-        &self,
-        principal: &Principal,
-        r: ListChallengesRequest,
-    ) -> Result<ChallengeList, CoreError> {
+        mut r: ListChallengesRequest,
+    ) -> Result<Reply<ChallengeList>, CoreError> {
+        if let Principal::Device { factor_sid, .. } = principal {
+            // A device sees its own factor's challenges only (the router has refused another).
+            r.factor_sid = Some(factor_sid.clone());
+        }
         let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), INVALID)?;
         // An unknown service, or another account's, is not found (as for the entity list).
         self.service_of(principal, &r.service_sid).await?;
@@ -212,28 +249,31 @@ impl<S: Store> Core<S> {
         let rows = self.store.list_challenges(&key(principal, &r.service_sid, &r.identity), filter, store_page).await?;
         let list_path = format!("{}/Challenges", super::entities::path(&r.service_sid, &r.identity));
         let page = page(rows, &request, |c| c.seq, &self.urls, &list_path, "challenges", &filters)?;
-        Ok(ChallengeList {
+        Ok(Reply::new(ChallengeList {
             challenges: page
                 .items
                 .into_iter()
                 .map(|c| self.challenge_response(&c.as_of(now)))
                 .collect::<Result<_, _>>()?,
             meta: page.meta,
-        })
+        }))
     }
 
-    pub(crate) async fn update_challenge_op(
+    async fn update_challenge(
         &self,
         principal: &Principal,
         r: UpdateChallengeRequest,
-    ) -> Result<ChallengeBody, CoreError> {
-        let current = self.challenge_of(principal, &r.service_sid, &r.identity, &r.challenge_sid).await?;
+    ) -> Result<Reply<ChallengeBody>, CoreError> {
+        let current = self.device_challenge(principal, &r.service_sid, &r.identity, &r.challenge_sid).await?;
         let payload = r.auth_payload.ok_or(CoreError::InvalidParameter { name: "AuthPayload", code: INVALID })?;
         let challenge_key =
             ChallengeKey { entity: key(principal, &r.service_sid, &r.identity), sid: r.challenge_sid.clone() };
         if current.factor_type == FactorType::Push {
             let factor = self.factor_of(principal, &r.service_sid, &r.identity, &current.factor_sid).await?;
-            return self.answer_push_challenge(challenge_key, current, &factor, &payload, r.metadata).await;
+            return self
+                .answer_push_challenge(challenge_key, current, &factor, &payload, r.metadata)
+                .await
+                .map(Reply::new);
         }
         let now = self.clock.now();
         let keys = Arc::clone(&self.keys);
@@ -274,6 +314,65 @@ impl<S: Store> Core<S> {
                 Decision::save(changes, Ok(challenge))
             })
             .await??;
-        self.challenge_response(&answered)
+        self.challenge_response(&answered).map(Reply::new)
+    }
+
+    async fn create_notification(
+        &self,
+        principal: &Principal,
+        r: CreateNotificationRequest,
+    ) -> Result<Reply<NotificationBody>, CoreError> {
+        let now = self.clock.now();
+        let keys = std::sync::Arc::clone(&self.keys);
+        let p = super::challenges::path(&r.service_sid, &r.identity, &r.challenge_sid);
+        let challenge_key =
+            ChallengeKey { entity: key(principal, &r.service_sid, &r.identity), sid: r.challenge_sid.clone() };
+        let (sid, ttl) = (new_sid(prefix::NOTIFICATION), r.ttl_or_default());
+        let n = self
+            .store
+            .with_challenge(challenge_key, move |state| {
+                let Some(state) = state else { return Decision::nothing(Err(CoreError::not_found(p))) };
+                let (challenge, factor) = (state.challenge, state.factor);
+                if factor.factor_type != FactorType::Push {
+                    return Decision::nothing(Err(invalid("ChallengeSid")));
+                }
+                let message = challenge.details.as_ref().map(|d| d.message.as_str());
+                let Some(notice) = push_notice(&keys, &factor, &challenge.sid, message, now) else {
+                    return Decision::nothing(Err(CoreError::NoNotificationPlatform));
+                };
+                if let Err(refusal) = may_notify(&challenge, state.notifications, now) {
+                    return Decision::nothing(Err(match refusal {
+                        NotifyRefusal::TooMany => CoreError::TooManyNotifications,
+                        NotifyRefusal::Closed(closed) => answer_error(closed),
+                    }));
+                }
+                let notification = Notification {
+                    sid,
+                    account_sid: challenge.account_sid.clone(),
+                    service_sid: challenge.service_sid.clone(),
+                    entity_sid: challenge.entity_sid.clone(),
+                    identity: challenge.identity.clone(),
+                    challenge_sid: challenge.sid.clone(),
+                    priority: "high".to_owned(),
+                    ttl,
+                    date_created: now,
+                };
+                Decision::save(
+                    vec![Change::InsertNotification(notification.clone()), Change::InsertMessage(notice)],
+                    Ok(notification),
+                )
+            })
+            .await??;
+        Ok(Reply::new(NotificationBody {
+            sid: n.sid,
+            account_sid: n.account_sid,
+            service_sid: n.service_sid,
+            entity_sid: Some(n.entity_sid),
+            identity: Some(n.identity),
+            challenge_sid: Some(n.challenge_sid),
+            priority: Some(n.priority),
+            ttl: n.ttl,
+            date_created: n.date_created,
+        }))
     }
 }

@@ -5,6 +5,7 @@ use verifyd_models::{
     ListEntitiesRequest,
 };
 use verifyd_runtime::Sid;
+use verifyd_server::{EntitiesApi, Reply};
 
 use super::webhooks::event_changes;
 use crate::domain::factor::Entity;
@@ -49,12 +50,14 @@ impl<S: Store> Core<S> {
             },
         })
     }
+}
 
-    pub(crate) async fn create_entity_op(
+impl<S: Store> EntitiesApi for Core<S> {
+    async fn create_entity(
         &self,
         principal: &Principal,
         r: CreateEntityRequest,
-    ) -> Result<EntityBody, CoreError> {
+    ) -> Result<Reply<EntityBody>, CoreError> {
         let now = self.clock.now();
         let sid = new_sid(prefix::ENTITY);
         let account = principal.account_sid().clone();
@@ -79,47 +82,39 @@ impl<S: Store> Core<S> {
             })
             .await?;
         match created {
-            Creation::Created(e) => self.entity_response(&e),
+            Creation::Created(e) => self.entity_response(&e).map(Reply::new),
             Creation::Exists => Err(CoreError::EntityExists),
             Creation::NoService => Err(CoreError::not_found(super::services::path(&r.service_sid))),
         }
     }
 
-    pub(crate) async fn fetch_entity_op(
-        &self,
-        principal: &Principal,
-        r: FetchEntityRequest,
-    ) -> Result<EntityBody, CoreError> {
+    async fn fetch_entity(&self, principal: &Principal, r: FetchEntityRequest) -> Result<Reply<EntityBody>, CoreError> {
         let e = self
             .store
             .entity(&key(principal, &r.service_sid, &r.identity))
             .await?
             .ok_or_else(|| CoreError::not_found(path(&r.service_sid, &r.identity)))?;
-        self.entity_response(&e)
+        self.entity_response(&e).map(Reply::new)
     }
 
-    pub(crate) async fn list_entities_op(
+    async fn list_entities(
         &self,
         principal: &Principal,
         r: ListEntitiesRequest,
-    ) -> Result<EntityList, CoreError> {
+    ) -> Result<Reply<EntityList>, CoreError> {
         let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), INVALID)?;
         self.service_of(principal, &r.service_sid).await?;
         let rows = self.store.list_entities(principal.account_sid(), &r.service_sid, request.store_page()).await?;
         let list_path = format!("/Services/{}/Entities", r.service_sid);
         let page = page(rows, &request, |e| e.seq, &self.urls, &list_path, "entities", &[])?;
-        Ok(EntityList {
+        Ok(Reply::new(EntityList {
             entities: page.items.iter().map(|e| self.entity_response(e)).collect::<Result<_, _>>()?,
             meta: page.meta,
-        })
+        }))
     }
 
     /// Deletes the entity with its factors and challenges; each factor's deletion is an event.
-    pub(crate) async fn delete_entity_op(
-        &self,
-        principal: &Principal,
-        r: DeleteEntityRequest,
-    ) -> Result<(), CoreError> {
+    async fn delete_entity(&self, principal: &Principal, r: DeleteEntityRequest) -> Result<Reply<()>, CoreError> {
         let now = self.clock.now();
         let keys = std::sync::Arc::clone(&self.keys);
         let deleted = self
@@ -136,6 +131,6 @@ impl<S: Store> Core<S> {
                 Decision::save(changes, true)
             })
             .await?;
-        if deleted { Ok(()) } else { Err(CoreError::not_found(path(&r.service_sid, &r.identity))) }
+        if deleted { Ok(Reply::new(())) } else { Err(CoreError::not_found(path(&r.service_sid, &r.identity))) }
     }
 }

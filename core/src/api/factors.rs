@@ -2,6 +2,7 @@
 //! secret is sealed with the master key and shown only in the creation's answer.
 
 use std::sync::Arc;
+use verifyd_server::{FactorsApi, Reply};
 
 use rand::RngCore as _;
 use verifyd_models::{
@@ -128,18 +129,6 @@ impl<S: Store> Core<S> {
             metadata: factor.metadata,
             url: factor.url,
         })
-    }
-
-    pub(crate) async fn create_factor_op(
-        &self,
-        principal: &Principal,
-        r: CreateFactorRequest,
-    ) -> Result<NewFactor, CoreError> {
-        match r.factor_type {
-            FactorType::Totp => self.create_totp_factor(principal, r).await,
-            FactorType::Push => self.create_push_factor(principal, r).await,
-            _ => Err(CoreError::InvalidParameter { name: "FactorType", code: INVALID }),
-        }
     }
 
     /// A factor as the request describes it, unverified, before its entity is known.
@@ -300,17 +289,8 @@ impl<S: Store> Core<S> {
             Creation::Refused(CreationRefusal::TooManyFactors) => Err(CoreError::TooManyFactors),
             Creation::Refused(CreationRefusal::TooManyCreations) => Err(CoreError::TooManyFactorCreations),
             Creation::Refused(CreationRefusal::DuplicateBinding) => Err(CoreError::FactorExists),
-            Creation::TokenUnusable => Err(self.unauthenticated()),
+            Creation::TokenUnusable => Err(CoreError::Unauthenticated),
         }
-    }
-
-    pub(crate) async fn fetch_factor_op(
-        &self,
-        principal: &Principal,
-        r: FetchFactorRequest,
-    ) -> Result<FactorBody, CoreError> {
-        let f = self.factor_of(principal, &r.service_sid, &r.identity, &r.factor_sid).await?;
-        self.factor_response(&f)
     }
 
     pub(crate) async fn factor_of(
@@ -326,28 +306,101 @@ impl<S: Store> Core<S> {
             .ok_or_else(|| CoreError::not_found(path(service, identity, sid)))
     }
 
-    pub(crate) async fn list_factors_op(
+    async fn verify_totp_factor(&self, factor_key: FactorKey, code: String) -> Result<Factor, CoreError> {
+        let now = self.clock.now();
+        let keys = Arc::clone(&self.keys);
+        let limit = self.config.guessing();
+        let p = path(&factor_key.entity.service, &factor_key.entity.identity, &factor_key.sid);
+        self.store
+            .with_factor(factor_key, move |state| {
+                let Some(state) = state else { return Decision::nothing(Err(CoreError::not_found(p))) };
+                let mut factor = state.factor;
+                if !factor.is_totp() {
+                    return Decision::nothing(Err(CoreError::InvalidParameter { name: "AuthPayload", code: INVALID }));
+                }
+                let mut guesses = state.guesses;
+                let outcome =
+                    match factor.verify_totp_guess(&mut guesses, limit, |f| matching_step(&keys, f, &code, now), now) {
+                        Ok(outcome) => outcome,
+                        Err(e) => return Decision::nothing(Err(e)),
+                    };
+                // Only a compared code (wrong or right) changes the entity's count.
+                let mut changes = Vec::new();
+                if guesses != state.guesses {
+                    changes.push(save_guesses(&factor, guesses));
+                }
+                match outcome {
+                    VerifyOutcome::AlreadyVerified => Decision::nothing(Ok(factor)),
+                    // The entity's lockout answers as the factor's own limit does.
+                    VerifyOutcome::TooManyAttempts | VerifyOutcome::LockedOut => {
+                        Decision::nothing(Err(CoreError::TooManyFactorAttempts))
+                    }
+                    VerifyOutcome::Wrong => {
+                        changes.push(Change::UpdateFactor(factor.clone()));
+                        Decision::save(changes, Ok(factor))
+                    }
+                    VerifyOutcome::Verified => {
+                        changes.push(Change::UpdateFactor(factor.clone()));
+                        changes.extend(event_changes(&keys, &state.webhooks, Event::FactorVerified(&factor), now));
+                        Decision::save(changes, Ok(factor))
+                    }
+                }
+            })
+            .await?
+    }
+}
+
+/// Saves the guesses counted for `factor`'s entity.
+pub(crate) fn save_guesses(factor: &Factor, guesses: Guesses) -> Change {
+    Change::SaveGuesses {
+        account: factor.account_sid.clone(),
+        service: factor.service_sid.clone(),
+        subscriber: Subscriber::Entity(factor.identity.clone()),
+        guesses,
+    }
+}
+
+/// The binding algorithm a push factor may name.
+pub(crate) fn push_alg_allowed(alg: Option<&BindingAlgorithm>) -> bool {
+    alg.is_none_or(|alg| *alg == BindingAlgorithm::Es256)
+}
+
+impl<S: Store> FactorsApi for Core<S> {
+    async fn create_factor(
         &self,
         principal: &Principal,
-        r: ListFactorsRequest,
-    ) -> Result<FactorList, CoreError> {
+        r: CreateFactorRequest,
+    ) -> Result<Reply<NewFactor>, CoreError> {
+        match r.factor_type {
+            FactorType::Totp => self.create_totp_factor(principal, r).await.map(Reply::new),
+            FactorType::Push => self.create_push_factor(principal, r).await.map(Reply::new),
+            _ => Err(CoreError::InvalidParameter { name: "FactorType", code: INVALID }),
+        }
+    }
+
+    async fn fetch_factor(&self, principal: &Principal, r: FetchFactorRequest) -> Result<Reply<FactorBody>, CoreError> {
+        let f = self.factor_of(principal, &r.service_sid, &r.identity, &r.factor_sid).await?;
+        self.factor_response(&f).map(Reply::new)
+    }
+
+    async fn list_factors(&self, principal: &Principal, r: ListFactorsRequest) -> Result<Reply<FactorList>, CoreError> {
         let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), INVALID)?;
         // An unknown service, or another account's, is not found (as for the entity list).
         self.service_of(principal, &r.service_sid).await?;
         let rows = self.store.list_factors(&key(principal, &r.service_sid, &r.identity), request.store_page()).await?;
         let list_path = format!("{}/Factors", super::entities::path(&r.service_sid, &r.identity));
         let page = page(rows, &request, |f| f.seq, &self.urls, &list_path, "factors", &[])?;
-        Ok(FactorList {
+        Ok(Reply::new(FactorList {
             factors: page.items.iter().map(|f| self.factor_response(f)).collect::<Result<_, _>>()?,
             meta: page.meta,
-        })
+        }))
     }
 
-    pub(crate) async fn update_factor_op(
+    async fn update_factor(
         &self,
         principal: &Principal,
         r: UpdateFactorRequest,
-    ) -> Result<FactorBody, CoreError> {
+    ) -> Result<Reply<FactorBody>, CoreError> {
         let current = self.factor_of(principal, &r.service_sid, &r.identity, &r.factor_sid).await?;
         let is_totp = current.is_totp();
         let changes_totp = r.config_time_step.is_some()
@@ -444,57 +497,10 @@ impl<S: Store> Core<S> {
                 self.verify_push_factor(factor_key, &record, &payload).await?
             };
         }
-        self.factor_response(&record)
+        self.factor_response(&record).map(Reply::new)
     }
 
-    async fn verify_totp_factor(&self, factor_key: FactorKey, code: String) -> Result<Factor, CoreError> {
-        let now = self.clock.now();
-        let keys = Arc::clone(&self.keys);
-        let limit = self.config.guessing();
-        let p = path(&factor_key.entity.service, &factor_key.entity.identity, &factor_key.sid);
-        self.store
-            .with_factor(factor_key, move |state| {
-                let Some(state) = state else { return Decision::nothing(Err(CoreError::not_found(p))) };
-                let mut factor = state.factor;
-                if !factor.is_totp() {
-                    return Decision::nothing(Err(CoreError::InvalidParameter { name: "AuthPayload", code: INVALID }));
-                }
-                let mut guesses = state.guesses;
-                let outcome =
-                    match factor.verify_totp_guess(&mut guesses, limit, |f| matching_step(&keys, f, &code, now), now) {
-                        Ok(outcome) => outcome,
-                        Err(e) => return Decision::nothing(Err(e)),
-                    };
-                // Only a compared code (wrong or right) changes the entity's count.
-                let mut changes = Vec::new();
-                if guesses != state.guesses {
-                    changes.push(save_guesses(&factor, guesses));
-                }
-                match outcome {
-                    VerifyOutcome::AlreadyVerified => Decision::nothing(Ok(factor)),
-                    // The entity's lockout answers as the factor's own limit does.
-                    VerifyOutcome::TooManyAttempts | VerifyOutcome::LockedOut => {
-                        Decision::nothing(Err(CoreError::TooManyFactorAttempts))
-                    }
-                    VerifyOutcome::Wrong => {
-                        changes.push(Change::UpdateFactor(factor.clone()));
-                        Decision::save(changes, Ok(factor))
-                    }
-                    VerifyOutcome::Verified => {
-                        changes.push(Change::UpdateFactor(factor.clone()));
-                        changes.extend(event_changes(&keys, &state.webhooks, Event::FactorVerified(&factor), now));
-                        Decision::save(changes, Ok(factor))
-                    }
-                }
-            })
-            .await?
-    }
-
-    pub(crate) async fn delete_factor_op(
-        &self,
-        principal: &Principal,
-        r: DeleteFactorRequest,
-    ) -> Result<(), CoreError> {
+    async fn delete_factor(&self, principal: &Principal, r: DeleteFactorRequest) -> Result<Reply<()>, CoreError> {
         let now = self.clock.now();
         let keys = Arc::clone(&self.keys);
         let factor_key = FactorKey { entity: key(principal, &r.service_sid, &r.identity), sid: r.factor_sid.clone() };
@@ -507,21 +513,10 @@ impl<S: Store> Core<S> {
                 Decision::save(changes, true)
             })
             .await?;
-        if deleted { Ok(()) } else { Err(CoreError::not_found(path(&r.service_sid, &r.identity, &r.factor_sid))) }
+        if deleted {
+            Ok(Reply::new(()))
+        } else {
+            Err(CoreError::not_found(path(&r.service_sid, &r.identity, &r.factor_sid)))
+        }
     }
-}
-
-/// Saves the guesses counted for `factor`'s entity.
-pub(crate) fn save_guesses(factor: &Factor, guesses: Guesses) -> Change {
-    Change::SaveGuesses {
-        account: factor.account_sid.clone(),
-        service: factor.service_sid.clone(),
-        subscriber: Subscriber::Entity(factor.identity.clone()),
-        guesses,
-    }
-}
-
-/// The binding algorithm a push factor may name.
-pub(crate) fn push_alg_allowed(alg: Option<&BindingAlgorithm>) -> bool {
-    alg.is_none_or(|alg| *alg == BindingAlgorithm::Es256)
 }

@@ -8,15 +8,15 @@ use p256::ecdsa::signature::Verifier as _;
 use p256::pkcs8::DecodePublicKey as _;
 use serde_json::{Value, json};
 use verifyd_models::{
-    BindingAlgorithm, Challenge as ChallengeBody, ChallengeStatus, CreateFactorRequest, CreateNotificationRequest,
-    FactorType, NewFactor, NewFactorBinding, Notification as NotificationBody, NotificationPlatform,
+    BindingAlgorithm, Challenge as ChallengeBody, ChallengeStatus, CreateFactorRequest, NewFactor, NewFactorBinding,
+    NotificationPlatform,
 };
 use verifyd_runtime::{Sid, Timestamp};
 
-use super::entities::{INVALID, key};
+use super::entities::INVALID;
 use super::factors::push_alg_allowed;
 use super::webhooks::event_changes;
-use crate::domain::challenge::{AnswerRefusal, Challenge, Notification, NotifyRefusal, may_notify};
+use crate::domain::challenge::{AnswerRefusal, Challenge};
 use crate::domain::factor::{Factor, FactorSettings};
 use crate::domain::outbox::{OutboxChannel, SealedMessage};
 use crate::domain::webhook::Event;
@@ -40,7 +40,7 @@ fn key_of(der: &[u8]) -> Option<VerifyingKey> {
     VerifyingKey::from_public_key_der(der).ok()
 }
 
-fn invalid(name: &'static str) -> CoreError {
+pub(super) fn invalid(name: &'static str) -> CoreError {
     CoreError::InvalidParameter { name, code: INVALID }
 }
 
@@ -96,16 +96,16 @@ impl<S: Store> Core<S> {
             .get("kid")
             .and_then(Value::as_str)
             .and_then(|k| Sid::parse_prefixed(k, prefix::CREDENTIAL).ok())
-            .ok_or_else(|| self.unauthenticated())?;
-        let factor = self.store.factor_by_credential(&credential).await?.ok_or_else(|| self.unauthenticated())?;
-        let key = factor.public_key.as_deref().and_then(key_of).ok_or_else(|| self.unauthenticated())?;
-        let claims = token.clone().verify_es256(&key).map_err(|_| self.unauthenticated())?;
+            .ok_or(CoreError::Unauthenticated)?;
+        let factor = self.store.factor_by_credential(&credential).await?.ok_or(CoreError::Unauthenticated)?;
+        let key = factor.public_key.as_deref().and_then(key_of).ok_or(CoreError::Unauthenticated)?;
+        let claims = token.clone().verify_es256(&key).map_err(|_| CoreError::Unauthenticated)?;
         let now = self.clock.now().unix();
         let (Some(nbf), Some(exp)) = (jwt::int_claim(&claims, "nbf"), jwt::int_claim(&claims, "exp")) else {
-            return Err(self.unauthenticated());
+            return Err(CoreError::Unauthenticated);
         };
         if !device_token_fresh(nbf, exp, now) || jwt::str_claim(&claims, "sub") != Some(factor.account_sid.as_str()) {
-            return Err(self.unauthenticated());
+            return Err(CoreError::Unauthenticated);
         }
         Ok(Principal::Device {
             account_sid: factor.account_sid,
@@ -251,65 +251,6 @@ impl<S: Store> Core<S> {
             })
             .await??;
         self.challenge_response(&answered)
-    }
-
-    pub(crate) async fn create_notification_op(
-        &self,
-        principal: &Principal,
-        r: CreateNotificationRequest,
-    ) -> Result<NotificationBody, CoreError> {
-        let now = self.clock.now();
-        let keys = std::sync::Arc::clone(&self.keys);
-        let p = super::challenges::path(&r.service_sid, &r.identity, &r.challenge_sid);
-        let challenge_key =
-            ChallengeKey { entity: key(principal, &r.service_sid, &r.identity), sid: r.challenge_sid.clone() };
-        let (sid, ttl) = (new_sid(prefix::NOTIFICATION), r.ttl_or_default());
-        let n = self
-            .store
-            .with_challenge(challenge_key, move |state| {
-                let Some(state) = state else { return Decision::nothing(Err(CoreError::not_found(p))) };
-                let (challenge, factor) = (state.challenge, state.factor);
-                if factor.factor_type != FactorType::Push {
-                    return Decision::nothing(Err(invalid("ChallengeSid")));
-                }
-                let message = challenge.details.as_ref().map(|d| d.message.as_str());
-                let Some(notice) = push_notice(&keys, &factor, &challenge.sid, message, now) else {
-                    return Decision::nothing(Err(CoreError::NoNotificationPlatform));
-                };
-                if let Err(refusal) = may_notify(&challenge, state.notifications, now) {
-                    return Decision::nothing(Err(match refusal {
-                        NotifyRefusal::TooMany => CoreError::TooManyNotifications,
-                        NotifyRefusal::Closed(closed) => answer_error(closed),
-                    }));
-                }
-                let notification = Notification {
-                    sid,
-                    account_sid: challenge.account_sid.clone(),
-                    service_sid: challenge.service_sid.clone(),
-                    entity_sid: challenge.entity_sid.clone(),
-                    identity: challenge.identity.clone(),
-                    challenge_sid: challenge.sid.clone(),
-                    priority: "high".to_owned(),
-                    ttl,
-                    date_created: now,
-                };
-                Decision::save(
-                    vec![Change::InsertNotification(notification.clone()), Change::InsertMessage(notice)],
-                    Ok(notification),
-                )
-            })
-            .await??;
-        Ok(NotificationBody {
-            sid: n.sid,
-            account_sid: n.account_sid,
-            service_sid: n.service_sid,
-            entity_sid: Some(n.entity_sid),
-            identity: Some(n.identity),
-            challenge_sid: Some(n.challenge_sid),
-            priority: Some(n.priority),
-            ttl: n.ttl,
-            date_created: n.date_created,
-        })
     }
 }
 

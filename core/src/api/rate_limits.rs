@@ -7,6 +7,7 @@ use verifyd_models::{
     RateLimit as RateLimitBody, RateLimitLinks, RateLimitList, UpdateBucketRequest, UpdateRateLimitRequest,
 };
 use verifyd_runtime::Sid;
+use verifyd_server::{RateLimitsApi, Reply};
 
 use crate::domain::rate_limit::{
     Bucket, BucketRefusal, RateLimit, RateLimitRefusal, change_bucket, may_add_bucket, may_add_rate_limit,
@@ -65,11 +66,20 @@ impl<S: Store> Core<S> {
         })
     }
 
-    pub(crate) async fn create_rate_limit_op(
+    async fn rate_limit_of(&self, principal: &Principal, service: &Sid, sid: &Sid) -> Result<RateLimit, CoreError> {
+        self.store
+            .rate_limit(&key(principal, service, sid))
+            .await?
+            .ok_or_else(|| CoreError::not_found(path(service, sid)))
+    }
+}
+
+impl<S: Store> RateLimitsApi for Core<S> {
+    async fn create_rate_limit(
         &self,
         principal: &Principal,
         r: CreateRateLimitRequest,
-    ) -> Result<RateLimitBody, CoreError> {
+    ) -> Result<Reply<RateLimitBody>, CoreError> {
         let now = self.clock.now();
         let rate_limit = RateLimit {
             seq: 0,
@@ -95,46 +105,39 @@ impl<S: Store> Core<S> {
                 }
             })
             .await??;
-        self.rate_limit_response(&created)
+        self.rate_limit_response(&created).map(Reply::new)
     }
 
-    async fn rate_limit_of(&self, principal: &Principal, service: &Sid, sid: &Sid) -> Result<RateLimit, CoreError> {
-        self.store
-            .rate_limit(&key(principal, service, sid))
-            .await?
-            .ok_or_else(|| CoreError::not_found(path(service, sid)))
-    }
-
-    pub(crate) async fn fetch_rate_limit_op(
+    async fn fetch_rate_limit(
         &self,
         principal: &Principal,
         r: FetchRateLimitRequest,
-    ) -> Result<RateLimitBody, CoreError> {
+    ) -> Result<Reply<RateLimitBody>, CoreError> {
         let record = self.rate_limit_of(principal, &r.service_sid, &r.rate_limit_sid).await?;
-        self.rate_limit_response(&record)
+        self.rate_limit_response(&record).map(Reply::new)
     }
 
-    pub(crate) async fn list_rate_limits_op(
+    async fn list_rate_limits(
         &self,
         principal: &Principal,
         r: ListRateLimitsRequest,
-    ) -> Result<RateLimitList, CoreError> {
+    ) -> Result<Reply<RateLimitList>, CoreError> {
         let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), 60200)?;
         self.service_of(principal, &r.service_sid).await?;
         let rows = self.store.list_rate_limits(principal.account_sid(), &r.service_sid, request.store_page()).await?;
         let list_path = format!("/Services/{}/RateLimits", r.service_sid);
         let page = page(rows, &request, |r| r.seq, &self.urls, &list_path, "rate_limits", &[])?;
-        Ok(RateLimitList {
+        Ok(Reply::new(RateLimitList {
             rate_limits: page.items.iter().map(|r| self.rate_limit_response(r)).collect::<Result<_, _>>()?,
             meta: page.meta,
-        })
+        }))
     }
 
-    pub(crate) async fn update_rate_limit_op(
+    async fn update_rate_limit(
         &self,
         principal: &Principal,
         r: UpdateRateLimitRequest,
-    ) -> Result<RateLimitBody, CoreError> {
+    ) -> Result<Reply<RateLimitBody>, CoreError> {
         let now = self.clock.now();
         let (sid, description) = (r.rate_limit_sid.clone(), r.description);
         let updated = self
@@ -151,14 +154,14 @@ impl<S: Store> Core<S> {
             })
             .await?
             .ok_or_else(|| CoreError::not_found(path(&r.service_sid, &r.rate_limit_sid)))?;
-        self.rate_limit_response(&updated)
+        self.rate_limit_response(&updated).map(Reply::new)
     }
 
-    pub(crate) async fn delete_rate_limit_op(
+    async fn delete_rate_limit(
         &self,
         principal: &Principal,
         r: DeleteRateLimitRequest,
-    ) -> Result<(), CoreError> {
+    ) -> Result<Reply<()>, CoreError> {
         let deleted = self
             .store
             .with_buckets(key(principal, &r.service_sid, &r.rate_limit_sid), |found| match found {
@@ -169,14 +172,14 @@ impl<S: Store> Core<S> {
                 ),
             })
             .await?;
-        if deleted { Ok(()) } else { Err(CoreError::not_found(path(&r.service_sid, &r.rate_limit_sid))) }
+        if deleted { Ok(Reply::new(())) } else { Err(CoreError::not_found(path(&r.service_sid, &r.rate_limit_sid))) }
     }
 
-    pub(crate) async fn create_bucket_op(
+    async fn create_bucket(
         &self,
         principal: &Principal,
         r: CreateBucketRequest,
-    ) -> Result<BucketBody, CoreError> {
+    ) -> Result<Reply<BucketBody>, CoreError> {
         let now = self.clock.now();
         let sid = new_sid(prefix::BUCKET);
         let (max, interval) = (r.max, r.interval);
@@ -204,44 +207,36 @@ impl<S: Store> Core<S> {
                 Decision::save(vec![Change::InsertBucket(bucket.clone())], Ok(bucket))
             })
             .await??;
-        self.bucket_response(&created)
+        self.bucket_response(&created).map(Reply::new)
     }
 
-    pub(crate) async fn fetch_bucket_op(
-        &self,
-        principal: &Principal,
-        r: FetchBucketRequest,
-    ) -> Result<BucketBody, CoreError> {
+    async fn fetch_bucket(&self, principal: &Principal, r: FetchBucketRequest) -> Result<Reply<BucketBody>, CoreError> {
         let record = self
             .store
             .bucket(&key(principal, &r.service_sid, &r.rate_limit_sid), &r.bucket_sid)
             .await?
             .ok_or_else(|| CoreError::not_found(bucket_path(&r.service_sid, &r.rate_limit_sid, &r.bucket_sid)))?;
-        self.bucket_response(&record)
+        self.bucket_response(&record).map(Reply::new)
     }
 
-    pub(crate) async fn list_buckets_op(
-        &self,
-        principal: &Principal,
-        r: ListBucketsRequest,
-    ) -> Result<BucketList, CoreError> {
+    async fn list_buckets(&self, principal: &Principal, r: ListBucketsRequest) -> Result<Reply<BucketList>, CoreError> {
         let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), 60200)?;
         self.rate_limit_of(principal, &r.service_sid, &r.rate_limit_sid).await?;
         let rows =
             self.store.list_buckets(&key(principal, &r.service_sid, &r.rate_limit_sid), request.store_page()).await?;
         let list_path = format!("{}/Buckets", path(&r.service_sid, &r.rate_limit_sid));
         let page = page(rows, &request, |b| b.seq, &self.urls, &list_path, "buckets", &[])?;
-        Ok(BucketList {
+        Ok(Reply::new(BucketList {
             buckets: page.items.iter().map(|b| self.bucket_response(b)).collect::<Result<_, _>>()?,
             meta: page.meta,
-        })
+        }))
     }
 
-    pub(crate) async fn update_bucket_op(
+    async fn update_bucket(
         &self,
         principal: &Principal,
         r: UpdateBucketRequest,
-    ) -> Result<BucketBody, CoreError> {
+    ) -> Result<Reply<BucketBody>, CoreError> {
         let now = self.clock.now();
         let (sid, max, interval) = (r.bucket_sid.clone(), r.max, r.interval);
         let missing = bucket_path(&r.service_sid, &r.rate_limit_sid, &r.bucket_sid);
@@ -263,14 +258,10 @@ impl<S: Store> Core<S> {
                 Decision::save(changes, Ok(bucket))
             })
             .await??;
-        self.bucket_response(&updated)
+        self.bucket_response(&updated).map(Reply::new)
     }
 
-    pub(crate) async fn delete_bucket_op(
-        &self,
-        principal: &Principal,
-        r: DeleteBucketRequest,
-    ) -> Result<(), CoreError> {
+    async fn delete_bucket(&self, principal: &Principal, r: DeleteBucketRequest) -> Result<Reply<()>, CoreError> {
         let sid = r.bucket_sid.clone();
         let deleted = self
             .store
@@ -282,7 +273,7 @@ impl<S: Store> Core<S> {
             })
             .await?;
         if deleted {
-            Ok(())
+            Ok(Reply::new(()))
         } else {
             Err(CoreError::not_found(bucket_path(&r.service_sid, &r.rate_limit_sid, &r.bucket_sid)))
         }

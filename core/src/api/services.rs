@@ -7,6 +7,7 @@ use verifyd_models::{
     VerifyServiceWhatsapp,
 };
 use verifyd_runtime::Sid;
+use verifyd_server::{Reply, ServicesApi};
 
 use crate::domain::service::{
     Service, ServiceSettings, TOTP_CODE_LENGTH, TOTP_SKEW, TOTP_TIME_STEP, friendly_name_allowed,
@@ -77,12 +78,14 @@ impl<S: Store> Core<S> {
             },
         })
     }
+}
 
-    pub(crate) async fn create_service_op(
+impl<S: Store> ServicesApi for Core<S> {
+    async fn create_service(
         &self,
         principal: &Principal,
         r: CreateServiceRequest,
-    ) -> Result<VerifyService, CoreError> {
+    ) -> Result<Reply<VerifyService>, CoreError> {
         check_friendly_name(&r.friendly_name)?;
         let settings = ServiceSettings {
             code_length: r.code_length_or_default(),
@@ -116,37 +119,37 @@ impl<S: Store> Core<S> {
             date_updated: now,
         };
         self.store.save(vec![Change::InsertService(service.clone())]).await?;
-        self.service_response(&service)
+        self.service_response(&service).map(Reply::new)
     }
 
-    pub(crate) async fn fetch_service_op(
+    async fn fetch_service(
         &self,
         principal: &Principal,
         r: FetchServiceRequest,
-    ) -> Result<VerifyService, CoreError> {
+    ) -> Result<Reply<VerifyService>, CoreError> {
         let record = self.service_of(principal, &r.service_sid).await?;
-        self.service_response(&record)
+        self.service_response(&record).map(Reply::new)
     }
 
-    pub(crate) async fn list_services_op(
+    async fn list_services(
         &self,
         principal: &Principal,
         r: ListServicesRequest,
-    ) -> Result<ServiceList, CoreError> {
+    ) -> Result<Reply<ServiceList>, CoreError> {
         let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), 60200)?;
         let rows = self.store.list_services(principal.account_sid(), request.store_page()).await?;
         let page = page(rows, &request, |s| s.seq, &self.urls, "/Services", "services", &[])?;
-        Ok(ServiceList {
+        Ok(Reply::new(ServiceList {
             services: page.items.iter().map(|s| self.service_response(s)).collect::<Result<_, _>>()?,
             meta: page.meta,
-        })
+        }))
     }
 
-    pub(crate) async fn update_service_op(
+    async fn update_service(
         &self,
         principal: &Principal,
         r: UpdateServiceRequest,
-    ) -> Result<VerifyService, CoreError> {
+    ) -> Result<Reply<VerifyService>, CoreError> {
         if let Some(name) = &r.friendly_name {
             check_friendly_name(name)?;
         }
@@ -196,14 +199,10 @@ impl<S: Store> Core<S> {
             })
             .await?
             .ok_or_else(|| CoreError::not_found(path(&sid)))?;
-        self.service_response(&record)
+        self.service_response(&record).map(Reply::new)
     }
 
-    pub(crate) async fn delete_service_op(
-        &self,
-        principal: &Principal,
-        r: DeleteServiceRequest,
-    ) -> Result<(), CoreError> {
+    async fn delete_service(&self, principal: &Principal, r: DeleteServiceRequest) -> Result<Reply<()>, CoreError> {
         let account = principal.account_sid().clone();
         let deleted = self
             .store
@@ -212,6 +211,6 @@ impl<S: Store> Core<S> {
                 Some(s) => Decision::save(vec![Change::DeleteService { account, sid: s.sid }], true),
             })
             .await?;
-        if deleted { Ok(()) } else { Err(CoreError::not_found(path(&r.service_sid))) }
+        if deleted { Ok(Reply::new(())) } else { Err(CoreError::not_found(path(&r.service_sid))) }
     }
 }

@@ -2,6 +2,7 @@
 //! PSD2), then one store operation that applies the domain's send or check rules.
 
 use std::sync::Arc;
+use verifyd_server::{Reply, VerificationChecksApi, VerificationsApi};
 
 use verifyd_models::{
     CreateVerificationCheckRequest, CreateVerificationRequest, FetchVerificationRequest, UpdateVerificationRequest,
@@ -148,12 +149,14 @@ impl<S: Store> Core<S> {
             })
             .await?)
     }
+}
 
-    pub(crate) async fn create_verification_op(
+impl<S: Store> VerificationsApi for Core<S> {
+    async fn create_verification(
         &self,
         principal: &Principal,
         r: CreateVerificationRequest,
-    ) -> Result<VerificationBody, CoreError> {
+    ) -> Result<Reply<VerificationBody>, CoreError> {
         let service = self.service_of(principal, &r.service_sid).await?;
         let settings = &service.settings;
         let to = match (normalize_to(&r.to).ok_or_else(|| CoreError::invalid("To"))?, &r.channel) {
@@ -267,7 +270,7 @@ impl<S: Store> Core<S> {
             })
             .await?;
         match sent {
-            Sending::Sent(v) => self.verification_response(&v),
+            Sending::Sent(v) => self.verification_response(&v).map(Reply::new),
             Sending::NoService => Err(CoreError::not_found(super::services::path(&service.sid))),
             Sending::Refused(SendRefusal::TooManySends) => Err(CoreError::MaxSendAttempts),
             Sending::Refused(SendRefusal::RateLimited) => Err(CoreError::RateLimited),
@@ -276,11 +279,11 @@ impl<S: Store> Core<S> {
         }
     }
 
-    pub(crate) async fn fetch_verification_op(
+    async fn fetch_verification(
         &self,
         principal: &Principal,
         r: FetchVerificationRequest,
-    ) -> Result<VerificationBody, CoreError> {
+    ) -> Result<Reply<VerificationBody>, CoreError> {
         let now = self.clock.now();
         let at = VerificationAt::Sid {
             account: principal.account_sid().clone(),
@@ -293,14 +296,14 @@ impl<S: Store> Core<S> {
             .await?
             .filter(|v| v.is_open(now))
             .ok_or_else(|| CoreError::not_found(path(&r.service_sid, &r.verification_sid)))?;
-        self.verification_response(&record)
+        self.verification_response(&record).map(Reply::new)
     }
 
-    pub(crate) async fn update_verification_op(
+    async fn update_verification(
         &self,
         principal: &Principal,
         r: UpdateVerificationRequest,
-    ) -> Result<VerificationBody, CoreError> {
+    ) -> Result<Reply<VerificationBody>, CoreError> {
         let status = match r.status {
             VerificationUpdateStatus::Canceled => VerificationStatus::Canceled,
             VerificationUpdateStatus::Approved => VerificationStatus::Approved,
@@ -324,14 +327,16 @@ impl<S: Store> Core<S> {
             })
             .await?
             .ok_or_else(|| CoreError::not_found(path(&r.service_sid, &r.verification_sid)))?;
-        self.verification_response(&finished)
+        self.verification_response(&finished).map(Reply::new)
     }
+}
 
-    pub(crate) async fn create_verification_check_op(
+impl<S: Store> VerificationChecksApi for Core<S> {
+    async fn create_verification_check(
         &self,
         principal: &Principal,
         r: CreateVerificationCheckRequest,
-    ) -> Result<VerificationCheck, CoreError> {
+    ) -> Result<Reply<VerificationCheck>, CoreError> {
         let account = principal.account_sid().clone();
         let service = r.service_sid.clone();
         let at = match (r.verification_sid, r.to) {
@@ -388,7 +393,7 @@ impl<S: Store> Core<S> {
                     }]
                 }
             });
-        Ok(VerificationCheck {
+        Ok(Reply::new(VerificationCheck {
             sid: record.sid,
             service_sid: record.service_sid,
             account_sid: record.account_sid,
@@ -401,6 +406,6 @@ impl<S: Store> Core<S> {
             date_created: record.date_created,
             date_updated: record.date_updated,
             sna_attempts_error_codes,
-        })
+        }))
     }
 }

@@ -6,6 +6,7 @@ use verifyd_models::{
     Webhook as WebhookBody, WebhookList, WebhookMethod,
 };
 use verifyd_runtime::{HttpUrl, Sid, Timestamp};
+use verifyd_server::{Reply, WebhooksApi};
 
 use super::entities::INVALID;
 use super::{open_private, seal_private};
@@ -131,11 +132,51 @@ impl<S: Store> Core<S> {
         }
     }
 
-    pub(crate) async fn create_webhook_op(
+    /// A delivery as operators see it; one that does not open (another master key, damage)
+    /// is still listed, its URL standing for the reason.
+    fn delivery_record(&self, d: StoredDelivery) -> DeliveryRecord {
+        let url = open_payload(&self.keys, &d.payload)
+            .map_or_else(|_| "(sealed; cannot be opened with the configured master key)".to_owned(), |(url, _)| url);
+        DeliveryRecord {
+            uuid: d.uuid,
+            webhook_sid: d.webhook_sid,
+            account_sid: d.account_sid,
+            event_type: d.event_type,
+            url,
+            status: d.status,
+            attempts: d.attempts,
+            last_error: d.last_error,
+            date_created: d.date_created,
+            date_done: d.date_done,
+        }
+    }
+
+    /// Deliveries given up, newest first, for operators.
+    pub async fn failed_webhook_deliveries(
+        &self,
+        account: Option<&Sid>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, CoreError> {
+        Ok(self.store.failed_deliveries(account, limit).await?.into_iter().map(|d| self.delivery_record(d)).collect())
+    }
+
+    /// A webhook's deliveries, newest first, for operators (and tests).
+    pub async fn webhook_deliveries(
+        &self,
+        account: &Sid,
+        webhook: &Sid,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, CoreError> {
+        Ok(self.store.deliveries(account, webhook, limit).await?.into_iter().map(|d| self.delivery_record(d)).collect())
+    }
+}
+
+impl<S: Store> WebhooksApi for Core<S> {
+    async fn create_webhook(
         &self,
         principal: &Principal,
         r: CreateWebhookRequest,
-    ) -> Result<WebhookBody, CoreError> {
+    ) -> Result<Reply<WebhookBody>, CoreError> {
         self.check_target(&r.webhook_url)?;
         let now = self.clock.now();
         let sid = new_sid(prefix::WEBHOOK);
@@ -164,43 +205,43 @@ impl<S: Store> Core<S> {
                 Some(_) => Decision::save(vec![Change::InsertWebhook(webhook.clone())], Ok(webhook)),
             })
             .await??;
-        self.webhook_response(&saved)
+        self.webhook_response(&saved).map(Reply::new)
     }
 
-    pub(crate) async fn fetch_webhook_op(
+    async fn fetch_webhook(
         &self,
         principal: &Principal,
         r: FetchWebhookRequest,
-    ) -> Result<WebhookBody, CoreError> {
+    ) -> Result<Reply<WebhookBody>, CoreError> {
         let record = self
             .store
             .webhook(principal.account_sid(), &r.service_sid, &r.webhook_sid)
             .await?
             .ok_or_else(|| CoreError::not_found(path(&r.service_sid, &r.webhook_sid)))?;
-        self.webhook_response(&record)
+        self.webhook_response(&record).map(Reply::new)
     }
 
-    pub(crate) async fn list_webhooks_op(
+    async fn list_webhooks(
         &self,
         principal: &Principal,
         r: ListWebhooksRequest,
-    ) -> Result<WebhookList, CoreError> {
+    ) -> Result<Reply<WebhookList>, CoreError> {
         let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), INVALID)?;
         self.service_of(principal, &r.service_sid).await?;
         let rows = self.store.list_webhooks(principal.account_sid(), &r.service_sid, request.store_page()).await?;
         let list_path = format!("/Services/{}/Webhooks", r.service_sid);
         let page = page(rows, &request, |w| w.seq, &self.urls, &list_path, "webhooks", &[])?;
-        Ok(WebhookList {
+        Ok(Reply::new(WebhookList {
             webhooks: page.items.iter().map(|w| self.webhook_response(w)).collect::<Result<_, _>>()?,
             meta: page.meta,
-        })
+        }))
     }
 
-    pub(crate) async fn update_webhook_op(
+    async fn update_webhook(
         &self,
         principal: &Principal,
         r: UpdateWebhookRequest,
-    ) -> Result<WebhookBody, CoreError> {
+    ) -> Result<Reply<WebhookBody>, CoreError> {
         if let Some(url) = &r.webhook_url {
             self.check_target(url)?;
         }
@@ -241,14 +282,10 @@ impl<S: Store> Core<S> {
             })
             .await?
             .ok_or_else(|| CoreError::not_found(path(&r.service_sid, &r.webhook_sid)))?;
-        self.webhook_response(&record)
+        self.webhook_response(&record).map(Reply::new)
     }
 
-    pub(crate) async fn delete_webhook_op(
-        &self,
-        principal: &Principal,
-        r: DeleteWebhookRequest,
-    ) -> Result<(), CoreError> {
+    async fn delete_webhook(&self, principal: &Principal, r: DeleteWebhookRequest) -> Result<Reply<()>, CoreError> {
         let sid = r.webhook_sid.clone();
         let deleted = self
             .store
@@ -259,44 +296,6 @@ impl<S: Store> Core<S> {
                 }
             })
             .await?;
-        if deleted { Ok(()) } else { Err(CoreError::not_found(path(&r.service_sid, &r.webhook_sid))) }
-    }
-
-    /// A delivery as operators see it; one that does not open (another master key, damage)
-    /// is still listed, its URL standing for the reason.
-    fn delivery_record(&self, d: StoredDelivery) -> DeliveryRecord {
-        let url = open_payload(&self.keys, &d.payload)
-            .map_or_else(|_| "(sealed; cannot be opened with the configured master key)".to_owned(), |(url, _)| url);
-        DeliveryRecord {
-            uuid: d.uuid,
-            webhook_sid: d.webhook_sid,
-            account_sid: d.account_sid,
-            event_type: d.event_type,
-            url,
-            status: d.status,
-            attempts: d.attempts,
-            last_error: d.last_error,
-            date_created: d.date_created,
-            date_done: d.date_done,
-        }
-    }
-
-    /// Deliveries given up, newest first, for operators.
-    pub async fn failed_webhook_deliveries(
-        &self,
-        account: Option<&Sid>,
-        limit: u32,
-    ) -> Result<Vec<DeliveryRecord>, CoreError> {
-        Ok(self.store.failed_deliveries(account, limit).await?.into_iter().map(|d| self.delivery_record(d)).collect())
-    }
-
-    /// A webhook's deliveries, newest first, for operators (and tests).
-    pub async fn webhook_deliveries(
-        &self,
-        account: &Sid,
-        webhook: &Sid,
-        limit: u32,
-    ) -> Result<Vec<DeliveryRecord>, CoreError> {
-        Ok(self.store.deliveries(account, webhook, limit).await?.into_iter().map(|d| self.delivery_record(d)).collect())
+        if deleted { Ok(Reply::new(())) } else { Err(CoreError::not_found(path(&r.service_sid, &r.webhook_sid))) }
     }
 }

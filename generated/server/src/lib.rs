@@ -19,5 +19,5 @@ mod router;
 
 pub use api::*;
 pub use router::*;
-pub use verifyd_runtime::server::{Authenticate, Caller, Credentials, Reply, RouterOptions, WireError};
 pub use verifyd_runtime::TwilioError;
+pub use verifyd_runtime::server::{Authenticate, Caller, Credentials, Reply, RouterOptions, WireError};

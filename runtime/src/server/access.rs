@@ -79,7 +79,10 @@ mod tests {
 
     #[test]
     fn bound_keys_must_equal_the_claims_when_sent() {
-        assert_eq!(admit(GRANTS, Role::Device, device_claims, sent(&[("ServiceSid", "VA1"), ("FactorSid", "YF1")])), Ok(()));
+        assert_eq!(
+            admit(GRANTS, Role::Device, device_claims, sent(&[("ServiceSid", "VA1"), ("FactorSid", "YF1")])),
+            Ok(())
+        );
         // FactorSid is optional in a list filter: absent is the principal's business.
         assert_eq!(admit(GRANTS, Role::Device, device_claims, sent(&[("ServiceSid", "VA1")])), Ok(()));
         assert_eq!(

@@ -35,7 +35,8 @@ pub(crate) fn empty_response(headers: Vec<(String, String)>, now: Timestamp) -> 
 
 fn json_bytes(status: u16, bytes: Vec<u8>, headers: Vec<(String, String)>, now: Timestamp) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let response = (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response();
+    let response =
+        (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response();
     finish(response, headers, now)
 }
 

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::extract::{FromRequestParts, RawPathParams, Request, State};
+use axum::extract::{Request, State};
 use axum::http::Uri;
 use axum::response::Response;
 
@@ -14,7 +14,7 @@ use super::answer::{empty_response, error_response, json_response};
 use super::input::{basic_credentials, read_form};
 use super::{Authenticate, Caller, Reply, RouterOptions, WireError};
 use crate::form::FormPairs;
-use crate::{Rejection, TwilioError, WireRequest};
+use crate::{Rejection, TwilioError, WireRequest, path_values};
 
 /// One operation of the spec, as the generated server crate declares it.
 pub trait Endpoint<A: Authenticate>: Send + Sync + 'static {
@@ -70,7 +70,9 @@ async fn answer<A: Authenticate, E: Endpoint<A>>(served: Served<A>, request: Req
     let (principal, input) = match accept::<A, E>(&served, request).await {
         Ok(accepted) => accepted,
         Err(Failure::Wire(error)) => return error_response(&error, Vec::new(), served.api.now()),
-        Err(Failure::Implementation(error)) => return error_response(&error.to_wire(), error.headers(), served.api.now()),
+        Err(Failure::Implementation(error)) => {
+            return error_response(&error.to_wire(), error.headers(), served.api.now());
+        }
     };
     let result = E::call(&served.api, &principal, input).await;
     let now = served.api.now();
@@ -92,27 +94,27 @@ async fn accept<A: Authenticate, E: Endpoint<A>>(
     served: &Served<A>,
     request: Request,
 ) -> Result<(A::Principal, E::Request), Failure<A::Error>> {
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     let below = served.below(parts.uri.path()).to_owned();
     let not_found = || Failure::Wire(TwilioError::not_found(&below));
     let credentials = basic_credentials(&parts.headers).ok_or(Failure::Wire(TwilioError::unauthenticated()))?;
     let principal = served.api.authenticate(credentials).await.map_err(Failure::Implementation)?;
-    // Invalid UTF-8 in a segment names nothing that can exist.
-    let params = RawPathParams::from_request_parts(&mut parts, &()).await.map_err(|_| not_found())?;
+    // A segment that does not decode (a bad escape, invalid UTF-8) names nothing that exists.
+    let params = path_values(E::Request::PATH_TEMPLATE, &below).ok_or_else(not_found)?;
     let query = FormPairs::parse(parts.uri.query().unwrap_or_default().as_bytes());
     let body = read_form(&parts.headers, body, served.options.body_limit).await.map_err(Failure::Wire)?;
     let value = |key: &str| {
         params
             .iter()
             .find(|(name, _)| *name == key)
-            .map(|(_, v)| v.to_owned())
+            .map(|(_, v)| v.clone())
             .or_else(|| query.values(key).chain(body.values(key)).next().map(str::to_owned))
     };
     admit(E::ACCESS, principal.role(), |key| principal.claim(key), value).map_err(|refusal| match refusal {
         Refusal::Unauthenticated => Failure::Wire(TwilioError::unauthenticated()),
         Refusal::NotFound => not_found(),
     })?;
-    let path: Vec<&str> = params.iter().map(|(_, v)| v).collect();
+    let path: Vec<&str> = params.iter().map(|(_, v)| v.as_str()).collect();
     let request = E::Request::decode(&path, &query, &body).map_err(|e| match e.rejection {
         Rejection::NotFound => not_found(),
         _ => Failure::Wire(TwilioError::new(e.status(), e.code, e.message())),

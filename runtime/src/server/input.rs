@@ -22,11 +22,13 @@ pub fn basic_credentials(headers: &HeaderMap) -> Option<Credentials> {
 
 /// The body as form pairs: at most `limit` bytes (413 `20413` beyond, by the declared length
 /// or the bytes read), `application/x-www-form-urlencoded` when not empty (415 `20415`).
-pub(crate) async fn read_form(headers: &HeaderMap, body: axum::body::Body, limit: usize) -> Result<FormPairs, TwilioError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+pub(crate) async fn read_form(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<FormPairs, TwilioError> {
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit));
     }

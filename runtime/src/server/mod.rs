@@ -95,7 +95,10 @@ pub trait Authenticate: Send + Sync + 'static {
     type Error: WireError + 'static;
 
     /// The principal the credentials name, or the error to answer (401 for wrong ones).
-    fn authenticate(&self, credentials: Credentials) -> impl Future<Output = Result<Self::Principal, Self::Error>> + Send;
+    fn authenticate(
+        &self,
+        credentials: Credentials,
+    ) -> impl Future<Output = Result<Self::Principal, Self::Error>> + Send;
 
     /// Now, by the implementation's clock: every answer's `Date` header says it, so a device
     /// that corrects its clock from a 401 agrees with the tokens the server checks.
