@@ -32,12 +32,13 @@ pub use sid::Sid;
 pub use timestamp::Timestamp;
 pub use wire::{FromWire, Pattern, Rules, ToWire, json_from_wire, json_to_wire};
 
-/// What every generated response enum can report about itself.
+/// What every generated enum can report about itself. The enums are closed (a value the
+/// spec does not list is refused); responses wrap them in [`Open`] to keep such values.
 pub trait WireEnum: Sized {
     /// The values the spec lists, in spec order.
     const KNOWN: &'static [&'static str];
     /// The wire text of this value.
-    fn as_str(&self) -> &str;
+    fn as_str(&self) -> &'static str;
     /// A listed value, or `None` for any other text.
     fn from_known(s: &str) -> Option<Self>;
 }
