@@ -20,6 +20,7 @@ pub mod form;
 #[cfg(test)]
 mod hostile;
 mod http_url;
+mod open;
 mod request;
 #[cfg(feature = "server")]
 pub mod server;
@@ -34,18 +35,20 @@ mod wire;
 
 pub use decode_error::{DecodeError, Rejection};
 pub use http_url::HttpUrl;
+pub use open::Open;
 pub use request::{ListPage, WireRequest, fill_path, match_path, path_values, percent_decode};
 pub use sid::Sid;
 pub use timestamp::Timestamp;
 pub use twilio_error::TwilioError;
 pub use wire::{FromWire, Pattern, Rules, ToWire, json_from_wire, json_to_wire};
 
-/// What every generated response enum can report about itself.
+/// What every generated enum can report about itself. The enums are closed (a value the
+/// spec does not list is refused); responses wrap them in [`Open`] to keep such values.
 pub trait WireEnum: Sized {
     /// The values the spec lists, in spec order.
     const KNOWN: &'static [&'static str];
     /// The wire text of this value.
-    fn as_str(&self) -> &str;
+    fn as_str(&self) -> &'static str;
     /// A listed value, or `None` for any other text.
     fn from_known(s: &str) -> Option<Self>;
 }

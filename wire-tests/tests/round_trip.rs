@@ -550,6 +550,42 @@ async fn a_bad_dotted_field_is_refused_by_the_router() {
     assert_eq!((error.status, error.code, error.message.as_str()), (400, 60200, "Invalid parameter: CodeLength"));
 }
 
+#[tokio::test]
+async fn a_value_an_enum_does_not_list_is_refused_by_the_router() {
+    let server = start().await;
+    let http = reqwest::Client::new();
+    let services = format!("{}/v2/Services/VA00000000000000000000000000000001", server.root);
+    let form = |path: &str, body: &'static str| {
+        http.post(format!("{services}{path}"))
+            .basic_auth(ACCOUNT, Some(TOKEN))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+    };
+    let cases = [
+        ("Channel", form("/Verifications", "To=%2B15017122661&Channel=pigeon")),
+        ("Channel", form("/Verifications", "To=%2B15017122661&Channel=SMS")),
+        (
+            "EventTypes",
+            form(
+                "/Webhooks",
+                "FriendlyName=hook&WebhookUrl=https%3A%2F%2Fhooks.example&EventTypes=factor.created&EventTypes=factor.teleported",
+            ),
+        ),
+        (
+            "Order",
+            http.get(format!("{services}/Entities/user-1234/Challenges?Order=sideways"))
+                .basic_auth(ACCOUNT, Some(TOKEN)),
+        ),
+    ];
+    for (key, request) in cases {
+        let response = request.send().await.expect("send");
+        assert_eq!(response.status().as_u16(), 400, "{key}");
+        let body: TwilioError = serde_json_from(response).await;
+        assert_eq!(body.message, format!("Invalid parameter: {key}"));
+    }
+    assert_eq!(server.api.calls.load(Ordering::SeqCst), 0, "the trait was not called");
+}
+
 async fn serde_json_from<T: serde_json_de::DeserializeOwned>(response: reqwest::Response) -> T {
     let bytes = response.bytes().await.expect("body");
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&bytes)))

@@ -33,7 +33,7 @@ pub fn files(api: &Api) -> Result<Vec<GeneratedFile>, Error> {
             "verifyd-models = { path = \".\", features = [\"proptest\"] }",
         ],
         features: &["proptest = [\"dep:proptest\", \"verifyd-runtime/proptest\"]"],
-        about: "One request type per operation (path, query and body together) implementing `verifyd_runtime::WireRequest`: encode to and decode from Twilio's form wire (dotted keys, repeated keys for arrays, JSON-valued keys), with the spec's constraints and error codes. One type per response schema (serde JSON; response enums keep unknown values).",
+        about: "One request type per operation (path, query and body together) implementing `verifyd_runtime::WireRequest`: encode to and decode from Twilio's form wire (dotted keys, repeated keys for arrays, JSON-valued keys), with the spec's constraints and error codes. One type per response schema (serde JSON). Enums are closed: a request with a value the spec does not list is refused; response fields hold them as `verifyd_runtime::Open`, which keeps unknown values.",
     }
     .files();
     files.push(text_file(&format!("{DIR}/src/lib.rs"), lib_rs(api)));
@@ -53,7 +53,7 @@ pub fn files(api: &Api) -> Result<Vec<GeneratedFile>, Error> {
 
 fn lib_rs(api: &Api) -> String {
     format!(
-        "{RUST_HEADER}\n//! Models of the {} wire: requests with their form codec, responses with serde.\n//!\n//! Generated from `spec/openapi.yaml`; see the crate README.\n\n{PANIC_FREE}\n#[rustfmt::skip]\nmod patterns;\n#[rustfmt::skip]\nmod requests;\n#[rustfmt::skip]\n#[cfg(feature = \"proptest\")]\npub mod strategies;\n#[rustfmt::skip]\nmod types;\n\npub use requests::*;\npub use types::*;\npub use verifyd_runtime::{{DecodeError, HttpUrl, ListPage, Rejection, Sid, Timestamp, WireEnum, WireRequest}};\n",
+        "{RUST_HEADER}\n//! Models of the {} wire: requests with their form codec, responses with serde.\n//!\n//! Generated from `spec/openapi.yaml`; see the crate README.\n\n{PANIC_FREE}\n#[rustfmt::skip]\nmod patterns;\n#[rustfmt::skip]\nmod requests;\n#[rustfmt::skip]\n#[cfg(feature = \"proptest\")]\npub mod strategies;\n#[rustfmt::skip]\nmod types;\n\npub use requests::*;\npub use types::*;\npub use verifyd_runtime::{{DecodeError, HttpUrl, ListPage, Open, Rejection, Sid, Timestamp, WireEnum, WireRequest}};\n",
         api.title
     )
 }
@@ -234,9 +234,12 @@ fn error_type(s: &StructDef) -> Result<TokenStream, Error> {
 fn struct_tokens(s: &StructDef, patterns: &Patterns, in_forms: bool) -> TokenStream {
     let name = ident(&s.name);
     let docs = doc(s.doc.as_deref());
+    // A struct sent in a request keeps the closed enums: the server refuses what it does not
+    // know. Elsewhere (response bodies) enums are open, so a client survives new values.
+    let open_enums = !in_forms;
     let fields = s.fields.iter().map(|f| {
         let field = ident(&f.field);
-        let ty = ty_tokens(&f.ty);
+        let ty = field_ty_tokens(&f.ty, open_enums);
         let ty = if f.nullable { quote!(Option<#ty>) } else { ty };
         let rename = if f.field == f.json {
             quote!()
@@ -287,6 +290,22 @@ fn struct_tokens(s: &StructDef, patterns: &Patterns, in_forms: bool) -> TokenStr
     }
 }
 
+/// The Rust type of a struct field: as `ty_tokens`, with enums (also as list items) wrapped in
+/// `verifyd_runtime::Open` when `open_enums`.
+fn field_ty_tokens(ty: &Ty, open_enums: bool) -> TokenStream {
+    match ty {
+        Ty::Enum(name) if open_enums => {
+            let name = ident(name);
+            quote!(verifyd_runtime::Open<#name>)
+        }
+        Ty::Array(item) => {
+            let item = field_ty_tokens(item, open_enums);
+            quote!(Vec<#item>)
+        }
+        ty => ty_tokens(ty),
+    }
+}
+
 fn enum_tokens(e: &EnumDef) -> TokenStream {
     let name = ident(&e.name);
     let docs = doc(e.doc.as_deref());
@@ -296,25 +315,22 @@ fn enum_tokens(e: &EnumDef) -> TokenStream {
     quote! {
         #docs
         ///
-        /// Values the spec does not list arrive as `Unknown`, so a client survives new ones;
-        /// a server never accepts them in a request.
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        /// Closed: a request carrying a value the spec does not list is refused at decoding.
+        /// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum #name {
             #( #[doc = #variant_docs] #variants, )*
-            /// A value this version of the spec does not know.
-            Unknown(String),
         }
         impl #name {
-            pub fn as_str(&self) -> &str {
+            pub fn as_str(&self) -> &'static str {
                 match self {
                     #( Self::#variants => #values, )*
-                    Self::Unknown(other) => other,
                 }
             }
         }
         impl verifyd_runtime::WireEnum for #name {
             const KNOWN: &'static [&'static str] = &[#(#values),*];
-            fn as_str(&self) -> &str {
+            fn as_str(&self) -> &'static str {
                 #name::as_str(self)
             }
             fn from_known(s: &str) -> Option<Self> {
@@ -337,7 +353,8 @@ fn enum_tokens(e: &EnumDef) -> TokenStream {
         impl<'de> serde::Deserialize<'de> for #name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 let s = String::deserialize(deserializer)?;
-                Ok(<Self as verifyd_runtime::WireEnum>::from_known(&s).unwrap_or(Self::Unknown(s)))
+                <Self as verifyd_runtime::WireEnum>::from_known(&s)
+                    .ok_or_else(|| serde::de::Error::unknown_variant(&s, <Self as verifyd_runtime::WireEnum>::KNOWN))
             }
         }
         impl verifyd_runtime::FromWire for #name {

@@ -234,7 +234,7 @@ fn default_accessor(api: &Api, op: &Operation, input: &Input, default: &DefaultV
             let ty = ident(name);
             quote! {
                 #[doc = #doc_text]
-                pub fn #method(&self) -> #ty { self.#field.clone().unwrap_or(#ty::#variant) }
+                pub fn #method(&self) -> #ty { self.#field.unwrap_or(#ty::#variant) }
             }
         }
         (ty, d, _) => return Err(fail(format!("default {d:?} does not fit {ty:?}"))),

@@ -27,7 +27,7 @@ impl<S: Store> Core<S> {
             account_sid: t.account_sid.clone(),
             service_sid: t.service_sid.clone(),
             entity_identity: Some(t.identity.clone()),
-            factor_type: t.factor_type.clone(),
+            factor_type: t.factor_type.into(),
             factor_friendly_name: t.factor_friendly_name.clone(),
             token: Some(token),
             ttl: t.ttl,

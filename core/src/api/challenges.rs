@@ -72,8 +72,8 @@ impl<S: Store> Core<S> {
             date_updated: c.date_updated,
             date_responded: c.date_responded,
             expiration_date: Some(c.expiration_date),
-            status: c.status.clone(),
-            responded_reason: c.responded_reason.clone(),
+            status: c.status.into(),
+            responded_reason: c.responded_reason.into(),
             details: c.details.as_ref().map(|d| ChallengeDetails {
                 message: d.message.clone(),
                 date: d.date,
@@ -85,7 +85,7 @@ impl<S: Store> Core<S> {
             }),
             hidden_details: self.hidden_details(c)?,
             metadata: c.metadata.clone(),
-            factor_type: c.factor_type.clone(),
+            factor_type: c.factor_type.into(),
             url: self.urls.at(&p)?,
             links: ChallengeLinks { notifications: self.urls.at(&format!("{p}/Notifications"))? },
         })
@@ -174,7 +174,7 @@ impl<S: Store> ChallengesApi for Core<S> {
                     entity_sid: factor.entity_sid.clone(),
                     identity: factor.identity.clone(),
                     factor_sid: factor.sid.clone(),
-                    factor_type: factor.factor_type.clone(),
+                    factor_type: factor.factor_type,
                     status: ChallengeStatus::Pending,
                     responded_reason: ChallengeRespondedReason::None,
                     details,

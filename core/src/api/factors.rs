@@ -37,7 +37,7 @@ pub fn path(service: &Sid, identity: &str, sid: &Sid) -> String {
 fn config_of(settings: &FactorSettings) -> FactorConfig {
     match settings {
         FactorSettings::Totp { alg, code_length, time_step, skew } => FactorConfig {
-            alg: TotpAlgorithm::from_known(alg.wire_name()),
+            alg: TotpAlgorithm::from_known(alg.wire_name()).map(Into::into),
             skew: Some(i64::from(*skew)),
             code_length: Some(i64::from(*code_length)),
             time_step: Some(i64::from(*time_step)),
@@ -55,7 +55,7 @@ fn config_of(settings: &FactorSettings) -> FactorConfig {
                 time_step: None,
                 sdk_version: sdk_version.clone(),
                 app_id: app_id.clone(),
-                notification_platform: Some(notification_platform.clone()),
+                notification_platform: Some((*notification_platform).into()),
                 notification_token: notification_token.clone(),
                 credential_sid: Some(credential_sid.clone()),
             }
@@ -102,8 +102,8 @@ impl<S: Store> Core<S> {
             date_created: f.date_created,
             date_updated: f.date_updated,
             friendly_name: Some(f.friendly_name.clone()),
-            status: f.status.clone(),
-            factor_type: f.factor_type.clone(),
+            status: f.status.into(),
+            factor_type: f.factor_type.into(),
             config: Some(config_of(&f.settings)),
             metadata: f.metadata.clone(),
             url: self.urls.at(&path(&f.service_sid, &f.identity, &f.sid))?,
@@ -148,7 +148,7 @@ impl<S: Store> Core<S> {
             entity_sid: Sid::from_parts(prefix::ENTITY, [0; 16]),
             identity: r.identity.clone(),
             friendly_name: r.friendly_name.clone(),
-            factor_type: r.factor_type.clone(),
+            factor_type: r.factor_type,
             status: FactorStatus::Unverified,
             settings,
             metadata: r.metadata.clone(),
@@ -167,7 +167,7 @@ impl<S: Store> Core<S> {
         let settings = &service.settings;
         // The seed's Binding.* keys are aliases of Config.*; Config wins when both are sent.
         let alg = match (&r.config_alg, &r.binding_alg) {
-            (Some(alg), _) => alg.clone(),
+            (Some(alg), _) => *alg,
             (None, Some(binding)) => TotpAlgorithm::from_known(binding.as_str())
                 .ok_or(CoreError::InvalidParameter { name: "Binding.Alg", code: INVALID })?,
             (None, None) => TotpAlgorithm::Sha1,
@@ -211,7 +211,7 @@ impl<S: Store> Core<S> {
             FactorSettings::Totp { alg: algorithm, code_length, time_step, skew },
         );
         factor.secret_sealed = Some(self.keys.seal(SealContext::TotpSecret(&sid), &secret));
-        let record = self.create_factor(principal, factor).await?;
+        let record = self.save_new_factor(principal, factor).await?;
         self.new_factor_response(
             &record,
             NewFactorBinding { secret: Some(secret_text), uri: Some(uri), alg: None, public_key: None },
@@ -221,7 +221,7 @@ impl<S: Store> Core<S> {
     /// Creates a factor the request describes (and its entity when new) within the entity's
     /// limits, consuming the enrolment token that authorised it. A push factor's public key is
     /// checked for duplicates in the service.
-    pub(crate) async fn create_factor(&self, principal: &Principal, mut factor: Factor) -> Result<Factor, CoreError> {
+    pub(crate) async fn save_new_factor(&self, principal: &Principal, mut factor: Factor) -> Result<Factor, CoreError> {
         let now = self.clock.now();
         let service = factor.service_sid.clone();
         let entity_key = key(principal, &factor.service_sid, &factor.identity);
@@ -233,7 +233,7 @@ impl<S: Store> Core<S> {
         let keys = Arc::clone(&self.keys);
         let new_key = NewFactorKey {
             entity: entity_key,
-            factor_type: factor.factor_type.clone(),
+            factor_type: factor.factor_type,
             public_key: factor.public_key.clone(),
             access_token: token.clone(),
             creations_since: creations_since(now),
@@ -374,7 +374,6 @@ impl<S: Store> FactorsApi for Core<S> {
         match r.factor_type {
             FactorType::Totp => self.create_totp_factor(principal, r).await.map(Reply::new),
             FactorType::Push => self.create_push_factor(principal, r).await.map(Reply::new),
-            _ => Err(CoreError::InvalidParameter { name: "FactorType", code: INVALID }),
         }
     }
 
@@ -436,11 +435,8 @@ impl<S: Store> FactorsApi for Core<S> {
             let now = self.clock.now();
             let (name, time_step, skew, code_length) =
                 (r.friendly_name.clone(), r.config_time_step, r.config_skew, r.config_code_length);
-            let (token, sdk, platform) = (
-                r.config_notification_token.clone(),
-                r.config_sdk_version.clone(),
-                r.config_notification_platform.clone(),
-            );
+            let (token, sdk, platform) =
+                (r.config_notification_token.clone(), r.config_sdk_version.clone(), r.config_notification_platform);
             let change = move |f: &mut Factor| {
                 if let Some(name) = name {
                     f.friendly_name = name;

@@ -133,13 +133,12 @@ impl<S: Store> Core<S> {
         if !push_alg_allowed(r.binding_alg.as_ref()) {
             return Err(CoreError::InvalidParameter { name: "Binding.Alg", code: 60314 });
         }
-        let platform = r.config_notification_platform.clone().ok_or_else(|| invalid("Config.NotificationPlatform"))?;
+        let platform = r.config_notification_platform.ok_or_else(|| invalid("Config.NotificationPlatform"))?;
         let token = match platform {
             NotificationPlatform::Apn | NotificationPlatform::Fcm => {
                 Some(r.config_notification_token.clone().ok_or_else(|| invalid("Config.NotificationToken"))?)
             }
             NotificationPlatform::None => None,
-            NotificationPlatform::Unknown(_) => return Err(invalid("Config.NotificationPlatform")),
         };
         let settings = FactorSettings::Push {
             sdk_version: r.config_sdk_version.clone(),
@@ -150,11 +149,11 @@ impl<S: Store> Core<S> {
         };
         let mut factor = self.unsaved_factor(principal, &r, new_sid(prefix::FACTOR), settings);
         factor.public_key = Some(der);
-        let record = self.create_factor(principal, factor).await?;
+        let record = self.save_new_factor(principal, factor).await?;
         let binding = NewFactorBinding {
             secret: None,
             uri: None,
-            alg: Some(BindingAlgorithm::Es256),
+            alg: Some(BindingAlgorithm::Es256.into()),
             public_key: Some(public_key_text),
         };
         self.new_factor_response(&record, binding)

@@ -64,7 +64,7 @@ fn sealed_message(
         service_sid: verification.service_sid.clone(),
         verification_sid: Some(verification.sid.clone()),
         to: verification.to.clone(),
-        channel: OutboxChannel::Verification(template.channel.clone()),
+        channel: OutboxChannel::Verification(template.channel),
         locale: template.locale.clone(),
         date_created: now,
     }
@@ -91,8 +91,8 @@ impl<S: Store> Core<S> {
             service_sid: v.service_sid.clone(),
             account_sid: v.account_sid.clone(),
             to: Some(v.to.clone()),
-            channel: v.channel.clone(),
-            status: Some(v.status.clone()),
+            channel: v.channel.into(),
+            status: Some(v.status.into()),
             valid: Some(v.status == VerificationStatus::Approved),
             lookup: Some(VerificationLookup { carrier: None }),
             amount: v.amount.clone(),
@@ -167,7 +167,6 @@ impl<S: Store> VerificationsApi for Core<S> {
             ) => p,
             (Destination::Phone(p), VerificationChannel::Sna) if self.config.dev => p,
             (_, VerificationChannel::Sna) => return Err(CoreError::invalid("Channel")),
-            (_, VerificationChannel::Unknown(_)) => return Err(CoreError::invalid("Channel")),
             _ => return Err(CoreError::invalid("To")),
         };
         let code = match r.custom_code {
@@ -191,7 +190,7 @@ impl<S: Store> VerificationsApi for Core<S> {
             locale: resolve_locale(r.locale.as_deref()),
             friendly_name: r.custom_friendly_name.unwrap_or_else(|| settings.friendly_name.clone()),
             do_not_share_warning: settings.do_not_share_warning_enabled,
-            channel: r.channel.clone(),
+            channel: r.channel,
         };
         let now = self.clock.now();
         let account = principal.account_sid().clone();
@@ -205,7 +204,7 @@ impl<S: Store> VerificationsApi for Core<S> {
             account_sid: account.clone(),
             service_sid: service.sid.clone(),
             to: to.clone(),
-            channel: r.channel.clone(),
+            channel: r.channel,
             amount,
             payee,
         };
@@ -307,7 +306,6 @@ impl<S: Store> VerificationsApi for Core<S> {
         let status = match r.status {
             VerificationUpdateStatus::Canceled => VerificationStatus::Canceled,
             VerificationUpdateStatus::Approved => VerificationStatus::Approved,
-            VerificationUpdateStatus::Unknown(_) => return Err(CoreError::invalid("Status")),
         };
         let now = self.clock.now();
         let at = VerificationAt::Sid {
@@ -398,9 +396,9 @@ impl<S: Store> VerificationChecksApi for Core<S> {
             service_sid: record.service_sid,
             account_sid: record.account_sid,
             to: Some(record.to),
-            channel: record.channel,
+            channel: record.channel.into(),
             valid: Some(record.status == VerificationStatus::Approved),
-            status: Some(record.status),
+            status: Some(record.status.into()),
             amount: record.amount,
             payee: record.payee,
             date_created: record.date_created,

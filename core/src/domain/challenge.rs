@@ -94,7 +94,7 @@ impl StatusFilter {
             None => Self::Any,
             Some(ChallengeStatus::Pending) => Self::PendingAt(now),
             Some(ChallengeStatus::Expired) => Self::ExpiredAt(now),
-            Some(other) => Self::Is(other.clone()),
+            Some(other) => Self::Is(*other),
         }
     }
 }
@@ -105,7 +105,7 @@ impl Challenge {
         if self.status == ChallengeStatus::Pending && self.expiration_date <= now {
             ChallengeStatus::Expired
         } else {
-            self.status.clone()
+            self.status
         }
     }
 
@@ -292,7 +292,7 @@ mod tests {
         let mut c = challenge();
         let right = |_: &Factor| Ok::<_, ()>(Some(T0 + 30));
         assert_eq!(c.answer_totp_guess(&mut factor, &mut guesses, THREE, right, t(31)), Ok(Ok(true)));
-        assert_eq!((c.status.clone(), factor.last_step_start), (ChallengeStatus::Approved, Some(T0 + 30)));
+        assert_eq!((c.status, factor.last_step_start), (ChallengeStatus::Approved, Some(T0 + 30)));
         assert!(guesses.is_clear());
     }
 
@@ -319,7 +319,7 @@ mod tests {
     fn an_answer_is_taken_once_and_only_before_expiry() {
         let mut c = challenge();
         assert_eq!(c.answer_totp(true, t(1)), Ok(true));
-        assert_eq!((c.status.clone(), c.date_responded), (ChallengeStatus::Approved, Some(t(1))));
+        assert_eq!((c.status, c.date_responded), (ChallengeStatus::Approved, Some(t(1))));
         assert_eq!(c.answer_totp(true, t(2)), Err(AnswerRefusal::AlreadyResponded));
         assert_eq!(c.answer_push(ChallengeStatus::Denied, None, t(2)), Err(AnswerRefusal::AlreadyResponded));
         let mut late = challenge();
@@ -334,7 +334,7 @@ mod tests {
         let mut c = challenge();
         let metadata: BTreeMap<String, String> = [("os".to_owned(), "Android".to_owned())].into();
         c.answer_push(ChallengeStatus::Denied, Some(metadata.clone()), t(3)).unwrap();
-        assert_eq!((c.status.clone(), c.metadata.clone()), (ChallengeStatus::Denied, Some(metadata)));
+        assert_eq!((c.status, c.metadata.clone()), (ChallengeStatus::Denied, Some(metadata)));
     }
 
     #[test]

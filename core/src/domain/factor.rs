@@ -246,10 +246,7 @@ impl Factor {
             FactorSettings::Push { notification_platform, notification_token, .. }
                 if *notification_platform != NotificationPlatform::None =>
             {
-                Some((
-                    notification_platform.clone(),
-                    notification_token.clone().unwrap_or_else(|| self.sid.to_string()),
-                ))
+                Some((*notification_platform, notification_token.clone().unwrap_or_else(|| self.sid.to_string())))
             }
             _ => None,
         }
@@ -329,7 +326,7 @@ pub(crate) mod tests {
         };
         assert_eq!(second.verify_totp_guess(&mut guesses, THREE, right, t(30)), Ok(VerifyOutcome::LockedOut));
         assert!(!compared);
-        assert_eq!((second.status.clone(), second.verify_attempts, guesses.failures), (FactorStatus::Unverified, 1, 3));
+        assert_eq!((second.status, second.verify_attempts, guesses.failures), (FactorStatus::Unverified, 1, 3));
         // After the lockout the right code verifies and clears the count.
         let right = |_: &Factor| Ok::<_, ()>(Some(T0 + 3_630));
         assert_eq!(second.verify_totp_guess(&mut guesses, THREE, right, t(3_630)), Ok(VerifyOutcome::Verified));
@@ -360,7 +357,7 @@ pub(crate) mod tests {
         let mut f = totp_factor(6);
         f.verify_totp(None, t(1));
         assert_eq!(f.verify_totp(Some(T0), t(2)), VerifyOutcome::Verified);
-        assert_eq!((f.status.clone(), f.verify_attempts, f.last_step_start), (FactorStatus::Verified, 0, Some(T0)));
+        assert_eq!((f.status, f.verify_attempts, f.last_step_start), (FactorStatus::Verified, 0, Some(T0)));
         assert_eq!(f.verify_totp(Some(T0 + 30), t(31)), VerifyOutcome::AlreadyVerified);
     }
 

@@ -20,15 +20,11 @@ impl OutboxChannel {
         }
     }
 
-    pub fn parse(text: &str) -> Self {
+    /// The channel `as_string` wrote, or `None` for text it never writes (a corrupt row).
+    pub fn parse(text: &str) -> Option<Self> {
         match text.strip_prefix("push-") {
-            Some(platform) => Self::Push(
-                NotificationPlatform::from_known(platform)
-                    .unwrap_or(NotificationPlatform::Unknown(platform.to_owned())),
-            ),
-            None => Self::Verification(
-                VerificationChannel::from_known(text).unwrap_or(VerificationChannel::Unknown(text.to_owned())),
-            ),
+            Some(platform) => NotificationPlatform::from_known(platform).map(Self::Push),
+            None => VerificationChannel::from_known(text).map(Self::Verification),
         }
     }
 }
@@ -89,8 +85,15 @@ mod tests {
             OutboxChannel::Push(NotificationPlatform::Fcm),
             OutboxChannel::Push(NotificationPlatform::Apn),
         ] {
-            assert_eq!(OutboxChannel::parse(&channel.as_string()), channel);
+            assert_eq!(OutboxChannel::parse(&channel.as_string()), Some(channel));
         }
         assert_eq!(OutboxChannel::Push(NotificationPlatform::Apn).as_string(), "push-apn");
+    }
+
+    #[test]
+    fn text_never_written_is_no_channel() {
+        for text in ["", "pigeon", "SMS", "push-", "push-pigeon", "push-sms"] {
+            assert_eq!(OutboxChannel::parse(text), None, "{text:?}");
+        }
     }
 }

@@ -264,7 +264,7 @@ impl Verification {
     /// A send to an open verification: same SID and code, one more attempt; a new channel
     /// replaces the old.
     pub fn resend(&mut self, attempt: SendAttempt, window: SendWindow, now: Timestamp) {
-        self.channel = attempt.channel.clone();
+        self.channel = attempt.channel;
         self.send_attempts.push(attempt);
         self.window = window;
         self.date_updated = now;
@@ -422,7 +422,7 @@ mod tests {
     }
 
     fn verification(channel: VerificationChannel) -> Verification {
-        let new = new_verification(channel.clone());
+        let new = new_verification(channel);
         Verification::new(new, attempt(1, channel, 0), SendWindow { start: t(0), sends: 1 }, t(0))
     }
 
@@ -431,7 +431,7 @@ mod tests {
         let mut v = verification(VerificationChannel::Sms);
         for n in 1..=4 {
             assert_eq!(v.check(Some(false), None, None, t(n)), CheckOutcome::Checked);
-            assert_eq!((v.status.clone(), v.check_attempts), (VerificationStatus::Pending, n as u32));
+            assert_eq!((v.status, v.check_attempts), (VerificationStatus::Pending, n as u32));
             assert!(v.code_sealed.is_some());
         }
         assert_eq!(v.check(Some(false), None, None, t(5)), CheckOutcome::Checked);
@@ -519,7 +519,7 @@ mod tests {
         sna.confirm_carrier(t(1));
         let no_code: Option<fn(&Verification) -> bool> = None;
         assert_eq!(sna.check_guess(&mut guesses, THREE, no_code, None, None, t(2)), CheckOutcome::Checked);
-        assert_eq!((sna.status.clone(), guesses), (VerificationStatus::Approved, locked));
+        assert_eq!((sna.status, guesses), (VerificationStatus::Approved, locked));
     }
 
     #[test]
@@ -548,7 +548,7 @@ mod tests {
     fn a_check_after_ten_minutes_finds_it_expired() {
         let mut v = verification(VerificationChannel::Sms);
         assert_eq!(v.check(Some(true), None, None, t(LIFETIME)), CheckOutcome::Expired);
-        assert_eq!((v.status.clone(), v.code_sealed.clone()), (VerificationStatus::Expired, None));
+        assert_eq!((v.status, v.code_sealed.clone()), (VerificationStatus::Expired, None));
         assert_eq!(v.check(Some(true), None, None, t(LIFETIME + 1)), CheckOutcome::NotFound);
     }
 
@@ -558,7 +558,7 @@ mod tests {
         v.amount = Some("10.00".into());
         v.payee = Some("Acme".into());
         assert_eq!(v.check(Some(true), Some("10.00"), Some("Evil"), t(1)), CheckOutcome::Checked);
-        assert_eq!((v.status.clone(), v.check_attempts), (VerificationStatus::Pending, 1));
+        assert_eq!((v.status, v.check_attempts), (VerificationStatus::Pending, 1));
         v.check(Some(true), Some("10.00"), Some("Acme"), t(2));
         assert_eq!(v.status, VerificationStatus::Approved);
     }
@@ -580,7 +580,7 @@ mod tests {
     fn finish_cancels_or_approves_only_what_is_pending() {
         let mut v = verification(VerificationChannel::Sms);
         assert_eq!(v.finish(VerificationStatus::Canceled, t(1)), FinishOutcome::Finished);
-        assert_eq!((v.status.clone(), v.code_sealed.clone()), (VerificationStatus::Canceled, None));
+        assert_eq!((v.status, v.code_sealed.clone()), (VerificationStatus::Canceled, None));
         assert_eq!(v.finish(VerificationStatus::Approved, t(2)), FinishOutcome::NotOpen);
         let mut late = verification(VerificationChannel::Sms);
         assert_eq!(late.finish(VerificationStatus::Approved, t(LIFETIME)), FinishOutcome::Expired);
@@ -596,7 +596,7 @@ mod tests {
             v.resend(attempt(n as u8, VerificationChannel::Call, n), plan.window, t(n));
             assert_eq!(v.window.sends, n as u32);
         }
-        assert_eq!((v.send_attempts.len(), v.channel.clone()), (5, VerificationChannel::Call));
+        assert_eq!((v.send_attempts.len(), v.channel), (5, VerificationChannel::Call));
         assert_eq!(plan_send(Some(&v), &[], t(10)), Err(SendRefusal::TooManySends));
         // Canceling and starting again does not reset the count…
         v.finish(VerificationStatus::Canceled, t(11));
@@ -647,7 +647,7 @@ mod tests {
         let plan = plan_send(Some(&old), &[], t(LIFETIME)).unwrap();
         assert!(!plan.reuse, "expired: a new verification");
         assert!(old.supersede(t(LIFETIME)));
-        assert_eq!((old.status.clone(), old.code_sealed.clone()), (VerificationStatus::Expired, None));
+        assert_eq!((old.status, old.code_sealed.clone()), (VerificationStatus::Expired, None));
         // A check that read the clock before it expired compares nothing and counts nothing.
         let mut guesses = Guesses::default();
         assert_eq!(guess(&mut old, &mut guesses, false, LIFETIME - 1), (CheckOutcome::NotFound, false));

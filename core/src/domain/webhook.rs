@@ -213,7 +213,7 @@ pub fn deliveries(
                 webhook_sid: w.sid.clone(),
                 account_sid: w.account_sid.clone(),
                 service_sid: w.service_sid.clone(),
-                event_type: event_type.clone(),
+                event_type,
                 url,
                 fields: all,
                 date_created: now,

@@ -1085,7 +1085,7 @@ impl CreateVerificationRequest {
     }
     /// `RiskCheck`, or the spec's default when it was not sent.
     pub fn risk_check_or_default(&self) -> RiskCheck {
-        self.risk_check.clone().unwrap_or(RiskCheck::Enable)
+        self.risk_check.unwrap_or(RiskCheck::Enable)
     }
 }
 impl verifyd_runtime::WireRequest for CreateVerificationRequest {
@@ -4054,7 +4054,7 @@ impl ListChallengesRequest {
     }
     /// `Order`, or the spec's default when it was not sent.
     pub fn order_or_default(&self) -> ChallengeListOrder {
-        self.order.clone().unwrap_or(ChallengeListOrder::Asc)
+        self.order.unwrap_or(ChallengeListOrder::Asc)
     }
     /// `PageSize`, or the spec's default when it was not sent.
     pub fn page_size_or_default(&self) -> i64 {
@@ -5119,11 +5119,11 @@ impl CreateWebhookRequest {
     }
     /// `Status`, or the spec's default when it was not sent.
     pub fn status_or_default(&self) -> WebhookStatus {
-        self.status.clone().unwrap_or(WebhookStatus::Enabled)
+        self.status.unwrap_or(WebhookStatus::Enabled)
     }
     /// `Version`, or the spec's default when it was not sent.
     pub fn version_or_default(&self) -> WebhookVersion {
-        self.version.clone().unwrap_or(WebhookVersion::V2)
+        self.version.unwrap_or(WebhookVersion::V2)
     }
 }
 impl verifyd_runtime::WireRequest for CreateWebhookRequest {

@@ -8,7 +8,7 @@ pub struct AccessToken {
     pub account_sid: verifyd_runtime::Sid,
     pub service_sid: verifyd_runtime::Sid,
     pub entity_identity: Option<String>,
-    pub factor_type: FactorType,
+    pub factor_type: verifyd_runtime::Open<FactorType>,
     pub factor_friendly_name: Option<String>,
     /// The token to hand to the app; opaque to clients.
     pub token: Option<String>,
@@ -19,9 +19,9 @@ pub struct AccessToken {
 }
 /// Algorithm of a factor binding: a TOTP hash (same as the `Config.Alg` values) or `ES256` for a push key.
 ///
-/// Values the spec does not list arrive as `Unknown`, so a client survives new ones;
-/// a server never accepts them in a request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BindingAlgorithm {
     /// `sha1`
     Sha1,
@@ -31,23 +31,20 @@ pub enum BindingAlgorithm {
     Sha512,
     /// `ES256`
     Es256,
-    /// A value this version of the spec does not know.
-    Unknown(String),
 }
 impl BindingAlgorithm {
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::Sha1 => "sha1",
             Self::Sha256 => "sha256",
             Self::Sha512 => "sha512",
             Self::Es256 => "ES256",
-            Self::Unknown(other) => other,
         }
     }
 }
 impl verifyd_runtime::WireEnum for BindingAlgorithm {
     const KNOWN: &'static [&'static str] = &["sha1", "sha256", "sha512", "ES256"];
-    fn as_str(&self) -> &str {
+    fn as_str(&self) -> &'static str {
         BindingAlgorithm::as_str(self)
     }
     fn from_known(s: &str) -> Option<Self> {
@@ -75,10 +72,11 @@ impl<'de> serde::Deserialize<'de> for BindingAlgorithm {
         deserializer: D,
     ) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
-        Ok(
-            <Self as verifyd_runtime::WireEnum>::from_known(&s)
-                .unwrap_or(Self::Unknown(s)),
-        )
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
     }
 }
 impl verifyd_runtime::FromWire for BindingAlgorithm {
@@ -122,13 +120,13 @@ pub struct Challenge {
     pub date_updated: verifyd_runtime::Timestamp,
     pub date_responded: Option<verifyd_runtime::Timestamp>,
     pub expiration_date: Option<verifyd_runtime::Timestamp>,
-    pub status: ChallengeStatus,
-    pub responded_reason: ChallengeRespondedReason,
+    pub status: verifyd_runtime::Open<ChallengeStatus>,
+    pub responded_reason: verifyd_runtime::Open<ChallengeRespondedReason>,
     /// What the device shows the user.
     pub details: Option<ChallengeDetails>,
     pub hidden_details: Option<std::collections::BTreeMap<String, String>>,
     pub metadata: Option<std::collections::BTreeMap<String, String>>,
-    pub factor_type: FactorType,
+    pub factor_type: verifyd_runtime::Open<FactorType>,
     pub url: verifyd_runtime::HttpUrl,
     pub links: ChallengeLinks,
 }
@@ -176,29 +174,26 @@ pub struct ChallengeList {
     pub meta: PaginationMeta,
 }
 ///
-/// Values the spec does not list arrive as `Unknown`, so a client survives new ones;
-/// a server never accepts them in a request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ChallengeListOrder {
     /// `asc`
     Asc,
     /// `desc`
     Desc,
-    /// A value this version of the spec does not know.
-    Unknown(String),
 }
 impl ChallengeListOrder {
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::Asc => "asc",
             Self::Desc => "desc",
-            Self::Unknown(other) => other,
         }
     }
 }
 impl verifyd_runtime::WireEnum for ChallengeListOrder {
     const KNOWN: &'static [&'static str] = &["asc", "desc"];
-    fn as_str(&self) -> &str {
+    fn as_str(&self) -> &'static str {
         ChallengeListOrder::as_str(self)
     }
     fn from_known(s: &str) -> Option<Self> {
@@ -224,10 +219,11 @@ impl<'de> serde::Deserialize<'de> for ChallengeListOrder {
         deserializer: D,
     ) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
-        Ok(
-            <Self as verifyd_runtime::WireEnum>::from_known(&s)
-                .unwrap_or(Self::Unknown(s)),
-        )
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
     }
 }
 impl verifyd_runtime::FromWire for ChallengeListOrder {
@@ -242,9 +238,9 @@ impl verifyd_runtime::ToWire for ChallengeListOrder {
 }
 /// Why a challenge ended the way it did.
 ///
-/// Values the spec does not list arrive as `Unknown`, so a client survives new ones;
-/// a server never accepts them in a request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ChallengeRespondedReason {
     /// `none`
     None,
@@ -252,22 +248,19 @@ pub enum ChallengeRespondedReason {
     NotNeeded,
     /// `not_requested`
     NotRequested,
-    /// A value this version of the spec does not know.
-    Unknown(String),
 }
 impl ChallengeRespondedReason {
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::None => "none",
             Self::NotNeeded => "not_needed",
             Self::NotRequested => "not_requested",
-            Self::Unknown(other) => other,
         }
     }
 }
 impl verifyd_runtime::WireEnum for ChallengeRespondedReason {
     const KNOWN: &'static [&'static str] = &["none", "not_needed", "not_requested"];
-    fn as_str(&self) -> &str {
+    fn as_str(&self) -> &'static str {
         ChallengeRespondedReason::as_str(self)
     }
     fn from_known(s: &str) -> Option<Self> {
@@ -294,10 +287,11 @@ impl<'de> serde::Deserialize<'de> for ChallengeRespondedReason {
         deserializer: D,
     ) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
-        Ok(
-            <Self as verifyd_runtime::WireEnum>::from_known(&s)
-                .unwrap_or(Self::Unknown(s)),
-        )
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
     }
 }
 impl verifyd_runtime::FromWire for ChallengeRespondedReason {
@@ -312,9 +306,9 @@ impl verifyd_runtime::ToWire for ChallengeRespondedReason {
 }
 /// Status of a challenge.
 ///
-/// Values the spec does not list arrive as `Unknown`, so a client survives new ones;
-/// a server never accepts them in a request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ChallengeStatus {
     /// `pending`
     Pending,
@@ -324,23 +318,20 @@ pub enum ChallengeStatus {
     Approved,
     /// `denied`
     Denied,
-    /// A value this version of the spec does not know.
-    Unknown(String),
 }
 impl ChallengeStatus {
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Expired => "expired",
             Self::Approved => "approved",
             Self::Denied => "denied",
-            Self::Unknown(other) => other,
         }
     }
 }
 impl verifyd_runtime::WireEnum for ChallengeStatus {
     const KNOWN: &'static [&'static str] = &["pending", "expired", "approved", "denied"];
-    fn as_str(&self) -> &str {
+    fn as_str(&self) -> &'static str {
         ChallengeStatus::as_str(self)
     }
     fn from_known(s: &str) -> Option<Self> {
@@ -368,10 +359,11 @@ impl<'de> serde::Deserialize<'de> for ChallengeStatus {
         deserializer: D,
     ) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
-        Ok(
-            <Self as verifyd_runtime::WireEnum>::from_known(&s)
-                .unwrap_or(Self::Unknown(s)),
-        )
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
     }
 }
 impl verifyd_runtime::FromWire for ChallengeStatus {
@@ -416,8 +408,8 @@ pub struct Factor {
     pub date_created: verifyd_runtime::Timestamp,
     pub date_updated: verifyd_runtime::Timestamp,
     pub friendly_name: Option<String>,
-    pub status: FactorStatus,
-    pub factor_type: FactorType,
+    pub status: verifyd_runtime::Open<FactorStatus>,
+    pub factor_type: verifyd_runtime::Open<FactorType>,
     pub config: Option<FactorConfig>,
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     pub url: verifyd_runtime::HttpUrl,
@@ -425,13 +417,13 @@ pub struct Factor {
 /// Configuration of a factor. A TOTP factor fills `alg`, `skew`, `code_length` and `time_step`; a push factor fills `sdk_version`, `app_id`, `notification_platform`, `notification_token` and `credential_sid`. The other keys are null.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FactorConfig {
-    pub alg: Option<TotpAlgorithm>,
+    pub alg: Option<verifyd_runtime::Open<TotpAlgorithm>>,
     pub skew: Option<i64>,
     pub code_length: Option<i64>,
     pub time_step: Option<i64>,
     pub sdk_version: Option<String>,
     pub app_id: Option<String>,
-    pub notification_platform: Option<NotificationPlatform>,
+    pub notification_platform: Option<verifyd_runtime::Open<NotificationPlatform>>,
     pub notification_token: Option<String>,
     /// Push only; the `kid` the device puts in the JWTs it signs.
     pub credential_sid: Option<verifyd_runtime::Sid>,
@@ -443,29 +435,26 @@ pub struct FactorList {
 }
 /// Whether a factor has been verified.
 ///
-/// Values the spec does not list arrive as `Unknown`, so a client survives new ones;
-/// a server never accepts them in a request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FactorStatus {
     /// `unverified`
     Unverified,
     /// `verified`
     Verified,
-    /// A value this version of the spec does not know.
-    Unknown(String),
 }
 impl FactorStatus {
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::Unverified => "unverified",
             Self::Verified => "verified",
-            Self::Unknown(other) => other,
         }
     }
 }
 impl verifyd_runtime::WireEnum for FactorStatus {
     const KNOWN: &'static [&'static str] = &["unverified", "verified"];
-    fn as_str(&self) -> &str {
+    fn as_str(&self) -> &'static str {
         FactorStatus::as_str(self)
     }
     fn from_known(s: &str) -> Option<Self> {
@@ -491,10 +480,11 @@ impl<'de> serde::Deserialize<'de> for FactorStatus {
         deserializer: D,
     ) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
-        Ok(
-            <Self as verifyd_runtime::WireEnum>::from_known(&s)
-                .unwrap_or(Self::Unknown(s)),
-        )
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
     }
 }
 impl verifyd_runtime::FromWire for FactorStatus {
@@ -509,29 +499,26 @@ impl verifyd_runtime::ToWire for FactorStatus {
 }
 /// Kind of factor.
 ///
-/// Values the spec does not list arrive as `Unknown`, so a client survives new ones;
-/// a server never accepts them in a request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FactorType {
     /// `push`
     Push,
     /// `totp`
     Totp,
-    /// A value this version of the spec does not know.
-    Unknown(String),
 }
 impl FactorType {
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::Push => "push",
             Self::Totp => "totp",
-            Self::Unknown(other) => other,
         }
     }
 }
 impl verifyd_runtime::WireEnum for FactorType {
     const KNOWN: &'static [&'static str] = &["push", "totp"];
-    fn as_str(&self) -> &str {
+    fn as_str(&self) -> &'static str {
         FactorType::as_str(self)
     }
     fn from_known(s: &str) -> Option<Self> {
@@ -557,10 +544,11 @@ impl<'de> serde::Deserialize<'de> for FactorType {
         deserializer: D,
     ) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
-        Ok(
-            <Self as verifyd_runtime::WireEnum>::from_known(&s)
-                .unwrap_or(Self::Unknown(s)),
-        )
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
     }
 }
 impl verifyd_runtime::FromWire for FactorType {
@@ -587,8 +575,8 @@ pub struct NewFactor {
     pub date_created: verifyd_runtime::Timestamp,
     pub date_updated: verifyd_runtime::Timestamp,
     pub friendly_name: Option<String>,
-    pub status: FactorStatus,
-    pub factor_type: FactorType,
+    pub status: verifyd_runtime::Open<FactorStatus>,
+    pub factor_type: verifyd_runtime::Open<FactorType>,
     pub config: Option<FactorConfig>,
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     pub url: verifyd_runtime::HttpUrl,
@@ -598,7 +586,7 @@ pub struct NewFactor {
 pub struct NewFactorBinding {
     pub secret: Option<String>,
     pub uri: Option<String>,
-    pub alg: Option<BindingAlgorithm>,
+    pub alg: Option<verifyd_runtime::Open<BindingAlgorithm>>,
     pub public_key: Option<String>,
 }
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -617,9 +605,9 @@ pub struct Notification {
 }
 /// How a push factor's device is notified.
 ///
-/// Values the spec does not list arrive as `Unknown`, so a client survives new ones;
-/// a server never accepts them in a request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NotificationPlatform {
     /// `apn`
     Apn,
@@ -627,22 +615,19 @@ pub enum NotificationPlatform {
     Fcm,
     /// `none`
     None,
-    /// A value this version of the spec does not know.
-    Unknown(String),
 }
 impl NotificationPlatform {
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::Apn => "apn",
             Self::Fcm => "fcm",
             Self::None => "none",
-            Self::Unknown(other) => other,
         }
     }
 }
 impl verifyd_runtime::WireEnum for NotificationPlatform {
     const KNOWN: &'static [&'static str] = &["apn", "fcm", "none"];
-    fn as_str(&self) -> &str {
+    fn as_str(&self) -> &'static str {
         NotificationPlatform::as_str(self)
     }
     fn from_known(s: &str) -> Option<Self> {
@@ -669,10 +654,11 @@ impl<'de> serde::Deserialize<'de> for NotificationPlatform {
         deserializer: D,
     ) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
-        Ok(
-            <Self as verifyd_runtime::WireEnum>::from_known(&s)
-                .unwrap_or(Self::Unknown(s)),
-        )
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
     }
 }
 impl verifyd_runtime::FromWire for NotificationPlatform {
@@ -719,29 +705,26 @@ pub struct RateLimitList {
 }
 /// Whether SMS sends are screened for fraud.
 ///
-/// Values the spec does not list arrive as `Unknown`, so a client survives new ones;
-/// a server never accepts them in a request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RiskCheck {
     /// `enable`
     Enable,
     /// `disable`
     Disable,
-    /// A value this version of the spec does not know.
-    Unknown(String),
 }
 impl RiskCheck {
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::Enable => "enable",
             Self::Disable => "disable",
-            Self::Unknown(other) => other,
         }
     }
 }
 impl verifyd_runtime::WireEnum for RiskCheck {
     const KNOWN: &'static [&'static str] = &["enable", "disable"];
-    fn as_str(&self) -> &str {
+    fn as_str(&self) -> &'static str {
         RiskCheck::as_str(self)
     }
     fn from_known(s: &str) -> Option<Self> {
@@ -767,10 +750,11 @@ impl<'de> serde::Deserialize<'de> for RiskCheck {
         deserializer: D,
     ) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
-        Ok(
-            <Self as verifyd_runtime::WireEnum>::from_known(&s)
-                .unwrap_or(Self::Unknown(s)),
-        )
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
     }
 }
 impl verifyd_runtime::FromWire for RiskCheck {
@@ -790,9 +774,9 @@ pub struct ServiceList {
 }
 /// HMAC hash of a TOTP factor.
 ///
-/// Values the spec does not list arrive as `Unknown`, so a client survives new ones;
-/// a server never accepts them in a request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TotpAlgorithm {
     /// `sha1`
     Sha1,
@@ -800,22 +784,19 @@ pub enum TotpAlgorithm {
     Sha256,
     /// `sha512`
     Sha512,
-    /// A value this version of the spec does not know.
-    Unknown(String),
 }
 impl TotpAlgorithm {
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::Sha1 => "sha1",
             Self::Sha256 => "sha256",
             Self::Sha512 => "sha512",
-            Self::Unknown(other) => other,
         }
     }
 }
 impl verifyd_runtime::WireEnum for TotpAlgorithm {
     const KNOWN: &'static [&'static str] = &["sha1", "sha256", "sha512"];
-    fn as_str(&self) -> &str {
+    fn as_str(&self) -> &'static str {
         TotpAlgorithm::as_str(self)
     }
     fn from_known(s: &str) -> Option<Self> {
@@ -842,10 +823,11 @@ impl<'de> serde::Deserialize<'de> for TotpAlgorithm {
         deserializer: D,
     ) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
-        Ok(
-            <Self as verifyd_runtime::WireEnum>::from_known(&s)
-                .unwrap_or(Self::Unknown(s)),
-        )
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
     }
 }
 impl verifyd_runtime::FromWire for TotpAlgorithm {
@@ -867,8 +849,8 @@ pub struct Verification {
     pub account_sid: verifyd_runtime::Sid,
     /// The phone number or e-mail address being verified.
     pub to: Option<String>,
-    pub channel: VerificationChannel,
-    pub status: Option<VerificationStatus>,
+    pub channel: verifyd_runtime::Open<VerificationChannel>,
+    pub status: Option<verifyd_runtime::Open<VerificationStatus>>,
     /// True once the verification is approved.
     pub valid: Option<bool>,
     /// What a lookup of the number found (empty without lookup).
@@ -885,9 +867,9 @@ pub struct Verification {
 }
 /// Channel a verification code is delivered over.
 ///
-/// Values the spec does not list arrive as `Unknown`, so a client survives new ones;
-/// a server never accepts them in a request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum VerificationChannel {
     /// `sms`
     Sms,
@@ -899,24 +881,21 @@ pub enum VerificationChannel {
     Whatsapp,
     /// `sna`
     Sna,
-    /// A value this version of the spec does not know.
-    Unknown(String),
 }
 impl VerificationChannel {
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::Sms => "sms",
             Self::Call => "call",
             Self::Email => "email",
             Self::Whatsapp => "whatsapp",
             Self::Sna => "sna",
-            Self::Unknown(other) => other,
         }
     }
 }
 impl verifyd_runtime::WireEnum for VerificationChannel {
     const KNOWN: &'static [&'static str] = &["sms", "call", "email", "whatsapp", "sna"];
-    fn as_str(&self) -> &str {
+    fn as_str(&self) -> &'static str {
         VerificationChannel::as_str(self)
     }
     fn from_known(s: &str) -> Option<Self> {
@@ -945,10 +924,11 @@ impl<'de> serde::Deserialize<'de> for VerificationChannel {
         deserializer: D,
     ) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
-        Ok(
-            <Self as verifyd_runtime::WireEnum>::from_known(&s)
-                .unwrap_or(Self::Unknown(s)),
-        )
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
     }
 }
 impl verifyd_runtime::FromWire for VerificationChannel {
@@ -968,8 +948,8 @@ pub struct VerificationCheck {
     pub service_sid: verifyd_runtime::Sid,
     pub account_sid: verifyd_runtime::Sid,
     pub to: Option<String>,
-    pub channel: VerificationChannel,
-    pub status: Option<VerificationStatus>,
+    pub channel: verifyd_runtime::Open<VerificationChannel>,
+    pub status: Option<verifyd_runtime::Open<VerificationStatus>>,
     /// Whether the code was right.
     pub valid: Option<bool>,
     pub amount: Option<String>,
@@ -1004,9 +984,9 @@ pub struct VerificationSna {
 }
 /// Status of a verification.
 ///
-/// Values the spec does not list arrive as `Unknown`, so a client survives new ones;
-/// a server never accepts them in a request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum VerificationStatus {
     /// `pending`
     Pending,
@@ -1022,11 +1002,9 @@ pub enum VerificationStatus {
     Failed,
     /// `expired`
     Expired,
-    /// A value this version of the spec does not know.
-    Unknown(String),
 }
 impl VerificationStatus {
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Approved => "approved",
@@ -1035,7 +1013,6 @@ impl VerificationStatus {
             Self::Deleted => "deleted",
             Self::Failed => "failed",
             Self::Expired => "expired",
-            Self::Unknown(other) => other,
         }
     }
 }
@@ -1049,7 +1026,7 @@ impl verifyd_runtime::WireEnum for VerificationStatus {
         "failed",
         "expired",
     ];
-    fn as_str(&self) -> &str {
+    fn as_str(&self) -> &'static str {
         VerificationStatus::as_str(self)
     }
     fn from_known(s: &str) -> Option<Self> {
@@ -1080,10 +1057,11 @@ impl<'de> serde::Deserialize<'de> for VerificationStatus {
         deserializer: D,
     ) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
-        Ok(
-            <Self as verifyd_runtime::WireEnum>::from_known(&s)
-                .unwrap_or(Self::Unknown(s)),
-        )
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
     }
 }
 impl verifyd_runtime::FromWire for VerificationStatus {
@@ -1098,29 +1076,26 @@ impl verifyd_runtime::ToWire for VerificationStatus {
 }
 /// The status the pending verification moves to.
 ///
-/// Values the spec does not list arrive as `Unknown`, so a client survives new ones;
-/// a server never accepts them in a request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum VerificationUpdateStatus {
     /// `canceled`
     Canceled,
     /// `approved`
     Approved,
-    /// A value this version of the spec does not know.
-    Unknown(String),
 }
 impl VerificationUpdateStatus {
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::Canceled => "canceled",
             Self::Approved => "approved",
-            Self::Unknown(other) => other,
         }
     }
 }
 impl verifyd_runtime::WireEnum for VerificationUpdateStatus {
     const KNOWN: &'static [&'static str] = &["canceled", "approved"];
-    fn as_str(&self) -> &str {
+    fn as_str(&self) -> &'static str {
         VerificationUpdateStatus::as_str(self)
     }
     fn from_known(s: &str) -> Option<Self> {
@@ -1146,10 +1121,11 @@ impl<'de> serde::Deserialize<'de> for VerificationUpdateStatus {
         deserializer: D,
     ) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
-        Ok(
-            <Self as verifyd_runtime::WireEnum>::from_known(&s)
-                .unwrap_or(Self::Unknown(s)),
-        )
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
     }
 }
 impl verifyd_runtime::FromWire for VerificationUpdateStatus {
@@ -1231,20 +1207,20 @@ pub struct Webhook {
     pub service_sid: verifyd_runtime::Sid,
     pub account_sid: verifyd_runtime::Sid,
     pub friendly_name: Option<String>,
-    pub event_types: Option<Vec<WebhookEventType>>,
-    pub status: WebhookStatus,
-    pub version: WebhookVersion,
+    pub event_types: Option<Vec<verifyd_runtime::Open<WebhookEventType>>>,
+    pub status: verifyd_runtime::Open<WebhookStatus>,
+    pub version: verifyd_runtime::Open<WebhookVersion>,
     pub webhook_url: Option<verifyd_runtime::HttpUrl>,
-    pub webhook_method: WebhookMethod,
+    pub webhook_method: verifyd_runtime::Open<WebhookMethod>,
     pub date_created: verifyd_runtime::Timestamp,
     pub date_updated: verifyd_runtime::Timestamp,
     pub url: verifyd_runtime::HttpUrl,
 }
 /// Event a webhook is sent; `*` stands for every event.
 ///
-/// Values the spec does not list arrive as `Unknown`, so a client survives new ones;
-/// a server never accepts them in a request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum WebhookEventType {
     /// `factor.created`
     FactorCreated,
@@ -1258,11 +1234,9 @@ pub enum WebhookEventType {
     ChallengeDenied,
     /// `*`
     All,
-    /// A value this version of the spec does not know.
-    Unknown(String),
 }
 impl WebhookEventType {
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::FactorCreated => "factor.created",
             Self::FactorVerified => "factor.verified",
@@ -1270,7 +1244,6 @@ impl WebhookEventType {
             Self::ChallengeApproved => "challenge.approved",
             Self::ChallengeDenied => "challenge.denied",
             Self::All => "*",
-            Self::Unknown(other) => other,
         }
     }
 }
@@ -1283,7 +1256,7 @@ impl verifyd_runtime::WireEnum for WebhookEventType {
         "challenge.denied",
         "*",
     ];
-    fn as_str(&self) -> &str {
+    fn as_str(&self) -> &'static str {
         WebhookEventType::as_str(self)
     }
     fn from_known(s: &str) -> Option<Self> {
@@ -1313,10 +1286,11 @@ impl<'de> serde::Deserialize<'de> for WebhookEventType {
         deserializer: D,
     ) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
-        Ok(
-            <Self as verifyd_runtime::WireEnum>::from_known(&s)
-                .unwrap_or(Self::Unknown(s)),
-        )
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
     }
 }
 impl verifyd_runtime::FromWire for WebhookEventType {
@@ -1336,29 +1310,26 @@ pub struct WebhookList {
 }
 /// HTTP method a webhook is called with.
 ///
-/// Values the spec does not list arrive as `Unknown`, so a client survives new ones;
-/// a server never accepts them in a request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum WebhookMethod {
     /// `GET`
     Get,
     /// `POST`
     Post,
-    /// A value this version of the spec does not know.
-    Unknown(String),
 }
 impl WebhookMethod {
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::Get => "GET",
             Self::Post => "POST",
-            Self::Unknown(other) => other,
         }
     }
 }
 impl verifyd_runtime::WireEnum for WebhookMethod {
     const KNOWN: &'static [&'static str] = &["GET", "POST"];
-    fn as_str(&self) -> &str {
+    fn as_str(&self) -> &'static str {
         WebhookMethod::as_str(self)
     }
     fn from_known(s: &str) -> Option<Self> {
@@ -1384,10 +1355,11 @@ impl<'de> serde::Deserialize<'de> for WebhookMethod {
         deserializer: D,
     ) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
-        Ok(
-            <Self as verifyd_runtime::WireEnum>::from_known(&s)
-                .unwrap_or(Self::Unknown(s)),
-        )
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
     }
 }
 impl verifyd_runtime::FromWire for WebhookMethod {
@@ -1402,29 +1374,26 @@ impl verifyd_runtime::ToWire for WebhookMethod {
 }
 /// Whether events are sent to a webhook.
 ///
-/// Values the spec does not list arrive as `Unknown`, so a client survives new ones;
-/// a server never accepts them in a request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum WebhookStatus {
     /// `enabled`
     Enabled,
     /// `disabled`
     Disabled,
-    /// A value this version of the spec does not know.
-    Unknown(String),
 }
 impl WebhookStatus {
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::Enabled => "enabled",
             Self::Disabled => "disabled",
-            Self::Unknown(other) => other,
         }
     }
 }
 impl verifyd_runtime::WireEnum for WebhookStatus {
     const KNOWN: &'static [&'static str] = &["enabled", "disabled"];
-    fn as_str(&self) -> &str {
+    fn as_str(&self) -> &'static str {
         WebhookStatus::as_str(self)
     }
     fn from_known(s: &str) -> Option<Self> {
@@ -1450,10 +1419,11 @@ impl<'de> serde::Deserialize<'de> for WebhookStatus {
         deserializer: D,
     ) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
-        Ok(
-            <Self as verifyd_runtime::WireEnum>::from_known(&s)
-                .unwrap_or(Self::Unknown(s)),
-        )
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
     }
 }
 impl verifyd_runtime::FromWire for WebhookStatus {
@@ -1468,29 +1438,26 @@ impl verifyd_runtime::ToWire for WebhookStatus {
 }
 /// Payload version of a webhook.
 ///
-/// Values the spec does not list arrive as `Unknown`, so a client survives new ones;
-/// a server never accepts them in a request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum WebhookVersion {
     /// `v1`
     V1,
     /// `v2`
     V2,
-    /// A value this version of the spec does not know.
-    Unknown(String),
 }
 impl WebhookVersion {
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::V1 => "v1",
             Self::V2 => "v2",
-            Self::Unknown(other) => other,
         }
     }
 }
 impl verifyd_runtime::WireEnum for WebhookVersion {
     const KNOWN: &'static [&'static str] = &["v1", "v2"];
-    fn as_str(&self) -> &str {
+    fn as_str(&self) -> &'static str {
         WebhookVersion::as_str(self)
     }
     fn from_known(s: &str) -> Option<Self> {
@@ -1516,10 +1483,11 @@ impl<'de> serde::Deserialize<'de> for WebhookVersion {
         deserializer: D,
     ) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
-        Ok(
-            <Self as verifyd_runtime::WireEnum>::from_known(&s)
-                .unwrap_or(Self::Unknown(s)),
-        )
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
     }
 }
 impl verifyd_runtime::FromWire for WebhookVersion {

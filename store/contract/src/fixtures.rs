@@ -134,7 +134,7 @@ pub fn message(v: &Verification, at: Timestamp) -> SealedMessage {
         service_sid: v.service_sid.clone(),
         verification_sid: Some(v.sid.clone()),
         to: v.to.clone(),
-        channel: OutboxChannel::Verification(v.channel.clone()),
+        channel: OutboxChannel::Verification(v.channel),
         locale: "en".into(),
         body_sealed: bytes(6, 80),
         code_sealed: Some(bytes(7, 40)),
@@ -240,7 +240,7 @@ pub fn challenge(factor: &Factor, at: Timestamp, expires: Timestamp) -> Challeng
         entity_sid: factor.entity_sid.clone(),
         identity: factor.identity.clone(),
         factor_sid: factor.sid.clone(),
-        factor_type: factor.factor_type.clone(),
+        factor_type: factor.factor_type,
         status: ChallengeStatus::Pending,
         responded_reason: ChallengeRespondedReason::NotRequested,
         details: Some(Details {

@@ -50,16 +50,20 @@ pub fn opt_json<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusq
     .transpose()
 }
 
-/// A wire enum as stored; a value this version does not know reads as `Unknown`.
-pub fn wire<T: WireEnum + serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusqlite::Result<T> {
-    // Known values (all of them, in practice) without allocating; others through serde,
-    // which maps them to `Unknown`.
+/// A wire enum as stored. The enums are closed: text they do not list is a corrupt row.
+pub fn wire<T: WireEnum>(row: &Row<'_>, i: usize) -> rusqlite::Result<T> {
     let text = row.get_ref(i)?.as_str()?;
-    if let Some(known) = T::from_known(text) {
-        return Ok(known);
-    }
-    serde_json::from_value(serde_json::Value::String(text.to_owned()))
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, Type::Text, Box::new(e)))
+    T::from_known(text).ok_or_else(|| unlisted(i, text))
+}
+
+/// An outbox channel as `OutboxChannel::as_string` stored it.
+fn outbox_channel(row: &Row<'_>, i: usize) -> rusqlite::Result<OutboxChannel> {
+    let text = row.get_ref(i)?.as_str()?;
+    OutboxChannel::parse(text).ok_or_else(|| unlisted(i, text))
+}
+
+fn unlisted(i: usize, text: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(i, Type::Text, format!("unlisted value {text:?}").into())
 }
 
 /// A private value: its sealed column, else (a row of an older database) its plaintext one.
@@ -163,14 +167,13 @@ pub const MESSAGE: &str = "sid, account_sid, service_sid, verification_sid, to_a
                            code_sealed, date_created";
 
 pub fn message(r: &Row<'_>) -> rusqlite::Result<SealedMessage> {
-    let channel: String = r.get(5)?;
     Ok(SealedMessage {
         sid: sid(r, 0)?,
         account_sid: sid(r, 1)?,
         service_sid: sid(r, 2)?,
         verification_sid: opt_sid(r, 3)?,
         to: r.get(4)?,
-        channel: OutboxChannel::parse(&channel),
+        channel: outbox_channel(r, 5)?,
         locale: r.get(6)?,
         body_sealed: r.get(7)?,
         code_sealed: r.get(8)?,
@@ -318,4 +321,35 @@ pub fn webhook(r: &Row<'_>) -> rusqlite::Result<Webhook> {
         date_created: time(r, 9)?,
         date_updated: time(r, 10)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+    use verifyd_models::{NotificationPlatform, VerificationChannel};
+
+    use super::*;
+
+    fn read<T>(text: &str, f: fn(&Row<'_>, usize) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.query_row("SELECT ?1", [text], |r| f(r, 0))
+    }
+
+    #[test]
+    fn a_stored_enum_reads_back_and_unlisted_text_is_a_corrupt_row() {
+        assert_eq!(read("call", wire::<VerificationChannel>).unwrap(), VerificationChannel::Call);
+        for text in ["pigeon", "CALL", ""] {
+            let error = read(text, wire::<VerificationChannel>).unwrap_err();
+            assert!(matches!(error, rusqlite::Error::FromSqlConversionFailure(0, Type::Text, _)), "{text:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_stored_outbox_channel_reads_back_and_unlisted_text_is_a_corrupt_row() {
+        assert_eq!(read("push-apn", outbox_channel).unwrap(), OutboxChannel::Push(NotificationPlatform::Apn));
+        assert_eq!(read("sms", outbox_channel).unwrap(), OutboxChannel::Verification(VerificationChannel::Sms));
+        for text in ["pigeon", "push-pigeon"] {
+            assert!(matches!(read(text, outbox_channel), Err(rusqlite::Error::FromSqlConversionFailure(0, ..))));
+        }
+    }
 }

@@ -61,15 +61,6 @@ async fn an_unknown_channel_is_refused() {
             assert_wire_error(&server.raw_post(&path, &[("To", PHONE), ("Channel", channel)]).await, 400, 60200);
         assert_eq!(message, "Invalid parameter: Channel", "{channel}");
     }
-    let message = assert_error(
-        server
-            .client
-            .create_verification(&start(&service.sid, PHONE, VerificationChannel::Unknown("pigeon".into())))
-            .await,
-        400,
-        60200,
-    );
-    assert_eq!(message, "Invalid parameter: Channel");
     assert!(server.outbox(PHONE).await.is_empty());
     server.stop().await;
 }
@@ -239,7 +230,7 @@ async fn an_api_key_works_until_it_is_revoked() {
     // The account's own credentials are unaffected.
     let code = server.code_for(PHONE).await;
     let checked = server.client.create_verification_check(&check_to(&service.sid, PHONE, &code)).await.unwrap();
-    assert_eq!(checked.status, Some(VerificationStatus::Approved));
+    assert_eq!(checked.status, Some(VerificationStatus::Approved.into()));
     server.stop().await;
 }
 
@@ -290,7 +281,7 @@ async fn a_check_needs_to_or_verification_sid() {
         server.client.create_verification_check(&check_to(&service.sid, PHONE, &wrong(&code))).await.unwrap();
     }
     let checked = server.client.create_verification_check(&check_to(&service.sid, PHONE, &code)).await.unwrap();
-    assert_eq!(checked.status, Some(VerificationStatus::Approved));
+    assert_eq!(checked.status, Some(VerificationStatus::Approved.into()));
     server.stop().await;
 }
 

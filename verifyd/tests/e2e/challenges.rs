@@ -73,7 +73,7 @@ async fn a_wrong_code_leaves_it_pending_to_be_answered_later() {
 
     // Without AuthPayload it is pending too.
     let unanswered = create(&server, sa, &factor.sid, None).await;
-    assert_eq!((unanswered.status, unanswered.date_responded), (ChallengeStatus::Pending, None));
+    assert_eq!((unanswered.status, unanswered.date_responded), (ChallengeStatus::Pending.into(), None));
 
     server.clock.advance(10);
     let (status, answered) =
@@ -236,7 +236,10 @@ async fn challenges_are_listed_by_factor_status_and_order_page_by_page() {
     let a4 = create(&server, sa, &a.sid, Some("000")).await;
     let b1 = create(&server, sa, &b.sid, Some(&b.otp.at(now))).await;
     let b2 = create(&server, sa, &b.sid, None).await;
-    assert_eq!((a1.status.clone(), b1.status.clone()), (ChallengeStatus::Approved, ChallengeStatus::Approved));
+    assert_eq!(
+        (a1.status.clone(), b1.status.clone()),
+        (ChallengeStatus::Approved.into(), ChallengeStatus::Approved.into())
+    );
     server.clock.advance(60);
 
     let sids = |list: &[Challenge]| list.iter().map(|c| c.sid.clone()).collect::<Vec<_>>();
@@ -330,7 +333,7 @@ async fn a_pending_challenge_past_its_expiration_is_expired() {
     assert_eq!(fetched.status, ChallengeStatus::Pending);
     server.clock.advance(1);
     let fetched = server.client.fetch_challenge(&fetch_challenge(sa, IDENTITY, &c.sid)).await.unwrap();
-    assert_eq!((fetched.status, fetched.date_responded), (ChallengeStatus::Expired, None));
+    assert_eq!((fetched.status, fetched.date_responded), (ChallengeStatus::Expired.into(), None));
     let code = factor.otp.at(server.now());
     let message =
         assert_error(server.client.update_challenge(&answer_challenge(sa, IDENTITY, &c.sid, &code)).await, 403, 60323);

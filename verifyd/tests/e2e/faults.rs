@@ -49,7 +49,7 @@ async fn a_failing_disk_answers_503_stores_nothing_and_recovers() {
         assert_eq!(server.outbox(&to).await.len(), 1, "{fault:?}: one send, one message");
         let code = server.code_for(&to).await;
         let checked = server.client.create_verification_check(&check_to(&service, &to, &code)).await.unwrap();
-        assert_eq!(checked.status, Some(VerificationStatus::Approved));
+        assert_eq!(checked.status, Some(VerificationStatus::Approved.into()));
     }
     server.stop().await;
 }
@@ -105,7 +105,7 @@ async fn a_check_during_a_fault_neither_loses_nor_double_counts_attempts() {
     let bad = wrong(&code);
     for _ in 0..2 {
         let answer = server.client.create_verification_check(&check_to(&service, PHONE, &bad)).await.unwrap();
-        assert_eq!(answer.status, Some(VerificationStatus::Pending));
+        assert_eq!(answer.status, Some(VerificationStatus::Pending.into()));
     }
 
     for fault in [Fault::DiskFull, Fault::WriteError, Fault::SyncError] {
@@ -123,10 +123,10 @@ async fn a_check_during_a_fault_neither_loses_nor_double_counts_attempts() {
     // Two more wrong codes are the third and fourth; the fifth locks: exactly as without the fault.
     for _ in 0..2 {
         let answer = server.client.create_verification_check(&check_to(&service, PHONE, &bad)).await.unwrap();
-        assert_eq!(answer.status, Some(VerificationStatus::Pending));
+        assert_eq!(answer.status, Some(VerificationStatus::Pending.into()));
     }
     let fifth = server.client.create_verification_check(&check_to(&service, PHONE, &bad)).await.unwrap();
-    assert_eq!((fifth.status, fifth.valid), (Some(VerificationStatus::MaxAttemptsReached), Some(false)));
+    assert_eq!((fifth.status, fifth.valid), (Some(VerificationStatus::MaxAttemptsReached.into()), Some(false)));
     server.stop().await;
 }
 

@@ -145,7 +145,7 @@ async fn an_email_goes_to_the_email_address() {
     assert_eq!(message["body"], format!("Your Acme verification code is: {code}."));
     let checked =
         server.client.create_verification_check(&check_to(&service.sid, "jane.doe@example.com", code)).await.unwrap();
-    assert_eq!(checked.status, Some(VerificationStatus::Approved));
+    assert_eq!(checked.status, Some(VerificationStatus::Approved.into()));
 
     // An email address over a phone channel, or a phone number over email, is refused.
     let message = assert_error(

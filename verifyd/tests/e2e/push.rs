@@ -36,12 +36,12 @@ async fn a_device_enrols_verifies_and_answers_two_challenges() {
     assert_eq!(created.entity_sid.as_ref().map(|s| s.prefix()), Some("YE"));
     let binding = created.binding.clone().expect("binding");
     assert_eq!(binding.public_key.as_deref(), Some(device.public_key_base64().as_str()));
-    assert_eq!(binding.alg, Some(BindingAlgorithm::Es256));
+    assert_eq!(binding.alg, Some(BindingAlgorithm::Es256.into()));
     assert_eq!((binding.secret, binding.uri), (None, None));
     let config = created.config.clone().expect("config");
     let credential_sid = config.credential_sid.clone().expect("config.credential_sid");
     assert_eq!(credential_sid.prefix(), "CR");
-    assert_eq!(config.notification_platform, Some(NotificationPlatform::Fcm));
+    assert_eq!(config.notification_platform, Some(NotificationPlatform::Fcm.into()));
     assert_eq!(config.notification_token.as_deref(), Some(fcm_token.as_str()));
     assert_eq!(config.sdk_version.as_deref(), Some("0.8.0"));
     assert_eq!(config.app_id.as_deref(), Some("com.example.verifyd"));
@@ -401,7 +401,7 @@ async fn a_factor_without_a_platform_gets_no_notifications() {
     request.config_notification_token = None;
     let created = server.client_as("token", token.token.as_deref().unwrap()).create_factor(&request).await.unwrap();
     let config = created.config.clone().unwrap();
-    assert_eq!(config.notification_platform, Some(NotificationPlatform::None));
+    assert_eq!(config.notification_platform, Some(NotificationPlatform::None.into()));
     assert_eq!(config.notification_token, None);
     let credential = config.credential_sid.unwrap();
     let now = server.now();

@@ -334,7 +334,7 @@ async fn push_factor_updates_are_checked() {
     let factor = server.client.fetch_factor(&fetch_factor(&s.service, IDENTITY, &s.phone.sid)).await.unwrap();
     let config = factor.config.unwrap();
     assert_eq!(config.notification_token.as_deref(), Some(s.phone.notification_token.as_str()));
-    assert_eq!(config.notification_platform, Some(NotificationPlatform::Fcm));
+    assert_eq!(config.notification_platform, Some(NotificationPlatform::Fcm.into()));
     server.stop().await;
 }
 

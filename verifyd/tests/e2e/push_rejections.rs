@@ -200,7 +200,7 @@ async fn an_answer_may_carry_metadata() {
         })
         .await
         .unwrap();
-    assert_eq!((answered.status, answered.metadata.as_ref()), (ChallengeStatus::Denied, Some(&metadata)));
+    assert_eq!((answered.status, answered.metadata.as_ref()), (ChallengeStatus::Denied.into(), Some(&metadata)));
     let c = server.client.fetch_challenge(&fetch_challenge(&phone.service, IDENTITY, &challenge.sid)).await.unwrap();
     assert_eq!(c.metadata, Some(metadata));
     server.stop().await;

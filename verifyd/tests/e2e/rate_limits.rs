@@ -121,7 +121,7 @@ async fn admitted(server: &TestServer, service: &Sid, to: &str, pairs: &[(&str, 
     let before = outbox_size(server).await;
     match server.client.create_verification(&metered(service, to, pairs)).await {
         Ok(v) => {
-            assert_eq!(v.status, Some(VerificationStatus::Pending));
+            assert_eq!(v.status, Some(VerificationStatus::Pending.into()));
             assert_eq!(v.to.as_deref(), Some(to));
             assert_eq!(outbox_size(server).await, before + 1, "one message for an admitted start");
             true
@@ -734,7 +734,7 @@ async fn one_hundred_concurrent_starts_admit_exactly_max() {
     for task in tasks {
         match task.await.expect("task") {
             Ok(v) => {
-                assert_eq!(v.status, Some(VerificationStatus::Pending));
+                assert_eq!(v.status, Some(VerificationStatus::Pending.into()));
                 ok += 1;
             }
             Err(e) => {

@@ -81,7 +81,7 @@ async fn a_rotation_reseals_every_secret_and_retires_the_previous_key() {
     // The new key alone now opens everything the old one sealed.
     let server = TestServer::start_in(dir, &[("VERIFYD_MASTER_KEY", NEW)]).await;
     let checked = server.client.create_verification_check(&check_to(&service, PHONE, &code)).await.unwrap();
-    assert_eq!(checked.status, Some(VerificationStatus::Approved));
+    assert_eq!(checked.status, Some(VerificationStatus::Approved.into()));
     assert_eq!(server.outbox(PHONE).await.len(), 1, "the message still opens");
     let challenge = server
         .client

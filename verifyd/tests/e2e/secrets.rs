@@ -246,9 +246,9 @@ async fn full_run() -> Run {
     custom.custom_code = Some(CUSTOM_CODE.into());
     keyed.create_verification(&custom).await.expect("a verification with a custom code");
     let wrong = client.create_verification_check(&check_to(&service, OTHER, WRONG_CUSTOM_CODE)).await.expect("check");
-    assert_eq!(wrong.status, Some(VerificationStatus::Pending));
+    assert_eq!(wrong.status, Some(VerificationStatus::Pending.into()));
     let right = keyed.create_verification_check(&check_to(&service, OTHER, CUSTOM_CODE)).await.expect("check");
-    assert_eq!(right.status, Some(VerificationStatus::Approved));
+    assert_eq!(right.status, Some(VerificationStatus::Approved.into()));
     secrets.push(("the custom code".into(), CUSTOM_CODE.into()));
     secrets.push(("the wrong custom code".into(), WRONG_CUSTOM_CODE.into()));
 
@@ -265,9 +265,9 @@ async fn full_run() -> Run {
         .map(|c| char::from_digit((c.to_digit(10).expect("a digit") + 5) % 10, 10).expect("a digit"))
         .collect();
     let wrong = keyed.create_verification_check(&check_to(&service, PHONE, &wrong_code)).await.expect("check");
-    assert_eq!(wrong.status, Some(VerificationStatus::Pending));
+    assert_eq!(wrong.status, Some(VerificationStatus::Pending.into()));
     let right = client.create_verification_check(&check_to(&service, PHONE, &code)).await.expect("check");
-    assert_eq!(right.status, Some(VerificationStatus::Approved));
+    assert_eq!(right.status, Some(VerificationStatus::Approved.into()));
     secrets.push(("the generated code".into(), code.clone()));
     secrets.push(("the wrong generated code".into(), wrong_code));
     private.push(("the message text".into(), body));

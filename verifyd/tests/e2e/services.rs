@@ -130,7 +130,7 @@ async fn deleting_a_service_removes_everything_under_it() {
     // The other service and its verification are untouched.
     assert_eq!(server.client.fetch_verification(&fetch(&other.sid, &kept.sid)).await.unwrap().sid, kept.sid);
     let checked = server.client.create_verification_check(&check_to(&other.sid, to, &code)).await.unwrap();
-    assert_eq!(checked.status, Some(VerificationStatus::Approved));
+    assert_eq!(checked.status, Some(VerificationStatus::Approved.into()));
     server.stop().await;
 }
 

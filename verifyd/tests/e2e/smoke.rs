@@ -12,11 +12,11 @@ async fn a_code_from_the_outbox_approves() {
         .create_verification(&start(&service.sid, "+15017122661", VerificationChannel::Sms))
         .await
         .unwrap();
-    assert_eq!(started.status, Some(VerificationStatus::Pending));
+    assert_eq!(started.status, Some(VerificationStatus::Pending.into()));
     let code = server.code_for("+15017122661").await;
     let checked =
         server.client.create_verification_check(&check_to(&service.sid, "+15017122661", &code)).await.unwrap();
-    assert_eq!(checked.status, Some(VerificationStatus::Approved));
+    assert_eq!(checked.status, Some(VerificationStatus::Approved.into()));
     assert_eq!(checked.valid, Some(true));
     server.stop().await;
 }

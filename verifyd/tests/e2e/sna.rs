@@ -16,14 +16,14 @@ async fn in_development_mode_invoking_the_sna_url_approves_a_check_by_to() {
     let service = server.service().await;
     let v = server.client.create_verification(&start(&service.sid, PHONE, VerificationChannel::Sna)).await.unwrap();
     assert_eq!(v.channel, VerificationChannel::Sna);
-    assert_eq!(v.status, Some(VerificationStatus::Pending));
+    assert_eq!(v.status, Some(VerificationStatus::Pending.into()));
     let url = v.sna.clone().expect("an sna url").url;
     assert!(url.as_str().starts_with(&format!("{}/", server.root)), "{url}");
     assert_eq!(v.send_code_attempts.as_ref().unwrap()[0].channel, "sna");
 
     // Before the device invoked the URL, a check stays pending and reports why.
     let before = server.client.create_verification_check(&sna_check(&service.sid, PHONE)).await.unwrap();
-    assert_eq!((before.status, before.valid), (Some(VerificationStatus::Pending), Some(false)));
+    assert_eq!((before.status, before.valid), (Some(VerificationStatus::Pending.into()), Some(false)));
     assert_eq!(before.channel, VerificationChannel::Sna);
     let errors = before.sna_attempts_error_codes.expect("sna errors");
     assert_eq!(errors.len(), 1);
@@ -34,7 +34,7 @@ async fn in_development_mode_invoking_the_sna_url_approves_a_check_by_to() {
     let response = reqwest::get(&tampered).await.unwrap();
     assert_eq!(response.status().as_u16(), 404);
     let still = server.client.create_verification_check(&sna_check(&service.sid, PHONE)).await.unwrap();
-    assert_eq!(still.status, Some(VerificationStatus::Pending));
+    assert_eq!(still.status, Some(VerificationStatus::Pending.into()));
 
     let response = reqwest::get(url.as_str()).await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
@@ -42,7 +42,7 @@ async fn in_development_mode_invoking_the_sna_url_approves_a_check_by_to() {
     let after = server.client.create_verification_check(&sna_check(&service.sid, PHONE)).await.unwrap();
     assert_eq!(
         (after.sid.clone(), after.status, after.valid),
-        (v.sid.clone(), Some(VerificationStatus::Approved), Some(true))
+        (v.sid.clone(), Some(VerificationStatus::Approved.into()), Some(true))
     );
     assert_eq!(after.sna_attempts_error_codes, Some(Vec::new()));
     assert_error(server.client.fetch_verification(&fetch(&service.sid, &v.sid)).await, 404, 20404);
@@ -66,7 +66,7 @@ async fn a_check_without_a_code_needs_an_sna_verification() {
         server.client.create_verification_check(&check_to(&service.sid, PHONE, &wrong(&code))).await.unwrap();
     }
     let checked = server.client.create_verification_check(&check_to(&service.sid, PHONE, &code)).await.unwrap();
-    assert_eq!(checked.status, Some(VerificationStatus::Approved));
+    assert_eq!(checked.status, Some(VerificationStatus::Approved.into()));
     server.stop().await;
 }
 

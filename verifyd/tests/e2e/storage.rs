@@ -114,7 +114,7 @@ async fn the_copy_of_a_code_is_erased_when_its_verification_ends() {
 
     let code = server.code_for("+15017122661").await;
     let answer = server.client.create_verification_check(&check_to(&service.sid, "+15017122661", &code)).await.unwrap();
-    assert_eq!(answer.status, Some(VerificationStatus::Approved));
+    assert_eq!(answer.status, Some(VerificationStatus::Approved.into()));
     assert_eq!(code_sealed(&server, &service.sid, &approved).await, None, "approved by a check");
 
     server
@@ -193,7 +193,7 @@ async fn a_pending_verification_survives_a_restart() {
     assert_eq!(again.sid, v.sid);
     assert_eq!(server.code_for(PHONE).await, code);
     let checked = server.client.create_verification_check(&check_to(&service.sid, PHONE, &code)).await.unwrap();
-    assert_eq!((checked.sid, checked.status), (v.sid, Some(VerificationStatus::Approved)));
+    assert_eq!((checked.sid, checked.status), (v.sid, Some(VerificationStatus::Approved.into())));
 
     // Attempts counted before the restart still count.
     let fifth = server
@@ -201,7 +201,7 @@ async fn a_pending_verification_survives_a_restart() {
         .create_verification_check(&check_sid(&service.sid, &counted.sid, &wrong(&other_code)))
         .await
         .unwrap();
-    assert_eq!(fifth.status, Some(VerificationStatus::MaxAttemptsReached));
+    assert_eq!(fifth.status, Some(VerificationStatus::MaxAttemptsReached.into()));
     server.stop().await;
 }
 
@@ -236,7 +236,7 @@ async fn a_different_master_key_refuses_to_start() {
     server.client.create_verification(&start(&service.sid, PHONE, VerificationChannel::Sms)).await.unwrap();
     assert_eq!(server.code_for(PHONE).await, code);
     let checked = server.client.create_verification_check(&check_to(&service.sid, PHONE, &code)).await.unwrap();
-    assert_eq!((checked.sid, checked.status), (v.sid, Some(VerificationStatus::Approved)));
+    assert_eq!((checked.sid, checked.status), (v.sid, Some(VerificationStatus::Approved.into())));
     server.stop().await;
 }
 

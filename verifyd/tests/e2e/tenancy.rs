@@ -61,7 +61,7 @@ async fn another_account_finds_nothing_of_the_first() {
         server.client.create_verification_check(&check_sid(sa, sv, &wrong(&code))).await.unwrap();
     }
     let checked = server.client.create_verification_check(&check_sid(sa, sv, &code)).await.unwrap();
-    assert_eq!(checked.status, Some(VerificationStatus::Approved));
+    assert_eq!(checked.status, Some(VerificationStatus::Approved.into()));
     server.stop().await;
 }
 

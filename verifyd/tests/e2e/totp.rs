@@ -34,7 +34,14 @@ fn factors_path(service: &Sid, identity: &str) -> String {
 }
 
 async fn verify(server: &TestServer, service: &Sid, identity: &str, factor: &Sid, code: &str) -> FactorStatus {
-    server.client.update_factor(&verify_factor(service, identity, factor, code)).await.expect("a factor answer").status
+    server
+        .client
+        .update_factor(&verify_factor(service, identity, factor, code))
+        .await
+        .expect("a factor answer")
+        .status
+        .known()
+        .expect("a known status")
 }
 
 async fn challenge_status(
@@ -50,6 +57,8 @@ async fn challenge_status(
         .await
         .expect("a challenge")
         .status
+        .known()
+        .expect("a known status")
 }
 
 #[test]
@@ -99,7 +108,10 @@ async fn a_new_factor_answers_its_secret_its_uri_and_the_default_config() {
     assert_eq!(created.identity.as_deref(), Some(IDENTITY));
     assert_eq!((created.account_sid.as_str(), &created.service_sid), (ACCOUNT, &service.sid));
     assert_eq!(created.friendly_name.as_deref(), Some(name));
-    assert_eq!((created.status.clone(), created.factor_type.clone()), (FactorStatus::Unverified, FactorType::Totp));
+    assert_eq!(
+        (created.status.clone(), created.factor_type.clone()),
+        (FactorStatus::Unverified.into(), FactorType::Totp.into())
+    );
     assert_eq!(created.date_created.unix(), START);
     assert_eq!(created.metadata, None);
     assert_eq!(
@@ -109,7 +121,7 @@ async fn a_new_factor_answers_its_secret_its_uri_and_the_default_config() {
     let config = created.config.clone().expect("config");
     assert_eq!(
         (config.alg, config.code_length, config.time_step, config.skew),
-        (Some(TotpAlgorithm::Sha1), Some(6), Some(30), Some(1))
+        (Some(TotpAlgorithm::Sha1.into()), Some(6), Some(30), Some(1))
     );
     assert_eq!((config.sdk_version, config.app_id, config.notification_token), (None, None, None));
     assert_eq!((config.notification_platform, config.credential_sid), (None, None));
@@ -196,7 +208,7 @@ async fn config_is_reflected_and_honoured() {
             .totp_factor(sa, &identity, |r| {
                 // A fixed secret: with 3 digits a wrong code could match by chance.
                 r.binding_secret = Some("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".into());
-                r.config_alg = Some(alg.clone());
+                r.config_alg = Some(alg);
                 r.config_code_length = Some(digits);
                 r.config_time_step = Some(step);
                 r.config_skew = Some(skew);
@@ -205,7 +217,7 @@ async fn config_is_reflected_and_honoured() {
         let config = factor.created.config.clone().unwrap();
         assert_eq!(
             (config.alg, config.code_length, config.time_step, config.skew),
-            (Some(alg.clone()), Some(digits), Some(step), Some(skew))
+            (Some(alg.into()), Some(digits), Some(step), Some(skew))
         );
         let uri = parse_uri(factor.created.binding.as_ref().unwrap().uri.as_ref().unwrap());
         assert_eq!(uri.params["algorithm"], alg.as_str().to_uppercase());
@@ -345,7 +357,7 @@ async fn the_services_totp_settings_are_the_defaults_of_new_factors() {
     let config = factor.created.config.clone().unwrap();
     assert_eq!(
         (config.alg, config.code_length, config.time_step, config.skew),
-        (Some(TotpAlgorithm::Sha1), Some(8), Some(60), Some(0))
+        (Some(TotpAlgorithm::Sha1.into()), Some(8), Some(60), Some(0))
     );
     let uri = parse_uri(factor.created.binding.as_ref().unwrap().uri.as_ref().unwrap());
     assert_eq!(uri.label, "Acme%20Co:Jane%20Doe", "the issuer defaults to the service's friendly name");
@@ -579,7 +591,7 @@ async fn other_config_changes_are_honoured() {
     let config = updated.config.unwrap();
     assert_eq!(
         (config.alg, config.code_length, config.time_step, config.skew),
-        (Some(TotpAlgorithm::Sha512), Some(8), Some(30), Some(0))
+        (Some(TotpAlgorithm::Sha512.into()), Some(8), Some(30), Some(0))
     );
     server.clock.advance(30);
     let t = server.now();

@@ -40,7 +40,7 @@ async fn a_database_of_the_previous_version_opens_and_works() {
     assert_eq!(server.code_for(to).await, "424242");
     assert_eq!(server.outbox(to).await.len(), 2, "the send and the re-send");
     let check = server.client.create_verification_check(&check_to(&va, to, "424242")).await.unwrap();
-    assert_eq!(check.status, Some(VerificationStatus::Approved));
+    assert_eq!(check.status, Some(VerificationStatus::Approved.into()));
     assert_eq!(check.sid, sid(&manifest, "/pending_verification/sid"));
 
     // The locked one stays locked for sends and checks; the approved one is gone.

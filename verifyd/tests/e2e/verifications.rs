@@ -31,7 +31,7 @@ async fn a_new_verification_is_pending_with_its_fields() {
     assert_eq!(v.account_sid.as_str(), ACCOUNT);
     assert_eq!(v.to.as_deref(), Some(PHONE));
     assert_eq!(v.channel, VerificationChannel::Sms);
-    assert_eq!(v.status, Some(VerificationStatus::Pending));
+    assert_eq!(v.status, Some(VerificationStatus::Pending.into()));
     assert_eq!(v.valid, Some(false));
     assert_eq!((v.amount.as_deref(), v.payee.as_deref()), (None, None));
     assert_eq!(v.sna, None);
@@ -65,7 +65,7 @@ async fn to_is_normalized() {
         .unwrap();
     assert_eq!(again.sid, phone.sid);
     let checked = check(&server, &check_to(&service.sid, "+1 501 7122661", &code)).await;
-    assert_eq!((checked.sid, checked.status), (phone.sid, Some(VerificationStatus::Approved)));
+    assert_eq!((checked.sid, checked.status), (phone.sid, Some(VerificationStatus::Approved.into())));
 
     let email = server
         .client
@@ -76,7 +76,7 @@ async fn to_is_normalized() {
     assert_eq!(email.channel, VerificationChannel::Email);
     let code = server.code_for("jane.doe@example.com").await;
     let checked = check(&server, &check_to(&service.sid, "JANE.doe@example.com", &code)).await;
-    assert_eq!((checked.sid, checked.status), (email.sid, Some(VerificationStatus::Approved)));
+    assert_eq!((checked.sid, checked.status), (email.sid, Some(VerificationStatus::Approved.into())));
     assert_eq!(checked.to.as_deref(), Some("jane.doe@example.com"));
     server.stop().await;
 }
@@ -96,7 +96,7 @@ async fn codes_have_the_service_length() {
         assert_eq!(code.len(), length as usize, "{code}");
         assert!(code.bytes().all(|b| b.is_ascii_digit()), "{code}");
         let checked = check(&server, &check_to(&service.sid, to, &code)).await;
-        assert_eq!(checked.status, Some(VerificationStatus::Approved));
+        assert_eq!(checked.status, Some(VerificationStatus::Approved.into()));
     }
     server.stop().await;
 }
@@ -118,9 +118,9 @@ async fn a_custom_code_needs_the_feature_and_then_that_code_approves() {
     assert_eq!(server.code_for(PHONE).await, "918273");
     assert!(server.outbox(PHONE).await[0]["body"].as_str().unwrap().contains("918273"));
     let wrong = check(&server, &check_sid(&custom.sid, &v.sid, "918274")).await;
-    assert_eq!((wrong.status, wrong.valid), (Some(VerificationStatus::Pending), Some(false)));
+    assert_eq!((wrong.status, wrong.valid), (Some(VerificationStatus::Pending.into()), Some(false)));
     let right = check(&server, &check_sid(&custom.sid, &v.sid, "918273")).await;
-    assert_eq!((right.status, right.valid), (Some(VerificationStatus::Approved), Some(true)));
+    assert_eq!((right.status, right.valid), (Some(VerificationStatus::Approved.into()), Some(true)));
     server.stop().await;
 }
 
@@ -155,12 +155,12 @@ async fn psd2_needs_amount_and_payee_and_the_check_must_repeat_them() {
         let answer = check(&server, &with(amount, payee)).await;
         assert_eq!(
             (answer.status, answer.valid),
-            (Some(VerificationStatus::Pending), Some(false)),
+            (Some(VerificationStatus::Pending.into()), Some(false)),
             "{amount:?} {payee:?}"
         );
     }
     let approved = check(&server, &with(Some("€39.99"), Some("Acme Shop"))).await;
-    assert_eq!((approved.status, approved.valid), (Some(VerificationStatus::Approved), Some(true)));
+    assert_eq!((approved.status, approved.valid), (Some(VerificationStatus::Approved.into()), Some(true)));
     assert_eq!((approved.amount.as_deref(), approved.payee.as_deref()), (Some("€39.99"), Some("Acme Shop")));
     server.stop().await;
 }
@@ -186,7 +186,7 @@ async fn a_verification_lives_ten_minutes() {
     let next = server.client.create_verification(&start(&service.sid, PHONE, VerificationChannel::Sms)).await.unwrap();
     assert_ne!(next.sid, v.sid);
     let checked = check(&server, &check_to(&service.sid, PHONE, &server.code_for(PHONE).await)).await;
-    assert_eq!((checked.sid, checked.status), (next.sid, Some(VerificationStatus::Approved)));
+    assert_eq!((checked.sid, checked.status), (next.sid, Some(VerificationStatus::Approved.into())));
     server.stop().await;
 }
 
@@ -201,7 +201,7 @@ async fn a_resend_while_pending_keeps_the_sid_and_the_code() {
     let second =
         server.client.create_verification(&start(&service.sid, PHONE, VerificationChannel::Whatsapp)).await.unwrap();
     assert_eq!(second.sid, first.sid);
-    assert_eq!(second.status, Some(VerificationStatus::Pending));
+    assert_eq!(second.status, Some(VerificationStatus::Pending.into()));
     assert_eq!(second.channel, VerificationChannel::Whatsapp);
     assert_eq!(second.date_created.unix(), START);
     let attempts = second.send_code_attempts.clone().unwrap();
@@ -214,7 +214,7 @@ async fn a_resend_while_pending_keeps_the_sid_and_the_code() {
     server.clock.advance(30);
     let third =
         server.client.create_verification(&start(&service.sid, PHONE, VerificationChannel::Call)).await.unwrap();
-    assert_eq!((third.sid.clone(), third.channel.clone()), (first.sid.clone(), VerificationChannel::Call));
+    assert_eq!((third.sid.clone(), third.channel.clone()), (first.sid.clone(), VerificationChannel::Call.into()));
     assert_eq!(third.send_code_attempts.as_ref().unwrap().len(), 3);
     assert_eq!(server.client.fetch_verification(&fetch(&service.sid, &first.sid)).await.unwrap(), third);
 
@@ -226,7 +226,7 @@ async fn a_resend_while_pending_keeps_the_sid_and_the_code() {
     assert_eq!(channels, ["call", "whatsapp", "sms"]);
 
     let checked = check(&server, &check_to(&service.sid, PHONE, &code)).await;
-    assert_eq!((checked.sid, checked.status), (first.sid, Some(VerificationStatus::Approved)));
+    assert_eq!((checked.sid, checked.status), (first.sid, Some(VerificationStatus::Approved.into())));
     assert_eq!(checked.channel, VerificationChannel::Call);
     server.stop().await;
 }
@@ -271,7 +271,7 @@ async fn the_sixth_send_within_ten_minutes_is_refused() {
     assert_ne!(again.sid, first.sid);
     let code = server.code_for(PHONE).await;
     let checked = check(&server, &check_sid(&service.sid, &again.sid, &code)).await;
-    assert_eq!(checked.status, Some(VerificationStatus::Approved));
+    assert_eq!(checked.status, Some(VerificationStatus::Approved.into()));
     server.stop().await;
 }
 
@@ -285,11 +285,11 @@ async fn check_attempts_follow_the_decisions() {
 
     for i in 1..=4 {
         let answer = check(&server, &check_to(&service.sid, PHONE, &bad)).await;
-        assert_eq!((answer.status, answer.valid), (Some(VerificationStatus::Pending), Some(false)), "check {i}");
+        assert_eq!((answer.status, answer.valid), (Some(VerificationStatus::Pending.into()), Some(false)), "check {i}");
         assert_eq!(answer.sid, v.sid);
     }
     let fifth = check(&server, &check_sid(&service.sid, &v.sid, &bad)).await;
-    assert_eq!((fifth.status, fifth.valid), (Some(VerificationStatus::MaxAttemptsReached), Some(false)));
+    assert_eq!((fifth.status, fifth.valid), (Some(VerificationStatus::MaxAttemptsReached.into()), Some(false)));
 
     // Locked until expiry: every check answers 429, the right code too, by To and by SID.
     for request in [
@@ -325,7 +325,7 @@ async fn check_attempts_follow_the_decisions() {
     let next = server.client.create_verification(&start(&service.sid, PHONE, VerificationChannel::Sms)).await.unwrap();
     assert_ne!(next.sid, v.sid);
     let checked = check(&server, &check_to(&service.sid, PHONE, &server.code_for(PHONE).await)).await;
-    assert_eq!((checked.sid, checked.status), (next.sid, Some(VerificationStatus::Approved)));
+    assert_eq!((checked.sid, checked.status), (next.sid, Some(VerificationStatus::Approved.into())));
     server.stop().await;
 }
 
@@ -339,7 +339,7 @@ async fn a_right_code_after_wrong_ones_approves() {
         check(&server, &check_to(&service.sid, PHONE, &wrong(&code))).await;
     }
     let answer = check(&server, &check_to(&service.sid, PHONE, &code)).await;
-    assert_eq!((answer.status, answer.valid), (Some(VerificationStatus::Approved), Some(true)));
+    assert_eq!((answer.status, answer.valid), (Some(VerificationStatus::Approved.into()), Some(true)));
     server.stop().await;
 }
 
@@ -359,7 +359,7 @@ async fn cancel_and_approve_through_update() {
         .unwrap();
     assert_eq!(
         (answer.sid.clone(), answer.status, answer.valid),
-        (canceled.sid.clone(), Some(VerificationStatus::Canceled), Some(false))
+        (canceled.sid.clone(), Some(VerificationStatus::Canceled.into()), Some(false))
     );
     assert_eq!(answer.date_updated.unix(), START + 5);
     assert_gone(&server, &service.sid, &canceled.sid, PHONE, &code).await;
@@ -380,7 +380,7 @@ async fn cancel_and_approve_through_update() {
         .update_verification(&set_status(&service.sid, &approved.sid, VerificationUpdateStatus::Approved))
         .await
         .unwrap();
-    assert_eq!((answer.status, answer.valid), (Some(VerificationStatus::Approved), Some(true)));
+    assert_eq!((answer.status, answer.valid), (Some(VerificationStatus::Approved.into()), Some(true)));
     assert_gone(&server, &service.sid, &approved.sid, to, &code).await;
     assert_error(
         server
@@ -413,7 +413,7 @@ async fn ended_verifications_are_gone_and_a_new_send_starts_afresh() {
     let code = server.code_for(PHONE).await;
     assert_eq!(
         check(&server, &check_sid(&service.sid, &v.sid, &code)).await.status,
-        Some(VerificationStatus::Approved)
+        Some(VerificationStatus::Approved.into())
     );
     assert_gone(&server, &service.sid, &v.sid, PHONE, &code).await;
 
@@ -423,7 +423,7 @@ async fn ended_verifications_are_gone_and_a_new_send_starts_afresh() {
     assert_eq!(next.send_code_attempts.unwrap().len(), 1);
     let new_code = server.code_for(PHONE).await;
     let answer = check(&server, &check_to(&service.sid, PHONE, &new_code)).await;
-    assert_eq!((answer.sid, answer.status), (next.sid, Some(VerificationStatus::Approved)));
+    assert_eq!((answer.sid, answer.status), (next.sid, Some(VerificationStatus::Approved.into())));
     server.stop().await;
 }
 
@@ -440,13 +440,16 @@ async fn checks_by_to_and_by_verification_sid() {
     // Each code belongs to its own verification.
     if a_code != b_code {
         let crossed = check(&server, &check_sid(&service.sid, &a.sid, &b_code)).await;
-        assert_eq!(crossed.status, Some(VerificationStatus::Pending));
+        assert_eq!(crossed.status, Some(VerificationStatus::Pending.into()));
     }
     let by_sid = check(&server, &check_sid(&service.sid, &a.sid, &a_code)).await;
-    assert_eq!((by_sid.sid, by_sid.status), (a.sid.clone(), Some(VerificationStatus::Approved)));
+    assert_eq!((by_sid.sid, by_sid.status), (a.sid.clone(), Some(VerificationStatus::Approved.into())));
     assert_eq!(by_sid.to.as_deref(), Some(PHONE));
     let by_to = check(&server, &check_to(&service.sid, other, &b_code)).await;
-    assert_eq!((by_to.sid, by_to.status, by_to.valid), (b.sid.clone(), Some(VerificationStatus::Approved), Some(true)));
+    assert_eq!(
+        (by_to.sid, by_to.status, by_to.valid),
+        (b.sid.clone(), Some(VerificationStatus::Approved.into()), Some(true))
+    );
     assert_eq!(by_to.sna_attempts_error_codes, None, "not an sna verification");
 
     // A check by SID in another service of the account finds nothing.

@@ -146,7 +146,10 @@ async fn webhooks_are_created_fetched_listed_updated_and_deleted() {
     assert_eq!(created.service_sid, service);
     assert_eq!(created.account_sid.as_str(), ACCOUNT);
     assert_eq!(created.friendly_name.as_deref(), Some("Factor events"));
-    assert_eq!(created.event_types, Some(vec![WebhookEventType::FactorCreated, WebhookEventType::FactorVerified]));
+    assert_eq!(
+        created.event_types,
+        Some(vec![WebhookEventType::FactorCreated.into(), WebhookEventType::FactorVerified.into()])
+    );
     assert_eq!(created.status, WebhookStatus::Enabled, "enabled by default");
     assert_eq!(created.version, WebhookVersion::V2, "v2 by default");
     assert_eq!(created.webhook_method, WebhookMethod::Post);
@@ -168,8 +171,11 @@ async fn webhooks_are_created_fetched_listed_updated_and_deleted() {
     request.status = Some(WebhookStatus::Disabled);
     request.version = Some(WebhookVersion::V1);
     let second = server.client.create_webhook(&request).await.unwrap();
-    assert_eq!((second.status.clone(), second.version.clone()), (WebhookStatus::Disabled, WebhookVersion::V1));
-    assert_eq!(second.event_types, Some(vec![WebhookEventType::All]));
+    assert_eq!(
+        (second.status.clone(), second.version.clone()),
+        (WebhookStatus::Disabled.into(), WebhookVersion::V1.into())
+    );
+    assert_eq!(second.event_types, Some(vec![WebhookEventType::All.into()]));
     assert_eq!(second.webhook_method, WebhookMethod::Post);
 
     let listed = server.client.list_webhooks(&list_webhooks(&service)).await.unwrap();
@@ -187,9 +193,15 @@ async fn webhooks_are_created_fetched_listed_updated_and_deleted() {
     change.version = Some(WebhookVersion::V1);
     let updated = server.client.update_webhook(&change).await.unwrap();
     assert_eq!(updated.friendly_name.as_deref(), Some("Renamed"));
-    assert_eq!(updated.event_types, Some(vec![WebhookEventType::ChallengeApproved, WebhookEventType::ChallengeDenied]));
+    assert_eq!(
+        updated.event_types,
+        Some(vec![WebhookEventType::ChallengeApproved.into(), WebhookEventType::ChallengeDenied.into()])
+    );
     assert_eq!(updated.webhook_url.as_ref().map(HttpUrl::as_str), Some("https://hooks.example.com/v2"));
-    assert_eq!((updated.status.clone(), updated.version.clone()), (WebhookStatus::Disabled, WebhookVersion::V1));
+    assert_eq!(
+        (updated.status.clone(), updated.version.clone()),
+        (WebhookStatus::Disabled.into(), WebhookVersion::V1.into())
+    );
     assert_eq!(updated.webhook_method, WebhookMethod::Post);
     assert_eq!((updated.date_created.unix(), updated.date_updated.unix()), (START, START + 60));
     let mut enable = update_webhook(&service, &created.sid);
@@ -201,7 +213,7 @@ async fn webhooks_are_created_fetched_listed_updated_and_deleted() {
     assert_eq!(enabled.event_types, updated.event_types);
     assert_eq!(server.client.fetch_webhook(&fetch_webhook(&service, &created.sid)).await.unwrap(), enabled);
     let same = server.client.update_webhook(&update_webhook(&service, &created.sid)).await.unwrap();
-    assert_eq!(WebhookStatus::Enabled, same.status);
+    assert_eq!(same.status, WebhookStatus::Enabled);
     assert_eq!(same.webhook_url, enabled.webhook_url);
 
     // Delete: 204, then gone.

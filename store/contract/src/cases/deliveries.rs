@@ -40,7 +40,7 @@ fn record(
         uuid: new.uuid.clone(),
         webhook_sid: new.webhook_sid.clone(),
         account_sid: new.account_sid.clone(),
-        event_type: new.event_type.clone(),
+        event_type: new.event_type,
         payload: StoredPayload::Sealed { sid: new.sid.clone(), sealed: new.payload_sealed.clone() },
         status,
         attempts,

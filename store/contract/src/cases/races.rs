@@ -232,7 +232,7 @@ pub async fn one_challenge_answer_race<S: Store>(store: S) {
             store
                 .with_challenge(key, move |found| {
                     let Some(mut state) = found else { return Decision::nothing(None) };
-                    match state.challenge.answer_push(status.clone(), None, t(10)) {
+                    match state.challenge.answer_push(status, None, t(10)) {
                         Ok(()) => Decision::save(vec![Change::UpdateChallenge(state.challenge)], Some(Ok(status))),
                         Err(refusal) => Decision::nothing(Some(Err(refusal))),
                     }
@@ -242,11 +242,11 @@ pub async fn one_challenge_answer_race<S: Store>(store: S) {
         }
     })
     .await;
-    let winners: Vec<ChallengeStatus> = outcomes.iter().filter_map(|o| o.clone()?.ok()).collect();
+    let winners: Vec<ChallengeStatus> = outcomes.iter().filter_map(|o| (*o)?.ok()).collect();
     assert_eq!(winners.len(), 1, "{outcomes:?}");
     assert_eq!(count(&outcomes, |o| *o == Some(Err(AnswerRefusal::AlreadyResponded))), RACERS - 1, "{outcomes:?}");
     let stored = store.challenge(&challenge_key(&pending)).await.unwrap().expect("kept");
-    assert_eq!((stored.status, stored.date_responded), (winners[0].clone(), Some(t(10))));
+    assert_eq!((stored.status, stored.date_responded), (winners[0], Some(t(10))));
 }
 
 /// A TOTP code replayed concurrently: exactly one acceptance of the time step.
