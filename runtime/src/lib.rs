@@ -14,6 +14,7 @@ pub mod form;
 #[cfg(test)]
 mod hostile;
 mod http_url;
+mod invalid_parameter;
 mod request;
 mod sid;
 // Test support: a strategy that cannot be built is a bug to surface at once.
@@ -25,6 +26,7 @@ mod wire;
 
 pub use decode_error::{DecodeError, Rejection};
 pub use http_url::HttpUrl;
+pub use invalid_parameter::InvalidParameter;
 pub use request::{ListPage, WireRequest, fill_path, match_path, percent_decode};
 pub use sid::Sid;
 pub use timestamp::Timestamp;
