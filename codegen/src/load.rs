@@ -106,7 +106,7 @@ impl<'a> Loader<'a> {
             "types",
             operations
                 .iter()
-                .map(|op| (op.id.as_str(), op.request_type.as_str()))
+                .flat_map(|op| [(op.id.as_str(), op.request_type.as_str()), (op.id.as_str(), op.field_type.as_str())])
                 .chain(self.types.keys().map(|name| (name.as_str(), name.as_str()))),
         )?;
 
@@ -137,6 +137,7 @@ impl<'a> Loader<'a> {
         let at = |msg: String| Error::Spec(format!("{id}: {msg}"));
         let fn_name = names::field(&id)?;
         let request_type = format!("{}Request", names::type_name(&id)?);
+        let field_type = format!("{}Field", names::type_name(&id)?);
         let op_code = match op.extensions.get(X_OPERATION_CODE) {
             Some(v) => code(v).ok_or_else(|| at(format!("{X_OPERATION_CODE} is not a code")))?,
             None => DEFAULT_INVALID_PARAMETER_CODE,
@@ -180,8 +181,10 @@ impl<'a> Loader<'a> {
                 Ty::Array(item) => (*item, true),
                 ty => (ty, false),
             };
+            let field = names::field(&data.name)?;
             let input = Input {
-                field: names::field(&data.name)?,
+                variant: names::variant(&field)?,
+                field,
                 wire: data.name.clone(),
                 location,
                 required: data.required || location == Location::Path,
@@ -237,8 +240,10 @@ impl<'a> Loader<'a> {
                 if matches!(ty, Ty::Array(_)) {
                     return Err(at(format!("{wire}: arrays of arrays cannot be sent in a form")));
                 }
+                let field = names::field(wire)?;
                 inputs.push(Input {
-                    field: names::field(wire)?,
+                    variant: names::variant(&field)?,
+                    field,
                     wire: wire.clone(),
                     location: Location::Body,
                     required: object.required.contains(wire),
@@ -252,6 +257,7 @@ impl<'a> Loader<'a> {
             }
         }
         names::check_unique(&format!("{id} inputs"), inputs.iter().map(|i| (i.wire.as_str(), i.field.as_str())))?;
+        names::check_unique(&format!("{id} fields"), inputs.iter().map(|i| (i.wire.as_str(), i.variant.as_str())))?;
 
         let mut success = None;
         let mut error_statuses = Vec::new();
@@ -305,6 +311,7 @@ impl<'a> Loader<'a> {
             id,
             fn_name,
             request_type,
+            field_type,
             method,
             path_template: path.to_owned(),
             path: parts,
