@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use verifyd_models::{
     Challenge as ChallengeBody, ChallengeDetails, ChallengeDetailsField, ChallengeLinks, ChallengeList,
-    ChallengeListOrder, ChallengeRespondedReason, ChallengeStatus, CreateChallengeRequest, FactorStatus, FactorType,
-    ListChallengesRequest, UpdateChallengeRequest,
+    ChallengeListOrder, ChallengeRespondedReason, ChallengeStatus, CreateChallengeField, CreateChallengeRequest,
+    FactorStatus, FactorType, ListChallengesField, ListChallengesRequest, UpdateChallengeField, UpdateChallengeRequest,
 };
 use verifyd_runtime::Sid;
 
-use super::entities::{INVALID, key};
+use super::entities::key;
 use super::factors::{matching_step, save_guesses};
 use super::push::{answer_error, push_notice};
 use super::webhooks::event_changes;
@@ -79,14 +79,14 @@ impl<S: Store> Core<S> {
         // The factor is found only under the caller's service: no separate service read.
         let factor = self.factor_of(principal, &r.service_sid, &r.identity, &r.factor_sid).await?;
         let now = self.clock.now();
-        let expiration_date = expiration(r.expiration_date, now)
-            .ok_or(CoreError::InvalidParameter { name: "ExpirationDate", code: INVALID })?;
+        let expiration_date =
+            expiration(r.expiration_date, now).ok_or(CreateChallengeField::ExpirationDate.invalid())?;
         let is_push = factor.factor_type == FactorType::Push;
         if is_push && r.details_message.is_none() {
-            return Err(CoreError::InvalidParameter { name: "Details.Message", code: 60368 });
+            return Err(CreateChallengeField::DetailsMessage.invalid().into());
         }
         if is_push && r.auth_payload.is_some() {
-            return Err(CoreError::InvalidParameter { name: "AuthPayload", code: INVALID });
+            return Err(CreateChallengeField::AuthPayload.invalid().into());
         }
         // The legacy Push.IncludeDate setting adds the creation date to a push challenge.
         let include_date =
@@ -192,19 +192,20 @@ impl<S: Store> Core<S> {
         principal: &Principal,
         r: ListChallengesRequest,
     ) -> Result<ChallengeList, CoreError> {
-        let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), INVALID)?;
+        let request =
+            PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), ListChallengesField::PageToken.invalid())?;
         // An unknown service, or another account's, is not found (as for the entity list).
         self.service_of(principal, &r.service_sid).await?;
         let descending = matches!(r.order, Some(ChallengeListOrder::Desc));
         let mut filters = Vec::new();
         if let Some(f) = &r.factor_sid {
-            filters.push(("FactorSid", f.to_string()));
+            filters.push((ListChallengesField::FactorSid.key(), f.to_string()));
         }
         if let Some(s) = &r.status {
-            filters.push(("Status", s.to_string()));
+            filters.push((ListChallengesField::Status.key(), s.to_string()));
         }
         if let Some(o) = &r.order {
-            filters.push(("Order", o.to_string()));
+            filters.push((ListChallengesField::Order.key(), o.to_string()));
         }
         let now = self.clock.now();
         let filter = ChallengeFilter { factor: r.factor_sid, status: StatusFilter::for_status(r.status.as_ref(), now) };
@@ -228,7 +229,7 @@ impl<S: Store> Core<S> {
         r: UpdateChallengeRequest,
     ) -> Result<ChallengeBody, CoreError> {
         let current = self.challenge_of(principal, &r.service_sid, &r.identity, &r.challenge_sid).await?;
-        let payload = r.auth_payload.ok_or(CoreError::InvalidParameter { name: "AuthPayload", code: INVALID })?;
+        let payload = r.auth_payload.ok_or(UpdateChallengeField::AuthPayload.invalid())?;
         let challenge_key =
             ChallengeKey { entity: key(principal, &r.service_sid, &r.identity), sid: r.challenge_sid.clone() };
         if current.factor_type == FactorType::Push {
@@ -248,7 +249,7 @@ impl<S: Store> Core<S> {
                     return Decision::nothing(Err(answer_error(refusal)));
                 }
                 if !factor.is_totp() {
-                    return Decision::nothing(Err(CoreError::InvalidParameter { name: "AuthPayload", code: INVALID }));
+                    return Decision::nothing(Err(UpdateChallengeField::AuthPayload.invalid().into()));
                 }
                 // Answered, expired or closed challenges refuse first (not guesses); then the
                 // entity's lockout, before the code is compared.

@@ -8,12 +8,13 @@ use p256::ecdsa::signature::Verifier as _;
 use p256::pkcs8::DecodePublicKey as _;
 use serde_json::{Value, json};
 use verifyd_models::{
-    BindingAlgorithm, Challenge as ChallengeBody, ChallengeStatus, CreateFactorRequest, CreateNotificationRequest,
-    FactorType, NewFactor, NewFactorBinding, Notification as NotificationBody, NotificationPlatform,
+    BindingAlgorithm, Challenge as ChallengeBody, ChallengeStatus, CreateFactorField, CreateFactorRequest,
+    CreateNotificationField, CreateNotificationRequest, FactorType, NewFactor, NewFactorBinding,
+    Notification as NotificationBody, NotificationPlatform,
 };
-use verifyd_runtime::{Sid, Timestamp};
+use verifyd_runtime::{InvalidParameter, Sid, Timestamp};
 
-use super::entities::{INVALID, key};
+use super::entities::key;
 use super::factors::push_alg_allowed;
 use super::webhooks::event_changes;
 use crate::domain::challenge::{AnswerRefusal, Challenge, Notification, NotifyRefusal, may_notify};
@@ -40,8 +41,10 @@ fn key_of(der: &[u8]) -> Option<VerifyingKey> {
     VerifyingKey::from_public_key_der(der).ok()
 }
 
-fn invalid(name: &'static str) -> CoreError {
-    CoreError::InvalidParameter { name, code: INVALID }
+/// A push binding's fault: each of its keys is answered with the code the spec gives
+/// `Binding.PublicKey` (Twilio's code for an invalid binding), not with the key's own.
+fn bad_binding(field: CreateFactorField) -> InvalidParameter {
+    InvalidParameter { code: CreateFactorField::BindingPublicKey.code(), ..field.invalid() }
 }
 
 /// The notification of a push challenge to the factor's device, sealed for the outbox;
@@ -121,25 +124,23 @@ impl<S: Store> Core<S> {
         r: CreateFactorRequest,
     ) -> Result<NewFactor, CoreError> {
         self.service_of(principal, &r.service_sid).await?;
-        let public_key_text = r
-            .binding_public_key
-            .clone()
-            .ok_or(CoreError::InvalidParameter { name: "Binding.PublicKey", code: 60314 })?;
+        let public_key_text = r.binding_public_key.clone().ok_or(bad_binding(CreateFactorField::BindingPublicKey))?;
         let der = STANDARD
             .decode(public_key_text.trim())
             .ok()
             .filter(|der| key_of(der).is_some())
-            .ok_or(CoreError::InvalidParameter { name: "Binding.PublicKey", code: 60314 })?;
+            .ok_or(bad_binding(CreateFactorField::BindingPublicKey))?;
         if !push_alg_allowed(r.binding_alg.as_ref()) {
-            return Err(CoreError::InvalidParameter { name: "Binding.Alg", code: 60314 });
+            return Err(bad_binding(CreateFactorField::BindingAlg).into());
         }
-        let platform = r.config_notification_platform.clone().ok_or_else(|| invalid("Config.NotificationPlatform"))?;
+        let no_platform = CreateFactorField::ConfigNotificationPlatform.invalid();
+        let platform = r.config_notification_platform.clone().ok_or(no_platform)?;
         let token = match platform {
             NotificationPlatform::Apn | NotificationPlatform::Fcm => {
-                Some(r.config_notification_token.clone().ok_or_else(|| invalid("Config.NotificationToken"))?)
+                Some(r.config_notification_token.clone().ok_or(CreateFactorField::ConfigNotificationToken.invalid())?)
             }
             NotificationPlatform::None => None,
-            NotificationPlatform::Unknown(_) => return Err(invalid("Config.NotificationPlatform")),
+            NotificationPlatform::Unknown(_) => return Err(no_platform.into()),
         };
         let settings = FactorSettings::Push {
             sdk_version: r.config_sdk_version.clone(),
@@ -270,7 +271,7 @@ impl<S: Store> Core<S> {
                 let Some(state) = state else { return Decision::nothing(Err(CoreError::not_found(p))) };
                 let (challenge, factor) = (state.challenge, state.factor);
                 if factor.factor_type != FactorType::Push {
-                    return Decision::nothing(Err(invalid("ChallengeSid")));
+                    return Decision::nothing(Err(CreateNotificationField::ChallengeSid.invalid().into()));
                 }
                 let message = challenge.details.as_ref().map(|d| d.message.as_str());
                 let Some(notice) = push_notice(&keys, &factor, &challenge.sid, message, now) else {

@@ -2,11 +2,11 @@
 //! only what it is sent.
 
 use verifyd_models::{
-    CreateServiceRequest, DeleteServiceRequest, FetchServiceRequest, ListServicesRequest, ServiceList,
-    UpdateServiceRequest, VerifyService, VerifyServiceLinks, VerifyServicePush, VerifyServiceTotp,
-    VerifyServiceWhatsapp,
+    CreateServiceField, CreateServiceRequest, DeleteServiceRequest, FetchServiceRequest, ListServicesField,
+    ListServicesRequest, ServiceList, UpdateServiceField, UpdateServiceRequest, VerifyService, VerifyServiceLinks,
+    VerifyServicePush, VerifyServiceTotp, VerifyServiceWhatsapp,
 };
-use verifyd_runtime::Sid;
+use verifyd_runtime::{InvalidParameter, Sid};
 
 use crate::domain::service::{
     Service, ServiceSettings, TOTP_CODE_LENGTH, TOTP_SKEW, TOTP_TIME_STEP, friendly_name_allowed,
@@ -20,9 +20,10 @@ pub fn path(sid: &Sid) -> String {
     format!("/Services/{sid}")
 }
 
-/// Twilio's rule for a friendly name: no URL in it (the spec limits its length).
-fn check_friendly_name(name: &str) -> Result<(), CoreError> {
-    if friendly_name_allowed(name) { Ok(()) } else { Err(CoreError::invalid("FriendlyName")) }
+/// Twilio's rule for a friendly name: no URL in it (the spec limits its length). `field` is
+/// the operation's `FriendlyName`.
+fn check_friendly_name(name: &str, field: InvalidParameter) -> Result<(), CoreError> {
+    if friendly_name_allowed(name) { Ok(()) } else { Err(field.into()) }
 }
 
 impl<S: Store> Core<S> {
@@ -83,7 +84,7 @@ impl<S: Store> Core<S> {
         principal: &Principal,
         r: CreateServiceRequest,
     ) -> Result<VerifyService, CoreError> {
-        check_friendly_name(&r.friendly_name)?;
+        check_friendly_name(&r.friendly_name, CreateServiceField::FriendlyName.invalid())?;
         let settings = ServiceSettings {
             code_length: r.code_length_or_default(),
             lookup_enabled: r.lookup_enabled_or_default(),
@@ -133,7 +134,8 @@ impl<S: Store> Core<S> {
         principal: &Principal,
         r: ListServicesRequest,
     ) -> Result<ServiceList, CoreError> {
-        let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), 60200)?;
+        let request =
+            PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), ListServicesField::PageToken.invalid())?;
         let rows = self.store.list_services(principal.account_sid(), request.store_page()).await?;
         let page = page(rows, &request, |s| s.seq, &self.urls, "/Services", "services", &[])?;
         Ok(ServiceList {
@@ -148,7 +150,7 @@ impl<S: Store> Core<S> {
         r: UpdateServiceRequest,
     ) -> Result<VerifyService, CoreError> {
         if let Some(name) = &r.friendly_name {
-            check_friendly_name(name)?;
+            check_friendly_name(name, UpdateServiceField::FriendlyName.invalid())?;
         }
         let sid = r.service_sid.clone();
         let now = self.clock.now();

@@ -2,12 +2,11 @@
 //! durable outbox written in the same operation as each event (see `background`).
 
 use verifyd_models::{
-    CreateWebhookRequest, DeleteWebhookRequest, FetchWebhookRequest, ListWebhooksRequest, UpdateWebhookRequest,
-    Webhook as WebhookBody, WebhookList, WebhookMethod,
+    CreateWebhookField, CreateWebhookRequest, DeleteWebhookRequest, FetchWebhookRequest, ListWebhooksField,
+    ListWebhooksRequest, UpdateWebhookField, UpdateWebhookRequest, Webhook as WebhookBody, WebhookList, WebhookMethod,
 };
-use verifyd_runtime::{HttpUrl, Sid, Timestamp};
+use verifyd_runtime::{HttpUrl, InvalidParameter, Sid, Timestamp};
 
-use super::entities::INVALID;
 use super::{open_private, seal_private};
 use crate::domain::challenge::Challenge;
 use crate::domain::private::Private;
@@ -123,12 +122,9 @@ impl<S: Store> Core<S> {
     }
 
     /// A target the transport admits (an IP literal is checked now; a name at delivery).
-    fn check_target(&self, url: &HttpUrl) -> Result<(), CoreError> {
-        if self.transport.admits(url.as_str()) {
-            Ok(())
-        } else {
-            Err(CoreError::InvalidParameter { name: "WebhookUrl", code: INVALID })
-        }
+    /// `field` is the operation's `WebhookUrl`.
+    fn check_target(&self, url: &HttpUrl, field: InvalidParameter) -> Result<(), CoreError> {
+        if self.transport.admits(url.as_str()) { Ok(()) } else { Err(field.into()) }
     }
 
     pub(crate) async fn create_webhook_op(
@@ -136,7 +132,7 @@ impl<S: Store> Core<S> {
         principal: &Principal,
         r: CreateWebhookRequest,
     ) -> Result<WebhookBody, CoreError> {
-        self.check_target(&r.webhook_url)?;
+        self.check_target(&r.webhook_url, CreateWebhookField::WebhookUrl.invalid())?;
         let now = self.clock.now();
         let sid = new_sid(prefix::WEBHOOK);
         let webhook = Webhook {
@@ -185,7 +181,8 @@ impl<S: Store> Core<S> {
         principal: &Principal,
         r: ListWebhooksRequest,
     ) -> Result<WebhookList, CoreError> {
-        let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), INVALID)?;
+        let request =
+            PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), ListWebhooksField::PageToken.invalid())?;
         self.service_of(principal, &r.service_sid).await?;
         let rows = self.store.list_webhooks(principal.account_sid(), &r.service_sid, request.store_page()).await?;
         let list_path = format!("/Services/{}/Webhooks", r.service_sid);
@@ -202,7 +199,7 @@ impl<S: Store> Core<S> {
         r: UpdateWebhookRequest,
     ) -> Result<WebhookBody, CoreError> {
         if let Some(url) = &r.webhook_url {
-            self.check_target(url)?;
+            self.check_target(url, UpdateWebhookField::WebhookUrl.invalid())?;
         }
         let now = self.clock.now();
         let sid = r.webhook_sid.clone();
