@@ -7,10 +7,11 @@ use std::fmt::Debug;
 use verifyd_codegen::ir::Operation;
 use verifyd_codegen::load;
 use verifyd_models::{
-    CreateAccessTokenField, CreateChallengeField, CreateFactorField, CreateRateLimitField, CreateVerificationField,
-    ListServicesField, UpdateFactorField,
+    CreateAccessTokenField, CreateChallengeField, CreateFactorField, CreateFactorRequest, CreateRateLimitField,
+    CreateVerificationField, CreateVerificationRequest, ListServicesField, UpdateFactorField,
 };
-use verifyd_runtime::InvalidParameter;
+use verifyd_runtime::form::FormPairs;
+use verifyd_runtime::{DecodeError, InvalidParameter, WireRequest};
 
 fn operation(id: &str) -> Operation {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/openapi.yaml");
@@ -68,4 +69,40 @@ fn invalid_is_the_key_and_code_with_the_wire_message() {
     assert_eq!(rejected, InvalidParameter::new("Binding.Secret", 60314));
     assert_eq!(rejected.to_string(), "Invalid parameter: Binding.Secret");
     assert_eq!(UpdateFactorField::ConfigAlg.invalid().group(), InvalidParameter::new("Config", 60306));
+}
+
+const SERVICE: &str = "VA0123456789abcdef0123456789abcdef";
+
+/// What a router does with a form body of these pairs.
+fn decoded<R: WireRequest>(path: &[&str], body: &[(&str, &str)]) -> Result<R, DecodeError> {
+    R::decode(path, &FormPairs::default(), &FormPairs::from_pairs(body.iter().copied()))
+}
+
+/// Rules that core enforced and the spec now says: the decoder answers them as core did,
+/// with the field's key, code and message.
+#[test]
+fn the_decoder_answers_the_rules_moved_from_core_as_core_did() {
+    // A custom code without whitespace, Unicode's included (Rust's `char::is_whitespace`).
+    for code in ["12 34", "1234\t", "12\u{85}34", "12\u{a0}34", "12\u{2009}34", "12\u{3000}34"] {
+        let body = [("To", "+15017122661"), ("Channel", "sms"), ("CustomCode", code)];
+        let err = decoded::<CreateVerificationRequest>(&[SERVICE], &body).expect_err(code);
+        assert_eq!(err, CreateVerificationField::CustomCode.invalid().into(), "{code:?}");
+    }
+    for code in ["1234", "12-34", "ab\u{1c}d", "çödé"] {
+        let body = [("To", "+15017122661"), ("Channel", "sms"), ("CustomCode", code)];
+        assert!(decoded::<CreateVerificationRequest>(&[SERVICE], &body).is_ok(), "{code:?}");
+    }
+    // A TOTP secret of at least 80 bits: 16 base32 characters before any padding.
+    let factor_path = [SERVICE, "user-1234"];
+    for (secret, admitted) in [("JBSWY3DPEHPK3PXP", true), ("JBSWY3DPEHPK3PX=", false), ("AAAAAAAAAAAAAAA====", false)]
+    {
+        let body = [("FriendlyName", "phone"), ("FactorType", "totp"), ("Binding.Secret", secret)];
+        match decoded::<CreateFactorRequest>(&factor_path, &body) {
+            Ok(_) => assert!(admitted, "{secret}"),
+            Err(err) => {
+                assert!(!admitted, "{secret}");
+                assert_eq!(err, CreateFactorField::BindingSecret.invalid().into(), "{secret}");
+            }
+        }
+    }
 }

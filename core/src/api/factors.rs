@@ -197,9 +197,8 @@ impl<S: Store> Core<S> {
             as_u32(skew, CreateFactorField::ConfigSkew)?,
         );
         let secret = match &r.binding_secret {
-            Some(text) => {
-                base32_decode(text).filter(|s| s.len() >= 10).ok_or(CreateFactorField::BindingSecret.invalid())?
-            }
+            // The spec's pattern asks for 16 characters (80 bits) or more.
+            Some(text) => base32_decode(text).ok_or(CreateFactorField::BindingSecret.invalid())?,
             None => {
                 let mut secret = vec![0u8; SECRET_BYTES];
                 rand::rngs::OsRng.fill_bytes(&mut secret);

@@ -171,9 +171,6 @@ impl<S: Store> Core<S> {
             Some(_) if !settings.custom_code_enabled => {
                 return Err(CoreError::FeatureDisabled { feature: CreateVerificationField::CustomCode.key() });
             }
-            Some(custom) if custom.chars().any(char::is_whitespace) => {
-                return Err(CreateVerificationField::CustomCode.invalid().into());
-            }
             Some(custom) => custom,
             None => generate_code(settings.code_length),
         };

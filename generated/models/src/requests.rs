@@ -1340,7 +1340,7 @@ pub struct CreateVerificationRequest {
     ///
     /// Wire: `Locale` (form).
     pub locale: Option<String>,
-    /// A code chosen by the caller (the service must allow custom codes).
+    /// A code chosen by the caller (the service must allow custom codes), without whitespace.
     ///
     /// Wire: `CustomCode` (form).
     pub custom_code: Option<String>,
@@ -1615,7 +1615,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     min_length: Some(1),
-                    pattern: Some(&crate::patterns::PATTERN_5),
+                    pattern: Some(&crate::patterns::PATTERN_6),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -1656,6 +1656,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(4),
                     max_length: Some(10),
+                    pattern: Some(&crate::patterns::PATTERN_5),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -2167,7 +2168,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationCheckRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     min_length: Some(1),
-                    pattern: Some(&crate::patterns::PATTERN_5),
+                    pattern: Some(&crate::patterns::PATTERN_6),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4414,7 +4415,7 @@ pub struct CreateFactorRequest {
     ///
     /// Wire: `Binding.TimeStep` (form).
     pub binding_time_step: Option<i64>,
-    /// TOTP only; the shared secret in base32. Generated when absent.
+    /// TOTP only; the shared secret in base32 (RFC 4648), at least 80 bits. Generated when absent. Text that is not base32 of whole bytes (a length that ends inside a byte, unused bits that are not zero) is refused.
     ///
     /// Wire: `Binding.Secret` (form).
     pub binding_secret: Option<String>,
