@@ -19,7 +19,7 @@ pub struct ListServicesRequest {
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
-    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned.
+    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned. A token the server did not issue is refused (`Invalid parameter: PageToken`).
     ///
     /// Wire: `PageToken` (query).
     pub page_token: Option<String>,
@@ -156,7 +156,7 @@ impl verifyd_runtime::WireRequest for ListServicesRequest {
 /// Creates a Verify service, the container that holds the settings (code length, channels, TOTP and push options) shared by every verification, entity and factor created under it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateServiceRequest {
-    /// Name of the service, shown to users in the messages that carry their codes.
+    /// Name of the service, shown to users in the messages that carry their codes. A name with a URL in it (`://` or `www.`, in any case), or of whitespace only, is refused (`Invalid parameter: FriendlyName`).
     ///
     /// Wire: `FriendlyName` (form, required).
     pub friendly_name: String,
@@ -752,7 +752,7 @@ pub struct UpdateServiceRequest {
     ///
     /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// Name of the service, shown to users in the messages that carry their codes.
+    /// Name of the service, shown to users in the messages that carry their codes. A name with a URL in it (`://` or `www.`, in any case), or of whitespace only, is refused (`Invalid parameter: FriendlyName`).
     ///
     /// Wire: `FriendlyName` (form).
     pub friendly_name: Option<String>,
@@ -1318,10 +1318,12 @@ pub struct CreateVerificationRequest {
     ///
     /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// Where the code goes: a phone number in E.164 form for sms, call and whatsapp, an e-mail address for email.
+    /// Where the code goes: a phone number in E.164 form for sms, call and whatsapp, an e-mail address for email. The server also refuses (`Invalid parameter: To`) a `To` of the wrong kind for `Channel`, and an e-mail address longer than 254 bytes once lowercased or with any Unicode whitespace in it.
     ///
     /// Wire: `To` (form, required).
     pub to: String,
+    /// Channel the code is delivered over. `sna` is refused (`Invalid parameter: Channel`) unless the server runs in development mode.
+    ///
     /// Wire: `Channel` (form, required).
     pub channel: VerificationChannel,
     /// Name shown in the message instead of the service's friendly name.
@@ -1352,7 +1354,7 @@ pub struct CreateVerificationRequest {
     ///
     /// Wire: `Payee` (form).
     pub payee: Option<String>,
-    /// JSON object whose keys are unique names of this service's rate limits and whose values are what each one meters (for example an IP address).
+    /// JSON object whose keys are unique names of this service's rate limits and whose values are what each one meters (for example an IP address). A key that names no rate limit of the service is refused (`Invalid parameter: RateLimits`).
     ///
     /// Wire: `RateLimits` (form).
     pub rate_limits: Option<serde_json::Map<String, serde_json::Value>>,
@@ -2004,11 +2006,11 @@ pub struct CreateVerificationCheckRequest {
     ///
     /// Wire: `ServiceSid` (path, required).
     pub service_sid: verifyd_runtime::Sid,
-    /// The code the user entered (may be left out only for sna).
+    /// The code the user entered. It may be left out only for an sna verification; a check of another one without it is refused (`Invalid parameter: Code`).
     ///
     /// Wire: `Code` (form).
     pub code: Option<String>,
-    /// The phone number or e-mail address that received the code.
+    /// The phone number or e-mail address that received the code. The server also refuses (`Invalid parameter: To`) an e-mail address longer than 254 bytes once lowercased or with any Unicode whitespace in it.
     ///
     /// Wire: `To` (form).
     pub to: Option<String>,
@@ -2221,7 +2223,7 @@ pub struct ListRateLimitsRequest {
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
-    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned.
+    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned. A token the server did not issue is refused (`Invalid parameter: PageToken`).
     ///
     /// Wire: `PageToken` (query).
     pub page_token: Option<String>,
@@ -2896,7 +2898,7 @@ pub struct ListBucketsRequest {
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
-    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned.
+    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned. A token the server did not issue is refused (`Invalid parameter: PageToken`).
     ///
     /// Wire: `PageToken` (query).
     pub page_token: Option<String>,
@@ -3713,7 +3715,7 @@ pub struct ListEntitiesRequest {
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
-    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned.
+    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned. A token the server did not issue is refused (`Invalid parameter: PageToken`).
     ///
     /// Wire: `PageToken` (query).
     pub page_token: Option<String>,
@@ -4220,7 +4222,7 @@ pub struct ListFactorsRequest {
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
-    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned.
+    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned. A token the server did not issue is refused (`Invalid parameter: PageToken`).
     ///
     /// Wire: `PageToken` (query).
     pub page_token: Option<String>,
@@ -4405,6 +4407,8 @@ pub struct CreateFactorRequest {
     pub friendly_name: String,
     /// Wire: `FactorType` (form, required).
     pub factor_type: FactorType,
+    /// Same as `Config.Alg` for TOTP, which wins when both are sent. The server refuses (`Invalid parameter: Binding.Alg`) `ES256` for a TOTP factor without `Config.Alg`, and any value but `ES256` for a push factor, with the code of `Binding.PublicKey` (60314).
+    ///
     /// Wire: `Binding.Alg` (form).
     pub binding_alg: Option<BindingAlgorithm>,
     /// TOTP only; same as `Config.CodeLength`.
@@ -4419,7 +4423,7 @@ pub struct CreateFactorRequest {
     ///
     /// Wire: `Binding.Secret` (form).
     pub binding_secret: Option<String>,
-    /// Push only; the device's EC P-256 public key, as base64 of its DER SubjectPublicKeyInfo.
+    /// Push only; the device's EC P-256 public key, as base64 of its DER SubjectPublicKeyInfo. Required for a push factor; a missing key, or one that is not a P-256 public key, is refused.
     ///
     /// Wire: `Binding.PublicKey` (form).
     pub binding_public_key: Option<String>,
@@ -4431,9 +4435,11 @@ pub struct CreateFactorRequest {
     ///
     /// Wire: `Config.AppId` (form).
     pub config_app_id: Option<String>,
+    /// Push only; how the device is notified. Required for a push factor (`Invalid parameter: Config.NotificationPlatform`).
+    ///
     /// Wire: `Config.NotificationPlatform` (form).
     pub config_notification_platform: Option<NotificationPlatform>,
-    /// Push only; the device's token for its notification platform.
+    /// Push only; the device's token for its notification platform. Required for a push factor whose platform is `apn` or `fcm` (`Invalid parameter: Config.NotificationToken`).
     ///
     /// Wire: `Config.NotificationToken` (form).
     pub config_notification_token: Option<String>,
@@ -4991,28 +4997,32 @@ pub struct UpdateFactorRequest {
     ///
     /// Wire: `FriendlyName` (form).
     pub friendly_name: Option<String>,
-    /// Push only; new notification token of the device.
+    /// Push only; new notification token of the device. Refused for a TOTP factor (`Invalid parameter: Config`). Required with an `apn` or `fcm` `Config.NotificationPlatform` when the factor has no token yet (`Invalid parameter: Config.NotificationToken`).
     ///
     /// Wire: `Config.NotificationToken` (form).
     pub config_notification_token: Option<String>,
-    /// Push only; version of the SDK on the device.
+    /// Push only; version of the SDK on the device. Refused for a TOTP factor (`Invalid parameter: Config`).
     ///
     /// Wire: `Config.SdkVersion` (form).
     pub config_sdk_version: Option<String>,
-    /// TOTP only; seconds each code stays current.
+    /// TOTP only; seconds each code stays current. Refused for a push factor (`Invalid parameter: Config`).
     ///
     /// Wire: `Config.TimeStep` (form).
     pub config_time_step: Option<i64>,
-    /// TOTP only; time steps accepted before and after the current one.
+    /// TOTP only; time steps accepted before and after the current one. Refused for a push factor (`Invalid parameter: Config`).
     ///
     /// Wire: `Config.Skew` (form).
     pub config_skew: Option<i64>,
-    /// TOTP only; number of digits of the codes.
+    /// TOTP only; number of digits of the codes. Refused for a push factor (`Invalid parameter: Config`).
     ///
     /// Wire: `Config.CodeLength` (form).
     pub config_code_length: Option<i64>,
+    /// TOTP only; HMAC hash of the codes. Refused for a push factor (`Invalid parameter: Config`).
+    ///
     /// Wire: `Config.Alg` (form).
     pub config_alg: Option<TotpAlgorithm>,
+    /// Push only; how the device is notified. Refused for a TOTP factor (`Invalid parameter: Config`).
+    ///
     /// Wire: `Config.NotificationPlatform` (form).
     pub config_notification_platform: Option<NotificationPlatform>,
 }
@@ -5462,7 +5472,7 @@ pub struct ListChallengesRequest {
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
-    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned.
+    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned. A token the server did not issue is refused (`Invalid parameter: PageToken`).
     ///
     /// Wire: `PageToken` (query).
     pub page_token: Option<String>,
@@ -5691,11 +5701,11 @@ pub struct CreateChallengeRequest {
     ///
     /// Wire: `FactorSid` (form, required).
     pub factor_sid: verifyd_runtime::Sid,
-    /// When the challenge expires; five minutes after creation when absent.
+    /// When the challenge expires; five minutes after creation when absent. A time that is not in the future, or more than an hour ahead, is refused (`Invalid parameter: ExpirationDate`).
     ///
     /// Wire: `ExpirationDate` (form).
     pub expiration_date: Option<verifyd_runtime::Timestamp>,
-    /// Text shown on the device (needed for push).
+    /// Text shown on the device. Required for a challenge of a push factor (`Invalid parameter: Details.Message`).
     ///
     /// Wire: `Details.Message` (form).
     pub details_message: Option<String>,
@@ -5707,7 +5717,7 @@ pub struct CreateChallengeRequest {
     ///
     /// Wire: `HiddenDetails` (form).
     pub hidden_details: Option<std::collections::BTreeMap<String, String>>,
-    /// TOTP only; the code the user entered.
+    /// TOTP only; the code the user entered. Refused for a challenge of a push factor (`Invalid parameter: AuthPayload`).
     ///
     /// Wire: `AuthPayload` (form).
     pub auth_payload: Option<String>,
@@ -6079,7 +6089,7 @@ pub struct UpdateChallengeRequest {
     ///
     /// Wire: `ChallengeSid` (path, required).
     pub challenge_sid: verifyd_runtime::Sid,
-    /// The answer: a TOTP code, or for push a JWT signed by the device key carrying the signed fields and the new status.
+    /// The answer: a TOTP code, or for push a JWT signed by the device key carrying the signed fields and the new status. Required: a request without it is refused (`Invalid parameter: AuthPayload`).
     ///
     /// Wire: `AuthPayload` (form).
     pub auth_payload: Option<String>,
@@ -6249,7 +6259,7 @@ impl verifyd_runtime::WireRequest for UpdateChallengeRequest {
 ///
 /// `createNotification`: POST `/v2/Services/{ServiceSid}/Entities/{Identity}/Challenges/{ChallengeSid}/Notifications`.
 ///
-/// Sends the push notification of a pending challenge to the factor's device once more.
+/// Sends the push notification of a pending challenge to the factor's device once more. A challenge of a TOTP factor is refused (`Invalid parameter: ChallengeSid`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateNotificationRequest {
     /// The SID of the Verify service
@@ -6733,7 +6743,7 @@ pub struct ListWebhooksRequest {
     ///
     /// Wire: `Page` (query).
     pub page: Option<i64>,
-    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned.
+    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned. A token the server did not issue is refused (`Invalid parameter: PageToken`).
     ///
     /// Wire: `PageToken` (query).
     pub page_token: Option<String>,
@@ -6896,7 +6906,7 @@ pub struct CreateWebhookRequest {
     ///
     /// Wire: `EventTypes` (form, required).
     pub event_types: Vec<WebhookEventType>,
-    /// Public http or https URL the events are posted to.
+    /// Public http or https URL the events are posted to. An IP address as host that the server's outbound policy does not admit (by default, any address that is not public) is refused (`Invalid parameter: WebhookUrl`); a host name is checked when a delivery resolves it.
     ///
     /// Wire: `WebhookUrl` (form, required).
     pub webhook_url: verifyd_runtime::HttpUrl,
@@ -7212,7 +7222,7 @@ pub struct UpdateWebhookRequest {
     ///
     /// Wire: `EventTypes` (form).
     pub event_types: Option<Vec<WebhookEventType>>,
-    /// Public http or https URL the events are posted to.
+    /// Public http or https URL the events are posted to. An IP address as host that the server's outbound policy does not admit (by default, any address that is not public) is refused (`Invalid parameter: WebhookUrl`); a host name is checked when a delivery resolves it.
     ///
     /// Wire: `WebhookUrl` (form).
     pub webhook_url: Option<verifyd_runtime::HttpUrl>,
