@@ -92,6 +92,8 @@ pub struct Operation {
     pub fn_name: String,
     /// The request type (`CreateVerificationRequest`): path, query and body together.
     pub request_type: String,
+    /// The enum naming the request's inputs (`CreateVerificationField`).
+    pub field_type: String,
     pub method: Method,
     /// The path below the base path, with `{Param}` placeholders (`/Services/{ServiceSid}`).
     pub path_template: String,
@@ -132,6 +134,8 @@ pub struct Input {
     pub wire: String,
     /// The Rust field (`config_time_step`).
     pub field: String,
+    /// Its variant of the operation's field enum (`ConfigTimeStep`).
+    pub variant: String,
     pub location: Location,
     pub required: bool,
     /// For an array, the item type (`repeated` says it repeats).

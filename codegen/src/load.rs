@@ -40,7 +40,7 @@ fn check_names(operations: &[Operation], types: &BTreeMap<String, TypeDef>) -> R
         "types",
         operations
             .iter()
-            .map(|op| (op.id.as_str(), op.request_type.as_str()))
+            .flat_map(|op| [(op.id.as_str(), op.request_type.as_str()), (op.id.as_str(), op.field_type.as_str())])
             .chain(types.keys().map(|name| (name.as_str(), name.as_str()))),
     )
 }

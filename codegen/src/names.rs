@@ -27,11 +27,16 @@ pub fn type_name(name: &str) -> Result<String, Error> {
 }
 
 /// An enum variant for a wire value (`max_attempts_reached` → `MaxAttemptsReached`,
-/// `ES256` → `Es256`); a value that starts with a digit gets a `V` in front.
+/// `ES256` → `Es256`) or a field (`config_alg` → `ConfigAlg`); a value that starts with a
+/// digit gets a `V` in front.
 pub fn variant(value: &str) -> Result<String, Error> {
     let camel = value.replace(['.', '-', '/'], "_").to_upper_camel_case();
     let camel = if camel.starts_with(|c: char| c.is_ascii_digit()) { format!("V{camel}") } else { camel };
     check_identifier(value, &camel)?;
+    // The one keyword a camel-case name can be.
+    if camel == "Self" {
+        return Err(Error::Name(format!("{value:?} gives the keyword Self")));
+    }
     Ok(camel)
 }
 
@@ -75,6 +80,7 @@ mod tests {
         assert_eq!(variant("ES256").unwrap(), "Es256");
         assert_eq!(variant("6").unwrap(), "V6");
         assert!(variant("*").is_err());
+        assert!(variant("self").is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The core's one error type, and the one place it becomes Twilio's error JSON.
 
 use verifyd_models::TwilioError;
+use verifyd_runtime::InvalidParameter;
 use verifyd_server::WireError;
 
 use crate::keys::KeyError;
@@ -15,9 +16,10 @@ pub enum CoreError {
     /// Unknown, of another account, or no longer visible (Twilio does not tell them apart).
     #[error("The requested resource {path} was not found")]
     NotFound { path: String },
-    /// A value the spec admits but the service rejects (message names the wire key).
-    #[error("Invalid parameter: {name}")]
-    InvalidParameter { name: &'static str, code: u32 },
+    /// A value the spec admits but the service rejects, named by a generated field enum
+    /// (`CreateFactorField::ConfigAlg.invalid()`): the message names the wire key.
+    #[error(transparent)]
+    InvalidParameter(#[from] InvalidParameter),
     #[error("Max check attempts reached")]
     MaxCheckAttempts,
     #[error("Max send attempts reached")]
@@ -25,10 +27,9 @@ pub enum CoreError {
     /// A bucket of a rate limit named in `RateLimits` is full.
     #[error("Too many requests")]
     RateLimited,
-    #[error("Invalid parameter: RateLimits (the service has no rate limit named {name:?})")]
-    UnknownRateLimit { name: String },
-    #[error("Invalid parameter: {name}")]
-    InvalidValue { name: String, code: u32 },
+    /// `field` (`RateLimits`) names a rate limit the service does not have.
+    #[error("{field} (the service has no rate limit named {name:?})")]
+    UnknownRateLimit { field: InvalidParameter, name: String },
     #[error("{feature} is not enabled for this service")]
     FeatureDisabled { feature: &'static str },
     #[error("Amount and Payee are required for a PSD2 verification")]
@@ -101,21 +102,15 @@ impl CoreError {
         Self::NotFound { path: path.into() }
     }
 
-    pub fn invalid(name: &'static str) -> Self {
-        Self::InvalidParameter { name, code: 60200 }
-    }
-
     /// (HTTP status, Twilio code).
     fn status_and_code(&self) -> (u16, u32) {
         match self {
             Self::Unauthenticated => (401, 20003),
             Self::NotFound { .. } => (404, 20404),
-            Self::InvalidParameter { code, .. } => (400, *code),
+            Self::InvalidParameter(p) | Self::UnknownRateLimit { field: p, .. } => (400, p.code),
             Self::MaxCheckAttempts => (429, 60202),
             Self::MaxSendAttempts => (429, 60203),
             Self::RateLimited => (429, 20429),
-            Self::UnknownRateLimit { .. } => (400, 60200),
-            Self::InvalidValue { code, .. } => (400, *code),
             Self::FeatureDisabled { .. } => (403, 60204),
             Self::Psd2Required => (400, 60206),
             Self::NeitherToNorSid => (400, 60221),
@@ -172,6 +167,8 @@ impl WireError for CoreError {
 
 #[cfg(test)]
 mod tests {
+    use verifyd_models::{CreateFactorField, CreateVerificationField};
+
     use super::*;
 
     #[test]
@@ -179,10 +176,16 @@ mod tests {
         let cases = [
             (CoreError::Unauthenticated, 401, 20003),
             (CoreError::not_found("/Services/VA1"), 404, 20404),
-            (CoreError::invalid("To"), 400, 60200),
+            (CreateVerificationField::To.invalid().into(), 400, 60200),
+            (CreateFactorField::ConfigAlg.invalid().into(), 400, 60306),
+            (
+                CoreError::UnknownRateLimit { field: CreateVerificationField::RateLimits.invalid(), name: "x".into() },
+                400,
+                60200,
+            ),
             (CoreError::MaxCheckAttempts, 429, 60202),
             (CoreError::MaxSendAttempts, 429, 60203),
-            (CoreError::FeatureDisabled { feature: "CustomCode" }, 403, 60204),
+            (CoreError::FeatureDisabled { feature: CreateVerificationField::CustomCode.key() }, 403, 60204),
             (CoreError::Psd2Required, 400, 60206),
             (CoreError::NeitherToNorSid, 400, 60221),
             (CoreError::TooManyWebhooks { limit: 20 }, 400, 60200),
@@ -192,7 +195,13 @@ mod tests {
             assert_eq!((wire.status, wire.code), (status, code), "{error}");
             assert_eq!(wire.more_info, format!("https://www.twilio.com/docs/errors/{code}"));
         }
-        assert_eq!(CoreError::invalid("To").to_wire().message, "Invalid parameter: To");
+        assert_eq!(CoreError::from(CreateVerificationField::To.invalid()).to_wire().message, "Invalid parameter: To");
+        assert_eq!(
+            CoreError::UnknownRateLimit { field: CreateVerificationField::RateLimits.invalid(), name: "ip".into() }
+                .to_wire()
+                .message,
+            "Invalid parameter: RateLimits (the service has no rate limit named \"ip\")"
+        );
         assert_eq!(
             CoreError::not_found("/Services/VA1").to_wire().message,
             "The requested resource /Services/VA1 was not found"

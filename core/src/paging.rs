@@ -3,13 +3,15 @@
 
 use verifyd_models::PaginationMeta;
 
+use verifyd_runtime::InvalidParameter;
+
 use crate::CoreError;
 use crate::store::{Cursor, Page as StorePage};
 use crate::urls::Urls;
 
-/// The largest `Page` accepted: a client that follows `next_page_url` counts up from 0, and a
-/// million pages of 1000 rows is beyond any list here; a larger value is refused rather than
-/// overflowing when the next page's number is computed.
+/// The largest `Page`, as the spec bounds it: a client that follows `next_page_url` counts up
+/// from 0, and a million pages of 1000 rows is beyond any list here. The decoder refuses a
+/// larger value; a request built in code is clamped, so the next page's number never overflows.
 pub const MAX_PAGE: i64 = 1_000_000;
 
 #[derive(Debug, Clone)]
@@ -20,18 +22,19 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    /// `code` is the error code of a bad token for the list's operation.
-    pub fn new(page_size: Option<i64>, page: Option<i64>, token: Option<&str>, code: u32) -> Result<Self, CoreError> {
+    /// `bad_token` is the list operation's rejection of its `PageToken`.
+    pub fn new(
+        page_size: Option<i64>,
+        page: Option<i64>,
+        token: Option<&str>,
+        bad_token: InvalidParameter,
+    ) -> Result<Self, CoreError> {
         let size = u32::try_from(page_size.unwrap_or(50).clamp(1, 1000)).unwrap_or(50);
         let cursor = match token {
             None => Cursor::First,
-            Some(t) => parse_token(t).ok_or(CoreError::InvalidParameter { name: "PageToken", code })?,
+            Some(t) => parse_token(t).ok_or(bad_token)?,
         };
-        let page = page.unwrap_or(0).max(0);
-        if page > MAX_PAGE {
-            return Err(CoreError::InvalidParameter { name: "Page", code });
-        }
-        Ok(Self { size, page, cursor })
+        Ok(Self { size, page: page.unwrap_or(0).clamp(0, MAX_PAGE), cursor })
     }
 
     /// Rows to ask the store for: one more than a page, to learn whether another follows.
@@ -125,7 +128,11 @@ pub fn page<T>(
 
 #[cfg(test)]
 mod tests {
+    use verifyd_models::ListServicesField;
+
     use super::*;
+
+    const BAD_TOKEN: InvalidParameter = ListServicesField::PageToken.invalid();
 
     fn urls() -> Urls {
         Urls::new("http://127.0.0.1:8080").unwrap()
@@ -138,24 +145,24 @@ mod tests {
         for bad in ["", "PA", "PAx", "XX1", "PA-1", "PÄ1"] {
             assert_eq!(parse_token(bad), None, "{bad}");
         }
-        let err = PageRequest::new(None, None, Some("nope"), 60200).unwrap_err();
-        assert!(matches!(err, CoreError::InvalidParameter { name: "PageToken", code: 60200 }));
+        let err = PageRequest::new(None, None, Some("nope"), BAD_TOKEN).unwrap_err();
+        assert!(matches!(err, CoreError::InvalidParameter(p) if p == BAD_TOKEN));
     }
 
     #[test]
-    fn page_numbers_beyond_the_bound_are_refused_not_overflowed() {
-        let last = PageRequest::new(Some(1), Some(MAX_PAGE), Some("PA1"), 60200).unwrap();
+    fn page_numbers_beyond_the_bound_are_clamped_not_overflowed() {
+        let last = PageRequest::new(Some(1), Some(MAX_PAGE), Some("PA1"), BAD_TOKEN).unwrap();
         let page = page(vec![2, 3], &last, |n| *n, &urls(), "/Services", "services", &[]).unwrap();
         assert!(page.meta.next_page_url.unwrap().as_str().contains(&format!("Page={}", MAX_PAGE + 1)));
+        // The decoder refuses these (the spec's maximum); one built in code is clamped.
         for huge in [MAX_PAGE + 1, i64::MAX] {
-            let err = PageRequest::new(None, Some(huge), None, 60200).unwrap_err();
-            assert!(matches!(err, CoreError::InvalidParameter { name: "Page", code: 60200 }), "{huge}");
+            assert_eq!(PageRequest::new(None, Some(huge), None, BAD_TOKEN).unwrap().page, MAX_PAGE, "{huge}");
         }
     }
 
     #[test]
     fn a_first_page_links_forward_only() {
-        let request = PageRequest::new(Some(2), None, None, 60200).unwrap();
+        let request = PageRequest::new(Some(2), None, None, BAD_TOKEN).unwrap();
         let page = page(vec![1, 2, 3], &request, |n| *n, &urls(), "/Services", "services", &[]).unwrap();
         assert_eq!(page.items, [1, 2]);
         assert_eq!(
@@ -169,7 +176,7 @@ mod tests {
 
     #[test]
     fn a_later_page_links_both_ways_and_keeps_filters() {
-        let request = PageRequest::new(Some(2), Some(1), Some("PA2"), 60200).unwrap();
+        let request = PageRequest::new(Some(2), Some(1), Some("PA2"), BAD_TOKEN).unwrap();
         let filters = [("Status", "pending".to_owned())];
         let page = page(vec![3, 4], &request, |n| *n, &urls(), "/Services", "services", &filters).unwrap();
         assert_eq!(page.meta.next_page_url, None);
@@ -185,7 +192,7 @@ mod tests {
 
     #[test]
     fn a_previous_page_drops_the_furthest_row() {
-        let request = PageRequest::new(Some(2), Some(1), Some("PB5"), 60200).unwrap();
+        let request = PageRequest::new(Some(2), Some(1), Some("PB5"), BAD_TOKEN).unwrap();
         let page = page(vec![2, 3, 4], &request, |n| *n, &urls(), "/Services", "services", &[]).unwrap();
         assert_eq!(page.items, [3, 4]);
         assert!(page.meta.previous_page_url.is_some());

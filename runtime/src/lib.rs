@@ -20,6 +20,7 @@ pub mod form;
 #[cfg(test)]
 mod hostile;
 mod http_url;
+mod invalid_parameter;
 mod open;
 mod request;
 #[cfg(feature = "server")]
@@ -35,6 +36,7 @@ mod wire;
 
 pub use decode_error::{DecodeError, Rejection};
 pub use http_url::HttpUrl;
+pub use invalid_parameter::InvalidParameter;
 pub use open::Open;
 pub use request::{ListPage, WireRequest, fill_path, match_path, path_values, percent_decode};
 pub use sid::Sid;

@@ -39,7 +39,8 @@ pub fn text(rules: &Rules) -> BoxedStrategy<String> {
             let body = pattern.source().trim_start_matches('^').trim_end_matches('$');
             // Unbounded repetitions made generous, so that a minimum length does not reject
             // most candidates.
-            let n = (2 * min).clamp(16, max.max(1));
+            // (Not `clamp`: a maximum below 16 is the bound, not a panic.)
+            let n = (2 * min).max(16).min(max.max(1));
             let regex = body
                 .replace("]+", &format!("]{{1,{n}}}"))
                 .replace("]*", "]{0,16}")

@@ -16,7 +16,7 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use verifyd_core::store::Store;
 use verifyd_core::{Core, CoreError, Principal};
-use verifyd_runtime::Sid;
+use verifyd_runtime::{InvalidParameter, Sid};
 use verifyd_server::{RouterOptions, WireError};
 
 /// What the extra routes share.
@@ -95,6 +95,10 @@ async fn backend<S: Store>(core: &Core<S>, headers: &HeaderMap) -> Result<Princi
     if principal.is_backend() { Ok(principal) } else { Err(CoreError::Unauthenticated) }
 }
 
+/// The answer to an outbox query that does not parse. The outbox is verifyd's own (not in
+/// the spec), so its one query error is named here.
+const MALFORMED_OUTBOX_QUERY: InvalidParameter = InvalidParameter::new("Query", 60200);
+
 #[derive(Deserialize)]
 struct OutboxQuery {
     to: Option<String>,
@@ -130,7 +134,7 @@ async fn outbox<S: Store>(
         Err(e) => return error_response(&state.core, &e),
     };
     // Twilio's error JSON for a malformed query too, never axum's plain-text rejection.
-    let Ok(Query(q)) = query else { return error_response(&state.core, &CoreError::invalid("Query")) };
+    let Ok(Query(q)) = query else { return error_response(&state.core, &MALFORMED_OUTBOX_QUERY.into()) };
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
     let messages =
         match state.core.outbox(Some(principal.account_sid()), if q.to.is_some() { 1000 } else { limit }).await {

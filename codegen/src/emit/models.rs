@@ -53,7 +53,7 @@ pub fn files(api: &Api) -> Result<Vec<GeneratedFile>, Error> {
 
 fn lib_rs(api: &Api) -> String {
     format!(
-        "{RUST_HEADER}\n//! Models of the {} wire: requests with their form codec, responses with serde.\n//!\n//! Generated from `spec/openapi.yaml`; see the crate README.\n\n{PANIC_FREE}\n#[rustfmt::skip]\nmod patterns;\n#[rustfmt::skip]\nmod requests;\n#[rustfmt::skip]\n#[cfg(feature = \"proptest\")]\npub mod strategies;\n#[rustfmt::skip]\nmod types;\n\npub use requests::*;\npub use types::*;\npub use verifyd_runtime::{{DecodeError, HttpUrl, ListPage, Open, Rejection, Sid, Timestamp, WireEnum, WireRequest}};\n",
+        "{RUST_HEADER}\n//! Models of the {} wire: requests with their form codec, responses with serde.\n//!\n//! Generated from `spec/openapi.yaml`; see the crate README.\n\n{PANIC_FREE}\n#[rustfmt::skip]\nmod patterns;\n#[rustfmt::skip]\nmod requests;\n#[rustfmt::skip]\n#[cfg(feature = \"proptest\")]\npub mod strategies;\n#[rustfmt::skip]\nmod types;\n\npub use requests::*;\npub use types::*;\npub use verifyd_runtime::{{\n    DecodeError, HttpUrl, InvalidParameter, ListPage, Open, Rejection, Sid, Timestamp, WireEnum, WireRequest,\n}};\n",
         api.title
     )
 }

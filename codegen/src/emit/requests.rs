@@ -11,7 +11,8 @@ use crate::ir::{Api, DefaultValue, Input, Location, Operation, Ty, TypeDef};
 pub fn tokens(api: &Api, patterns: &Patterns) -> Result<TokenStream, Error> {
     let ops = api.operations.iter().map(|op| operation(api, op, patterns)).collect::<Result<Vec<_>, _>>()?;
     Ok(quote! {
-        //! One request type per operation: path, query and body together, with their codec.
+        //! One request type per operation: path, query and body together, with their codec;
+        //! beside it, an enum of its inputs that names each one's wire key and error code.
         #[allow(unused_imports)]
         use crate::types::*;
         #(#ops)*
@@ -136,12 +137,14 @@ fn operation(api: &Api, op: &Operation, patterns: &Patterns) -> Result<TokenStre
         }
     });
     let inherent = quote! { impl #name { #constructor #(#defaults)* } #default_impl };
+    let field_enum = field_enum(op);
 
     Ok(quote! {
         #docs
         #[derive(Debug, Clone, PartialEq)]
         pub struct #name { #(#fields)* }
         #inherent
+        #field_enum
         impl verifyd_runtime::WireRequest for #name {
             const OPERATION_ID: &'static str = #id;
             const METHOD: &'static str = #method;
@@ -167,6 +170,43 @@ fn operation(api: &Api, op: &Operation, patterns: &Patterns) -> Result<TokenStre
                     return Err(verifyd_runtime::DecodeError::new(#template, 20404, verifyd_runtime::Rejection::NotFound));
                 };
                 Ok(Self { #(#reads)* })
+            }
+        }
+    })
+}
+
+/// `<Op>Field`: one variant per input, with its wire key and the code its rejection gets, so
+/// that code rejecting a value names it by the spec (`CreateFactorField::ConfigAlg.invalid()`)
+/// instead of by hand. None for an operation without inputs.
+fn field_enum(op: &Operation) -> Option<TokenStream> {
+    if op.inputs.is_empty() {
+        return None;
+    }
+    let name = ident(&op.field_type);
+    let doc_text =
+        format!(" The inputs of `{}`, each with its wire key and the error code of a rejected value.", op.id);
+    let variants: Vec<_> = op.inputs.iter().map(|i| ident(&i.variant)).collect();
+    let variant_docs = op.inputs.iter().map(|i| format!(" `{}`", i.wire));
+    let keys = op.inputs.iter().map(|i| &i.wire);
+    let codes = op.inputs.iter().map(|i| int(i.error_code));
+    Some(quote! {
+        #[doc = #doc_text]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum #name { #( #[doc = #variant_docs] #variants, )* }
+        impl #name {
+            /// Every input, in the request's order.
+            pub const ALL: &'static [Self] = &[#(Self::#variants),*];
+            /// The key on the wire.
+            pub const fn key(self) -> &'static str {
+                match self { #(Self::#variants => #keys,)* }
+            }
+            /// The Twilio error code the spec gives a rejected value.
+            pub const fn code(self) -> u32 {
+                match self { #(Self::#variants => #codes,)* }
+            }
+            /// The error for a rejected value: `Invalid parameter: <key>` with the spec's code.
+            pub const fn invalid(self) -> verifyd_runtime::InvalidParameter {
+                verifyd_runtime::InvalidParameter::new(self.key(), self.code())
             }
         }
     })

@@ -45,6 +45,7 @@ impl<'a> Loader<'a> {
             .clone()
             .ok_or_else(|| Error::Spec(format!("{} {}: no operationId", at.method.as_str(), at.path)))?;
         let request_type = format!("{}Request", names::type_name(&id)?);
+        let field_type = format!("{}Field", names::type_name(&id)?);
         let code = match op.extensions.get(X_OPERATION_CODE) {
             Some(v) => code(v).ok_or_else(|| Error::Spec(format!("{id}: {X_OPERATION_CODE} is not a code")))?,
             None => DEFAULT_INVALID_PARAMETER_CODE,
@@ -58,6 +59,7 @@ impl<'a> Loader<'a> {
             inputs.extend(self.body_inputs(&cx, body, seen)?);
         }
         names::check_unique(&format!("{id} inputs"), inputs.iter().map(|i| (i.wire.as_str(), i.field.as_str())))?;
+        names::check_unique(&format!("{id} fields"), inputs.iter().map(|i| (i.wire.as_str(), i.variant.as_str())))?;
 
         let (success, error_statuses) = self.responses(&cx, op, seen)?;
         let list = success.body.as_deref().and_then(|name| self.list_info(name));
@@ -74,6 +76,7 @@ impl<'a> Loader<'a> {
             fn_name: names::field(&id)?,
             id,
             request_type,
+            field_type,
             method: at.method,
             path_template: at.path.to_owned(),
             path,
@@ -133,8 +136,10 @@ impl<'a> Loader<'a> {
                 Some(code(v).ok_or_else(|| cx.error(format!("{}: {X_ERROR_CODE} is not a code", data.name)))?);
         }
         let (ty, repeated) = unarray(ty);
+        let field = names::field(&data.name)?;
         Ok(Input {
-            field: names::field(&data.name)?,
+            variant: names::variant(&field)?,
+            field,
             wire: data.name.clone(),
             location,
             required: data.required || location == Location::Path,
@@ -169,8 +174,10 @@ impl<'a> Loader<'a> {
             if matches!(ty, Ty::Array(_)) {
                 return Err(cx.error(format!("{wire}: arrays of arrays cannot be sent in a form")));
             }
+            let field = names::field(wire)?;
             inputs.push(Input {
-                field: names::field(wire)?,
+                variant: names::variant(&field)?,
+                field,
                 wire: wire.clone(),
                 location: Location::Body,
                 required: object.required.contains(wire),

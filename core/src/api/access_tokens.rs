@@ -4,7 +4,9 @@
 //! `Ttl`, and single-use: the factor creation that consumes it makes it invalid.
 
 use serde_json::json;
-use verifyd_models::{AccessToken, CreateAccessTokenRequest, FactorType, FetchAccessTokenRequest};
+use verifyd_models::{
+    AccessToken, CreateAccessTokenField, CreateAccessTokenRequest, FactorType, FetchAccessTokenRequest,
+};
 use verifyd_runtime::Sid;
 use verifyd_server::{AccessTokensApi, Reply};
 
@@ -76,7 +78,7 @@ impl<S: Store> AccessTokensApi for Core<S> {
     ) -> Result<Reply<AccessToken>, CoreError> {
         self.service_of(principal, &r.service_sid).await?;
         if !matches!(r.factor_type, FactorType::Push | FactorType::Totp) {
-            return Err(CoreError::InvalidParameter { name: "FactorType", code: 60305 });
+            return Err(CreateAccessTokenField::FactorType.invalid().into());
         }
         let now = self.clock.now();
         let ttl = r.ttl_or_default();

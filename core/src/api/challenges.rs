@@ -7,15 +7,16 @@ use verifyd_server::{ChallengesApi, Reply};
 
 use verifyd_models::{
     Challenge as ChallengeBody, ChallengeDetails, ChallengeDetailsField, ChallengeLinks, ChallengeList,
-    ChallengeListOrder, ChallengeRespondedReason, ChallengeStatus, CreateChallengeRequest, CreateNotificationRequest,
-    FactorStatus, FactorType, FetchChallengeRequest, ListChallengesRequest, Notification as NotificationBody,
+    ChallengeListOrder, ChallengeRespondedReason, ChallengeStatus, CreateChallengeField, CreateChallengeRequest,
+    CreateNotificationField, CreateNotificationRequest, FactorStatus, FactorType, FetchChallengeRequest,
+    ListChallengesField, ListChallengesRequest, Notification as NotificationBody, UpdateChallengeField,
     UpdateChallengeRequest,
 };
 use verifyd_runtime::Sid;
 
-use super::entities::{INVALID, key};
+use super::entities::key;
 use super::factors::{matching_step, save_guesses};
-use super::push::{SIGNATURE_FIELDS, SIGNATURE_FIELDS_HEADER, answer_error, invalid, push_notice};
+use super::push::{SIGNATURE_FIELDS, SIGNATURE_FIELDS_HEADER, answer_error, push_notice};
 use super::webhooks::event_changes;
 use super::{open_private, seal_private};
 use crate::domain::challenge::{Challenge, Details, Notification, NotifyRefusal, StatusFilter, expiration, may_notify};
@@ -127,14 +128,14 @@ impl<S: Store> ChallengesApi for Core<S> {
         // The factor is found only under the caller's service: no separate service read.
         let factor = self.factor_of(principal, &r.service_sid, &r.identity, &r.factor_sid).await?;
         let now = self.clock.now();
-        let expiration_date = expiration(r.expiration_date, now)
-            .ok_or(CoreError::InvalidParameter { name: "ExpirationDate", code: INVALID })?;
+        let expiration_date =
+            expiration(r.expiration_date, now).ok_or(CreateChallengeField::ExpirationDate.invalid())?;
         let is_push = factor.factor_type == FactorType::Push;
         if is_push && r.details_message.is_none() {
-            return Err(CoreError::InvalidParameter { name: "Details.Message", code: 60368 });
+            return Err(CreateChallengeField::DetailsMessage.invalid().into());
         }
         if is_push && r.auth_payload.is_some() {
-            return Err(CoreError::InvalidParameter { name: "AuthPayload", code: INVALID });
+            return Err(CreateChallengeField::AuthPayload.invalid().into());
         }
         // The legacy Push.IncludeDate setting adds the creation date to a push challenge.
         let include_date =
@@ -229,19 +230,20 @@ impl<S: Store> ChallengesApi for Core<S> {
             // A device sees its own factor's challenges only (the router has refused another).
             r.factor_sid = Some(factor_sid.clone());
         }
-        let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), INVALID)?;
+        let request =
+            PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), ListChallengesField::PageToken.invalid())?;
         // An unknown service, or another account's, is not found (as for the entity list).
         self.service_of(principal, &r.service_sid).await?;
         let descending = matches!(r.order, Some(ChallengeListOrder::Desc));
         let mut filters = Vec::new();
         if let Some(f) = &r.factor_sid {
-            filters.push(("FactorSid", f.to_string()));
+            filters.push((ListChallengesField::FactorSid.key(), f.to_string()));
         }
         if let Some(s) = &r.status {
-            filters.push(("Status", s.to_string()));
+            filters.push((ListChallengesField::Status.key(), s.to_string()));
         }
         if let Some(o) = &r.order {
-            filters.push(("Order", o.to_string()));
+            filters.push((ListChallengesField::Order.key(), o.to_string()));
         }
         let now = self.clock.now();
         let filter = ChallengeFilter { factor: r.factor_sid, status: StatusFilter::for_status(r.status.as_ref(), now) };
@@ -265,7 +267,7 @@ impl<S: Store> ChallengesApi for Core<S> {
         r: UpdateChallengeRequest,
     ) -> Result<Reply<ChallengeBody>, CoreError> {
         let current = self.device_challenge(principal, &r.service_sid, &r.identity, &r.challenge_sid).await?;
-        let payload = r.auth_payload.ok_or(CoreError::InvalidParameter { name: "AuthPayload", code: INVALID })?;
+        let payload = r.auth_payload.ok_or(UpdateChallengeField::AuthPayload.invalid())?;
         let challenge_key =
             ChallengeKey { entity: key(principal, &r.service_sid, &r.identity), sid: r.challenge_sid.clone() };
         if current.factor_type == FactorType::Push {
@@ -288,7 +290,7 @@ impl<S: Store> ChallengesApi for Core<S> {
                     return Decision::nothing(Err(answer_error(refusal)));
                 }
                 if !factor.is_totp() {
-                    return Decision::nothing(Err(CoreError::InvalidParameter { name: "AuthPayload", code: INVALID }));
+                    return Decision::nothing(Err(UpdateChallengeField::AuthPayload.invalid().into()));
                 }
                 // Answered, expired or closed challenges refuse first (not guesses); then the
                 // entity's lockout, before the code is compared.
@@ -334,7 +336,7 @@ impl<S: Store> ChallengesApi for Core<S> {
                 let Some(state) = state else { return Decision::nothing(Err(CoreError::not_found(p))) };
                 let (challenge, factor) = (state.challenge, state.factor);
                 if factor.factor_type != FactorType::Push {
-                    return Decision::nothing(Err(invalid("ChallengeSid")));
+                    return Decision::nothing(Err(CreateNotificationField::ChallengeSid.invalid().into()));
                 }
                 let message = challenge.details.as_ref().map(|d| d.message.as_str());
                 let Some(notice) = push_notice(&keys, &factor, &challenge.sid, message, now) else {

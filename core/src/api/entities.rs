@@ -2,7 +2,7 @@
 
 use verifyd_models::{
     CreateEntityRequest, DeleteEntityRequest, Entity as EntityBody, EntityLinks, EntityList, FetchEntityRequest,
-    ListEntitiesRequest,
+    ListEntitiesField, ListEntitiesRequest,
 };
 use verifyd_runtime::Sid;
 use verifyd_server::{EntitiesApi, Reply};
@@ -14,9 +14,6 @@ use crate::ids::{new_sid, prefix};
 use crate::paging::{PageRequest, page};
 use crate::store::{Change, Decision, EntityKey, Store};
 use crate::{Core, CoreError, Principal};
-
-/// Twilio's code for an invalid entity, factor or challenge request.
-pub const INVALID: u32 = 60306;
 
 pub fn path(service: &Sid, identity: &str) -> String {
     format!("/Services/{service}/Entities/{identity}")
@@ -102,7 +99,8 @@ impl<S: Store> EntitiesApi for Core<S> {
         principal: &Principal,
         r: ListEntitiesRequest,
     ) -> Result<Reply<EntityList>, CoreError> {
-        let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), INVALID)?;
+        let request =
+            PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), ListEntitiesField::PageToken.invalid())?;
         self.service_of(principal, &r.service_sid).await?;
         let rows = self.store.list_entities(principal.account_sid(), &r.service_sid, request.store_page()).await?;
         let list_path = format!("/Services/{}/Entities", r.service_sid);

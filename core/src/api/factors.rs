@@ -6,13 +6,13 @@ use verifyd_server::{FactorsApi, Reply};
 
 use rand::RngCore as _;
 use verifyd_models::{
-    BindingAlgorithm, CreateFactorRequest, DeleteFactorRequest, Factor as FactorBody, FactorConfig, FactorList,
-    FactorStatus, FactorType, FetchFactorRequest, ListFactorsRequest, NewFactor, NewFactorBinding,
-    NotificationPlatform, TotpAlgorithm, UpdateFactorRequest,
+    BindingAlgorithm, CreateFactorField, CreateFactorRequest, DeleteFactorRequest, Factor as FactorBody, FactorConfig,
+    FactorList, FactorStatus, FactorType, FetchFactorRequest, ListFactorsField, ListFactorsRequest, NewFactor,
+    NewFactorBinding, NotificationPlatform, TotpAlgorithm, UpdateFactorField, UpdateFactorRequest,
 };
 use verifyd_runtime::{Sid, Timestamp, WireEnum as _};
 
-use super::entities::{INVALID, key};
+use super::entities::key;
 use super::webhooks::event_changes;
 use crate::domain::factor::{
     CreationRefusal, Entity, Factor, FactorSettings, VerifyOutcome, creations_since, may_create,
@@ -24,7 +24,7 @@ use crate::ids::{new_sid, prefix};
 use crate::keys::{Keys, SealContext};
 use crate::paging::{PageRequest, page};
 use crate::store::{Change, Decision, FactorKey, NewFactorKey, Store};
-use crate::totp::{Algorithm, Totp, base32_decode, base32_encode, otpauth_uri};
+use crate::totp::{Algorithm, Totp, TotpError, base32_decode, base32_encode, otpauth_uri};
 use crate::{Core, CoreError, Principal};
 
 /// A generated TOTP secret: 160 bits, as RFC 4226 recommends.
@@ -168,38 +168,34 @@ impl<S: Store> Core<S> {
         // The seed's Binding.* keys are aliases of Config.*; Config wins when both are sent.
         let alg = match (&r.config_alg, &r.binding_alg) {
             (Some(alg), _) => *alg,
-            (None, Some(binding)) => TotpAlgorithm::from_known(binding.as_str())
-                .ok_or(CoreError::InvalidParameter { name: "Binding.Alg", code: INVALID })?,
+            (None, Some(binding)) => {
+                TotpAlgorithm::from_known(binding.as_str()).ok_or(CreateFactorField::BindingAlg.invalid())?
+            }
             (None, None) => TotpAlgorithm::Sha1,
         };
-        let algorithm = Algorithm::from_wire(alg.as_str())
-            .ok_or(CoreError::InvalidParameter { name: "Config.Alg", code: INVALID })?;
+        let algorithm = Algorithm::from_wire(alg.as_str()).ok_or(CreateFactorField::ConfigAlg.invalid())?;
         let code_length =
             r.config_code_length.or(r.binding_code_length).or(settings.totp_code_length).unwrap_or(TOTP_CODE_LENGTH);
         let time_step =
             r.config_time_step.or(r.binding_time_step).or(settings.totp_time_step).unwrap_or(TOTP_TIME_STEP);
         let skew = r.config_skew.or(settings.totp_skew).unwrap_or(TOTP_SKEW);
-        let as_u32 = |v: i64, name: &'static str| {
-            u32::try_from(v).map_err(|_| CoreError::InvalidParameter { name, code: INVALID })
-        };
+        let as_u32 = |v: i64, field: CreateFactorField| u32::try_from(v).map_err(|_| field.invalid());
         let (code_length, time_step, skew) = (
-            as_u32(code_length, "Config.CodeLength")?,
-            as_u32(time_step, "Config.TimeStep")?,
-            as_u32(skew, "Config.Skew")?,
+            as_u32(code_length, CreateFactorField::ConfigCodeLength)?,
+            as_u32(time_step, CreateFactorField::ConfigTimeStep)?,
+            as_u32(skew, CreateFactorField::ConfigSkew)?,
         );
         let secret = match &r.binding_secret {
-            Some(text) => base32_decode(text)
-                .filter(|s| s.len() >= 10)
-                .ok_or(CoreError::InvalidParameter { name: "Binding.Secret", code: 60314 })?,
+            // The spec's pattern asks for 16 characters (80 bits) or more.
+            Some(text) => base32_decode(text).ok_or(CreateFactorField::BindingSecret.invalid())?,
             None => {
                 let mut secret = vec![0u8; SECRET_BYTES];
                 rand::rngs::OsRng.fill_bytes(&mut secret);
                 secret
             }
         };
-        // Validates digits and step once more, whatever the defaults were.
-        Totp::new(secret.clone(), algorithm, code_length, time_step)
-            .map_err(|_| CoreError::InvalidParameter { name: "Config.CodeLength", code: INVALID })?;
+        // Validates digits, step and secret once more, whatever the defaults were.
+        Totp::new(secret.clone(), algorithm, code_length, time_step).map_err(|e| totp_field(&e).invalid())?;
         let sid = new_sid(prefix::FACTOR);
         let secret_text = base32_encode(&secret);
         let issuer = settings.totp_issuer.clone().unwrap_or_else(|| settings.friendly_name.clone());
@@ -316,7 +312,7 @@ impl<S: Store> Core<S> {
                 let Some(state) = state else { return Decision::nothing(Err(CoreError::not_found(p))) };
                 let mut factor = state.factor;
                 if !factor.is_totp() {
-                    return Decision::nothing(Err(CoreError::InvalidParameter { name: "AuthPayload", code: INVALID }));
+                    return Decision::nothing(Err(UpdateFactorField::AuthPayload.invalid().into()));
                 }
                 let mut guesses = state.guesses;
                 let outcome =
@@ -383,7 +379,8 @@ impl<S: Store> FactorsApi for Core<S> {
     }
 
     async fn list_factors(&self, principal: &Principal, r: ListFactorsRequest) -> Result<Reply<FactorList>, CoreError> {
-        let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), INVALID)?;
+        let request =
+            PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), ListFactorsField::PageToken.invalid())?;
         // An unknown service, or another account's, is not found (as for the entity list).
         self.service_of(principal, &r.service_sid).await?;
         let rows = self.store.list_factors(&key(principal, &r.service_sid, &r.identity), request.store_page()).await?;
@@ -410,7 +407,8 @@ impl<S: Store> FactorsApi for Core<S> {
             || r.config_sdk_version.is_some()
             || r.config_notification_platform.is_some();
         if (is_totp && changes_push) || (!is_totp && changes_totp) {
-            return Err(CoreError::InvalidParameter { name: "Config", code: INVALID });
+            // Config keys of the other kind of factor: the answer names only their group.
+            return Err(UpdateFactorField::ConfigAlg.invalid().group().into());
         }
         // A platform that delivers needs a token to deliver to, as at creation.
         if let (
@@ -420,13 +418,10 @@ impl<S: Store> FactorsApi for Core<S> {
             && r.config_notification_token.is_none()
             && notification_token.is_none()
         {
-            return Err(CoreError::InvalidParameter { name: "Config.NotificationToken", code: INVALID });
+            return Err(UpdateFactorField::ConfigNotificationToken.invalid().into());
         }
         let alg = match &r.config_alg {
-            Some(alg) => Some(
-                Algorithm::from_wire(alg.as_str())
-                    .ok_or(CoreError::InvalidParameter { name: "Config.Alg", code: INVALID })?,
-            ),
+            Some(alg) => Some(Algorithm::from_wire(alg.as_str()).ok_or(UpdateFactorField::ConfigAlg.invalid())?),
             None => None,
         };
         let factor_key = FactorKey { entity: key(principal, &r.service_sid, &r.identity), sid: r.factor_sid.clone() };
@@ -514,5 +509,14 @@ impl<S: Store> FactorsApi for Core<S> {
         } else {
             Err(CoreError::not_found(path(&r.service_sid, &r.identity, &r.factor_sid)))
         }
+    }
+}
+
+/// The key a TOTP value out of range came from.
+fn totp_field(error: &TotpError) -> CreateFactorField {
+    match error {
+        TotpError::Digits => CreateFactorField::ConfigCodeLength,
+        TotpError::Step => CreateFactorField::ConfigTimeStep,
+        TotpError::Secret => CreateFactorField::BindingSecret,
     }
 }

@@ -8,12 +8,11 @@ use p256::ecdsa::signature::Verifier as _;
 use p256::pkcs8::DecodePublicKey as _;
 use serde_json::{Value, json};
 use verifyd_models::{
-    BindingAlgorithm, Challenge as ChallengeBody, ChallengeStatus, CreateFactorRequest, NewFactor, NewFactorBinding,
-    NotificationPlatform,
+    BindingAlgorithm, Challenge as ChallengeBody, ChallengeStatus, CreateFactorField, CreateFactorRequest, NewFactor,
+    NewFactorBinding, NotificationPlatform,
 };
-use verifyd_runtime::{Sid, Timestamp};
+use verifyd_runtime::{InvalidParameter, Sid, Timestamp};
 
-use super::entities::INVALID;
 use super::factors::push_alg_allowed;
 use super::webhooks::event_changes;
 use crate::domain::challenge::{AnswerRefusal, Challenge};
@@ -40,8 +39,10 @@ fn key_of(der: &[u8]) -> Option<VerifyingKey> {
     VerifyingKey::from_public_key_der(der).ok()
 }
 
-pub(super) fn invalid(name: &'static str) -> CoreError {
-    CoreError::InvalidParameter { name, code: INVALID }
+/// A push binding's fault: each of its keys is answered with the code the spec gives
+/// `Binding.PublicKey` (Twilio's code for an invalid binding), not with the key's own.
+fn bad_binding(field: CreateFactorField) -> InvalidParameter {
+    InvalidParameter { code: CreateFactorField::BindingPublicKey.code(), ..field.invalid() }
 }
 
 /// The notification of a push challenge to the factor's device, sealed for the outbox;
@@ -121,22 +122,19 @@ impl<S: Store> Core<S> {
         r: CreateFactorRequest,
     ) -> Result<NewFactor, CoreError> {
         self.service_of(principal, &r.service_sid).await?;
-        let public_key_text = r
-            .binding_public_key
-            .clone()
-            .ok_or(CoreError::InvalidParameter { name: "Binding.PublicKey", code: 60314 })?;
+        let public_key_text = r.binding_public_key.clone().ok_or(bad_binding(CreateFactorField::BindingPublicKey))?;
         let der = STANDARD
             .decode(public_key_text.trim())
             .ok()
             .filter(|der| key_of(der).is_some())
-            .ok_or(CoreError::InvalidParameter { name: "Binding.PublicKey", code: 60314 })?;
+            .ok_or(bad_binding(CreateFactorField::BindingPublicKey))?;
         if !push_alg_allowed(r.binding_alg.as_ref()) {
-            return Err(CoreError::InvalidParameter { name: "Binding.Alg", code: 60314 });
+            return Err(bad_binding(CreateFactorField::BindingAlg).into());
         }
-        let platform = r.config_notification_platform.ok_or_else(|| invalid("Config.NotificationPlatform"))?;
+        let platform = r.config_notification_platform.ok_or(CreateFactorField::ConfigNotificationPlatform.invalid())?;
         let token = match platform {
             NotificationPlatform::Apn | NotificationPlatform::Fcm => {
-                Some(r.config_notification_token.clone().ok_or_else(|| invalid("Config.NotificationToken"))?)
+                Some(r.config_notification_token.clone().ok_or(CreateFactorField::ConfigNotificationToken.invalid())?)
             }
             NotificationPlatform::None => None,
         };

@@ -3,8 +3,9 @@
 
 use verifyd_models::{
     Bucket as BucketBody, BucketList, CreateBucketRequest, CreateRateLimitRequest, DeleteBucketRequest,
-    DeleteRateLimitRequest, FetchBucketRequest, FetchRateLimitRequest, ListBucketsRequest, ListRateLimitsRequest,
-    RateLimit as RateLimitBody, RateLimitLinks, RateLimitList, UpdateBucketRequest, UpdateRateLimitRequest,
+    DeleteRateLimitRequest, FetchBucketRequest, FetchRateLimitRequest, ListBucketsField, ListBucketsRequest,
+    ListRateLimitsField, ListRateLimitsRequest, RateLimit as RateLimitBody, RateLimitLinks, RateLimitList,
+    UpdateBucketRequest, UpdateRateLimitRequest,
 };
 use verifyd_runtime::Sid;
 use verifyd_server::{RateLimitsApi, Reply};
@@ -122,7 +123,8 @@ impl<S: Store> RateLimitsApi for Core<S> {
         principal: &Principal,
         r: ListRateLimitsRequest,
     ) -> Result<Reply<RateLimitList>, CoreError> {
-        let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), 60200)?;
+        let request =
+            PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), ListRateLimitsField::PageToken.invalid())?;
         self.service_of(principal, &r.service_sid).await?;
         let rows = self.store.list_rate_limits(principal.account_sid(), &r.service_sid, request.store_page()).await?;
         let list_path = format!("/Services/{}/RateLimits", r.service_sid);
@@ -220,7 +222,8 @@ impl<S: Store> RateLimitsApi for Core<S> {
     }
 
     async fn list_buckets(&self, principal: &Principal, r: ListBucketsRequest) -> Result<Reply<BucketList>, CoreError> {
-        let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), 60200)?;
+        let request =
+            PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), ListBucketsField::PageToken.invalid())?;
         self.rate_limit_of(principal, &r.service_sid, &r.rate_limit_sid).await?;
         let rows =
             self.store.list_buckets(&key(principal, &r.service_sid, &r.rate_limit_sid), request.store_page()).await?;

@@ -2,11 +2,11 @@
 //! only what it is sent.
 
 use verifyd_models::{
-    CreateServiceRequest, DeleteServiceRequest, FetchServiceRequest, ListServicesRequest, ServiceList,
-    UpdateServiceRequest, VerifyService, VerifyServiceLinks, VerifyServicePush, VerifyServiceTotp,
-    VerifyServiceWhatsapp,
+    CreateServiceField, CreateServiceRequest, DeleteServiceRequest, FetchServiceRequest, ListServicesField,
+    ListServicesRequest, ServiceList, UpdateServiceField, UpdateServiceRequest, VerifyService, VerifyServiceLinks,
+    VerifyServicePush, VerifyServiceTotp, VerifyServiceWhatsapp,
 };
-use verifyd_runtime::Sid;
+use verifyd_runtime::{InvalidParameter, Sid};
 use verifyd_server::{Reply, ServicesApi};
 
 use crate::domain::service::{
@@ -21,9 +21,10 @@ pub fn path(sid: &Sid) -> String {
     format!("/Services/{sid}")
 }
 
-/// Twilio's rule for a friendly name: no URL in it (the spec limits its length).
-fn check_friendly_name(name: &str) -> Result<(), CoreError> {
-    if friendly_name_allowed(name) { Ok(()) } else { Err(CoreError::invalid("FriendlyName")) }
+/// Twilio's rule for a friendly name: no URL in it (the spec limits its length). `field` is
+/// the operation's `FriendlyName`.
+fn check_friendly_name(name: &str, field: InvalidParameter) -> Result<(), CoreError> {
+    if friendly_name_allowed(name) { Ok(()) } else { Err(field.into()) }
 }
 
 impl<S: Store> Core<S> {
@@ -86,7 +87,7 @@ impl<S: Store> ServicesApi for Core<S> {
         principal: &Principal,
         r: CreateServiceRequest,
     ) -> Result<Reply<VerifyService>, CoreError> {
-        check_friendly_name(&r.friendly_name)?;
+        check_friendly_name(&r.friendly_name, CreateServiceField::FriendlyName.invalid())?;
         let settings = ServiceSettings {
             code_length: r.code_length_or_default(),
             lookup_enabled: r.lookup_enabled_or_default(),
@@ -136,7 +137,8 @@ impl<S: Store> ServicesApi for Core<S> {
         principal: &Principal,
         r: ListServicesRequest,
     ) -> Result<Reply<ServiceList>, CoreError> {
-        let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), 60200)?;
+        let request =
+            PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), ListServicesField::PageToken.invalid())?;
         let rows = self.store.list_services(principal.account_sid(), request.store_page()).await?;
         let page = page(rows, &request, |s| s.seq, &self.urls, "/Services", "services", &[])?;
         Ok(Reply::new(ServiceList {
@@ -151,7 +153,7 @@ impl<S: Store> ServicesApi for Core<S> {
         r: UpdateServiceRequest,
     ) -> Result<Reply<VerifyService>, CoreError> {
         if let Some(name) = &r.friendly_name {
-            check_friendly_name(name)?;
+            check_friendly_name(name, UpdateServiceField::FriendlyName.invalid())?;
         }
         let sid = r.service_sid.clone();
         let now = self.clock.now();

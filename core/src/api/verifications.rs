@@ -5,10 +5,10 @@ use std::sync::Arc;
 use verifyd_server::{Reply, VerificationChecksApi, VerificationsApi};
 
 use verifyd_models::{
-    CreateVerificationCheckRequest, CreateVerificationRequest, FetchVerificationRequest, UpdateVerificationRequest,
-    Verification as VerificationBody, VerificationChannel, VerificationCheck,
-    VerificationCheckSnaAttemptsErrorCodesItem, VerificationLookup, VerificationSendCodeAttemptsItem, VerificationSna,
-    VerificationStatus, VerificationUpdateStatus,
+    CreateVerificationCheckField, CreateVerificationCheckRequest, CreateVerificationField, CreateVerificationRequest,
+    FetchVerificationRequest, UpdateVerificationRequest, Verification as VerificationBody, VerificationChannel,
+    VerificationCheck, VerificationCheckSnaAttemptsErrorCodesItem, VerificationLookup,
+    VerificationSendCodeAttemptsItem, VerificationSna, VerificationStatus, VerificationUpdateStatus,
 };
 use verifyd_runtime::{Sid, Timestamp};
 
@@ -159,21 +159,20 @@ impl<S: Store> VerificationsApi for Core<S> {
     ) -> Result<Reply<VerificationBody>, CoreError> {
         let service = self.service_of(principal, &r.service_sid).await?;
         let settings = &service.settings;
-        let to = match (normalize_to(&r.to).ok_or_else(|| CoreError::invalid("To"))?, &r.channel) {
+        let to = match (normalize_to(&r.to).ok_or(CreateVerificationField::To.invalid())?, &r.channel) {
             (Destination::Email(e), VerificationChannel::Email) => e,
             (
                 Destination::Phone(p),
                 VerificationChannel::Sms | VerificationChannel::Call | VerificationChannel::Whatsapp,
             ) => p,
             (Destination::Phone(p), VerificationChannel::Sna) if self.config.dev => p,
-            (_, VerificationChannel::Sna) => return Err(CoreError::invalid("Channel")),
-            _ => return Err(CoreError::invalid("To")),
+            (_, VerificationChannel::Sna) => return Err(CreateVerificationField::Channel.invalid().into()),
+            _ => return Err(CreateVerificationField::To.invalid().into()),
         };
         let code = match r.custom_code {
             Some(_) if !settings.custom_code_enabled => {
-                return Err(CoreError::FeatureDisabled { feature: "CustomCode" });
+                return Err(CoreError::FeatureDisabled { feature: CreateVerificationField::CustomCode.key() });
             }
-            Some(custom) if custom.chars().any(char::is_whitespace) => return Err(CoreError::invalid("CustomCode")),
             Some(custom) => custom,
             None => generate_code(settings.code_length),
         };
@@ -273,7 +272,9 @@ impl<S: Store> VerificationsApi for Core<S> {
             Sending::NoService => Err(CoreError::not_found(super::services::path(&service.sid))),
             Sending::Refused(SendRefusal::TooManySends) => Err(CoreError::MaxSendAttempts),
             Sending::Refused(SendRefusal::RateLimited) => Err(CoreError::RateLimited),
-            Sending::Refused(SendRefusal::UnknownRateLimit(name)) => Err(CoreError::UnknownRateLimit { name }),
+            Sending::Refused(SendRefusal::UnknownRateLimit(name)) => {
+                Err(CoreError::UnknownRateLimit { field: CreateVerificationField::RateLimits.invalid(), name })
+            }
             Sending::Failed(e) => Err(e),
         }
     }
@@ -340,7 +341,7 @@ impl<S: Store> VerificationChecksApi for Core<S> {
         let at = match (r.verification_sid, r.to) {
             (Some(sid), _) => VerificationAt::Sid { account, service, sid },
             (None, Some(to)) => {
-                let to = match normalize_to(&to).ok_or_else(|| CoreError::invalid("To"))? {
+                let to = match normalize_to(&to).ok_or(CreateVerificationCheckField::To.invalid())? {
                     Destination::Phone(p) | Destination::Email(p) => p,
                 };
                 VerificationAt::NewestTo { account, service, to }
@@ -378,7 +379,7 @@ impl<S: Store> VerificationChecksApi for Core<S> {
             // The To is locked out (guessing across its verifications): the same answer as a
             // verification closed by its own wrong checks.
             (CheckOutcome::TooManyChecks | CheckOutcome::LockedOut, _) => return Err(CoreError::MaxCheckAttempts),
-            (CheckOutcome::CodeRequired, _) => return Err(CoreError::invalid("Code")),
+            (CheckOutcome::CodeRequired, _) => return Err(CreateVerificationCheckField::Code.invalid().into()),
             _ => return Err(CoreError::not_found(format!("/Services/{}/VerificationCheck", r.service_sid))),
         };
         let sna_attempts_error_codes =

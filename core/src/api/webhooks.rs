@@ -2,13 +2,12 @@
 //! durable outbox written in the same operation as each event (see `background`).
 
 use verifyd_models::{
-    CreateWebhookRequest, DeleteWebhookRequest, FetchWebhookRequest, ListWebhooksRequest, UpdateWebhookRequest,
-    Webhook as WebhookBody, WebhookList, WebhookMethod,
+    CreateWebhookField, CreateWebhookRequest, DeleteWebhookRequest, FetchWebhookRequest, ListWebhooksField,
+    ListWebhooksRequest, UpdateWebhookField, UpdateWebhookRequest, Webhook as WebhookBody, WebhookList, WebhookMethod,
 };
-use verifyd_runtime::{HttpUrl, Sid, Timestamp};
+use verifyd_runtime::{HttpUrl, InvalidParameter, Sid, Timestamp};
 use verifyd_server::{Reply, WebhooksApi};
 
-use super::entities::INVALID;
 use super::{open_private, seal_private};
 use crate::domain::challenge::Challenge;
 use crate::domain::private::Private;
@@ -124,12 +123,9 @@ impl<S: Store> Core<S> {
     }
 
     /// A target the transport admits (an IP literal is checked now; a name at delivery).
-    fn check_target(&self, url: &HttpUrl) -> Result<(), CoreError> {
-        if self.transport.admits(url.as_str()) {
-            Ok(())
-        } else {
-            Err(CoreError::InvalidParameter { name: "WebhookUrl", code: INVALID })
-        }
+    /// `field` is the operation's `WebhookUrl`.
+    fn check_target(&self, url: &HttpUrl, field: InvalidParameter) -> Result<(), CoreError> {
+        if self.transport.admits(url.as_str()) { Ok(()) } else { Err(field.into()) }
     }
 
     /// A delivery as operators see it; one that does not open (another master key, damage)
@@ -177,7 +173,7 @@ impl<S: Store> WebhooksApi for Core<S> {
         principal: &Principal,
         r: CreateWebhookRequest,
     ) -> Result<Reply<WebhookBody>, CoreError> {
-        self.check_target(&r.webhook_url)?;
+        self.check_target(&r.webhook_url, CreateWebhookField::WebhookUrl.invalid())?;
         let now = self.clock.now();
         let sid = new_sid(prefix::WEBHOOK);
         let webhook = Webhook {
@@ -226,7 +222,8 @@ impl<S: Store> WebhooksApi for Core<S> {
         principal: &Principal,
         r: ListWebhooksRequest,
     ) -> Result<Reply<WebhookList>, CoreError> {
-        let request = PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), INVALID)?;
+        let request =
+            PageRequest::new(r.page_size, r.page, r.page_token.as_deref(), ListWebhooksField::PageToken.invalid())?;
         self.service_of(principal, &r.service_sid).await?;
         let rows = self.store.list_webhooks(principal.account_sid(), &r.service_sid, request.store_page()).await?;
         let list_path = format!("/Services/{}/Webhooks", r.service_sid);
@@ -243,7 +240,7 @@ impl<S: Store> WebhooksApi for Core<S> {
         r: UpdateWebhookRequest,
     ) -> Result<Reply<WebhookBody>, CoreError> {
         if let Some(url) = &r.webhook_url {
-            self.check_target(url)?;
+            self.check_target(url, UpdateWebhookField::WebhookUrl.invalid())?;
         }
         let now = self.clock.now();
         let sid = r.webhook_sid.clone();

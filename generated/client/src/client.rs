@@ -452,7 +452,7 @@ impl Client {
     ///
     /// `createNotification`: POST `/v2/Services/{ServiceSid}/Entities/{Identity}/Challenges/{ChallengeSid}/Notifications`.
     ///
-    /// Sends the push notification of a pending challenge to the factor's device once more.
+    /// Sends the push notification of a pending challenge to the factor's device once more. A challenge of a TOTP factor is refused (`Invalid parameter: ChallengeSid`).
     pub async fn create_notification(
         &self,
         request: &verifyd_models::CreateNotificationRequest,

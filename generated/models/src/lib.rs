@@ -21,4 +21,6 @@ mod types;
 
 pub use requests::*;
 pub use types::*;
-pub use verifyd_runtime::{DecodeError, HttpUrl, ListPage, Open, Rejection, Sid, Timestamp, WireEnum, WireRequest};
+pub use verifyd_runtime::{
+    DecodeError, HttpUrl, InvalidParameter, ListPage, Open, Rejection, Sid, Timestamp, WireEnum, WireRequest,
+};

@@ -14,9 +14,12 @@ pub(crate) static PATTERN_3: verifyd_runtime::Pattern = verifyd_runtime::Pattern
     "^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$",
 );
 pub(crate) static PATTERN_4: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(
-    "^[A-Za-z2-7]+=*$",
+    "^[A-Za-z2-7]{16,}=*$",
 );
 pub(crate) static PATTERN_5: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(
+    "^[^\\x09-\\x0D\\x20\\x85\\xA0\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]+$",
+);
+pub(crate) static PATTERN_6: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(
     "^\\s*(?:\\+ *[1-9](?: *[0-9]){7,14}|[^@\\s<>,;\"\\x00-\\x1f\\x7f-\\x9f]+@[^@\\s<>,;\".\\x00-\\x1f\\x7f-\\x9f][^@\\s<>,;\"\\x00-\\x1f\\x7f-\\x9f]*\\.[^@\\s<>,;\"\\x00-\\x1f\\x7f-\\x9f]*[^@\\s<>,;\".\\x00-\\x1f\\x7f-\\x9f])\\s*$",
 );
 #[cfg(test)]
@@ -29,5 +32,6 @@ mod tests {
         assert!(super::PATTERN_3.is_valid(), "{}", super::PATTERN_3.source());
         assert!(super::PATTERN_4.is_valid(), "{}", super::PATTERN_4.source());
         assert!(super::PATTERN_5.is_valid(), "{}", super::PATTERN_5.source());
+        assert!(super::PATTERN_6.is_valid(), "{}", super::PATTERN_6.source());
     }
 }

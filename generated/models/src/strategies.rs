@@ -414,7 +414,7 @@ pub fn create_verification_request() -> BoxedStrategy<CreateVerificationRequest>
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
                     min_length: Some(1),
-                    pattern: Some(&crate::patterns::PATTERN_5),
+                    pattern: Some(&crate::patterns::PATTERN_6),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -436,6 +436,7 @@ pub fn create_verification_request() -> BoxedStrategy<CreateVerificationRequest>
                     &verifyd_runtime::Rules {
                         min_length: Some(4),
                         max_length: Some(10),
+                        pattern: Some(&crate::patterns::PATTERN_5),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -562,7 +563,7 @@ pub fn create_verification_check_request() -> BoxedStrategy<
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
                         min_length: Some(1),
-                        pattern: Some(&crate::patterns::PATTERN_5),
+                        pattern: Some(&crate::patterns::PATTERN_6),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),

@@ -125,7 +125,7 @@ pub trait ChallengesApi: Authenticate<Role = Role> {
     ///
     /// `createNotification`: POST `/v2/Services/{ServiceSid}/Entities/{Identity}/Challenges/{ChallengeSid}/Notifications`.
     ///
-    /// Sends the push notification of a pending challenge to the factor's device once more.
+    /// Sends the push notification of a pending challenge to the factor's device once more. A challenge of a TOTP factor is refused (`Invalid parameter: ChallengeSid`).
     fn create_notification(
         &self,
         principal: &Self::Principal,

@@ -1402,7 +1402,7 @@ impl<A: Api> Endpoint<A> for UpdateChallenge {
 ///
 /// `createNotification`: POST `/v2/Services/{ServiceSid}/Entities/{Identity}/Challenges/{ChallengeSid}/Notifications`.
 ///
-/// Sends the push notification of a pending challenge to the factor's device once more.
+/// Sends the push notification of a pending challenge to the factor's device once more. A challenge of a TOTP factor is refused (`Invalid parameter: ChallengeSid`).
 #[derive(Debug, Clone, Copy)]
 pub struct CreateNotification;
 impl CreateNotification {

@@ -244,10 +244,11 @@ async fn a_custom_code_on_a_service_without_it_is_forbidden() {
     assert!(message.contains("CustomCode"), "{message}");
     assert!(server.outbox(PHONE).await.is_empty());
 
-    // A custom code must have 4 to 10 characters, even where the feature is on.
+    // A custom code must have 4 to 10 characters and no whitespace (Unicode's included), even
+    // where the feature is on.
     let custom =
         server.client.create_service(&service_with("Acme", |s| s.custom_code_enabled = Some(true))).await.unwrap();
-    for code in ["123", "12345678901"] {
+    for code in ["123", "12345678901", "12 34", "1234\t", "12\u{a0}34", "12\u{3000}34"] {
         request.service_sid = custom.sid.clone();
         request.custom_code = Some(code.into());
         let message = assert_error(server.client.create_verification(&request).await, 400, 60200);
