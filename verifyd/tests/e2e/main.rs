@@ -7,6 +7,7 @@ mod device;
 mod receiver;
 mod transport;
 
+mod access;
 mod attacks;
 mod background;
 mod bad_input;
