@@ -167,3 +167,37 @@ async fn an_enrolment_may_only_create_its_own_factor() {
     assert!(server.stored_factors(&service.sid, IDENTITY).await.is_empty());
     server.stop().await;
 }
+
+/// Every answer, whoever writes it (an operation, the router's own 401/404/405/413/415, the
+/// health checks, the development routes), carries the server's clock in `Date`: a device
+/// corrects its clock from any of them.
+#[tokio::test]
+async fn every_answer_is_dated_by_the_servers_clock() {
+    let server = TestServer::start().await;
+    let service = server.service().await;
+    server.clock.advance(86_400 * 40 + 7); // far from the machine's own time
+    let expected = verifyd_runtime::Timestamp::from_unix(server.now()).expect("in range").http_date();
+    let http = reqwest::Client::new();
+    let account = |r: reqwest::RequestBuilder| r.basic_auth(ACCOUNT, Some(TOKEN));
+    let requests = [
+        ("an operation", account(http.get(format!("{}/v2/Services/{}", server.root, service.sid)))),
+        ("no credentials", http.get(format!("{}/v2/Services", server.root))),
+        ("wrong credentials", http.get(format!("{}/v2/Services", server.root)).basic_auth(ACCOUNT, Some("nope"))),
+        ("no such path", account(http.get(format!("{}/v2/Nothing", server.root)))),
+        ("no such method", account(http.put(format!("{}/v2/Services", server.root)))),
+        (
+            "a wrong content type",
+            account(http.post(format!("{}/v2/Services", server.root))).header("Content-Type", "text/plain").body("x"),
+        ),
+        ("a bad parameter", account(http.get(format!("{}/v2/Services?PageSize=0", server.root)))),
+        ("health", http.get(format!("{}/healthz", server.root))),
+        ("readiness", http.get(format!("{}/readyz", server.root))),
+        ("the outbox", account(http.get(format!("{}/dev/outbox", server.root)))),
+    ];
+    for (what, request) in requests {
+        let response = request.send().await.expect("an answer");
+        let date = response.headers().get("date").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        assert_eq!(date.as_deref(), Some(expected.as_str()), "{what} ({})", response.status());
+    }
+    server.stop().await;
+}
