@@ -23,20 +23,20 @@ pub struct Grant<R: 'static> {
     pub outside: Refusal,
 }
 
-/// Whether a principal of `role`, with `claim`s, may send a request whose wire values are
-/// `value`: a role without a grant is refused as unauthenticated; a bound key the request
-/// carries must equal the claim (a principal without that claim is refused too).
+/// Whether a principal of `role`, with `claim`s, may send a request whose wire values for a
+/// key are `sent(key)`: a role without a grant is refused as unauthenticated; every value the
+/// request carries for a bound key, wherever it carries it (path, query or body), must equal
+/// the claim (a principal without that claim is refused too). Checking every place, not the
+/// one the operation reads, keeps a second copy elsewhere from slipping past.
 pub fn admit<'c, R: Copy + Eq>(
     grants: &[Grant<R>],
     role: R,
     claim: impl Fn(&str) -> Option<&'c str>,
-    value: impl Fn(&str) -> Option<String>,
+    sent: impl Fn(&str) -> Vec<String>,
 ) -> Result<(), Refusal> {
     let grant = grants.iter().find(|g| g.role == role).ok_or(Refusal::Unauthenticated)?;
     for key in grant.bound {
-        if let Some(sent) = value(key)
-            && claim(key) != Some(sent.as_str())
-        {
+        if sent(key).iter().any(|value| claim(key) != Some(value.as_str())) {
             return Err(grant.outside);
         }
     }
@@ -67,8 +67,8 @@ mod tests {
         }
     }
 
-    fn sent<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |key| pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| (*v).to_owned())
+    fn sent<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Vec<String> + 'a {
+        move |key| pairs.iter().filter(|(k, _)| *k == key).map(|(_, v)| (*v).to_owned()).collect()
     }
 
     #[test]
@@ -90,6 +90,11 @@ mod tests {
             Err(Refusal::NotFound)
         );
         assert_eq!(admit(GRANTS, Role::Device, device_claims, sent(&[("ServiceSid", "va1")])), Err(Refusal::NotFound));
+        // One right copy does not cover another (the query's and the body's, say).
+        assert_eq!(
+            admit(GRANTS, Role::Device, device_claims, sent(&[("FactorSid", "YF1"), ("FactorSid", "YF2")])),
+            Err(Refusal::NotFound)
+        );
         // A principal without the claim cannot name any value of it.
         assert_eq!(admit(GRANTS, Role::Device, |_| None, sent(&[("ServiceSid", "VA1")])), Err(Refusal::NotFound));
     }

@@ -103,14 +103,11 @@ async fn accept<A: Authenticate, E: Endpoint<A>>(
     let params = path_values(E::Request::PATH_TEMPLATE, &below).ok_or_else(not_found)?;
     let query = FormPairs::parse(parts.uri.query().unwrap_or_default().as_bytes());
     let body = read_form(&parts.headers, body, served.options.body_limit).await.map_err(Failure::Wire)?;
-    let value = |key: &str| {
-        params
-            .iter()
-            .find(|(name, _)| *name == key)
-            .map(|(_, v)| v.clone())
-            .or_else(|| query.values(key).chain(body.values(key)).next().map(str::to_owned))
+    let sent = |key: &str| {
+        let in_path = params.iter().filter(|(name, _)| *name == key).map(|(_, v)| v.as_str());
+        in_path.chain(query.values(key)).chain(body.values(key)).map(str::to_owned).collect()
     };
-    admit(E::ACCESS, principal.role(), |key| principal.claim(key), value).map_err(|refusal| match refusal {
+    admit(E::ACCESS, principal.role(), |key| principal.claim(key), sent).map_err(|refusal| match refusal {
         Refusal::Unauthenticated => Failure::Wire(TwilioError::unauthenticated()),
         Refusal::NotFound => not_found(),
     })?;

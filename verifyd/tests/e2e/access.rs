@@ -163,6 +163,11 @@ async fn an_enrolment_may_only_create_its_own_factor() {
         let answer = raw_request(&server, reqwest::Method::POST, &path, ("token", &token), &form).await;
         assert_eq!(answer.status, 401, "{identity} {kind}: {}", answer.body);
     }
+    // The token's type in the query does not cover another in the body the operation reads.
+    let path = format!("/v2/Services/{}/Entities/{IDENTITY}/Factors?FactorType=push", service.sid);
+    let form = [("FactorType", "totp"), ("FriendlyName", "authenticator")];
+    let answer = raw_request(&server, reqwest::Method::POST, &path, ("token", &token), &form).await;
+    assert_eq!(answer.status, 401, "a second copy of a bound key: {}", answer.body);
     assert!(server.stored_factors(&service.sid, OTHER_IDENTITY).await.is_empty());
     assert!(server.stored_factors(&service.sid, IDENTITY).await.is_empty());
     server.stop().await;
