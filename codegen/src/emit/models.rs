@@ -33,7 +33,9 @@ pub fn files(api: &Api) -> Result<Vec<GeneratedFile>, Error> {
             "verifyd-models = { path = \".\", features = [\"proptest\"] }",
         ],
         features: &["proptest = [\"dep:proptest\", \"verifyd-runtime/proptest\"]"],
-        about: "One request type per operation (path, query and body together) implementing `verifyd_runtime::WireRequest`: encode to and decode from Twilio's form wire (dotted keys, repeated keys for arrays, JSON-valued keys), with the spec's constraints and error codes. One type per response schema (serde JSON). Enums are closed: a request with a value the spec does not list is refused; response fields hold them as `verifyd_runtime::Open`, which keeps unknown values.",
+        keywords: &["twilio", "verify", "otp", "2fa", "openapi"],
+        categories: &["api-bindings", "authentication", "encoding"],
+        readme: "One request type per operation (path, query and body together) implementing `verifyd_runtime::WireRequest`: encode to and decode from Twilio's form wire (dotted keys, repeated keys for arrays, JSON-valued keys), with the spec's constraints and error codes. Every request type has a `new` taking its required values; the optional ones are public `Option` fields. Beside each, an enum of its inputs (`CreateVerificationField`) names each one's wire key and error code. One type per response schema (serde JSON). Enums are closed: a request with a value the spec does not list is refused; response fields hold them as `verifyd_runtime::Open`, which keeps unknown values. `Sid`, `Timestamp`, `HttpUrl`, `Open` and the error types are re-exported from `verifyd-runtime`.\n\nFeature `proptest`: a `strategies` module with a proptest strategy for every request type, yielding valid requests in canonical form (what decoding gives back), for round-trip tests.".to_owned(),
     }
     .files();
     files.push(text_file(&format!("{DIR}/src/lib.rs"), lib_rs(api)));
