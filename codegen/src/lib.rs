@@ -1,6 +1,6 @@
 //! verifyd's code generator: `spec/openapi.yaml` → intermediate model → Rust tokens → text.
 //!
-//! [`load`] reads the spec into the model ([`ir`]); the emitters under [`emit`] turn the
+//! [`load`] reads the spec into the model ([`ir`]); the emitters under `emit` turn the
 //! model into the files of the generated crates. The output depends only on the spec and
 //! this crate (no clock, no environment, no hash-map order), so two runs give the same bytes.
 

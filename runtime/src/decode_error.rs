@@ -1,3 +1,6 @@
+//! The decoders' refusal: which wire key, why, and the Twilio error code and HTTP status
+//! the answer carries.
+
 use std::fmt;
 
 /// Why a request value was rejected.
@@ -21,10 +24,12 @@ pub struct DecodeError {
     pub key: String,
     /// The Twilio error code (`60200` unless the spec says otherwise).
     pub code: u32,
+    /// Why the value was refused; it decides the message and the status.
     pub rejection: Rejection,
 }
 
 impl DecodeError {
+    /// The refusal of `key` for `rejection`, answered with Twilio error `code`.
     pub fn new(key: impl Into<String>, code: u32, rejection: Rejection) -> Self {
         Self { key: key.into(), code, rejection }
     }

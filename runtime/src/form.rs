@@ -16,14 +16,17 @@ impl FormPairs {
         Self(form_urlencoded::parse(bytes).into_owned().collect())
     }
 
+    /// Pairs given as they are (not encoded), in order.
     pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
         Self(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
     }
 
+    /// Every pair, in the order sent, empty values included.
     pub fn pairs(&self) -> &[(String, String)] {
         &self.0
     }
 
+    /// Whether there is no pair at all.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -123,26 +126,31 @@ pub fn path<T: FromWire>(segment: &str, key: &str, code: u32, rules: &Rules) -> 
 pub struct FormWriter(Vec<(String, String)>);
 
 impl FormWriter {
+    /// No pairs yet.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Appends `key` with `value` written as one form value.
     pub fn one<T: ToWire>(&mut self, key: &str, value: &T) {
         self.0.push((key.to_owned(), value.to_wire()));
     }
 
+    /// Appends `key` with `value` when there is one; `None` writes nothing.
     pub fn optional<T: ToWire>(&mut self, key: &str, value: Option<&T>) {
         if let Some(value) = value {
             self.one(key, value);
         }
     }
 
+    /// Appends `key` once per value, in order (Twilio's arrays); an empty slice writes nothing.
     pub fn many<T: ToWire>(&mut self, key: &str, values: &[T]) {
         for value in values {
             self.one(key, value);
         }
     }
 
+    /// The pairs written, in order.
     pub fn finish(self) -> FormPairs {
         FormPairs(self.0)
     }

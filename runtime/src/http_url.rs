@@ -1,3 +1,5 @@
+//! [`HttpUrl`]: the absolute http(s) URLs of webhook targets and resource links.
+
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -15,6 +17,8 @@ pub struct HttpUrl(String);
 pub struct MalformedUrl;
 
 impl HttpUrl {
+    /// Checks the shape of `s`: scheme `http` or `https` (any case), a non-empty host, no
+    /// whitespace or control characters. The text is kept as it is, not normalised.
     pub fn parse(s: &str) -> Result<Self, MalformedUrl> {
         let rest = strip_prefix_ignore_case(s, "https://")
             .or_else(|| strip_prefix_ignore_case(s, "http://"))
@@ -30,6 +34,7 @@ impl HttpUrl {
         if clean && !host.is_empty() && host != "[" { Ok(Self(s.to_owned())) } else { Err(MalformedUrl) }
     }
 
+    /// The URL as it was parsed.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -1,3 +1,5 @@
+//! [`InvalidParameter`]: a request value the service itself rejects, after decoding.
+
 use std::fmt;
 
 use crate::{DecodeError, Rejection};
@@ -16,6 +18,8 @@ pub struct InvalidParameter {
 }
 
 impl InvalidParameter {
+    /// The rejection of `key` with Twilio error `code`. Prefer the generated field enums'
+    /// `invalid()`, which take both from the spec.
     pub const fn new(key: &'static str, code: u32) -> Self {
         Self { key, code }
     }

@@ -8,6 +8,7 @@
 //! a generated client (reqwest), `tls` the client's TLS (rustls with ring), `proptest`
 //! strategies for property tests. Neither side pulls the other's HTTP stack.
 
+#![deny(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::string_slice, clippy::panic)
@@ -35,12 +36,12 @@ mod twilio_error;
 mod wire;
 
 pub use decode_error::{DecodeError, Rejection};
-pub use http_url::HttpUrl;
+pub use http_url::{HttpUrl, MalformedUrl};
 pub use invalid_parameter::InvalidParameter;
 pub use open::Open;
 pub use request::{ListPage, WireRequest, fill_path, match_path, path_values, percent_decode};
-pub use sid::Sid;
-pub use timestamp::Timestamp;
+pub use sid::{MalformedSid, Sid};
+pub use timestamp::{MalformedTimestamp, Timestamp};
 pub use twilio_error::TwilioError;
 pub use wire::{FromWire, Pattern, Rules, ToWire, json_from_wire, json_to_wire};
 

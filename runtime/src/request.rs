@@ -21,7 +21,9 @@ pub trait WireRequest: Sized {
 
     /// The path parameters' values, in path order (not encoded).
     fn path_params(&self) -> Vec<String>;
+    /// The query string's pairs, in the spec's order of keys (empty for most operations).
     fn query(&self) -> FormPairs;
+    /// The form body's pairs, in the spec's order of keys (empty unless the method is `POST`).
     fn body(&self) -> FormPairs;
     /// Reads a request from its path parameters (in path order, percent-decoded), query and
     /// form body, applying the spec's constraints.
@@ -35,10 +37,13 @@ pub trait WireRequest: Sized {
 
 /// One page of a list: its items and the URL of the next page.
 pub trait ListPage {
+    /// The type of one item of the list.
     type Item;
     /// The array's key in the JSON (`services`).
     const KEY: &'static str;
+    /// This page's items, in the order the server sent them.
     fn items(&self) -> &[Self::Item];
+    /// This page's items, owned.
     fn into_items(self) -> Vec<Self::Item>;
     /// `None` on the last page.
     fn next_page_url(&self) -> Option<&str>;

@@ -1,3 +1,5 @@
+//! [`Sid`]: Twilio's resource identifiers.
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -16,6 +18,7 @@ pub struct Sid(String);
 pub struct MalformedSid;
 
 impl Sid {
+    /// The length of every SID: two letters and 32 hexadecimal digits.
     pub const LEN: usize = 34;
 
     /// A SID with the given two-letter prefix whose digits are the lowercase hex of `bytes`.
@@ -51,11 +54,13 @@ impl Sid {
         if sid.prefix() == prefix { Ok(sid) } else { Err(MalformedSid) }
     }
 
+    /// The two letters that say what kind of resource the SID names (`VA`, `VE`, …).
     pub fn prefix(&self) -> &str {
         // Two ASCII letters by construction; `get` all the same, never a slice.
         self.0.get(..2).unwrap_or_default()
     }
 
+    /// The SID's text, as parsed.
     pub fn as_str(&self) -> &str {
         &self.0
     }

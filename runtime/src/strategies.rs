@@ -10,20 +10,27 @@ use crate::{HttpUrl, Rules, Sid, Timestamp};
 
 const DEFAULT_MAX_LENGTH: usize = 24;
 
+/// SIDs with `prefix` (two uppercase letters) and random lowercase hex digits.
+///
+/// # Panics
+/// When `prefix` is not two ASCII uppercase letters, as [`Sid::from_parts`].
 pub fn sid(prefix: &'static str) -> impl Strategy<Value = Sid> {
     any::<[u8; 16]>().prop_map(move |bytes| Sid::from_parts(prefix, bytes))
 }
 
+/// Times to the second between 1970 and 2100.
 pub fn timestamp() -> impl Strategy<Value = Timestamp> {
     // 1970 to 2100: the dates requests carry.
     (0i64..4_102_444_800).prop_map(|s| Timestamp::from_unix(s).unwrap_or_else(|| unreachable!()))
 }
 
+/// `http` and `https` URLs under `*.example`, with an optional port, path and query.
 pub fn http_url() -> impl Strategy<Value = HttpUrl> {
     "https?://[a-z][a-z0-9]{0,8}\\.example(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~%-]{0,8}){0,3}(\\?[a-z]=[a-z0-9+]{0,4})?"
         .prop_map(|s| HttpUrl::parse(&s).unwrap_or_else(|_| unreachable!("strategy yields valid URLs: {s}")))
 }
 
+/// Integers within the rule's `minimum` and `maximum` (±1 000 000 when a bound is absent).
 pub fn integer(rules: &Rules) -> impl Strategy<Value = i64> + use<> {
     rules.minimum.unwrap_or(-1_000_000)..=rules.maximum.unwrap_or(1_000_000)
 }
@@ -60,6 +67,8 @@ pub fn text(rules: &Rules) -> BoxedStrategy<String> {
     }
 }
 
+/// Maps of string keys to string values, at most 3 keys and 12 characters a value (fewer when
+/// `max_properties` or `max_value_length` says so), whose JSON text fits `max_length`.
 pub fn string_map(rules: &Rules) -> impl Strategy<Value = BTreeMap<String, String>> + use<> {
     let max_json_length = rules.max_length;
     let keys = rules.max_properties.unwrap_or(3).min(3);
@@ -71,6 +80,8 @@ pub fn string_map(rules: &Rules) -> impl Strategy<Value = BTreeMap<String, Strin
     })
 }
 
+/// Any JSON object (nested arrays and objects, strings, numbers, booleans, `null`) whose text
+/// is at most `max_json_length` characters.
 pub fn json_object(
     max_json_length: Option<usize>,
 ) -> impl Strategy<Value = serde_json::Map<String, serde_json::Value>> {

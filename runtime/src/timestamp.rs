@@ -1,3 +1,5 @@
+//! [`Timestamp`]: a UTC time to the second, as Twilio writes `date_created` and the like.
+
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -26,6 +28,7 @@ impl Timestamp {
         (MIN_UNIX..=MAX_UNIX).contains(&seconds).then_some(Self(seconds))
     }
 
+    /// Seconds since 1970-01-01T00:00:00Z (negative before).
     pub fn unix(self) -> i64 {
         self.0
     }
@@ -36,6 +39,9 @@ impl Timestamp {
         Self(self.0.saturating_add(seconds).clamp(MIN_UNIX, MAX_UNIX))
     }
 
+    /// Parses an RFC 3339 date-time (`2015-07-30T20:00:00Z`, `2015-07-30T22:00:00.5+02:00`):
+    /// the fraction is dropped and the offset folded into UTC. Years outside 0000–9999 are
+    /// refused.
     pub fn parse(s: &str) -> Result<Self, MalformedTimestamp> {
         let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| MalformedTimestamp)?;
         Self::from_unix(t.unix_timestamp()).ok_or(MalformedTimestamp)

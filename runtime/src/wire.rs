@@ -12,10 +12,12 @@ pub struct Pattern {
 }
 
 impl Pattern {
+    /// The pattern `source` (regex-lite syntax), not compiled yet.
     pub const fn new(source: &'static str) -> Self {
         Self { source, compiled: OnceLock::new() }
     }
 
+    /// The regular expression's text, as the spec writes it.
     pub fn source(&self) -> &'static str {
         self.source
     }
@@ -45,20 +47,31 @@ impl std::fmt::Debug for Pattern {
 /// JSON-valued keys, of the JSON text); bounds apply to integers; items to repeated keys.
 #[derive(Debug, Clone, Copy)]
 pub struct Rules {
+    /// The fewest characters the text may have (`minLength`).
     pub min_length: Option<usize>,
+    /// The most characters the text may have (`maxLength`).
     pub max_length: Option<usize>,
+    /// A regular expression the whole text must match (`pattern`).
     pub pattern: Option<&'static Pattern>,
+    /// The smallest integer admitted (`minimum`, inclusive).
     pub minimum: Option<i64>,
+    /// The largest integer admitted (`maximum`, inclusive).
     pub maximum: Option<i64>,
+    /// For a SID: the two letters it must start with. In a path, a SID without them is
+    /// answered as not found.
     pub sid_prefix: Option<&'static str>,
+    /// The fewest values a repeated key may carry (`minItems`).
     pub min_items: Option<usize>,
+    /// The most values a repeated key may carry (`maxItems`).
     pub max_items: Option<usize>,
-    /// For a JSON object of strings: how many keys, and how long each value.
+    /// For a JSON object of strings: the most keys it may have (`maxProperties`).
     pub max_properties: Option<usize>,
+    /// For a JSON object of strings: the most characters of each value.
     pub max_value_length: Option<usize>,
 }
 
 impl Rules {
+    /// No constraint at all; write `Rules { max_length: Some(64), ..Rules::NONE }` for one.
     pub const NONE: Rules = Rules {
         min_length: None,
         max_length: None,
@@ -80,10 +93,12 @@ impl Rules {
             && self.pattern.is_none_or(|p| p.is_match(raw))
     }
 
+    /// Whether `n` lies within `minimum` and `maximum`.
     pub fn admits_integer(&self, n: i64) -> bool {
         self.minimum.is_none_or(|min| n >= min) && self.maximum.is_none_or(|max| n <= max)
     }
 
+    /// Whether `count` values of a repeated key lie within `min_items` and `max_items`.
     pub fn admits_items(&self, count: usize) -> bool {
         self.min_items.is_none_or(|min| count >= min) && self.max_items.is_none_or(|max| count <= max)
     }
@@ -98,6 +113,7 @@ pub trait FromWire: Sized {
 
 /// A type that can be written as one form value.
 pub trait ToWire {
+    /// The form value's text (not yet percent-encoded).
     fn to_wire(&self) -> String;
 }
 

@@ -23,9 +23,11 @@ pub fn files(api: &Api) -> Result<Vec<GeneratedFile>, Error> {
             "verifyd-models.workspace = true",
             "verifyd-runtime = { workspace = true, features = [\"client\"] }",
         ],
-        dev_dependencies: &[],
+        dev_dependencies: &["tokio = { workspace = true, features = [\"macros\", \"rt-multi-thread\"] }"],
         features: &["default = [\"tls\"]", "tls = [\"verifyd-runtime/tls\"]"],
-        about: "`Client::new(base_url, username, password)` with an account SID and auth token or an API key SID and secret; one async method per operation taking its typed request; for every list, a `<operation>_stream` that yields every item of every page, following `meta.next_page_url`. Failures are `ClientError`, with Twilio's `code`, `message`, `more_info` and `status` when the server answered with an error body. TLS through rustls with the ring provider (feature `tls`, on by default).",
+        keywords: &["twilio", "verify", "otp", "2fa", "client"],
+        categories: &["api-bindings", "authentication", "web-programming::http-client"],
+        readme: readme(api),
     }
     .files();
     files.push(text_file(
@@ -36,8 +38,23 @@ pub fn files(api: &Api) -> Result<Vec<GeneratedFile>, Error> {
         ),
     ));
     files.push(rust_file(&format!("{DIR}/src/client.rs"), tokens(api))?);
+    if EXAMPLE_OPERATIONS.iter().all(|id| api.operation(id).is_some()) {
+        files.push(text_file(&format!("{DIR}/examples/verify.rs"), format!("{RUST_HEADER}\n{EXAMPLE}")));
+    }
     Ok(files)
 }
+
+/// `examples/verify.rs`: start a verification and check its code. It is written for Twilio
+/// Verify's operations, and emitted only for a spec that has them.
+const EXAMPLE: &str = include_str!("../../templates/client_example_verify.rs");
+const EXAMPLE_OPERATIONS: [&str; 3] = ["createService", "createVerification", "createVerificationCheck"];
+
+/// The README: building a client, calling an operation, paging, errors, TLS.
+fn readme(api: &Api) -> String {
+    README.replace("{DEFAULT_BASE_URL}", &api.default_base_url)
+}
+
+const README: &str = include_str!("../../templates/client_README.md");
 
 fn method(api: &Api, op: &Operation) -> TokenStream {
     let docs = operation_doc(api, op);

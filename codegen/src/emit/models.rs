@@ -33,7 +33,9 @@ pub fn files(api: &Api) -> Result<Vec<GeneratedFile>, Error> {
             "verifyd-models = { path = \".\", features = [\"proptest\"] }",
         ],
         features: &["proptest = [\"dep:proptest\", \"verifyd-runtime/proptest\"]"],
-        about: "One request type per operation (path, query and body together) implementing `verifyd_runtime::WireRequest`: encode to and decode from Twilio's form wire (dotted keys, repeated keys for arrays, JSON-valued keys), with the spec's constraints and error codes. One type per response schema (serde JSON). Enums are closed: a request with a value the spec does not list is refused; response fields hold them as `verifyd_runtime::Open`, which keeps unknown values.",
+        keywords: &["twilio", "verify", "otp", "2fa", "openapi"],
+        categories: &["api-bindings", "authentication", "encoding"],
+        readme: "One request type per operation (path, query and body together) implementing `verifyd_runtime::WireRequest`: encode to and decode from Twilio's form wire (dotted keys, repeated keys for arrays, JSON-valued keys), with the spec's constraints and error codes. Every request type has a `new` taking its required values; the optional ones are public `Option` fields. Beside each, an enum of its inputs (`CreateVerificationField`) names each one's wire key and error code. One type per response schema (serde JSON). Enums are closed: a request with a value the spec does not list is refused; response fields hold them as `verifyd_runtime::Open`, which keeps unknown values. `Sid`, `Timestamp`, `HttpUrl`, `Open` and the error types are re-exported from `verifyd-runtime`.\n\nFeature `proptest`: a `strategies` module with a proptest strategy for every request type, yielding valid requests in canonical form (what decoding gives back), for round-trip tests.".to_owned(),
     }
     .files();
     files.push(text_file(&format!("{DIR}/src/lib.rs"), lib_rs(api)));
@@ -53,7 +55,7 @@ pub fn files(api: &Api) -> Result<Vec<GeneratedFile>, Error> {
 
 fn lib_rs(api: &Api) -> String {
     format!(
-        "{RUST_HEADER}\n//! Models of the {} wire: requests with their form codec, responses with serde.\n//!\n//! Generated from `spec/openapi.yaml`; see the crate README.\n\n{PANIC_FREE}\n#[rustfmt::skip]\nmod patterns;\n#[rustfmt::skip]\nmod requests;\n#[rustfmt::skip]\n#[cfg(feature = \"proptest\")]\npub mod strategies;\n#[rustfmt::skip]\nmod types;\n\npub use requests::*;\npub use types::*;\npub use verifyd_runtime::{{\n    DecodeError, HttpUrl, InvalidParameter, ListPage, Open, Rejection, Sid, Timestamp, WireEnum, WireRequest,\n}};\n",
+        "{RUST_HEADER}\n//! Models of the {} wire: requests with their form codec, responses with serde.\n//!\n//! Generated from `spec/openapi.yaml`; see the crate README.\n\n#![deny(missing_docs)]\n{PANIC_FREE}\n#[rustfmt::skip]\nmod patterns;\n#[rustfmt::skip]\nmod requests;\n#[rustfmt::skip]\n#[cfg(feature = \"proptest\")]\npub mod strategies;\n#[rustfmt::skip]\nmod types;\n\npub use requests::*;\npub use types::*;\npub use verifyd_runtime::{{\n    DecodeError, HttpUrl, InvalidParameter, ListPage, Open, Rejection, Sid, Timestamp, WireEnum, WireRequest,\n}};\n",
         api.title
     )
 }
@@ -185,8 +187,8 @@ fn types(api: &Api, patterns: &Patterns, form_structs: &BTreeSet<String>) -> Res
     for def in api.types.values() {
         items.push(match def {
             TypeDef::Struct(s) if s.name == api.error_type => error_type(s)?,
-            TypeDef::Struct(s) => struct_tokens(s, patterns, form_structs.contains(&s.name)),
-            TypeDef::Enum(e) => enum_tokens(e),
+            TypeDef::Struct(s) => struct_tokens(api, s, patterns, form_structs.contains(&s.name)),
+            TypeDef::Enum(e) => enum_tokens(api, e),
         });
     }
     let mut pages = BTreeMap::new();
@@ -231,9 +233,9 @@ fn error_type(s: &StructDef) -> Result<TokenStream, Error> {
     })
 }
 
-fn struct_tokens(s: &StructDef, patterns: &Patterns, in_forms: bool) -> TokenStream {
+fn struct_tokens(api: &Api, s: &StructDef, patterns: &Patterns, in_forms: bool) -> TokenStream {
     let name = ident(&s.name);
-    let docs = doc(s.doc.as_deref());
+    let docs = doc(Some(&s.doc.clone().unwrap_or_else(|| usage_doc(api, &s.name))));
     // A struct sent in a request keeps the closed enums: the server refuses what it does not
     // know. Elsewhere (response bodies) enums are open, so a client survives new values.
     let open_enums = !in_forms;
@@ -247,7 +249,8 @@ fn struct_tokens(s: &StructDef, patterns: &Patterns, in_forms: bool) -> TokenStr
             let json = &f.json;
             quote!(#[serde(rename = #json)])
         };
-        let docs = doc(f.doc.as_deref());
+        let text = f.doc.clone().unwrap_or_else(|| field_doc(&f.json, &f.ty, f.nullable, open_enums));
+        let docs = doc(Some(&text));
         quote! { #docs #rename pub #field: #ty, }
     });
     let wire = in_forms.then(|| {
@@ -306,9 +309,9 @@ fn field_ty_tokens(ty: &Ty, open_enums: bool) -> TokenStream {
     }
 }
 
-fn enum_tokens(e: &EnumDef) -> TokenStream {
+fn enum_tokens(api: &Api, e: &EnumDef) -> TokenStream {
     let name = ident(&e.name);
-    let docs = doc(e.doc.as_deref());
+    let docs = doc(Some(&e.doc.clone().unwrap_or_else(|| usage_doc(api, &e.name))));
     let variants: Vec<_> = e.variants.iter().map(|(_, v)| ident(v)).collect();
     let values: Vec<_> = e.variants.iter().map(|(w, _)| w.as_str()).collect();
     let variant_docs = values.iter().map(|v| format!(" `{v}`"));
@@ -322,6 +325,7 @@ fn enum_tokens(e: &EnumDef) -> TokenStream {
             #( #[doc = #variant_docs] #variants, )*
         }
         impl #name {
+            /// The value's text on the wire and in JSON, as the spec lists it.
             pub fn as_str(&self) -> &'static str {
                 match self {
                     #( Self::#variants => #values, )*
@@ -418,4 +422,95 @@ fn list_page(api: &Api, body: &str, list: &crate::ir::ListInfo) -> Result<TokenS
             }
         }
     })
+}
+
+/// The doc of a response or shared field the spec does not describe: its JSON key, what its
+/// type holds, and when it is `None`.
+pub fn field_doc(json: &str, ty: &Ty, nullable: bool, open_enums: bool) -> String {
+    let mut text = format!("The `{json}` field: {}.", ty_phrase(ty, open_enums));
+    if nullable {
+        text.push_str(&format!(" `None` when the JSON has no `{json}` or `null`."));
+    }
+    text
+}
+
+/// What a value of `ty` is, as a phrase ("a SID starting `VA`"), with intra-doc links that
+/// resolve in the models crate.
+pub fn ty_phrase(ty: &Ty, open_enums: bool) -> String {
+    match ty {
+        Ty::String => "text".to_owned(),
+        Ty::Integer => "an integer".to_owned(),
+        Ty::Boolean => "`true` or `false`".to_owned(),
+        Ty::DateTime => "a UTC time to the second (RFC 3339 text in JSON)".to_owned(),
+        Ty::Url => "an absolute http(s) URL".to_owned(),
+        Ty::Sid { prefix } => format!("a SID starting `{prefix}`"),
+        Ty::Enum(name) if open_enums => format!(
+            "one of the [`{name}`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open))"
+        ),
+        Ty::Enum(name) => format!("one of the [`{name}`] values"),
+        Ty::Struct(name) => {
+            let article = if name.starts_with(['A', 'E', 'I', 'O', 'U']) { "an" } else { "a" };
+            format!("{article} [`{name}`] object")
+        }
+        Ty::StringMap => "a JSON object whose values are strings".to_owned(),
+        Ty::JsonObject => "any JSON object".to_owned(),
+        Ty::Array(item) => format!("a JSON array, each item {}", ty_phrase(item, open_enums)),
+    }
+}
+
+/// The doc of a schema the spec does not describe: where it is used. Operations link to their
+/// request types; containing schemas to themselves.
+fn usage_doc(api: &Api, name: &str) -> String {
+    let op_link = |op: &crate::ir::Operation| format!("[`{}`](crate::{})", op.id, op.request_type);
+    let mut sentences = Vec::new();
+    let lists: Vec<_> = api.operations.iter().filter(|op| op.success.body.as_deref() == Some(name)).collect();
+    if let Some(list) = lists.iter().find_map(|op| op.list.as_ref()) {
+        let ops = join(lists.iter().map(|op| op_link(op)).collect());
+        sentences.push(format!(
+            "One page of a list, the JSON body answering {ops}: the page's `{}` and the pagination `meta`.",
+            list.key
+        ));
+    } else if !lists.is_empty() {
+        sentences.push(format!("The JSON body answering {}.", join(lists.iter().map(|op| op_link(op)).collect())));
+    }
+    // Field key → the schemas that hold this one there.
+    let mut holders: BTreeMap<(&str, bool), Vec<String>> = BTreeMap::new();
+    for def in api.types.values() {
+        if let TypeDef::Struct(s) = def {
+            for f in &s.fields {
+                if matches!(innermost(&f.ty), Ty::Struct(n) | Ty::Enum(n) if n == name) {
+                    let in_array = matches!(f.ty, Ty::Array(_));
+                    holders.entry((f.json.as_str(), in_array)).or_default().push(format!("[`{}`]", s.name));
+                }
+            }
+        }
+    }
+    for ((key, in_array), structs) in holders {
+        let what = if in_array { "One item of the" } else { "The" };
+        sentences.push(format!("{what} `{key}` of {}.", join(structs)));
+    }
+    let mut inputs = Vec::new();
+    for op in &api.operations {
+        for input in &op.inputs {
+            if matches!(innermost(&input.ty), Ty::Struct(n) | Ty::Enum(n) if n == name) {
+                inputs.push(format!("`{}` input of {}", input.wire, op_link(op)));
+            }
+        }
+    }
+    if !inputs.is_empty() {
+        sentences.push(format!("The {}.", join(inputs)));
+    }
+    if sentences.is_empty() {
+        sentences.push(format!("The spec's `{name}` schema."));
+    }
+    sentences.join(" ")
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn join(mut items: Vec<String>) -> String {
+    match items.pop() {
+        None => String::new(),
+        Some(last) if items.is_empty() => last,
+        Some(last) => format!("{} and {last}", items.join(", ")),
+    }
 }

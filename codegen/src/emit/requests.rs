@@ -60,9 +60,13 @@ fn operation(api: &Api, op: &Operation, patterns: &Patterns) -> Result<TokenStre
             Location::Body => "form",
         };
         let mut text = format!("Wire: `{}` ({place}{}).", input.wire, if input.required { ", required" } else { "" });
-        if let Some(d) = &input.doc {
-            text = format!("{}\n\n{text}", d.trim());
-        }
+        let about = input.doc.clone().unwrap_or_else(|| {
+            let what = super::models::ty_phrase(&input.ty, false);
+            let what = if input.repeated { format!("one or more values (a repeated key), each {what}") } else { what };
+            let absent = if input.required { "" } else { " `None` sends nothing." };
+            format!("The `{}` input: {what}.{absent}", input.wire)
+        });
+        text = format!("{}\n\n{text}", about.trim());
         let docs = doc(Some(&text));
         quote! { #docs pub #field: #ty, }
     });

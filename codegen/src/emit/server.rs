@@ -24,7 +24,9 @@ pub fn files(api: &Api) -> Result<Vec<GeneratedFile>, Error> {
         ],
         dev_dependencies: &[],
         features: &[],
-        about: "Implement `Api` (one async method per operation, receiving the authenticated principal and the typed request) and `Authenticate` (credentials to a principal, and the clock that dates every answer), then serve `router(api, options)`. The router lives under the spec's base path; before a method runs it authenticates (401 `20003`), checks the spec's access rules (`x-verifyd-access`: which principal kinds may call the operation, and which request keys must equal the principal's claims), and decodes path, query and body with the spec's constraints and error codes. It writes the spec's statuses and Twilio's error JSON, also for unknown paths, wrong methods, wrong content types and oversized bodies. No axum type appears in the trait.",
+        keywords: &["twilio", "verify", "otp", "2fa", "axum"],
+        categories: &["authentication", "web-programming::http-server"],
+        readme: readme(api),
     }
     .files();
     files.push(text_file(
@@ -41,6 +43,16 @@ pub fn files(api: &Api) -> Result<Vec<GeneratedFile>, Error> {
 }
 
 /// The `Role` enum and the `Api` trait.
+/// The README: what to implement and what the router does.
+fn readme(api: &Api) -> String {
+    let traits: Vec<String> = api.tags.iter().map(|t| format!("`{}`", t.trait_name)).collect();
+    format!(
+        "Implement `Authenticate` (credentials to a principal, and the clock that dates every answer) and one trait per tag of the spec ({}): one async method per operation, receiving the authenticated principal and the typed request, answering a `Reply` or the implementation's error (a `WireError`, written as Twilio's error JSON). `Api` is implemented for whatever implements them all. Then serve `router(Arc::new(api), RouterOptions::default())`, an `axum::Router`.\n\nThe router lives under the spec's base path (`{}`); before a method runs it authenticates (401 `20003`), checks the spec's access rules (`x-verifyd-access`: which principal kinds may call the operation, and which request keys must equal the principal's claims), and decodes path, query and body with the spec's constraints and error codes. It writes the spec's statuses and Twilio's error JSON, also for unknown paths, wrong methods, wrong content types and oversized bodies. No axum type appears in the traits.",
+        traits.join(", "),
+        api.base_path
+    )
+}
+
 fn api_tokens(api: &Api) -> TokenStream {
     let variants: Vec<_> = api.principals.iter().map(|p| ident(&p.variant)).collect();
     let docs = api.principals.iter().map(|p| doc(p.doc.as_deref()));

@@ -38,7 +38,9 @@ pub fn tokens(api: &Api, patterns: &Patterns, form_structs: &BTreeSet<String>) -
             let f = strategy_fn(name);
             let ty = ident(name);
             let variants = e.variants.iter().map(|(_, v)| ident(v));
+            let doc = format!(" Every [`{name}`] value the spec lists, each as likely.");
             Some(quote! {
+                #[doc = #doc]
                 pub fn #f() -> BoxedStrategy<#ty> {
                     proptest::sample::select(vec![#(#ty::#variants),*]).boxed()
                 }
@@ -57,7 +59,10 @@ pub fn tokens(api: &Api, patterns: &Patterns, form_structs: &BTreeSet<String>) -
                 })
                 .collect();
             let fields: Vec<_> = s.fields.iter().map(|f| ident(&f.field)).collect();
-            Some(build(name, &fields, &values))
+            let doc = format!(
+                " [`{name}`] values as a request sends them: every value within the spec's rules, optional fields sometimes `None`."
+            );
+            Some(build(name, &doc, &fields, &values))
         }
         _ => None,
     });
@@ -71,7 +76,15 @@ pub fn tokens(api: &Api, patterns: &Patterns, form_structs: &BTreeSet<String>) -
             })
             .collect();
         let fields: Vec<_> = op.inputs.iter().map(|i| ident(&i.field)).collect();
-        build(&op.request_type, &fields, &values)
+        let doc = if op.inputs.is_empty() {
+            format!(" The one [`{}`]: `{}` has no inputs.", op.request_type, op.id)
+        } else {
+            format!(
+                " Valid [`{}`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.",
+                op.request_type
+            )
+        };
+        build(&op.request_type, &doc, &fields, &values)
     });
     Ok(quote! {
         //! proptest strategies that yield valid requests in canonical form (what decoding
@@ -97,15 +110,16 @@ fn strategy_fn(type_name: &str) -> syn::Ident {
 }
 
 /// `fn <type>() -> BoxedStrategy<Type>` from one strategy per field.
-fn build(type_name: &str, fields: &[syn::Ident], values: &[TokenStream]) -> TokenStream {
+fn build(type_name: &str, doc: &str, fields: &[syn::Ident], values: &[TokenStream]) -> TokenStream {
     let f = strategy_fn(type_name);
     let ty = ident(type_name);
     if fields.is_empty() {
-        return quote! { pub fn #f() -> BoxedStrategy<#ty> { Just(#ty {}).boxed() } };
+        return quote! { #[doc = #doc] pub fn #f() -> BoxedStrategy<#ty> { Just(#ty {}).boxed() } };
     }
     let groups = values.chunks(TUPLE).map(|chunk| quote!((#(#chunk,)*)));
     let bindings = fields.chunks(TUPLE).map(|chunk| quote!((#(#chunk,)*)));
     quote! {
+        #[doc = #doc]
         pub fn #f() -> BoxedStrategy<#ty> {
             (#(#groups,)*).prop_map(|(#(#bindings,)*)| #ty { #(#fields),* }).boxed()
         }

@@ -4,6 +4,7 @@
 //!
 //! Generated from `spec/openapi.yaml`; see the crate README.
 
+#![deny(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::string_slice, clippy::panic)

@@ -4405,6 +4405,8 @@ pub struct CreateFactorRequest {
     ///
     /// Wire: `FriendlyName` (form, required).
     pub friendly_name: String,
+    /// The `FactorType` input: one of the [`FactorType`] values.
+    ///
     /// Wire: `FactorType` (form, required).
     pub factor_type: FactorType,
     /// Same as `Config.Alg` for TOTP, which wins when both are sent. The server refuses (`Invalid parameter: Binding.Alg`) `ES256` for a TOTP factor without `Config.Alg`, and any value but `ES256` for a push factor, with the code of `Binding.PublicKey` (60314).
@@ -4443,6 +4445,8 @@ pub struct CreateFactorRequest {
     ///
     /// Wire: `Config.NotificationToken` (form).
     pub config_notification_token: Option<String>,
+    /// The `Config.Alg` input: one of the [`TotpAlgorithm`] values. `None` sends nothing.
+    ///
     /// Wire: `Config.Alg` (form).
     pub config_alg: Option<TotpAlgorithm>,
     /// TOTP only; number of digits of the codes.
@@ -6439,6 +6443,8 @@ pub struct CreateAccessTokenRequest {
     ///
     /// Wire: `Identity` (form, required).
     pub identity: String,
+    /// The `FactorType` input: one of the [`FactorType`] values.
+    ///
     /// Wire: `FactorType` (form, required).
     pub factor_type: FactorType,
     /// Name given to the factor created with the token.
@@ -6910,8 +6916,12 @@ pub struct CreateWebhookRequest {
     ///
     /// Wire: `WebhookUrl` (form, required).
     pub webhook_url: verifyd_runtime::HttpUrl,
+    /// The `Status` input: one of the [`WebhookStatus`] values. `None` sends nothing.
+    ///
     /// Wire: `Status` (form).
     pub status: Option<WebhookStatus>,
+    /// The `Version` input: one of the [`WebhookVersion`] values. `None` sends nothing.
+    ///
     /// Wire: `Version` (form).
     pub version: Option<WebhookVersion>,
 }
@@ -7226,8 +7236,12 @@ pub struct UpdateWebhookRequest {
     ///
     /// Wire: `WebhookUrl` (form).
     pub webhook_url: Option<verifyd_runtime::HttpUrl>,
+    /// The `Status` input: one of the [`WebhookStatus`] values. `None` sends nothing.
+    ///
     /// Wire: `Status` (form).
     pub status: Option<WebhookStatus>,
+    /// The `Version` input: one of the [`WebhookVersion`] values. `None` sends nothing.
+    ///
     /// Wire: `Version` (form).
     pub version: Option<WebhookVersion>,
 }

@@ -5,6 +5,7 @@
 use proptest::prelude::*;
 #[allow(unused_imports)]
 use crate::*;
+/// Every [`BindingAlgorithm`] value the spec lists, each as likely.
 pub fn binding_algorithm() -> BoxedStrategy<BindingAlgorithm> {
     proptest::sample::select(
             vec![
@@ -14,10 +15,12 @@ pub fn binding_algorithm() -> BoxedStrategy<BindingAlgorithm> {
         )
         .boxed()
 }
+/// Every [`ChallengeListOrder`] value the spec lists, each as likely.
 pub fn challenge_list_order() -> BoxedStrategy<ChallengeListOrder> {
     proptest::sample::select(vec![ChallengeListOrder::Asc, ChallengeListOrder::Desc])
         .boxed()
 }
+/// Every [`ChallengeStatus`] value the spec lists, each as likely.
 pub fn challenge_status() -> BoxedStrategy<ChallengeStatus> {
     proptest::sample::select(
             vec![
@@ -27,9 +30,11 @@ pub fn challenge_status() -> BoxedStrategy<ChallengeStatus> {
         )
         .boxed()
 }
+/// Every [`FactorType`] value the spec lists, each as likely.
 pub fn factor_type() -> BoxedStrategy<FactorType> {
     proptest::sample::select(vec![FactorType::Push, FactorType::Totp]).boxed()
 }
+/// Every [`NotificationPlatform`] value the spec lists, each as likely.
 pub fn notification_platform() -> BoxedStrategy<NotificationPlatform> {
     proptest::sample::select(
             vec![
@@ -39,15 +44,18 @@ pub fn notification_platform() -> BoxedStrategy<NotificationPlatform> {
         )
         .boxed()
 }
+/// Every [`RiskCheck`] value the spec lists, each as likely.
 pub fn risk_check() -> BoxedStrategy<RiskCheck> {
     proptest::sample::select(vec![RiskCheck::Enable, RiskCheck::Disable]).boxed()
 }
+/// Every [`TotpAlgorithm`] value the spec lists, each as likely.
 pub fn totp_algorithm() -> BoxedStrategy<TotpAlgorithm> {
     proptest::sample::select(
             vec![TotpAlgorithm::Sha1, TotpAlgorithm::Sha256, TotpAlgorithm::Sha512],
         )
         .boxed()
 }
+/// Every [`VerificationChannel`] value the spec lists, each as likely.
 pub fn verification_channel() -> BoxedStrategy<VerificationChannel> {
     proptest::sample::select(
             vec![
@@ -58,12 +66,14 @@ pub fn verification_channel() -> BoxedStrategy<VerificationChannel> {
         )
         .boxed()
 }
+/// Every [`VerificationUpdateStatus`] value the spec lists, each as likely.
 pub fn verification_update_status() -> BoxedStrategy<VerificationUpdateStatus> {
     proptest::sample::select(
             vec![VerificationUpdateStatus::Canceled, VerificationUpdateStatus::Approved],
         )
         .boxed()
 }
+/// Every [`WebhookEventType`] value the spec lists, each as likely.
 pub fn webhook_event_type() -> BoxedStrategy<WebhookEventType> {
     proptest::sample::select(
             vec![
@@ -74,13 +84,16 @@ pub fn webhook_event_type() -> BoxedStrategy<WebhookEventType> {
         )
         .boxed()
 }
+/// Every [`WebhookStatus`] value the spec lists, each as likely.
 pub fn webhook_status() -> BoxedStrategy<WebhookStatus> {
     proptest::sample::select(vec![WebhookStatus::Enabled, WebhookStatus::Disabled])
         .boxed()
 }
+/// Every [`WebhookVersion`] value the spec lists, each as likely.
 pub fn webhook_version() -> BoxedStrategy<WebhookVersion> {
     proptest::sample::select(vec![WebhookVersion::V1, WebhookVersion::V2]).boxed()
 }
+/// [`ChallengeDetailsField`] values as a request sends them: every value within the spec's rules, optional fields sometimes `None`.
 pub fn challenge_details_field() -> BoxedStrategy<ChallengeDetailsField> {
     (
         (
@@ -104,6 +117,7 @@ pub fn challenge_details_field() -> BoxedStrategy<ChallengeDetailsField> {
         })
         .boxed()
 }
+/// Valid [`ListServicesRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn list_services_request() -> BoxedStrategy<ListServicesRequest> {
     (
         (
@@ -137,6 +151,7 @@ pub fn list_services_request() -> BoxedStrategy<ListServicesRequest> {
         })
         .boxed()
 }
+/// Valid [`CreateServiceRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn create_service_request() -> BoxedStrategy<CreateServiceRequest> {
     (
         (
@@ -264,11 +279,13 @@ pub fn create_service_request() -> BoxedStrategy<CreateServiceRequest> {
         })
         .boxed()
 }
+/// Valid [`FetchServiceRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn fetch_service_request() -> BoxedStrategy<FetchServiceRequest> {
     ((verifyd_runtime::strategies::sid("VA"),),)
         .prop_map(|((service_sid,),)| FetchServiceRequest { service_sid })
         .boxed()
 }
+/// Valid [`UpdateServiceRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn update_service_request() -> BoxedStrategy<UpdateServiceRequest> {
     (
         (
@@ -400,6 +417,7 @@ pub fn update_service_request() -> BoxedStrategy<UpdateServiceRequest> {
         })
         .boxed()
 }
+/// Valid [`DeleteServiceRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn delete_service_request() -> BoxedStrategy<DeleteServiceRequest> {
     ((verifyd_runtime::strategies::sid("VA"),),)
         .prop_map(|((service_sid,),)| DeleteServiceRequest {
@@ -407,6 +425,7 @@ pub fn delete_service_request() -> BoxedStrategy<DeleteServiceRequest> {
         })
         .boxed()
 }
+/// Valid [`CreateVerificationRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn create_verification_request() -> BoxedStrategy<CreateVerificationRequest> {
     (
         (
@@ -521,6 +540,7 @@ pub fn create_verification_request() -> BoxedStrategy<CreateVerificationRequest>
         })
         .boxed()
 }
+/// Valid [`FetchVerificationRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn fetch_verification_request() -> BoxedStrategy<FetchVerificationRequest> {
     ((verifyd_runtime::strategies::sid("VA"), verifyd_runtime::strategies::sid("VE")),)
         .prop_map(|((service_sid, verification_sid),)| FetchVerificationRequest {
@@ -529,6 +549,7 @@ pub fn fetch_verification_request() -> BoxedStrategy<FetchVerificationRequest> {
         })
         .boxed()
 }
+/// Valid [`UpdateVerificationRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn update_verification_request() -> BoxedStrategy<UpdateVerificationRequest> {
     (
         (
@@ -544,6 +565,7 @@ pub fn update_verification_request() -> BoxedStrategy<UpdateVerificationRequest>
         })
         .boxed()
 }
+/// Valid [`CreateVerificationCheckRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn create_verification_check_request() -> BoxedStrategy<
     CreateVerificationCheckRequest,
 > {
@@ -603,6 +625,7 @@ pub fn create_verification_check_request() -> BoxedStrategy<
         })
         .boxed()
 }
+/// Valid [`ListRateLimitsRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn list_rate_limits_request() -> BoxedStrategy<ListRateLimitsRequest> {
     (
         (
@@ -638,6 +661,7 @@ pub fn list_rate_limits_request() -> BoxedStrategy<ListRateLimitsRequest> {
         })
         .boxed()
 }
+/// Valid [`CreateRateLimitRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn create_rate_limit_request() -> BoxedStrategy<CreateRateLimitRequest> {
     (
         (
@@ -661,6 +685,7 @@ pub fn create_rate_limit_request() -> BoxedStrategy<CreateRateLimitRequest> {
         })
         .boxed()
 }
+/// Valid [`FetchRateLimitRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn fetch_rate_limit_request() -> BoxedStrategy<FetchRateLimitRequest> {
     ((verifyd_runtime::strategies::sid("VA"), verifyd_runtime::strategies::sid("RK")),)
         .prop_map(|((service_sid, rate_limit_sid),)| FetchRateLimitRequest {
@@ -669,6 +694,7 @@ pub fn fetch_rate_limit_request() -> BoxedStrategy<FetchRateLimitRequest> {
         })
         .boxed()
 }
+/// Valid [`UpdateRateLimitRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn update_rate_limit_request() -> BoxedStrategy<UpdateRateLimitRequest> {
     (
         (
@@ -686,6 +712,7 @@ pub fn update_rate_limit_request() -> BoxedStrategy<UpdateRateLimitRequest> {
         })
         .boxed()
 }
+/// Valid [`DeleteRateLimitRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn delete_rate_limit_request() -> BoxedStrategy<DeleteRateLimitRequest> {
     ((verifyd_runtime::strategies::sid("VA"), verifyd_runtime::strategies::sid("RK")),)
         .prop_map(|((service_sid, rate_limit_sid),)| DeleteRateLimitRequest {
@@ -694,6 +721,7 @@ pub fn delete_rate_limit_request() -> BoxedStrategy<DeleteRateLimitRequest> {
         })
         .boxed()
 }
+/// Valid [`ListBucketsRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn list_buckets_request() -> BoxedStrategy<ListBucketsRequest> {
     (
         (
@@ -731,6 +759,7 @@ pub fn list_buckets_request() -> BoxedStrategy<ListBucketsRequest> {
         })
         .boxed()
 }
+/// Valid [`CreateBucketRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn create_bucket_request() -> BoxedStrategy<CreateBucketRequest> {
     (
         (
@@ -760,6 +789,7 @@ pub fn create_bucket_request() -> BoxedStrategy<CreateBucketRequest> {
         })
         .boxed()
 }
+/// Valid [`FetchBucketRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn fetch_bucket_request() -> BoxedStrategy<FetchBucketRequest> {
     (
         (
@@ -775,6 +805,7 @@ pub fn fetch_bucket_request() -> BoxedStrategy<FetchBucketRequest> {
         })
         .boxed()
 }
+/// Valid [`UpdateBucketRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn update_bucket_request() -> BoxedStrategy<UpdateBucketRequest> {
     (
         (
@@ -810,6 +841,7 @@ pub fn update_bucket_request() -> BoxedStrategy<UpdateBucketRequest> {
         })
         .boxed()
 }
+/// Valid [`DeleteBucketRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn delete_bucket_request() -> BoxedStrategy<DeleteBucketRequest> {
     (
         (
@@ -825,6 +857,7 @@ pub fn delete_bucket_request() -> BoxedStrategy<DeleteBucketRequest> {
         })
         .boxed()
 }
+/// Valid [`ListEntitiesRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn list_entities_request() -> BoxedStrategy<ListEntitiesRequest> {
     (
         (
@@ -860,6 +893,7 @@ pub fn list_entities_request() -> BoxedStrategy<ListEntitiesRequest> {
         })
         .boxed()
 }
+/// Valid [`CreateEntityRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn create_entity_request() -> BoxedStrategy<CreateEntityRequest> {
     (
         (
@@ -880,6 +914,7 @@ pub fn create_entity_request() -> BoxedStrategy<CreateEntityRequest> {
         })
         .boxed()
 }
+/// Valid [`FetchEntityRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn fetch_entity_request() -> BoxedStrategy<FetchEntityRequest> {
     (
         (
@@ -900,6 +935,7 @@ pub fn fetch_entity_request() -> BoxedStrategy<FetchEntityRequest> {
         })
         .boxed()
 }
+/// Valid [`DeleteEntityRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn delete_entity_request() -> BoxedStrategy<DeleteEntityRequest> {
     (
         (
@@ -920,6 +956,7 @@ pub fn delete_entity_request() -> BoxedStrategy<DeleteEntityRequest> {
         })
         .boxed()
 }
+/// Valid [`ListFactorsRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn list_factors_request() -> BoxedStrategy<ListFactorsRequest> {
     (
         (
@@ -964,6 +1001,7 @@ pub fn list_factors_request() -> BoxedStrategy<ListFactorsRequest> {
         })
         .boxed()
 }
+/// Valid [`CreateFactorRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn create_factor_request() -> BoxedStrategy<CreateFactorRequest> {
     (
         (
@@ -1125,6 +1163,7 @@ pub fn create_factor_request() -> BoxedStrategy<CreateFactorRequest> {
         })
         .boxed()
 }
+/// Valid [`FetchFactorRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn fetch_factor_request() -> BoxedStrategy<FetchFactorRequest> {
     (
         (
@@ -1147,6 +1186,7 @@ pub fn fetch_factor_request() -> BoxedStrategy<FetchFactorRequest> {
         })
         .boxed()
 }
+/// Valid [`UpdateFactorRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn update_factor_request() -> BoxedStrategy<UpdateFactorRequest> {
     (
         (
@@ -1257,6 +1297,7 @@ pub fn update_factor_request() -> BoxedStrategy<UpdateFactorRequest> {
         })
         .boxed()
 }
+/// Valid [`DeleteFactorRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn delete_factor_request() -> BoxedStrategy<DeleteFactorRequest> {
     (
         (
@@ -1279,6 +1320,7 @@ pub fn delete_factor_request() -> BoxedStrategy<DeleteFactorRequest> {
         })
         .boxed()
 }
+/// Valid [`ListChallengesRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn list_challenges_request() -> BoxedStrategy<ListChallengesRequest> {
     (
         (
@@ -1342,6 +1384,7 @@ pub fn list_challenges_request() -> BoxedStrategy<ListChallengesRequest> {
         })
         .boxed()
 }
+/// Valid [`CreateChallengeRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn create_challenge_request() -> BoxedStrategy<CreateChallengeRequest> {
     (
         (
@@ -1419,6 +1462,7 @@ pub fn create_challenge_request() -> BoxedStrategy<CreateChallengeRequest> {
         })
         .boxed()
 }
+/// Valid [`FetchChallengeRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn fetch_challenge_request() -> BoxedStrategy<FetchChallengeRequest> {
     (
         (
@@ -1441,6 +1485,7 @@ pub fn fetch_challenge_request() -> BoxedStrategy<FetchChallengeRequest> {
         })
         .boxed()
 }
+/// Valid [`UpdateChallengeRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn update_challenge_request() -> BoxedStrategy<UpdateChallengeRequest> {
     (
         (
@@ -1482,6 +1527,7 @@ pub fn update_challenge_request() -> BoxedStrategy<UpdateChallengeRequest> {
         })
         .boxed()
 }
+/// Valid [`CreateNotificationRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn create_notification_request() -> BoxedStrategy<CreateNotificationRequest> {
     (
         (
@@ -1514,6 +1560,7 @@ pub fn create_notification_request() -> BoxedStrategy<CreateNotificationRequest>
         })
         .boxed()
 }
+/// Valid [`CreateAccessTokenRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn create_access_token_request() -> BoxedStrategy<CreateAccessTokenRequest> {
     (
         (
@@ -1555,6 +1602,7 @@ pub fn create_access_token_request() -> BoxedStrategy<CreateAccessTokenRequest> 
         })
         .boxed()
 }
+/// Valid [`FetchAccessTokenRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn fetch_access_token_request() -> BoxedStrategy<FetchAccessTokenRequest> {
     ((verifyd_runtime::strategies::sid("VA"), verifyd_runtime::strategies::sid("YK")),)
         .prop_map(|((service_sid, access_token_sid),)| FetchAccessTokenRequest {
@@ -1563,6 +1611,7 @@ pub fn fetch_access_token_request() -> BoxedStrategy<FetchAccessTokenRequest> {
         })
         .boxed()
 }
+/// Valid [`ListWebhooksRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn list_webhooks_request() -> BoxedStrategy<ListWebhooksRequest> {
     (
         (
@@ -1598,6 +1647,7 @@ pub fn list_webhooks_request() -> BoxedStrategy<ListWebhooksRequest> {
         })
         .boxed()
 }
+/// Valid [`CreateWebhookRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn create_webhook_request() -> BoxedStrategy<CreateWebhookRequest> {
     (
         (
@@ -1635,6 +1685,7 @@ pub fn create_webhook_request() -> BoxedStrategy<CreateWebhookRequest> {
         })
         .boxed()
 }
+/// Valid [`FetchWebhookRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn fetch_webhook_request() -> BoxedStrategy<FetchWebhookRequest> {
     ((verifyd_runtime::strategies::sid("VA"), verifyd_runtime::strategies::sid("YW")),)
         .prop_map(|((service_sid, webhook_sid),)| FetchWebhookRequest {
@@ -1643,6 +1694,7 @@ pub fn fetch_webhook_request() -> BoxedStrategy<FetchWebhookRequest> {
         })
         .boxed()
 }
+/// Valid [`UpdateWebhookRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn update_webhook_request() -> BoxedStrategy<UpdateWebhookRequest> {
     (
         (
@@ -1695,6 +1747,7 @@ pub fn update_webhook_request() -> BoxedStrategy<UpdateWebhookRequest> {
         })
         .boxed()
 }
+/// Valid [`DeleteWebhookRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn delete_webhook_request() -> BoxedStrategy<DeleteWebhookRequest> {
     ((verifyd_runtime::strategies::sid("VA"), verifyd_runtime::strategies::sid("YW")),)
         .prop_map(|((service_sid, webhook_sid),)| DeleteWebhookRequest {

@@ -2,19 +2,28 @@
 
 //! One type per schema of the spec: the JSON bodies of responses, and the values
 //! they share with requests.
+/// The JSON body answering [`createAccessToken`](crate::CreateAccessTokenRequest) and [`fetchAccessToken`](crate::FetchAccessTokenRequest).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AccessToken {
+    /// The `sid` field: a SID starting `YK`.
     pub sid: verifyd_runtime::Sid,
+    /// The `account_sid` field: a SID starting `AC`.
     pub account_sid: verifyd_runtime::Sid,
+    /// The `service_sid` field: a SID starting `VA`.
     pub service_sid: verifyd_runtime::Sid,
+    /// The `entity_identity` field: text. `None` when the JSON has no `entity_identity` or `null`.
     pub entity_identity: Option<String>,
+    /// The `factor_type` field: one of the [`FactorType`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
     pub factor_type: verifyd_runtime::Open<FactorType>,
+    /// The `factor_friendly_name` field: text. `None` when the JSON has no `factor_friendly_name` or `null`.
     pub factor_friendly_name: Option<String>,
     /// The token to hand to the app; opaque to clients.
     pub token: Option<String>,
     /// Seconds the token stays valid.
     pub ttl: i64,
+    /// The `date_created` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_created: verifyd_runtime::Timestamp,
+    /// The `url` field: an absolute http(s) URL.
     pub url: verifyd_runtime::HttpUrl,
 }
 /// Algorithm of a factor binding: a TOTP hash (same as the `Config.Alg` values) or `ES256` for a push key.
@@ -33,6 +42,7 @@ pub enum BindingAlgorithm {
     Es256,
 }
 impl BindingAlgorithm {
+    /// The value's text on the wire and in JSON, as the spec lists it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Sha1 => "sha1",
@@ -89,58 +99,92 @@ impl verifyd_runtime::ToWire for BindingAlgorithm {
         self.as_str().to_owned()
     }
 }
+/// The JSON body answering [`createBucket`](crate::CreateBucketRequest), [`fetchBucket`](crate::FetchBucketRequest) and [`updateBucket`](crate::UpdateBucketRequest). One item of the `buckets` of [`BucketList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Bucket {
+    /// The `sid` field: a SID starting `BL`.
     pub sid: verifyd_runtime::Sid,
+    /// The `rate_limit_sid` field: a SID starting `RK`. `None` when the JSON has no `rate_limit_sid` or `null`.
     pub rate_limit_sid: Option<verifyd_runtime::Sid>,
+    /// The `service_sid` field: a SID starting `VA`.
     pub service_sid: verifyd_runtime::Sid,
+    /// The `account_sid` field: a SID starting `AC`.
     pub account_sid: verifyd_runtime::Sid,
     /// Requests admitted for one value within a window.
     pub max: i64,
     /// Length of the window, in seconds.
     pub interval: i64,
+    /// The `date_created` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_created: verifyd_runtime::Timestamp,
+    /// The `date_updated` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_updated: verifyd_runtime::Timestamp,
+    /// The `url` field: an absolute http(s) URL.
     pub url: verifyd_runtime::HttpUrl,
 }
+/// One page of a list, the JSON body answering [`listBuckets`](crate::ListBucketsRequest): the page's `buckets` and the pagination `meta`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BucketList {
+    /// The `buckets` field: a JSON array, each item a [`Bucket`] object.
     pub buckets: Vec<Bucket>,
+    /// The `meta` field: a [`PaginationMeta`] object.
     pub meta: PaginationMeta,
 }
+/// The JSON body answering [`createChallenge`](crate::CreateChallengeRequest), [`fetchChallenge`](crate::FetchChallengeRequest) and [`updateChallenge`](crate::UpdateChallengeRequest). One item of the `challenges` of [`ChallengeList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Challenge {
+    /// The `sid` field: a SID starting `YC`.
     pub sid: verifyd_runtime::Sid,
+    /// The `account_sid` field: a SID starting `AC`.
     pub account_sid: verifyd_runtime::Sid,
+    /// The `service_sid` field: a SID starting `VA`.
     pub service_sid: verifyd_runtime::Sid,
+    /// The `entity_sid` field: a SID starting `YE`. `None` when the JSON has no `entity_sid` or `null`.
     pub entity_sid: Option<verifyd_runtime::Sid>,
+    /// The `identity` field: text. `None` when the JSON has no `identity` or `null`.
     pub identity: Option<String>,
+    /// The `factor_sid` field: a SID starting `YF`. `None` when the JSON has no `factor_sid` or `null`.
     pub factor_sid: Option<verifyd_runtime::Sid>,
+    /// The `date_created` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_created: verifyd_runtime::Timestamp,
+    /// The `date_updated` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_updated: verifyd_runtime::Timestamp,
+    /// The `date_responded` field: a UTC time to the second (RFC 3339 text in JSON). `None` when the JSON has no `date_responded` or `null`.
     pub date_responded: Option<verifyd_runtime::Timestamp>,
+    /// The `expiration_date` field: a UTC time to the second (RFC 3339 text in JSON). `None` when the JSON has no `expiration_date` or `null`.
     pub expiration_date: Option<verifyd_runtime::Timestamp>,
+    /// The `status` field: one of the [`ChallengeStatus`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
     pub status: verifyd_runtime::Open<ChallengeStatus>,
+    /// The `responded_reason` field: one of the [`ChallengeRespondedReason`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
     pub responded_reason: verifyd_runtime::Open<ChallengeRespondedReason>,
     /// What the device shows the user.
     pub details: Option<ChallengeDetails>,
+    /// The `hidden_details` field: a JSON object whose values are strings. `None` when the JSON has no `hidden_details` or `null`.
     pub hidden_details: Option<std::collections::BTreeMap<String, String>>,
+    /// The `metadata` field: a JSON object whose values are strings. `None` when the JSON has no `metadata` or `null`.
     pub metadata: Option<std::collections::BTreeMap<String, String>>,
+    /// The `factor_type` field: one of the [`FactorType`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
     pub factor_type: verifyd_runtime::Open<FactorType>,
+    /// The `url` field: an absolute http(s) URL.
     pub url: verifyd_runtime::HttpUrl,
+    /// The `links` field: a [`ChallengeLinks`] object.
     pub links: ChallengeLinks,
 }
 /// What the device shows the user.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChallengeDetails {
+    /// The `message` field: text.
     pub message: String,
+    /// The `date` field: a UTC time to the second (RFC 3339 text in JSON). `None` when the JSON has no `date` or `null`.
     pub date: Option<verifyd_runtime::Timestamp>,
+    /// The `fields` field: a JSON array, each item a [`ChallengeDetailsField`] object.
     pub fields: Vec<ChallengeDetailsField>,
 }
 /// One label and value pair shown with a challenge.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChallengeDetailsField {
+    /// The `label` field: text.
     pub label: String,
+    /// The `value` field: text.
     pub value: String,
 }
 impl verifyd_runtime::FromWire for ChallengeDetailsField {
@@ -164,15 +208,21 @@ impl verifyd_runtime::ToWire for ChallengeDetailsField {
         verifyd_runtime::json_to_wire(self)
     }
 }
+/// The `links` of [`Challenge`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChallengeLinks {
+    /// The `notifications` field: an absolute http(s) URL.
     pub notifications: verifyd_runtime::HttpUrl,
 }
+/// One page of a list, the JSON body answering [`listChallenges`](crate::ListChallengesRequest): the page's `challenges` and the pagination `meta`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChallengeList {
+    /// The `challenges` field: a JSON array, each item a [`Challenge`] object.
     pub challenges: Vec<Challenge>,
+    /// The `meta` field: a [`PaginationMeta`] object.
     pub meta: PaginationMeta,
 }
+/// The `Order` input of [`listChallenges`](crate::ListChallengesRequest).
 ///
 /// Closed: a request carrying a value the spec does not list is refused at decoding.
 /// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
@@ -184,6 +234,7 @@ pub enum ChallengeListOrder {
     Desc,
 }
 impl ChallengeListOrder {
+    /// The value's text on the wire and in JSON, as the spec lists it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Asc => "asc",
@@ -250,6 +301,7 @@ pub enum ChallengeRespondedReason {
     NotRequested,
 }
 impl ChallengeRespondedReason {
+    /// The value's text on the wire and in JSON, as the spec lists it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::None => "none",
@@ -320,6 +372,7 @@ pub enum ChallengeStatus {
     Denied,
 }
 impl ChallengeStatus {
+    /// The value's text on the wire and in JSON, as the spec lists it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -376,61 +429,102 @@ impl verifyd_runtime::ToWire for ChallengeStatus {
         self.as_str().to_owned()
     }
 }
+/// The JSON body answering [`createEntity`](crate::CreateEntityRequest) and [`fetchEntity`](crate::FetchEntityRequest). One item of the `entities` of [`EntityList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Entity {
+    /// The `sid` field: a SID starting `YE`.
     pub sid: verifyd_runtime::Sid,
+    /// The `identity` field: text. `None` when the JSON has no `identity` or `null`.
     pub identity: Option<String>,
+    /// The `account_sid` field: a SID starting `AC`.
     pub account_sid: verifyd_runtime::Sid,
+    /// The `service_sid` field: a SID starting `VA`.
     pub service_sid: verifyd_runtime::Sid,
+    /// The `date_created` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_created: verifyd_runtime::Timestamp,
+    /// The `date_updated` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_updated: verifyd_runtime::Timestamp,
+    /// The `url` field: an absolute http(s) URL.
     pub url: verifyd_runtime::HttpUrl,
+    /// The `links` field: an [`EntityLinks`] object.
     pub links: EntityLinks,
 }
+/// The `links` of [`Entity`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EntityLinks {
+    /// The `factors` field: an absolute http(s) URL.
     pub factors: verifyd_runtime::HttpUrl,
+    /// The `new_factors` field: an absolute http(s) URL.
     pub new_factors: verifyd_runtime::HttpUrl,
+    /// The `challenges` field: an absolute http(s) URL.
     pub challenges: verifyd_runtime::HttpUrl,
 }
+/// One page of a list, the JSON body answering [`listEntities`](crate::ListEntitiesRequest): the page's `entities` and the pagination `meta`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EntityList {
+    /// The `entities` field: a JSON array, each item an [`Entity`] object.
     pub entities: Vec<Entity>,
+    /// The `meta` field: a [`PaginationMeta`] object.
     pub meta: PaginationMeta,
 }
+/// The JSON body answering [`fetchFactor`](crate::FetchFactorRequest) and [`updateFactor`](crate::UpdateFactorRequest). One item of the `factors` of [`FactorList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Factor {
+    /// The `sid` field: a SID starting `YF`.
     pub sid: verifyd_runtime::Sid,
+    /// The `account_sid` field: a SID starting `AC`.
     pub account_sid: verifyd_runtime::Sid,
+    /// The `service_sid` field: a SID starting `VA`.
     pub service_sid: verifyd_runtime::Sid,
+    /// The `entity_sid` field: a SID starting `YE`. `None` when the JSON has no `entity_sid` or `null`.
     pub entity_sid: Option<verifyd_runtime::Sid>,
+    /// The `identity` field: text. `None` when the JSON has no `identity` or `null`.
     pub identity: Option<String>,
+    /// The `date_created` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_created: verifyd_runtime::Timestamp,
+    /// The `date_updated` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_updated: verifyd_runtime::Timestamp,
+    /// The `friendly_name` field: text. `None` when the JSON has no `friendly_name` or `null`.
     pub friendly_name: Option<String>,
+    /// The `status` field: one of the [`FactorStatus`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
     pub status: verifyd_runtime::Open<FactorStatus>,
+    /// The `factor_type` field: one of the [`FactorType`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
     pub factor_type: verifyd_runtime::Open<FactorType>,
+    /// The `config` field: a [`FactorConfig`] object. `None` when the JSON has no `config` or `null`.
     pub config: Option<FactorConfig>,
+    /// The `metadata` field: any JSON object. `None` when the JSON has no `metadata` or `null`.
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The `url` field: an absolute http(s) URL.
     pub url: verifyd_runtime::HttpUrl,
 }
 /// Configuration of a factor. A TOTP factor fills `alg`, `skew`, `code_length` and `time_step`; a push factor fills `sdk_version`, `app_id`, `notification_platform`, `notification_token` and `credential_sid`. The other keys are null.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FactorConfig {
+    /// The `alg` field: one of the [`TotpAlgorithm`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)). `None` when the JSON has no `alg` or `null`.
     pub alg: Option<verifyd_runtime::Open<TotpAlgorithm>>,
+    /// The `skew` field: an integer. `None` when the JSON has no `skew` or `null`.
     pub skew: Option<i64>,
+    /// The `code_length` field: an integer. `None` when the JSON has no `code_length` or `null`.
     pub code_length: Option<i64>,
+    /// The `time_step` field: an integer. `None` when the JSON has no `time_step` or `null`.
     pub time_step: Option<i64>,
+    /// The `sdk_version` field: text. `None` when the JSON has no `sdk_version` or `null`.
     pub sdk_version: Option<String>,
+    /// The `app_id` field: text. `None` when the JSON has no `app_id` or `null`.
     pub app_id: Option<String>,
+    /// The `notification_platform` field: one of the [`NotificationPlatform`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)). `None` when the JSON has no `notification_platform` or `null`.
     pub notification_platform: Option<verifyd_runtime::Open<NotificationPlatform>>,
+    /// The `notification_token` field: text. `None` when the JSON has no `notification_token` or `null`.
     pub notification_token: Option<String>,
     /// Push only; the `kid` the device puts in the JWTs it signs.
     pub credential_sid: Option<verifyd_runtime::Sid>,
 }
+/// One page of a list, the JSON body answering [`listFactors`](crate::ListFactorsRequest): the page's `factors` and the pagination `meta`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FactorList {
+    /// The `factors` field: a JSON array, each item a [`Factor`] object.
     pub factors: Vec<Factor>,
+    /// The `meta` field: a [`PaginationMeta`] object.
     pub meta: PaginationMeta,
 }
 /// Whether a factor has been verified.
@@ -445,6 +539,7 @@ pub enum FactorStatus {
     Verified,
 }
 impl FactorStatus {
+    /// The value's text on the wire and in JSON, as the spec lists it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Unverified => "unverified",
@@ -509,6 +604,7 @@ pub enum FactorType {
     Totp,
 }
 impl FactorType {
+    /// The value's text on the wire and in JSON, as the spec lists it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Push => "push",
@@ -564,43 +660,69 @@ impl verifyd_runtime::ToWire for FactorType {
 /// A factor as answered by its creation, with its binding.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NewFactor {
+    /// The `sid` field: a SID starting `YF`.
     pub sid: verifyd_runtime::Sid,
+    /// The `account_sid` field: a SID starting `AC`.
     pub account_sid: verifyd_runtime::Sid,
+    /// The `service_sid` field: a SID starting `VA`.
     pub service_sid: verifyd_runtime::Sid,
+    /// The `entity_sid` field: a SID starting `YE`. `None` when the JSON has no `entity_sid` or `null`.
     pub entity_sid: Option<verifyd_runtime::Sid>,
+    /// The `identity` field: text. `None` when the JSON has no `identity` or `null`.
     pub identity: Option<String>,
     /// TOTP: the secret and the otpauth URI. Push: the algorithm and the public key. Returned only here.
     pub binding: Option<NewFactorBinding>,
+    /// The `options` field: any JSON object. `None` when the JSON has no `options` or `null`.
     pub options: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The `date_created` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_created: verifyd_runtime::Timestamp,
+    /// The `date_updated` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_updated: verifyd_runtime::Timestamp,
+    /// The `friendly_name` field: text. `None` when the JSON has no `friendly_name` or `null`.
     pub friendly_name: Option<String>,
+    /// The `status` field: one of the [`FactorStatus`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
     pub status: verifyd_runtime::Open<FactorStatus>,
+    /// The `factor_type` field: one of the [`FactorType`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
     pub factor_type: verifyd_runtime::Open<FactorType>,
+    /// The `config` field: a [`FactorConfig`] object. `None` when the JSON has no `config` or `null`.
     pub config: Option<FactorConfig>,
+    /// The `metadata` field: any JSON object. `None` when the JSON has no `metadata` or `null`.
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The `url` field: an absolute http(s) URL.
     pub url: verifyd_runtime::HttpUrl,
 }
 /// TOTP: the secret and the otpauth URI. Push: the algorithm and the public key. Returned only here.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NewFactorBinding {
+    /// The `secret` field: text. `None` when the JSON has no `secret` or `null`.
     pub secret: Option<String>,
+    /// The `uri` field: text. `None` when the JSON has no `uri` or `null`.
     pub uri: Option<String>,
+    /// The `alg` field: one of the [`BindingAlgorithm`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)). `None` when the JSON has no `alg` or `null`.
     pub alg: Option<verifyd_runtime::Open<BindingAlgorithm>>,
+    /// The `public_key` field: text. `None` when the JSON has no `public_key` or `null`.
     pub public_key: Option<String>,
 }
+/// The JSON body answering [`createNotification`](crate::CreateNotificationRequest).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Notification {
+    /// The `sid` field: a SID starting `NT`.
     pub sid: verifyd_runtime::Sid,
+    /// The `account_sid` field: a SID starting `AC`.
     pub account_sid: verifyd_runtime::Sid,
+    /// The `service_sid` field: a SID starting `VA`.
     pub service_sid: verifyd_runtime::Sid,
+    /// The `entity_sid` field: a SID starting `YE`. `None` when the JSON has no `entity_sid` or `null`.
     pub entity_sid: Option<verifyd_runtime::Sid>,
+    /// The `identity` field: text. `None` when the JSON has no `identity` or `null`.
     pub identity: Option<String>,
+    /// The `challenge_sid` field: a SID starting `YC`. `None` when the JSON has no `challenge_sid` or `null`.
     pub challenge_sid: Option<verifyd_runtime::Sid>,
     /// Delivery priority; always `high`.
     pub priority: Option<String>,
     /// Seconds the platform keeps trying to deliver.
     pub ttl: i64,
+    /// The `date_created` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_created: verifyd_runtime::Timestamp,
 }
 /// How a push factor's device is notified.
@@ -617,6 +739,7 @@ pub enum NotificationPlatform {
     None,
 }
 impl NotificationPlatform {
+    /// The value's text on the wire and in JSON, as the spec lists it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Apn => "apn",
@@ -671,36 +794,58 @@ impl verifyd_runtime::ToWire for NotificationPlatform {
         self.as_str().to_owned()
     }
 }
+/// The `meta` of [`BucketList`], [`ChallengeList`], [`EntityList`], [`FactorList`], [`RateLimitList`], [`ServiceList`] and [`WebhookList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PaginationMeta {
+    /// The `page` field: an integer.
     pub page: i64,
+    /// The `page_size` field: an integer.
     pub page_size: i64,
+    /// The `first_page_url` field: an absolute http(s) URL.
     pub first_page_url: verifyd_runtime::HttpUrl,
+    /// The `previous_page_url` field: an absolute http(s) URL. `None` when the JSON has no `previous_page_url` or `null`.
     pub previous_page_url: Option<verifyd_runtime::HttpUrl>,
+    /// The `next_page_url` field: an absolute http(s) URL. `None` when the JSON has no `next_page_url` or `null`.
     pub next_page_url: Option<verifyd_runtime::HttpUrl>,
+    /// The `url` field: an absolute http(s) URL.
     pub url: verifyd_runtime::HttpUrl,
     /// Name of the array property of the list.
     pub key: String,
 }
+/// The JSON body answering [`createRateLimit`](crate::CreateRateLimitRequest), [`fetchRateLimit`](crate::FetchRateLimitRequest) and [`updateRateLimit`](crate::UpdateRateLimitRequest). One item of the `rate_limits` of [`RateLimitList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RateLimit {
+    /// The `sid` field: a SID starting `RK`.
     pub sid: verifyd_runtime::Sid,
+    /// The `service_sid` field: a SID starting `VA`.
     pub service_sid: verifyd_runtime::Sid,
+    /// The `account_sid` field: a SID starting `AC`.
     pub account_sid: verifyd_runtime::Sid,
+    /// The `unique_name` field: text. `None` when the JSON has no `unique_name` or `null`.
     pub unique_name: Option<String>,
+    /// The `description` field: text. `None` when the JSON has no `description` or `null`.
     pub description: Option<String>,
+    /// The `date_created` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_created: verifyd_runtime::Timestamp,
+    /// The `date_updated` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_updated: verifyd_runtime::Timestamp,
+    /// The `url` field: an absolute http(s) URL.
     pub url: verifyd_runtime::HttpUrl,
+    /// The `links` field: a [`RateLimitLinks`] object.
     pub links: RateLimitLinks,
 }
+/// The `links` of [`RateLimit`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RateLimitLinks {
+    /// The `buckets` field: an absolute http(s) URL.
     pub buckets: verifyd_runtime::HttpUrl,
 }
+/// One page of a list, the JSON body answering [`listRateLimits`](crate::ListRateLimitsRequest): the page's `rate_limits` and the pagination `meta`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RateLimitList {
+    /// The `rate_limits` field: a JSON array, each item a [`RateLimit`] object.
     pub rate_limits: Vec<RateLimit>,
+    /// The `meta` field: a [`PaginationMeta`] object.
     pub meta: PaginationMeta,
 }
 /// Whether SMS sends are screened for fraud.
@@ -715,6 +860,7 @@ pub enum RiskCheck {
     Disable,
 }
 impl RiskCheck {
+    /// The value's text on the wire and in JSON, as the spec lists it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Enable => "enable",
@@ -767,9 +913,12 @@ impl verifyd_runtime::ToWire for RiskCheck {
         self.as_str().to_owned()
     }
 }
+/// One page of a list, the JSON body answering [`listServices`](crate::ListServicesRequest): the page's `services` and the pagination `meta`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceList {
+    /// The `services` field: a JSON array, each item a [`VerifyService`] object.
     pub services: Vec<VerifyService>,
+    /// The `meta` field: a [`PaginationMeta`] object.
     pub meta: PaginationMeta,
 }
 /// HMAC hash of a TOTP factor.
@@ -786,6 +935,7 @@ pub enum TotpAlgorithm {
     Sha512,
 }
 impl TotpAlgorithm {
+    /// The value's text on the wire and in JSON, as the spec lists it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Sha1 => "sha1",
@@ -841,28 +991,38 @@ impl verifyd_runtime::ToWire for TotpAlgorithm {
     }
 }
 pub use verifyd_runtime::TwilioError;
+/// The JSON body answering [`createVerification`](crate::CreateVerificationRequest), [`fetchVerification`](crate::FetchVerificationRequest) and [`updateVerification`](crate::UpdateVerificationRequest).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Verification {
     /// Unique identifier of the verification.
     pub sid: verifyd_runtime::Sid,
+    /// The `service_sid` field: a SID starting `VA`.
     pub service_sid: verifyd_runtime::Sid,
+    /// The `account_sid` field: a SID starting `AC`.
     pub account_sid: verifyd_runtime::Sid,
     /// The phone number or e-mail address being verified.
     pub to: Option<String>,
+    /// The `channel` field: one of the [`VerificationChannel`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
     pub channel: verifyd_runtime::Open<VerificationChannel>,
+    /// The `status` field: one of the [`VerificationStatus`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)). `None` when the JSON has no `status` or `null`.
     pub status: Option<verifyd_runtime::Open<VerificationStatus>>,
     /// True once the verification is approved.
     pub valid: Option<bool>,
     /// What a lookup of the number found (empty without lookup).
     pub lookup: Option<VerificationLookup>,
+    /// The `amount` field: text. `None` when the JSON has no `amount` or `null`.
     pub amount: Option<String>,
+    /// The `payee` field: text. `None` when the JSON has no `payee` or `null`.
     pub payee: Option<String>,
     /// One entry per time the code was sent.
     pub send_code_attempts: Option<Vec<VerificationSendCodeAttemptsItem>>,
     /// For the sna channel, the URL the device must open over mobile data.
     pub sna: Option<VerificationSna>,
+    /// The `date_created` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_created: verifyd_runtime::Timestamp,
+    /// The `date_updated` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_updated: verifyd_runtime::Timestamp,
+    /// The `url` field: an absolute http(s) URL.
     pub url: verifyd_runtime::HttpUrl,
 }
 /// Channel a verification code is delivered over.
@@ -883,6 +1043,7 @@ pub enum VerificationChannel {
     Sna,
 }
 impl VerificationChannel {
+    /// The value's text on the wire and in JSON, as the spec lists it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Sms => "sms",
@@ -941,45 +1102,64 @@ impl verifyd_runtime::ToWire for VerificationChannel {
         self.as_str().to_owned()
     }
 }
+/// The JSON body answering [`createVerificationCheck`](crate::CreateVerificationCheckRequest).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VerificationCheck {
     /// The verification that was checked.
     pub sid: verifyd_runtime::Sid,
+    /// The `service_sid` field: a SID starting `VA`.
     pub service_sid: verifyd_runtime::Sid,
+    /// The `account_sid` field: a SID starting `AC`.
     pub account_sid: verifyd_runtime::Sid,
+    /// The `to` field: text. `None` when the JSON has no `to` or `null`.
     pub to: Option<String>,
+    /// The `channel` field: one of the [`VerificationChannel`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
     pub channel: verifyd_runtime::Open<VerificationChannel>,
+    /// The `status` field: one of the [`VerificationStatus`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)). `None` when the JSON has no `status` or `null`.
     pub status: Option<verifyd_runtime::Open<VerificationStatus>>,
     /// Whether the code was right.
     pub valid: Option<bool>,
+    /// The `amount` field: text. `None` when the JSON has no `amount` or `null`.
     pub amount: Option<String>,
+    /// The `payee` field: text. `None` when the JSON has no `payee` or `null`.
     pub payee: Option<String>,
+    /// The `date_created` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_created: verifyd_runtime::Timestamp,
+    /// The `date_updated` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_updated: verifyd_runtime::Timestamp,
     /// Errors of the sna attempts; null when the last channel was not sna.
     pub sna_attempts_error_codes: Option<
         Vec<VerificationCheckSnaAttemptsErrorCodesItem>,
     >,
 }
+/// One item of the `sna_attempts_error_codes` of [`VerificationCheck`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VerificationCheckSnaAttemptsErrorCodesItem {
+    /// The `attempt_sid` field: a SID starting `VL`.
     pub attempt_sid: verifyd_runtime::Sid,
+    /// The `code` field: an integer.
     pub code: i64,
 }
 /// What a lookup of the number found (empty without lookup).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VerificationLookup {
+    /// The `carrier` field: any JSON object. `None` when the JSON has no `carrier` or `null`.
     pub carrier: Option<serde_json::Map<String, serde_json::Value>>,
 }
+/// One item of the `send_code_attempts` of [`Verification`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VerificationSendCodeAttemptsItem {
+    /// The `attempt_sid` field: a SID starting `VL`.
     pub attempt_sid: verifyd_runtime::Sid,
+    /// The `channel` field: text.
     pub channel: String,
+    /// The `time` field: a UTC time to the second (RFC 3339 text in JSON).
     pub time: verifyd_runtime::Timestamp,
 }
 /// For the sna channel, the URL the device must open over mobile data.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VerificationSna {
+    /// The `url` field: an absolute http(s) URL.
     pub url: verifyd_runtime::HttpUrl,
 }
 /// Status of a verification.
@@ -1004,6 +1184,7 @@ pub enum VerificationStatus {
     Expired,
 }
 impl VerificationStatus {
+    /// The value's text on the wire and in JSON, as the spec lists it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -1086,6 +1267,7 @@ pub enum VerificationUpdateStatus {
     Approved,
 }
 impl VerificationUpdateStatus {
+    /// The value's text on the wire and in JSON, as the spec lists it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Canceled => "canceled",
@@ -1138,10 +1320,12 @@ impl verifyd_runtime::ToWire for VerificationUpdateStatus {
         self.as_str().to_owned()
     }
 }
+/// The JSON body answering [`createService`](crate::CreateServiceRequest), [`fetchService`](crate::FetchServiceRequest) and [`updateService`](crate::UpdateServiceRequest). One item of the `services` of [`ServiceList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VerifyService {
     /// Unique identifier of the service.
     pub sid: verifyd_runtime::Sid,
+    /// The `account_sid` field: a SID starting `AC`.
     pub account_sid: verifyd_runtime::Sid,
     /// Name of the service, shown in its messages.
     pub friendly_name: Option<String>,
@@ -1149,12 +1333,17 @@ pub struct VerifyService {
     pub code_length: i64,
     /// Whether numbers are looked up before sending.
     pub lookup_enabled: Option<bool>,
+    /// The `psd2_enabled` field: `true` or `false`. `None` when the JSON has no `psd2_enabled` or `null`.
     pub psd2_enabled: Option<bool>,
+    /// The `skip_sms_to_landlines` field: `true` or `false`. `None` when the JSON has no `skip_sms_to_landlines` or `null`.
     pub skip_sms_to_landlines: Option<bool>,
+    /// The `dtmf_input_required` field: `true` or `false`. `None` when the JSON has no `dtmf_input_required` or `null`.
     pub dtmf_input_required: Option<bool>,
     /// Name spoken on the call channel.
     pub tts_name: Option<String>,
+    /// The `do_not_share_warning_enabled` field: `true` or `false`. `None` when the JSON has no `do_not_share_warning_enabled` or `null`.
     pub do_not_share_warning_enabled: Option<bool>,
+    /// The `custom_code_enabled` field: `true` or `false`. `None` when the JSON has no `custom_code_enabled` or `null`.
     pub custom_code_enabled: Option<bool>,
     /// Push settings of the service.
     pub push: Option<VerifyServicePush>,
@@ -1162,10 +1351,15 @@ pub struct VerifyService {
     pub totp: Option<VerifyServiceTotp>,
     /// WhatsApp sender settings of the service.
     pub whatsapp: Option<VerifyServiceWhatsapp>,
+    /// The `default_template_sid` field: a SID starting `HJ`. `None` when the JSON has no `default_template_sid` or `null`.
     pub default_template_sid: Option<verifyd_runtime::Sid>,
+    /// The `verify_event_subscription_enabled` field: `true` or `false`. `None` when the JSON has no `verify_event_subscription_enabled` or `null`.
     pub verify_event_subscription_enabled: Option<bool>,
+    /// The `date_created` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_created: verifyd_runtime::Timestamp,
+    /// The `date_updated` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_updated: verifyd_runtime::Timestamp,
+    /// The `url` field: an absolute http(s) URL.
     pub url: verifyd_runtime::HttpUrl,
     /// URLs of the resources under the service.
     pub links: VerifyServiceLinks,
@@ -1173,47 +1367,75 @@ pub struct VerifyService {
 /// URLs of the resources under the service.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VerifyServiceLinks {
+    /// The `verification_checks` field: an absolute http(s) URL.
     pub verification_checks: verifyd_runtime::HttpUrl,
+    /// The `verifications` field: an absolute http(s) URL.
     pub verifications: verifyd_runtime::HttpUrl,
+    /// The `rate_limits` field: an absolute http(s) URL.
     pub rate_limits: verifyd_runtime::HttpUrl,
+    /// The `entities` field: an absolute http(s) URL.
     pub entities: verifyd_runtime::HttpUrl,
+    /// The `webhooks` field: an absolute http(s) URL.
     pub webhooks: verifyd_runtime::HttpUrl,
+    /// The `access_tokens` field: an absolute http(s) URL.
     pub access_tokens: verifyd_runtime::HttpUrl,
 }
 /// Push settings of the service.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VerifyServicePush {
+    /// The `include_date` field: `true` or `false`. `None` when the JSON has no `include_date` or `null`.
     pub include_date: Option<bool>,
+    /// The `apn_credential_sid` field: a SID starting `CR`. `None` when the JSON has no `apn_credential_sid` or `null`.
     pub apn_credential_sid: Option<verifyd_runtime::Sid>,
+    /// The `fcm_credential_sid` field: a SID starting `CR`. `None` when the JSON has no `fcm_credential_sid` or `null`.
     pub fcm_credential_sid: Option<verifyd_runtime::Sid>,
 }
 /// Defaults of the TOTP factors created in the service.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VerifyServiceTotp {
+    /// The `issuer` field: text. `None` when the JSON has no `issuer` or `null`.
     pub issuer: Option<String>,
+    /// The `time_step` field: an integer. `None` when the JSON has no `time_step` or `null`.
     pub time_step: Option<i64>,
+    /// The `code_length` field: an integer. `None` when the JSON has no `code_length` or `null`.
     pub code_length: Option<i64>,
+    /// The `skew` field: an integer. `None` when the JSON has no `skew` or `null`.
     pub skew: Option<i64>,
 }
 /// WhatsApp sender settings of the service.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VerifyServiceWhatsapp {
+    /// The `msg_service_sid` field: a SID starting `MG`. `None` when the JSON has no `msg_service_sid` or `null`.
     pub msg_service_sid: Option<verifyd_runtime::Sid>,
+    /// The `from` field: text. `None` when the JSON has no `from` or `null`.
     pub from: Option<String>,
 }
+/// The JSON body answering [`createWebhook`](crate::CreateWebhookRequest), [`fetchWebhook`](crate::FetchWebhookRequest) and [`updateWebhook`](crate::UpdateWebhookRequest). One item of the `webhooks` of [`WebhookList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Webhook {
+    /// The `sid` field: a SID starting `YW`.
     pub sid: verifyd_runtime::Sid,
+    /// The `service_sid` field: a SID starting `VA`.
     pub service_sid: verifyd_runtime::Sid,
+    /// The `account_sid` field: a SID starting `AC`.
     pub account_sid: verifyd_runtime::Sid,
+    /// The `friendly_name` field: text. `None` when the JSON has no `friendly_name` or `null`.
     pub friendly_name: Option<String>,
+    /// The `event_types` field: a JSON array, each item one of the [`WebhookEventType`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)). `None` when the JSON has no `event_types` or `null`.
     pub event_types: Option<Vec<verifyd_runtime::Open<WebhookEventType>>>,
+    /// The `status` field: one of the [`WebhookStatus`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
     pub status: verifyd_runtime::Open<WebhookStatus>,
+    /// The `version` field: one of the [`WebhookVersion`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
     pub version: verifyd_runtime::Open<WebhookVersion>,
+    /// The `webhook_url` field: an absolute http(s) URL. `None` when the JSON has no `webhook_url` or `null`.
     pub webhook_url: Option<verifyd_runtime::HttpUrl>,
+    /// The `webhook_method` field: one of the [`WebhookMethod`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
     pub webhook_method: verifyd_runtime::Open<WebhookMethod>,
+    /// The `date_created` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_created: verifyd_runtime::Timestamp,
+    /// The `date_updated` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_updated: verifyd_runtime::Timestamp,
+    /// The `url` field: an absolute http(s) URL.
     pub url: verifyd_runtime::HttpUrl,
 }
 /// Event a webhook is sent; `*` stands for every event.
@@ -1236,6 +1458,7 @@ pub enum WebhookEventType {
     All,
 }
 impl WebhookEventType {
+    /// The value's text on the wire and in JSON, as the spec lists it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::FactorCreated => "factor.created",
@@ -1303,9 +1526,12 @@ impl verifyd_runtime::ToWire for WebhookEventType {
         self.as_str().to_owned()
     }
 }
+/// One page of a list, the JSON body answering [`listWebhooks`](crate::ListWebhooksRequest): the page's `webhooks` and the pagination `meta`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WebhookList {
+    /// The `webhooks` field: a JSON array, each item a [`Webhook`] object.
     pub webhooks: Vec<Webhook>,
+    /// The `meta` field: a [`PaginationMeta`] object.
     pub meta: PaginationMeta,
 }
 /// HTTP method a webhook is called with.
@@ -1320,6 +1546,7 @@ pub enum WebhookMethod {
     Post,
 }
 impl WebhookMethod {
+    /// The value's text on the wire and in JSON, as the spec lists it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Get => "GET",
@@ -1384,6 +1611,7 @@ pub enum WebhookStatus {
     Disabled,
 }
 impl WebhookStatus {
+    /// The value's text on the wire and in JSON, as the spec lists it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Enabled => "enabled",
@@ -1448,6 +1676,7 @@ pub enum WebhookVersion {
     V2,
 }
 impl WebhookVersion {
+    /// The value's text on the wire and in JSON, as the spec lists it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::V1 => "v1",

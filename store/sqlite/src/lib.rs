@@ -116,7 +116,7 @@ fn store_error(e: rusqlite::Error) -> StoreError {
 pub struct OpenOptions {
     /// The registered SQLite VFS every connection of the store (writer, readers, checkpoint)
     /// goes through, by name; `None` is SQLite's default. Tests name a fault-injecting one
-    /// (feature `fault-injection`, [`faults::FaultyVfs`]).
+    /// (feature `fault-injection`, `faults::FaultyVfs`).
     pub vfs: Option<String>,
 }
 
