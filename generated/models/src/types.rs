@@ -89,6 +89,7 @@ impl verifyd_runtime::ToWire for BindingAlgorithm {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for BindingAlgorithm {}
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Bucket {
     pub sid: verifyd_runtime::Sid,
@@ -164,6 +165,19 @@ impl verifyd_runtime::ToWire for ChallengeDetailsField {
         verifyd_runtime::json_to_wire(self)
     }
 }
+impl verifyd_runtime::FromJson for ChallengeDetailsField {
+    fn from_json(
+        value: &serde_json::Value,
+        rules: &verifyd_runtime::Rules,
+    ) -> Option<Self> {
+        verifyd_runtime::json::object_from_json(value, rules)
+    }
+}
+impl verifyd_runtime::ToJson for ChallengeDetailsField {
+    fn to_json(&self) -> serde_json::Value {
+        verifyd_runtime::json::object_to_json(self)
+    }
+}
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChallengeLinks {
     pub notifications: verifyd_runtime::HttpUrl,
@@ -236,6 +250,7 @@ impl verifyd_runtime::ToWire for ChallengeListOrder {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for ChallengeListOrder {}
 /// Why a challenge ended the way it did.
 ///
 /// Closed: a request carrying a value the spec does not list is refused at decoding.
@@ -304,6 +319,7 @@ impl verifyd_runtime::ToWire for ChallengeRespondedReason {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for ChallengeRespondedReason {}
 /// Status of a challenge.
 ///
 /// Closed: a request carrying a value the spec does not list is refused at decoding.
@@ -376,6 +392,7 @@ impl verifyd_runtime::ToWire for ChallengeStatus {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for ChallengeStatus {}
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Entity {
     pub sid: verifyd_runtime::Sid,
@@ -497,6 +514,7 @@ impl verifyd_runtime::ToWire for FactorStatus {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for FactorStatus {}
 /// Kind of factor.
 ///
 /// Closed: a request carrying a value the spec does not list is refused at decoding.
@@ -561,6 +579,7 @@ impl verifyd_runtime::ToWire for FactorType {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for FactorType {}
 /// A factor as answered by its creation, with its binding.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NewFactor {
@@ -671,6 +690,7 @@ impl verifyd_runtime::ToWire for NotificationPlatform {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for NotificationPlatform {}
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PaginationMeta {
     pub page: i64,
@@ -767,6 +787,7 @@ impl verifyd_runtime::ToWire for RiskCheck {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for RiskCheck {}
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceList {
     pub services: Vec<VerifyService>,
@@ -840,6 +861,7 @@ impl verifyd_runtime::ToWire for TotpAlgorithm {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for TotpAlgorithm {}
 pub use verifyd_runtime::TwilioError;
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Verification {
@@ -941,6 +963,7 @@ impl verifyd_runtime::ToWire for VerificationChannel {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for VerificationChannel {}
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VerificationCheck {
     /// The verification that was checked.
@@ -1074,6 +1097,7 @@ impl verifyd_runtime::ToWire for VerificationStatus {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for VerificationStatus {}
 /// The status the pending verification moves to.
 ///
 /// Closed: a request carrying a value the spec does not list is refused at decoding.
@@ -1138,6 +1162,7 @@ impl verifyd_runtime::ToWire for VerificationUpdateStatus {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for VerificationUpdateStatus {}
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VerifyService {
     /// Unique identifier of the service.
@@ -1303,6 +1328,7 @@ impl verifyd_runtime::ToWire for WebhookEventType {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for WebhookEventType {}
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WebhookList {
     pub webhooks: Vec<Webhook>,
@@ -1372,6 +1398,7 @@ impl verifyd_runtime::ToWire for WebhookMethod {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for WebhookMethod {}
 /// Whether events are sent to a webhook.
 ///
 /// Closed: a request carrying a value the spec does not list is refused at decoding.
@@ -1436,6 +1463,7 @@ impl verifyd_runtime::ToWire for WebhookStatus {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for WebhookStatus {}
 /// Payload version of a webhook.
 ///
 /// Closed: a request carrying a value the spec does not list is refused at decoding.
@@ -1500,6 +1528,7 @@ impl verifyd_runtime::ToWire for WebhookVersion {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for WebhookVersion {}
 impl verifyd_runtime::ListPage for BucketList {
     type Item = Bucket;
     const KEY: &'static str = "buckets";

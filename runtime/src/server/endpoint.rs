@@ -11,7 +11,7 @@ use axum::response::Response;
 
 use super::access::{Grant, Refusal, admit};
 use super::answer::{empty_response, error_response, json_response};
-use super::input::{basic_credentials, read_form};
+use super::input::{basic_credentials, read_body};
 use super::{Authenticate, Caller, Reply, RouterOptions, WireError};
 use crate::form::FormPairs;
 use crate::{Rejection, TwilioError, WireRequest, path_values};
@@ -89,7 +89,8 @@ enum Failure<E> {
     Implementation(E),
 }
 
-/// Authenticates, checks access, then decodes path, query and body into the request.
+/// Authenticates, checks access, then decodes path, query and body (of the operation's kind)
+/// into the request.
 async fn accept<A: Authenticate, E: Endpoint<A>>(
     served: &Served<A>,
     request: Request,
@@ -102,13 +103,15 @@ async fn accept<A: Authenticate, E: Endpoint<A>>(
     // A segment that does not decode (a bad escape, invalid UTF-8) names nothing that exists.
     let params = path_values(E::Request::PATH_TEMPLATE, &below).ok_or_else(not_found)?;
     let query = FormPairs::parse(parts.uri.query().unwrap_or_default().as_bytes());
-    let body = read_form(&parts.headers, body, served.options.body_limit).await.map_err(Failure::Wire)?;
+    let body =
+        read_body(&parts.headers, body, served.options.body_limit, E::Request::BODY).await.map_err(Failure::Wire)?;
     let value = |key: &str| {
         params
             .iter()
             .find(|(name, _)| *name == key)
             .map(|(_, v)| v.clone())
-            .or_else(|| query.values(key).chain(body.values(key)).next().map(str::to_owned))
+            .or_else(|| query.values(key).next().map(str::to_owned))
+            .or_else(|| body.text(key))
     };
     admit(E::ACCESS, principal.role(), |key| principal.claim(key), value).map_err(|refusal| match refusal {
         Refusal::Unauthenticated => Failure::Wire(TwilioError::unauthenticated()),
