@@ -102,6 +102,8 @@ pub struct Operation {
     pub description: Option<String>,
     /// Path parameters (in path order), then query parameters, then body fields (spec order).
     pub inputs: Vec<Input>,
+    /// The request body's media type; `None` without a request body.
+    pub body: Option<BodyKind>,
     pub success: Success,
     /// The 4xx/5xx statuses the spec lists.
     pub error_statuses: Vec<u16>,
@@ -111,6 +113,17 @@ pub struct Operation {
     pub access: Vec<Grant>,
     /// Index into `Api::tags`: the trait its method belongs to.
     pub tag: usize,
+}
+
+/// How an operation's body inputs travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `application/x-www-form-urlencoded`: dotted keys, arrays as repeated keys, objects as
+    /// one JSON text each.
+    Form,
+    /// `application/json`: one object whose members are the inputs; arrays and objects are
+    /// JSON arrays and objects.
+    Json,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +140,8 @@ pub enum Location {
     Body,
 }
 
-/// One request value: a path segment, a query key or a form key.
+/// One request value: a path segment, a query key, or a key of the body (a form key or a
+/// JSON body's top-level member).
 #[derive(Debug, Clone)]
 pub struct Input {
     /// The key on the wire (`Config.TimeStep`).
@@ -140,6 +154,7 @@ pub struct Input {
     pub required: bool,
     /// For an array, the item type (`repeated` says it repeats).
     pub ty: Ty,
+    /// An array: a repeated key in a query or form, one JSON array in a JSON body.
     pub repeated: bool,
     pub rules: Rules,
     /// The Twilio code a rejected value gets.
@@ -160,11 +175,11 @@ pub enum Ty {
     },
     /// A generated enum.
     Enum(String),
-    /// A generated struct (in a form: one JSON text).
+    /// A generated struct (in a form: one JSON text; in a JSON body: an object).
     Struct(String),
-    /// A JSON object of strings.
+    /// A JSON object of strings (in a form: one JSON text).
     StringMap,
-    /// Any JSON object.
+    /// Any JSON object (in a form: one JSON text).
     JsonObject,
     Array(Box<Ty>),
 }

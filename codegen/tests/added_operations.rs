@@ -1,5 +1,5 @@
 //! The generator is data-driven: operations added to a copy of the spec, one of each kind (a
-//! form body, a list, a path only), come out with their model, codec, validation, field codes,
+//! form body, a JSON body, a list, a path only), come out with their model, codec, validation, field codes,
 //! access policy, client method, trait method and route, with no other edit.
 
 use verifyd_codegen::{GeneratedFile, generate};
@@ -88,6 +88,43 @@ const ADDED_PATHS: &str = r#"
                 $ref: '#/components/schemas/Ping'
         '404':
           $ref: '#/components/responses/NotFound'
+    post:
+      operationId: updatePing
+      x-verifyd-access: [account, api_key, device]
+      summary: Update a ping
+      description: A JSON operation that exists only in this test.
+      tags: [Services]
+      parameters:
+        - $ref: '#/components/parameters/ServiceSid'
+        - name: PingSid
+          in: path
+          required: true
+          schema:
+            type: string
+            pattern: ^PG[0-9a-fA-F]{32}$
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [note]
+              properties:
+                note:
+                  type: string
+                  maxLength: 20
+                  x-twilio-error-code: 60998
+                loud:
+                  type: boolean
+      responses:
+        '200':
+          description: The ping
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Ping'
+        '400':
+          $ref: '#/components/responses/BadRequest'
 "#;
 
 const ADDED_SCHEMAS: &str = r#"
@@ -208,4 +245,27 @@ fn a_list_gets_a_stream_and_a_path_only_operation_its_path_codec() {
         &router,
         r#".route("/v2/Services/{ServiceSid}/Pings/{PingSid}", MethodRouter::new().get(serve::<A, endpoints::FetchPing>)"#
     ));
+}
+
+#[test]
+fn a_json_operation_gets_its_json_codec_rules_codes_access_and_methods() {
+    let files = generate(&extended_spec()).expect("the extended spec generates");
+    let requests = squashed(&files, "models/src/requests.rs");
+    assert!(has(&requests, "pub struct UpdatePingRequest"));
+    let codec = requests.split("implverifyd_runtime::WireRequestforUpdatePingRequest{").nth(1).expect("its codec");
+    assert!(has(codec, "const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Json;"));
+    assert!(has(codec, r#"let mut w = verifyd_runtime::json::JsonWriter::new(); w.one("note", &self.note);"#));
+    assert!(has(codec, r#"json::required(body, "note", 60998, &verifyd_runtime::Rules { max_length: Some(20),"#));
+    assert!(has(codec, r#"json::optional(body, "loud", 60200, &verifyd_runtime::Rules::NONE)"#));
+    assert!(has(&requests, "pub enum UpdatePingField"));
+    assert!(has(&requests, "Self::Note => 60998"));
+    let endpoints = squashed(&files, "server/src/endpoints.rs");
+    let grants =
+        endpoints.split("implUpdatePing{").nth(1).and_then(|rest| rest.split("];").next()).expect("its grants");
+    let device = r#"Grant { role: Role::Device, bound: &["ServiceSid"], outside: Refusal::NotFound }"#;
+    assert!(has(grants, device), "{grants}");
+    assert!(has(&squashed(&files, "server/src/api.rs"), "fn update_ping("));
+    assert!(has(&squashed(&files, "client/src/client.rs"), "pub async fn update_ping("));
+    let router = squashed(&files, "server/src/router.rs");
+    assert!(has(&router, ".get(serve::<A, endpoints::FetchPing>).post(serve::<A, endpoints::UpdatePing>)"));
 }

@@ -75,7 +75,7 @@ const SERVICE: &str = "VA0123456789abcdef0123456789abcdef";
 
 /// What a router does with a form body of these pairs.
 fn decoded<R: WireRequest>(path: &[&str], body: &[(&str, &str)]) -> Result<R, DecodeError> {
-    R::decode(path, &FormPairs::default(), &FormPairs::from_pairs(body.iter().copied()))
+    R::decode(path, &FormPairs::default(), &FormPairs::from_pairs(body.iter().copied()).into())
 }
 
 /// Rules that core enforced and the spec now says: the decoder answers them as core did,

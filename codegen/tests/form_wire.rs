@@ -14,7 +14,7 @@ use verifyd_models::{
     UpdateFactorRequest, VerificationChannel, WebhookEventType,
 };
 use verifyd_runtime::form::FormPairs;
-use verifyd_runtime::{DecodeError, HttpUrl, Rejection, Sid, Timestamp, WireRequest};
+use verifyd_runtime::{Body, BodyKind, DecodeError, HttpUrl, Rejection, Sid, Timestamp, WireRequest};
 
 const SERVICE: &str = "VA0123456789abcdef0123456789abcdef";
 const FACTOR: &str = "YF00112233445566778899aabbccddeeff";
@@ -35,14 +35,15 @@ fn field(label: &str, value: &str) -> ChallengeDetailsField {
     ChallengeDetailsField { label: label.to_owned(), value: value.to_owned() }
 }
 
-/// The pairs of a body as `(key, value)` string slices, for readable assertions.
-fn pairs(form: &FormPairs) -> Vec<(&str, &str)> {
+/// The pairs of a form body as `(key, value)` string slices, for readable assertions.
+fn pairs(body: &Body) -> Vec<(&str, &str)> {
+    let form = body.as_form().unwrap_or_else(|e| panic!("not a form: {e}"));
     form.pairs().iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 /// What a router does: decodes the path segments, no query, and the raw form body.
 fn decode<R: WireRequest>(path: &[&str], body: &str) -> Result<R, DecodeError> {
-    R::decode(path, &FormPairs::default(), &FormPairs::parse(body.as_bytes()))
+    R::decode(path, &FormPairs::default(), &Body::Form(FormPairs::parse(body.as_bytes())))
 }
 
 fn accepted<R: WireRequest + Debug>(path: &[&str], body: &str) -> R {
@@ -74,7 +75,8 @@ fn assert_round_trip<R: WireRequest + PartialEq + Debug>(request: &R) {
     let params = request.path_params();
     let path: Vec<&str> = params.iter().map(String::as_str).collect();
     let query = FormPairs::parse(request.query().to_urlencoded().as_bytes());
-    let body = FormPairs::parse(request.body().to_urlencoded().as_bytes());
+    assert_eq!(R::BODY, BodyKind::Form);
+    let body = Body::parse(R::BODY, request.body().to_text().as_bytes()).expect("a form parses");
     let decoded = R::decode(&path, &query, &body).unwrap_or_else(|e| panic!("{request:?} does not decode back: {e:?}"));
     assert_eq!(&decoded, request);
 }
@@ -161,7 +163,7 @@ fn create_verification_encodes_in_spec_order() {
         locale: Some("en".to_owned()),
         ..verification("+15017122661", VerificationChannel::Sms)
     };
-    assert_eq!(request.body().to_urlencoded(), "To=%2B15017122661&Channel=sms&Locale=en");
+    assert_eq!(request.body().to_text(), "To=%2B15017122661&Channel=sms&Locale=en");
     assert_eq!(request.path(), format!("/Services/{SERVICE}/Verifications"));
     assert!(request.query().is_empty());
     assert_round_trip(&request);
@@ -178,7 +180,7 @@ fn create_webhook_repeats_event_types() {
         version: None,
     };
     assert_eq!(
-        request.body().to_urlencoded(),
+        request.body().to_text(),
         "FriendlyName=Factor+events&EventTypes=factor.created&EventTypes=challenge.approved\
          &WebhookUrl=https%3A%2F%2Fexample.com%2Fhooks%3Fv%3D2"
     );
@@ -213,7 +215,7 @@ fn create_challenge_writes_dotted_keys_and_one_json_text_per_field() {
         ]
     );
     assert_eq!(
-        body.to_urlencoded(),
+        body.to_text(),
         "FactorSid=YF00112233445566778899aabbccddeeff\
          &Details.Message=Approve+the+transfer\
          &Details.Fields=%7B%22label%22%3A%22Amount%22%2C%22value%22%3A%2210+EUR%22%7D\
@@ -237,7 +239,7 @@ fn create_challenge_writes_expiration_dates_in_utc_seconds() {
         auth_payload: Some("123456".to_owned()),
     };
     assert_eq!(
-        request.body().to_urlencoded(),
+        request.body().to_text(),
         "FactorSid=YF00112233445566778899aabbccddeeff&ExpirationDate=2030-01-01T08%3A00%3A00Z&AuthPayload=123456"
     );
     assert_round_trip(&request);
@@ -253,7 +255,7 @@ fn create_factor_writes_binding_and_config_keys_and_its_identity_path() {
         ..totp_factor("Jane Doe")
     };
     assert_eq!(
-        request.body().to_urlencoded(),
+        request.body().to_text(),
         "FriendlyName=Jane+Doe&FactorType=totp&Binding.Alg=sha1&Config.CodeLength=8&Config.TimeStep=30\
          &Metadata=%7B%22os%22%3A%22Android%22%7D"
     );
@@ -280,7 +282,7 @@ fn update_factor_path_has_three_parameters() {
         config_notification_platform: None,
     };
     assert_eq!(request.path(), format!("/Services/{SERVICE}/Entities/user-1234/Factors/{FACTOR}"));
-    assert_eq!(request.body().to_urlencoded(), "AuthPayload=123456&Config.TimeStep=60&Config.Skew=0&Config.Alg=sha256");
+    assert_eq!(request.body().to_text(), "AuthPayload=123456&Config.TimeStep=60&Config.Skew=0&Config.Alg=sha256");
     assert_round_trip(&request);
 }
 
@@ -292,10 +294,7 @@ fn booleans_are_true_and_false() {
         psd2_enabled: Some(false),
         ..service("My Service")
     };
-    assert_eq!(
-        request.body().to_urlencoded(),
-        "FriendlyName=My+Service&CodeLength=4&LookupEnabled=true&Psd2Enabled=false"
-    );
+    assert_eq!(request.body().to_text(), "FriendlyName=My+Service&CodeLength=4&LookupEnabled=true&Psd2Enabled=false");
     assert_eq!(request.path(), "/Services");
     assert_round_trip(&request);
 
@@ -321,7 +320,7 @@ fn spec_keys(schema: &str) -> Vec<String> {
 }
 
 fn body_keys(request: &impl WireRequest) -> Vec<String> {
-    request.body().pairs().iter().map(|(k, _)| k.clone()).collect()
+    pairs(&request.body()).into_iter().map(|(k, _)| k.to_owned()).collect()
 }
 
 #[test]

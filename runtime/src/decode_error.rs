@@ -14,13 +14,17 @@ pub enum Rejection {
     Repeated,
     /// A path segment is not a well-formed identifier, so nothing can be found there.
     NotFound,
+    /// The body is not of the kind the operation takes; the error's `key` is the media type
+    /// it takes (`application/json`).
+    UnsupportedMediaType,
 }
 
 /// A request value the spec rejects, with the Twilio error code the spec assigns to it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", self.message())]
 pub struct DecodeError {
-    /// The key as it appears on the wire (`Config.TimeStep`).
+    /// The key as it appears on the wire (`Config.TimeStep`); for
+    /// [`Rejection::UnsupportedMediaType`], the media type the operation takes.
     pub key: String,
     /// The Twilio error code (`60200` unless the spec says otherwise).
     pub code: u32,
@@ -34,10 +38,12 @@ impl DecodeError {
         Self { key: key.into(), code, rejection }
     }
 
-    /// The HTTP status Twilio answers with: 404 for a malformed path identifier, else 400.
+    /// The HTTP status Twilio answers with: 404 for a malformed path identifier, 415 for a
+    /// body of the wrong kind, else 400.
     pub fn status(&self) -> u16 {
         match self.rejection {
             Rejection::NotFound => 404,
+            Rejection::UnsupportedMediaType => 415,
             _ => 400,
         }
     }
@@ -49,6 +55,7 @@ impl DecodeError {
             Rejection::Invalid => format!("Invalid parameter: {}", self.key),
             Rejection::Repeated => format!("Invalid parameter: {} (sent more than once)", self.key),
             Rejection::NotFound => "The requested resource was not found".to_owned(),
+            Rejection::UnsupportedMediaType => format!("Request bodies must be {}", self.key),
         }
     }
 }
@@ -60,6 +67,7 @@ impl fmt::Display for Rejection {
             Rejection::Invalid => "invalid",
             Rejection::Repeated => "repeated",
             Rejection::NotFound => "not found",
+            Rejection::UnsupportedMediaType => "unsupported media type",
         })
     }
 }

@@ -1,15 +1,18 @@
-//! Decoding against hostile input: whatever bytes arrive in a path segment, a query string or
-//! a form body, nothing panics; every refusal is a [`DecodeError`] naming the wire key (400,
+//! Decoding against hostile input: whatever bytes arrive in a path segment, a query string, a
+//! form body or a JSON body, nothing panics; every refusal is a [`DecodeError`] naming the wire key (400,
 //! or 404 for a path identifier), and what is accepted is what was sent.
 
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
+use serde_json::Value;
+
 use crate::form::{self, FormPairs};
+use crate::json::{self, JsonBody};
 use crate::strategies::{hostile_bytes, hostile_sid, hostile_text, nested_json};
 use crate::{
-    DecodeError, FromWire, HttpUrl, Pattern, Rejection, Rules, Sid, Timestamp, json_from_wire, match_path,
+    DecodeError, FromJson, FromWire, HttpUrl, Pattern, Rejection, Rules, Sid, Timestamp, json_from_wire, match_path,
     percent_decode,
 };
 
@@ -35,6 +38,12 @@ struct Field {
 impl FromWire for Field {
     fn from_wire(raw: &str, _: &Rules) -> Option<Self> {
         json_from_wire(raw)
+    }
+}
+
+impl FromJson for Field {
+    fn from_json(value: &Value, rules: &Rules) -> Option<Self> {
+        json::object_from_json(value, rules)
     }
 }
 
@@ -77,6 +86,34 @@ fn read_everything(pairs: &FormPairs, key: &str) {
     }
 }
 
+/// Every JSON reader of one type, for `key` of `body`.
+fn read_json_as<T: FromJson + std::fmt::Debug>(body: &JsonBody, key: &str, rules: &Rules) {
+    let results = [
+        json::optional::<T>(body, key, 60200, rules).map(|_| ()),
+        json::required::<T>(body, key, 60200, rules).map(|_| ()),
+        json::optional_many::<T>(body, key, 60200, rules).map(|_| ()),
+        json::required_many::<T>(body, key, 60200, rules).map(|_| ()),
+    ];
+    for error in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_refusal(error, key);
+    }
+}
+
+/// Reads `key` of a JSON body as every type a generated request may hold.
+fn read_json_everything(body: &JsonBody, key: &str) {
+    for rules in &RULES {
+        read_json_as::<String>(body, key, rules);
+        read_json_as::<i64>(body, key, rules);
+        read_json_as::<bool>(body, key, rules);
+        read_json_as::<Sid>(body, key, rules);
+        read_json_as::<Timestamp>(body, key, rules);
+        read_json_as::<HttpUrl>(body, key, rules);
+        read_json_as::<BTreeMap<String, String>>(body, key, rules);
+        read_json_as::<serde_json::Map<String, Value>>(body, key, rules);
+        read_json_as::<Field>(body, key, rules);
+    }
+}
+
 fn well_formed_sid(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 34 && b.iter().take(2).all(u8::is_ascii_uppercase) && b.iter().skip(2).all(u8::is_ascii_hexdigit)
@@ -115,6 +152,35 @@ proptest! {
             read_everything(&pairs, key);
         }
         prop_assert_eq!(FormPairs::parse(pairs.to_urlencoded().as_bytes()), pairs);
+    }
+
+    #[test]
+    fn any_json_value_is_read_or_refused(key in hostile_text(), text in hostile_text()) {
+        // The text as a JSON string, and as JSON itself when it is JSON.
+        let values = std::iter::once(Value::String(text.clone())).chain(serde_json::from_str::<Value>(&text).ok());
+        for value in values {
+            let once = JsonBody::from_members([(key.clone(), value.clone())]);
+            read_json_everything(&once, &key);
+            read_json_everything(&JsonBody::from_members([(key.clone(), Value::Array(vec![value.clone(), value]))]), &key);
+            // Accepted text is the text sent.
+            if let Ok(Some(read)) = json::optional::<String>(&once, &key, 60200, &Rules::NONE) {
+                prop_assert_eq!(Some(read.as_str()), once.values(&key).next().and_then(Value::as_str));
+            }
+        }
+    }
+
+    #[test]
+    fn any_json_body_parses_or_is_refused_and_every_key_reads(key in hostile_text(), text in hostile_text()) {
+        let raw = format!("{{{}:{text}}}", Value::String(key));
+        for bytes in [raw.as_bytes(), text.as_bytes()] {
+            if let Ok(body) = JsonBody::parse(bytes) {
+                for (key, _) in body.members() {
+                    read_json_everything(&body, key);
+                }
+                let again = JsonBody::parse(body.to_json().as_bytes()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(again.members().len(), body.members().len());
+            }
+        }
     }
 
     #[test]
@@ -191,6 +257,11 @@ fn json_ten_thousand_deep_or_a_megabyte_long_is_refused_or_read_without_overflow
         read_everything(&pairs, "Metadata");
         let body = FormPairs::from_pairs([("Details", text.as_str())]).to_urlencoded();
         read_everything(&FormPairs::parse(body.as_bytes()), "Details");
+        // In a JSON body the same text is a value itself (refused when too deep) or a string.
+        if let Ok(body) = JsonBody::parse(format!("{{\"Metadata\":{text}}}").as_bytes()) {
+            read_json_everything(&body, "Metadata");
+        }
+        read_json_everything(&JsonBody::from_members([("Metadata", Value::String(text.clone()))]), "Metadata");
     }
 }
 

@@ -14,6 +14,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::string_slice, clippy::panic)
 )]
 
+mod body;
 #[cfg(feature = "client")]
 pub mod client;
 mod decode_error;
@@ -22,6 +23,7 @@ pub mod form;
 mod hostile;
 mod http_url;
 mod invalid_parameter;
+pub mod json;
 mod open;
 mod request;
 #[cfg(feature = "server")]
@@ -35,9 +37,11 @@ mod timestamp;
 mod twilio_error;
 mod wire;
 
+pub use body::{Body, BodyKind, UNSUPPORTED_MEDIA_TYPE};
 pub use decode_error::{DecodeError, Rejection};
 pub use http_url::{HttpUrl, MalformedUrl};
 pub use invalid_parameter::InvalidParameter;
+pub use json::{FromJson, JsonBody, JsonText, ToJson};
 pub use open::Open;
 pub use request::{ListPage, WireRequest, fill_path, match_path, path_values, percent_decode};
 pub use sid::{MalformedSid, Sid};

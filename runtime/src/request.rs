@@ -1,7 +1,7 @@
 //! The contract between a generated request type and the code that sends or serves it.
 
-use crate::DecodeError;
 use crate::form::FormPairs;
+use crate::{Body, BodyKind, DecodeError};
 
 /// One operation's request: its path, query and body together, with its place on the wire.
 ///
@@ -16,18 +16,23 @@ pub trait WireRequest: Sized {
     const PATH_TEMPLATE: &'static str;
     /// The status of a successful answer.
     const SUCCESS_STATUS: u16;
+    /// The kind of body it takes: the router reads the body as this kind, the client sends
+    /// [`WireRequest::body`] with its media type.
+    const BODY: BodyKind;
     /// The body of a successful answer (`()` for 204).
     type Response;
 
     /// The path parameters' values, in path order (not encoded).
     fn path_params(&self) -> Vec<String>;
-    /// The query string's pairs, in the spec's order of keys (empty for most operations).
+    /// The query's pairs, in the spec's order of keys.
     fn query(&self) -> FormPairs;
-    /// The form body's pairs, in the spec's order of keys (empty unless the method is `POST`).
-    fn body(&self) -> FormPairs;
+    /// The body, of kind [`WireRequest::BODY`], keys in the spec's order.
+    fn body(&self) -> Body;
     /// Reads a request from its path parameters (in path order, percent-decoded), query and
-    /// form body, applying the spec's constraints.
-    fn decode(path: &[&str], query: &FormPairs, body: &FormPairs) -> Result<Self, DecodeError>;
+    /// body, applying the spec's constraints. A body of another kind than
+    /// [`WireRequest::BODY`] is refused as [`crate::Rejection::UnsupportedMediaType`] when the
+    /// operation reads a body.
+    fn decode(path: &[&str], query: &FormPairs, body: &Body) -> Result<Self, DecodeError>;
 
     /// The path below the base path, each parameter percent-encoded.
     fn path(&self) -> String {

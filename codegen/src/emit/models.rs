@@ -150,7 +150,8 @@ pub fn sid_prefix(ty: &Ty) -> Option<&str> {
     }
 }
 
-/// Structs sent inside a form value as JSON (`Details.Fields` items), with what they contain.
+/// Structs sent in requests (inside a form value as JSON text, as `Details.Fields` items, or as
+/// objects in a JSON body), with what they contain.
 pub fn form_structs(api: &Api) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let mut todo: Vec<String> = api
@@ -254,7 +255,8 @@ fn struct_tokens(api: &Api, s: &StructDef, patterns: &Patterns, in_forms: bool) 
         quote! { #docs #rename pub #field: #ty, }
     });
     let wire = in_forms.then(|| {
-        // Sent as one JSON text; its text fields keep the spec's limits.
+        // Sent as one JSON text in a form, as an object in a JSON body; its text fields keep
+        // the spec's limits either way.
         let checks: Vec<_> = s
             .fields
             .iter()
@@ -281,6 +283,17 @@ fn struct_tokens(api: &Api, s: &StructDef, patterns: &Patterns, in_forms: bool) 
             impl verifyd_runtime::ToWire for #name {
                 fn to_wire(&self) -> String {
                     verifyd_runtime::json_to_wire(self)
+                }
+            }
+            // In a JSON body: an object, checked as the same object's text in a form.
+            impl verifyd_runtime::FromJson for #name {
+                fn from_json(value: &serde_json::Value, rules: &verifyd_runtime::Rules) -> Option<Self> {
+                    verifyd_runtime::json::object_from_json(value, rules)
+                }
+            }
+            impl verifyd_runtime::ToJson for #name {
+                fn to_json(&self) -> serde_json::Value {
+                    verifyd_runtime::json::object_to_json(self)
                 }
             }
         }
@@ -371,6 +384,7 @@ fn enum_tokens(api: &Api, e: &EnumDef) -> TokenStream {
                 self.as_str().to_owned()
             }
         }
+        impl verifyd_runtime::JsonText for #name {}
     }
 }
 

@@ -6,7 +6,7 @@ use quote::{format_ident, quote};
 use super::models::{Patterns, sid_prefix};
 use super::{doc, ident, int, ty_tokens};
 use crate::Error;
-use crate::ir::{Api, DefaultValue, Input, Location, Operation, Ty, TypeDef};
+use crate::ir::{Api, BodyKind, DefaultValue, Input, Location, Operation, Ty, TypeDef};
 
 pub fn tokens(api: &Api, patterns: &Patterns) -> Result<TokenStream, Error> {
     let ops = api.operations.iter().map(|op| operation(api, op, patterns)).collect::<Result<Vec<_>, _>>()?;
@@ -31,18 +31,7 @@ fn input_type(input: &Input) -> TokenStream {
 
 fn operation(api: &Api, op: &Operation, patterns: &Patterns) -> Result<TokenStream, Error> {
     let name = ident(&op.request_type);
-    let id = &op.id;
-    let method = op.method.as_str();
-    let template = &op.path_template;
-    let status = int(op.success.status);
-    let response = match &op.success.body {
-        Some(body) => {
-            let body = ident(body);
-            quote!(#body)
-        }
-        None => quote!(()),
-    };
-    let mut summary = format!("`{id}`: {method} `{}{template}`.", api.base_path);
+    let mut summary = format!("`{}`: {} `{}{}`.", op.id, op.method.as_str(), api.base_path, op.path_template);
     if let Some(s) = &op.summary {
         summary = format!("{s}\n\n{summary}");
     }
@@ -50,79 +39,7 @@ fn operation(api: &Api, op: &Operation, patterns: &Patterns) -> Result<TokenStre
         summary = format!("{summary}\n\n{}", d.trim());
     }
     let docs = doc(Some(&summary));
-
-    let fields = op.inputs.iter().map(|input| {
-        let field = ident(&input.field);
-        let ty = input_type(input);
-        let place = match input.location {
-            Location::Path => "path",
-            Location::Query => "query",
-            Location::Body => "form",
-        };
-        let mut text = format!("Wire: `{}` ({place}{}).", input.wire, if input.required { ", required" } else { "" });
-        let about = input.doc.clone().unwrap_or_else(|| {
-            let what = super::models::ty_phrase(&input.ty, false);
-            let what = if input.repeated { format!("one or more values (a repeated key), each {what}") } else { what };
-            let absent = if input.required { "" } else { " `None` sends nothing." };
-            format!("The `{}` input: {what}.{absent}", input.wire)
-        });
-        text = format!("{}\n\n{text}", about.trim());
-        let docs = doc(Some(&text));
-        quote! { #docs pub #field: #ty, }
-    });
-
-    let path_inputs: Vec<&Input> = op.inputs.iter().filter(|i| i.location == Location::Path).collect();
-    let path_values = path_inputs.iter().map(|i| {
-        let field = ident(&i.field);
-        quote!(verifyd_runtime::ToWire::to_wire(&self.#field))
-    });
-    let segment_names: Vec<_> = path_inputs.iter().map(|i| format_ident!("path_{}", i.field)).collect();
-
-    let writes = |location: Location| {
-        let lines = op.inputs.iter().filter(|i| i.location == location).map(|i| {
-            let field = ident(&i.field);
-            let wire = &i.wire;
-            match (i.repeated, i.required) {
-                (false, true) => quote!(w.one(#wire, &self.#field);),
-                (false, false) => quote!(w.optional(#wire, self.#field.as_ref());),
-                (true, true) => quote!(w.many(#wire, &self.#field);),
-                (true, false) => quote!(if let Some(values) = &self.#field { w.many(#wire, values); }),
-            }
-        });
-        quote! {
-            #[allow(unused_mut)]
-            let mut w = verifyd_runtime::form::FormWriter::new();
-            #(#lines)*
-            w.finish()
-        }
-    };
-    let write_query = writes(Location::Query);
-    let write_body = writes(Location::Body);
-
-    let reads = op.inputs.iter().map(|i| {
-        let field = ident(&i.field);
-        let wire = &i.wire;
-        let code = int(i.error_code);
-        let rules = patterns.rules(&i.rules, sid_prefix(&i.ty));
-        let read = match i.location {
-            Location::Path => {
-                let segment = format_ident!("path_{}", i.field);
-                quote!(verifyd_runtime::form::path(#segment, #wire, #code, &#rules)?)
-            }
-            Location::Query | Location::Body => {
-                let source = if i.location == Location::Query { quote!(query) } else { quote!(body) };
-                let reader = match (i.repeated, i.required) {
-                    (false, true) => quote!(required),
-                    (false, false) => quote!(optional),
-                    (true, true) => quote!(required_many),
-                    (true, false) => quote!(optional_many),
-                };
-                quote!(verifyd_runtime::form::#reader(#source, #wire, #code, &#rules)?)
-            }
-        };
-        quote!(#field: #read,)
-    });
-
+    let fields = fields(op);
     let defaults = op
         .inputs
         .iter()
@@ -142,18 +59,86 @@ fn operation(api: &Api, op: &Operation, patterns: &Patterns) -> Result<TokenStre
     });
     let inherent = quote! { impl #name { #constructor #(#defaults)* } #default_impl };
     let field_enum = field_enum(op);
-
+    let wire_request = wire_request(op, patterns);
     Ok(quote! {
         #docs
         #[derive(Debug, Clone, PartialEq)]
         pub struct #name { #(#fields)* }
         #inherent
         #field_enum
+        #wire_request
+    })
+}
+
+/// The request's fields, each documented with its wire key and place.
+fn fields(op: &Operation) -> Vec<TokenStream> {
+    op.inputs
+        .iter()
+        .map(|input| {
+            let field = ident(&input.field);
+            let ty = input_type(input);
+            let place = match (input.location, op.body) {
+                (Location::Path, _) => "path",
+                (Location::Query, _) => "query",
+                (Location::Body, Some(BodyKind::Json)) => "JSON body",
+                (Location::Body, _) => "form",
+            };
+            let required = if input.required { ", required" } else { "" };
+            let wire = format!("Wire: `{}` ({place}{required}).", input.wire);
+            let about = input.doc.clone().unwrap_or_else(|| {
+                let what = super::models::ty_phrase(&input.ty, false);
+                let what = if input.repeated { format!("one or more values, each {what}") } else { what };
+                let absent = if input.required { "" } else { " `None` sends nothing." };
+                format!("The `{}` input: {what}.{absent}", input.wire)
+            });
+            let docs = doc(Some(&format!("{}\n\n{wire}", about.trim())));
+            quote! { #docs pub #field: #ty, }
+        })
+        .collect()
+}
+
+/// The runtime module that codes the operation's body (`form` or `json`), and its
+/// `BodyKind` variant. An operation without a body takes an empty form, as before JSON.
+fn body_codec(op: &Operation) -> (syn::Ident, syn::Ident) {
+    match op.body {
+        Some(BodyKind::Json) => (ident("json"), ident("Json")),
+        Some(BodyKind::Form) | None => (ident("form"), ident("Form")),
+    }
+}
+
+/// `impl WireRequest`: the operation's place on the wire and its codec.
+fn wire_request(op: &Operation, patterns: &Patterns) -> TokenStream {
+    let name = ident(&op.request_type);
+    let (id, method, template) = (&op.id, op.method.as_str(), &op.path_template);
+    let status = int(op.success.status);
+    let response = match &op.success.body {
+        Some(body) => {
+            let body = ident(body);
+            quote!(#body)
+        }
+        None => quote!(()),
+    };
+    let path_inputs: Vec<&Input> = op.inputs.iter().filter(|i| i.location == Location::Path).collect();
+    let path_values = path_inputs.iter().map(|i| {
+        let field = ident(&i.field);
+        quote!(verifyd_runtime::ToWire::to_wire(&self.#field))
+    });
+    let segment_names: Vec<_> = path_inputs.iter().map(|i| format_ident!("path_{}", i.field)).collect();
+    let (codec, kind) = body_codec(op);
+    let write_query = writes(op, Location::Query, &ident("form"), quote!(w.finish()));
+    let write_body = writes(op, Location::Body, &codec, quote!(w.finish().into()));
+    // Only an operation with body inputs reads its body, and only as its own kind.
+    let as_kind = format_ident!("as_{codec}");
+    let read_body =
+        op.inputs.iter().any(|i| i.location == Location::Body).then(|| quote!(let body = body.#as_kind()?;));
+    let reads = reads(op, patterns);
+    quote! {
         impl verifyd_runtime::WireRequest for #name {
             const OPERATION_ID: &'static str = #id;
             const METHOD: &'static str = #method;
             const PATH_TEMPLATE: &'static str = #template;
             const SUCCESS_STATUS: u16 = #status;
+            const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::#kind;
             type Response = #response;
             fn path_params(&self) -> Vec<String> {
                 vec![#(#path_values),*]
@@ -161,22 +146,79 @@ fn operation(api: &Api, op: &Operation, patterns: &Patterns) -> Result<TokenStre
             fn query(&self) -> verifyd_runtime::form::FormPairs {
                 #write_query
             }
-            fn body(&self) -> verifyd_runtime::form::FormPairs {
+            fn body(&self) -> verifyd_runtime::Body {
                 #write_body
             }
             #[allow(unused_variables)]
             fn decode(
                 path: &[&str],
                 query: &verifyd_runtime::form::FormPairs,
-                body: &verifyd_runtime::form::FormPairs,
+                body: &verifyd_runtime::Body,
             ) -> Result<Self, verifyd_runtime::DecodeError> {
                 let &[#(#segment_names),*] = path else {
                     return Err(verifyd_runtime::DecodeError::new(#template, 20404, verifyd_runtime::Rejection::NotFound));
                 };
+                #read_body
                 Ok(Self { #(#reads)* })
             }
         }
-    })
+    }
+}
+
+/// `field: <read>?,` for every input: path segments, query pairs, and the body's keys by the
+/// body's codec.
+fn reads(op: &Operation, patterns: &Patterns) -> Vec<TokenStream> {
+    let (body_codec, _) = body_codec(op);
+    op.inputs
+        .iter()
+        .map(|i| {
+            let field = ident(&i.field);
+            let wire = &i.wire;
+            let code = int(i.error_code);
+            let rules = patterns.rules(&i.rules, sid_prefix(&i.ty));
+            let (source, codec) = match i.location {
+                Location::Path => {
+                    let segment = format_ident!("path_{}", i.field);
+                    return quote!(#field: verifyd_runtime::form::path(#segment, #wire, #code, &#rules)?,);
+                }
+                Location::Query => (quote!(query), ident("form")),
+                Location::Body => (quote!(body), body_codec.clone()),
+            };
+            let reader = match (i.repeated, i.required) {
+                (false, true) => quote!(required),
+                (false, false) => quote!(optional),
+                (true, true) => quote!(required_many),
+                (true, false) => quote!(optional_many),
+            };
+            quote!(#field: verifyd_runtime::#codec::#reader(#source, #wire, #code, &#rules)?,)
+        })
+        .collect()
+}
+
+/// The statements that write `op`'s inputs at `location` with the writer of `codec`
+/// (`form::FormWriter` or `json::JsonWriter`: the same methods), then `finish`.
+fn writes(op: &Operation, location: Location, codec: &syn::Ident, finish: TokenStream) -> TokenStream {
+    let writer = if codec == "json" {
+        quote!(verifyd_runtime::json::JsonWriter)
+    } else {
+        quote!(verifyd_runtime::form::FormWriter)
+    };
+    let lines = op.inputs.iter().filter(|i| i.location == location).map(|i| {
+        let field = ident(&i.field);
+        let wire = &i.wire;
+        match (i.repeated, i.required) {
+            (false, true) => quote!(w.one(#wire, &self.#field);),
+            (false, false) => quote!(w.optional(#wire, self.#field.as_ref());),
+            (true, true) => quote!(w.many(#wire, &self.#field);),
+            (true, false) => quote!(if let Some(values) = &self.#field { w.many(#wire, values); }),
+        }
+    });
+    quote! {
+        #[allow(unused_mut)]
+        let mut w = #writer::new();
+        #(#lines)*
+        #finish
+    }
 }
 
 /// `<Op>Field`: one variant per input, with its wire key and the code its rejection gets, so

@@ -194,7 +194,8 @@ pub fn round_trip_tests(api: &Api) -> TokenStream {
                 .ok_or_else(|| TestCaseError::fail(format!("{path} does not match {}", R::PATH_TEMPLATE)))?;
             let params: Vec<&str> = params.iter().map(String::as_str).collect();
             let query = FormPairs::parse(request.query().to_urlencoded().as_bytes());
-            let body = FormPairs::parse(request.body().to_urlencoded().as_bytes());
+            let body = verifyd_runtime::Body::parse(R::BODY, request.body().to_text().as_bytes())
+                .map_err(|e| TestCaseError::fail(format!("the body does not parse: {e}")))?;
             let decoded = R::decode(&params, &query, &body).map_err(|e| TestCaseError::fail(format!("{e} ({})", e.key)))?;
             prop_assert_eq!(&decoded, request);
             Ok(())

@@ -6,7 +6,9 @@ use super::{
     DEFAULT_INVALID_PARAMETER_CODE, FORM, JSON, Loader, Seen, X_ERROR_CODE, X_OPERATION_CODE, access, code,
     component_name, unbox,
 };
-use crate::ir::{Input, ListInfo, Location, Method, Operation, PathPart, Principal, Success, Tag, Ty, TypeDef};
+use crate::ir::{
+    BodyKind, Input, ListInfo, Location, Method, Operation, PathPart, Principal, Success, Tag, Ty, TypeDef,
+};
 use crate::{Error, names};
 
 /// Where an operation sits in the document.
@@ -55,8 +57,11 @@ impl<'a> Loader<'a> {
         let (path_inputs, mut query_inputs) = self.parameter_inputs(&cx, at.shared, &op.parameters)?;
         let (path, mut inputs) = path_parts(&cx, at.path, path_inputs)?;
         inputs.append(&mut query_inputs);
+        let mut body_kind = None;
         if let Some(body) = &op.request_body {
-            inputs.extend(self.body_inputs(&cx, body, seen)?);
+            let (kind, mut body_inputs) = self.body_inputs(&cx, body, seen)?;
+            body_kind = Some(kind);
+            inputs.append(&mut body_inputs);
         }
         names::check_unique(&format!("{id} inputs"), inputs.iter().map(|i| (i.wire.as_str(), i.field.as_str())))?;
         names::check_unique(&format!("{id} fields"), inputs.iter().map(|i| (i.wire.as_str(), i.variant.as_str())))?;
@@ -83,6 +88,7 @@ impl<'a> Loader<'a> {
             summary: op.summary.clone(),
             description: op.description.clone(),
             inputs,
+            body: body_kind,
             success,
             error_statuses,
             list,
@@ -152,15 +158,19 @@ impl<'a> Loader<'a> {
         })
     }
 
-    /// Body inputs: the properties of the form's object schema, in spec order.
+    /// The body's kind and inputs: the properties of its object schema, in spec order.
     fn body_inputs(
         &mut self,
         cx: &Context<'_>,
         body: &'a ReferenceOr<RequestBody>,
         seen: &mut Seen,
-    ) -> Result<Vec<Input>, Error> {
+    ) -> Result<(BodyKind, Vec<Input>), Error> {
         let body = self.request_body(body)?;
-        let media = body.content.get(FORM).ok_or_else(|| cx.error(format!("the request body must be {FORM}")))?;
+        let (kind, media) = match body.content.iter().collect::<Vec<_>>().as_slice() {
+            [(media_type, media)] if *media_type == FORM => (BodyKind::Form, *media),
+            [(media_type, media)] if *media_type == JSON => (BodyKind::Json, *media),
+            _ => return Err(cx.error(format!("the request body must be either {FORM} or {JSON}"))),
+        };
         let schema = media.schema.as_ref().ok_or_else(|| cx.error("the request body has no schema"))?;
         if let ReferenceOr::Reference { reference } = schema {
             seen.request_components.insert(component_name(reference, "schemas")?.to_owned());
@@ -172,7 +182,7 @@ impl<'a> Loader<'a> {
             let (ty, facets) = self.value(&unbox(prop), &inline_name)?;
             let (ty, repeated) = unarray(ty);
             if matches!(ty, Ty::Array(_)) {
-                return Err(cx.error(format!("{wire}: arrays of arrays cannot be sent in a form")));
+                return Err(cx.error(format!("{wire}: arrays of arrays are not supported in a request body")));
             }
             let field = names::field(wire)?;
             inputs.push(Input {
@@ -189,7 +199,7 @@ impl<'a> Loader<'a> {
                 doc: facets.doc,
             });
         }
-        Ok(inputs)
+        Ok((kind, inputs))
     }
 
     /// The one 2xx answer, and the error statuses (whose bodies must share one schema).

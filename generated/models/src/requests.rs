@@ -87,6 +87,7 @@ impl verifyd_runtime::WireRequest for ListServicesRequest {
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = ServiceList;
     fn path_params(&self) -> Vec<String> {
         vec![]
@@ -99,16 +100,16 @@ impl verifyd_runtime::WireRequest for ListServicesRequest {
         w.optional("PageToken", self.page_token.as_ref());
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[] = path else {
             return Err(
@@ -437,6 +438,7 @@ impl verifyd_runtime::WireRequest for CreateServiceRequest {
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services";
     const SUCCESS_STATUS: u16 = 201;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = VerifyService;
     fn path_params(&self) -> Vec<String> {
         vec![]
@@ -446,7 +448,7 @@ impl verifyd_runtime::WireRequest for CreateServiceRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.one("FriendlyName", &self.friendly_name);
@@ -475,13 +477,13 @@ impl verifyd_runtime::WireRequest for CreateServiceRequest {
             "VerifyEventSubscriptionEnabled",
             self.verify_event_subscription_enabled.as_ref(),
         );
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[] = path else {
             return Err(
@@ -492,6 +494,7 @@ impl verifyd_runtime::WireRequest for CreateServiceRequest {
                 ),
             );
         };
+        let body = body.as_form()?;
         Ok(Self {
             friendly_name: verifyd_runtime::form::required(
                 body,
@@ -699,6 +702,7 @@ impl verifyd_runtime::WireRequest for FetchServiceRequest {
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = VerifyService;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -708,16 +712,16 @@ impl verifyd_runtime::WireRequest for FetchServiceRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid] = path else {
             return Err(
@@ -995,6 +999,7 @@ impl verifyd_runtime::WireRequest for UpdateServiceRequest {
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = VerifyService;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -1004,7 +1009,7 @@ impl verifyd_runtime::WireRequest for UpdateServiceRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.optional("FriendlyName", self.friendly_name.as_ref());
@@ -1033,13 +1038,13 @@ impl verifyd_runtime::WireRequest for UpdateServiceRequest {
             "VerifyEventSubscriptionEnabled",
             self.verify_event_subscription_enabled.as_ref(),
         );
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid] = path else {
             return Err(
@@ -1050,6 +1055,7 @@ impl verifyd_runtime::WireRequest for UpdateServiceRequest {
                 ),
             );
         };
+        let body = body.as_form()?;
         Ok(Self {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
@@ -1265,6 +1271,7 @@ impl verifyd_runtime::WireRequest for DeleteServiceRequest {
     const METHOD: &'static str = "DELETE";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}";
     const SUCCESS_STATUS: u16 = 204;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = ();
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -1274,16 +1281,16 @@ impl verifyd_runtime::WireRequest for DeleteServiceRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid] = path else {
             return Err(
@@ -1551,6 +1558,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationRequest {
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Verifications";
     const SUCCESS_STATUS: u16 = 201;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = Verification;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -1560,7 +1568,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.one("To", &self.to);
@@ -1584,13 +1592,13 @@ impl verifyd_runtime::WireRequest for CreateVerificationRequest {
         w.optional("EnableSnaClientToken", self.enable_sna_client_token.as_ref());
         w.optional("RiskCheck", self.risk_check.as_ref());
         w.optional("Tags", self.tags.as_ref());
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid] = path else {
             return Err(
@@ -1601,6 +1609,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationRequest {
                 ),
             );
         };
+        let body = body.as_form()?;
         Ok(Self {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
@@ -1802,6 +1811,7 @@ impl verifyd_runtime::WireRequest for FetchVerificationRequest {
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Verifications/{VerificationSid}";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = Verification;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -1814,16 +1824,16 @@ impl verifyd_runtime::WireRequest for FetchVerificationRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_verification_sid] = path else {
             return Err(
@@ -1934,6 +1944,7 @@ impl verifyd_runtime::WireRequest for UpdateVerificationRequest {
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Verifications/{VerificationSid}";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = Verification;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -1946,17 +1957,17 @@ impl verifyd_runtime::WireRequest for UpdateVerificationRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.one("Status", &self.status);
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_verification_sid] = path else {
             return Err(
@@ -1967,6 +1978,7 @@ impl verifyd_runtime::WireRequest for UpdateVerificationRequest {
                 ),
             );
         };
+        let body = body.as_form()?;
         Ok(Self {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
@@ -2109,6 +2121,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationCheckRequest {
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/VerificationCheck";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = VerificationCheck;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -2118,7 +2131,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationCheckRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.optional("Code", self.code.as_ref());
@@ -2127,13 +2140,13 @@ impl verifyd_runtime::WireRequest for CreateVerificationCheckRequest {
         w.optional("Amount", self.amount.as_ref());
         w.optional("Payee", self.payee.as_ref());
         w.optional("SnaClientToken", self.sna_client_token.as_ref());
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid] = path else {
             return Err(
@@ -2144,6 +2157,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationCheckRequest {
                 ),
             );
         };
+        let body = body.as_form()?;
         Ok(Self {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
@@ -2296,6 +2310,7 @@ impl verifyd_runtime::WireRequest for ListRateLimitsRequest {
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/RateLimits";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = RateLimitList;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -2308,16 +2323,16 @@ impl verifyd_runtime::WireRequest for ListRateLimitsRequest {
         w.optional("PageToken", self.page_token.as_ref());
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid] = path else {
             return Err(
@@ -2441,6 +2456,7 @@ impl verifyd_runtime::WireRequest for CreateRateLimitRequest {
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/RateLimits";
     const SUCCESS_STATUS: u16 = 201;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = RateLimit;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -2450,18 +2466,18 @@ impl verifyd_runtime::WireRequest for CreateRateLimitRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.one("UniqueName", &self.unique_name);
         w.optional("Description", self.description.as_ref());
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid] = path else {
             return Err(
@@ -2472,6 +2488,7 @@ impl verifyd_runtime::WireRequest for CreateRateLimitRequest {
                 ),
             );
         };
+        let body = body.as_form()?;
         Ok(Self {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
@@ -2565,6 +2582,7 @@ impl verifyd_runtime::WireRequest for FetchRateLimitRequest {
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/RateLimits/{RateLimitSid}";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = RateLimit;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -2577,16 +2595,16 @@ impl verifyd_runtime::WireRequest for FetchRateLimitRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_rate_limit_sid] = path else {
             return Err(
@@ -2696,6 +2714,7 @@ impl verifyd_runtime::WireRequest for UpdateRateLimitRequest {
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/RateLimits/{RateLimitSid}";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = RateLimit;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -2708,17 +2727,17 @@ impl verifyd_runtime::WireRequest for UpdateRateLimitRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.optional("Description", self.description.as_ref());
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_rate_limit_sid] = path else {
             return Err(
@@ -2729,6 +2748,7 @@ impl verifyd_runtime::WireRequest for UpdateRateLimitRequest {
                 ),
             );
         };
+        let body = body.as_form()?;
         Ok(Self {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
@@ -2821,6 +2841,7 @@ impl verifyd_runtime::WireRequest for DeleteRateLimitRequest {
     const METHOD: &'static str = "DELETE";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/RateLimits/{RateLimitSid}";
     const SUCCESS_STATUS: u16 = 204;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = ();
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -2833,16 +2854,16 @@ impl verifyd_runtime::WireRequest for DeleteRateLimitRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_rate_limit_sid] = path else {
             return Err(
@@ -2980,6 +3001,7 @@ impl verifyd_runtime::WireRequest for ListBucketsRequest {
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/RateLimits/{RateLimitSid}/Buckets";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = BucketList;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -2995,16 +3017,16 @@ impl verifyd_runtime::WireRequest for ListBucketsRequest {
         w.optional("PageToken", self.page_token.as_ref());
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_rate_limit_sid] = path else {
             return Err(
@@ -3152,6 +3174,7 @@ impl verifyd_runtime::WireRequest for CreateBucketRequest {
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/RateLimits/{RateLimitSid}/Buckets";
     const SUCCESS_STATUS: u16 = 201;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = Bucket;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -3164,18 +3187,18 @@ impl verifyd_runtime::WireRequest for CreateBucketRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.one("Max", &self.max);
         w.one("Interval", &self.interval);
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_rate_limit_sid] = path else {
             return Err(
@@ -3186,6 +3209,7 @@ impl verifyd_runtime::WireRequest for CreateBucketRequest {
                 ),
             );
         };
+        let body = body.as_form()?;
         Ok(Self {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
@@ -3306,6 +3330,7 @@ impl verifyd_runtime::WireRequest for FetchBucketRequest {
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/RateLimits/{RateLimitSid}/Buckets/{BucketSid}";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = Bucket;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -3319,16 +3344,16 @@ impl verifyd_runtime::WireRequest for FetchBucketRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_rate_limit_sid, path_bucket_sid] = path else {
             return Err(
@@ -3468,6 +3493,7 @@ impl verifyd_runtime::WireRequest for UpdateBucketRequest {
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/RateLimits/{RateLimitSid}/Buckets/{BucketSid}";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = Bucket;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -3481,18 +3507,18 @@ impl verifyd_runtime::WireRequest for UpdateBucketRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.optional("Max", self.max.as_ref());
         w.optional("Interval", self.interval.as_ref());
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_rate_limit_sid, path_bucket_sid] = path else {
             return Err(
@@ -3503,6 +3529,7 @@ impl verifyd_runtime::WireRequest for UpdateBucketRequest {
                 ),
             );
         };
+        let body = body.as_form()?;
         Ok(Self {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
@@ -3632,6 +3659,7 @@ impl verifyd_runtime::WireRequest for DeleteBucketRequest {
     const METHOD: &'static str = "DELETE";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/RateLimits/{RateLimitSid}/Buckets/{BucketSid}";
     const SUCCESS_STATUS: u16 = 204;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = ();
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -3645,16 +3673,16 @@ impl verifyd_runtime::WireRequest for DeleteBucketRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_rate_limit_sid, path_bucket_sid] = path else {
             return Err(
@@ -3788,6 +3816,7 @@ impl verifyd_runtime::WireRequest for ListEntitiesRequest {
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = EntityList;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -3800,16 +3829,16 @@ impl verifyd_runtime::WireRequest for ListEntitiesRequest {
         w.optional("PageToken", self.page_token.as_ref());
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid] = path else {
             return Err(
@@ -3917,6 +3946,7 @@ impl verifyd_runtime::WireRequest for CreateEntityRequest {
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities";
     const SUCCESS_STATUS: u16 = 201;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = Entity;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -3926,17 +3956,17 @@ impl verifyd_runtime::WireRequest for CreateEntityRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.one("Identity", &self.identity);
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid] = path else {
             return Err(
@@ -3947,6 +3977,7 @@ impl verifyd_runtime::WireRequest for CreateEntityRequest {
                 ),
             );
         };
+        let body = body.as_form()?;
         Ok(Self {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
@@ -4029,6 +4060,7 @@ impl verifyd_runtime::WireRequest for FetchEntityRequest {
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = Entity;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -4041,16 +4073,16 @@ impl verifyd_runtime::WireRequest for FetchEntityRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_identity] = path else {
             return Err(
@@ -4143,6 +4175,7 @@ impl verifyd_runtime::WireRequest for DeleteEntityRequest {
     const METHOD: &'static str = "DELETE";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}";
     const SUCCESS_STATUS: u16 = 204;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = ();
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -4155,16 +4188,16 @@ impl verifyd_runtime::WireRequest for DeleteEntityRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_identity] = path else {
             return Err(
@@ -4301,6 +4334,7 @@ impl verifyd_runtime::WireRequest for ListFactorsRequest {
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}/Factors";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = FactorList;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -4316,16 +4350,16 @@ impl verifyd_runtime::WireRequest for ListFactorsRequest {
         w.optional("PageToken", self.page_token.as_ref());
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_identity] = path else {
             return Err(
@@ -4615,6 +4649,7 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}/Factors";
     const SUCCESS_STATUS: u16 = 201;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = NewFactor;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -4627,7 +4662,7 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.one("FriendlyName", &self.friendly_name);
@@ -4649,13 +4684,13 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
         w.optional("Config.TimeStep", self.config_time_step.as_ref());
         w.optional("Config.Skew", self.config_skew.as_ref());
         w.optional("Metadata", self.metadata.as_ref());
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_identity] = path else {
             return Err(
@@ -4666,6 +4701,7 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
                 ),
             );
         };
+        let body = body.as_form()?;
         Ok(Self {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
@@ -4908,6 +4944,7 @@ impl verifyd_runtime::WireRequest for FetchFactorRequest {
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}/Factors/{FactorSid}";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = Factor;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -4921,16 +4958,16 @@ impl verifyd_runtime::WireRequest for FetchFactorRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_identity, path_factor_sid] = path else {
             return Err(
@@ -5142,6 +5179,7 @@ impl verifyd_runtime::WireRequest for UpdateFactorRequest {
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}/Factors/{FactorSid}";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = Factor;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -5155,7 +5193,7 @@ impl verifyd_runtime::WireRequest for UpdateFactorRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.optional("AuthPayload", self.auth_payload.as_ref());
@@ -5170,13 +5208,13 @@ impl verifyd_runtime::WireRequest for UpdateFactorRequest {
             "Config.NotificationPlatform",
             self.config_notification_platform.as_ref(),
         );
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_identity, path_factor_sid] = path else {
             return Err(
@@ -5187,6 +5225,7 @@ impl verifyd_runtime::WireRequest for UpdateFactorRequest {
                 ),
             );
         };
+        let body = body.as_form()?;
         Ok(Self {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
@@ -5375,6 +5414,7 @@ impl verifyd_runtime::WireRequest for DeleteFactorRequest {
     const METHOD: &'static str = "DELETE";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}/Factors/{FactorSid}";
     const SUCCESS_STATUS: u16 = 204;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = ();
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -5388,16 +5428,16 @@ impl verifyd_runtime::WireRequest for DeleteFactorRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_identity, path_factor_sid] = path else {
             return Err(
@@ -5577,6 +5617,7 @@ impl verifyd_runtime::WireRequest for ListChallengesRequest {
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}/Challenges";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = ChallengeList;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -5595,16 +5636,16 @@ impl verifyd_runtime::WireRequest for ListChallengesRequest {
         w.optional("PageToken", self.page_token.as_ref());
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_identity] = path else {
             return Err(
@@ -5814,6 +5855,7 @@ impl verifyd_runtime::WireRequest for CreateChallengeRequest {
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}/Challenges";
     const SUCCESS_STATUS: u16 = 201;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = Challenge;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -5826,7 +5868,7 @@ impl verifyd_runtime::WireRequest for CreateChallengeRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.one("FactorSid", &self.factor_sid);
@@ -5837,13 +5879,13 @@ impl verifyd_runtime::WireRequest for CreateChallengeRequest {
         }
         w.optional("HiddenDetails", self.hidden_details.as_ref());
         w.optional("AuthPayload", self.auth_payload.as_ref());
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_identity] = path else {
             return Err(
@@ -5854,6 +5896,7 @@ impl verifyd_runtime::WireRequest for CreateChallengeRequest {
                 ),
             );
         };
+        let body = body.as_form()?;
         Ok(Self {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
@@ -6008,6 +6051,7 @@ impl verifyd_runtime::WireRequest for FetchChallengeRequest {
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}/Challenges/{ChallengeSid}";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = Challenge;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -6021,16 +6065,16 @@ impl verifyd_runtime::WireRequest for FetchChallengeRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_identity, path_challenge_sid] = path else {
             return Err(
@@ -6172,6 +6216,7 @@ impl verifyd_runtime::WireRequest for UpdateChallengeRequest {
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}/Challenges/{ChallengeSid}";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = Challenge;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -6185,18 +6230,18 @@ impl verifyd_runtime::WireRequest for UpdateChallengeRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.optional("AuthPayload", self.auth_payload.as_ref());
         w.optional("Metadata", self.metadata.as_ref());
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_identity, path_challenge_sid] = path else {
             return Err(
@@ -6207,6 +6252,7 @@ impl verifyd_runtime::WireRequest for UpdateChallengeRequest {
                 ),
             );
         };
+        let body = body.as_form()?;
         Ok(Self {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
@@ -6351,6 +6397,7 @@ impl verifyd_runtime::WireRequest for CreateNotificationRequest {
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Entities/{Identity}/Challenges/{ChallengeSid}/Notifications";
     const SUCCESS_STATUS: u16 = 201;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = Notification;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -6364,17 +6411,17 @@ impl verifyd_runtime::WireRequest for CreateNotificationRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.optional("Ttl", self.ttl.as_ref());
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_identity, path_challenge_sid] = path else {
             return Err(
@@ -6385,6 +6432,7 @@ impl verifyd_runtime::WireRequest for CreateNotificationRequest {
                 ),
             );
         };
+        let body = body.as_form()?;
         Ok(Self {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
@@ -6530,6 +6578,7 @@ impl verifyd_runtime::WireRequest for CreateAccessTokenRequest {
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/AccessTokens";
     const SUCCESS_STATUS: u16 = 201;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = AccessToken;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -6539,20 +6588,20 @@ impl verifyd_runtime::WireRequest for CreateAccessTokenRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.one("Identity", &self.identity);
         w.one("FactorType", &self.factor_type);
         w.optional("FactorFriendlyName", self.factor_friendly_name.as_ref());
         w.optional("Ttl", self.ttl.as_ref());
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid] = path else {
             return Err(
@@ -6563,6 +6612,7 @@ impl verifyd_runtime::WireRequest for CreateAccessTokenRequest {
                 ),
             );
         };
+        let body = body.as_form()?;
         Ok(Self {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
@@ -6676,6 +6726,7 @@ impl verifyd_runtime::WireRequest for FetchAccessTokenRequest {
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/AccessTokens/{AccessTokenSid}";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = AccessToken;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -6688,16 +6739,16 @@ impl verifyd_runtime::WireRequest for FetchAccessTokenRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_access_token_sid] = path else {
             return Err(
@@ -6822,6 +6873,7 @@ impl verifyd_runtime::WireRequest for ListWebhooksRequest {
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Webhooks";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = WebhookList;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -6834,16 +6886,16 @@ impl verifyd_runtime::WireRequest for ListWebhooksRequest {
         w.optional("PageToken", self.page_token.as_ref());
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid] = path else {
             return Err(
@@ -7010,6 +7062,7 @@ impl verifyd_runtime::WireRequest for CreateWebhookRequest {
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Webhooks";
     const SUCCESS_STATUS: u16 = 201;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = Webhook;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
@@ -7019,7 +7072,7 @@ impl verifyd_runtime::WireRequest for CreateWebhookRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.one("FriendlyName", &self.friendly_name);
@@ -7027,13 +7080,13 @@ impl verifyd_runtime::WireRequest for CreateWebhookRequest {
         w.one("WebhookUrl", &self.webhook_url);
         w.optional("Status", self.status.as_ref());
         w.optional("Version", self.version.as_ref());
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid] = path else {
             return Err(
@@ -7044,6 +7097,7 @@ impl verifyd_runtime::WireRequest for CreateWebhookRequest {
                 ),
             );
         };
+        let body = body.as_form()?;
         Ok(Self {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
@@ -7155,6 +7209,7 @@ impl verifyd_runtime::WireRequest for FetchWebhookRequest {
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Webhooks/{WebhookSid}";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = Webhook;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -7167,16 +7222,16 @@ impl verifyd_runtime::WireRequest for FetchWebhookRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_webhook_sid] = path else {
             return Err(
@@ -7326,6 +7381,7 @@ impl verifyd_runtime::WireRequest for UpdateWebhookRequest {
     const METHOD: &'static str = "POST";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Webhooks/{WebhookSid}";
     const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = Webhook;
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -7338,7 +7394,7 @@ impl verifyd_runtime::WireRequest for UpdateWebhookRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.optional("FriendlyName", self.friendly_name.as_ref());
@@ -7348,13 +7404,13 @@ impl verifyd_runtime::WireRequest for UpdateWebhookRequest {
         w.optional("WebhookUrl", self.webhook_url.as_ref());
         w.optional("Status", self.status.as_ref());
         w.optional("Version", self.version.as_ref());
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_webhook_sid] = path else {
             return Err(
@@ -7365,6 +7421,7 @@ impl verifyd_runtime::WireRequest for UpdateWebhookRequest {
                 ),
             );
         };
+        let body = body.as_form()?;
         Ok(Self {
             service_sid: verifyd_runtime::form::path(
                 path_service_sid,
@@ -7484,6 +7541,7 @@ impl verifyd_runtime::WireRequest for DeleteWebhookRequest {
     const METHOD: &'static str = "DELETE";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Webhooks/{WebhookSid}";
     const SUCCESS_STATUS: u16 = 204;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
     type Response = ();
     fn path_params(&self) -> Vec<String> {
         vec![
@@ -7496,16 +7554,16 @@ impl verifyd_runtime::WireRequest for DeleteWebhookRequest {
         let mut w = verifyd_runtime::form::FormWriter::new();
         w.finish()
     }
-    fn body(&self) -> verifyd_runtime::form::FormPairs {
+    fn body(&self) -> verifyd_runtime::Body {
         #[allow(unused_mut)]
         let mut w = verifyd_runtime::form::FormWriter::new();
-        w.finish()
+        w.finish().into()
     }
     #[allow(unused_variables)]
     fn decode(
         path: &[&str],
         query: &verifyd_runtime::form::FormPairs,
-        body: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
     ) -> Result<Self, verifyd_runtime::DecodeError> {
         let &[path_service_sid, path_webhook_sid] = path else {
             return Err(

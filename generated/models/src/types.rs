@@ -99,6 +99,7 @@ impl verifyd_runtime::ToWire for BindingAlgorithm {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for BindingAlgorithm {}
 /// The JSON body answering [`createBucket`](crate::CreateBucketRequest), [`fetchBucket`](crate::FetchBucketRequest) and [`updateBucket`](crate::UpdateBucketRequest). One item of the `buckets` of [`BucketList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Bucket {
@@ -208,6 +209,19 @@ impl verifyd_runtime::ToWire for ChallengeDetailsField {
         verifyd_runtime::json_to_wire(self)
     }
 }
+impl verifyd_runtime::FromJson for ChallengeDetailsField {
+    fn from_json(
+        value: &serde_json::Value,
+        rules: &verifyd_runtime::Rules,
+    ) -> Option<Self> {
+        verifyd_runtime::json::object_from_json(value, rules)
+    }
+}
+impl verifyd_runtime::ToJson for ChallengeDetailsField {
+    fn to_json(&self) -> serde_json::Value {
+        verifyd_runtime::json::object_to_json(self)
+    }
+}
 /// The `links` of [`Challenge`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChallengeLinks {
@@ -287,6 +301,7 @@ impl verifyd_runtime::ToWire for ChallengeListOrder {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for ChallengeListOrder {}
 /// Why a challenge ended the way it did.
 ///
 /// Closed: a request carrying a value the spec does not list is refused at decoding.
@@ -356,6 +371,7 @@ impl verifyd_runtime::ToWire for ChallengeRespondedReason {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for ChallengeRespondedReason {}
 /// Status of a challenge.
 ///
 /// Closed: a request carrying a value the spec does not list is refused at decoding.
@@ -429,6 +445,7 @@ impl verifyd_runtime::ToWire for ChallengeStatus {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for ChallengeStatus {}
 /// The JSON body answering [`createEntity`](crate::CreateEntityRequest) and [`fetchEntity`](crate::FetchEntityRequest). One item of the `entities` of [`EntityList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Entity {
@@ -592,6 +609,7 @@ impl verifyd_runtime::ToWire for FactorStatus {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for FactorStatus {}
 /// Kind of factor.
 ///
 /// Closed: a request carrying a value the spec does not list is refused at decoding.
@@ -657,6 +675,7 @@ impl verifyd_runtime::ToWire for FactorType {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for FactorType {}
 /// A factor as answered by its creation, with its binding.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NewFactor {
@@ -794,6 +813,7 @@ impl verifyd_runtime::ToWire for NotificationPlatform {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for NotificationPlatform {}
 /// The `meta` of [`BucketList`], [`ChallengeList`], [`EntityList`], [`FactorList`], [`RateLimitList`], [`ServiceList`] and [`WebhookList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PaginationMeta {
@@ -913,6 +933,7 @@ impl verifyd_runtime::ToWire for RiskCheck {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for RiskCheck {}
 /// One page of a list, the JSON body answering [`listServices`](crate::ListServicesRequest): the page's `services` and the pagination `meta`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceList {
@@ -990,6 +1011,7 @@ impl verifyd_runtime::ToWire for TotpAlgorithm {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for TotpAlgorithm {}
 pub use verifyd_runtime::TwilioError;
 /// The JSON body answering [`createVerification`](crate::CreateVerificationRequest), [`fetchVerification`](crate::FetchVerificationRequest) and [`updateVerification`](crate::UpdateVerificationRequest).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -1102,6 +1124,7 @@ impl verifyd_runtime::ToWire for VerificationChannel {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for VerificationChannel {}
 /// The JSON body answering [`createVerificationCheck`](crate::CreateVerificationCheckRequest).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VerificationCheck {
@@ -1255,6 +1278,7 @@ impl verifyd_runtime::ToWire for VerificationStatus {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for VerificationStatus {}
 /// The status the pending verification moves to.
 ///
 /// Closed: a request carrying a value the spec does not list is refused at decoding.
@@ -1320,6 +1344,7 @@ impl verifyd_runtime::ToWire for VerificationUpdateStatus {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for VerificationUpdateStatus {}
 /// The JSON body answering [`createService`](crate::CreateServiceRequest), [`fetchService`](crate::FetchServiceRequest) and [`updateService`](crate::UpdateServiceRequest). One item of the `services` of [`ServiceList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VerifyService {
@@ -1526,6 +1551,7 @@ impl verifyd_runtime::ToWire for WebhookEventType {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for WebhookEventType {}
 /// One page of a list, the JSON body answering [`listWebhooks`](crate::ListWebhooksRequest): the page's `webhooks` and the pagination `meta`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WebhookList {
@@ -1599,6 +1625,7 @@ impl verifyd_runtime::ToWire for WebhookMethod {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for WebhookMethod {}
 /// Whether events are sent to a webhook.
 ///
 /// Closed: a request carrying a value the spec does not list is refused at decoding.
@@ -1664,6 +1691,7 @@ impl verifyd_runtime::ToWire for WebhookStatus {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for WebhookStatus {}
 /// Payload version of a webhook.
 ///
 /// Closed: a request carrying a value the spec does not list is refused at decoding.
@@ -1729,6 +1757,7 @@ impl verifyd_runtime::ToWire for WebhookVersion {
         self.as_str().to_owned()
     }
 }
+impl verifyd_runtime::JsonText for WebhookVersion {}
 impl verifyd_runtime::ListPage for BucketList {
     type Item = Bucket;
     const KEY: &'static str = "buckets";

@@ -135,9 +135,8 @@ impl Connection {
         let mut builder =
             self.http.request(method, self.url_of(request)).basic_auth(&self.username, Some(&self.password));
         if R::METHOD == "POST" {
-            builder = builder
-                .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(request.body().to_urlencoded());
+            let body = request.body();
+            builder = builder.header(reqwest::header::CONTENT_TYPE, body.kind().media_type()).body(body.to_text());
         }
         read(builder.send().await?).await
     }

@@ -11,7 +11,7 @@ use axum::response::Response;
 
 use super::access::{Grant, Refusal, admit};
 use super::answer::{empty_response, error_response, json_response};
-use super::input::{basic_credentials, read_form};
+use super::input::{basic_credentials, read_body};
 use super::{Authenticate, Caller, Reply, RouterOptions, WireError};
 use crate::form::FormPairs;
 use crate::{Rejection, TwilioError, WireRequest, path_values};
@@ -89,7 +89,8 @@ enum Failure<E> {
     Implementation(E),
 }
 
-/// Authenticates, checks access, then decodes path, query and body into the request.
+/// Authenticates, checks access, then decodes path, query and body (of the operation's kind)
+/// into the request.
 async fn accept<A: Authenticate, E: Endpoint<A>>(
     served: &Served<A>,
     request: Request,
@@ -102,10 +103,11 @@ async fn accept<A: Authenticate, E: Endpoint<A>>(
     // A segment that does not decode (a bad escape, invalid UTF-8) names nothing that exists.
     let params = path_values(E::Request::PATH_TEMPLATE, &below).ok_or_else(not_found)?;
     let query = FormPairs::parse(parts.uri.query().unwrap_or_default().as_bytes());
-    let body = read_form(&parts.headers, body, served.options.body_limit).await.map_err(Failure::Wire)?;
+    let body =
+        read_body(&parts.headers, body, served.options.body_limit, E::Request::BODY).await.map_err(Failure::Wire)?;
     let sent = |key: &str| {
-        let in_path = params.iter().filter(|(name, _)| *name == key).map(|(_, v)| v.as_str());
-        in_path.chain(query.values(key)).chain(body.values(key)).map(str::to_owned).collect()
+        let in_path = params.iter().filter(|(name, _)| *name == key).map(|(_, v)| v.clone());
+        in_path.chain(query.values(key).map(str::to_owned)).chain(body.texts(key)).collect()
     };
     admit(E::ACCESS, principal.role(), |key| principal.claim(key), sent).map_err(|refusal| match refusal {
         Refusal::Unauthenticated => Failure::Wire(TwilioError::unauthenticated()),

@@ -8,6 +8,8 @@ mod access;
 mod answer;
 mod endpoint;
 mod input;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 

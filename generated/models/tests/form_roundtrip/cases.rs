@@ -15,7 +15,8 @@ fn round_trip<R: WireRequest + PartialEq + std::fmt::Debug>(
         ))?;
     let params: Vec<&str> = params.iter().map(String::as_str).collect();
     let query = FormPairs::parse(request.query().to_urlencoded().as_bytes());
-    let body = FormPairs::parse(request.body().to_urlencoded().as_bytes());
+    let body = verifyd_runtime::Body::parse(R::BODY, request.body().to_text().as_bytes())
+        .map_err(|e| TestCaseError::fail(format!("the body does not parse: {e}")))?;
     let decoded = R::decode(&params, &query, &body)
         .map_err(|e| TestCaseError::fail(format!("{e} ({})", e.key)))?;
     prop_assert_eq!(& decoded, request);
