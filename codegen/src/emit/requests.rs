@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::models::{Patterns, sid_prefix};
-use super::{doc, ident, int, ty_tokens};
+use super::{doc, ident, int, operation_doc, ty_tokens};
 use crate::Error;
 use crate::ir::{Api, BodyKind, DefaultValue, Input, Location, Operation, Ty, TypeDef};
 
@@ -31,14 +31,7 @@ fn input_type(input: &Input) -> TokenStream {
 
 fn operation(api: &Api, op: &Operation, patterns: &Patterns) -> Result<TokenStream, Error> {
     let name = ident(&op.request_type);
-    let mut summary = format!("`{}`: {} `{}{}`.", op.id, op.method.as_str(), api.base_path, op.path_template);
-    if let Some(s) = &op.summary {
-        summary = format!("{s}\n\n{summary}");
-    }
-    if let Some(d) = &op.description {
-        summary = format!("{summary}\n\n{}", d.trim());
-    }
-    let docs = doc(Some(&summary));
+    let docs = operation_doc(api, op);
     let fields = fields(op);
     let defaults = op
         .inputs
