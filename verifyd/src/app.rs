@@ -38,23 +38,17 @@ pub fn app<S: Store>(core: Arc<Core<S>>) -> axum::Router {
     if dev {
         extra = extra.route("/dev/outbox", get(outbox::<S>)).route("/dev/sna/{sid}", get(sna::<S>));
     }
+    // The API dates its own answers; these routes are dated by the same clock, so every
+    // answer of the server tells the same time.
     let clock = Arc::clone(core.clock());
     extra
         .with_state(AppState { core })
+        .layer(tower::util::MapResponseLayer::new(move |mut response: Response| {
+            verifyd_runtime::server::set_date(response.headers_mut(), clock.now());
+            response
+        }))
         .merge(api)
-        .layer(axum::middleware::map_response(move |response| date_by(Arc::clone(&clock), response)))
         .layer(axum::middleware::from_fn(log_request))
-}
-
-/// Dates an answer by the core's clock when nothing has yet (`/healthz`, `/readyz`, the
-/// development routes): every answer of the server tells the same time.
-async fn date_by(clock: Arc<dyn verifyd_core::Clock>, mut response: Response) -> Response {
-    if !response.headers().contains_key(header::DATE)
-        && let Ok(date) = header::HeaderValue::from_str(&clock.now().http_date())
-    {
-        response.headers_mut().insert(header::DATE, date);
-    }
-    response
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets requests in flight finish.

@@ -1,6 +1,8 @@
 //! Writing answers: JSON bodies, Twilio's error JSON, extra headers and the `Date` header.
 
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use std::cell::RefCell;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::{Timestamp, TwilioError};
@@ -48,12 +50,30 @@ fn finish(mut response: Response, headers: Vec<(String, String)>, now: Timestamp
             response.headers_mut().append(name, value);
         }
     }
-    if !response.headers().contains_key(header::DATE)
-        && let Ok(date) = HeaderValue::from_str(&now.http_date())
-    {
-        response.headers_mut().insert(header::DATE, date);
-    }
+    set_date(response.headers_mut(), now);
     response
+}
+
+/// Sets `Date` to `now` unless the headers have one. The text changes once a second, so each
+/// thread keeps the last one it wrote rather than formatting it for every answer.
+pub fn set_date(headers: &mut HeaderMap, now: Timestamp) {
+    thread_local! {
+        static LAST: RefCell<Option<(Timestamp, HeaderValue)>> = const { RefCell::new(None) };
+    }
+    if headers.contains_key(header::DATE) {
+        return;
+    }
+    let date = LAST.with_borrow_mut(|last| match last {
+        Some((at, value)) if *at == now => Some(value.clone()),
+        _ => {
+            let value = HeaderValue::from_str(&now.http_date()).ok()?;
+            *last = Some((now, value.clone()));
+            Some(value)
+        }
+    });
+    if let Some(date) = date {
+        headers.insert(header::DATE, date);
+    }
 }
 
 #[cfg(test)]
@@ -73,6 +93,19 @@ mod tests {
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
         assert_eq!(response.headers()[header::DATE], "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(response.headers()["x-a"], "1");
+    }
+
+    #[test]
+    fn the_date_follows_the_clock_second_by_second() {
+        for unix in [0, 0, 1, 784_111_777, 1] {
+            let mut headers = HeaderMap::new();
+            set_date(&mut headers, at(unix));
+            assert_eq!(headers[header::DATE], at(unix).http_date());
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(header::DATE, HeaderValue::from_static("kept"));
+        set_date(&mut headers, at(0));
+        assert_eq!(headers[header::DATE], "kept");
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod tests;
 use std::future::Future;
 
 pub use access::{Grant, Refusal, admit};
-pub use answer::{error_response, json_response};
+pub use answer::{error_response, json_response, set_date};
 pub use endpoint::{Endpoint, Served, method_not_allowed, not_found, serve};
 pub use input::basic_credentials;
 
