@@ -5,7 +5,8 @@
 //!
 //! 1. `cargo test --workspace`, adding up its `test result:` lines.
 //! 2. The compatibility scripts, which drive a running server with the official Twilio helper
-//!    libraries. This step builds `verifyd` (debug), starts `verifyd serve` in development mode
+//!    libraries (and, in `compat/client_example.py`, the generated Rust client's example, given
+//!    as `VERIFYD_CLIENT_EXAMPLE`). This step builds `verifyd` (debug), starts `verifyd serve` in development mode
 //!    on a free port with a throwaway SQLite database and a known account, runs every script in
 //!    name order with `VERIFYD_URL`, `VERIFYD_ACCOUNT_SID` and `VERIFYD_AUTH_TOKEN`, and stops
 //!    the server whatever happened. Each script prints `compat <name>: N passed, M failed` last
@@ -139,7 +140,12 @@ fn compat_tests(root: &Path, cargo: &str, tally: &mut Tally) -> Result<(), Strin
     if let Some(python) = &python {
         for script in &python_scripts {
             let mut command = Command::new(python);
-            command.arg(script).current_dir(root).env("PYTHONUNBUFFERED", "1").env("PYTHONDONTWRITEBYTECODE", "1");
+            command
+                .arg(script)
+                .current_dir(root)
+                .env("PYTHONUNBUFFERED", "1")
+                .env("PYTHONDONTWRITEBYTECODE", "1")
+                .env("VERIFYD_CLIENT_EXAMPLE", client_example(&target));
             if let Err(e) = run_script(&display_name(root, script), command, &server, SCRIPT_TIMEOUT, tally) {
                 println!("{e}");
                 failures.push(e);
@@ -228,14 +234,21 @@ pub fn target_dir(root: &Path) -> PathBuf {
     }
 }
 
+/// Builds the `verifyd` binary and the generated client's examples (a compatibility script
+/// runs `examples/verify` as a user would).
 pub fn build_verifyd(root: &Path, cargo: &str) -> Result<(), String> {
-    println!("xtask test: cargo build -p verifyd");
+    println!("xtask test: cargo build -p verifyd -p verifyd-client --bins --examples");
     let status = Command::new(cargo)
         .current_dir(root)
-        .args(["build", "--quiet", "-p", "verifyd"])
+        .args(["build", "--quiet", "-p", "verifyd", "-p", "verifyd-client", "--bins", "--examples"])
         .status()
         .map_err(|e| format!("xtask test: cargo build: cannot start: {e}"))?;
     if status.success() { Ok(()) } else { Err(format!("xtask test: cargo build -p verifyd failed ({status})")) }
+}
+
+/// The client's example that [`build_verifyd`] builds.
+fn client_example(target: &Path) -> PathBuf {
+    target.join("debug").join("examples").join(format!("verify{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// The debug `verifyd` that [`build_verifyd`] builds.
