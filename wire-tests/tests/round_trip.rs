@@ -109,12 +109,7 @@ macro_rules! refused {
     ($(impl $api:ident { $($method:ident: $request:ident => $response:ty;)* })*) => {
         $(
             impl $api for TestApi {
-                $(
-                    async fn $method(&self, _: &TestAccount, _: $request) -> Result<Reply<$response>, TestError> {
-                        self.counted();
-                        Err(TestError::new(501, 20501, concat!(stringify!($method), " is not part of this test")))
-                    }
-                )*
+                refused_in_impl! { $($method: $request => $response;)* }
             }
         )*
     };
