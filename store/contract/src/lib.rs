@@ -25,8 +25,37 @@ pub mod fixtures;
 #[macro_export]
 macro_rules! contract_tests {
     ($open:expr) => {
+        $crate::__contract_list!(tests $open);
+    };
+}
+
+/// Like [`contract_tests!`], for a store that may be missing here (a database server that is
+/// not configured): `$open` returns `Option<(store, guard)>`, and each case whose store is
+/// `None` says that it skipped and passes.
+#[macro_export]
+macro_rules! optional_contract_tests {
+    ($open:expr) => {
+        $crate::__contract_list!(optional $open);
+    };
+}
+
+/// Runs every contract case in turn, each on a store from `$open` (an async function or
+/// closure returning `(store, guard)`); for use inside an async function, by a test that
+/// checks something of the whole run (such as every statement a store ran).
+#[macro_export]
+macro_rules! run_every_case {
+    ($open:expr) => {
+        $crate::__contract_list!(sequence $open);
+    };
+}
+
+/// The one list of cases, handed to [`__contract_cases!`] in the mode asked.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_list {
+    ($mode:ident $open:expr) => {
         $crate::__contract_cases!(
-            $open;
+            $mode $open;
             key_ring_is_recorded_and_read_back,
             sealed_values_are_listed_and_replaced_only_where_unchanged,
             accounts_and_api_keys_persist,
@@ -78,17 +107,37 @@ macro_rules! contract_tests {
             webhooks_page_in_creation_order,
             sweep_expires_and_purges,
             sweep_purges_finished_deliveries,
-        );
+                );
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __contract_cases {
-    ($open:expr; $($case:ident),+ $(,)?) => {
+    (tests $open:expr; $($case:ident),+ $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
+                let (store, _guard) = ($open)().await;
+                $crate::cases::$case(store).await;
+            }
+        )+
+    };
+    (optional $open:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let Some((store, _guard)) = ($open)().await else {
+                    eprintln!("skipped: {}: no store to run it on", stringify!($case));
+                    return;
+                };
+                $crate::cases::$case(store).await;
+            }
+        )+
+    };
+    (sequence $open:expr; $($case:ident),+ $(,)?) => {
+        $(
+            {
                 let (store, _guard) = ($open)().await;
                 $crate::cases::$case(store).await;
             }

@@ -1,0 +1,585 @@
+//! What operations load, and the locks that make two of them on the same rows run one after
+//! the other, across every instance on the database.
+//!
+//! An operation's transaction (READ COMMITTED) first takes the locks named by its key, then
+//! reads. Rows it will change are read `FOR UPDATE`. What may not exist yet (the first
+//! verification of a `To`, a bucket's window for a new value, an entity about to be created)
+//! is covered by a transaction-level advisory lock on a name built from the key: `to`,
+//! `window`, `entity`, `public key` and `keyring` locks. Locks are taken in one order (the
+//! service, then the advisory locks, `to` or `entity` first and the rest sorted, then rows),
+//! so waits do not form cycles; PostgreSQL breaks any that would, and an operation whose
+//! loading lost such a conflict is run again (see `lib.rs`).
+//!
+//! Operations under a service hold its row `FOR KEY SHARE`, so that deleting the service
+//! waits for them and they see it gone after; changing its settings does not wait.
+
+use verifyd_core::domain::access_token::AccessToken;
+use verifyd_core::domain::challenge::{Challenge, StatusFilter};
+use verifyd_core::domain::factor::{CreationCounts, Entity, Factor};
+use verifyd_core::domain::guessing::{Guesses, Subscriber};
+use verifyd_core::domain::rate_limit::{Bucket, Meter, MeteredBucket, RateLimit, Window};
+use verifyd_core::domain::verification::Verification;
+use verifyd_core::domain::webhook::Webhook;
+use verifyd_core::store::{
+    ChallengeFilter, ChallengeKey, ChallengeState, Cursor, EntityKey, EntityState, FactorKey, FactorState,
+    NewFactorKey, NewFactorState, Page, RateLimitKey, SendKey, SendState, VerificationAt,
+};
+use verifyd_runtime::Sid;
+
+use crate::error::Result;
+use crate::rows::{self, Get};
+use crate::sql::Db;
+
+/// Whether a read locks the rows it returns (inside an operation) or not (a plain read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    None,
+    /// `FOR UPDATE`: the operation may change them.
+    Update,
+}
+
+impl Lock {
+    fn sql(self) -> &'static str {
+        match self {
+            Self::None => "",
+            Self::Update => " FOR UPDATE",
+        }
+    }
+}
+
+/// The name of an advisory lock: its kind and the key's parts, one per line (none can hold a
+/// line break: SIDs are hex, and the lock is only a name; PostgreSQL hashes it).
+fn lock_name(parts: &[&str]) -> String {
+    parts.join("\n")
+}
+
+/// Takes a transaction-level advisory lock, released at commit or rollback.
+pub async fn advisory(db: Db<'_>, name: &str) -> Result<()> {
+    db.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7204))", &[&name]).await?;
+    Ok(())
+}
+
+fn to_lock(account: &Sid, service: &Sid, to: &str) -> String {
+    lock_name(&["to", account.as_str(), service.as_str(), to])
+}
+
+fn entity_lock(key: &EntityKey) -> String {
+    lock_name(&["entity", key.account.as_str(), key.service.as_str(), &key.identity])
+}
+
+pub const KEYRING_LOCK: &str = "keyring";
+
+/// Holds the service's row against deletion; answers whether it exists.
+pub async fn hold_service(db: Db<'_>, account: &Sid, service: &Sid, lock: &str) -> Result<bool> {
+    let sql = format!("SELECT 1 FROM services WHERE sid = $1 AND account_sid = $2 FOR {lock}");
+    Ok(db.query_opt(&sql, &[&service.as_str(), &account.as_str()]).await?.is_some())
+}
+
+pub async fn account(db: Db<'_>, sid: &Sid, lock: Lock) -> Result<Option<verifyd_core::domain::account::Account>> {
+    let sql = format!("SELECT {} FROM accounts WHERE sid = $1{}", rows::ACCOUNT, lock.sql());
+    rows::first(db.query_opt(&sql, &[&sid.as_str()]).await?, rows::account)
+}
+
+pub async fn count_accounts(db: Db<'_>) -> Result<u64> {
+    let row = db.query_one("SELECT COUNT(*) FROM accounts", &[]).await?;
+    Ok(u64::try_from(Get(&row).int(0)?).unwrap_or_default())
+}
+
+/// A key by its SID alone: authentication, where the request names the key, not its account.
+pub async fn api_key_by_sid(db: Db<'_>, sid: &Sid) -> Result<Option<verifyd_core::domain::account::ApiKey>> {
+    let sql = format!("SELECT {} FROM api_keys WHERE sid = $1", rows::API_KEY);
+    rows::first(db.query_opt(&sql, &[&sid.as_str()]).await?, rows::api_key)
+}
+
+pub async fn api_key(
+    db: Db<'_>,
+    account: &Sid,
+    sid: &Sid,
+    lock: Lock,
+) -> Result<Option<verifyd_core::domain::account::ApiKey>> {
+    let sql = format!("SELECT {} FROM api_keys WHERE sid = $1 AND account_sid = $2{}", rows::API_KEY, lock.sql());
+    rows::first(db.query_opt(&sql, &[&sid.as_str(), &account.as_str()]).await?, rows::api_key)
+}
+
+pub async fn service(
+    db: Db<'_>,
+    account: &Sid,
+    sid: &Sid,
+    lock: Lock,
+) -> Result<Option<verifyd_core::domain::service::Service>> {
+    let sql = format!("SELECT {} FROM services WHERE sid = $1 AND account_sid = $2{}", rows::SERVICE, lock.sql());
+    rows::first(db.query_opt(&sql, &[&sid.as_str(), &account.as_str()]).await?, rows::service)
+}
+
+/// Takes the `to` lock of the verification `at` names (found by its SID first); answers
+/// whether there is one.
+async fn lock_verification(db: Db<'_>, at: &VerificationAt) -> Result<bool> {
+    const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended(\
+                        concat_ws(chr(10), 'to', account_sid, service_sid, to_addr), 7204)) FROM verifications";
+    match at {
+        VerificationAt::Sid { account, service, sid } => Ok(db
+            .query_opt(
+                &format!("{LOCK} WHERE sid = $1 AND service_sid = $2 AND account_sid = $3"),
+                &[&sid.as_str(), &service.as_str(), &account.as_str()],
+            )
+            .await?
+            .is_some()),
+        VerificationAt::NewestTo { account, service, to } => {
+            advisory(db, &to_lock(account, service, to)).await?;
+            Ok(true)
+        }
+        VerificationAt::Carrier(sid) => {
+            Ok(db.query_opt(&format!("{LOCK} WHERE sid = $1"), &[&sid.as_str()]).await?.is_some())
+        }
+    }
+}
+
+pub async fn verification(db: Db<'_>, at: &VerificationAt, lock: Lock) -> Result<Option<Verification>> {
+    if lock == Lock::Update && !lock_verification(db, at).await? {
+        return Ok(None);
+    }
+    let cols = rows::VERIFICATION;
+    let row = match at {
+        VerificationAt::Sid { account, service, sid } => {
+            db.query_opt(
+                &format!(
+                    "SELECT {cols} FROM verifications WHERE sid = $1 AND service_sid = $2 AND account_sid = $3{}",
+                    lock.sql()
+                ),
+                &[&sid.as_str(), &service.as_str(), &account.as_str()],
+            )
+            .await?
+        }
+        VerificationAt::NewestTo { account, service, to } => {
+            db.query_opt(
+                &format!(
+                    "SELECT {cols} FROM verifications WHERE account_sid = $1 AND service_sid = $2 AND to_addr = $3 \
+                     ORDER BY seq DESC LIMIT 1{}",
+                    lock.sql()
+                ),
+                &[&account.as_str(), &service.as_str(), &to],
+            )
+            .await?
+        }
+        VerificationAt::Carrier(sid) => {
+            db.query_opt(&format!("SELECT {cols} FROM verifications WHERE sid = $1{}", lock.sql()), &[&sid.as_str()])
+                .await?
+        }
+    };
+    rows::first(row, rows::verification)
+}
+
+pub async fn send_state(db: Db<'_>, key: &SendKey) -> Result<Option<SendState>> {
+    if !hold_service(db, &key.account, &key.service, "KEY SHARE").await? {
+        return Ok(None);
+    }
+    let at =
+        VerificationAt::NewestTo { account: key.account.clone(), service: key.service.clone(), to: key.to.clone() };
+    let newest = verification(db, &at, Lock::Update).await?;
+    // Each named rate limit's buckets, held against changes while the send counts in them.
+    let mut metered: Vec<(String, String, Option<Vec<Bucket>>)> = Vec::with_capacity(key.rate_limits.len());
+    for (name, value) in &key.rate_limits {
+        let rate_limit = db
+            .query_opt(
+                "SELECT sid FROM rate_limits WHERE service_sid = $1 AND unique_name = $2 AND account_sid = $3",
+                &[&key.service.as_str(), name, &key.account.as_str()],
+            )
+            .await?
+            .map(|r| Get(&r).sid(0))
+            .transpose()?;
+        let buckets = match rate_limit {
+            None => None,
+            Some(rate_limit) => Some(buckets_of(db, &key.account, &rate_limit, " FOR SHARE").await?),
+        };
+        metered.push((name.clone(), value.clone(), buckets));
+    }
+    // The windows about to be counted in, locked in one order.
+    let mut windows: Vec<String> = metered
+        .iter()
+        .flat_map(|(_, value, buckets)| {
+            buckets.iter().flatten().map(move |b| lock_name(&["window", key.account.as_str(), b.sid.as_str(), value]))
+        })
+        .collect();
+    windows.sort_unstable();
+    windows.dedup();
+    for name in &windows {
+        advisory(db, name).await?;
+    }
+    let mut meters = Vec::with_capacity(metered.len());
+    for (name, value, buckets) in metered {
+        let buckets = match buckets {
+            None => None,
+            Some(buckets) => {
+                let mut with_windows = Vec::with_capacity(buckets.len());
+                for bucket in buckets {
+                    let window = db
+                        .query_opt(
+                            "SELECT window_start, count FROM bucket_windows \
+                             WHERE bucket_sid = $1 AND value = $2 AND account_sid = $3",
+                            &[&bucket.sid.as_str(), &value, &key.account.as_str()],
+                        )
+                        .await?
+                        .map(|r| {
+                            let g = Get(&r);
+                            Ok::<_, crate::error::Failure>(Window { start: g.time(0)?, count: g.int(1)? })
+                        })
+                        .transpose()?;
+                    with_windows.push(MeteredBucket { bucket, window });
+                }
+                Some(with_windows)
+            }
+        };
+        meters.push(Meter { name, value, buckets });
+    }
+    Ok(Some(SendState { newest, meters }))
+}
+
+/// The enabled webhooks of a service: those that may receive its events.
+pub async fn enabled_webhooks(db: Db<'_>, account: &Sid, service: &Sid) -> Result<Vec<Webhook>> {
+    let sql = format!(
+        "SELECT {} FROM webhooks WHERE service_sid = $1 AND account_sid = $2 AND status = 'enabled' ORDER BY seq",
+        rows::WEBHOOK
+    );
+    rows::all(&db.query(&sql, &[&service.as_str(), &account.as_str()]).await?, rows::webhook)
+}
+
+pub async fn entity(db: Db<'_>, key: &EntityKey, lock: Lock) -> Result<Option<Entity>> {
+    let sql = format!(
+        "SELECT {} FROM entities WHERE service_sid = $1 AND identity = $2 AND account_sid = $3{}",
+        rows::ENTITY,
+        lock.sql()
+    );
+    rows::first(db.query_opt(&sql, &[&key.service.as_str(), &key.identity, &key.account.as_str()]).await?, rows::entity)
+}
+
+pub async fn entity_state(db: Db<'_>, key: &EntityKey) -> Result<Option<EntityState>> {
+    if !hold_service(db, &key.account, &key.service, "KEY SHARE").await? {
+        return Ok(None);
+    }
+    advisory(db, &entity_lock(key)).await?;
+    let entity = entity(db, key, Lock::Update).await?;
+    let factors = match &entity {
+        Some(_) => list_factors(db, key, Page { cursor: Cursor::First, limit: u32::MAX, descending: false }).await?,
+        None => Vec::new(),
+    };
+    let webhooks =
+        if factors.is_empty() { Vec::new() } else { enabled_webhooks(db, &key.account, &key.service).await? };
+    Ok(Some(EntityState { entity, factors, webhooks }))
+}
+
+pub async fn new_factor_state(db: Db<'_>, key: &NewFactorKey) -> Result<Option<NewFactorState>> {
+    let e = &key.entity;
+    if !hold_service(db, &e.account, &e.service, "KEY SHARE").await? {
+        return Ok(None);
+    }
+    advisory(db, &entity_lock(e)).await?;
+    if let Some(public_key) = &key.public_key {
+        let hex: String = public_key.iter().map(|b| format!("{b:02x}")).collect();
+        advisory(db, &lock_name(&["public key", e.account.as_str(), e.service.as_str(), &hex])).await?;
+    }
+    let entity = entity(db, e, Lock::Update).await?;
+    let today = db
+        .query_one(
+            "SELECT COUNT(*) FROM factor_creations WHERE service_sid = $1 AND identity = $2 AND time > $3 \
+             AND account_sid = $4",
+            &[&e.service.as_str(), &e.identity, &key.creations_since.unix(), &e.account.as_str()],
+        )
+        .await?;
+    let of_type = match &entity {
+        Some(entity) => Some(
+            db.query_one(
+                "SELECT COUNT(*) FROM factors WHERE entity_sid = $1 AND factor_type = $2 AND account_sid = $3",
+                &[&entity.sid.as_str(), &key.factor_type.as_str(), &e.account.as_str()],
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let key_taken = match &key.public_key {
+        Some(public_key) => db
+            .query_opt(
+                "SELECT 1 FROM factors WHERE service_sid = $1 AND public_key = $2 AND account_sid = $3 LIMIT 1",
+                &[&e.service.as_str(), public_key, &e.account.as_str()],
+            )
+            .await?
+            .is_some(),
+        None => false,
+    };
+    let access_token = match &key.access_token {
+        Some(token) => access_token(db, &e.account, &e.service, token, Lock::Update).await?,
+        None => None,
+    };
+    Ok(Some(NewFactorState {
+        entity,
+        counts: CreationCounts {
+            of_type: of_type.map_or(Ok(0), |r| Get(&r).count(0))?,
+            today: Get(&today).count(0)?,
+            key_taken,
+        },
+        access_token,
+        webhooks: enabled_webhooks(db, &e.account, &e.service).await?,
+    }))
+}
+
+pub async fn factor(db: Db<'_>, key: &FactorKey, lock: Lock) -> Result<Option<Factor>> {
+    let e = &key.entity;
+    let sql = format!(
+        "SELECT {} FROM factors WHERE sid = $1 AND service_sid = $2 AND identity = $3 AND account_sid = $4{}",
+        rows::FACTOR,
+        lock.sql()
+    );
+    rows::first(
+        db.query_opt(&sql, &[&key.sid.as_str(), &e.service.as_str(), &e.identity, &e.account.as_str()]).await?,
+        rows::factor,
+    )
+}
+
+/// The guesses counted for a subscriber of a service: clear when no row is kept.
+pub async fn guesses(db: Db<'_>, account: &Sid, service: &Sid, subscriber: &Subscriber) -> Result<Guesses> {
+    let (kind, subject) = rows::subscriber(subscriber);
+    let row = db
+        .query_opt(
+            "SELECT failures, locked_until FROM guesses \
+             WHERE account_sid = $1 AND service_sid = $2 AND kind = $3 AND subject = $4",
+            &[&account.as_str(), &service.as_str(), &kind, &subject],
+        )
+        .await?;
+    match row {
+        Some(row) => rows::guesses(&Get(&row), 0, 1),
+        None => Ok(Guesses::default()),
+    }
+}
+
+async fn entity_guesses(db: Db<'_>, key: &EntityKey) -> Result<Guesses> {
+    guesses(db, &key.account, &key.service, &Subscriber::Entity(key.identity.clone())).await
+}
+
+pub async fn factor_state(db: Db<'_>, key: &FactorKey) -> Result<Option<FactorState>> {
+    advisory(db, &entity_lock(&key.entity)).await?;
+    let Some(factor) = factor(db, key, Lock::Update).await? else { return Ok(None) };
+    let webhooks = enabled_webhooks(db, &key.entity.account, &key.entity.service).await?;
+    let guesses = entity_guesses(db, &key.entity).await?;
+    Ok(Some(FactorState { factor, webhooks, guesses }))
+}
+
+pub async fn factor_by_credential(db: Db<'_>, credential: &Sid) -> Result<Option<Factor>> {
+    let sql = format!("SELECT {} FROM factors WHERE credential_sid = $1 AND public_key IS NOT NULL", rows::FACTOR);
+    rows::first(db.query_opt(&sql, &[&credential.as_str()]).await?, rows::factor)
+}
+
+/// `(condition on seq, order)` for a page; the condition compares `seq` with `${n}`.
+fn page_sql(page: Page, n: usize) -> (String, &'static str) {
+    let forward = if page.descending { ("<", "DESC") } else { (">", "ASC") };
+    let backward = if page.descending { (">", "ASC") } else { ("<", "DESC") };
+    match page.cursor {
+        Cursor::First => (format!("${n}::BIGINT IS NOT NULL"), forward.1),
+        Cursor::After(_) => (format!("seq {} ${n}", forward.0), forward.1),
+        Cursor::Before(_) => (format!("seq {} ${n}", backward.0), backward.1),
+    }
+}
+
+fn page_at(page: Page) -> i64 {
+    match page.cursor {
+        Cursor::First => 0,
+        Cursor::After(seq) | Cursor::Before(seq) => seq,
+    }
+}
+
+fn in_order<T>(mut rows: Vec<T>, page: Page) -> Vec<T> {
+    if matches!(page.cursor, Cursor::Before(_)) {
+        rows.reverse();
+    }
+    rows
+}
+
+pub async fn list_factors(db: Db<'_>, key: &EntityKey, page: Page) -> Result<Vec<Factor>> {
+    let (condition, order) = page_sql(page, 4);
+    let sql = format!(
+        "SELECT {} FROM factors WHERE service_sid = $1 AND identity = $2 AND account_sid = $3 AND {condition} \
+         ORDER BY seq {order} LIMIT $5",
+        rows::FACTOR
+    );
+    let found = db
+        .query(
+            &sql,
+            &[&key.service.as_str(), &key.identity, &key.account.as_str(), &page_at(page), &i64::from(page.limit)],
+        )
+        .await?;
+    Ok(in_order(rows::all(&found, rows::factor)?, page))
+}
+
+pub async fn challenge(db: Db<'_>, key: &ChallengeKey, lock: Lock) -> Result<Option<Challenge>> {
+    let e = &key.entity;
+    let sql = format!(
+        "SELECT {} FROM challenges WHERE sid = $1 AND service_sid = $2 AND identity = $3 AND account_sid = $4{}",
+        rows::CHALLENGE,
+        lock.sql()
+    );
+    rows::first(
+        db.query_opt(&sql, &[&key.sid.as_str(), &e.service.as_str(), &e.identity, &e.account.as_str()]).await?,
+        rows::challenge,
+    )
+}
+
+pub async fn challenge_state(db: Db<'_>, key: &ChallengeKey) -> Result<Option<ChallengeState>> {
+    advisory(db, &entity_lock(&key.entity)).await?;
+    let Some(challenge) = challenge(db, key, Lock::Update).await? else { return Ok(None) };
+    let factor_key = FactorKey { entity: key.entity.clone(), sid: challenge.factor_sid.clone() };
+    let Some(factor) = factor(db, &factor_key, Lock::Update).await? else { return Ok(None) };
+    let notifications = db
+        .query_one(
+            "SELECT COUNT(*) FROM notifications WHERE challenge_sid = $1 AND account_sid = $2",
+            &[&challenge.sid.as_str(), &key.entity.account.as_str()],
+        )
+        .await?;
+    let webhooks = enabled_webhooks(db, &key.entity.account, &key.entity.service).await?;
+    let guesses = entity_guesses(db, &key.entity).await?;
+    Ok(Some(ChallengeState { challenge, factor, notifications: Get(&notifications).count(0)?, webhooks, guesses }))
+}
+
+pub async fn list_challenges(
+    db: Db<'_>,
+    key: &EntityKey,
+    filter: &ChallengeFilter,
+    page: Page,
+) -> Result<Vec<Challenge>> {
+    let (condition, order) = page_sql(page, 4);
+    let (status_condition, status, at) = match &filter.status {
+        StatusFilter::Any => ("$6::TEXT IS NOT NULL AND $7::BIGINT IS NOT NULL", String::new(), 0),
+        StatusFilter::Is(s) => ("status = $6 AND $7::BIGINT IS NOT NULL", s.as_str().to_owned(), 0),
+        StatusFilter::PendingAt(now) => {
+            ("$6::TEXT IS NOT NULL AND status = 'pending' AND expiration_date > $7", String::new(), now.unix())
+        }
+        StatusFilter::ExpiredAt(now) => (
+            "$6::TEXT IS NOT NULL AND (status = 'expired' OR (status = 'pending' AND expiration_date <= $7))",
+            String::new(),
+            now.unix(),
+        ),
+    };
+    let sql = format!(
+        "SELECT {} FROM challenges WHERE service_sid = $1 AND identity = $2 AND account_sid = $3 AND {condition} \
+         AND ($5::TEXT IS NULL OR factor_sid = $5) AND {status_condition} ORDER BY seq {order} LIMIT $8",
+        rows::CHALLENGE
+    );
+    let factor = filter.factor.as_ref().map(Sid::as_str);
+    let found = db
+        .query(
+            &sql,
+            &[
+                &key.service.as_str(),
+                &key.identity,
+                &key.account.as_str(),
+                &page_at(page),
+                &factor,
+                &status,
+                &at,
+                &i64::from(page.limit),
+            ],
+        )
+        .await?;
+    Ok(in_order(rows::all(&found, rows::challenge)?, page))
+}
+
+pub async fn access_token(
+    db: Db<'_>,
+    account: &Sid,
+    service: &Sid,
+    sid: &Sid,
+    lock: Lock,
+) -> Result<Option<AccessToken>> {
+    let sql = format!(
+        "SELECT {} FROM access_tokens WHERE sid = $1 AND service_sid = $2 AND account_sid = $3{}",
+        rows::ACCESS_TOKEN,
+        lock.sql()
+    );
+    rows::first(db.query_opt(&sql, &[&sid.as_str(), &service.as_str(), &account.as_str()]).await?, rows::access_token)
+}
+
+pub async fn rate_limit(db: Db<'_>, key: &RateLimitKey, lock: Lock) -> Result<Option<RateLimit>> {
+    let sql = format!(
+        "SELECT {} FROM rate_limits WHERE sid = $1 AND service_sid = $2 AND account_sid = $3{}",
+        rows::RATE_LIMIT,
+        lock.sql()
+    );
+    rows::first(
+        db.query_opt(&sql, &[&key.rate_limit.as_str(), &key.service.as_str(), &key.account.as_str()]).await?,
+        rows::rate_limit,
+    )
+}
+
+pub async fn rate_limits_of(db: Db<'_>, account: &Sid, service: &Sid) -> Result<Vec<RateLimit>> {
+    let sql = format!(
+        "SELECT {} FROM rate_limits WHERE service_sid = $1 AND account_sid = $2 ORDER BY seq",
+        rows::RATE_LIMIT
+    );
+    rows::all(&db.query(&sql, &[&service.as_str(), &account.as_str()]).await?, rows::rate_limit)
+}
+
+/// A rate limit's buckets, with `lock` (a locking clause, or nothing).
+pub async fn buckets_of(db: Db<'_>, account: &Sid, rate_limit: &Sid, lock: &str) -> Result<Vec<Bucket>> {
+    let sql = format!(
+        "SELECT {} FROM buckets WHERE rate_limit_sid = $1 AND account_sid = $2 ORDER BY seq{lock}",
+        rows::BUCKET
+    );
+    rows::all(&db.query(&sql, &[&rate_limit.as_str(), &account.as_str()]).await?, rows::bucket)
+}
+
+pub async fn webhooks_of(db: Db<'_>, account: &Sid, service: &Sid) -> Result<Vec<Webhook>> {
+    let sql =
+        format!("SELECT {} FROM webhooks WHERE service_sid = $1 AND account_sid = $2 ORDER BY seq", rows::WEBHOOK);
+    rows::all(&db.query(&sql, &[&service.as_str(), &account.as_str()]).await?, rows::webhook)
+}
+
+/// A page of a table whose rows belong to a parent (`parent = $1`, account `$2`).
+pub async fn page_of<T>(
+    db: Db<'_>,
+    table: &str,
+    columns: &str,
+    parent: &str,
+    values: [&str; 2],
+    page: Page,
+    read: fn(&tokio_postgres::Row) -> Result<T>,
+) -> Result<Vec<T>> {
+    let (condition, order) = page_sql(page, 3);
+    let sql = format!(
+        "SELECT {columns} FROM {table} WHERE {parent} = $1 AND account_sid = $2 AND {condition} \
+         ORDER BY seq {order} LIMIT $4"
+    );
+    let found = db.query(&sql, &[&values[0], &values[1], &page_at(page), &i64::from(page.limit)]).await?;
+    Ok(in_order(rows::all(&found, read)?, page))
+}
+
+pub async fn bucket(db: Db<'_>, key: &RateLimitKey, sid: &Sid) -> Result<Option<Bucket>> {
+    let sql = format!(
+        "SELECT {} FROM buckets WHERE sid = $1 AND rate_limit_sid = $2 AND service_sid = $3 AND account_sid = $4",
+        rows::BUCKET
+    );
+    let values: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+        [&sid.as_str(), &key.rate_limit.as_str(), &key.service.as_str(), &key.account.as_str()];
+    rows::first(db.query_opt(&sql, &values).await?, rows::bucket)
+}
+
+pub async fn webhook(db: Db<'_>, account: &Sid, service: &Sid, sid: &Sid) -> Result<Option<Webhook>> {
+    let sql =
+        format!("SELECT {} FROM webhooks WHERE sid = $1 AND service_sid = $2 AND account_sid = $3", rows::WEBHOOK);
+    rows::first(db.query_opt(&sql, &[&sid.as_str(), &service.as_str(), &account.as_str()]).await?, rows::webhook)
+}
+
+/// The newest messages first: of one account, or (the operators' view) of all.
+pub async fn outbox(
+    db: Db<'_>,
+    account: Option<&Sid>,
+    limit: u32,
+) -> Result<Vec<verifyd_core::domain::outbox::SealedMessage>> {
+    let found = match account {
+        Some(account) => {
+            let sql = format!("SELECT {} FROM outbox WHERE account_sid = $1 ORDER BY seq DESC LIMIT $2", rows::MESSAGE);
+            db.query(&sql, &[&account.as_str(), &i64::from(limit)]).await?
+        }
+        None => {
+            let sql = format!("SELECT {} FROM outbox ORDER BY seq DESC LIMIT $1", rows::MESSAGE);
+            db.query(&sql, &[&i64::from(limit)]).await?
+        }
+    };
+    rows::all(&found, rows::message)
+}
