@@ -318,4 +318,31 @@ mod tests {
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("db.internal:5432/verifyd"), "{text}");
     }
+
+    /// Against the test database (skipped without one): `require` encrypts, and a check of
+    /// the chain refuses a certificate no root vouches for. The test servers (Debian's
+    /// default) offer TLS with a self-signed certificate.
+    #[tokio::test]
+    async fn tls_as_the_url_asks() {
+        let Ok(base) = std::env::var(crate::TEST_URL_VARIABLE) else {
+            eprintln!("skipped: {} is not set", crate::TEST_URL_VARIABLE);
+            return;
+        };
+        let with = |mode: &str| format!("{base}{}sslmode={mode}", if base.contains('?') { '&' } else { '?' });
+        let encrypted = |url: String| async move {
+            let options = PostgresOptions { pool_size: 1, connect_timeout: Duration::from_secs(5) };
+            let conn = pool(&url, &options).unwrap().get().await.map_err(|e| Failure::from(e).to_string())?;
+            let row = conn.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await;
+            Ok::<bool, String>(row.map_err(|e| e.to_string())?.get(0))
+        };
+        let offered = encrypted(with("require")).await;
+        if offered.as_ref().is_err_and(|e| e.contains("TLS")) {
+            eprintln!("skipped: the test server offers no TLS ({offered:?})");
+            return;
+        }
+        assert_eq!(offered, Ok(true), "require");
+        assert_eq!(encrypted(with("disable")).await, Ok(false), "disable");
+        let refused = encrypted(with("verify-full")).await;
+        assert!(refused.as_ref().is_err_and(|e| e.contains("certificate")), "verify-full: {refused:?}");
+    }
 }
