@@ -15,6 +15,7 @@
 
 mod apply;
 mod connect;
+mod copy;
 mod error;
 mod keyring;
 mod load;
@@ -44,6 +45,7 @@ use verifyd_core::store::{
 use verifyd_runtime::Sid;
 
 pub use connect::{PostgresOptions, describe};
+pub use copy::Import;
 use error::Failure;
 use load::Lock;
 pub use schema::TABLES;
@@ -81,6 +83,28 @@ impl PostgresStore {
     /// Closes the pool: operations after answer [`StoreError::Closed`].
     pub fn close(&self) {
         self.pool.close();
+    }
+
+    /// Whether the database holds nothing yet (a copy's target must not).
+    pub async fn is_empty(&self) -> Result<bool> {
+        let conn = self.conn().await?;
+        for table in TABLES {
+            // The probe's row (a readiness check) is no data.
+            let filter = if *table == "meta" { " WHERE key != 'probe'" } else { "" };
+            let row = conn
+                .query_one(&format!("SELECT EXISTS (SELECT 1 FROM {table}{filter})"), &[])
+                .await
+                .map_err(Failure::from)?;
+            if row.try_get::<_, bool>(0).map_err(Failure::from)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Starts a copy into this database: one transaction, all or nothing (see [`Import`]).
+    pub async fn begin_import(&self) -> Result<Import> {
+        Import::begin(self.conn().await?).await
     }
 
     async fn conn(&self) -> std::result::Result<deadpool_postgres::Object, Failure> {
