@@ -14,12 +14,14 @@
 //! The contract suite (`store/contract`) checks any implementation against this.
 
 mod change;
+mod copy;
 mod keys;
 mod sealed;
 
 use std::future::Future;
 
 pub use change::{Change, Decision};
+pub use copy::Cell;
 pub use keys::*;
 use verifyd_runtime::{Sid, Timestamp};
 
