@@ -375,7 +375,7 @@ impl Database {
 
     /// Parses `sqlite:PATH`, `sqlite://PATH` (relative, or absolute as `sqlite:///abs/path`),
     /// `postgres://…` or `postgresql://…`. The error says what is expected.
-    fn parse(url: &str) -> Result<Database, &'static str> {
+    pub fn parse(url: &str) -> Result<Database, &'static str> {
         if starts_with_ignore_case(url, "postgres://") || starts_with_ignore_case(url, "postgresql://") {
             return Ok(Database::Postgres(url.to_owned()));
         }

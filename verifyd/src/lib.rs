@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod config;
+pub mod migrate_store;
 pub mod start;
 pub mod untrusted;
 

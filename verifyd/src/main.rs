@@ -53,6 +53,17 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+    /// Copy a SQLite database into an empty PostgreSQL database, all or nothing. Stop every
+    /// server on the SQLite database first. The master key is VERIFYD_MASTER_KEY or the key
+    /// file beside the SQLite database; start on PostgreSQL with that same key.
+    MigrateStore {
+        /// The SQLite database to copy: sqlite:PATH.
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL database to copy into: postgres://… (it must hold no data).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -154,6 +165,7 @@ fn account_sid(text: &str) -> Result<Sid, String> {
 async fn run(command: Command, config: Config) -> Result<(), String> {
     let task = match command {
         Command::Keys(KeysCommand::NewMaster) => return new_master(&config),
+        Command::MigrateStore { from, to } => return migrate_store(&config, &from, &to).await,
         Command::Serve => Task::Serve,
         Command::Accounts(AccountsCommand::Create { friendly_name }) => Task::CreateAccount { friendly_name },
         Command::Accounts(AccountsCommand::RotateToken { account }) => {
@@ -264,6 +276,27 @@ impl Task {
             }
         }
     }
+}
+
+async fn migrate_store(config: &Config, from: &str, to: &str) -> Result<(), String> {
+    let copied =
+        verifyd::migrate_store::run(config, from, to, Arc::new(SystemClock)).await.map_err(|e| e.to_string())?;
+    for (table, rows) in &copied.tables {
+        println!("  {table:<20} {rows:>10} rows");
+    }
+    let total: u64 = copied.tables.iter().map(|(_, rows)| rows).sum();
+    println!("copied {total} rows into {}", Database::Postgres(to.to_owned()).describe());
+    match &copied.key_file {
+        Some(key_file) => println!(
+            "Start verifyd on PostgreSQL with VERIFYD_MASTER_KEY set to the first line of {} (and, if it has more \
+             lines, VERIFYD_PREVIOUS_MASTER_KEYS to them, comma-separated): the copied secrets are sealed with it.",
+            key_file.display()
+        ),
+        None => println!(
+            "Start verifyd on PostgreSQL with the same VERIFYD_MASTER_KEY: the copied secrets are sealed with it."
+        ),
+    }
+    Ok(())
 }
 
 /// What development mode opens, said at every start in that mode.

@@ -14,7 +14,8 @@ use verifyd_store_sqlite::{OpenOptions, SqliteStore};
 
 use crate::config::{Config, Database};
 
-/// Why verifyd cannot start; each message says what to do. Databases are named by
+/// Why verifyd cannot start, or cannot copy its database to another store
+/// ([`crate::migrate_store`]); each message says what to do. Databases are named by
 /// [`Database::describe`], which never shows a password.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -40,6 +41,19 @@ pub enum StartError {
          Moving from SQLite? Give the key its key file holds (the file's first line)"
     )]
     PostgresNeedsKey { database: String },
+    /// An argument of `migrate-store` names the wrong kind of database (the value is not
+    /// repeated: it may hold a password).
+    #[error("{argument}: expected {expected}")]
+    Argument { argument: &'static str, expected: &'static str },
+    #[error("there is no SQLite database {database} to copy")]
+    SourceMissing { database: String },
+    #[error(
+        "the PostgreSQL database {database} already holds data; copy into an empty database (a new one, or one \
+         whose verifyd tables are empty)"
+    )]
+    TargetNotEmpty { database: String },
+    #[error("cannot copy the table {table} from {from} to {to}: {source}; the target keeps nothing of the copy")]
+    Copy { table: &'static str, from: String, to: String, source: StoreError },
     #[error("{0}")]
     Transport(String),
     #[error("{0}")]
