@@ -37,9 +37,14 @@ pub const GUESS_LIMIT_RANGE: RangeInclusive<u32> = 1..=100;
 pub const DEFAULT_GUESS_LOCKOUT_SECONDS: u64 = 3_600;
 /// The accepted lockout, in seconds: one minute to one week.
 pub const GUESS_LOCKOUT_RANGE: RangeInclusive<u64> = 60..=604_800;
+/// Connections to PostgreSQL each instance keeps, by default.
+pub const DEFAULT_DATABASE_POOL_SIZE: usize = 16;
+/// The accepted pool size: a pool beyond a thousand connections exceeds what a PostgreSQL
+/// server accepts by default many times over, so such a value is a typo.
+pub const DATABASE_POOL_SIZE_RANGE: RangeInclusive<usize> = 1..=1000;
 
 /// The environment variables read by [`Config::load`], in the order they are checked.
-pub const ENV_VARS: [&str; 14] = [
+pub const ENV_VARS: [&str; 15] = [
     "VERIFYD_LISTEN",
     "VERIFYD_DATABASE_URL",
     "VERIFYD_PUBLIC_URL",
@@ -54,6 +59,7 @@ pub const ENV_VARS: [&str; 14] = [
     "VERIFYD_GUESS_LIMIT",
     "VERIFYD_GUESS_LOCKOUT_SECONDS",
     "VERIFYD_WEBHOOK_RETENTION_SECONDS",
+    "VERIFYD_DATABASE_POOL_SIZE",
 ];
 
 /// The validated configuration of one server process.
@@ -87,6 +93,8 @@ pub struct Config {
     pub guess_lockout_seconds: u64,
     /// How long finished webhook deliveries are kept, in seconds.
     pub webhook_retention_seconds: u64,
+    /// Connections to PostgreSQL this instance keeps (a SQLite database has no pool).
+    pub database_pool_size: usize,
 }
 
 /// The storage backend and where it is.
@@ -155,6 +163,7 @@ impl Default for Config {
             guess_limit: DEFAULT_GUESS_LIMIT,
             guess_lockout_seconds: DEFAULT_GUESS_LOCKOUT_SECONDS,
             webhook_retention_seconds: DEFAULT_WEBHOOK_RETENTION_SECONDS,
+            database_pool_size: DEFAULT_DATABASE_POOL_SIZE,
         }
     }
 }
@@ -314,6 +323,13 @@ impl Config {
                 .filter(|n| WEBHOOK_RETENTION_RANGE.contains(n))
                 .ok_or_else(|| s.invalid(RETENTION_EXPECTED))?;
         }
+        if let Some(s) = sources.take("database_pool_size", "VERIFYD_DATABASE_POOL_SIZE") {
+            config.database_pool_size = s
+                .whole_number()?
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| DATABASE_POOL_SIZE_RANGE.contains(n))
+                .ok_or_else(|| s.invalid(POOL_SIZE_EXPECTED))?;
+        }
         Ok(config)
     }
 }
@@ -334,6 +350,7 @@ impl fmt::Debug for Config {
             .field("guess_limit", &self.guess_limit)
             .field("guess_lockout_seconds", &self.guess_lockout_seconds)
             .field("webhook_retention_seconds", &self.webhook_retention_seconds)
+            .field("database_pool_size", &self.database_pool_size)
             .finish()
     }
 }
@@ -358,7 +375,7 @@ impl Database {
 
     /// Parses `sqlite:PATH`, `sqlite://PATH` (relative, or absolute as `sqlite:///abs/path`),
     /// `postgres://…` or `postgresql://…`. The error says what is expected.
-    fn parse(url: &str) -> Result<Database, &'static str> {
+    pub fn parse(url: &str) -> Result<Database, &'static str> {
         if starts_with_ignore_case(url, "postgres://") || starts_with_ignore_case(url, "postgresql://") {
             return Ok(Database::Postgres(url.to_owned()));
         }
@@ -405,6 +422,7 @@ const WEBHOOK_ALLOW_FILE_EXPECTED: &str = "expected an array of hosts or CIDRs (
 const GUESS_LIMIT_EXPECTED: &str =
     "expected a whole number of consecutive failed guesses from 1 to 100 (NIST SP 800-63B allows no more than 100)";
 const LOCKOUT_EXPECTED: &str = "expected a whole number of seconds from 60 to 604800";
+const POOL_SIZE_EXPECTED: &str = "expected a whole number of connections from 1 to 1000";
 
 /// The keys a configuration file may hold; anything else is an error naming it.
 #[derive(Deserialize, Default)]
@@ -424,6 +442,7 @@ struct FileConfig {
     guess_limit: Option<toml::Value>,
     guess_lockout_seconds: Option<toml::Value>,
     webhook_retention_seconds: Option<toml::Value>,
+    database_pool_size: Option<toml::Value>,
 }
 
 impl FileConfig {
@@ -447,6 +466,7 @@ impl FileConfig {
             "guess_limit" => self.guess_limit.take(),
             "guess_lockout_seconds" => self.guess_lockout_seconds.take(),
             "webhook_retention_seconds" => self.webhook_retention_seconds.take(),
+            "database_pool_size" => self.database_pool_size.take(),
             _ => None,
         }
     }
@@ -1219,6 +1239,35 @@ webhook_allow = ["hooks.internal", "192.168.0.0/16"]
             let message = result.unwrap_err().to_string();
             let want = format!("{}: webhook_retention_seconds: expected", file.path().display());
             assert!(message.starts_with(&want), "{message}");
+        }
+    }
+
+    #[test]
+    fn the_database_pool_size_is_sixteen_unless_set() {
+        assert_eq!(load_env(&[]).unwrap().database_pool_size, 16);
+        assert_eq!(load_env(&[("VERIFYD_DATABASE_POOL_SIZE", " 40 ")]).unwrap().database_pool_size, 40);
+        let (_file, result) = load_file("database_pool_size = 4\n", &[]);
+        assert_eq!(result.unwrap().database_pool_size, 4);
+        let (_file, result) = load_file("database_pool_size = 4\n", &[("VERIFYD_DATABASE_POOL_SIZE", "8")]);
+        assert_eq!(result.unwrap().database_pool_size, 8, "the environment overrides the file");
+        let debug = format!("{:?}", load_env(&[("VERIFYD_DATABASE_POOL_SIZE", "7")]).unwrap());
+        assert!(debug.contains("database_pool_size: 7"), "{debug}");
+    }
+
+    #[test]
+    fn the_database_pool_size_must_be_in_range() {
+        let size = |text: &str| load_env(&[("VERIFYD_DATABASE_POOL_SIZE", text)]).unwrap().database_pool_size;
+        assert_eq!((size("1"), size("1000")), (1, 1000));
+        for text in ["0", "1001", "-1", "many", "2.5", "99999999999999999999999"] {
+            let message = err_env(&[("VERIFYD_DATABASE_POOL_SIZE", text)]);
+            assert!(message.starts_with("VERIFYD_DATABASE_POOL_SIZE: expected a whole number"), "{text}: {message}");
+            assert!(message.contains("1 to 1000"), "{message}");
+        }
+        for text in ["database_pool_size = 0\n", "database_pool_size = \"16\"\n", "database_pool_size = 1e3\n"] {
+            let (file, result) = load_file(text, &[]);
+            let message = result.unwrap_err().to_string();
+            let want = format!("{}: database_pool_size: expected a whole number", file.path().display());
+            assert!(message.starts_with(&want), "{text}: {message}");
         }
     }
 

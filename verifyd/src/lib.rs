@@ -4,11 +4,12 @@
 
 pub mod app;
 pub mod config;
+pub mod migrate_store;
 pub mod start;
 pub mod untrusted;
 
 pub use app::{AppState, app, serve};
-pub use start::{StartError, Started, open_core, open_core_using, open_core_with};
+pub use start::{Backend, Opened, StartError, Started, open_core, open_core_using, open_core_with};
 
 use std::future::Future;
 use std::sync::Arc;

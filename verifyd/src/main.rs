@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use verifyd::config::{Config, Database};
-use verifyd::start::{Started, key_file_for, open_core};
+use verifyd::start::{Backend, Opened, Started, key_file_for, open_core};
 use verifyd::untrusted::printable;
 use verifyd_core::SystemClock;
 use verifyd_core::keys::MasterKey;
@@ -52,6 +52,17 @@ enum Command {
         account: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: u32,
+    },
+    /// Copy a SQLite database into an empty PostgreSQL database, all or nothing. Stop every
+    /// server on the SQLite database first. The master key is VERIFYD_MASTER_KEY or the key
+    /// file beside the SQLite database; start on PostgreSQL with that same key.
+    MigrateStore {
+        /// The SQLite database to copy: sqlite:PATH.
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL database to copy into: postgres://… (it must hold no data).
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -152,87 +163,140 @@ fn account_sid(text: &str) -> Result<Sid, String> {
 }
 
 async fn run(command: Command, config: Config) -> Result<(), String> {
-    let clock = Arc::new(SystemClock);
-    match command {
-        Command::Serve => serve(config).await,
-        Command::Accounts(AccountsCommand::Create { friendly_name }) => {
-            let started = open_core(&config, clock, false).await.map_err(|e| e.to_string())?;
-            let created = started.core.create_account(&friendly_name).await.map_err(|e| e.to_string())?;
-            println!("AccountSid: {}\nAuthToken:  {}", created.sid, created.secret);
-            close(&started);
-            Ok(())
-        }
+    let task = match command {
+        Command::Keys(KeysCommand::NewMaster) => return new_master(&config),
+        Command::MigrateStore { from, to } => return migrate_store(&config, &from, &to).await,
+        Command::Serve => Task::Serve,
+        Command::Accounts(AccountsCommand::Create { friendly_name }) => Task::CreateAccount { friendly_name },
         Command::Accounts(AccountsCommand::RotateToken { account }) => {
-            let account = account_sid(&account)?;
-            let started = open_core(&config, clock, false).await.map_err(|e| e.to_string())?;
-            let token = started.core.rotate_auth_token(&account).await.map_err(|e| e.to_string())?;
-            println!("AccountSid: {account}\nAuthToken:  {token}");
-            close(&started);
-            Ok(())
+            Task::RotateToken { account: account_sid(&account)? }
         }
         Command::Keys(KeysCommand::Create { account, friendly_name }) => {
-            let account = account_sid(&account)?;
-            let started = open_core(&config, clock, false).await.map_err(|e| e.to_string())?;
-            let key = started.core.create_api_key(&account, &friendly_name).await.map_err(|e| e.to_string())?;
-            println!("ApiKeySid: {}\nSecret:    {}", key.sid, key.secret);
-            close(&started);
-            Ok(())
+            Task::CreateKey { account: account_sid(&account)?, friendly_name }
         }
-        Command::Keys(KeysCommand::Revoke { account, key }) => {
-            let account = account_sid(&account)?;
-            let key =
-                Sid::parse_prefixed(key.trim(), "SK").map_err(|_| format!("{key} is not an API key SID (SK…)"))?;
-            let started = open_core(&config, clock, false).await.map_err(|e| e.to_string())?;
-            started.core.revoke_api_key(&account, &key).await.map_err(|e| e.to_string())?;
-            println!("revoked {key}");
-            close(&started);
-            Ok(())
-        }
-        Command::Keys(KeysCommand::NewMaster) => new_master(&config),
-        Command::Keys(KeysCommand::RotateMaster) => {
-            let started = open_core(&config, clock, false).await.map_err(|e| e.to_string())?;
-            let result = rotate_master(&config, &started).await;
-            close(&started);
-            result
-        }
+        Command::Keys(KeysCommand::Revoke { account, key }) => Task::RevokeKey {
+            account: account_sid(&account)?,
+            key: Sid::parse_prefixed(key.trim(), "SK").map_err(|_| format!("{key} is not an API key SID (SK…)"))?,
+        },
+        Command::Keys(KeysCommand::RotateMaster) => Task::RotateMaster,
         Command::Webhooks(WebhooksCommand::Failed { account, limit }) => {
-            let account = account.as_deref().map(account_sid).transpose()?;
-            let started = open_core(&config, clock, false).await.map_err(|e| e.to_string())?;
-            let failed =
-                started.core.failed_webhook_deliveries(account.as_ref(), limit).await.map_err(|e| e.to_string())?;
-            for d in &failed {
-                println!(
-                    "{}  {}  {:<20} {}  attempts={}  {}  {}",
-                    d.date_done.unwrap_or(d.date_created),
-                    d.uuid,
-                    d.event_type,
-                    d.webhook_sid,
-                    d.attempts,
-                    printable(d.url.as_str()),
-                    printable(d.last_error.as_deref().unwrap_or(""))
-                );
-            }
-            if failed.is_empty() {
-                println!("(no failed deliveries)");
-            }
-            close(&started);
-            Ok(())
+            Task::FailedDeliveries { account: account.as_deref().map(account_sid).transpose()?, limit }
         }
         Command::Outbox { account, limit } => {
-            let account = account.as_deref().map(account_sid).transpose()?;
-            let started = open_core(&config, clock, false).await.map_err(|e| e.to_string())?;
-            let messages = started.core.outbox(account.as_ref(), limit).await.map_err(|e| e.to_string())?;
-            for m in &messages {
-                let (to, body) = (printable(&m.to), printable(&m.body));
-                println!("{}  {}  {:<8} {to}  {body}", m.date_created, m.sid, m.channel.as_string());
+            Task::Outbox { account: account.as_deref().map(account_sid).transpose()?, limit }
+        }
+    };
+    let serving = matches!(task, Task::Serve);
+    if serving {
+        refuse_symlinked_credentials(&config)?;
+    }
+    match open_core(&config, Arc::new(SystemClock), serving).await.map_err(|e| e.to_string())? {
+        Opened::Sqlite(started) => task.run_closing(&config, started).await,
+        Opened::Postgres(started) => task.run_closing(&config, started).await,
+    }
+}
+
+/// A command that runs on the configured store, its arguments checked: a typo is refused
+/// before a database is opened (or created).
+enum Task {
+    Serve,
+    CreateAccount { friendly_name: String },
+    RotateToken { account: Sid },
+    CreateKey { account: Sid, friendly_name: String },
+    RevokeKey { account: Sid, key: Sid },
+    RotateMaster,
+    FailedDeliveries { account: Option<Sid>, limit: u32 },
+    Outbox { account: Option<Sid>, limit: u32 },
+}
+
+impl Task {
+    /// Runs on a started core, whichever store it is on, and closes the store after it,
+    /// whether the task succeeded or not.
+    async fn run_closing<S: Backend>(self, config: &Config, started: Started<S>) -> Result<(), String> {
+        let result = self.run(config, &started).await;
+        started.core.store().close();
+        result
+    }
+
+    async fn run<S: Backend>(self, config: &Config, started: &Started<S>) -> Result<(), String> {
+        let core = &started.core;
+        match self {
+            Task::Serve => serve(config, started).await,
+            Task::CreateAccount { friendly_name } => {
+                let created = core.create_account(&friendly_name).await.map_err(|e| e.to_string())?;
+                println!("AccountSid: {}\nAuthToken:  {}", created.sid, created.secret);
+                Ok(())
             }
-            if messages.is_empty() {
-                println!("(the outbox is empty)");
+            Task::RotateToken { account } => {
+                let token = core.rotate_auth_token(&account).await.map_err(|e| e.to_string())?;
+                println!("AccountSid: {account}\nAuthToken:  {token}");
+                Ok(())
             }
-            close(&started);
-            Ok(())
+            Task::CreateKey { account, friendly_name } => {
+                let key = core.create_api_key(&account, &friendly_name).await.map_err(|e| e.to_string())?;
+                println!("ApiKeySid: {}\nSecret:    {}", key.sid, key.secret);
+                Ok(())
+            }
+            Task::RevokeKey { account, key } => {
+                core.revoke_api_key(&account, &key).await.map_err(|e| e.to_string())?;
+                println!("revoked {key}");
+                Ok(())
+            }
+            Task::RotateMaster => rotate_master(config, started).await,
+            Task::FailedDeliveries { account, limit } => {
+                let failed =
+                    core.failed_webhook_deliveries(account.as_ref(), limit).await.map_err(|e| e.to_string())?;
+                for d in &failed {
+                    println!(
+                        "{}  {}  {:<20} {}  attempts={}  {}  {}",
+                        d.date_done.unwrap_or(d.date_created),
+                        d.uuid,
+                        d.event_type,
+                        d.webhook_sid,
+                        d.attempts,
+                        printable(d.url.as_str()),
+                        printable(d.last_error.as_deref().unwrap_or(""))
+                    );
+                }
+                if failed.is_empty() {
+                    println!("(no failed deliveries)");
+                }
+                Ok(())
+            }
+            Task::Outbox { account, limit } => {
+                let messages = core.outbox(account.as_ref(), limit).await.map_err(|e| e.to_string())?;
+                for m in &messages {
+                    let (to, body) = (printable(&m.to), printable(&m.body));
+                    println!("{}  {}  {:<8} {to}  {body}", m.date_created, m.sid, m.channel.as_string());
+                }
+                if messages.is_empty() {
+                    println!("(the outbox is empty)");
+                }
+                Ok(())
+            }
         }
     }
+}
+
+async fn migrate_store(config: &Config, from: &str, to: &str) -> Result<(), String> {
+    let copied =
+        verifyd::migrate_store::run(config, from, to, Arc::new(SystemClock)).await.map_err(|e| e.to_string())?;
+    for (table, rows) in &copied.tables {
+        println!("  {table:<20} {rows:>10} rows");
+    }
+    let total: u64 = copied.tables.iter().map(|(_, rows)| rows).sum();
+    println!("copied {total} rows into {}", Database::Postgres(to.to_owned()).describe());
+    match &copied.key_file {
+        Some(key_file) => println!(
+            "Start verifyd on PostgreSQL with VERIFYD_MASTER_KEY set to the first line of {} (and, if it has more \
+             lines, VERIFYD_PREVIOUS_MASTER_KEYS to them, comma-separated): the copied secrets are sealed with it.",
+            key_file.display()
+        ),
+        None => println!(
+            "Start verifyd on PostgreSQL with the same VERIFYD_MASTER_KEY: the copied secrets are sealed with it."
+        ),
+    }
+    Ok(())
 }
 
 /// What development mode opens, said at every start in that mode.
@@ -271,7 +335,7 @@ fn new_master(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-async fn rotate_master(config: &Config, started: &Started) -> Result<(), String> {
+async fn rotate_master<S: Backend>(config: &Config, started: &Started<S>) -> Result<(), String> {
     let report = started.core.reseal_all().await.map_err(|e| e.to_string())?;
     println!("master key {}", started.core.keys().fingerprint());
     for (kind, examined, resealed, unreadable) in &report.kinds {
@@ -307,13 +371,7 @@ async fn rotate_master(config: &Config, started: &Started) -> Result<(), String>
     Ok(())
 }
 
-fn close(started: &Started) {
-    started.core.store().close();
-}
-
-async fn serve(config: Config) -> Result<(), String> {
-    refuse_symlinked_credentials(&config)?;
-    let started = open_core(&config, Arc::new(SystemClock), true).await.map_err(|e| e.to_string())?;
+async fn serve<S: Backend>(config: &Config, started: &Started<S>) -> Result<(), String> {
     if let (true, Some(key_file)) = (started.key_created, &started.key_file) {
         eprintln!(
             "verifyd: created the master key file {} — back it up apart from the database: without it no stored secret can be read",
@@ -321,7 +379,7 @@ async fn serve(config: Config) -> Result<(), String> {
         );
     }
     if let Some(account) = &started.new_account {
-        show_first_account(&config, &account.sid, &account.secret)?;
+        show_first_account(config, &account.sid, &account.secret)?;
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -333,7 +391,6 @@ async fn serve(config: Config) -> Result<(), String> {
     tracing::info!(%address, public_url = %config.public_url, database = %config.database.describe(), dev = config.dev, "verifyd listening");
 
     let result = verifyd::run(Arc::clone(&started.core), listener, shutdown_signal()).await;
-    close(&started);
     tracing::info!("verifyd stopped");
     result.map_err(|e| e.to_string())
 }

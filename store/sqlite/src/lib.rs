@@ -16,6 +16,7 @@
 
 mod apply;
 mod checkpoint;
+mod export;
 #[cfg(feature = "fault-injection")]
 #[allow(unsafe_code)]
 pub mod faults;

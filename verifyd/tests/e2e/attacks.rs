@@ -134,7 +134,9 @@ impl Target {
             ];
             let config = Config::load(None, &|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
                 .expect("test config");
-            let core = verifyd::open_core(&config, Arc::new(clock.clone()), true).await.expect("core").core;
+            let opened = verifyd::open_core(&config, Arc::new(clock.clone()), true).await.expect("core");
+            let verifyd::Opened::Sqlite(started) = opened else { panic!("a SQLite start") };
+            let core = started.core;
             let real = populate(&verifyd::app(Arc::clone(&core)), &core).await;
             (core, real)
         });

@@ -78,6 +78,7 @@ fn bad_arguments_and_settings_stop_with_a_message() {
     let bad_sid = verifyd(dir.path(), &["accounts", "rotate-token", "XX123"]);
     assert!(!bad_sid.status.success());
     assert!(String::from_utf8_lossy(&bad_sid.stderr).contains("not an account SID"));
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "a typo opens (and creates) no database");
 
     let bad_listen = Command::new(BIN)
         .args(["serve"])
@@ -87,6 +88,59 @@ fn bad_arguments_and_settings_stop_with_a_message() {
         .expect("run verifyd");
     assert_eq!(bad_listen.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_listen.stderr).contains("VERIFYD_LISTEN"));
+}
+
+/// `verifyd` with `env` and no setting of the caller's environment.
+fn verifyd_env(env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut command = Command::new(BIN);
+    command.args(args).env("VERIFYD_LOG", "info").stdin(Stdio::null());
+    for var in
+        ["VERIFYD_DATABASE_URL", "VERIFYD_MASTER_KEY", "VERIFYD_ACCOUNT_SID", "VERIFYD_AUTH_TOKEN", "VERIFYD_CONFIG"]
+    {
+        command.env_remove(var);
+    }
+    command.envs(env.iter().copied()).output().expect("run verifyd")
+}
+
+const PASSWORD: &str = "hunter2-never-shown";
+
+/// PostgreSQL has no key file: without VERIFYD_MASTER_KEY every command stops, saying so,
+/// before connecting, and never shows the URL's password.
+#[test]
+fn postgres_without_a_master_key_stops_with_a_message_and_no_password() {
+    let url = format!("postgres://verifyd:{PASSWORD}@127.0.0.1:1/verifyd");
+    for args in [&["serve"][..], &["outbox"], &["accounts", "create"]] {
+        let out = verifyd_env(&[("VERIFYD_DATABASE_URL", &url)], args);
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("needs the master key in VERIFYD_MASTER_KEY"), "{args:?}: {stderr}");
+        assert!(stderr.contains("postgres://verifyd:***@127.0.0.1:1/verifyd"), "{stderr}");
+        assert!(!stderr.contains(PASSWORD) && !String::from_utf8_lossy(&out.stdout).contains(PASSWORD), "{stderr}");
+    }
+}
+
+/// `migrate-store` copies a database that exists into PostgreSQL; anything else stops before
+/// connecting, with a message that shows no password.
+#[test]
+fn migrate_store_refuses_a_missing_source_and_a_wrong_target() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let from = format!("sqlite:{}", dir.path().join("verifyd.db").display());
+    let to = format!("postgres://verifyd:{PASSWORD}@127.0.0.1:1/verifyd");
+    for (args, want) in [
+        (["migrate-store", "--from", &from, "--to", &to], "there is no SQLite database"),
+        (["migrate-store", "--from", &to, "--to", &to], "--from: expected sqlite:PATH"),
+        (
+            ["migrate-store", "--from", &from, "--to", &format!("mysql://verifyd:{PASSWORD}@db/v")],
+            "--to: expected postgres://",
+        ),
+    ] {
+        let out = verifyd_env(&[], &args);
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert!(!stderr.contains(PASSWORD), "{stderr}");
+    }
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing is created");
 }
 
 /// Starts `verifyd serve` on `database` with `env`, waits until it listens (or exits), stops it

@@ -291,6 +291,7 @@ async fn two_instances_starting_at_once_on_one_database_both_start() {
         let (a, b) =
             tokio::join!(verifyd::open_core(&config, clock(), true), verifyd::open_core(&config, clock(), true));
         let (a, b) = (a.expect("the first instance starts"), b.expect("the second instance starts"));
+        let (verifyd::Opened::Sqlite(a), verifyd::Opened::Sqlite(b)) = (a, b) else { panic!("SQLite starts") };
         for started in [&a, &b] {
             let principal = started.core.authenticate_basic(ACCOUNT, TOKEN).await.expect("the account works");
             assert_eq!(principal.account_sid().as_str(), ACCOUNT);
@@ -318,6 +319,7 @@ async fn a_start_applies_the_configured_token_and_keeps_earlier_accounts() {
     )
     .await
     .unwrap();
+    let verifyd::Opened::Sqlite(started) = started else { panic!("a SQLite start") };
     let core = &started.core;
     assert!(core.authenticate_basic(ACCOUNT, TOKEN).await.is_err(), "the old token stopped working");
     assert!(core.authenticate_basic(ACCOUNT, "a-new-token-from-the-config").await.is_ok());
@@ -332,6 +334,7 @@ async fn a_start_applies_the_configured_token_and_keeps_earlier_accounts() {
     )
     .await
     .unwrap();
+    let verifyd::Opened::Sqlite(started) = started else { panic!("a SQLite start") };
     let core = &started.core;
     assert!(core.authenticate_basic(ACCOUNT, "a-new-token-from-the-config").await.is_ok());
     assert!(core.authenticate_basic(other_account, "the-other-accounts-token").await.is_ok());

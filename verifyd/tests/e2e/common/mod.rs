@@ -141,7 +141,8 @@ impl TestServer {
             None => verifyd::open_core_with(&config, clock_handle, true, options).await,
         };
         let started = match opened {
-            Ok(started) => started,
+            Ok(verifyd::Opened::Sqlite(started)) => started,
+            Ok(verifyd::Opened::Postgres(_)) => panic!("the test configuration names a SQLite database"),
             Err(e) => return Err((e, dir)),
         };
         let core = started.core;
