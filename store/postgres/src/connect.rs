@@ -48,6 +48,9 @@ enum Check {
     Chain { roots: Option<String>, name: bool },
 }
 
+/// Settings of every session the store opens.
+const SESSION_OPTIONS: &str = "-c lock_timeout=5s";
+
 /// Splits the URL into tokio-postgres's configuration and the TLS check. tokio-postgres
 /// knows only `disable`, `prefer` and `require`; the rest of libpq's meanings are ours.
 fn parse(url: &str) -> Result<(tokio_postgres::Config, Check), Failure> {
@@ -94,6 +97,14 @@ fn parse(url: &str) -> Result<(tokio_postgres::Config, Check), Failure> {
     if config.get_application_name().is_none() {
         config.application_name("verifyd");
     }
+    // A lock held longer than this (a stuck transaction elsewhere) fails the statement, and
+    // the request answers 503, rather than holding the request and its connection without
+    // end (as SQLite's busy timeout does). The URL's own options come after and win.
+    let options = match config.get_options() {
+        Some(given) => format!("{SESSION_OPTIONS} {given}"),
+        None => SESSION_OPTIONS.to_owned(),
+    };
+    config.options(options);
     Ok((config, check))
 }
 
@@ -300,6 +311,9 @@ mod tests {
         assert_eq!(config.get_ports(), [6543]);
         assert_eq!(config.get_ssl_mode(), SslMode::Require);
         assert_eq!(config.get_application_name(), Some("x"));
+        assert_eq!(config.get_options(), Some(SESSION_OPTIONS));
+        let (config, _) = parse("postgres://h/db?options=-csearch_path%3Dtenant").unwrap();
+        assert_eq!(config.get_options(), Some("-c lock_timeout=5s -csearch_path=tenant"), "the URL's options kept");
     }
 
     #[test]

@@ -336,10 +336,11 @@ const MIGRATION_UNLOCK: &str = "SELECT pg_advisory_unlock(7204, hashtext(current
 /// refuses one newer than this binary, and applies each missing migration in a transaction
 /// of its own with its version.
 pub async fn migrate(client: &mut Client) -> Result<(), Failure> {
-    client.batch_execute(MIGRATION_LOCK).await?;
+    // Another instance's migration may take longer than the store's lock timeout: wait for it.
+    client.batch_execute(&format!("SET lock_timeout = 0; {MIGRATION_LOCK}")).await?;
     let migrated = apply(client).await;
     // A failed unlock leaves the lock to the session's end (the connection is dropped).
-    let unlocked = client.batch_execute(MIGRATION_UNLOCK).await;
+    let unlocked = client.batch_execute(&format!("{MIGRATION_UNLOCK}; RESET lock_timeout")).await;
     migrated?;
     unlocked.map_err(Failure::from)
 }
