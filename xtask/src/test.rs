@@ -60,14 +60,37 @@ pub struct Tally {
     skipped: u64,
 }
 
-pub fn run(root: &Path) -> Result<(), String> {
-    if std::env::var_os("VERIFYD_TEST_POSTGRES_URL").is_none() {
-        println!("xtask test: VERIFYD_TEST_POSTGRES_URL is not set; tests that need PostgreSQL will say they skipped");
+/// The variable naming the database PostgreSQL tests use, and its value on a machine laid out as
+/// the README's (and CI's): a local server, trust authentication, database `test`.
+const POSTGRES_VARIABLE: &str = "VERIFYD_TEST_POSTGRES_URL";
+const LOCAL_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The PostgreSQL URL the tests get: the variable's, else the local server's when one
+/// listens on 127.0.0.1:5432, else none (those tests then say that they skipped).
+fn postgres_url() -> Option<String> {
+    if let Ok(url) = std::env::var(POSTGRES_VARIABLE) {
+        return Some(url).filter(|u| !u.is_empty());
     }
+    let local = SocketAddr::from((Ipv4Addr::LOCALHOST, 5432));
+    if TcpStream::connect_timeout(&local, Duration::from_secs(1)).is_ok() {
+        println!("xtask test: {POSTGRES_VARIABLE} is not set; PostgreSQL tests use {LOCAL_POSTGRES}");
+        return Some(LOCAL_POSTGRES.to_owned());
+    }
+    println!(
+        "xtask test: {POSTGRES_VARIABLE} is not set and nothing listens on 127.0.0.1:5432; PostgreSQL tests will say they skipped"
+    );
+    None
+}
+
+pub fn run(root: &Path) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut tally = Tally::default();
-    let rust =
-        cargo_tests(&mut tally, Command::new(&cargo).current_dir(root).args(["test", "--workspace", "--no-fail-fast"]));
+    let mut command = Command::new(&cargo);
+    command.current_dir(root).args(["test", "--workspace", "--no-fail-fast"]);
+    if let Some(url) = postgres_url() {
+        command.env(POSTGRES_VARIABLE, url);
+    }
+    let rust = cargo_tests(&mut tally, &mut command);
     let compat = compat_tests(root, &cargo, &mut tally);
     let fuzz = crate::fuzz::fuzz_tests(root, &cargo, &mut tally);
     tally.print();
