@@ -139,7 +139,8 @@ macro_rules! __contract_cases {
         $(
             {
                 let (store, _guard) = ($open)().await;
-                $crate::cases::$case(store).await;
+                // Boxed: fifty cases inline would make one future too large for a thread's stack.
+                Box::pin($crate::cases::$case(store)).await;
             }
         )+
     };

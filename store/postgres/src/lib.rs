@@ -25,6 +25,7 @@ mod scratch;
 mod sealed;
 mod sql;
 mod sweep;
+mod tx;
 
 use std::future::Future;
 
@@ -51,6 +52,7 @@ use load::Lock;
 pub use schema::TABLES;
 pub use scratch::{ScratchSchema, TEST_URL_VARIABLE};
 use sql::Db;
+use tx::Tx;
 
 /// How often an operation whose loading lost a conflict (a deadlock PostgreSQL broke) is run
 /// again before its caller is told the database is unavailable.
@@ -114,27 +116,37 @@ impl PostgresStore {
     /// One operation: locks and load, decide, save, commit. A conflict found while loading
     /// (before the decision ran) rolls back and starts again; after it, the caller is told.
     async fn transact<L: Load, T: Send + 'static>(&self, key: &L, decide: impl Decide<L::State, T>) -> Result<T> {
-        let mut conn = self.conn().await?;
+        let mut conn = Some(self.conn().await?);
         let mut decide = Some(decide);
         let mut conflicts = 0;
         loop {
-            let tx = conn.transaction().await.map_err(Failure::from)?;
-            let db = Db::of_transaction(&tx);
-            let state = match key.load(db).await {
+            let fresh = match conn.take() {
+                Some(conn) => conn,
+                None => self.conn().await?,
+            };
+            let tx = Tx::new(fresh);
+            let loaded = tx.begin_with(key.load(tx.db()?)).await;
+            let state = match loaded {
                 Ok(state) => state,
                 Err(e) if e.is_conflict() && conflicts < CONFLICT_RETRIES => {
                     conflicts += 1;
-                    tx.rollback().await.map_err(Failure::from)?;
+                    conn = tx.rolled_back().await;
                     continue;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    tx.rollback().await;
+                    return Err(e.into());
+                }
             };
             let Some(decide) = decide.take() else {
                 return Err(StoreError::Internal("an operation decided twice".into()));
             };
             let Decision { changes, outcome } = decide(state);
-            apply::all(db, &changes).await?;
-            tx.commit().await.map_err(Failure::from)?;
+            if let Err(e) = apply::all(tx.db()?, &changes).await {
+                tx.rollback().await;
+                return Err(e.into());
+            }
+            tx.commit().await?;
             return Ok(outcome);
         }
     }
@@ -147,11 +159,18 @@ impl PostgresStore {
         )
             -> std::pin::Pin<Box<dyn Future<Output = std::result::Result<T, Failure>> + Send + 'a>>,
     ) -> Result<T> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(Failure::from)?;
-        let done = work(Db::of_transaction(&tx)).await?;
-        tx.commit().await.map_err(Failure::from)?;
-        Ok(done)
+        let tx = Tx::new(self.conn().await?);
+        let done = tx.begin_with(work(tx.db()?)).await;
+        match done {
+            Ok(done) => {
+                tx.commit().await?;
+                Ok(done)
+            }
+            Err(e) => {
+                tx.rollback().await;
+                Err(e.into())
+            }
+        }
     }
 }
 

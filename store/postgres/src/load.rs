@@ -134,10 +134,16 @@ async fn lock_verification(db: Db<'_>, at: &VerificationAt) -> Result<bool> {
     }
 }
 
+/// A verification; with [`Lock::Update`], its `to` lock is taken first, in the same flight.
 pub async fn verification(db: Db<'_>, at: &VerificationAt, lock: Lock) -> Result<Option<Verification>> {
-    if lock == Lock::Update && !lock_verification(db, at).await? {
-        return Ok(None);
+    if lock == Lock::None {
+        return select_verification(db, at, lock).await;
     }
+    let (found, verification) = tokio::try_join!(biased; lock_verification(db, at), select_verification(db, at, lock))?;
+    Ok(verification.filter(|_| found))
+}
+
+async fn select_verification(db: Db<'_>, at: &VerificationAt, lock: Lock) -> Result<Option<Verification>> {
     let cols = rows::VERIFICATION;
     let row = match at {
         VerificationAt::Sid { account, service, sid } => {
@@ -253,71 +259,89 @@ pub async fn entity(db: Db<'_>, key: &EntityKey, lock: Lock) -> Result<Option<En
 }
 
 pub async fn entity_state(db: Db<'_>, key: &EntityKey) -> Result<Option<EntityState>> {
-    if !hold_service(db, &key.account, &key.service, "KEY SHARE").await? {
+    let every = Page { cursor: Cursor::First, limit: u32::MAX, descending: false };
+    let lock = entity_lock(key);
+    let (service, (), entity, factors, webhooks) = tokio::try_join!(biased;
+        hold_service(db, &key.account, &key.service, "KEY SHARE"),
+        advisory(db, &lock),
+        entity(db, key, Lock::Update),
+        list_factors(db, key, every),
+        enabled_webhooks(db, &key.account, &key.service),
+    )?;
+    if !service {
         return Ok(None);
     }
-    advisory(db, &entity_lock(key)).await?;
-    let entity = entity(db, key, Lock::Update).await?;
-    let factors = match &entity {
-        Some(_) => list_factors(db, key, Page { cursor: Cursor::First, limit: u32::MAX, descending: false }).await?,
-        None => Vec::new(),
-    };
-    let webhooks =
-        if factors.is_empty() { Vec::new() } else { enabled_webhooks(db, &key.account, &key.service).await? };
+    // Factors are the entity's only while it exists; webhooks matter only to its factors.
+    let factors = if entity.is_some() { factors } else { Vec::new() };
+    let webhooks = if factors.is_empty() { Vec::new() } else { webhooks };
     Ok(Some(EntityState { entity, factors, webhooks }))
 }
 
 pub async fn new_factor_state(db: Db<'_>, key: &NewFactorKey) -> Result<Option<NewFactorState>> {
     let e = &key.entity;
-    if !hold_service(db, &e.account, &e.service, "KEY SHARE").await? {
+    let key_lock = key.public_key.as_ref().map(|public_key| {
+        let hex: String = public_key.iter().map(|b| format!("{b:02x}")).collect();
+        lock_name(&["public key", e.account.as_str(), e.service.as_str(), &hex])
+    });
+    let lock = entity_lock(e);
+    let (service, (), ()) = tokio::try_join!(biased;
+        hold_service(db, &e.account, &e.service, "KEY SHARE"),
+        advisory(db, &lock),
+        async {
+            match &key_lock {
+                Some(name) => advisory(db, name).await,
+                None => Ok(()),
+            }
+        },
+    )?;
+    if !service {
         return Ok(None);
     }
-    advisory(db, &entity_lock(e)).await?;
-    if let Some(public_key) = &key.public_key {
-        let hex: String = public_key.iter().map(|b| format!("{b:02x}")).collect();
-        advisory(db, &lock_name(&["public key", e.account.as_str(), e.service.as_str(), &hex])).await?;
-    }
-    let entity = entity(db, e, Lock::Update).await?;
-    let today = db
-        .query_one(
-            "SELECT COUNT(*) FROM factor_creations WHERE service_sid = $1 AND identity = $2 AND time > $3 \
-             AND account_sid = $4",
-            &[&e.service.as_str(), &e.identity, &key.creations_since.unix(), &e.account.as_str()],
-        )
-        .await?;
-    let of_type = match &entity {
-        Some(entity) => Some(
+    let (entity, today, of_type, key_taken, access_token, webhooks) = tokio::try_join!(biased;
+        entity(db, e, Lock::Update),
+        async {
             db.query_one(
-                "SELECT COUNT(*) FROM factors WHERE entity_sid = $1 AND factor_type = $2 AND account_sid = $3",
-                &[&entity.sid.as_str(), &key.factor_type.as_str(), &e.account.as_str()],
+                "SELECT COUNT(*) FROM factor_creations WHERE service_sid = $1 AND identity = $2 AND time > $3 \
+                 AND account_sid = $4",
+                &[&e.service.as_str(), &e.identity, &key.creations_since.unix(), &e.account.as_str()],
             )
-            .await?,
-        ),
-        None => None,
-    };
-    let key_taken = match &key.public_key {
-        Some(public_key) => db
-            .query_opt(
-                "SELECT 1 FROM factors WHERE service_sid = $1 AND public_key = $2 AND account_sid = $3 LIMIT 1",
-                &[&e.service.as_str(), public_key, &e.account.as_str()],
+            .await
+        },
+        // The entity's factors are those of its identity in its service (one entity each).
+        async {
+            db.query_one(
+                "SELECT COUNT(*) FROM factors WHERE service_sid = $1 AND identity = $2 AND factor_type = $3 \
+                 AND account_sid = $4",
+                &[&e.service.as_str(), &e.identity, &key.factor_type.as_str(), &e.account.as_str()],
             )
-            .await?
-            .is_some(),
-        None => false,
-    };
-    let access_token = match &key.access_token {
-        Some(token) => access_token(db, &e.account, &e.service, token, Lock::Update).await?,
-        None => None,
-    };
+            .await
+        },
+        async {
+            match &key.public_key {
+                Some(public_key) => Ok(db
+                    .query_opt(
+                        "SELECT 1 FROM factors WHERE service_sid = $1 AND public_key = $2 AND account_sid = $3 LIMIT 1",
+                        &[&e.service.as_str(), public_key, &e.account.as_str()],
+                    )
+                    .await?
+                    .is_some()),
+                None => Ok(false),
+            }
+        },
+        async {
+            match &key.access_token {
+                Some(token) => access_token(db, &e.account, &e.service, token, Lock::Update).await,
+                None => Ok(None),
+            }
+        },
+        enabled_webhooks(db, &e.account, &e.service),
+    )?;
+    let of_type = if entity.is_some() { Get(&of_type).count(0)? } else { 0 };
     Ok(Some(NewFactorState {
         entity,
-        counts: CreationCounts {
-            of_type: of_type.map_or(Ok(0), |r| Get(&r).count(0))?,
-            today: Get(&today).count(0)?,
-            key_taken,
-        },
+        counts: CreationCounts { of_type, today: Get(&today).count(0)?, key_taken },
         access_token,
-        webhooks: enabled_webhooks(db, &e.account, &e.service).await?,
+        webhooks,
     }))
 }
 
@@ -355,11 +379,14 @@ async fn entity_guesses(db: Db<'_>, key: &EntityKey) -> Result<Guesses> {
 }
 
 pub async fn factor_state(db: Db<'_>, key: &FactorKey) -> Result<Option<FactorState>> {
-    advisory(db, &entity_lock(&key.entity)).await?;
-    let Some(factor) = factor(db, key, Lock::Update).await? else { return Ok(None) };
-    let webhooks = enabled_webhooks(db, &key.entity.account, &key.entity.service).await?;
-    let guesses = entity_guesses(db, &key.entity).await?;
-    Ok(Some(FactorState { factor, webhooks, guesses }))
+    let lock = entity_lock(&key.entity);
+    let ((), factor, webhooks, guesses) = tokio::try_join!(biased;
+        advisory(db, &lock),
+        factor(db, key, Lock::Update),
+        enabled_webhooks(db, &key.entity.account, &key.entity.service),
+        entity_guesses(db, &key.entity),
+    )?;
+    Ok(factor.map(|factor| FactorState { factor, webhooks, guesses }))
 }
 
 pub async fn factor_by_credential(db: Db<'_>, credential: &Sid) -> Result<Option<Factor>> {
@@ -422,18 +449,23 @@ pub async fn challenge(db: Db<'_>, key: &ChallengeKey, lock: Lock) -> Result<Opt
 }
 
 pub async fn challenge_state(db: Db<'_>, key: &ChallengeKey) -> Result<Option<ChallengeState>> {
-    advisory(db, &entity_lock(&key.entity)).await?;
-    let Some(challenge) = challenge(db, key, Lock::Update).await? else { return Ok(None) };
+    let lock = entity_lock(&key.entity);
+    let ((), challenge, notifications, webhooks, guesses) = tokio::try_join!(biased;
+        advisory(db, &lock),
+        challenge(db, key, Lock::Update),
+        async {
+            db.query_one(
+                "SELECT COUNT(*) FROM notifications WHERE challenge_sid = $1 AND account_sid = $2",
+                &[&key.sid.as_str(), &key.entity.account.as_str()],
+            )
+            .await
+        },
+        enabled_webhooks(db, &key.entity.account, &key.entity.service),
+        entity_guesses(db, &key.entity),
+    )?;
+    let Some(challenge) = challenge else { return Ok(None) };
     let factor_key = FactorKey { entity: key.entity.clone(), sid: challenge.factor_sid.clone() };
     let Some(factor) = factor(db, &factor_key, Lock::Update).await? else { return Ok(None) };
-    let notifications = db
-        .query_one(
-            "SELECT COUNT(*) FROM notifications WHERE challenge_sid = $1 AND account_sid = $2",
-            &[&challenge.sid.as_str(), &key.entity.account.as_str()],
-        )
-        .await?;
-    let webhooks = enabled_webhooks(db, &key.entity.account, &key.entity.service).await?;
-    let guesses = entity_guesses(db, &key.entity).await?;
     Ok(Some(ChallengeState { challenge, factor, notifications: Get(&notifications).count(0)?, webhooks, guesses }))
 }
 

@@ -22,10 +22,6 @@ impl<'a> Db<'a> {
         Self { client: conn, cache: &conn.statement_cache }
     }
 
-    pub fn of_transaction(tx: &'a deadpool_postgres::Transaction<'_>) -> Self {
-        Self { client: tx.client(), cache: &tx.statement_cache }
-    }
-
     async fn prepare(&self, sql: &str) -> Result<tokio_postgres::Statement> {
         #[cfg(feature = "statement-log")]
         log::record(sql);
