@@ -36,36 +36,60 @@ fn field(text: &str, label: &str) -> String {
 #[test]
 fn accounts_keys_and_tokens_are_managed_from_the_command_line() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let created = stdout(&verifyd(dir.path(), &["accounts", "create", "--friendly-name", "ops"]));
+    manage_accounts_and_keys(&|args| verifyd(dir.path(), args));
+}
+
+/// The same commands on PostgreSQL (a throwaway schema; skipped without a test database).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_keys_and_tokens_are_managed_from_the_command_line_on_postgresql() {
+    let Some(schema) = verifyd_store_postgres::ScratchSchema::new().await else {
+        eprintln!("skipped: {} is not set", verifyd_store_postgres::TEST_URL_VARIABLE);
+        return;
+    };
+    let url = schema.url().to_owned();
+    let key = "5".repeat(64);
+    tokio::task::spawn_blocking(move || {
+        manage_accounts_and_keys(&|args| {
+            verifyd_env(&[("VERIFYD_DATABASE_URL", url.as_str()), ("VERIFYD_MASTER_KEY", key.as_str())], args)
+        })
+    })
+    .await
+    .expect("the commands ran");
+}
+
+/// Creates an account and a key, rotates the token, revokes the key, reads the outbox and the
+/// failed deliveries, each a separate run of the binary on one database.
+fn manage_accounts_and_keys(verifyd: &dyn Fn(&[&str]) -> Output) {
+    let created = stdout(&verifyd(&["accounts", "create", "--friendly-name", "ops"]));
     let account = field(&created, "AccountSid:");
     let token = field(&created, "AuthToken:");
     assert!(account.starts_with("AC") && account.len() == 34, "{account}");
     assert_eq!(token.len(), 32);
 
-    let key = stdout(&verifyd(dir.path(), &["keys", "create", "--account", &account]));
+    let key = stdout(&verifyd(&["keys", "create", "--account", &account]));
     let key_sid = field(&key, "ApiKeySid:");
     assert!(key_sid.starts_with("SK"), "{key_sid}");
     assert!(field(&key, "Secret:").len() >= 32);
 
-    let rotated = stdout(&verifyd(dir.path(), &["accounts", "rotate-token", &account]));
+    let rotated = stdout(&verifyd(&["accounts", "rotate-token", &account]));
     let new_token = field(&rotated, "AuthToken:");
     assert_ne!(new_token, token, "a rotation gives a new token");
 
-    let revoked = stdout(&verifyd(dir.path(), &["keys", "revoke", "--account", &account, &key_sid]));
+    let revoked = stdout(&verifyd(&["keys", "revoke", "--account", &account, &key_sid]));
     assert!(revoked.contains(&key_sid));
     // Revoking a key of another (unknown) account fails with a message, not a panic.
-    let other = verifyd(dir.path(), &["keys", "revoke", "--account", "AC00000000000000000000000000000000", &key_sid]);
+    let other = verifyd(&["keys", "revoke", "--account", "AC00000000000000000000000000000000", &key_sid]);
     assert!(!other.status.success());
     assert!(String::from_utf8_lossy(&other.stderr).contains("not found"));
 
-    assert!(stdout(&verifyd(dir.path(), &["outbox"])).contains("the outbox is empty"));
-    assert!(stdout(&verifyd(dir.path(), &["webhooks", "failed"])).contains("no failed deliveries"));
+    assert!(stdout(&verifyd(&["outbox"])).contains("the outbox is empty"));
+    assert!(stdout(&verifyd(&["webhooks", "failed"])).contains("no failed deliveries"));
 
     // Nothing secret was printed to the log stream.
     for args in
         [&["accounts", "rotate-token", account.as_str()][..], &["keys", "create", "--account", account.as_str()][..]]
     {
-        let out = verifyd(dir.path(), args);
+        let out = verifyd(args);
         let secret = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_owned();
         let value = secret.split_whitespace().last().unwrap_or_default().to_owned();
         assert!(!String::from_utf8_lossy(&out.stderr).contains(&value), "the secret reached stderr");
