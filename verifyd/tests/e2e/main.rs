@@ -20,6 +20,7 @@ mod faults;
 mod guessing;
 mod maintenance;
 mod messages;
+mod migrate;
 mod push;
 mod push_bad_input;
 mod push_rejections;
