@@ -19,7 +19,8 @@ impl ScratchSchema {
     #[allow(clippy::panic)]
     pub async fn new() -> Option<Self> {
         let base = std::env::var(TEST_URL_VARIABLE).ok().filter(|u| !u.is_empty())?;
-        let name = format!("verifyd_test_{}", verifyd_core::keys::random_hex(8));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let name = format!("verifyd_test_{now}_{}", verifyd_core::keys::random_hex(8));
         let (client, connection) = match tokio_postgres::connect(&base, tokio_postgres::NoTls).await {
             Ok(pair) => pair,
             Err(e) => panic!("{TEST_URL_VARIABLE} is set but PostgreSQL cannot be reached: {e}"),
@@ -28,6 +29,7 @@ impl ScratchSchema {
         if let Err(e) = client.batch_execute(&format!("CREATE SCHEMA {name}")).await {
             panic!("cannot create a test schema: {e}");
         }
+        forget_abandoned(&client, now).await;
         // Percent-encoded by hand: the driver reads `+` as itself, not as a space.
         let separator = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{separator}options=-csearch_path%3D{name}");
@@ -41,6 +43,22 @@ impl ScratchSchema {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+}
+
+/// Drops the schemas of test runs that were killed before they could (an hour old or more).
+async fn forget_abandoned(client: &tokio_postgres::Client, now: u64) {
+    let Ok(rows) =
+        client.query("SELECT nspname::TEXT FROM pg_namespace WHERE nspname LIKE 'verifyd\\_test\\_%'", &[]).await
+    else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let created = name.split('_').nth(2).and_then(|t| t.parse::<u64>().ok());
+        if created.is_some_and(|t| t + 3600 < now) {
+            let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE")).await;
+        }
     }
 }
 
