@@ -1,7 +1,10 @@
 //! Several `verifyd serve` processes on one PostgreSQL schema, as a deployment behind a load
 //! balancer runs them: the limits hold across instances under concurrent requests
-//! ([`together`]). Every test skips where `VERIFYD_TEST_POSTGRES_URL` is not set.
+//! ([`together`]), and an instance rides out its database going away and coming back
+//! ([`outage`]). Every test skips where `VERIFYD_TEST_POSTGRES_URL` is not set.
 
+mod outage;
+mod proxy;
 mod together;
 
 use std::fs::File;
@@ -98,6 +101,11 @@ impl Instance {
             // Polling for the port to open; no assertion rests on this pause.
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     pub fn log_text(&self) -> String {
