@@ -198,6 +198,7 @@ impl Load for KeyRingAt {
 impl Load for AccountAt {
     type State = Option<Account>;
     async fn load(&self, db: Db<'_>) -> std::result::Result<Self::State, Failure> {
+        load::advisory(db, &load::account_lock(&self.0)).await?;
         load::account(db, &self.0, Lock::Update).await
     }
 }

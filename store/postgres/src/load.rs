@@ -4,8 +4,8 @@
 //! An operation's transaction (READ COMMITTED) first takes the locks named by its key, then
 //! reads. Rows it will change are read `FOR UPDATE`. What may not exist yet (the first
 //! verification of a `To`, a bucket's window for a new value, an entity about to be created)
-//! is covered by a transaction-level advisory lock on a name built from the key: `to`,
-//! `window`, `entity`, `public key` and `keyring` locks. Locks are taken in one order (the
+//! is covered by a transaction-level advisory lock on a name built from the key: `account`,
+//! `to`, `window`, `entity`, `public key` and `keyring` locks. Locks are taken in one order (the
 //! service, then the advisory locks, `to` or `entity` first and the rest sorted, then rows),
 //! so waits do not form cycles; PostgreSQL breaks any that would, and an operation whose
 //! loading lost such a conflict is run again (see `lib.rs`).
@@ -68,6 +68,13 @@ fn entity_lock(key: &EntityKey) -> String {
 }
 
 pub const KEYRING_LOCK: &str = "keyring";
+
+/// Covers an account that may not exist yet: every instance applies the configured account
+/// at its start, and `FOR UPDATE` locks no row that is missing, so two starts at once would
+/// both insert it.
+pub fn account_lock(sid: &Sid) -> String {
+    lock_name(&["account", sid.as_str()])
+}
 
 /// Holds the service's row against deletion; answers whether it exists.
 pub async fn hold_service(db: Db<'_>, account: &Sid, service: &Sid, lock: &str) -> Result<bool> {

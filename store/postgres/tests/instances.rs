@@ -1,14 +1,14 @@
 //! What several instances on one database rely on, beyond the contract (which one store runs):
-//! migrations applied once when instances start together, a schema newer than the binary
-//! refused, deliveries claimed by exactly one instance and left to another when one dies
-//! mid-delivery, sweeps run from every instance at once. Each test opens several stores (one
-//! per instance, each with its own pool) on one throwaway schema; all skip where
-//! `VERIFYD_TEST_POSTGRES_URL` is not set.
+//! migrations applied once and the configured account created once when instances start
+//! together, a schema newer than the binary refused, deliveries claimed by exactly one
+//! instance and left to another when one dies mid-delivery, sweeps run from every instance at
+//! once. Each test opens several stores (one per instance, each with its own pool) on one
+//! throwaway schema; all skip where `VERIFYD_TEST_POSTGRES_URL` is not set.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use verifyd_core::store::{Change, Claim, Store, StoreError, Sweep};
+use verifyd_core::store::{Change, Claim, Decision, Store, StoreError, Sweep};
 use verifyd_models::WebhookStatus;
 use verifyd_store_contract::fixtures::{delivery, save, t, tenant, webhook};
 use verifyd_store_postgres::{PostgresOptions, PostgresStore, ScratchSchema};
@@ -181,4 +181,39 @@ async fn every_instance_can_sweep_at_once() {
     // A sweep that found another running skips; a later one finds nothing left.
     expired += stores[0].sweep(sweep).await.unwrap().expired;
     assert_eq!(expired, 200);
+}
+
+/// Instances starting together each apply the configured account: whichever loads it first
+/// creates it, the others wait and find it. None sees it missing and fails on the duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_creating_one_account_at_once_create_it_once() {
+    let schema = scratch!();
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(Arc::new(instance(&schema).await));
+    }
+    for round in 0..5 {
+        let account = verifyd_store_contract::fixtures::account(&format!("configured {round}"));
+        let barrier = Arc::new(tokio::sync::Barrier::new(stores.len()));
+        let runs: Vec<_> = stores
+            .iter()
+            .map(|s| {
+                let (s, barrier, account) = (Arc::clone(s), Arc::clone(&barrier), account.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let sid = account.sid.clone();
+                    s.with_account(&sid, move |found| match found {
+                        None => Decision::save(vec![Change::InsertAccount(account)], true),
+                        Some(_) => Decision::nothing(false),
+                    })
+                    .await
+                })
+            })
+            .collect();
+        let mut created = 0;
+        for run in runs {
+            created += usize::from(run.await.unwrap().expect("every instance applies the account"));
+        }
+        assert_eq!(created, 1, "round {round}");
+    }
 }

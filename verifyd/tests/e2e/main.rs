@@ -18,6 +18,7 @@ mod crash;
 mod entities;
 mod faults;
 mod guessing;
+mod instances;
 mod maintenance;
 mod messages;
 mod migrate;
