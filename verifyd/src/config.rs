@@ -42,9 +42,13 @@ pub const DEFAULT_DATABASE_POOL_SIZE: usize = 16;
 /// The accepted pool size: a pool beyond a thousand connections exceeds what a PostgreSQL
 /// server accepts by default many times over, so such a value is a typo.
 pub const DATABASE_POOL_SIZE_RANGE: RangeInclusive<usize> = 1..=1000;
+/// How long one request may wait for PostgreSQL in all, by default (seconds).
+pub const DEFAULT_DATABASE_TIMEOUT_SECONDS: u64 = 10;
+/// The accepted wait: a second to five minutes.
+pub const DATABASE_TIMEOUT_RANGE: RangeInclusive<u64> = 1..=300;
 
 /// The environment variables read by [`Config::load`], in the order they are checked.
-pub const ENV_VARS: [&str; 15] = [
+pub const ENV_VARS: [&str; 16] = [
     "VERIFYD_LISTEN",
     "VERIFYD_DATABASE_URL",
     "VERIFYD_PUBLIC_URL",
@@ -60,6 +64,7 @@ pub const ENV_VARS: [&str; 15] = [
     "VERIFYD_GUESS_LOCKOUT_SECONDS",
     "VERIFYD_WEBHOOK_RETENTION_SECONDS",
     "VERIFYD_DATABASE_POOL_SIZE",
+    "VERIFYD_DATABASE_TIMEOUT_SECONDS",
 ];
 
 /// The validated configuration of one server process.
@@ -95,6 +100,9 @@ pub struct Config {
     pub webhook_retention_seconds: u64,
     /// Connections to PostgreSQL this instance keeps (a SQLite database has no pool).
     pub database_pool_size: usize,
+    /// PostgreSQL: how long one operation may take in all (a connection, its statements,
+    /// its commit) before its request answers 503.
+    pub database_timeout_seconds: u64,
 }
 
 /// The storage backend and where it is.
@@ -164,6 +172,7 @@ impl Default for Config {
             guess_lockout_seconds: DEFAULT_GUESS_LOCKOUT_SECONDS,
             webhook_retention_seconds: DEFAULT_WEBHOOK_RETENTION_SECONDS,
             database_pool_size: DEFAULT_DATABASE_POOL_SIZE,
+            database_timeout_seconds: DEFAULT_DATABASE_TIMEOUT_SECONDS,
         }
     }
 }
@@ -330,6 +339,12 @@ impl Config {
                 .filter(|n| DATABASE_POOL_SIZE_RANGE.contains(n))
                 .ok_or_else(|| s.invalid(POOL_SIZE_EXPECTED))?;
         }
+        if let Some(s) = sources.take("database_timeout_seconds", "VERIFYD_DATABASE_TIMEOUT_SECONDS") {
+            config.database_timeout_seconds = s
+                .whole_number()?
+                .filter(|n| DATABASE_TIMEOUT_RANGE.contains(n))
+                .ok_or_else(|| s.invalid(DATABASE_TIMEOUT_EXPECTED))?;
+        }
         Ok(config)
     }
 }
@@ -351,6 +366,7 @@ impl fmt::Debug for Config {
             .field("guess_lockout_seconds", &self.guess_lockout_seconds)
             .field("webhook_retention_seconds", &self.webhook_retention_seconds)
             .field("database_pool_size", &self.database_pool_size)
+            .field("database_timeout_seconds", &self.database_timeout_seconds)
             .finish()
     }
 }
@@ -423,6 +439,7 @@ const GUESS_LIMIT_EXPECTED: &str =
     "expected a whole number of consecutive failed guesses from 1 to 100 (NIST SP 800-63B allows no more than 100)";
 const LOCKOUT_EXPECTED: &str = "expected a whole number of seconds from 60 to 604800";
 const POOL_SIZE_EXPECTED: &str = "expected a whole number of connections from 1 to 1000";
+const DATABASE_TIMEOUT_EXPECTED: &str = "expected a whole number of seconds from 1 to 300";
 
 /// The keys a configuration file may hold; anything else is an error naming it.
 #[derive(Deserialize, Default)]
@@ -443,6 +460,7 @@ struct FileConfig {
     guess_lockout_seconds: Option<toml::Value>,
     webhook_retention_seconds: Option<toml::Value>,
     database_pool_size: Option<toml::Value>,
+    database_timeout_seconds: Option<toml::Value>,
 }
 
 impl FileConfig {
@@ -467,6 +485,7 @@ impl FileConfig {
             "guess_lockout_seconds" => self.guess_lockout_seconds.take(),
             "webhook_retention_seconds" => self.webhook_retention_seconds.take(),
             "database_pool_size" => self.database_pool_size.take(),
+            "database_timeout_seconds" => self.database_timeout_seconds.take(),
             _ => None,
         }
     }
@@ -1252,6 +1271,23 @@ webhook_allow = ["hooks.internal", "192.168.0.0/16"]
         assert_eq!(result.unwrap().database_pool_size, 8, "the environment overrides the file");
         let debug = format!("{:?}", load_env(&[("VERIFYD_DATABASE_POOL_SIZE", "7")]).unwrap());
         assert!(debug.contains("database_pool_size: 7"), "{debug}");
+    }
+
+    #[test]
+    fn the_database_timeout_is_ten_seconds_unless_set_and_must_be_in_range() {
+        assert_eq!(load_env(&[]).unwrap().database_timeout_seconds, 10);
+        let (_file, result) = load_file("database_timeout_seconds = 3\n", &[]);
+        assert_eq!(result.unwrap().database_timeout_seconds, 3);
+        let timeout =
+            |text: &str| load_env(&[("VERIFYD_DATABASE_TIMEOUT_SECONDS", text)]).unwrap().database_timeout_seconds;
+        assert_eq!((timeout("1"), timeout("300")), (1, 300));
+        for text in ["0", "301", "-1", "2.5", "ten"] {
+            let message = err_env(&[("VERIFYD_DATABASE_TIMEOUT_SECONDS", text)]);
+            assert!(
+                message.starts_with("VERIFYD_DATABASE_TIMEOUT_SECONDS: expected a whole number of seconds"),
+                "{text}: {message}"
+            );
+        }
     }
 
     #[test]

@@ -201,7 +201,10 @@ async fn open_postgres(
 
 /// How this instance connects to PostgreSQL.
 pub fn postgres_options(config: &Config) -> PostgresOptions {
-    PostgresOptions { pool_size: config.database_pool_size, ..PostgresOptions::default() }
+    PostgresOptions {
+        pool_size: config.database_pool_size,
+        timeout: std::time::Duration::from_secs(config.database_timeout_seconds),
+    }
 }
 
 /// The master key and the previous keys of a rotation, as the configuration gives them.

@@ -27,13 +27,15 @@ use crate::error::Failure;
 pub struct PostgresOptions {
     /// Connections kept at most (per instance).
     pub pool_size: usize,
-    /// How long making one connection may take.
-    pub connect_timeout: Duration,
+    /// How long one operation may take in all: waiting for a connection (or making one), its
+    /// statements and its commit. Past it the operation fails as unavailable, whether the
+    /// database refused, is unreachable or went silent.
+    pub timeout: Duration,
 }
 
 impl Default for PostgresOptions {
     fn default() -> Self {
-        Self { pool_size: 16, connect_timeout: Duration::from_secs(10) }
+        Self { pool_size: 16, timeout: Duration::from_secs(10) }
     }
 }
 
@@ -238,7 +240,7 @@ impl ServerCertVerifier for ChainOnly {
 /// The pool for `url`: no connection is made yet.
 pub fn pool(url: &str, options: &PostgresOptions) -> Result<deadpool_postgres::Pool, Failure> {
     let (mut config, check) = parse(url)?;
-    config.connect_timeout(options.connect_timeout);
+    config.connect_timeout(options.timeout);
     let manager_config =
         deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast };
     let manager = match tls(&check)? {
@@ -252,8 +254,8 @@ pub fn pool(url: &str, options: &PostgresOptions) -> Result<deadpool_postgres::P
     deadpool_postgres::Pool::builder(manager)
         .max_size(options.pool_size.max(1))
         .runtime(deadpool_postgres::Runtime::Tokio1)
-        .create_timeout(Some(options.connect_timeout))
-        .wait_timeout(Some(options.connect_timeout))
+        .create_timeout(Some(options.timeout))
+        .wait_timeout(Some(options.timeout))
         .build()
         .map_err(|e| Failure::Config(e.to_string()))
 }
@@ -344,7 +346,7 @@ mod tests {
         };
         let with = |mode: &str| format!("{base}{}sslmode={mode}", if base.contains('?') { '&' } else { '?' });
         let encrypted = |url: String| async move {
-            let options = PostgresOptions { pool_size: 1, connect_timeout: Duration::from_secs(5) };
+            let options = PostgresOptions { pool_size: 1, timeout: Duration::from_secs(5) };
             let conn = pool(&url, &options).unwrap().get().await.map_err(|e| Failure::from(e).to_string())?;
             let row = conn.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await;
             Ok::<bool, String>(row.map_err(|e| e.to_string())?.get(0))

@@ -52,7 +52,7 @@ use load::Lock;
 pub use schema::TABLES;
 pub use scratch::{ScratchSchema, TEST_URL_VARIABLE};
 use sql::Db;
-use tx::Tx;
+use tx::{Lease, Tx};
 
 /// How often an operation whose loading lost a conflict (a deadlock PostgreSQL broke) is run
 /// again before its caller is told the database is unavailable.
@@ -60,6 +60,8 @@ const CONFLICT_RETRIES: u32 = 5;
 
 pub struct PostgresStore {
     pool: deadpool_postgres::Pool,
+    /// How long one operation may take in all (see [`PostgresOptions::timeout`]).
+    timeout: std::time::Duration,
 }
 
 /// Every statement text the store has prepared in this process (feature `statement-log`).
@@ -74,7 +76,7 @@ impl PostgresStore {
     /// binary or a bad URL is an error naming the database (without its password).
     pub async fn connect(url: &str, options: &PostgresOptions) -> Result<Self> {
         let pool = connect::pool(url, options).map_err(StoreError::from)?;
-        let store = Self { pool };
+        let store = Self { pool, timeout: options.timeout };
         let mut conn = store.conn().await.map_err(|e| {
             StoreError::Unavailable(format!("cannot reach PostgreSQL at {}: {e}", connect::describe(url)))
         })?;
@@ -113,9 +115,28 @@ impl PostgresStore {
         Ok(self.pool.get().await?)
     }
 
-    /// One operation: locks and load, decide, save, commit. A conflict found while loading
-    /// (before the decision ran) rolls back and starts again; after it, the caller is told.
+    /// Runs one operation within the store's timeout: past it, the operation's connection is
+    /// closed (see `tx.rs`) and the caller told that the database is unavailable. Without
+    /// it, a database that went silent (a partition, a hung server) would hold a request for
+    /// as long as the kernel keeps the connection.
+    async fn bounded<T>(&self, operation: impl Future<Output = Result<T>>) -> Result<T> {
+        match tokio::time::timeout(self.timeout, operation).await {
+            Ok(done) => done,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "the database did not answer within {} s",
+                self.timeout.as_secs_f64()
+            ))),
+        }
+    }
+
+    /// One operation: locks and load, decide, save, commit (within the store's timeout).
     async fn transact<L: Load, T: Send + 'static>(&self, key: &L, decide: impl Decide<L::State, T>) -> Result<T> {
+        self.bounded(self.transact_now(key, decide)).await
+    }
+
+    /// [`PostgresStore::transact`] without the timeout. A conflict found while loading
+    /// (before the decision ran) rolls back and starts again; after it, the caller is told.
+    async fn transact_now<L: Load, T: Send + 'static>(&self, key: &L, decide: impl Decide<L::State, T>) -> Result<T> {
         let mut conn = Some(self.conn().await?);
         let mut decide = Some(decide);
         let mut conflicts = 0;
@@ -159,18 +180,21 @@ impl PostgresStore {
         )
             -> std::pin::Pin<Box<dyn Future<Output = std::result::Result<T, Failure>> + Send + 'a>>,
     ) -> Result<T> {
-        let tx = Tx::new(self.conn().await?);
-        let done = tx.begin_with(work(tx.db()?)).await;
-        match done {
-            Ok(done) => {
-                tx.commit().await?;
-                Ok(done)
+        self.bounded(async {
+            let tx = Tx::new(self.conn().await?);
+            let done = tx.begin_with(work(tx.db()?)).await;
+            match done {
+                Ok(done) => {
+                    tx.commit().await?;
+                    Ok(done)
+                }
+                Err(e) => {
+                    tx.rollback().await;
+                    Err(e.into())
+                }
             }
-            Err(e) => {
-                tx.rollback().await;
-                Err(e.into())
-            }
-        }
+        })
+        .await
     }
 }
 
@@ -291,12 +315,18 @@ impl Load for RateLimitKey {
     }
 }
 
-/// A plain read on a pooled connection.
+/// A plain read on a pooled connection, within the store's timeout.
 macro_rules! read {
     ($self:ident, |$db:ident| $body:expr) => {{
-        let conn = $self.conn().await?;
-        let $db = Db::of_connection(&conn);
-        std::result::Result::<_, StoreError>::Ok($body.await?)
+        $self
+            .bounded(async {
+                let lease = Lease::new($self.conn().await?);
+                let $db = lease.db()?;
+                let found = $body.await?;
+                lease.release();
+                std::result::Result::<_, StoreError>::Ok(found)
+            })
+            .await
     }};
 }
 

@@ -5,6 +5,8 @@
 //! costs no round trip of its own. A transaction that is dropped open (its request was
 //! canceled) takes its connection out of the pool: the connection closes and the server rolls
 //! the transaction back, and no later operation can find itself inside it.
+//!
+//! Reads outside a transaction hold their connection through a [`Lease`], for the same reason.
 
 use deadpool_postgres::Object;
 
@@ -68,6 +70,36 @@ impl Tx {
 }
 
 impl Drop for Tx {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(Object::take(conn));
+        }
+    }
+}
+
+/// A connection lent to one read: back to the pool when the read finished, out of it (closed)
+/// when the read was dropped midway (its operation timed out or was canceled), so that no
+/// later read waits behind an answer that may never come.
+pub struct Lease {
+    conn: Option<Object>,
+}
+
+impl Lease {
+    pub fn new(conn: Object) -> Self {
+        Self { conn: Some(conn) }
+    }
+
+    pub fn db(&self) -> Result<Db<'_>> {
+        self.conn.as_ref().map(Db::of_connection).ok_or(Failure::Closed)
+    }
+
+    /// The read finished: the connection goes back to the pool.
+    pub fn release(mut self) {
+        drop(self.conn.take());
+    }
+}
+
+impl Drop for Lease {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
             drop(Object::take(conn));

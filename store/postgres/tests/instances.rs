@@ -75,7 +75,7 @@ async fn a_schema_newer_than_the_binary_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_database_is_named_without_its_password() {
-    let options = PostgresOptions { connect_timeout: std::time::Duration::from_secs(2), ..PostgresOptions::default() };
+    let options = PostgresOptions { timeout: std::time::Duration::from_secs(2), ..PostgresOptions::default() };
     let Err(error) = PostgresStore::connect("postgres://verifyd:hunter2@127.0.0.1:1/verifyd", &options).await else {
         panic!("connected to nothing");
     };

@@ -3,9 +3,9 @@
 //! `/readyz` says so; afterwards the same process serves again, and what it acknowledged
 //! before is there.
 //!
-//! The proxy closes connections, as a stopped or restarted PostgreSQL does. A database that
-//! stops answering without closing them (a partition) is not covered: there a request on an
-//! open connection waits for the operating system to give up on it, far past the pool's wait.
+//! The proxy closes connections, as a stopped or restarted PostgreSQL does; or it keeps them
+//! open and passes nothing (a partition, a hung server): then every request still answers 503
+//! within `VERIFYD_DATABASE_TIMEOUT_SECONDS`, and the connections it waited on are not reused.
 
 use std::time::{Duration, Instant};
 
@@ -110,4 +110,72 @@ async fn requests_answer_503_while_the_database_is_gone_and_succeed_once_it_is_b
     assert_eq!(server.outbox(other).await.len(), 1);
     // The start refused during the outage left nothing behind.
     assert!(server.outbox("+15017129002").await.is_empty());
+}
+
+/// The store's timeout in the silent test: small, so that the test is quick.
+const SILENT_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_answer_503_within_the_timeout_while_the_database_is_silent() {
+    let schema = scratch!();
+    let mut url = reqwest::Url::parse(schema.url()).expect("the scratch URL");
+    let upstream = format!("{}:{}", url.host_str().expect("a host"), url.port().unwrap_or(5432));
+    let proxy = Proxy::start(upstream).await;
+    url.set_host(Some("127.0.0.1")).expect("a host");
+    url.set_port(Some(proxy.port)).expect("a port");
+    let timeout = SILENT_TIMEOUT.as_secs().to_string();
+    let mut server = Instance::launch(url.as_str(), &[("VERIFYD_DATABASE_TIMEOUT_SECONDS", &timeout)]).await;
+    let service = server.client.create_service(&create_service("Silent")).await.expect("a service").sid;
+    let to = "+15017129101";
+    let started =
+        server.client.create_verification(&start(&service, to, VerificationChannel::Sms)).await.expect("a start");
+    let code = server.code_for(to).await;
+
+    proxy.stall();
+    let verification = format!("/v2/Services/{service}/Verifications/{}", started.sid);
+    let calls: Vec<Call> = vec![
+        (reqwest::Method::GET, verification.clone(), vec![]),
+        (
+            reqwest::Method::POST,
+            format!("/v2/Services/{service}/Verifications"),
+            vec![("To", "+15017129102".to_owned()), ("Channel", "sms".to_owned())],
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/v2/Services/{service}/VerificationCheck"),
+            vec![("To", to.to_owned()), ("Code", code.clone())],
+        ),
+    ];
+    // More at once than the pool holds: those waiting for a connection are bounded too.
+    let many =
+        calls.iter().chain(&calls).chain(&calls).map(|c| send(server.http.clone(), server.root.clone(), c.clone()));
+    let mut slowest = Duration::ZERO;
+    for (status, body, took) in at_once(many.collect()).await {
+        assert_wire_error(&(status, body), 503, 20503);
+        slowest = slowest.max(took);
+    }
+    eprintln!("database silent: every request answered 503, the slowest in {slowest:?}");
+    assert!(slowest < SILENT_TIMEOUT + Duration::from_secs(2), "a request waited {slowest:?}");
+    // Readiness makes a write and a read: each bounded.
+    let (status, body, took) =
+        send(server.http.clone(), server.root.clone(), (reqwest::Method::GET, "/readyz".to_owned(), vec![])).await;
+    assert_wire_error(&(status, body), 503, 20503);
+    assert!(took < SILENT_TIMEOUT * 2 + Duration::from_secs(2), "/readyz waited {took:?}");
+    assert!(server.alive(), "verifyd exited: {}", server.log_text());
+
+    proxy.restore();
+    crate::common::eventually("verifyd serves once the database answers again", || {
+        let (http, root) = (server.http.clone(), server.root.clone());
+        async move {
+            let (status, _, _) = send(http, root, (reqwest::Method::GET, "/readyz".to_owned(), vec![])).await;
+            status == 200
+        }
+    })
+    .await;
+    let checked = server.client.create_verification_check(&check_to(&service, to, &code)).await;
+    assert_eq!(
+        checked.expect("the check of the verification acknowledged before").status,
+        Some(VerificationStatus::Approved.into())
+    );
+    assert!(server.outbox("+15017129102").await.is_empty(), "the start refused while silent left nothing");
 }

@@ -1,6 +1,8 @@
 //! A TCP proxy between a verifyd and PostgreSQL that the test turns off and on: off, it cuts
 //! every connection it carries and closes each new one as soon as it is accepted (to the
-//! client, the database went away); on, it forwards again.
+//! client, the database went away); stalled, it keeps every connection open and accepts new
+//! ones but passes no byte either way (to the client, the database went silent: a partition,
+//! a hung server); on, it forwards again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +14,8 @@ use tokio::task::JoinHandle;
 pub struct Proxy {
     pub port: u16,
     forwarding: watch::Sender<bool>,
+    /// Whether bytes pass (while forwarding).
+    flowing: watch::Sender<bool>,
     pumps: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
     forwarded: Arc<AtomicUsize>,
     accept: JoinHandle<()>,
@@ -23,10 +27,12 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
         let port = listener.local_addr().expect("the proxy's address").port();
         let (forwarding, _) = watch::channel(true);
+        let (flowing, _) = watch::channel(true);
         let pumps = Arc::new(std::sync::Mutex::new(Vec::new()));
         let forwarded = Arc::new(AtomicUsize::new(0));
         let accept = tokio::spawn({
             let (switch, pumps, forwarded) = (forwarding.subscribe(), Arc::clone(&pumps), Arc::clone(&forwarded));
+            let flow = flowing.subscribe();
             async move {
                 while let Ok((client, _)) = listener.accept().await {
                     if !*switch.borrow() {
@@ -34,12 +40,12 @@ impl Proxy {
                         continue;
                     }
                     forwarded.fetch_add(1, Ordering::SeqCst);
-                    let pump = tokio::spawn(pump(client, upstream.clone(), switch.clone()));
+                    let pump = tokio::spawn(pump(client, upstream.clone(), switch.clone(), flow.clone()));
                     pumps.lock().expect("pumps").push(pump);
                 }
             }
         });
-        Self { port, forwarding, pumps, forwarded, accept }
+        Self { port, forwarding, flowing, pumps, forwarded, accept }
     }
 
     /// Cuts every connection and refuses new ones; returns once every connection it carried
@@ -54,9 +60,15 @@ impl Proxy {
         }
     }
 
-    /// Forwards new connections again.
+    /// Forwards new connections again, and lets bytes pass.
     pub fn restore(&self) {
         self.forwarding.send_replace(true);
+        self.flowing.send_replace(true);
+    }
+
+    /// Keeps every connection open but passes no byte either way.
+    pub fn stall(&self) {
+        self.flowing.send_replace(false);
     }
 
     /// Connections forwarded so far.
@@ -74,12 +86,34 @@ impl Drop for Proxy {
     }
 }
 
-/// Copies both ways until either side closes or the proxy is switched off; both sockets are
-/// dropped (closed) when it returns.
-async fn pump(mut client: TcpStream, upstream: String, mut switch: watch::Receiver<bool>) {
+/// Copies both ways until either side closes or the proxy is switched off or stalled; both
+/// sockets are dropped (closed) when it returns. A stalled connection stays open, passing
+/// nothing, until the proxy is restored or switched off, and then closes: as a connection
+/// does whose peer stayed silent past the operating system's patience.
+async fn pump(
+    mut client: TcpStream,
+    upstream: String,
+    mut switch: watch::Receiver<bool>,
+    mut flow: watch::Receiver<bool>,
+) {
     let Ok(mut server) = TcpStream::connect(&upstream).await else { return };
-    tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-        _ = switch.wait_for(|on| !*on) => {}
+    if !*flow.borrow() {
+        // Accepted while stalled: open, silent.
+        let _ = flow.wait_for(|on| *on).await;
+        return;
+    }
+    // Biased: woken by bytes after a stall or a cut, it sees the switch before copying them.
+    let stalled = tokio::select! {
+        biased;
+        _ = switch.wait_for(|on| !*on) => false,
+        _ = flow.wait_for(|on| !*on) => true,
+        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => false,
+    };
+    if stalled {
+        // Silent, the sockets open, until restored or switched off; then closed.
+        tokio::select! {
+            _ = switch.wait_for(|on| !*on) => {}
+            _ = flow.wait_for(|on| *on) => {}
+        }
     }
 }
