@@ -1,7 +1,9 @@
-//! `verifyd-bench`: starts the release server on a fresh SQLite database, drives it over
+//! `verifyd-bench`: starts the release server on a fresh SQLite database (or a fresh schema of
+//! a PostgreSQL database, `--postgres URL`), drives it over
 //! loopback with keep-alive connections, and prints one table (also written as JSON).
 //! Run through `cargo xtask bench`, which builds everything in release mode first.
 
+mod database;
 mod load;
 mod scenario;
 mod server;
@@ -29,6 +31,9 @@ pub struct Args {
     /// When set, only these fresh-database rows run (besides /healthz): for profiling one
     /// path. Names: start, fetch, check, totp.
     pub only: Option<Vec<String>>,
+    /// Run the rows on PostgreSQL at this URL (each server phase on a fresh schema of it,
+    /// dropped after) instead of on SQLite.
+    pub postgres: Option<String>,
 }
 
 impl Args {
@@ -38,7 +43,7 @@ impl Args {
     }
 }
 
-const USAGE: &str = "usage: verifyd-bench --server PATH [--concurrency 32] [--seconds 5] [--runs 3] [--out bench/results.json] [--large 1000000] [--fresh-only] [--only start,fetch,check,totp] [--regen-seconds S]";
+const USAGE: &str = "usage: verifyd-bench --server PATH [--concurrency 32] [--seconds 5] [--runs 3] [--out bench/results.json] [--large 1000000] [--fresh-only] [--only start,fetch,check,totp] [--regen-seconds S] [--postgres URL]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -46,11 +51,12 @@ fn parse_args() -> Result<Args, String> {
         concurrency: 32,
         duration: Duration::from_secs(5),
         runs: 3,
-        out: PathBuf::from("bench/results.json"),
+        out: PathBuf::new(),
         large: 1_000_000,
         regen_seconds: None,
         fresh_only: false,
         only: None,
+        postgres: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -74,6 +80,7 @@ fn parse_args() -> Result<Args, String> {
                 args.fresh_only |= !names.iter().any(|n| n == "check");
                 args.only = Some(names);
             }
+            "--postgres" => args.postgres = Some(value()?),
             "--regen-seconds" => {
                 args.regen_seconds = Some(value()?.parse().map_err(|_| "--regen-seconds: a number".to_owned())?)
             }
@@ -82,6 +89,10 @@ fn parse_args() -> Result<Args, String> {
     }
     if args.server.as_os_str().is_empty() {
         return Err(USAGE.to_owned());
+    }
+    if args.out.as_os_str().is_empty() {
+        let file = if args.postgres.is_some() { "results-postgres.json" } else { "results.json" };
+        args.out = PathBuf::from("bench").join(file);
     }
     Ok(args)
 }
@@ -101,6 +112,8 @@ pub struct Row {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The store the rows ran on: `sqlite` or `postgres`.
+    pub store: String,
     pub machine: system::Machine,
     pub concurrency: usize,
     pub seconds_per_row: f64,
@@ -155,8 +168,13 @@ fn main() -> ExitCode {
 fn render(r: &Report) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "verifyd benchmark: {} ({} cores), {} connections, {} s per row, median of {} runs\n",
-        r.machine.cpu, r.machine.cores, r.concurrency, r.seconds_per_row, r.runs
+        "verifyd benchmark on {}: {} ({} cores), {} connections, {} s per row, median of {} runs\n",
+        if r.store == "postgres" { "PostgreSQL" } else { "SQLite" },
+        r.machine.cpu,
+        r.machine.cores,
+        r.concurrency,
+        r.seconds_per_row,
+        r.runs
     ));
     out.push_str(&format!(
         "fsync (4 KiB write + fdatasync) on the database's disk: p50 {:.3} ms, p99 {:.3} ms\n\n",

@@ -2,7 +2,7 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,16 +18,13 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn db_path(dir: &Path) -> PathBuf {
-        dir.join("verifyd.db")
-    }
-
-    pub fn start(binary: &Path, dir: &Path) -> Result<Self, String> {
+    /// Starts `binary serve` on the database at `database_url` (`VERIFYD_DATABASE_URL`).
+    pub fn start(binary: &Path, database_url: &str) -> Result<Self, String> {
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
         let child = Command::new(binary)
             .arg("serve")
             .env("VERIFYD_LISTEN", format!("127.0.0.1:{port}"))
-            .env("VERIFYD_DATABASE_URL", format!("sqlite:{}", Self::db_path(dir).display()))
+            .env("VERIFYD_DATABASE_URL", database_url)
             .env("VERIFYD_ACCOUNT_SID", ACCOUNT)
             .env("VERIFYD_AUTH_TOKEN", TOKEN)
             .env("VERIFYD_MASTER_KEY", MASTER_KEY)
@@ -58,7 +55,14 @@ impl Server {
         self.child.id()
     }
 
-    pub fn stop(mut self) {
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+/// Stopped however the phase ends (an error too: its database is removed after).
+impl Drop for Server {
+    fn drop(&mut self) {
         // SIGTERM would let it finish gracefully; kill is enough between benchmark phases
         // since every acknowledged write is already durable.
         let _ = self.child.kill();
