@@ -266,6 +266,7 @@ async fn fresh_rows(args: &Args, db: &Database) -> Result<(Vec<(String, Measured
         started_count = Some(started.requests);
         if args.runs_row("check") {
             n = seed_starts(&ctx, &va, started.requests).await?;
+            db.analyze().await?;
         }
         if args.runs_row("start") {
             rows.push((named(args, "start verification"), started, t));
@@ -397,6 +398,7 @@ async fn stored_rows(
     let t = trivial.rate();
     let started = starts(&ctx, &va, 0).await;
     let n = seed_starts(&ctx, &va, started.requests).await?;
+    db.analyze().await?;
     let label = if stored >= 1_000_000 { format!("{}M", stored / 1_000_000) } else { format!("{}k", stored / 1000) };
     let mut rows = vec![(named(args, &format!("GET /healthz, {label} stored")), trivial, t)];
     let wrong = ctx.row(checks(&ctx, &va, 0, n, 4, WRONG), body_has(200, "\"pending\"")).await;
