@@ -120,7 +120,9 @@ impl PostgresStore {
     /// it, a database that went silent (a partition, a hung server) would hold a request for
     /// as long as the kernel keeps the connection.
     async fn bounded<T>(&self, operation: impl Future<Output = Result<T>>) -> Result<T> {
-        match tokio::time::timeout(self.timeout, operation).await {
+        // Boxed: an operation's future (its pipelined loads) is large, and a caller's stack
+        // (a debug build's above all) should hold a pointer to it, not the whole of it.
+        match tokio::time::timeout(self.timeout, Box::pin(operation)).await {
             Ok(done) => done,
             Err(_) => Err(StoreError::Unavailable(format!(
                 "the database did not answer within {} s",
@@ -146,7 +148,7 @@ impl PostgresStore {
                 None => self.conn().await?,
             };
             let tx = Tx::new(fresh);
-            let loaded = tx.begin_with(key.load(tx.db()?)).await;
+            let loaded = tx.begin_with(Box::pin(key.load(tx.db()?))).await;
             let state = match loaded {
                 Ok(state) => state,
                 Err(e) if e.is_conflict() && conflicts < CONFLICT_RETRIES => {
@@ -182,7 +184,7 @@ impl PostgresStore {
     ) -> Result<T> {
         self.bounded(async {
             let tx = Tx::new(self.conn().await?);
-            let done = tx.begin_with(work(tx.db()?)).await;
+            let done = tx.begin_with(work(tx.db()?)).await; // `work` is boxed by its caller
             match done {
                 Ok(done) => {
                     tx.commit().await?;

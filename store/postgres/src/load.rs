@@ -30,6 +30,16 @@ use crate::error::Result;
 use crate::rows::{self, Get};
 use crate::sql::Db;
 
+/// Runs statements in one flight: each future is polled in order, so each sends its request
+/// before the next does, and PostgreSQL runs them in that order; the first error is the
+/// answer. Each is boxed: joined inline, their futures make one poll frame large enough to
+/// strain a thread's stack in a debug build.
+macro_rules! pipelined {
+    ($($future:expr),+ $(,)?) => {
+        tokio::try_join!(biased; $(Box::pin($future)),+)
+    };
+}
+
 /// Whether a read locks the rows it returns (inside an operation) or not (a plain read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lock {
@@ -146,7 +156,7 @@ pub async fn verification(db: Db<'_>, at: &VerificationAt, lock: Lock) -> Result
     if lock == Lock::None {
         return select_verification(db, at, lock).await;
     }
-    let (found, verification) = tokio::try_join!(biased; lock_verification(db, at), select_verification(db, at, lock))?;
+    let (found, verification) = pipelined!(lock_verification(db, at), select_verification(db, at, lock))?;
     Ok(verification.filter(|_| found))
 }
 
@@ -268,7 +278,7 @@ pub async fn entity(db: Db<'_>, key: &EntityKey, lock: Lock) -> Result<Option<En
 pub async fn entity_state(db: Db<'_>, key: &EntityKey) -> Result<Option<EntityState>> {
     let every = Page { cursor: Cursor::First, limit: u32::MAX, descending: false };
     let lock = entity_lock(key);
-    let (service, (), entity, factors, webhooks) = tokio::try_join!(biased;
+    let (service, (), entity, factors, webhooks) = pipelined!(
         hold_service(db, &key.account, &key.service, "KEY SHARE"),
         advisory(db, &lock),
         entity(db, key, Lock::Update),
@@ -291,20 +301,17 @@ pub async fn new_factor_state(db: Db<'_>, key: &NewFactorKey) -> Result<Option<N
         lock_name(&["public key", e.account.as_str(), e.service.as_str(), &hex])
     });
     let lock = entity_lock(e);
-    let (service, (), ()) = tokio::try_join!(biased;
-        hold_service(db, &e.account, &e.service, "KEY SHARE"),
-        advisory(db, &lock),
-        async {
+    let (service, (), ()) =
+        pipelined!(hold_service(db, &e.account, &e.service, "KEY SHARE"), advisory(db, &lock), async {
             match &key_lock {
                 Some(name) => advisory(db, name).await,
                 None => Ok(()),
             }
-        },
-    )?;
+        },)?;
     if !service {
         return Ok(None);
     }
-    let (entity, today, of_type, key_taken, access_token, webhooks) = tokio::try_join!(biased;
+    let (entity, today, of_type, key_taken, access_token, webhooks) = pipelined!(
         entity(db, e, Lock::Update),
         async {
             db.query_one(
@@ -387,7 +394,7 @@ async fn entity_guesses(db: Db<'_>, key: &EntityKey) -> Result<Guesses> {
 
 pub async fn factor_state(db: Db<'_>, key: &FactorKey) -> Result<Option<FactorState>> {
     let lock = entity_lock(&key.entity);
-    let ((), factor, webhooks, guesses) = tokio::try_join!(biased;
+    let ((), factor, webhooks, guesses) = pipelined!(
         advisory(db, &lock),
         factor(db, key, Lock::Update),
         enabled_webhooks(db, &key.entity.account, &key.entity.service),
@@ -457,7 +464,7 @@ pub async fn challenge(db: Db<'_>, key: &ChallengeKey, lock: Lock) -> Result<Opt
 
 pub async fn challenge_state(db: Db<'_>, key: &ChallengeKey) -> Result<Option<ChallengeState>> {
     let lock = entity_lock(&key.entity);
-    let ((), challenge, notifications, webhooks, guesses) = tokio::try_join!(biased;
+    let ((), challenge, notifications, webhooks, guesses) = pipelined!(
         advisory(db, &lock),
         challenge(db, key, Lock::Update),
         async {
