@@ -77,6 +77,24 @@ pub struct Page {
     pub descending: bool,
 }
 
+impl Page {
+    /// The sequence number the page's bound compares with (none for the first page: 0).
+    pub fn bound(&self) -> i64 {
+        match self.cursor {
+            Cursor::First => 0,
+            Cursor::After(seq) | Cursor::Before(seq) => seq,
+        }
+    }
+
+    /// Rows read for this page, in list order: a previous page is read backwards.
+    pub fn in_order<T>(&self, mut rows: Vec<T>) -> Vec<T> {
+        if matches!(self.cursor, Cursor::Before(_)) {
+            rows.reverse();
+        }
+        rows
+    }
+}
+
 /// What maintenance sweeps, each bound chosen by core. These are bulk operations across
 /// accounts, defined here so that every store does the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -419,20 +419,6 @@ fn page_sql(page: Page, n: usize) -> (String, &'static str) {
     }
 }
 
-fn page_at(page: Page) -> i64 {
-    match page.cursor {
-        Cursor::First => 0,
-        Cursor::After(seq) | Cursor::Before(seq) => seq,
-    }
-}
-
-fn in_order<T>(mut rows: Vec<T>, page: Page) -> Vec<T> {
-    if matches!(page.cursor, Cursor::Before(_)) {
-        rows.reverse();
-    }
-    rows
-}
-
 pub async fn list_factors(db: Db<'_>, key: &EntityKey, page: Page) -> Result<Vec<Factor>> {
     let (condition, order) = page_sql(page, 4);
     let sql = format!(
@@ -443,10 +429,10 @@ pub async fn list_factors(db: Db<'_>, key: &EntityKey, page: Page) -> Result<Vec
     let found = db
         .query(
             &sql,
-            &[&key.service.as_str(), &key.identity, &key.account.as_str(), &page_at(page), &i64::from(page.limit)],
+            &[&key.service.as_str(), &key.identity, &key.account.as_str(), &page.bound(), &i64::from(page.limit)],
         )
         .await?;
-    Ok(in_order(rows::all(&found, rows::factor)?, page))
+    Ok(page.in_order(rows::all(&found, rows::factor)?))
 }
 
 pub async fn challenge(db: Db<'_>, key: &ChallengeKey, lock: Lock) -> Result<Option<Challenge>> {
@@ -515,7 +501,7 @@ pub async fn list_challenges(
                 &key.service.as_str(),
                 &key.identity,
                 &key.account.as_str(),
-                &page_at(page),
+                &page.bound(),
                 &factor,
                 &status,
                 &at,
@@ -523,7 +509,7 @@ pub async fn list_challenges(
             ],
         )
         .await?;
-    Ok(in_order(rows::all(&found, rows::challenge)?, page))
+    Ok(page.in_order(rows::all(&found, rows::challenge)?))
 }
 
 pub async fn access_token(
@@ -591,8 +577,8 @@ pub async fn page_of<T>(
         "SELECT {columns} FROM {table} WHERE {parent} = $1 AND account_sid = $2 AND {condition} \
          ORDER BY seq {order} LIMIT $4"
     );
-    let found = db.query(&sql, &[&values[0], &values[1], &page_at(page), &i64::from(page.limit)]).await?;
-    Ok(in_order(rows::all(&found, read)?, page))
+    let found = db.query(&sql, &[&values[0], &values[1], &page.bound(), &i64::from(page.limit)]).await?;
+    Ok(page.in_order(rows::all(&found, read)?))
 }
 
 pub async fn bucket(db: Db<'_>, key: &RateLimitKey, sid: &Sid) -> Result<Option<Bucket>> {

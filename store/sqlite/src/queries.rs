@@ -20,7 +20,7 @@ use crate::rows;
 type Result<T> = rusqlite::Result<T>;
 
 /// `(condition on seq, order)` for a page; the condition compares `seq` with parameter
-/// `?{n}`, which [`page_at`] fills.
+/// `?{n}`, which [`Page::bound`] fills.
 pub fn page_sql(page: Page, n: usize) -> (String, &'static str) {
     let forward = if page.descending { ("<", "DESC") } else { (">", "ASC") };
     let backward = if page.descending { (">", "ASC") } else { ("<", "DESC") };
@@ -29,22 +29,6 @@ pub fn page_sql(page: Page, n: usize) -> (String, &'static str) {
         Cursor::After(_) => (format!("seq {} ?{n}", forward.0), forward.1),
         Cursor::Before(_) => (format!("seq {} ?{n}", backward.0), backward.1),
     }
-}
-
-/// The value for the page's `seq` parameter.
-pub fn page_at(page: Page) -> i64 {
-    match page.cursor {
-        Cursor::First => 0,
-        Cursor::After(seq) | Cursor::Before(seq) => seq,
-    }
-}
-
-/// A page read backwards comes back in list order.
-pub fn in_order<T>(mut rows: Vec<T>, page: Page) -> Vec<T> {
-    if matches!(page.cursor, Cursor::Before(_)) {
-        rows.reverse();
-    }
-    rows
 }
 
 pub fn service_exists(c: &Connection, account: &Sid, service: &Sid) -> Result<bool> {
@@ -239,11 +223,11 @@ pub fn list_factors(c: &Connection, key: &EntityKey, page: Page) -> Result<Vec<F
             rows::FACTOR
         ))?
         .query_map(
-            params![key.service.as_str(), key.identity, key.account.as_str(), page_at(page), page.limit],
+            params![key.service.as_str(), key.identity, key.account.as_str(), page.bound(), page.limit],
             rows::factor,
         )?
         .collect::<Result<Vec<_>>>()?;
-    Ok(in_order(rows, page))
+    Ok(page.in_order(rows))
 }
 
 pub fn challenge(c: &Connection, key: &ChallengeKey) -> Result<Option<Challenge>> {
@@ -298,7 +282,7 @@ pub fn list_challenges(
                 key.service.as_str(),
                 key.identity,
                 key.account.as_str(),
-                page_at(page),
+                page.bound(),
                 filter.factor.as_ref().map(Sid::as_str),
                 status,
                 at,
@@ -307,7 +291,7 @@ pub fn list_challenges(
             rows::challenge,
         )?
         .collect::<Result<Vec<_>>>()?;
-    Ok(in_order(rows, page))
+    Ok(page.in_order(rows))
 }
 
 pub fn access_token(c: &Connection, account: &Sid, service: &Sid, sid: &Sid) -> Result<Option<AccessToken>> {
@@ -371,7 +355,7 @@ pub fn page_of<T>(
         .prepare_cached(&format!(
             "SELECT {columns} FROM {table} WHERE {parent} = ?1 AND account_sid = ?2 AND {condition} ORDER BY seq {order} LIMIT ?4"
         ))?
-        .query_map(params![values[0], values[1], page_at(page), page.limit], row)?
+        .query_map(params![values[0], values[1], page.bound(), page.limit], row)?
         .collect::<Result<Vec<_>>>()?;
-    Ok(in_order(rows, page))
+    Ok(page.in_order(rows))
 }
