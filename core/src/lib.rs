@@ -6,6 +6,7 @@
 //! - `api`: the generated `verifyd_server::Api` trait, implemented by [`Core`]: who may
 //!   call what, then load → decide → save through the store, and the typed answer.
 //! - [`background`]: maintenance and webhook delivery, on the injected clock.
+//! - [`provider`]: the delivery providers' seam (the outbox needs none).
 //! - [`keys`]: the master key and everything derived from it; crypto never leaves core.
 //!
 //! The core never sees HTTP: the generated router decodes requests and calls [`Core`]; the
@@ -27,6 +28,7 @@ pub mod jwt;
 pub mod keys;
 mod paging;
 pub mod principal;
+pub mod provider;
 pub mod store;
 pub mod totp;
 mod urls;
