@@ -108,6 +108,8 @@ pub enum SealContext<'a> {
     WebhookUrl(&'a verifyd_runtime::Sid),
     /// A challenge's hidden details (as JSON).
     HiddenDetails(&'a verifyd_runtime::Sid),
+    /// A queued send attempt's message and code (as JSON).
+    AttemptPayload(&'a verifyd_runtime::Sid),
 }
 
 impl SealContext<'_> {
@@ -122,6 +124,7 @@ impl SealContext<'_> {
             Self::WebhookDelivery(sid) => ("webhook-delivery", sid.as_str()),
             Self::WebhookUrl(sid) => ("webhook-url", sid.as_str()),
             Self::HiddenDetails(sid) => ("hidden-details", sid.as_str()),
+            Self::AttemptPayload(sid) => ("attempt", sid.as_str()),
         };
         format!("{kind}:{id}")
     }

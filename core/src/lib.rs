@@ -62,6 +62,8 @@ pub struct CoreConfig {
     pub guess_lockout: i64,
     /// Seconds finished webhook deliveries are kept (operators list the failed ones).
     pub webhook_retention: i64,
+    /// Seconds send attempts are kept.
+    pub attempt_retention: i64,
 }
 
 impl CoreConfig {
@@ -73,6 +75,7 @@ impl CoreConfig {
             guess_limit: domain::guessing::DEFAULT_CEILING,
             guess_lockout: domain::guessing::DEFAULT_LOCKOUT,
             webhook_retention: 604_800,
+            attempt_retention: 90 * domain::DAY,
         }
     }
 

@@ -130,6 +130,7 @@ impl<S: Store> Core<S> {
             SealedKind::WebhookDelivery => SealContext::WebhookDelivery(sid),
             SealedKind::WebhookUrl => SealContext::WebhookUrl(sid),
             SealedKind::HiddenDetails => SealContext::HiddenDetails(sid),
+            SealedKind::AttemptPayload => SealContext::AttemptPayload(sid),
             SealedKind::ApiKeyDigest => return None,
         };
         // A value an older database kept in plaintext is sealed here for the first time.

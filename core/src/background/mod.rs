@@ -37,6 +37,7 @@ impl<S: Store> Core<S> {
                 creations_before: now.plus_seconds(-DAY),
                 windows_over: now,
                 deliveries_before: now.plus_seconds(-self.config.webhook_retention),
+                attempts_before: now.plus_seconds(-self.config.attempt_retention),
             })
             .await?)
     }

@@ -9,7 +9,9 @@ use crate::domain::challenge::{Challenge, Notification};
 use crate::domain::factor::{Entity, Factor};
 use crate::domain::guessing::{Guesses, Subscriber};
 use crate::domain::outbox::SealedMessage;
+use crate::domain::messaging::MessagingConfiguration;
 use crate::domain::rate_limit::{Bucket, RateLimit, Window};
+use crate::domain::sending::Attempt;
 use crate::domain::service::Service;
 use crate::domain::verification::Verification;
 use crate::domain::webhook::{SealedDelivery, Webhook};
@@ -62,7 +64,7 @@ pub enum Change {
     UpdateService(Service),
     /// With everything under the service: verifications, messages, rate limits, buckets and
     /// their windows, entities, factors, challenges, notifications, access tokens, webhooks
-    /// and their pending deliveries.
+    /// and their pending deliveries, send attempts and messaging configurations.
     DeleteService {
         account: Sid,
         sid: Sid,
@@ -71,6 +73,9 @@ pub enum Change {
     InsertVerification(Verification),
     UpdateVerification(Verification),
     InsertMessage(SealedMessage),
+    InsertAttempt(Attempt),
+    /// Its status, provider answer, tries, due and lease times and payload.
+    UpdateAttempt(Attempt),
     /// Creates or replaces the window of a metered value in a bucket.
     SaveWindow {
         account: Sid,
@@ -167,5 +172,15 @@ pub enum Change {
         account: Sid,
         id: i64,
         at: Timestamp,
+    },
+
+    /// A row that must be unique: one per (service, country).
+    InsertMessagingConfiguration(MessagingConfiguration),
+    /// Its Messaging Service and date.
+    UpdateMessagingConfiguration(MessagingConfiguration),
+    DeleteMessagingConfiguration {
+        account: Sid,
+        service: Sid,
+        country: String,
     },
 }

@@ -138,3 +138,31 @@ pub struct ChallengeFilter {
     pub factor: Option<Sid>,
     pub status: StatusFilter,
 }
+
+/// A messaging configuration: account, service and country (capitals, or `all`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessagingConfigurationKey {
+    pub account: Sid,
+    pub service: Sid,
+    pub country: String,
+}
+
+/// A send attempt with what its outcome is decided against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptState {
+    pub attempt: crate::domain::sending::Attempt,
+    /// Its verification (`None` once the verification is gone with its service).
+    pub verification: Option<Verification>,
+    /// Other attempts of the same verification already sent.
+    pub others_sent: u32,
+}
+
+/// Which queued attempts a claim takes: due (`due_at`) and not leased at `now`, the oldest due
+/// first, at most `limit`; each is leased until `until` and its `tries` counted up by one.
+/// Across accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptClaim {
+    pub now: Timestamp,
+    pub until: Timestamp,
+    pub limit: u32,
+}

@@ -30,7 +30,9 @@ use crate::domain::account::{Account, ApiKey};
 use crate::domain::challenge::Challenge;
 use crate::domain::factor::{Entity, Factor};
 use crate::domain::outbox::SealedMessage;
+use crate::domain::messaging::MessagingConfiguration;
 use crate::domain::rate_limit::{Bucket, RateLimit};
+use crate::domain::sending::Attempt;
 use crate::domain::service::Service;
 use crate::domain::verification::Verification;
 use crate::domain::webhook::{Delivery, StoredDelivery, Webhook};
@@ -117,6 +119,8 @@ pub struct Sweep {
     /// Webhook deliveries finished (delivered, given up or canceled) at or before this are
     /// deleted; pending ones never are.
     pub deliveries_before: Timestamp,
+    /// Send attempts created before this are deleted, whatever their status.
+    pub attempts_before: Timestamp,
 }
 
 /// Which due deliveries a claim takes: none of `skip_services`, at most `per_service` of any
@@ -144,6 +148,7 @@ pub struct Swept {
     pub expired_challenges: u64,
     pub purged_factors: u64,
     pub purged_deliveries: u64,
+    pub purged_attempts: u64,
 }
 
 /// The decision a store applies inside an operation: what it loaded in, what to save and
@@ -347,6 +352,42 @@ pub trait Store: Send + Sync + 'static {
         webhook: &Sid,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<StoredDelivery>>> + Send;
+
+    // Send attempts.
+    fn attempt(&self, account: &Sid, sid: &Sid) -> impl Future<Output = Result<Option<Attempt>>> + Send;
+    /// A verification's attempts, oldest first.
+    fn attempts_of(&self, account: &Sid, verification: &Sid) -> impl Future<Output = Result<Vec<Attempt>>> + Send;
+    /// Takes queued attempts due at `claim.now` (see [`AttemptClaim`]) so that no other claim
+    /// takes them meanwhile, and a crash mid-send leaves them to a later one.
+    fn claim_attempts(&self, claim: AttemptClaim) -> impl Future<Output = Result<Vec<Attempt>>> + Send;
+    /// An attempt with its verification, to save its outcome (and the verification's, when
+    /// the attempt failed it). Concurrent operations on the attempt or its verification never
+    /// both see them before the other's change. `None` when there is no such attempt.
+    fn with_attempt<T: Send + 'static>(
+        &self,
+        account: &Sid,
+        sid: &Sid,
+        decide: impl Decide<Option<AttemptState>, T>,
+    ) -> impl Future<Output = Result<T>> + Send;
+
+    // Messaging configurations.
+    fn messaging_configuration(
+        &self,
+        key: &MessagingConfigurationKey,
+    ) -> impl Future<Output = Result<Option<MessagingConfiguration>>> + Send;
+    fn list_messaging_configurations(
+        &self,
+        account: &Sid,
+        service: &Sid,
+        page: Page,
+    ) -> impl Future<Output = Result<Vec<MessagingConfiguration>>> + Send;
+    /// A service's configuration for a country: `None` when the service does not exist,
+    /// `Some(None)` when it has none for that country.
+    fn with_messaging_configuration<T: Send + 'static>(
+        &self,
+        key: MessagingConfigurationKey,
+        decide: impl Decide<Option<Option<MessagingConfiguration>>, T>,
+    ) -> impl Future<Output = Result<T>> + Send;
 
     /// The newest messages first, of one account or (for operators) all.
     fn outbox(&self, account: Option<&Sid>, limit: u32) -> impl Future<Output = Result<Vec<SealedMessage>>> + Send;

@@ -26,13 +26,15 @@ pub enum SealedKind {
     WebhookUrl,
     /// A challenge's hidden details.
     HiddenDetails,
+    /// A queued send attempt's message and code.
+    AttemptPayload,
     /// An API key's secret digest: listed only; it cannot be re-made without the secret,
     /// so it is re-made when the key is next used.
     ApiKeyDigest,
 }
 
 impl SealedKind {
-    pub const ALL: [SealedKind; 10] = [
+    pub const ALL: [SealedKind; 11] = [
         SealedKind::AuthToken,
         SealedKind::Code,
         SealedKind::TotpSecret,
@@ -42,6 +44,7 @@ impl SealedKind {
         SealedKind::WebhookDelivery,
         SealedKind::WebhookUrl,
         SealedKind::HiddenDetails,
+        SealedKind::AttemptPayload,
         SealedKind::ApiKeyDigest,
     ];
 
@@ -57,6 +60,7 @@ impl SealedKind {
             SealedKind::WebhookDelivery => "webhook deliveries",
             SealedKind::WebhookUrl => "webhook URLs",
             SealedKind::HiddenDetails => "challenges' hidden details",
+            SealedKind::AttemptPayload => "queued send attempts",
             SealedKind::ApiKeyDigest => "API key digests",
         }
     }
