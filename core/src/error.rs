@@ -45,6 +45,8 @@ pub enum CoreError {
     #[error("Too many buckets for the rate limit")]
     TooManyBuckets,
     /// A service at its webhook limit (`MAX_WEBHOOKS_PER_SERVICE`).
+    #[error("A messaging configuration for this country already exists")]
+    MessagingConfigurationExists,
     #[error("Too many webhooks: a service may have at most {limit}")]
     TooManyWebhooks { limit: usize },
     #[error("Entity already exists")]
@@ -76,8 +78,10 @@ pub enum CoreError {
     #[error("The factor has no notification platform")]
     NoNotificationPlatform,
     /// The delivery provider failed; the verification is `failed` and nothing is pending.
-    #[error("The message could not be delivered: {reason}")]
-    DeliveryFailed { reason: String },
+    /// A verification's message was refused by its provider (or never accepted within the
+    /// start's wait): the verification is `failed`.
+    #[error("The {channel} message could not be delivered by {provider}: {reason}")]
+    DeliveryFailed { channel: String, provider: String, reason: String },
 
     /// A command-line rotation of the token the configuration gives (never on the wire).
     #[error(
@@ -138,7 +142,7 @@ impl CoreError {
             Self::DeliveryFailed { .. }
             | Self::Unavailable
             | Self::Store(StoreError::Unavailable(_) | StoreError::Closed) => (503, 20503),
-            Self::TokenFromConfiguration { .. } => (409, 20409),
+            Self::TokenFromConfiguration { .. } | Self::MessagingConfigurationExists => (409, 20409),
 
             Self::Internal(_) | Self::Store(_) | Self::Keys(_) => (500, 20500),
         }

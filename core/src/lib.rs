@@ -64,6 +64,10 @@ pub struct CoreConfig {
     pub webhook_retention: i64,
     /// Seconds send attempts are kept.
     pub attempt_retention: i64,
+    /// The provider of each channel (the outbox by default).
+    pub providers: provider::Providers,
+    /// How long a start waits for its message's first delivery outcome.
+    pub delivery_wait: std::time::Duration,
 }
 
 impl CoreConfig {
@@ -76,6 +80,8 @@ impl CoreConfig {
             guess_lockout: domain::guessing::DEFAULT_LOCKOUT,
             webhook_retention: 604_800,
             attempt_retention: 90 * domain::DAY,
+            providers: provider::Providers::outbox(),
+            delivery_wait: std::time::Duration::from_millis(3000),
         }
     }
 
@@ -87,7 +93,8 @@ impl CoreConfig {
 
 /// The service: implements `verifyd_server::Api` over a [`Store`].
 pub struct Core<S> {
-    store: S,
+    /// Shared with the sends a request hands over when it stops waiting for them.
+    store: Arc<S>,
     keys: Arc<Keys>,
     clock: Arc<dyn Clock>,
     config: CoreConfig,
@@ -106,7 +113,15 @@ impl<S: Store> Core<S> {
         transport: Arc<dyn WebhookTransport>,
     ) -> Result<Self, CoreError> {
         let urls = Urls::new(&config.public_url)?;
-        Ok(Self { store, keys, clock, config, urls, transport, in_flight: background::InFlight::default() })
+        Ok(Self {
+            store: Arc::new(store),
+            keys,
+            clock,
+            config,
+            urls,
+            transport,
+            in_flight: background::InFlight::default(),
+        })
     }
 
     pub fn store(&self) -> &S {

@@ -90,7 +90,7 @@ impl<S: Store> Core<S> {
     async fn reseal_kind(&self, kind: SealedKind) -> Result<Pass, CoreError> {
         let mut pass = Pass::default();
         let mut walk = Walk::new(kind);
-        while let Some(batch) = walk.next(&self.store).await? {
+        while let Some(batch) = walk.next(&*self.store).await? {
             let mut replacements = Vec::new();
             for value in &batch {
                 pass.examined += 1;
@@ -164,7 +164,7 @@ impl<S: Store> Core<S> {
     async fn api_keys_under_previous(&self) -> Result<Vec<Sid>, CoreError> {
         let mut found = Vec::new();
         let mut walk = Walk::new(SealedKind::ApiKeyDigest);
-        while let Some(batch) = walk.next(&self.store).await? {
+        while let Some(batch) = walk.next(&*self.store).await? {
             found.extend(
                 batch.into_iter().filter(|v| !self.keys.made_under_current(&v.value, MadeBy::Digest)).map(|v| v.sid),
             );

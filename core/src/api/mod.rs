@@ -16,6 +16,7 @@ mod challenges;
 mod entities;
 mod factors;
 mod health;
+mod messaging_configurations;
 pub mod master_keys;
 mod outbox;
 mod push;

@@ -18,7 +18,10 @@ use crate::domain::verification::{
     CheckOutcome, Destination, FinishOutcome, NewVerification, SendAttempt, SendRefusal, Verification, generate_code,
     normalize_to, plan_send,
 };
+use crate::background::sends::{FirstOutcome, Payload};
+use crate::domain::sending::{Attempt, LEASE, SendStatus};
 use crate::ids::{new_sid, prefix};
+use crate::provider::RenderedMessage;
 use crate::keys::{Keys, SealContext, SecretKind};
 use crate::store::{Change, Decision, SendKey, Store, VerificationAt};
 use crate::{Core, CoreError, Principal};
@@ -46,16 +49,93 @@ fn metered_values(rate_limits: Option<serde_json::Map<String, serde_json::Value>
         .collect()
 }
 
+/// What a send writes besides its verification: the attempt, and the message where it is
+/// kept (the outbox, or the attempt's sealed payload for a provider, or both in development).
+struct Send {
+    /// The channel's provider; `None` for the outbox.
+    provider: Option<&'static str>,
+    /// The outbox keeps every message in development mode, whatever the provider.
+    to_outbox: bool,
+    message_sid: Sid,
+    country: Option<String>,
+    send_digits: Option<String>,
+    template: MessageTemplate,
+}
+
+impl Send {
+    /// Adds the attempt (and outbox message) to `changes`; answers the attempt when it is
+    /// queued for a provider, to be tried once the changes are committed.
+    fn record(
+        self,
+        keys: &Keys,
+        verification: &Verification,
+        attempt_sid: Sid,
+        code: &str,
+        now: Timestamp,
+        changes: &mut Vec<Change>,
+    ) -> Option<Attempt> {
+        let message = RenderedMessage { text: render(&self.template, code), subject: None, html: None };
+        if self.provider.is_none() || self.to_outbox {
+            changes.push(Change::InsertMessage(sealed_message(
+                keys,
+                verification,
+                &self.template,
+                &message.text,
+                code,
+                self.message_sid.clone(),
+                now,
+            )));
+        }
+        let mut attempt = Attempt {
+            account_sid: verification.account_sid.clone(),
+            service_sid: verification.service_sid.clone(),
+            verification_sid: verification.sid.clone(),
+            channel: self.template.channel,
+            to: verification.to.clone(),
+            country: self.country,
+            locale: self.template.locale.clone(),
+            provider: self.provider.unwrap_or(OUTBOX).to_owned(),
+            status: SendStatus::Sent,
+            message_id: None,
+            error: None,
+            tries: 1,
+            due_at: now,
+            leased_until: now,
+            expires_at: verification.expires_at,
+            payload_sealed: None,
+            date_created: now,
+            date_updated: now,
+            sid: attempt_sid,
+        };
+        if self.provider.is_none() {
+            // Written to the outbox in this transaction: sent, and it cannot fail.
+            attempt.message_id = Some(self.message_sid.to_string());
+            changes.push(Change::InsertAttempt(attempt));
+            return None;
+        }
+        let payload = Payload { code: code.to_owned(), message, send_digits: self.send_digits };
+        attempt.status = SendStatus::Queued;
+        // Leased to this instance, which tries it as soon as the changes are committed.
+        attempt.leased_until = now.plus_seconds(LEASE);
+        attempt.payload_sealed = Some(payload.seal(keys, &attempt.sid));
+        changes.push(Change::InsertAttempt(attempt.clone()));
+        Some(attempt)
+    }
+}
+
+/// The provider name of attempts written to the outbox.
+const OUTBOX: &str = "outbox";
+
 /// A message with its code, sealed for the outbox.
 fn sealed_message(
     keys: &Keys,
     verification: &Verification,
     template: &MessageTemplate,
+    body: &str,
     code: &str,
     sid: Sid,
     now: Timestamp,
 ) -> SealedMessage {
-    let body = render(template, code);
     SealedMessage {
         body_sealed: keys.seal(SealContext::MessageBody(&sid), body.as_bytes()),
         code_sealed: Some(keys.seal(SealContext::MessageCode(&sid), code.as_bytes())),
@@ -72,7 +152,8 @@ fn sealed_message(
 
 /// How a send ended, as the API reports it.
 enum Sending {
-    Sent(Box<Verification>),
+    /// With the attempt queued for a provider (none for the outbox).
+    Sent(Box<Verification>, Option<Box<Attempt>>),
     Refused(SendRefusal),
     NoService,
     /// A stored code could not be opened (a key problem): nothing was saved.
@@ -159,13 +240,13 @@ impl<S: Store> VerificationsApi for Core<S> {
     ) -> Result<Reply<VerificationBody>, CoreError> {
         let service = self.service_of(principal, &r.service_sid).await?;
         let settings = &service.settings;
-        let to = match (normalize_to(&r.to).ok_or(CreateVerificationField::To.invalid())?, &r.channel) {
-            (Destination::Email(e), VerificationChannel::Email) => e,
+        let (to, country) = match (normalize_to(&r.to).ok_or(CreateVerificationField::To.invalid())?, &r.channel) {
+            (Destination::Email(e), VerificationChannel::Email) => (e, None),
             (
                 Destination::Phone(p),
                 VerificationChannel::Sms | VerificationChannel::Call | VerificationChannel::Whatsapp,
-            ) => p,
-            (Destination::Phone(p), VerificationChannel::Sna) if self.config.dev => p,
+            ) => (p.e164, p.country),
+            (Destination::Phone(p), VerificationChannel::Sna) if self.config.dev => (p.e164, p.country),
             (_, VerificationChannel::Sna) => return Err(CreateVerificationField::Channel.invalid().into()),
             _ => return Err(CreateVerificationField::To.invalid().into()),
         };
@@ -208,7 +289,14 @@ impl<S: Store> VerificationsApi for Core<S> {
             payee,
         };
         let attempt = SendAttempt { attempt_sid: new_sid(prefix::ATTEMPT), channel: r.channel, time: now };
-        let message_sid = new_sid(prefix::MESSAGE);
+        let send = Send {
+            provider: self.config.providers.of(r.channel).map(|p| p.name()),
+            to_outbox: self.config.dev,
+            message_sid: new_sid(prefix::MESSAGE),
+            country,
+            send_digits: r.send_digits.filter(|_| r.channel == VerificationChannel::Call),
+            template,
+        };
         let keys = Arc::clone(&self.keys);
         let key = SendKey { account, service: service.sid.clone(), to, rate_limits: metered_values(r.rate_limits) };
         let sent = self
@@ -229,6 +317,7 @@ impl<S: Store> VerificationsApi for Core<S> {
                         window: *window,
                     })
                     .collect();
+                let attempt_sid = attempt.attempt_sid.clone();
                 let (verification, code) = match state.newest {
                     Some(mut open) if plan.reuse => {
                         // Same SID, same code: open the stored copy.
@@ -256,19 +345,21 @@ impl<S: Store> VerificationsApi for Core<S> {
                     }
                 };
                 // The message is saved with the verification: no send without its record.
-                changes.push(Change::InsertMessage(sealed_message(
-                    &keys,
-                    &verification,
-                    &template,
-                    &code,
-                    message_sid,
-                    now,
-                )));
-                Decision::save(changes, Sending::Sent(Box::new(verification)))
+                let queued = send.record(&keys, &verification, attempt_sid, &code, now, &mut changes);
+                Decision::save(changes, Sending::Sent(Box::new(verification), queued.map(Box::new)))
             })
             .await?;
         match sent {
-            Sending::Sent(v) => self.verification_response(&v).map(Reply::new),
+            Sending::Sent(v, None) => self.verification_response(&v).map(Reply::new),
+            Sending::Sent(v, Some(attempt)) => {
+                let (channel, provider) = (attempt.channel, attempt.provider.clone());
+                match self.sender().first_attempt(*attempt).await? {
+                    FirstOutcome::Sent | FirstOutcome::InFlight => self.verification_response(&v).map(Reply::new),
+                    FirstOutcome::Failed(reason) => {
+                        Err(CoreError::DeliveryFailed { channel: channel.to_string(), provider, reason })
+                    }
+                }
+            }
             Sending::NoService => Err(CoreError::not_found(super::services::path(&service.sid))),
             Sending::Refused(SendRefusal::TooManySends) => Err(CoreError::MaxSendAttempts),
             Sending::Refused(SendRefusal::RateLimited) => Err(CoreError::RateLimited),
@@ -342,7 +433,8 @@ impl<S: Store> VerificationChecksApi for Core<S> {
             (Some(sid), _) => VerificationAt::Sid { account, service, sid },
             (None, Some(to)) => {
                 let to = match normalize_to(&to).ok_or(CreateVerificationCheckField::To.invalid())? {
-                    Destination::Phone(p) | Destination::Email(p) => p,
+                    Destination::Phone(p) => p.e164,
+                    Destination::Email(e) => e,
                 };
                 VerificationAt::NewestTo { account, service, to }
             }

@@ -1,7 +1,9 @@
-//! Background work: maintenance (expiry and purges) and webhook delivery, as rounds the core
-//! runs and as loops that run them on the core's clock until shutdown.
+//! Background work: maintenance (expiry and purges), webhook delivery and retries of
+//! verification messages, as rounds the core runs and as loops that run them on the core's
+//! clock until shutdown.
 
 mod dispatch;
+pub(crate) mod sends;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt as _};
 
 pub(crate) use dispatch::InFlight;
 pub use dispatch::{DeliveryRound, PER_SERVICE, Post, WebhookTransport, signature};
+pub use sends::SendRound;
 
 use crate::domain::DAY;
 use crate::domain::access_token::KEPT_AFTER_EXPIRY;
@@ -82,10 +85,23 @@ pub async fn run<S: Store>(core: Arc<Core<S>>, shutdown: impl Future<Output = ()
             }
         }
     };
+    // Retries of verification messages (first attempts are made by the request that queued
+    // them). A round waits for its slowest provider call, each bounded by its provider's
+    // timeout; a claimed attempt is leased, so a cut-short round loses none.
+    let sends = repeat(Arc::clone(&core), DELIVERY_EVERY, |core| async move {
+        match core.deliver_sends().await {
+            Ok(round) if round.sent + round.retrying + round.failed > 0 => {
+                tracing::info!(sent = round.sent, retrying = round.retrying, failed = round.failed, "message retries");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "message retry round failed"),
+        }
+    });
     tokio::select! {
         () = shutdown => {}
         () = maintenance => {}
         () = delivery => {}
+        () = sends => {}
     }
 }
 

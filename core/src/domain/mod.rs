@@ -14,6 +14,7 @@ pub mod keyring;
 pub mod message;
 pub mod messaging;
 pub mod outbox;
+pub mod phone;
 pub mod private;
 pub mod rate_limit;
 pub mod sending;

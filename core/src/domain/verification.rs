@@ -261,6 +261,16 @@ impl Verification {
         true
     }
 
+    /// Its message could not be delivered (see `super::sending::fails_verification`): it ends
+    /// `failed`, and keeps no code. False (and no change) when it is not open.
+    pub fn fail(&mut self, now: Timestamp) -> bool {
+        if !self.is_open(now) {
+            return false;
+        }
+        self.set_status(VerificationStatus::Failed, now);
+        true
+    }
+
     /// A send to an open verification: same SID and code, one more attempt; a new channel
     /// replaces the old.
     pub fn resend(&mut self, attempt: SendAttempt, window: SendWindow, now: Timestamp) {
@@ -354,12 +364,13 @@ pub fn plan_send(newest: Option<&Verification>, meters: &[Meter], now: Timestamp
 /// A destination: an E.164 phone number or an email address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
-    Phone(String),
+    Phone(super::phone::Phone),
     Email(String),
 }
 
 /// `To` normalized: a phone number must be E.164 once spaces are removed (`+` then 8–15
-/// digits, no leading zero); an email address is lowercased. `None` for anything else.
+/// digits, no leading zero) and able to exist (see [`super::phone`]); an email address is
+/// lowercased. `None` for anything else.
 pub fn normalize_to(raw: &str) -> Option<Destination> {
     let trimmed = raw.trim();
     if trimmed.contains('@') {
@@ -378,7 +389,10 @@ pub fn normalize_to(raw: &str) -> Option<Destination> {
     let digits = compact.strip_prefix('+')?;
     let valid =
         (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
-    valid.then_some(Destination::Phone(compact))
+    if !valid {
+        return None;
+    }
+    super::phone::parse(&compact).map(Destination::Phone)
 }
 
 /// `length` digits from a CSPRNG (rand's thread-local ChaCha, seeded from the OS), each
@@ -401,6 +415,10 @@ mod tests {
 
     fn sid(prefix: &str, n: u8) -> Sid {
         Sid::from_parts(prefix, [n; 16])
+    }
+
+    fn phone(e164: &str, country: &str) -> crate::domain::phone::Phone {
+        crate::domain::phone::Phone { e164: e164.into(), country: Some(country.into()) }
     }
 
     fn attempt(n: u8, channel: VerificationChannel, at: i64) -> SendAttempt {
@@ -707,8 +725,11 @@ mod tests {
 
     #[test]
     fn phone_numbers_are_e164_once_spaces_are_removed() {
-        assert_eq!(normalize_to(" +1 501 712 2661 "), Some(Destination::Phone("+15017122661".into())));
-        assert_eq!(normalize_to("+447911123456"), Some(Destination::Phone("+447911123456".into())));
+        assert_eq!(normalize_to(" +1 501 712 2661 "), Some(Destination::Phone(phone("+15017122661", "US"))));
+        assert_eq!(normalize_to("+447911123456"), Some(Destination::Phone(phone("+447911123456", "GG"))));
+        // Refused by the numbering plan: no +999 calling code; NANP numbers have ten digits.
+        assert_eq!(normalize_to("+999123456789"), None);
+        assert_eq!(normalize_to("+1555123456"), None);
         for bad in
             ["15017122661", "+1501", "+0123456789", "+1234567890123456", "+1-501-712-2661", "+1501712266a", "", "+"]
         {

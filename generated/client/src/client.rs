@@ -481,6 +481,70 @@ impl Client {
     ) -> Result<verifyd_models::AccessToken, ClientError> {
         self.connection.send(request).await
     }
+    /// List messaging configurations
+    ///
+    /// `listMessagingConfigurations`: GET `/v2/Services/{ServiceSid}/MessagingConfigurations`.
+    ///
+    /// Returns one page of the service's messaging configurations, oldest first.
+    pub async fn list_messaging_configurations(
+        &self,
+        request: &verifyd_models::ListMessagingConfigurationsRequest,
+    ) -> Result<verifyd_models::MessagingConfigurationList, ClientError> {
+        self.connection.send(request).await
+    }
+    /// Every item of `listMessagingConfigurations`, page after page: the first page as `request` asks, then each `meta.next_page_url` until the last.
+    pub fn list_messaging_configurations_stream<'a>(
+        &'a self,
+        request: &verifyd_models::ListMessagingConfigurationsRequest,
+    ) -> impl futures_util::Stream<
+        Item = Result<verifyd_models::MessagingConfiguration, ClientError>,
+    > + Send + 'a {
+        self.connection.paginate(request)
+    }
+    /// Create a messaging configuration
+    ///
+    /// `createMessagingConfiguration`: POST `/v2/Services/{ServiceSid}/MessagingConfigurations`.
+    ///
+    /// Names the Messaging Service that the Twilio provider sends this service's SMS and WhatsApp messages from, for numbers of one country (or of every country without a configuration of its own: `all`). A second configuration for the same country is refused.
+    pub async fn create_messaging_configuration(
+        &self,
+        request: &verifyd_models::CreateMessagingConfigurationRequest,
+    ) -> Result<verifyd_models::MessagingConfiguration, ClientError> {
+        self.connection.send(request).await
+    }
+    /// Fetch a messaging configuration
+    ///
+    /// `fetchMessagingConfiguration`: GET `/v2/Services/{ServiceSid}/MessagingConfigurations/{Country}`.
+    ///
+    /// Returns the service's messaging configuration for one country (or `all`).
+    pub async fn fetch_messaging_configuration(
+        &self,
+        request: &verifyd_models::FetchMessagingConfigurationRequest,
+    ) -> Result<verifyd_models::MessagingConfiguration, ClientError> {
+        self.connection.send(request).await
+    }
+    /// Update a messaging configuration
+    ///
+    /// `updateMessagingConfiguration`: POST `/v2/Services/{ServiceSid}/MessagingConfigurations/{Country}`.
+    ///
+    /// Changes the Messaging Service of the service's configuration for one country.
+    pub async fn update_messaging_configuration(
+        &self,
+        request: &verifyd_models::UpdateMessagingConfigurationRequest,
+    ) -> Result<verifyd_models::MessagingConfiguration, ClientError> {
+        self.connection.send(request).await
+    }
+    /// Delete a messaging configuration
+    ///
+    /// `deleteMessagingConfiguration`: DELETE `/v2/Services/{ServiceSid}/MessagingConfigurations/{Country}`.
+    ///
+    /// Deletes the service's configuration for one country; its numbers are then sent from the `all` configuration, or the provider's own sender.
+    pub async fn delete_messaging_configuration(
+        &self,
+        request: &verifyd_models::DeleteMessagingConfigurationRequest,
+    ) -> Result<(), ClientError> {
+        self.connection.send(request).await
+    }
     /// List webhooks
     ///
     /// `listWebhooks`: GET `/v2/Services/{ServiceSid}/Webhooks`.

@@ -5,21 +5,24 @@ pub(crate) static PATTERN_0: verifyd_runtime::Pattern = verifyd_runtime::Pattern
     "\\S",
 );
 pub(crate) static PATTERN_1: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(
-    "^[A-Za-z0-9+/]+={0,2}$",
+    "^(?:[A-Za-z]{2}|[Aa][Ll][Ll])$",
 );
 pub(crate) static PATTERN_2: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(
-    "^[A-Za-z0-9._-]+$",
+    "^[A-Za-z0-9+/]+={0,2}$",
 );
 pub(crate) static PATTERN_3: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(
-    "^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$",
+    "^[A-Za-z0-9._-]+$",
 );
 pub(crate) static PATTERN_4: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(
-    "^[A-Za-z2-7]{16,}=*$",
+    "^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$",
 );
 pub(crate) static PATTERN_5: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(
-    "^[^\\x09-\\x0D\\x20\\x85\\xA0\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]+$",
+    "^[A-Za-z2-7]{16,}=*$",
 );
 pub(crate) static PATTERN_6: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(
+    "^[^\\x09-\\x0D\\x20\\x85\\xA0\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]+$",
+);
+pub(crate) static PATTERN_7: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(
     "^\\s*(?:\\+ *[1-9](?: *[0-9]){7,14}|[^@\\s<>,;\"\\x00-\\x1f\\x7f-\\x9f]+@[^@\\s<>,;\".\\x00-\\x1f\\x7f-\\x9f][^@\\s<>,;\"\\x00-\\x1f\\x7f-\\x9f]*\\.[^@\\s<>,;\"\\x00-\\x1f\\x7f-\\x9f]*[^@\\s<>,;\".\\x00-\\x1f\\x7f-\\x9f])\\s*$",
 );
 #[cfg(test)]
@@ -33,5 +36,6 @@ mod tests {
         assert!(super::PATTERN_4.is_valid(), "{}", super::PATTERN_4.source());
         assert!(super::PATTERN_5.is_valid(), "{}", super::PATTERN_5.source());
         assert!(super::PATTERN_6.is_valid(), "{}", super::PATTERN_6.source());
+        assert!(super::PATTERN_7.is_valid(), "{}", super::PATTERN_7.source());
     }
 }

@@ -1626,7 +1626,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     min_length: Some(1),
-                    pattern: Some(&crate::patterns::PATTERN_6),
+                    pattern: Some(&crate::patterns::PATTERN_7),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -1667,7 +1667,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(4),
                     max_length: Some(10),
-                    pattern: Some(&crate::patterns::PATTERN_5),
+                    pattern: Some(&crate::patterns::PATTERN_6),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -2184,7 +2184,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationCheckRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     min_length: Some(1),
-                    pattern: Some(&crate::patterns::PATTERN_6),
+                    pattern: Some(&crate::patterns::PATTERN_7),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -2505,7 +2505,7 @@ impl verifyd_runtime::WireRequest for CreateRateLimitRequest {
                 60209,
                 &verifyd_runtime::Rules {
                     max_length: Some(191),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -3995,7 +3995,7 @@ impl verifyd_runtime::WireRequest for CreateEntityRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4110,7 +4110,7 @@ impl verifyd_runtime::WireRequest for FetchEntityRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4225,7 +4225,7 @@ impl verifyd_runtime::WireRequest for DeleteEntityRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4387,7 +4387,7 @@ impl verifyd_runtime::WireRequest for ListFactorsRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4719,7 +4719,7 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4772,7 +4772,7 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(16),
                     max_length: Some(128),
-                    pattern: Some(&crate::patterns::PATTERN_4),
+                    pattern: Some(&crate::patterns::PATTERN_5),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4783,7 +4783,7 @@ impl verifyd_runtime::WireRequest for CreateFactorRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(1),
                     max_length: Some(2048),
-                    pattern: Some(&crate::patterns::PATTERN_1),
+                    pattern: Some(&crate::patterns::PATTERN_2),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -4995,7 +4995,7 @@ impl verifyd_runtime::WireRequest for FetchFactorRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -5243,7 +5243,7 @@ impl verifyd_runtime::WireRequest for UpdateFactorRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -5465,7 +5465,7 @@ impl verifyd_runtime::WireRequest for DeleteFactorRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -5673,7 +5673,7 @@ impl verifyd_runtime::WireRequest for ListChallengesRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -5914,7 +5914,7 @@ impl verifyd_runtime::WireRequest for CreateChallengeRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -6102,7 +6102,7 @@ impl verifyd_runtime::WireRequest for FetchChallengeRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -6270,7 +6270,7 @@ impl verifyd_runtime::WireRequest for UpdateChallengeRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -6450,7 +6450,7 @@ impl verifyd_runtime::WireRequest for CreateNotificationRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -6630,7 +6630,7 @@ impl verifyd_runtime::WireRequest for CreateAccessTokenRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -6775,6 +6775,682 @@ impl verifyd_runtime::WireRequest for FetchAccessTokenRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     sid_prefix: Some("YK"),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+        })
+    }
+}
+/// List messaging configurations
+///
+/// `listMessagingConfigurations`: GET `/v2/Services/{ServiceSid}/MessagingConfigurations`.
+///
+/// Returns one page of the service's messaging configurations, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListMessagingConfigurationsRequest {
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
+    pub service_sid: verifyd_runtime::Sid,
+    /// How many resources one page holds.
+    ///
+    /// Wire: `PageSize` (query).
+    pub page_size: Option<i64>,
+    /// Index of the page, from 0 to 1 000 000. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    ///
+    /// Wire: `Page` (query).
+    pub page: Option<i64>,
+    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned. A token the server did not issue is refused (`Invalid parameter: PageToken`).
+    ///
+    /// Wire: `PageToken` (query).
+    pub page_token: Option<String>,
+}
+impl ListMessagingConfigurationsRequest {
+    /// A `listMessagingConfigurations` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(service_sid: verifyd_runtime::Sid) -> Self {
+        Self {
+            service_sid,
+            page_size: None,
+            page: None,
+            page_token: None,
+        }
+    }
+    /// `PageSize`, or the spec's default when it was not sent.
+    pub fn page_size_or_default(&self) -> i64 {
+        self.page_size.unwrap_or(50)
+    }
+    /// `Page`, or the spec's default when it was not sent.
+    pub fn page_or_default(&self) -> i64 {
+        self.page.unwrap_or(0)
+    }
+}
+/// The inputs of `listMessagingConfigurations`, each with its wire key and the error code of a rejected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListMessagingConfigurationsField {
+    /// `ServiceSid`
+    ServiceSid,
+    /// `PageSize`
+    PageSize,
+    /// `Page`
+    Page,
+    /// `PageToken`
+    PageToken,
+}
+impl ListMessagingConfigurationsField {
+    /// Every input, in the request's order.
+    pub const ALL: &'static [Self] = &[
+        Self::ServiceSid,
+        Self::PageSize,
+        Self::Page,
+        Self::PageToken,
+    ];
+    /// The key on the wire.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::ServiceSid => "ServiceSid",
+            Self::PageSize => "PageSize",
+            Self::Page => "Page",
+            Self::PageToken => "PageToken",
+        }
+    }
+    /// The Twilio error code the spec gives a rejected value.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::ServiceSid => 60200,
+            Self::PageSize => 60200,
+            Self::Page => 60200,
+            Self::PageToken => 60200,
+        }
+    }
+    /// The error for a rejected value: `Invalid parameter: <key>` with the spec's code.
+    pub const fn invalid(self) -> verifyd_runtime::InvalidParameter {
+        verifyd_runtime::InvalidParameter::new(self.key(), self.code())
+    }
+}
+impl verifyd_runtime::WireRequest for ListMessagingConfigurationsRequest {
+    const OPERATION_ID: &'static str = "listMessagingConfigurations";
+    const METHOD: &'static str = "GET";
+    const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/MessagingConfigurations";
+    const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
+    type Response = MessagingConfigurationList;
+    fn path_params(&self) -> Vec<String> {
+        vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
+    }
+    fn query(&self) -> verifyd_runtime::form::FormPairs {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.optional("PageSize", self.page_size.as_ref());
+        w.optional("Page", self.page.as_ref());
+        w.optional("PageToken", self.page_token.as_ref());
+        w.finish()
+    }
+    fn body(&self) -> verifyd_runtime::Body {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish().into()
+    }
+    #[allow(unused_variables)]
+    fn decode(
+        path: &[&str],
+        query: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
+    ) -> Result<Self, verifyd_runtime::DecodeError> {
+        let &[path_service_sid] = path else {
+            return Err(
+                verifyd_runtime::DecodeError::new(
+                    "/Services/{ServiceSid}/MessagingConfigurations",
+                    20404,
+                    verifyd_runtime::Rejection::NotFound,
+                ),
+            );
+        };
+        Ok(Self {
+            service_sid: verifyd_runtime::form::path(
+                path_service_sid,
+                "ServiceSid",
+                60200,
+                &verifyd_runtime::Rules {
+                    sid_prefix: Some("VA"),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            page_size: verifyd_runtime::form::optional(
+                query,
+                "PageSize",
+                60200,
+                &verifyd_runtime::Rules {
+                    minimum: Some(1),
+                    maximum: Some(1000),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            page: verifyd_runtime::form::optional(
+                query,
+                "Page",
+                60200,
+                &verifyd_runtime::Rules {
+                    minimum: Some(0),
+                    maximum: Some(1000000),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            page_token: verifyd_runtime::form::optional(
+                query,
+                "PageToken",
+                60200,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+        })
+    }
+}
+/// Create a messaging configuration
+///
+/// `createMessagingConfiguration`: POST `/v2/Services/{ServiceSid}/MessagingConfigurations`.
+///
+/// Names the Messaging Service that the Twilio provider sends this service's SMS and WhatsApp messages from, for numbers of one country (or of every country without a configuration of its own: `all`). A second configuration for the same country is refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateMessagingConfigurationRequest {
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
+    pub service_sid: verifyd_runtime::Sid,
+    /// The ISO 3166-1 alpha-2 code of the country (any letter case), or `all` for every country without a configuration of its own.
+    ///
+    /// Wire: `Country` (form, required).
+    pub country: String,
+    /// The Messaging Service that sends to numbers of that country.
+    ///
+    /// Wire: `MessagingServiceSid` (form, required).
+    pub messaging_service_sid: verifyd_runtime::Sid,
+}
+impl CreateMessagingConfigurationRequest {
+    /// A `createMessagingConfiguration` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        country: String,
+        messaging_service_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self {
+            service_sid,
+            country,
+            messaging_service_sid,
+        }
+    }
+}
+/// The inputs of `createMessagingConfiguration`, each with its wire key and the error code of a rejected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CreateMessagingConfigurationField {
+    /// `ServiceSid`
+    ServiceSid,
+    /// `Country`
+    Country,
+    /// `MessagingServiceSid`
+    MessagingServiceSid,
+}
+impl CreateMessagingConfigurationField {
+    /// Every input, in the request's order.
+    pub const ALL: &'static [Self] = &[
+        Self::ServiceSid,
+        Self::Country,
+        Self::MessagingServiceSid,
+    ];
+    /// The key on the wire.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::ServiceSid => "ServiceSid",
+            Self::Country => "Country",
+            Self::MessagingServiceSid => "MessagingServiceSid",
+        }
+    }
+    /// The Twilio error code the spec gives a rejected value.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::ServiceSid => 60200,
+            Self::Country => 60200,
+            Self::MessagingServiceSid => 60200,
+        }
+    }
+    /// The error for a rejected value: `Invalid parameter: <key>` with the spec's code.
+    pub const fn invalid(self) -> verifyd_runtime::InvalidParameter {
+        verifyd_runtime::InvalidParameter::new(self.key(), self.code())
+    }
+}
+impl verifyd_runtime::WireRequest for CreateMessagingConfigurationRequest {
+    const OPERATION_ID: &'static str = "createMessagingConfiguration";
+    const METHOD: &'static str = "POST";
+    const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/MessagingConfigurations";
+    const SUCCESS_STATUS: u16 = 201;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
+    type Response = MessagingConfiguration;
+    fn path_params(&self) -> Vec<String> {
+        vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
+    }
+    fn query(&self) -> verifyd_runtime::form::FormPairs {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish()
+    }
+    fn body(&self) -> verifyd_runtime::Body {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.one("Country", &self.country);
+        w.one("MessagingServiceSid", &self.messaging_service_sid);
+        w.finish().into()
+    }
+    #[allow(unused_variables)]
+    fn decode(
+        path: &[&str],
+        query: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
+    ) -> Result<Self, verifyd_runtime::DecodeError> {
+        let &[path_service_sid] = path else {
+            return Err(
+                verifyd_runtime::DecodeError::new(
+                    "/Services/{ServiceSid}/MessagingConfigurations",
+                    20404,
+                    verifyd_runtime::Rejection::NotFound,
+                ),
+            );
+        };
+        let body = body.as_form()?;
+        Ok(Self {
+            service_sid: verifyd_runtime::form::path(
+                path_service_sid,
+                "ServiceSid",
+                60200,
+                &verifyd_runtime::Rules {
+                    sid_prefix: Some("VA"),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            country: verifyd_runtime::form::required(
+                body,
+                "Country",
+                60200,
+                &verifyd_runtime::Rules {
+                    pattern: Some(&crate::patterns::PATTERN_1),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            messaging_service_sid: verifyd_runtime::form::required(
+                body,
+                "MessagingServiceSid",
+                60200,
+                &verifyd_runtime::Rules {
+                    sid_prefix: Some("MG"),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+        })
+    }
+}
+/// Fetch a messaging configuration
+///
+/// `fetchMessagingConfiguration`: GET `/v2/Services/{ServiceSid}/MessagingConfigurations/{Country}`.
+///
+/// Returns the service's messaging configuration for one country (or `all`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchMessagingConfigurationRequest {
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
+    pub service_sid: verifyd_runtime::Sid,
+    /// The ISO 3166-1 alpha-2 code of the country the configuration applies to (any letter case), or `all` for every country without one of its own.
+    ///
+    /// Wire: `Country` (path, required).
+    pub country: String,
+}
+impl FetchMessagingConfigurationRequest {
+    /// A `fetchMessagingConfiguration` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(service_sid: verifyd_runtime::Sid, country: String) -> Self {
+        Self { service_sid, country }
+    }
+}
+/// The inputs of `fetchMessagingConfiguration`, each with its wire key and the error code of a rejected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FetchMessagingConfigurationField {
+    /// `ServiceSid`
+    ServiceSid,
+    /// `Country`
+    Country,
+}
+impl FetchMessagingConfigurationField {
+    /// Every input, in the request's order.
+    pub const ALL: &'static [Self] = &[Self::ServiceSid, Self::Country];
+    /// The key on the wire.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::ServiceSid => "ServiceSid",
+            Self::Country => "Country",
+        }
+    }
+    /// The Twilio error code the spec gives a rejected value.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::ServiceSid => 60200,
+            Self::Country => 60200,
+        }
+    }
+    /// The error for a rejected value: `Invalid parameter: <key>` with the spec's code.
+    pub const fn invalid(self) -> verifyd_runtime::InvalidParameter {
+        verifyd_runtime::InvalidParameter::new(self.key(), self.code())
+    }
+}
+impl verifyd_runtime::WireRequest for FetchMessagingConfigurationRequest {
+    const OPERATION_ID: &'static str = "fetchMessagingConfiguration";
+    const METHOD: &'static str = "GET";
+    const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/MessagingConfigurations/{Country}";
+    const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
+    type Response = MessagingConfiguration;
+    fn path_params(&self) -> Vec<String> {
+        vec![
+            verifyd_runtime::ToWire::to_wire(& self.service_sid),
+            verifyd_runtime::ToWire::to_wire(& self.country)
+        ]
+    }
+    fn query(&self) -> verifyd_runtime::form::FormPairs {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish()
+    }
+    fn body(&self) -> verifyd_runtime::Body {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish().into()
+    }
+    #[allow(unused_variables)]
+    fn decode(
+        path: &[&str],
+        query: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
+    ) -> Result<Self, verifyd_runtime::DecodeError> {
+        let &[path_service_sid, path_country] = path else {
+            return Err(
+                verifyd_runtime::DecodeError::new(
+                    "/Services/{ServiceSid}/MessagingConfigurations/{Country}",
+                    20404,
+                    verifyd_runtime::Rejection::NotFound,
+                ),
+            );
+        };
+        Ok(Self {
+            service_sid: verifyd_runtime::form::path(
+                path_service_sid,
+                "ServiceSid",
+                60200,
+                &verifyd_runtime::Rules {
+                    sid_prefix: Some("VA"),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            country: verifyd_runtime::form::path(
+                path_country,
+                "Country",
+                60200,
+                &verifyd_runtime::Rules {
+                    pattern: Some(&crate::patterns::PATTERN_1),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+        })
+    }
+}
+/// Update a messaging configuration
+///
+/// `updateMessagingConfiguration`: POST `/v2/Services/{ServiceSid}/MessagingConfigurations/{Country}`.
+///
+/// Changes the Messaging Service of the service's configuration for one country.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateMessagingConfigurationRequest {
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
+    pub service_sid: verifyd_runtime::Sid,
+    /// The ISO 3166-1 alpha-2 code of the country the configuration applies to (any letter case), or `all` for every country without one of its own.
+    ///
+    /// Wire: `Country` (path, required).
+    pub country: String,
+    /// The Messaging Service that sends to numbers of that country.
+    ///
+    /// Wire: `MessagingServiceSid` (form, required).
+    pub messaging_service_sid: verifyd_runtime::Sid,
+}
+impl UpdateMessagingConfigurationRequest {
+    /// A `updateMessagingConfiguration` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        country: String,
+        messaging_service_sid: verifyd_runtime::Sid,
+    ) -> Self {
+        Self {
+            service_sid,
+            country,
+            messaging_service_sid,
+        }
+    }
+}
+/// The inputs of `updateMessagingConfiguration`, each with its wire key and the error code of a rejected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UpdateMessagingConfigurationField {
+    /// `ServiceSid`
+    ServiceSid,
+    /// `Country`
+    Country,
+    /// `MessagingServiceSid`
+    MessagingServiceSid,
+}
+impl UpdateMessagingConfigurationField {
+    /// Every input, in the request's order.
+    pub const ALL: &'static [Self] = &[
+        Self::ServiceSid,
+        Self::Country,
+        Self::MessagingServiceSid,
+    ];
+    /// The key on the wire.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::ServiceSid => "ServiceSid",
+            Self::Country => "Country",
+            Self::MessagingServiceSid => "MessagingServiceSid",
+        }
+    }
+    /// The Twilio error code the spec gives a rejected value.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::ServiceSid => 60200,
+            Self::Country => 60200,
+            Self::MessagingServiceSid => 60200,
+        }
+    }
+    /// The error for a rejected value: `Invalid parameter: <key>` with the spec's code.
+    pub const fn invalid(self) -> verifyd_runtime::InvalidParameter {
+        verifyd_runtime::InvalidParameter::new(self.key(), self.code())
+    }
+}
+impl verifyd_runtime::WireRequest for UpdateMessagingConfigurationRequest {
+    const OPERATION_ID: &'static str = "updateMessagingConfiguration";
+    const METHOD: &'static str = "POST";
+    const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/MessagingConfigurations/{Country}";
+    const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
+    type Response = MessagingConfiguration;
+    fn path_params(&self) -> Vec<String> {
+        vec![
+            verifyd_runtime::ToWire::to_wire(& self.service_sid),
+            verifyd_runtime::ToWire::to_wire(& self.country)
+        ]
+    }
+    fn query(&self) -> verifyd_runtime::form::FormPairs {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish()
+    }
+    fn body(&self) -> verifyd_runtime::Body {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.one("MessagingServiceSid", &self.messaging_service_sid);
+        w.finish().into()
+    }
+    #[allow(unused_variables)]
+    fn decode(
+        path: &[&str],
+        query: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
+    ) -> Result<Self, verifyd_runtime::DecodeError> {
+        let &[path_service_sid, path_country] = path else {
+            return Err(
+                verifyd_runtime::DecodeError::new(
+                    "/Services/{ServiceSid}/MessagingConfigurations/{Country}",
+                    20404,
+                    verifyd_runtime::Rejection::NotFound,
+                ),
+            );
+        };
+        let body = body.as_form()?;
+        Ok(Self {
+            service_sid: verifyd_runtime::form::path(
+                path_service_sid,
+                "ServiceSid",
+                60200,
+                &verifyd_runtime::Rules {
+                    sid_prefix: Some("VA"),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            country: verifyd_runtime::form::path(
+                path_country,
+                "Country",
+                60200,
+                &verifyd_runtime::Rules {
+                    pattern: Some(&crate::patterns::PATTERN_1),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            messaging_service_sid: verifyd_runtime::form::required(
+                body,
+                "MessagingServiceSid",
+                60200,
+                &verifyd_runtime::Rules {
+                    sid_prefix: Some("MG"),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+        })
+    }
+}
+/// Delete a messaging configuration
+///
+/// `deleteMessagingConfiguration`: DELETE `/v2/Services/{ServiceSid}/MessagingConfigurations/{Country}`.
+///
+/// Deletes the service's configuration for one country; its numbers are then sent from the `all` configuration, or the provider's own sender.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeleteMessagingConfigurationRequest {
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
+    pub service_sid: verifyd_runtime::Sid,
+    /// The ISO 3166-1 alpha-2 code of the country the configuration applies to (any letter case), or `all` for every country without one of its own.
+    ///
+    /// Wire: `Country` (path, required).
+    pub country: String,
+}
+impl DeleteMessagingConfigurationRequest {
+    /// A `deleteMessagingConfiguration` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(service_sid: verifyd_runtime::Sid, country: String) -> Self {
+        Self { service_sid, country }
+    }
+}
+/// The inputs of `deleteMessagingConfiguration`, each with its wire key and the error code of a rejected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeleteMessagingConfigurationField {
+    /// `ServiceSid`
+    ServiceSid,
+    /// `Country`
+    Country,
+}
+impl DeleteMessagingConfigurationField {
+    /// Every input, in the request's order.
+    pub const ALL: &'static [Self] = &[Self::ServiceSid, Self::Country];
+    /// The key on the wire.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::ServiceSid => "ServiceSid",
+            Self::Country => "Country",
+        }
+    }
+    /// The Twilio error code the spec gives a rejected value.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::ServiceSid => 60200,
+            Self::Country => 60200,
+        }
+    }
+    /// The error for a rejected value: `Invalid parameter: <key>` with the spec's code.
+    pub const fn invalid(self) -> verifyd_runtime::InvalidParameter {
+        verifyd_runtime::InvalidParameter::new(self.key(), self.code())
+    }
+}
+impl verifyd_runtime::WireRequest for DeleteMessagingConfigurationRequest {
+    const OPERATION_ID: &'static str = "deleteMessagingConfiguration";
+    const METHOD: &'static str = "DELETE";
+    const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/MessagingConfigurations/{Country}";
+    const SUCCESS_STATUS: u16 = 204;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
+    type Response = ();
+    fn path_params(&self) -> Vec<String> {
+        vec![
+            verifyd_runtime::ToWire::to_wire(& self.service_sid),
+            verifyd_runtime::ToWire::to_wire(& self.country)
+        ]
+    }
+    fn query(&self) -> verifyd_runtime::form::FormPairs {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish()
+    }
+    fn body(&self) -> verifyd_runtime::Body {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish().into()
+    }
+    #[allow(unused_variables)]
+    fn decode(
+        path: &[&str],
+        query: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
+    ) -> Result<Self, verifyd_runtime::DecodeError> {
+        let &[path_service_sid, path_country] = path else {
+            return Err(
+                verifyd_runtime::DecodeError::new(
+                    "/Services/{ServiceSid}/MessagingConfigurations/{Country}",
+                    20404,
+                    verifyd_runtime::Rejection::NotFound,
+                ),
+            );
+        };
+        Ok(Self {
+            service_sid: verifyd_runtime::form::path(
+                path_service_sid,
+                "ServiceSid",
+                60200,
+                &verifyd_runtime::Rules {
+                    sid_prefix: Some("VA"),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            country: verifyd_runtime::form::path(
+                path_country,
+                "Country",
+                60200,
+                &verifyd_runtime::Rules {
+                    pattern: Some(&crate::patterns::PATTERN_1),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,

@@ -433,7 +433,7 @@ pub fn create_verification_request() -> BoxedStrategy<CreateVerificationRequest>
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
                     min_length: Some(1),
-                    pattern: Some(&crate::patterns::PATTERN_6),
+                    pattern: Some(&crate::patterns::PATTERN_7),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -455,7 +455,7 @@ pub fn create_verification_request() -> BoxedStrategy<CreateVerificationRequest>
                     &verifyd_runtime::Rules {
                         min_length: Some(4),
                         max_length: Some(10),
-                        pattern: Some(&crate::patterns::PATTERN_5),
+                        pattern: Some(&crate::patterns::PATTERN_6),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -585,7 +585,7 @@ pub fn create_verification_check_request() -> BoxedStrategy<
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
                         min_length: Some(1),
-                        pattern: Some(&crate::patterns::PATTERN_6),
+                        pattern: Some(&crate::patterns::PATTERN_7),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -669,7 +669,7 @@ pub fn create_rate_limit_request() -> BoxedStrategy<CreateRateLimitRequest> {
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
                     max_length: Some(191),
-                    pattern: Some(&crate::patterns::PATTERN_2),
+                    pattern: Some(&crate::patterns::PATTERN_3),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -902,7 +902,7 @@ pub fn create_entity_request() -> BoxedStrategy<CreateEntityRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -923,7 +923,7 @@ pub fn fetch_entity_request() -> BoxedStrategy<FetchEntityRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -944,7 +944,7 @@ pub fn delete_entity_request() -> BoxedStrategy<DeleteEntityRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -965,7 +965,7 @@ pub fn list_factors_request() -> BoxedStrategy<ListFactorsRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1010,7 +1010,7 @@ pub fn create_factor_request() -> BoxedStrategy<CreateFactorRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1046,7 +1046,7 @@ pub fn create_factor_request() -> BoxedStrategy<CreateFactorRequest> {
                     &verifyd_runtime::Rules {
                         min_length: Some(16),
                         max_length: Some(128),
-                        pattern: Some(&crate::patterns::PATTERN_4),
+                        pattern: Some(&crate::patterns::PATTERN_5),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1058,7 +1058,7 @@ pub fn create_factor_request() -> BoxedStrategy<CreateFactorRequest> {
                     &verifyd_runtime::Rules {
                         min_length: Some(1),
                         max_length: Some(2048),
-                        pattern: Some(&crate::patterns::PATTERN_1),
+                        pattern: Some(&crate::patterns::PATTERN_2),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1172,7 +1172,7 @@ pub fn fetch_factor_request() -> BoxedStrategy<FetchFactorRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1195,7 +1195,7 @@ pub fn update_factor_request() -> BoxedStrategy<UpdateFactorRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1306,7 +1306,7 @@ pub fn delete_factor_request() -> BoxedStrategy<DeleteFactorRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1329,7 +1329,7 @@ pub fn list_challenges_request() -> BoxedStrategy<ListChallengesRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1393,7 +1393,7 @@ pub fn create_challenge_request() -> BoxedStrategy<CreateChallengeRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1471,7 +1471,7 @@ pub fn fetch_challenge_request() -> BoxedStrategy<FetchChallengeRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1494,7 +1494,7 @@ pub fn update_challenge_request() -> BoxedStrategy<UpdateChallengeRequest> {
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1536,7 +1536,7 @@ pub fn create_notification_request() -> BoxedStrategy<CreateNotificationRequest>
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1569,7 +1569,7 @@ pub fn create_access_token_request() -> BoxedStrategy<CreateAccessTokenRequest> 
                 &verifyd_runtime::Rules {
                     min_length: Some(8),
                     max_length: Some(64),
-                    pattern: Some(&crate::patterns::PATTERN_3),
+                    pattern: Some(&crate::patterns::PATTERN_4),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -1608,6 +1608,132 @@ pub fn fetch_access_token_request() -> BoxedStrategy<FetchAccessTokenRequest> {
         .prop_map(|((service_sid, access_token_sid),)| FetchAccessTokenRequest {
             service_sid,
             access_token_sid,
+        })
+        .boxed()
+}
+/// Valid [`ListMessagingConfigurationsRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
+pub fn list_messaging_configurations_request() -> BoxedStrategy<
+    ListMessagingConfigurationsRequest,
+> {
+    (
+        (
+            verifyd_runtime::strategies::sid("VA"),
+            proptest::option::of(
+                verifyd_runtime::strategies::integer(
+                    &verifyd_runtime::Rules {
+                        minimum: Some(1),
+                        maximum: Some(1000),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(
+                verifyd_runtime::strategies::integer(
+                    &verifyd_runtime::Rules {
+                        minimum: Some(0),
+                        maximum: Some(1000000),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(
+                verifyd_runtime::strategies::text(&verifyd_runtime::Rules::NONE),
+            ),
+        ),
+    )
+        .prop_map(|((service_sid, page_size, page, page_token),)| ListMessagingConfigurationsRequest {
+            service_sid,
+            page_size,
+            page,
+            page_token,
+        })
+        .boxed()
+}
+/// Valid [`CreateMessagingConfigurationRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
+pub fn create_messaging_configuration_request() -> BoxedStrategy<
+    CreateMessagingConfigurationRequest,
+> {
+    (
+        (
+            verifyd_runtime::strategies::sid("VA"),
+            verifyd_runtime::strategies::text(
+                &verifyd_runtime::Rules {
+                    pattern: Some(&crate::patterns::PATTERN_1),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            ),
+            verifyd_runtime::strategies::sid("MG"),
+        ),
+    )
+        .prop_map(|((service_sid, country, messaging_service_sid),)| CreateMessagingConfigurationRequest {
+            service_sid,
+            country,
+            messaging_service_sid,
+        })
+        .boxed()
+}
+/// Valid [`FetchMessagingConfigurationRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
+pub fn fetch_messaging_configuration_request() -> BoxedStrategy<
+    FetchMessagingConfigurationRequest,
+> {
+    (
+        (
+            verifyd_runtime::strategies::sid("VA"),
+            verifyd_runtime::strategies::text(
+                &verifyd_runtime::Rules {
+                    pattern: Some(&crate::patterns::PATTERN_1),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            ),
+        ),
+    )
+        .prop_map(|((service_sid, country),)| FetchMessagingConfigurationRequest {
+            service_sid,
+            country,
+        })
+        .boxed()
+}
+/// Valid [`UpdateMessagingConfigurationRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
+pub fn update_messaging_configuration_request() -> BoxedStrategy<
+    UpdateMessagingConfigurationRequest,
+> {
+    (
+        (
+            verifyd_runtime::strategies::sid("VA"),
+            verifyd_runtime::strategies::text(
+                &verifyd_runtime::Rules {
+                    pattern: Some(&crate::patterns::PATTERN_1),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            ),
+            verifyd_runtime::strategies::sid("MG"),
+        ),
+    )
+        .prop_map(|((service_sid, country, messaging_service_sid),)| UpdateMessagingConfigurationRequest {
+            service_sid,
+            country,
+            messaging_service_sid,
+        })
+        .boxed()
+}
+/// Valid [`DeleteMessagingConfigurationRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
+pub fn delete_messaging_configuration_request() -> BoxedStrategy<
+    DeleteMessagingConfigurationRequest,
+> {
+    (
+        (
+            verifyd_runtime::strategies::sid("VA"),
+            verifyd_runtime::strategies::text(
+                &verifyd_runtime::Rules {
+                    pattern: Some(&crate::patterns::PATTERN_1),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            ),
+        ),
+    )
+        .prop_map(|((service_sid, country),)| DeleteMessagingConfigurationRequest {
+            service_sid,
+            country,
         })
         .boxed()
 }

@@ -676,6 +676,32 @@ impl verifyd_runtime::ToWire for FactorType {
     }
 }
 impl verifyd_runtime::JsonText for FactorType {}
+/// The JSON body answering [`createMessagingConfiguration`](crate::CreateMessagingConfigurationRequest), [`fetchMessagingConfiguration`](crate::FetchMessagingConfigurationRequest) and [`updateMessagingConfiguration`](crate::UpdateMessagingConfigurationRequest). One item of the `messaging_configurations` of [`MessagingConfigurationList`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MessagingConfiguration {
+    /// The account the service belongs to.
+    pub account_sid: verifyd_runtime::Sid,
+    /// The service the configuration belongs to.
+    pub service_sid: verifyd_runtime::Sid,
+    /// The ISO 3166-1 alpha-2 code of the country, in capitals, or `all`.
+    pub country: String,
+    /// The Messaging Service that sends to numbers of that country.
+    pub messaging_service_sid: verifyd_runtime::Sid,
+    /// When the configuration was created.
+    pub date_created: verifyd_runtime::Timestamp,
+    /// When the configuration was last changed.
+    pub date_updated: verifyd_runtime::Timestamp,
+    /// The configuration's own URL.
+    pub url: verifyd_runtime::HttpUrl,
+}
+/// One page of a list, the JSON body answering [`listMessagingConfigurations`](crate::ListMessagingConfigurationsRequest): the page's `messaging_configurations` and the pagination `meta`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MessagingConfigurationList {
+    /// The `messaging_configurations` field: a JSON array, each item a [`MessagingConfiguration`] object.
+    pub messaging_configurations: Vec<MessagingConfiguration>,
+    /// The `meta` field: a [`PaginationMeta`] object.
+    pub meta: PaginationMeta,
+}
 /// A factor as answered by its creation, with its binding.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NewFactor {
@@ -814,7 +840,7 @@ impl verifyd_runtime::ToWire for NotificationPlatform {
     }
 }
 impl verifyd_runtime::JsonText for NotificationPlatform {}
-/// The `meta` of [`BucketList`], [`ChallengeList`], [`EntityList`], [`FactorList`], [`RateLimitList`], [`ServiceList`] and [`WebhookList`].
+/// The `meta` of [`BucketList`], [`ChallengeList`], [`EntityList`], [`FactorList`], [`MessagingConfigurationList`], [`RateLimitList`], [`ServiceList`] and [`WebhookList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PaginationMeta {
     /// The `page` field: an integer.
@@ -1805,6 +1831,19 @@ impl verifyd_runtime::ListPage for FactorList {
     }
     fn into_items(self) -> Vec<Self::Item> {
         self.factors
+    }
+    fn next_page_url(&self) -> Option<&str> {
+        self.meta.next_page_url.as_ref().map(|u| u.as_ref())
+    }
+}
+impl verifyd_runtime::ListPage for MessagingConfigurationList {
+    type Item = MessagingConfiguration;
+    const KEY: &'static str = "messaging_configurations";
+    fn items(&self) -> &[Self::Item] {
+        &self.messaging_configurations
+    }
+    fn into_items(self) -> Vec<Self::Item> {
+        self.messaging_configurations
     }
     fn next_page_url(&self) -> Option<&str> {
         self.meta.next_page_url.as_ref().map(|u| u.as_ref())

@@ -236,6 +236,67 @@ pub trait FactorsApi: Authenticate<Role = Role> {
         request: verifyd_models::DeleteFactorRequest,
     ) -> impl Future<Output = Result<Reply<()>, Self::Error>> + Send;
 }
+/// The operations tagged `Messaging Configurations`: Choose the Messaging Service a service's messages are sent from, per country.
+pub trait MessagingConfigurationsApi: Authenticate<Role = Role> {
+    /// List messaging configurations
+    ///
+    /// `listMessagingConfigurations`: GET `/v2/Services/{ServiceSid}/MessagingConfigurations`.
+    ///
+    /// Returns one page of the service's messaging configurations, oldest first.
+    fn list_messaging_configurations(
+        &self,
+        principal: &Self::Principal,
+        request: verifyd_models::ListMessagingConfigurationsRequest,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::MessagingConfigurationList>, Self::Error>,
+    > + Send;
+    /// Create a messaging configuration
+    ///
+    /// `createMessagingConfiguration`: POST `/v2/Services/{ServiceSid}/MessagingConfigurations`.
+    ///
+    /// Names the Messaging Service that the Twilio provider sends this service's SMS and WhatsApp messages from, for numbers of one country (or of every country without a configuration of its own: `all`). A second configuration for the same country is refused.
+    fn create_messaging_configuration(
+        &self,
+        principal: &Self::Principal,
+        request: verifyd_models::CreateMessagingConfigurationRequest,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::MessagingConfiguration>, Self::Error>,
+    > + Send;
+    /// Fetch a messaging configuration
+    ///
+    /// `fetchMessagingConfiguration`: GET `/v2/Services/{ServiceSid}/MessagingConfigurations/{Country}`.
+    ///
+    /// Returns the service's messaging configuration for one country (or `all`).
+    fn fetch_messaging_configuration(
+        &self,
+        principal: &Self::Principal,
+        request: verifyd_models::FetchMessagingConfigurationRequest,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::MessagingConfiguration>, Self::Error>,
+    > + Send;
+    /// Update a messaging configuration
+    ///
+    /// `updateMessagingConfiguration`: POST `/v2/Services/{ServiceSid}/MessagingConfigurations/{Country}`.
+    ///
+    /// Changes the Messaging Service of the service's configuration for one country.
+    fn update_messaging_configuration(
+        &self,
+        principal: &Self::Principal,
+        request: verifyd_models::UpdateMessagingConfigurationRequest,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::MessagingConfiguration>, Self::Error>,
+    > + Send;
+    /// Delete a messaging configuration
+    ///
+    /// `deleteMessagingConfiguration`: DELETE `/v2/Services/{ServiceSid}/MessagingConfigurations/{Country}`.
+    ///
+    /// Deletes the service's configuration for one country; its numbers are then sent from the `all` configuration, or the provider's own sender.
+    fn delete_messaging_configuration(
+        &self,
+        principal: &Self::Principal,
+        request: verifyd_models::DeleteMessagingConfigurationRequest,
+    ) -> impl Future<Output = Result<Reply<()>, Self::Error>> + Send;
+}
 /// The operations tagged `Rate Limits`: Configure rate limiting for verification requests.
 pub trait RateLimitsApi: Authenticate<Role = Role> {
     /// List rate limits
@@ -527,8 +588,9 @@ pub trait WebhooksApi: Authenticate<Role = Role> {
 }
 /// Every operation of the spec: one trait per tag, so that each group of operations
 /// is implemented beside its domain. Implemented for whatever implements them all.
-pub trait Api: AccessTokensApi + ChallengesApi + EntitiesApi + FactorsApi + RateLimitsApi + ServicesApi + VerificationChecksApi + VerificationsApi + WebhooksApi {}
+pub trait Api: AccessTokensApi + ChallengesApi + EntitiesApi + FactorsApi + MessagingConfigurationsApi + RateLimitsApi + ServicesApi + VerificationChecksApi + VerificationsApi + WebhooksApi {}
 impl<
-    T: AccessTokensApi + ChallengesApi + EntitiesApi + FactorsApi + RateLimitsApi
-        + ServicesApi + VerificationChecksApi + VerificationsApi + WebhooksApi,
+    T: AccessTokensApi + ChallengesApi + EntitiesApi + FactorsApi
+        + MessagingConfigurationsApi + RateLimitsApi + ServicesApi
+        + VerificationChecksApi + VerificationsApi + WebhooksApi,
 > Api for T {}

@@ -218,6 +218,36 @@ pub const OPERATIONS: &[OperationInfo<Role>] = &[
         access: FetchAccessToken::GRANTS,
     },
     OperationInfo {
+        id: "listMessagingConfigurations",
+        method: "GET",
+        path_template: "/Services/{ServiceSid}/MessagingConfigurations",
+        access: ListMessagingConfigurations::GRANTS,
+    },
+    OperationInfo {
+        id: "createMessagingConfiguration",
+        method: "POST",
+        path_template: "/Services/{ServiceSid}/MessagingConfigurations",
+        access: CreateMessagingConfiguration::GRANTS,
+    },
+    OperationInfo {
+        id: "fetchMessagingConfiguration",
+        method: "GET",
+        path_template: "/Services/{ServiceSid}/MessagingConfigurations/{Country}",
+        access: FetchMessagingConfiguration::GRANTS,
+    },
+    OperationInfo {
+        id: "updateMessagingConfiguration",
+        method: "POST",
+        path_template: "/Services/{ServiceSid}/MessagingConfigurations/{Country}",
+        access: UpdateMessagingConfiguration::GRANTS,
+    },
+    OperationInfo {
+        id: "deleteMessagingConfiguration",
+        method: "DELETE",
+        path_template: "/Services/{ServiceSid}/MessagingConfigurations/{Country}",
+        access: DeleteMessagingConfiguration::GRANTS,
+    },
+    OperationInfo {
         id: "listWebhooks",
         method: "GET",
         path_template: "/Services/{ServiceSid}/Webhooks",
@@ -1501,6 +1531,179 @@ impl<A: Api> Endpoint<A> for FetchAccessToken {
         Output = Result<Reply<verifyd_models::AccessToken>, A::Error>,
     > + Send + 'a {
         api.fetch_access_token(principal, request)
+    }
+}
+/// List messaging configurations
+///
+/// `listMessagingConfigurations`: GET `/v2/Services/{ServiceSid}/MessagingConfigurations`.
+///
+/// Returns one page of the service's messaging configurations, oldest first.
+#[derive(Debug, Clone, Copy)]
+pub struct ListMessagingConfigurations;
+impl ListMessagingConfigurations {
+    /// Who may call it (`x-verifyd-access`).
+    pub const GRANTS: &'static [Grant<Role>] = &[
+        Grant {
+            role: Role::Account,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+        Grant {
+            role: Role::ApiKey,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+    ];
+}
+impl<A: Api> Endpoint<A> for ListMessagingConfigurations {
+    type Request = verifyd_models::ListMessagingConfigurationsRequest;
+    const ACCESS: &'static [Grant<Role>] = Self::GRANTS;
+    fn call<'a>(
+        api: &'a A,
+        principal: &'a A::Principal,
+        request: Self::Request,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::MessagingConfigurationList>, A::Error>,
+    > + Send + 'a {
+        api.list_messaging_configurations(principal, request)
+    }
+}
+/// Create a messaging configuration
+///
+/// `createMessagingConfiguration`: POST `/v2/Services/{ServiceSid}/MessagingConfigurations`.
+///
+/// Names the Messaging Service that the Twilio provider sends this service's SMS and WhatsApp messages from, for numbers of one country (or of every country without a configuration of its own: `all`). A second configuration for the same country is refused.
+#[derive(Debug, Clone, Copy)]
+pub struct CreateMessagingConfiguration;
+impl CreateMessagingConfiguration {
+    /// Who may call it (`x-verifyd-access`).
+    pub const GRANTS: &'static [Grant<Role>] = &[
+        Grant {
+            role: Role::Account,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+        Grant {
+            role: Role::ApiKey,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+    ];
+}
+impl<A: Api> Endpoint<A> for CreateMessagingConfiguration {
+    type Request = verifyd_models::CreateMessagingConfigurationRequest;
+    const ACCESS: &'static [Grant<Role>] = Self::GRANTS;
+    fn call<'a>(
+        api: &'a A,
+        principal: &'a A::Principal,
+        request: Self::Request,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::MessagingConfiguration>, A::Error>,
+    > + Send + 'a {
+        api.create_messaging_configuration(principal, request)
+    }
+}
+/// Fetch a messaging configuration
+///
+/// `fetchMessagingConfiguration`: GET `/v2/Services/{ServiceSid}/MessagingConfigurations/{Country}`.
+///
+/// Returns the service's messaging configuration for one country (or `all`).
+#[derive(Debug, Clone, Copy)]
+pub struct FetchMessagingConfiguration;
+impl FetchMessagingConfiguration {
+    /// Who may call it (`x-verifyd-access`).
+    pub const GRANTS: &'static [Grant<Role>] = &[
+        Grant {
+            role: Role::Account,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+        Grant {
+            role: Role::ApiKey,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+    ];
+}
+impl<A: Api> Endpoint<A> for FetchMessagingConfiguration {
+    type Request = verifyd_models::FetchMessagingConfigurationRequest;
+    const ACCESS: &'static [Grant<Role>] = Self::GRANTS;
+    fn call<'a>(
+        api: &'a A,
+        principal: &'a A::Principal,
+        request: Self::Request,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::MessagingConfiguration>, A::Error>,
+    > + Send + 'a {
+        api.fetch_messaging_configuration(principal, request)
+    }
+}
+/// Update a messaging configuration
+///
+/// `updateMessagingConfiguration`: POST `/v2/Services/{ServiceSid}/MessagingConfigurations/{Country}`.
+///
+/// Changes the Messaging Service of the service's configuration for one country.
+#[derive(Debug, Clone, Copy)]
+pub struct UpdateMessagingConfiguration;
+impl UpdateMessagingConfiguration {
+    /// Who may call it (`x-verifyd-access`).
+    pub const GRANTS: &'static [Grant<Role>] = &[
+        Grant {
+            role: Role::Account,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+        Grant {
+            role: Role::ApiKey,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+    ];
+}
+impl<A: Api> Endpoint<A> for UpdateMessagingConfiguration {
+    type Request = verifyd_models::UpdateMessagingConfigurationRequest;
+    const ACCESS: &'static [Grant<Role>] = Self::GRANTS;
+    fn call<'a>(
+        api: &'a A,
+        principal: &'a A::Principal,
+        request: Self::Request,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::MessagingConfiguration>, A::Error>,
+    > + Send + 'a {
+        api.update_messaging_configuration(principal, request)
+    }
+}
+/// Delete a messaging configuration
+///
+/// `deleteMessagingConfiguration`: DELETE `/v2/Services/{ServiceSid}/MessagingConfigurations/{Country}`.
+///
+/// Deletes the service's configuration for one country; its numbers are then sent from the `all` configuration, or the provider's own sender.
+#[derive(Debug, Clone, Copy)]
+pub struct DeleteMessagingConfiguration;
+impl DeleteMessagingConfiguration {
+    /// Who may call it (`x-verifyd-access`).
+    pub const GRANTS: &'static [Grant<Role>] = &[
+        Grant {
+            role: Role::Account,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+        Grant {
+            role: Role::ApiKey,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+    ];
+}
+impl<A: Api> Endpoint<A> for DeleteMessagingConfiguration {
+    type Request = verifyd_models::DeleteMessagingConfigurationRequest;
+    const ACCESS: &'static [Grant<Role>] = Self::GRANTS;
+    fn call<'a>(
+        api: &'a A,
+        principal: &'a A::Principal,
+        request: Self::Request,
+    ) -> impl Future<Output = Result<Reply<()>, A::Error>> + Send + 'a {
+        api.delete_messaging_configuration(principal, request)
     }
 }
 /// List webhooks

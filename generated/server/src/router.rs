@@ -140,6 +140,21 @@ pub fn router<A: Api>(api: Arc<A>, options: RouterOptions) -> axum::Router {
                 .fallback(method_not_allowed::<A>),
         )
         .route(
+            "/v2/Services/{ServiceSid}/MessagingConfigurations",
+            MethodRouter::new()
+                .get(serve::<A, endpoints::ListMessagingConfigurations>)
+                .post(serve::<A, endpoints::CreateMessagingConfiguration>)
+                .fallback(method_not_allowed::<A>),
+        )
+        .route(
+            "/v2/Services/{ServiceSid}/MessagingConfigurations/{Country}",
+            MethodRouter::new()
+                .get(serve::<A, endpoints::FetchMessagingConfiguration>)
+                .post(serve::<A, endpoints::UpdateMessagingConfiguration>)
+                .delete(serve::<A, endpoints::DeleteMessagingConfiguration>)
+                .fallback(method_not_allowed::<A>),
+        )
+        .route(
             "/v2/Services/{ServiceSid}/Webhooks",
             MethodRouter::new()
                 .get(serve::<A, endpoints::ListWebhooks>)

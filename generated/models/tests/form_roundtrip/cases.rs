@@ -94,15 +94,30 @@ proptest! {
     in verifyd_models::strategies::create_access_token_request()) { round_trip:: <
     CreateAccessTokenRequest > (& request) ?; } #[test] fn fetch_access_token(request in
     verifyd_models::strategies::fetch_access_token_request()) { round_trip:: <
-    FetchAccessTokenRequest > (& request) ?; } #[test] fn list_webhooks(request in
-    verifyd_models::strategies::list_webhooks_request()) { round_trip:: <
-    ListWebhooksRequest > (& request) ?; } #[test] fn create_webhook(request in
-    verifyd_models::strategies::create_webhook_request()) { round_trip:: <
-    CreateWebhookRequest > (& request) ?; } #[test] fn fetch_webhook(request in
-    verifyd_models::strategies::fetch_webhook_request()) { round_trip:: <
-    FetchWebhookRequest > (& request) ?; } #[test] fn update_webhook(request in
-    verifyd_models::strategies::update_webhook_request()) { round_trip:: <
-    UpdateWebhookRequest > (& request) ?; } #[test] fn delete_webhook(request in
-    verifyd_models::strategies::delete_webhook_request()) { round_trip:: <
-    DeleteWebhookRequest > (& request) ?; }
+    FetchAccessTokenRequest > (& request) ?; } #[test] fn
+    list_messaging_configurations(request in
+    verifyd_models::strategies::list_messaging_configurations_request()) { round_trip:: <
+    ListMessagingConfigurationsRequest > (& request) ?; } #[test] fn
+    create_messaging_configuration(request in
+    verifyd_models::strategies::create_messaging_configuration_request()) { round_trip::
+    < CreateMessagingConfigurationRequest > (& request) ?; } #[test] fn
+    fetch_messaging_configuration(request in
+    verifyd_models::strategies::fetch_messaging_configuration_request()) { round_trip:: <
+    FetchMessagingConfigurationRequest > (& request) ?; } #[test] fn
+    update_messaging_configuration(request in
+    verifyd_models::strategies::update_messaging_configuration_request()) { round_trip::
+    < UpdateMessagingConfigurationRequest > (& request) ?; } #[test] fn
+    delete_messaging_configuration(request in
+    verifyd_models::strategies::delete_messaging_configuration_request()) { round_trip::
+    < DeleteMessagingConfigurationRequest > (& request) ?; } #[test] fn
+    list_webhooks(request in verifyd_models::strategies::list_webhooks_request()) {
+    round_trip:: < ListWebhooksRequest > (& request) ?; } #[test] fn
+    create_webhook(request in verifyd_models::strategies::create_webhook_request()) {
+    round_trip:: < CreateWebhookRequest > (& request) ?; } #[test] fn
+    fetch_webhook(request in verifyd_models::strategies::fetch_webhook_request()) {
+    round_trip:: < FetchWebhookRequest > (& request) ?; } #[test] fn
+    update_webhook(request in verifyd_models::strategies::update_webhook_request()) {
+    round_trip:: < UpdateWebhookRequest > (& request) ?; } #[test] fn
+    delete_webhook(request in verifyd_models::strategies::delete_webhook_request()) {
+    round_trip:: < DeleteWebhookRequest > (& request) ?; }
 }
