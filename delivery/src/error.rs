@@ -5,7 +5,9 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     /// The SMTP URL does not parse (the URL itself is left out: it may carry a password).
-    #[error("the SMTP URL is not usable ({reason}); expected smtp://[user:pass@]host[:port][?tls=required] or smtps://…")]
+    #[error(
+        "the SMTP URL is not usable ({reason}); expected smtp://[user:pass@]host[:port][?tls=required] or smtps://…"
+    )]
     SmtpUrl { reason: String },
     /// The sender is not a mailbox.
     #[error("the e-mail sender {value:?} is not a mailbox such as `Acme <verify@acme.example>` ({reason})")]

@@ -22,8 +22,8 @@ pub const SIGNATURE_HEADER: &str = "X-Verifyd-Signature";
 /// A receiver recomputes it from the `t` it was given and the raw body, compares in constant
 /// time, and refuses a `t` too far from its own clock (a replayed request).
 pub fn sign(secret: &str, timestamp: u64, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key"));
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!("HMAC takes any key"));
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -62,8 +62,7 @@ impl GatewayProvider {
     /// `url`: where to POST (http or https, any host, 127.0.0.1 included); `secret`: the
     /// signing key, shared with the gateway, used exactly as given.
     pub fn new(url: &str, secret: &str) -> Result<Self, ConfigError> {
-        let parsed =
-            http::http_url(url).map_err(|reason| ConfigError::GatewayUrl { value: url.to_owned(), reason })?;
+        let parsed = http::http_url(url).map_err(|reason| ConfigError::GatewayUrl { value: url.to_owned(), reason })?;
         if secret.is_empty() {
             return Err(ConfigError::GatewaySecret);
         }

@@ -153,7 +153,10 @@ mod tests {
     #[test]
     fn refuses_bad_configuration() {
         assert!(matches!(SmtpProvider::new("http://relay:25", "a@b.example"), Err(ConfigError::SmtpUrl { .. })));
-        assert!(matches!(SmtpProvider::new("smtp://127.0.0.1:25", "not a mailbox"), Err(ConfigError::EmailFrom { .. })));
+        assert!(matches!(
+            SmtpProvider::new("smtp://127.0.0.1:25", "not a mailbox"),
+            Err(ConfigError::EmailFrom { .. })
+        ));
         assert!(SmtpProvider::new("smtp://127.0.0.1:2525", "Acme <verify@acme.example>").is_ok());
         assert!(SmtpProvider::new("smtps://u:p@smtp.example:465", "verify@acme.example").is_ok());
         assert!(SmtpProvider::new("smtp://u:p@smtp.example:587?tls=required", "verify@acme.example").is_ok());

@@ -103,8 +103,8 @@ impl TwilioProvider {
         } else {
             return Err(ConfigError::TwilioFrom { value: from });
         };
-        let url = http::http_url(&api_url)
-            .map_err(|reason| ConfigError::TwilioApiUrl { value: api_url.clone(), reason })?;
+        let url =
+            http::http_url(&api_url).map_err(|reason| ConfigError::TwilioApiUrl { value: api_url.clone(), reason })?;
         if url.query().is_some() || url.fragment().is_some() {
             let reason = "it has a query or fragment".to_owned();
             return Err(ConfigError::TwilioApiUrl { value: api_url, reason });
@@ -121,7 +121,7 @@ impl TwilioProvider {
     }
 
     /// The resource to POST to and its form fields, or why `message` cannot go through Twilio.
-    fn request(&self, message: &Outgoing) -> Result<(&'static str, Vec<(&'static str, String)>), SendFailure> {
+    fn request(&self, message: &Outgoing) -> Result<(&'static str, Form), SendFailure> {
         let mut fields = Vec::with_capacity(3);
         match message.channel {
             VerificationChannel::Sms => {
@@ -215,6 +215,9 @@ impl std::fmt::Debug for TwilioProvider {
     }
 }
 
+/// A request's form fields, in order.
+type Form = Vec<(&'static str, String)>;
+
 /// A created message or call.
 #[derive(Deserialize)]
 struct Created {
@@ -231,9 +234,7 @@ struct TwilioError {
 /// `+` and 2 to 15 digits, the first not 0.
 fn is_e164(value: &str) -> bool {
     value.strip_prefix('+').is_some_and(|digits| {
-        (2..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0')
+        (2..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0')
     })
 }
 

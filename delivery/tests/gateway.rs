@@ -46,7 +46,9 @@ async fn stand_in(State(seen): State<Seen>, headers: HeaderMap, body: Bytes) -> 
         "+15005550000" => (StatusCode::OK, r#"{"id":"gw-1"}"#).into_response(),
         "+15005550001" => StatusCode::NO_CONTENT.into_response(),
         "+15005550002" => (StatusCode::ACCEPTED, "queued").into_response(),
-        "+15005550003" => (StatusCode::UNPROCESSABLE_ENTITY, format!("unknown number {}", "9".repeat(400))).into_response(),
+        "+15005550003" => {
+            (StatusCode::UNPROCESSABLE_ENTITY, format!("unknown number {}", "9".repeat(400))).into_response()
+        }
         "+15005550004" => (StatusCode::SERVICE_UNAVAILABLE, "modem offline").into_response(),
         "+15005550005" => {
             tokio::time::sleep(Duration::from_secs(3)).await;
