@@ -3,7 +3,12 @@
 //!
 //! Three runners, one after the other:
 //!
-//! 1. `cargo test --workspace`, adding up its `test result:` lines.
+//! 1. `cargo test --workspace`, adding up its `test result:` lines. It first makes sure of the
+//!    virtual environment described in step 2 and gives its Python to the tests as
+//!    `VERIFYD_TEST_PYTHON` (the SMTP provider's tests run an aiosmtpd server with it), unless
+//!    that variable is already set; when the venv cannot be built, that counts as one failed
+//!    test and those tests say they skipped. It also gives them `VERIFYD_TEST_POSTGRES_URL`
+//!    (see [`postgres_url`]).
 //! 2. The compatibility scripts, which drive a running server with the official Twilio helper
 //!    libraries (and, in `compat/client_example.py`, the generated Rust client's example, given
 //!    as `VERIFYD_CLIENT_EXAMPLE`). This step builds `verifyd` (debug), starts `verifyd serve` in development mode
@@ -65,6 +70,9 @@ pub struct Tally {
 const POSTGRES_VARIABLE: &str = "VERIFYD_TEST_POSTGRES_URL";
 const LOCAL_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
+/// The variable naming the Python (with aiosmtpd) that the SMTP provider's tests run.
+const PYTHON_VARIABLE: &str = "VERIFYD_TEST_PYTHON";
+
 /// The PostgreSQL URL the tests get: the variable's, else the local server's when one
 /// listens on 127.0.0.1:5432, else none (those tests then say that they skipped).
 fn postgres_url() -> Option<String> {
@@ -90,12 +98,33 @@ pub fn run(root: &Path) -> Result<(), String> {
     if let Some(url) = postgres_url() {
         command.env(POSTGRES_VARIABLE, url);
     }
+    let python = test_python(root, &mut tally);
+    if let Some(python) = &python {
+        command.env(PYTHON_VARIABLE, python);
+    }
     let rust = cargo_tests(&mut tally, &mut command);
     let compat = compat_tests(root, &cargo, &mut tally);
     let fuzz = crate::fuzz::fuzz_tests(root, &cargo, &mut tally);
     tally.print();
     let errors: Vec<String> = [rust, compat, fuzz].into_iter().filter_map(Result::err).collect();
     if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) }
+}
+
+/// The Python the Rust tests get as `VERIFYD_TEST_PYTHON`: the variable's own value when set,
+/// else the compatibility venv's (built here if need be). A venv that cannot be built counts
+/// as one failed test; the tests that need it then say they skipped.
+fn test_python(root: &Path, tally: &mut Tally) -> Option<PathBuf> {
+    if let Some(python) = std::env::var_os(PYTHON_VARIABLE) {
+        return Some(PathBuf::from(python)).filter(|p| !p.as_os_str().is_empty());
+    }
+    match python_env(root, REQUIREMENTS, &target_dir(root).join(VENV)) {
+        Ok(python) => Some(python),
+        Err(e) => {
+            println!("{e}\nxtask test: {PYTHON_VARIABLE} is not set; the SMTP provider's tests will say they skipped");
+            tally.fail_one();
+            None
+        }
+    }
 }
 
 impl Tally {
