@@ -21,6 +21,9 @@ use crate::config::{Config, Database};
 pub enum StartError {
     #[error("{0}")]
     Key(#[from] KeyError),
+    /// A delivery provider could not be built from settings the configuration accepted.
+    #[error("delivery: {0}")]
+    Delivery(String),
     #[error("cannot open the database {database}: {source}")]
     Store { database: String, source: StoreError },
     #[error(
@@ -241,6 +244,9 @@ impl Opening<'_> {
             guess_limit: config.guess_limit,
             guess_lockout: i64::try_from(config.guess_lockout_seconds).unwrap_or(3_600),
             webhook_retention: i64::try_from(config.webhook_retention_seconds).unwrap_or(604_800),
+            providers: config.delivery.providers().map_err(StartError::Delivery)?,
+            delivery_wait: config.delivery.wait(),
+            ..CoreConfig::new(config.public_url.clone())
         };
         let core = match Core::new(store, keys, clock, core_config, transport) {
             Ok(core) => Arc::new(core),

@@ -11,6 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
+pub mod delivery;
+
 use serde::Deserialize;
 use verifyd_runtime::Sid;
 
@@ -48,7 +50,7 @@ pub const DEFAULT_DATABASE_TIMEOUT_SECONDS: u64 = 10;
 pub const DATABASE_TIMEOUT_RANGE: RangeInclusive<u64> = 1..=300;
 
 /// The environment variables read by [`Config::load`], in the order they are checked.
-pub const ENV_VARS: [&str; 16] = [
+pub const ENV_VARS: [&str; 31] = [
     "VERIFYD_LISTEN",
     "VERIFYD_DATABASE_URL",
     "VERIFYD_PUBLIC_URL",
@@ -65,6 +67,21 @@ pub const ENV_VARS: [&str; 16] = [
     "VERIFYD_WEBHOOK_RETENTION_SECONDS",
     "VERIFYD_DATABASE_POOL_SIZE",
     "VERIFYD_DATABASE_TIMEOUT_SECONDS",
+    "VERIFYD_EMAIL_PROVIDER",
+    "VERIFYD_SMTP_URL",
+    "VERIFYD_EMAIL_FROM",
+    "VERIFYD_SMS_PROVIDER",
+    "VERIFYD_CALL_PROVIDER",
+    "VERIFYD_WHATSAPP_PROVIDER",
+    "VERIFYD_GATEWAY_URL",
+    "VERIFYD_GATEWAY_SECRET",
+    "VERIFYD_TWILIO_ACCOUNT_SID",
+    "VERIFYD_TWILIO_AUTH_TOKEN",
+    "VERIFYD_TWILIO_API_KEY",
+    "VERIFYD_TWILIO_API_SECRET",
+    "VERIFYD_TWILIO_FROM",
+    "VERIFYD_TWILIO_API_URL",
+    "VERIFYD_DELIVERY_WAIT_MS",
 ];
 
 /// The validated configuration of one server process.
@@ -103,6 +120,8 @@ pub struct Config {
     /// PostgreSQL: how long one operation may take in all (a connection, its statements,
     /// its commit) before its request answers 503.
     pub database_timeout_seconds: u64,
+    /// Which provider carries each channel, and their settings.
+    pub delivery: delivery::Delivery,
 }
 
 /// The storage backend and where it is.
@@ -131,7 +150,8 @@ pub enum ConfigError {
     /// The file holds a secret (a master key or an auth token) and everyone on the machine may
     /// read it.
     #[error(
-        "{}: holds a secret (master_key, previous_master_keys or auth_token) and is readable by every user of this \
+        "{}: holds a secret (master_key, previous_master_keys, auth_token, smtp_url, gateway_secret, \
+         twilio_auth_token or twilio_api_secret) and is readable by every user of this \
          machine; restrict it (chmod o-rwx) or move the secret to the environment",
         .path.display()
     )]
@@ -173,6 +193,7 @@ impl Default for Config {
             webhook_retention_seconds: DEFAULT_WEBHOOK_RETENTION_SECONDS,
             database_pool_size: DEFAULT_DATABASE_POOL_SIZE,
             database_timeout_seconds: DEFAULT_DATABASE_TIMEOUT_SECONDS,
+            delivery: delivery::Delivery::default(),
         }
     }
 }
@@ -345,6 +366,7 @@ impl Config {
                 .filter(|n| DATABASE_TIMEOUT_RANGE.contains(n))
                 .ok_or_else(|| s.invalid(DATABASE_TIMEOUT_EXPECTED))?;
         }
+        config.delivery = delivery::Delivery::load(&mut sources)?;
         Ok(config)
     }
 }
@@ -367,6 +389,7 @@ impl fmt::Debug for Config {
             .field("webhook_retention_seconds", &self.webhook_retention_seconds)
             .field("database_pool_size", &self.database_pool_size)
             .field("database_timeout_seconds", &self.database_timeout_seconds)
+            .field("delivery", &self.delivery)
             .finish()
     }
 }
@@ -461,11 +484,33 @@ struct FileConfig {
     webhook_retention_seconds: Option<toml::Value>,
     database_pool_size: Option<toml::Value>,
     database_timeout_seconds: Option<toml::Value>,
+    email_provider: Option<toml::Value>,
+    smtp_url: Option<toml::Value>,
+    email_from: Option<toml::Value>,
+    sms_provider: Option<toml::Value>,
+    call_provider: Option<toml::Value>,
+    whatsapp_provider: Option<toml::Value>,
+    gateway_url: Option<toml::Value>,
+    gateway_secret: Option<toml::Value>,
+    twilio_account_sid: Option<toml::Value>,
+    twilio_auth_token: Option<toml::Value>,
+    twilio_api_key: Option<toml::Value>,
+    twilio_api_secret: Option<toml::Value>,
+    twilio_from: Option<toml::Value>,
+    twilio_api_url: Option<toml::Value>,
+    delivery_wait_ms: Option<toml::Value>,
 }
 
 impl FileConfig {
     fn holds_secret(&self) -> bool {
-        self.master_key.is_some() || self.previous_master_keys.is_some() || self.auth_token.is_some()
+        self.master_key.is_some()
+            || self.previous_master_keys.is_some()
+            || self.auth_token.is_some()
+            // A URL with a password, and the providers' secrets.
+            || self.smtp_url.is_some()
+            || self.gateway_secret.is_some()
+            || self.twilio_auth_token.is_some()
+            || self.twilio_api_secret.is_some()
     }
 
     fn take(&mut self, key: &str) -> Option<toml::Value> {
@@ -486,6 +531,21 @@ impl FileConfig {
             "webhook_retention_seconds" => self.webhook_retention_seconds.take(),
             "database_pool_size" => self.database_pool_size.take(),
             "database_timeout_seconds" => self.database_timeout_seconds.take(),
+            "email_provider" => self.email_provider.take(),
+            "smtp_url" => self.smtp_url.take(),
+            "email_from" => self.email_from.take(),
+            "sms_provider" => self.sms_provider.take(),
+            "call_provider" => self.call_provider.take(),
+            "whatsapp_provider" => self.whatsapp_provider.take(),
+            "gateway_url" => self.gateway_url.take(),
+            "gateway_secret" => self.gateway_secret.take(),
+            "twilio_account_sid" => self.twilio_account_sid.take(),
+            "twilio_auth_token" => self.twilio_auth_token.take(),
+            "twilio_api_key" => self.twilio_api_key.take(),
+            "twilio_api_secret" => self.twilio_api_secret.take(),
+            "twilio_from" => self.twilio_from.take(),
+            "twilio_api_url" => self.twilio_api_url.take(),
+            "delivery_wait_ms" => self.delivery_wait_ms.take(),
             _ => None,
         }
     }
