@@ -844,6 +844,38 @@ mod tests {
         assert_eq!(webhook(&conn).webhook_url, Private::Sealed(format!("sealed {YW}").into_bytes()));
     }
 
+    /// A database of version 12 (before send attempts) takes the new tables and keeps its rows;
+    /// the claim's query is served by its partial index.
+    #[test]
+    fn attempts_and_messaging_configurations_come_with_version_13() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 12).unwrap();
+        conn.execute(
+            "INSERT INTO services (sid, account_sid, settings, date_created, date_updated) VALUES ('VA1', 'AC1', '{}', 0, 0)",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let kept: String = conn.query_row("SELECT sid FROM services", [], |r| r.get(0)).unwrap();
+        assert_eq!(kept, "VA1");
+        for table in ["attempts", "messaging_configurations"] {
+            let n: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).unwrap();
+            assert_eq!(n, 0, "{table}");
+        }
+        let plan: Vec<String> = conn
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT seq FROM attempts WHERE status = 'queued' AND due_at <= ?1 \
+                 AND leased_until <= ?1 ORDER BY due_at, seq LIMIT ?2",
+            )
+            .unwrap()
+            .query_map([0, 10], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(plan.iter().any(|p| p.contains("attempts_due")), "{plan:?}");
+        assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "no sort: {plan:?}");
+    }
+
     #[test]
     fn a_newer_database_is_refused() {
         let mut conn = Connection::open_in_memory().unwrap();
