@@ -241,6 +241,8 @@ impl Opening<'_> {
             guess_limit: config.guess_limit,
             guess_lockout: i64::try_from(config.guess_lockout_seconds).unwrap_or(3_600),
             webhook_retention: i64::try_from(config.webhook_retention_seconds).unwrap_or(604_800),
+            // Not configurable yet: the core's default (90 days).
+            attempt_retention: CoreConfig::new("").attempt_retention,
         };
         let core = match Core::new(store, keys, clock, core_config, transport) {
             Ok(core) => Arc::new(core),
