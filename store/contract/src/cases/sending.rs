@@ -54,7 +54,7 @@ pub async fn attempts_persist_in_creation_order<S: Store>(store: S) {
     assert_eq!(store.attempt(a.sid(), &new_sid(prefix::ATTEMPT)).await.unwrap(), None);
     let of_v = store.attempts_of(a.sid(), &v.sid).await.unwrap();
     assert_eq!(of_v, [first.clone(), second.clone(), third.clone()], "in the order they were made");
-    assert_eq!(store.attempts_of(a.sid(), &other.sid).await.unwrap(), [elsewhere.clone()]);
+    assert_eq!(store.attempts_of(a.sid(), &other.sid).await.unwrap(), std::slice::from_ref(&elsewhere));
     assert!(store.attempts_of(a.sid(), &new_sid(prefix::VERIFICATION)).await.unwrap().is_empty());
 
     let mut retried = first.clone();
@@ -320,7 +320,7 @@ pub async fn sweep_purges_old_attempts<S: Store>(store: S) {
         let found = store.attempt(&x.account_sid, &x.sid).await.unwrap();
         assert_eq!(found.is_some(), kept, "made at {:?}", x.date_created);
     }
-    assert_eq!(store.attempts_of(a.sid(), &va.sid).await.unwrap(), [edge.clone()]);
+    assert_eq!(store.attempts_of(a.sid(), &va.sid).await.unwrap(), std::slice::from_ref(&edge));
     let claimed = store.claim_attempts(attempt_claim(t(1000), t(1060), 10)).await.unwrap();
     assert_eq!(sids(&claimed), [&edge.sid], "a purged queued attempt is not claimed");
     assert_eq!(store.sweep(bounds).await.unwrap(), Swept::default(), "nothing left to sweep");
@@ -358,7 +358,7 @@ pub async fn messaging_configurations_persist<S: Store>(store: S) {
     let first = store.list_messaging_configurations(a.sid(), &service.sid, page(Cursor::First, 2)).await.unwrap();
     assert_eq!(first, [us.clone(), ca.clone()]);
     let next = store.list_messaging_configurations(a.sid(), &service.sid, page(Cursor::After(ca.seq), 2)).await;
-    assert_eq!(next.unwrap(), [every.clone()]);
+    assert_eq!(next.unwrap(), std::slice::from_ref(&every));
     let back = store.list_messaging_configurations(a.sid(), &service.sid, page(Cursor::Before(every.seq), 2)).await;
     assert_eq!(back.unwrap(), [us.clone(), ca.clone()], "a previous page, in list order");
     let of_second = store.list_messaging_configurations(a.sid(), &second.sid, all()).await.unwrap();
