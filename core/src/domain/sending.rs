@@ -195,7 +195,10 @@ mod tests {
     fn an_ended_attempt_keeps_no_payload() {
         let mut a = queued(600);
         a.sent(Some("SM1".into()), t(1));
-        assert_eq!((a.status, a.message_id.as_deref(), a.payload_sealed.as_ref()), (SendStatus::Sent, Some("SM1"), None));
+        assert_eq!(
+            (a.status, a.message_id.as_deref(), a.payload_sealed.as_ref()),
+            (SendStatus::Sent, Some("SM1"), None)
+        );
         let mut b = queued(600);
         b.failed("HTTP 400".into(), t(1));
         assert_eq!((b.status, b.payload_sealed.as_ref()), (SendStatus::Failed, None));

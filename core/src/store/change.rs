@@ -8,8 +8,8 @@ use crate::domain::account::{Account, ApiKey};
 use crate::domain::challenge::{Challenge, Notification};
 use crate::domain::factor::{Entity, Factor};
 use crate::domain::guessing::{Guesses, Subscriber};
-use crate::domain::outbox::SealedMessage;
 use crate::domain::messaging::MessagingConfiguration;
+use crate::domain::outbox::SealedMessage;
 use crate::domain::rate_limit::{Bucket, RateLimit, Window};
 use crate::domain::sending::Attempt;
 use crate::domain::service::Service;
@@ -74,7 +74,8 @@ pub enum Change {
     UpdateVerification(Verification),
     InsertMessage(SealedMessage),
     InsertAttempt(Attempt),
-    /// Its status, provider answer, tries, due and lease times and payload.
+    /// Its status, provider answer (`message_id`, `error`), tries, due and lease times,
+    /// payload and `date_updated`; the rest of an attempt never changes.
     UpdateAttempt(Attempt),
     /// Creates or replaces the window of a metered value in a bucket.
     SaveWindow {

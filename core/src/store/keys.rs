@@ -151,15 +151,18 @@ pub struct MessagingConfigurationKey {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptState {
     pub attempt: crate::domain::sending::Attempt,
-    /// Its verification (`None` once the verification is gone with its service).
+    /// Its verification; `None` when the store has none of that SID (deleting a service
+    /// deletes its attempts with its verifications, so no path of core leaves one alone).
     pub verification: Option<Verification>,
-    /// Other attempts of the same verification already sent.
+    /// Other attempts of the same verification (not this one) whose status is `sent`.
     pub others_sent: u32,
 }
 
-/// Which queued attempts a claim takes: due (`due_at`) and not leased at `now`, the oldest due
-/// first, at most `limit`; each is leased until `until` and its `tries` counted up by one.
-/// Across accounts.
+/// Which queued attempts a claim takes: due (`due_at <= now`) and not leased at `now`
+/// (`leased_until <= now`: a lease to `until` ends at `until`, and a claim then takes the
+/// attempt again), the oldest due first (equal due times in the order the attempts were made),
+/// at most `limit`; each is leased until `until` and its `tries` counted up by one, and the
+/// claim answers the attempts as saved, in that order. Across accounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttemptClaim {
     pub now: Timestamp,

@@ -29,8 +29,8 @@ use crate::domain::access_token::AccessToken;
 use crate::domain::account::{Account, ApiKey};
 use crate::domain::challenge::Challenge;
 use crate::domain::factor::{Entity, Factor};
-use crate::domain::outbox::SealedMessage;
 use crate::domain::messaging::MessagingConfiguration;
+use crate::domain::outbox::SealedMessage;
 use crate::domain::rate_limit::{Bucket, RateLimit};
 use crate::domain::sending::Attempt;
 use crate::domain::service::Service;
@@ -355,7 +355,8 @@ pub trait Store: Send + Sync + 'static {
 
     // Send attempts.
     fn attempt(&self, account: &Sid, sid: &Sid) -> impl Future<Output = Result<Option<Attempt>>> + Send;
-    /// A verification's attempts, oldest first.
+    /// A verification's attempts, oldest first: in the order they were made (`InsertAttempt`
+    /// order, as lists are ordered by creation), whatever their `date_created`.
     fn attempts_of(&self, account: &Sid, verification: &Sid) -> impl Future<Output = Result<Vec<Attempt>>> + Send;
     /// Takes queued attempts due at `claim.now` (see [`AttemptClaim`]) so that no other claim
     /// takes them meanwhile, and a crash mid-send leaves them to a later one.

@@ -9,9 +9,11 @@ use verifyd_core::domain::access_token::AccessToken;
 use verifyd_core::domain::account::{Account, ApiKey};
 use verifyd_core::domain::challenge::{Challenge, Details, Notification};
 use verifyd_core::domain::factor::{Entity, Factor, FactorSettings};
+use verifyd_core::domain::messaging::MessagingConfiguration;
 use verifyd_core::domain::outbox::{OutboxChannel, SealedMessage};
 use verifyd_core::domain::private::Private;
 use verifyd_core::domain::rate_limit::{Bucket, RateLimit, Window};
+use verifyd_core::domain::sending::{Attempt, SendStatus};
 use verifyd_core::domain::service::{Service, ServiceSettings};
 use verifyd_core::domain::verification::{
     NewVerification, SendAttempt, SendRefusal, SendWindow, Verification, plan_send,
@@ -19,8 +21,8 @@ use verifyd_core::domain::verification::{
 use verifyd_core::domain::webhook::{SealedDelivery, Webhook};
 use verifyd_core::ids::{new_sid, new_uuid, prefix};
 use verifyd_core::store::{
-    ChallengeKey, Change, Claim, Cursor, Decision, EntityKey, FactorKey, Page, RateLimitKey, SendKey, SendState, Store,
-    VerificationAt,
+    AttemptClaim, ChallengeKey, Change, Claim, Cursor, Decision, EntityKey, FactorKey, MessagingConfigurationKey, Page,
+    RateLimitKey, SendKey, SendState, Store, VerificationAt,
 };
 use verifyd_core::totp::Algorithm;
 use verifyd_models::{
@@ -360,7 +362,66 @@ pub fn delivery(webhook: &Webhook, at: Timestamp) -> SealedDelivery {
     }
 }
 
+/// A queued send attempt of `v` through a provider, made and due at `at`, not leased, its
+/// payload standing for what core seals (different for each attempt).
+pub fn send_attempt(v: &Verification, at: Timestamp) -> Attempt {
+    let sid = new_sid(prefix::ATTEMPT);
+    Attempt {
+        payload_sealed: Some([sid.as_str().as_bytes(), &bytes(13, 40)].concat()),
+        sid,
+        account_sid: v.account_sid.clone(),
+        service_sid: v.service_sid.clone(),
+        verification_sid: v.sid.clone(),
+        channel: v.channel,
+        to: v.to.clone(),
+        country: Some("US".into()),
+        locale: "en".into(),
+        provider: "gateway".into(),
+        status: SendStatus::Queued,
+        message_id: None,
+        error: None,
+        tries: 0,
+        due_at: at,
+        leased_until: at,
+        expires_at: v.expires_at,
+        date_created: at,
+        date_updated: at,
+    }
+}
+
+/// `attempt` accepted by its provider at `at`, as core records it.
+pub fn sent(mut attempt: Attempt, at: Timestamp) -> Attempt {
+    attempt.sent(Some(format!("message of {}", attempt.sid)), at);
+    attempt
+}
+
+/// A claim of at most `limit` queued attempts due at `now`, leased until `until`.
+pub fn attempt_claim(now: Timestamp, until: Timestamp, limit: u32) -> AttemptClaim {
+    AttemptClaim { now, until, limit }
+}
+
+/// A service's configuration for `country`, made at `at`.
+pub fn messaging_configuration(service: &Service, country: &str, at: Timestamp) -> MessagingConfiguration {
+    MessagingConfiguration {
+        seq: 0,
+        account_sid: service.account_sid.clone(),
+        service_sid: service.sid.clone(),
+        country: country.to_owned(),
+        messaging_service_sid: new_sid("MG").as_str().to_owned(),
+        date_created: at,
+        date_updated: at,
+    }
+}
+
 // Keys.
+
+pub fn messaging_key(service: &Service, country: &str) -> MessagingConfigurationKey {
+    MessagingConfigurationKey {
+        account: service.account_sid.clone(),
+        service: service.sid.clone(),
+        country: country.to_owned(),
+    }
+}
 
 pub fn entity_key(service: &Service, identity: &str) -> EntityKey {
     EntityKey { account: service.account_sid.clone(), service: service.sid.clone(), identity: identity.to_owned() }
@@ -517,12 +578,17 @@ pub struct Tree {
     pub bucket: Bucket,
     pub webhook: Webhook,
     pub delivery: SealedDelivery,
+    /// A queued send attempt of the verification.
+    pub attempt: Attempt,
+    /// The service's configuration for [`TREE_COUNTRY`].
+    pub messaging: MessagingConfiguration,
 }
 
 /// The metered value the tree's window counts.
 pub const TREE_VALUE: &str = "198.51.100.1";
 pub const TREE_TO: &str = "+15017122661";
 pub const TREE_IDENTITY: &str = "tree-user";
+pub const TREE_COUNTRY: &str = "US";
 
 pub async fn tree<S: Store>(store: &S, account: &Sid, name: &str) -> Tree {
     let service = service(account, name);
@@ -537,6 +603,8 @@ pub async fn tree<S: Store>(store: &S, account: &Sid, name: &str) -> Tree {
     let bucket = bucket(&rate_limit, 10, 3600);
     let webhook = webhook(&service, WebhookStatus::Enabled);
     let delivery = delivery(&webhook, t(2));
+    let attempt = send_attempt(&verification, t(0));
+    let messaging = messaging_configuration(&service, TREE_COUNTRY, t(0));
     save(
         store,
         vec![
@@ -565,6 +633,8 @@ pub async fn tree<S: Store>(store: &S, account: &Sid, name: &str) -> Tree {
             },
             Change::InsertWebhook(webhook.clone()),
             Change::InsertDelivery(delivery.clone()),
+            Change::InsertAttempt(attempt.clone()),
+            Change::InsertMessagingConfiguration(messaging.clone()),
         ],
     )
     .await;
@@ -581,6 +651,8 @@ pub async fn tree<S: Store>(store: &S, account: &Sid, name: &str) -> Tree {
         bucket,
         webhook,
         delivery,
+        attempt,
+        messaging,
     }
 }
 

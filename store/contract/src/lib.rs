@@ -107,7 +107,14 @@ macro_rules! __contract_list {
             webhooks_page_in_creation_order,
             sweep_expires_and_purges,
             sweep_purges_finished_deliveries,
-                );
+            attempts_persist_in_creation_order,
+            attempts_are_claimed_when_queued_due_and_unleased,
+            attempt_outcomes_see_the_verification_and_save_atomically,
+            attempt_outcome_race,
+            sweep_purges_old_attempts,
+            messaging_configurations_persist,
+            attempt_payloads_are_sealed_values,
+        );
     };
 }
 

@@ -40,6 +40,11 @@ const ACROSS_ACCOUNTS: &[(&[&str], &str)] = &[
     (&["DELETE FROM factor_creations WHERE time <= $1"], "purge"),
     (&["DELETE FROM webhook_deliveries WHERE status != 'pending' AND date_done <= $1"], "purge"),
     (&["WITH ranked AS (", "FOR UPDATE OF d SKIP LOCKED"], "claiming due webhook deliveries"),
+    (&["DELETE FROM attempts WHERE date_created < $1"], "purge"),
+    (
+        &["WITH chosen AS (", "FROM attempts WHERE status = 'queued'", "FOR UPDATE SKIP LOCKED"],
+        "claiming due send attempts (any account's queued attempt may be due)",
+    ),
     // Operators' views (the command line), of every account when none is named.
     (&["FROM webhook_deliveries WHERE status = 'failed' ORDER BY id DESC LIMIT $1"], "failed deliveries, all accounts"),
     (&["FROM outbox ORDER BY seq DESC LIMIT $1"], "the outbox, all accounts"),

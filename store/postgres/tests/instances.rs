@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use verifyd_core::store::{Change, Claim, Decision, Store, StoreError, Sweep};
 use verifyd_models::WebhookStatus;
-use verifyd_store_contract::fixtures::{delivery, save, t, tenant, webhook};
+use verifyd_store_contract::fixtures::{attempt_claim, delivery, save, send_attempt, t, tenant, verification, webhook};
 use verifyd_store_postgres::{PostgresOptions, PostgresStore, ScratchSchema};
 
 async fn instance(schema: &ScratchSchema) -> PostgresStore {
@@ -52,7 +52,7 @@ async fn instances_starting_together_apply_each_migration_once() {
     let client = raw(&schema).await;
     let versions: Vec<i64> =
         client.query("SELECT version FROM verifyd_schema", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, [1], "one row, the newest version");
+    assert_eq!(versions, [2], "one row, the newest version");
     let tables: i64 = client
         .query_one("SELECT COUNT(*) FROM pg_tables WHERE schemaname = $1", &[&schema.name()])
         .await
@@ -70,7 +70,7 @@ async fn a_schema_newer_than_the_binary_is_refused() {
         panic!("a newer schema was accepted");
     };
     let message = error.to_string();
-    assert!(message.contains("schema version 99, newer than this verifyd knows (1); upgrade verifyd"), "{message}");
+    assert!(message.contains("schema version 99, newer than this verifyd knows (2); upgrade verifyd"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,6 +112,64 @@ async fn each_delivery_is_claimed_by_one_instance() {
     let distinct: BTreeSet<String> = claimed.iter().cloned().collect();
     assert_eq!(distinct.len(), claimed.len(), "a delivery was claimed twice");
     assert_eq!(distinct, uuids, "every due delivery was claimed");
+}
+
+/// Two instances claiming queued attempts at once never take the same one, and between them
+/// take every one that is due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_attempt_is_claimed_by_one_instance() {
+    let schema = scratch!();
+    let (a, b) = (Arc::new(instance(&schema).await), Arc::new(instance(&schema).await));
+    let mut sids = BTreeSet::new();
+    for n in 0..8 {
+        let tenant = tenant(&*a, &format!("t{n}")).await;
+        let v = verification(&tenant.service, "+15550000001", t(0));
+        let attempts: Vec<_> = (0..25).map(|i| send_attempt(&v, t(i))).collect();
+        sids.extend(attempts.iter().map(|x| x.sid.clone()));
+        let mut changes = vec![Change::InsertVerification(v)];
+        changes.extend(attempts.into_iter().map(Change::InsertAttempt));
+        save(&*a, changes).await;
+    }
+    let mut claimed = Vec::new();
+    loop {
+        let claim = attempt_claim(t(100), t(160), 30);
+        let (x, y) = tokio::join!(a.claim_attempts(claim), b.claim_attempts(claim));
+        let (x, y) = (x.unwrap(), y.unwrap());
+        if x.is_empty() && y.is_empty() {
+            break;
+        }
+        claimed.extend(x.into_iter().chain(y).map(|x| x.sid));
+    }
+    let distinct: BTreeSet<_> = claimed.iter().cloned().collect();
+    assert_eq!(distinct.len(), claimed.len(), "an attempt was claimed twice");
+    assert_eq!(distinct, sids, "every due attempt was claimed");
+}
+
+/// A database of the previous schema version (before send attempts and messaging
+/// configurations) is brought up to date at start, its rows kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_the_previous_version_is_migrated() {
+    let schema = scratch!();
+    let first = instance(&schema).await;
+    let tenant = tenant(&first, "t").await;
+    first.close();
+    drop(first);
+    raw(&schema)
+        .await
+        .batch_execute("DROP TABLE attempts, messaging_configurations; UPDATE verifyd_schema SET version = 1")
+        .await
+        .unwrap();
+    let store = instance(&schema).await;
+    assert_eq!(
+        store.service(tenant.sid(), &tenant.service.sid).await.unwrap().map(|s| s.sid),
+        Some(tenant.service.sid.clone())
+    );
+    let v = verification(&tenant.service, "+15550000001", t(0));
+    let attempt = send_attempt(&v, t(0));
+    save(&store, vec![Change::InsertVerification(v), Change::InsertAttempt(attempt.clone())]).await;
+    assert_eq!(store.attempt(tenant.sid(), &attempt.sid).await.unwrap(), Some(attempt));
+    let version: i64 = raw(&schema).await.query_one("SELECT version FROM verifyd_schema", &[]).await.unwrap().get(0);
+    assert_eq!(version, 2);
 }
 
 /// An instance that dies after claiming (its lease never finished) leaves the delivery to
@@ -166,6 +224,7 @@ async fn every_instance_can_sweep_at_once() {
         creations_before: t(0),
         windows_over: t(0),
         deliveries_before: t(0),
+        attempts_before: t(0),
     };
     let runs: Vec<_> = stores
         .iter()

@@ -415,6 +415,51 @@ const MIGRATIONS: &[&str] = &[
                                  AND v.account_sid = g.account_sid);
     DELETE FROM guesses WHERE kind = 'to';
     ",
+    // 13: send attempts (each message a verification sends, with its outcome) and messaging
+    // configurations (a service's Messaging Service per country). A claim finds queued
+    // attempts by due time across accounts (`attempts_due`, only the queued few); an outcome
+    // counts the other attempts of its verification (`attempts_by_verification`); the purge
+    // deletes by age (`attempts_by_date`). `payload_sealed` (the message and its code, sealed
+    // by core) is kept only while the attempt is queued.
+    r"
+    CREATE TABLE attempts (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        verification_sid TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        to_addr TEXT NOT NULL,
+        country TEXT,
+        locale TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        status TEXT NOT NULL,
+        message_id TEXT,
+        error TEXT,
+        tries INTEGER NOT NULL,
+        due_at INTEGER NOT NULL,
+        leased_until INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        payload_sealed BLOB,
+        date_created INTEGER NOT NULL,
+        date_updated INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX attempts_due ON attempts(due_at, seq) WHERE status = 'queued';
+    CREATE INDEX attempts_by_verification ON attempts(verification_sid, seq);
+    CREATE INDEX attempts_by_service ON attempts(service_sid);
+    CREATE INDEX attempts_by_date ON attempts(date_created);
+
+    CREATE TABLE messaging_configurations (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        country TEXT NOT NULL,
+        messaging_service_sid TEXT NOT NULL,
+        date_created INTEGER NOT NULL,
+        date_updated INTEGER NOT NULL,
+        UNIQUE (account_sid, service_sid, country)
+    ) STRICT;
+    ",
 ];
 
 /// The version whose migration seals webhook deliveries (tests start from the one before).
@@ -797,6 +842,38 @@ mod tests {
             .unwrap();
         assert_eq!((url, details), (None, None), "no plaintext is left");
         assert_eq!(webhook(&conn).webhook_url, Private::Sealed(format!("sealed {YW}").into_bytes()));
+    }
+
+    /// A database of version 12 (before send attempts) takes the new tables and keeps its rows;
+    /// the claim's query is served by its partial index.
+    #[test]
+    fn attempts_and_messaging_configurations_come_with_version_13() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 12).unwrap();
+        conn.execute(
+            "INSERT INTO services (sid, account_sid, settings, date_created, date_updated) VALUES ('VA1', 'AC1', '{}', 0, 0)",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let kept: String = conn.query_row("SELECT sid FROM services", [], |r| r.get(0)).unwrap();
+        assert_eq!(kept, "VA1");
+        for table in ["attempts", "messaging_configurations"] {
+            let n: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).unwrap();
+            assert_eq!(n, 0, "{table}");
+        }
+        let plan: Vec<String> = conn
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT seq FROM attempts WHERE status = 'queued' AND due_at <= ?1 \
+                 AND leased_until <= ?1 ORDER BY due_at, seq LIMIT ?2",
+            )
+            .unwrap()
+            .query_map([0, 10], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(plan.iter().any(|p| p.contains("attempts_due")), "{plan:?}");
+        assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "no sort: {plan:?}");
     }
 
     #[test]

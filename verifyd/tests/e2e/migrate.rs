@@ -13,7 +13,10 @@ use std::process::{Child, Command, Output, Stdio};
 
 use futures_util::TryStreamExt as _;
 use serde_json::Value;
-use verifyd_core::store::Cell;
+use verifyd_core::Store as _;
+use verifyd_core::domain::messaging::MessagingConfiguration;
+use verifyd_core::domain::sending::{Attempt, SendStatus};
+use verifyd_core::store::{Cell, Change};
 use verifyd_models::*;
 use verifyd_runtime::{HttpUrl, Sid};
 use verifyd_store_postgres::{ScratchSchema, TABLES};
@@ -142,7 +145,7 @@ async fn build() -> Source {
 
     set_time(&server, real - 120);
     // Verifications: pending, approved, and one with a failed check.
-    server.client.create_verification(&start(&va, PENDING_TO, VerificationChannel::Sms)).await.unwrap();
+    let pending = server.client.create_verification(&start(&va, PENDING_TO, VerificationChannel::Sms)).await.unwrap();
     let pending_code = server.code_for(PENDING_TO).await;
     let approved = "+15017120002";
     server.client.create_verification(&start(&va, approved, VerificationChannel::Sms)).await.unwrap();
@@ -191,6 +194,52 @@ async fn build() -> Source {
     let (services, factors, webhooks) = listed(&server.client, &va).await;
     assert!(services.len() >= 2 && factors.len() >= 2 && webhooks.len() >= 2, "lists of several pages");
     let dir = server.stop().await;
+
+    // Send attempts and messaging configurations: no operation of the API makes them yet, so
+    // the store writes them, as the server would (a queued attempt with its sealed payload, a
+    // sent one without).
+    let store = SqliteStore::open(&dir.path().join("verifyd.db")).expect("open the SQLite database");
+    let account = Sid::parse(ACCOUNT).expect("a SID");
+    let at = verifyd_runtime::Timestamp::from_unix(real - 120).expect("in range");
+    let attempt = |status: SendStatus, payload: Option<Vec<u8>>| Attempt {
+        sid: verifyd_core::ids::new_sid(verifyd_core::ids::prefix::ATTEMPT),
+        account_sid: account.clone(),
+        service_sid: va.clone(),
+        verification_sid: pending.sid.clone(),
+        channel: VerificationChannel::Sms,
+        to: PENDING_TO.to_owned(),
+        country: Some("US".to_owned()),
+        locale: "en".to_owned(),
+        provider: "gateway".to_owned(),
+        status,
+        message_id: (status == SendStatus::Sent).then(|| "SM1".to_owned()),
+        error: None,
+        tries: 1,
+        due_at: at,
+        leased_until: at.plus_seconds(60),
+        expires_at: at.plus_seconds(600),
+        payload_sealed: payload,
+        date_created: at,
+        date_updated: at,
+    };
+    let configuration = MessagingConfiguration {
+        seq: 0,
+        account_sid: account.clone(),
+        service_sid: va.clone(),
+        country: "all".to_owned(),
+        messaging_service_sid: "MG0123456789abcdef0123456789abcdef".to_owned(),
+        date_created: at,
+        date_updated: at,
+    };
+    store
+        .save(vec![
+            Change::InsertAttempt(attempt(SendStatus::Queued, Some(vec![1, 2, 3]))),
+            Change::InsertAttempt(attempt(SendStatus::Sent, None)),
+            Change::InsertMessagingConfiguration(configuration),
+        ])
+        .await
+        .expect("save attempts and a configuration");
+    store.close();
     Source { dir, master_key, service: va, pending_code, totp, api_key, other_account, services, factors, webhooks }
 }
 

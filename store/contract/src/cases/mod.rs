@@ -9,6 +9,7 @@ mod guessing;
 mod limits;
 mod paging;
 mod races;
+mod sending;
 mod services;
 mod sweep;
 mod tenancy;
@@ -23,6 +24,7 @@ pub use guessing::*;
 pub use limits::*;
 pub use paging::*;
 pub use races::*;
+pub use sending::*;
 pub use services::*;
 pub use sweep::*;
 pub use tenancy::*;
@@ -36,7 +38,7 @@ use verifyd_core::store::{
 use verifyd_models::FactorType;
 use verifyd_runtime::Sid;
 
-use crate::fixtures::{TREE_IDENTITY, TREE_TO, TREE_VALUE, Tree, all, send_key, t};
+use crate::fixtures::{TREE_COUNTRY, TREE_IDENTITY, TREE_TO, TREE_VALUE, Tree, all, send_key, t};
 
 /// Every challenge, whatever its factor and status.
 pub(crate) fn any_challenge() -> ChallengeFilter {
@@ -82,6 +84,16 @@ pub(crate) async fn tree_presence<S: Store>(store: &S, tree: &Tree, account: &Si
         )
         .await
         .unwrap();
+    let messaging = verifyd_core::store::MessagingConfigurationKey {
+        account: account.clone(),
+        service: service.clone(),
+        country: TREE_COUNTRY.into(),
+    };
+    let attempt = store.with_attempt(account, &tree.attempt.sid, |s| Decision::nothing(s.is_some())).await.unwrap();
+    let configured = store
+        .with_messaging_configuration(messaging.clone(), |s| Decision::nothing(s.flatten().is_some()))
+        .await
+        .unwrap();
     vec![
         ("service", store.service(account, service).await.unwrap().is_some()),
         ("service listed", store.list_services(account, all()).await.unwrap().iter().any(|s| s.sid == *service)),
@@ -118,6 +130,15 @@ pub(crate) async fn tree_presence<S: Store>(store: &S, tree: &Tree, account: &Si
                 .unwrap()
                 .iter()
                 .any(|d| d.uuid == tree.delivery.uuid),
+        ),
+        ("attempt", store.attempt(account, &tree.attempt.sid).await.unwrap().is_some()),
+        ("attempt with its state", attempt),
+        ("attempts of the verification", !store.attempts_of(account, &tree.verification.sid).await.unwrap().is_empty()),
+        ("messaging configuration", store.messaging_configuration(&messaging).await.unwrap().is_some()),
+        ("messaging configuration to decide on", configured),
+        (
+            "messaging configurations listed",
+            !store.list_messaging_configurations(account, service, all()).await.unwrap().is_empty(),
         ),
     ]
 }

@@ -3,7 +3,8 @@ use verifyd_core::ids::{new_sid, prefix};
 use verifyd_core::store::{Change, Decision, Store, VerificationAt};
 
 use super::{differing, tree_presence};
-use crate::fixtures::{account, all, claim, save, t, tenant, tree};
+use crate::fixtures::{account, all, attempt_claim, claim, save, t, tenant, tree};
+use verifyd_runtime::Sid;
 
 /// InsertService and UpdateService read back; DeleteService removes the service; a service
 /// not found loads nothing.
@@ -74,4 +75,7 @@ pub async fn delete_service_removes_everything_under_it<S: Store>(store: S) {
     let claimed = store.claim_deliveries(claim(t(1000), t(1060), 100)).await.unwrap();
     let uuids: Vec<&str> = claimed.iter().map(|d| d.uuid.as_str()).collect();
     assert_eq!(uuids, [kept.delivery.uuid.as_str()], "the deleted service's pending deliveries are gone");
+    let claimed = store.claim_attempts(attempt_claim(t(1000), t(1060), 100)).await.unwrap();
+    let sids: Vec<&Sid> = claimed.iter().map(|a| &a.sid).collect();
+    assert_eq!(sids, [&kept.attempt.sid], "the deleted service's queued attempts are gone");
 }

@@ -91,11 +91,19 @@ pub async fn sweep_expires_and_purges<S: Store>(store: S) {
         creations_before: t(100),
         windows_over: t(500),
         deliveries_before: t(500),
+        attempts_before: t(0),
     };
     let swept = store.sweep(bounds).await.unwrap();
     assert_eq!(
         swept,
-        Swept { expired: 2, purged_messages: 2, expired_challenges: 2, purged_factors: 2, purged_deliveries: 0 }
+        Swept {
+            expired: 2,
+            purged_messages: 2,
+            expired_challenges: 2,
+            purged_factors: 2,
+            purged_deliveries: 0,
+            purged_attempts: 0
+        }
     );
 
     for v in [&v_old, &v_edge] {
@@ -156,7 +164,7 @@ pub async fn sweep_expires_and_purges<S: Store>(store: S) {
 }
 
 /// Every bound of a sweep but the deliveries' at the start of time: nothing else to sweep.
-fn deliveries_only(before: Timestamp) -> Sweep {
+pub(crate) fn deliveries_only(before: Timestamp) -> Sweep {
     Sweep {
         expire_verifications: t(-1_000_000),
         expire_challenges: t(-1_000_000),
@@ -166,6 +174,7 @@ fn deliveries_only(before: Timestamp) -> Sweep {
         creations_before: t(-1_000_000),
         windows_over: t(-1_000_000),
         deliveries_before: before,
+        attempts_before: t(-1_000_000),
     }
 }
 

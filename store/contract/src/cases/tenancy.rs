@@ -3,14 +3,16 @@
 
 use verifyd_core::domain::rate_limit::Window;
 use verifyd_core::store::{
-    ChallengeKey, Change, Decision, EntityKey, FactorKey, NewFactorKey, RateLimitKey, Store, VerificationAt,
+    ChallengeKey, Change, Decision, EntityKey, FactorKey, MessagingConfigurationKey, NewFactorKey, RateLimitKey, Store,
+    VerificationAt,
 };
 use verifyd_models::{ChallengeStatus, FactorType, VerificationStatus, WebhookStatus};
 use verifyd_runtime::Sid;
 
 use super::{differing, tree_presence};
 use crate::fixtures::{
-    TREE_IDENTITY, TREE_TO, TREE_VALUE, Tree, account, all, api_key, claim, save, send_key, t, tenant, tree,
+    TREE_COUNTRY, TREE_IDENTITY, TREE_TO, TREE_VALUE, Tree, account, all, api_key, claim, save, send_key, t, tenant,
+    tree,
 };
 
 /// Two accounts, each with a full tree under a service of its own, and the first's API key.
@@ -110,6 +112,13 @@ pub async fn operations_are_scoped_to_the_account<S: Store>(store: S) {
     loaded.push(("with_buckets", store.with_buckets(limit, |r| Decision::nothing(r.is_some())).await));
     loaded.push(("with_webhooks", store.with_webhooks(&b, &service, |w| Decision::nothing(w.is_some())).await));
     loaded.push(("with_api_key", store.with_api_key(&b, &key, |k| Decision::nothing(k.is_some())).await));
+    loaded.push(("with_attempt", store.with_attempt(&b, &ta.attempt.sid, |a| Decision::nothing(a.is_some())).await));
+    let messaging =
+        MessagingConfigurationKey { account: b.clone(), service: service.clone(), country: TREE_COUNTRY.into() };
+    loaded.push((
+        "with_messaging_configuration",
+        store.with_messaging_configuration(messaging, |m| Decision::nothing(m.is_some())).await,
+    ));
     let leaked: Vec<&str> = loaded.iter().filter(|(_, r)| !matches!(r, Ok(false))).map(|(w, _)| *w).collect();
     assert!(leaked.is_empty(), "loaded something (or failed) with another account's SID: {leaked:?}");
 }
@@ -143,7 +152,20 @@ pub async fn changes_are_scoped_to_the_account<S: Store>(store: S) {
     let mut webhook = ta.webhook.clone();
     webhook.account_sid = b.clone();
     webhook.status = WebhookStatus::Disabled;
+    let mut attempt = ta.attempt.clone();
+    attempt.account_sid = b.clone();
+    attempt.failed("hijacked".into(), t(12));
+    let mut messaging = ta.messaging.clone();
+    messaging.account_sid = b.clone();
+    messaging.messaging_service_sid = "MG-hijacked".into();
     let changes = vec![
+        Change::UpdateAttempt(attempt),
+        Change::UpdateMessagingConfiguration(messaging),
+        Change::DeleteMessagingConfiguration {
+            account: b.clone(),
+            service: ta.service.sid.clone(),
+            country: TREE_COUNTRY.into(),
+        },
         Change::UpdateService(service),
         Change::UpdateVerification(verification),
         Change::UpdateFactor(factor),
@@ -208,6 +230,14 @@ async fn tree_values<S: Store>(store: &S, ta: &Tree) -> Vec<(&'static str, Strin
             format!("{:?}", store.access_token(a, &ta.service.sid, &ta.token.sid).await.unwrap().map(|t| t.used)),
         ),
         ("deliveries", format!("{deliveries:?}")),
+        ("attempt", format!("{:?}", store.attempt(a, &ta.attempt.sid).await.unwrap().map(|x| (x.status, x.error)))),
+        (
+            "messaging configuration",
+            format!(
+                "{:?}",
+                store.list_messaging_configurations(a, &ta.service.sid, crate::fixtures::all()).await.unwrap()
+            ),
+        ),
     ]
 }
 
