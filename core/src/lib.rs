@@ -62,6 +62,8 @@ pub struct CoreConfig {
     pub guess_lockout: i64,
     /// Seconds finished webhook deliveries are kept (operators list the failed ones).
     pub webhook_retention: i64,
+    /// The message templates: the bundled ones and the operator's.
+    pub templates: Arc<domain::template::Templates>,
 }
 
 impl CoreConfig {
@@ -73,6 +75,7 @@ impl CoreConfig {
             guess_limit: domain::guessing::DEFAULT_CEILING,
             guess_lockout: domain::guessing::DEFAULT_LOCKOUT,
             webhook_retention: 604_800,
+            templates: Arc::new(domain::template::Templates::bundled()),
         }
     }
 

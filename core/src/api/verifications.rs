@@ -12,7 +12,7 @@ use verifyd_models::{
 };
 use verifyd_runtime::{Sid, Timestamp};
 
-use crate::domain::message::{MessageTemplate, render, resolve_locale};
+use crate::domain::template::{RenderInput, Templates, country_of_number, render, resolve_locale};
 use crate::domain::outbox::{OutboxChannel, SealedMessage};
 use crate::domain::verification::{
     CheckOutcome, Destination, FinishOutcome, NewVerification, SendAttempt, SendRefusal, Verification, generate_code,
@@ -46,17 +46,44 @@ fn metered_values(rate_limits: Option<serde_json::Map<String, serde_json::Value>
         .collect()
 }
 
+/// What a verification's message says, except the code (a re-send repeats the code its
+/// verification keeps, so the code is filled in last).
+struct MessageSpec {
+    templates: Arc<Templates>,
+    /// A supported locale (see [`resolve_locale`]).
+    locale: String,
+    /// `CustomFriendlyName`, or the service's friendly name.
+    friendly_name: String,
+    do_not_share_warning: bool,
+    channel: VerificationChannel,
+}
+
 /// A message with its code, sealed for the outbox.
 fn sealed_message(
     keys: &Keys,
     verification: &Verification,
-    template: &MessageTemplate,
+    template: &MessageSpec,
     code: &str,
     sid: Sid,
     now: Timestamp,
-) -> SealedMessage {
-    let body = render(template, code);
-    SealedMessage {
+) -> Result<SealedMessage, CoreError> {
+    // An SNA verification sends nothing; its outbox record reads as an SMS would.
+    let channel = match template.channel {
+        VerificationChannel::Sna => VerificationChannel::Sms,
+        channel => channel,
+    };
+    let custom = std::collections::BTreeMap::new();
+    let input = RenderInput {
+        channel,
+        locale: &template.locale,
+        friendly_name: &template.friendly_name,
+        code,
+        ttl_minutes: u32::try_from(crate::domain::verification::LIFETIME / 60).unwrap_or(10),
+        do_not_share_warning: template.do_not_share_warning,
+        custom: &custom,
+    };
+    let body = render(template.templates.default(), &input).map_err(|e| CoreError::Internal(e.to_string()))?.text;
+    Ok(SealedMessage {
         body_sealed: keys.seal(SealContext::MessageBody(&sid), body.as_bytes()),
         code_sealed: Some(keys.seal(SealContext::MessageCode(&sid), code.as_bytes())),
         sid,
@@ -67,7 +94,7 @@ fn sealed_message(
         channel: OutboxChannel::Verification(template.channel),
         locale: template.locale.clone(),
         date_created: now,
-    }
+    })
 }
 
 /// How a send ended, as the API reports it.
@@ -185,8 +212,9 @@ impl<S: Store> VerificationsApi for Core<S> {
         } else {
             (None, None)
         };
-        let template = MessageTemplate {
-            locale: resolve_locale(r.locale.as_deref()),
+        let template = MessageSpec {
+            templates: Arc::clone(&self.config.templates),
+            locale: resolve_locale(r.locale.as_deref(), country_of_number(&to)),
             friendly_name: r.custom_friendly_name.unwrap_or_else(|| settings.friendly_name.clone()),
             do_not_share_warning: settings.do_not_share_warning_enabled,
             channel: r.channel,
@@ -256,14 +284,11 @@ impl<S: Store> VerificationsApi for Core<S> {
                     }
                 };
                 // The message is saved with the verification: no send without its record.
-                changes.push(Change::InsertMessage(sealed_message(
-                    &keys,
-                    &verification,
-                    &template,
-                    &code,
-                    message_sid,
-                    now,
-                )));
+                let message = match sealed_message(&keys, &verification, &template, &code, message_sid, now) {
+                    Ok(message) => message,
+                    Err(e) => return Decision::nothing(Sending::Failed(e)),
+                };
+                changes.push(Change::InsertMessage(message));
                 Decision::save(changes, Sending::Sent(Box::new(verification)))
             })
             .await?;

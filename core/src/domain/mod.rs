@@ -11,11 +11,11 @@ pub mod challenge;
 pub mod factor;
 pub mod guessing;
 pub mod keyring;
-pub mod message;
 pub mod outbox;
 pub mod private;
 pub mod rate_limit;
 pub mod service;
+pub mod template;
 pub mod verification;
 pub mod webhook;
 
