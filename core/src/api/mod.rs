@@ -21,6 +21,7 @@ mod outbox;
 mod push;
 mod rate_limits;
 mod services;
+mod templates;
 mod verifications;
 pub(crate) mod webhooks;
 
