@@ -48,7 +48,7 @@ pub const DEFAULT_DATABASE_TIMEOUT_SECONDS: u64 = 10;
 pub const DATABASE_TIMEOUT_RANGE: RangeInclusive<u64> = 1..=300;
 
 /// The environment variables read by [`Config::load`], in the order they are checked.
-pub const ENV_VARS: [&str; 16] = [
+pub const ENV_VARS: [&str; 17] = [
     "VERIFYD_LISTEN",
     "VERIFYD_DATABASE_URL",
     "VERIFYD_PUBLIC_URL",
@@ -65,6 +65,7 @@ pub const ENV_VARS: [&str; 16] = [
     "VERIFYD_WEBHOOK_RETENTION_SECONDS",
     "VERIFYD_DATABASE_POOL_SIZE",
     "VERIFYD_DATABASE_TIMEOUT_SECONDS",
+    "VERIFYD_TEMPLATES_DIR",
 ];
 
 /// The validated configuration of one server process.
@@ -103,6 +104,9 @@ pub struct Config {
     /// PostgreSQL: how long one operation may take in all (a connection, its statements,
     /// its commit) before its request answers 503.
     pub database_timeout_seconds: u64,
+    /// A directory of the operator's message templates (`*.toml`), read at start; without
+    /// it, the bundled templates alone.
+    pub templates_dir: Option<PathBuf>,
 }
 
 /// The storage backend and where it is.
@@ -173,6 +177,7 @@ impl Default for Config {
             webhook_retention_seconds: DEFAULT_WEBHOOK_RETENTION_SECONDS,
             database_pool_size: DEFAULT_DATABASE_POOL_SIZE,
             database_timeout_seconds: DEFAULT_DATABASE_TIMEOUT_SECONDS,
+            templates_dir: None,
         }
     }
 }
@@ -345,6 +350,13 @@ impl Config {
                 .filter(|n| DATABASE_TIMEOUT_RANGE.contains(n))
                 .ok_or_else(|| s.invalid(DATABASE_TIMEOUT_EXPECTED))?;
         }
+        if let Some(s) = sources.take("templates_dir", "VERIFYD_TEMPLATES_DIR") {
+            let dir = s.text(TEMPLATES_DIR_EXPECTED)?.trim();
+            if dir.is_empty() {
+                return Err(s.invalid(TEMPLATES_DIR_EXPECTED));
+            }
+            config.templates_dir = Some(PathBuf::from(dir));
+        }
         Ok(config)
     }
 }
@@ -367,6 +379,7 @@ impl fmt::Debug for Config {
             .field("webhook_retention_seconds", &self.webhook_retention_seconds)
             .field("database_pool_size", &self.database_pool_size)
             .field("database_timeout_seconds", &self.database_timeout_seconds)
+            .field("templates_dir", &self.templates_dir)
             .finish()
     }
 }
@@ -440,6 +453,7 @@ const GUESS_LIMIT_EXPECTED: &str =
 const LOCKOUT_EXPECTED: &str = "expected a whole number of seconds from 60 to 604800";
 const POOL_SIZE_EXPECTED: &str = "expected a whole number of connections from 1 to 1000";
 const DATABASE_TIMEOUT_EXPECTED: &str = "expected a whole number of seconds from 1 to 300";
+const TEMPLATES_DIR_EXPECTED: &str = "expected the path of a directory of template files (*.toml)";
 
 /// The keys a configuration file may hold; anything else is an error naming it.
 #[derive(Deserialize, Default)]
@@ -461,6 +475,7 @@ struct FileConfig {
     webhook_retention_seconds: Option<toml::Value>,
     database_pool_size: Option<toml::Value>,
     database_timeout_seconds: Option<toml::Value>,
+    templates_dir: Option<toml::Value>,
 }
 
 impl FileConfig {
@@ -486,6 +501,7 @@ impl FileConfig {
             "webhook_retention_seconds" => self.webhook_retention_seconds.take(),
             "database_pool_size" => self.database_pool_size.take(),
             "database_timeout_seconds" => self.database_timeout_seconds.take(),
+            "templates_dir" => self.templates_dir.take(),
             _ => None,
         }
     }
@@ -860,6 +876,7 @@ mod tests {
             ("VERIFYD_OUTBOX_RETENTION_SECONDS", "3600"),
             ("VERIFYD_LOG", "info, verifyd=DEBUG"),
             ("VERIFYD_WEBHOOK_ALLOW", "localhost, 10.0.0.0/8,fd00::/8"),
+            ("VERIFYD_TEMPLATES_DIR", "/etc/verifyd/templates"),
         ])
         .unwrap();
         assert_eq!(config.listen, "0.0.0.0:9000".parse::<SocketAddr>().unwrap());
@@ -871,6 +888,7 @@ mod tests {
         assert_eq!(config.outbox_retention_seconds, 3600);
         assert_eq!(config.log, "info,verifyd=debug");
         assert_eq!(config.webhook_allow, ["localhost", "10.0.0.0/8", "fd00::/8"]);
+        assert_eq!(config.templates_dir, Some(PathBuf::from("/etc/verifyd/templates")));
     }
 
     #[test]
@@ -887,6 +905,7 @@ auth_token = "{TOKEN}"
 outbox_retention_seconds = 120
 log = "warn"
 webhook_allow = ["hooks.internal", "192.168.0.0/16"]
+templates_dir = "templates"
 "#
         );
         let (_file, result) = load_file(&text, &[]);
@@ -900,6 +919,7 @@ webhook_allow = ["hooks.internal", "192.168.0.0/16"]
         assert_eq!(config.outbox_retention_seconds, 120);
         assert_eq!(config.log, "warn");
         assert_eq!(config.webhook_allow, ["hooks.internal", "192.168.0.0/16"]);
+        assert_eq!(config.templates_dir, Some(PathBuf::from("templates")));
     }
 
     #[test]
@@ -1305,6 +1325,19 @@ webhook_allow = ["hooks.internal", "192.168.0.0/16"]
             let want = format!("{}: database_pool_size: expected a whole number", file.path().display());
             assert!(message.starts_with(&want), "{text}: {message}");
         }
+    }
+
+    #[test]
+    fn the_templates_dir_is_a_path_and_nothing_else() {
+        assert_eq!(load_env(&[]).unwrap().templates_dir, None);
+        let dir = load_env(&[("VERIFYD_TEMPLATES_DIR", " /srv/templates ")]).unwrap().templates_dir;
+        assert_eq!(dir, Some(PathBuf::from("/srv/templates")));
+        let message = err_env(&[("VERIFYD_TEMPLATES_DIR", "  ")]);
+        assert!(message.starts_with("VERIFYD_TEMPLATES_DIR: expected the path of a directory"), "{message}");
+        let (file, result) = load_file("templates_dir = 3\n", &[]);
+        let message = result.unwrap_err().to_string();
+        let want = format!("{}: templates_dir: expected the path of a directory", file.path().display());
+        assert!(message.starts_with(&want) && message.contains("a string, found integer"), "{message}");
     }
 
     #[test]
