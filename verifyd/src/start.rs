@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use verifyd_core::domain::template::{TemplateError, Templates};
 use verifyd_core::keys::{KeyError, Keys, MasterKey};
 use verifyd_core::store::{KeyCheck, StoreError};
-use verifyd_core::domain::template::{TemplateError, Templates};
 use verifyd_core::{Clock, Core, CoreConfig, CoreError, Credentials, Store, WebhookTransport};
 use verifyd_outbound::{AddressGuard, HttpTransport};
 use verifyd_store_postgres::{PostgresOptions, PostgresStore};

@@ -12,8 +12,8 @@ use verifyd_models::{
 };
 use verifyd_runtime::{Sid, Timestamp};
 
-use crate::domain::template::{RenderInput, Templates, country_of_number, render, resolve_locale};
 use crate::domain::outbox::{OutboxChannel, SealedMessage};
+use crate::domain::template::{RenderInput, Templates, country_of_number, render, resolve_locale};
 use crate::domain::verification::{
     CheckOutcome, Destination, FinishOutcome, NewVerification, SendAttempt, SendRefusal, Verification, generate_code,
     normalize_to, plan_send,

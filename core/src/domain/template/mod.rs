@@ -103,8 +103,14 @@ pub struct Translation {
 }
 
 /// What no template has: the translation of a template without any (none is built so).
-static NO_TRANSLATION: Translation =
-    Translation { text: String::new(), call_text: None, whatsapp_text: None, email_text: None, subject: None, html: None };
+static NO_TRANSLATION: Translation = Translation {
+    text: String::new(),
+    call_text: None,
+    whatsapp_text: None,
+    email_text: None,
+    subject: None,
+    html: None,
+};
 
 impl Template {
     /// The translation for `locale`, else the default one, with the locale it is in.

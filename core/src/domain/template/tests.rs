@@ -6,11 +6,7 @@ use super::*;
 
 const CHANNELS: [VerificationChannel; 4] = [Sms, Call, Email, Whatsapp];
 
-fn input<'a>(
-    channel: VerificationChannel,
-    locale: &'a str,
-    custom: &'a BTreeMap<String, String>,
-) -> RenderInput<'a> {
+fn input<'a>(channel: VerificationChannel, locale: &'a str, custom: &'a BTreeMap<String, String>) -> RenderInput<'a> {
     RenderInput {
         channel,
         locale,
@@ -110,7 +106,10 @@ fn the_bundled_texts_read_as_before() {
         "Your Acme verification code is: 482913.\n\n\
          This code expires in 10 minutes. If you did not ask for it, you can ignore this email."
     );
-    assert_eq!(text(Email, "ja"), "Acmeの認証コードは 482913 です。\n\nこのコードの有効期限は10分です。お心当たりのない場合は、このメールを破棄してください。");
+    assert_eq!(
+        text(Email, "ja"),
+        "Acmeの認証コードは 482913 です。\n\nこのコードの有効期限は10分です。お心当たりのない場合は、このメールを破棄してください。"
+    );
     // A locale the template lacks (none here: every supported one is bundled) is English.
     assert_eq!(text(Sms, "sv"), text(Sms, "en"));
 }
@@ -216,10 +215,7 @@ fn a_call_speaks_no_digit_before_the_code() {
     assert_eq!(render(&template, &sms).unwrap().text, "Acme 24: 1203, valid 10 minutes.");
     // The bundled call text too.
     let bundled = Templates::bundled();
-    assert_eq!(
-        render(bundled.default(), &call).unwrap().text,
-        "Your Acme verification code is: 1, 2, 0, 3."
-    );
+    assert_eq!(render(bundled.default(), &call).unwrap().text, "Your Acme verification code is: 1, 2, 0, 3.");
 }
 
 #[test]
