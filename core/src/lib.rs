@@ -68,6 +68,8 @@ pub struct CoreConfig {
     pub providers: provider::Providers,
     /// How long a start waits for its message's first delivery outcome.
     pub delivery_wait: std::time::Duration,
+    /// The message templates: the bundled ones and the operator's.
+    pub templates: Arc<domain::template::Templates>,
 }
 
 impl CoreConfig {
@@ -82,6 +84,7 @@ impl CoreConfig {
             attempt_retention: 90 * domain::DAY,
             providers: provider::Providers::outbox(),
             delivery_wait: std::time::Duration::from_millis(3000),
+            templates: Arc::new(domain::template::Templates::bundled()),
         }
     }
 

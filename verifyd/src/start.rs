@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use verifyd_core::domain::template::{TemplateError, Templates};
 use verifyd_core::keys::{KeyError, Keys, MasterKey};
 use verifyd_core::store::{KeyCheck, StoreError};
 use verifyd_core::{Clock, Core, CoreConfig, CoreError, Credentials, Store, WebhookTransport};
@@ -57,6 +58,11 @@ pub enum StartError {
     TargetNotEmpty { database: String },
     #[error("cannot copy the table {table} from {from} to {to}: {source}; the target keeps nothing of the copy")]
     Copy { table: &'static str, from: String, to: String, source: StoreError },
+    #[error(
+        "{0}; fix the file or move it out of the templates directory (VERIFYD_TEMPLATES_DIR or templates_dir in \
+         the file)"
+    )]
+    Templates(#[from] TemplateError),
     #[error("{0}")]
     Transport(String),
     #[error("{0}")]
@@ -237,6 +243,16 @@ impl Opening<'_> {
         transport: Arc<dyn WebhookTransport>,
     ) -> Result<Started<S>, StartError> {
         let Opening { config, database, keys, key_file, key_created } = self;
+        let templates = match &config.templates_dir {
+            Some(dir) => match Templates::load(dir) {
+                Ok(templates) => templates,
+                Err(e) => {
+                    store.close();
+                    return Err(e.into());
+                }
+            },
+            None => Templates::bundled(),
+        };
         let core_config = CoreConfig {
             public_url: config.public_url.clone(),
             dev: config.dev,
@@ -246,6 +262,7 @@ impl Opening<'_> {
             webhook_retention: i64::try_from(config.webhook_retention_seconds).unwrap_or(604_800),
             providers: config.delivery.providers().map_err(StartError::Delivery)?,
             delivery_wait: config.delivery.wait(),
+            templates: Arc::new(templates),
             ..CoreConfig::new(config.public_url.clone())
         };
         let core = match Core::new(store, keys, clock, core_config, transport) {

@@ -283,6 +283,9 @@ refused! {
         create_access_token: CreateAccessTokenRequest => AccessToken;
         fetch_access_token: FetchAccessTokenRequest => AccessToken;
     }
+    impl TemplatesApi {
+        list_verification_template: ListVerificationTemplateRequest => ListVerificationTemplateResponse;
+    }
     impl WebhooksApi {
         list_webhooks: ListWebhooksRequest => WebhookList;
         create_webhook: CreateWebhookRequest => Webhook;

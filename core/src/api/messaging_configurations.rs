@@ -67,9 +67,7 @@ impl<S: Store> MessagingConfigurationsApi for Core<S> {
             .with_messaging_configuration(key, move |found| match found {
                 None => Decision::nothing(Err(CoreError::not_found(super::services::path(&service)))),
                 Some(Some(_)) => Decision::nothing(Err(CoreError::MessagingConfigurationExists)),
-                Some(None) => {
-                    Decision::save(vec![Change::InsertMessagingConfiguration(created.clone())], Ok(created))
-                }
+                Some(None) => Decision::save(vec![Change::InsertMessagingConfiguration(created.clone())], Ok(created)),
             })
             .await;
         let saved = match saved {

@@ -16,12 +16,13 @@ mod challenges;
 mod entities;
 mod factors;
 mod health;
-mod messaging_configurations;
 pub mod master_keys;
+mod messaging_configurations;
 mod outbox;
 mod push;
 mod rate_limits;
 mod services;
+mod templates;
 mod verifications;
 pub(crate) mod webhooks;
 

@@ -29,6 +29,14 @@ fn check_friendly_name(name: &str, field: InvalidParameter) -> Result<(), CoreEr
 
 impl<S: Store> Core<S> {
     /// The service of this account, or 404.
+    /// A `DefaultTemplateSid` must name a template of this server.
+    fn check_template(&self, sid: Option<&Sid>, field: InvalidParameter) -> Result<(), CoreError> {
+        match sid {
+            Some(sid) if self.config.templates.get(sid).is_none() => Err(field.into()),
+            _ => Ok(()),
+        }
+    }
+
     pub(crate) async fn service_of(&self, principal: &Principal, sid: &Sid) -> Result<Service, CoreError> {
         self.store.service(principal.account_sid(), sid).await?.ok_or_else(|| CoreError::not_found(path(sid)))
     }
@@ -88,6 +96,7 @@ impl<S: Store> ServicesApi for Core<S> {
         r: CreateServiceRequest,
     ) -> Result<Reply<VerifyService>, CoreError> {
         check_friendly_name(&r.friendly_name, CreateServiceField::FriendlyName.invalid())?;
+        self.check_template(r.default_template_sid.as_ref(), CreateServiceField::DefaultTemplateSid.invalid())?;
         let settings = ServiceSettings {
             code_length: r.code_length_or_default(),
             lookup_enabled: r.lookup_enabled_or_default(),
@@ -155,6 +164,7 @@ impl<S: Store> ServicesApi for Core<S> {
         if let Some(name) = &r.friendly_name {
             check_friendly_name(name, UpdateServiceField::FriendlyName.invalid())?;
         }
+        self.check_template(r.default_template_sid.as_ref(), UpdateServiceField::DefaultTemplateSid.invalid())?;
         let sid = r.service_sid.clone();
         let now = self.clock.now();
         let change = move |s: &mut ServiceSettings| {

@@ -4,25 +4,27 @@
 use std::sync::Arc;
 use verifyd_server::{Reply, VerificationChecksApi, VerificationsApi};
 
+use std::collections::BTreeMap;
 use verifyd_models::{
     CreateVerificationCheckField, CreateVerificationCheckRequest, CreateVerificationField, CreateVerificationRequest,
     FetchVerificationRequest, UpdateVerificationRequest, Verification as VerificationBody, VerificationChannel,
     VerificationCheck, VerificationCheckSnaAttemptsErrorCodesItem, VerificationLookup,
     VerificationSendCodeAttemptsItem, VerificationSna, VerificationStatus, VerificationUpdateStatus,
 };
+
 use verifyd_runtime::{Sid, Timestamp};
 
-use crate::domain::message::{MessageTemplate, render, resolve_locale};
+use crate::background::sends::{FirstOutcome, Payload};
 use crate::domain::outbox::{OutboxChannel, SealedMessage};
+use crate::domain::sending::{Attempt, LEASE, SendStatus};
+use crate::domain::template::{RenderInput, Templates, render, resolve_locale};
 use crate::domain::verification::{
     CheckOutcome, Destination, FinishOutcome, NewVerification, SendAttempt, SendRefusal, Verification, generate_code,
     normalize_to, plan_send,
 };
-use crate::background::sends::{FirstOutcome, Payload};
-use crate::domain::sending::{Attempt, LEASE, SendStatus};
 use crate::ids::{new_sid, prefix};
-use crate::provider::RenderedMessage;
 use crate::keys::{Keys, SealContext, SecretKind};
+use crate::provider::RenderedMessage;
 use crate::store::{Change, Decision, SendKey, Store, VerificationAt};
 use crate::{Core, CoreError, Principal};
 
@@ -59,7 +61,48 @@ struct Send {
     message_sid: Sid,
     country: Option<String>,
     send_digits: Option<String>,
-    template: MessageTemplate,
+    message: MessageSpec,
+}
+
+/// What a verification's message says, except the code (a re-send repeats the code its
+/// verification keeps, so the code is filled in last).
+struct MessageSpec {
+    templates: Arc<Templates>,
+    /// The template chosen (`TemplateSid`, the service's `DefaultTemplateSid`, or the bundled
+    /// one); it exists in `templates`.
+    template: Sid,
+    /// A supported locale (see [`resolve_locale`]).
+    locale: String,
+    /// `CustomFriendlyName`, or the service's friendly name.
+    friendly_name: String,
+    do_not_share_warning: bool,
+    channel: VerificationChannel,
+    /// `TemplateCustomSubstitutions`.
+    custom: BTreeMap<String, String>,
+}
+
+impl MessageSpec {
+    /// The message with `code` in it. An SNA verification sends nothing: its outbox record
+    /// reads as an SMS would.
+    fn render(&self, code: &str) -> Result<RenderedMessage, crate::domain::template::RenderError> {
+        let channel = match self.channel {
+            VerificationChannel::Sna => VerificationChannel::Sms,
+            channel => channel,
+        };
+        let template = self.templates.get(&self.template).unwrap_or_else(|| self.templates.default());
+        render(
+            template,
+            &RenderInput {
+                channel,
+                locale: &self.locale,
+                friendly_name: &self.friendly_name,
+                code,
+                ttl_minutes: u32::try_from(crate::domain::verification::LIFETIME / 60).unwrap_or(10),
+                do_not_share_warning: self.do_not_share_warning,
+                custom: &self.custom,
+            },
+        )
+    }
 }
 
 impl Send {
@@ -73,13 +116,15 @@ impl Send {
         code: &str,
         now: Timestamp,
         changes: &mut Vec<Change>,
-    ) -> Option<Attempt> {
-        let message = RenderedMessage { text: render(&self.template, code), subject: None, html: None };
+    ) -> Result<Option<Attempt>, CoreError> {
+        // Rendered once before the operation with the new code: only a failure of the
+        // template itself could refuse it here.
+        let message = self.message.render(code).map_err(|e| CoreError::Internal(format!("rendering: {e}")))?;
         if self.provider.is_none() || self.to_outbox {
             changes.push(Change::InsertMessage(sealed_message(
                 keys,
                 verification,
-                &self.template,
+                &self.message,
                 &message.text,
                 code,
                 self.message_sid.clone(),
@@ -90,10 +135,10 @@ impl Send {
             account_sid: verification.account_sid.clone(),
             service_sid: verification.service_sid.clone(),
             verification_sid: verification.sid.clone(),
-            channel: self.template.channel,
+            channel: self.message.channel,
             to: verification.to.clone(),
             country: self.country,
-            locale: self.template.locale.clone(),
+            locale: self.message.locale.clone(),
             provider: self.provider.unwrap_or(OUTBOX).to_owned(),
             status: SendStatus::Sent,
             message_id: None,
@@ -111,7 +156,7 @@ impl Send {
             // Written to the outbox in this transaction: sent, and it cannot fail.
             attempt.message_id = Some(self.message_sid.to_string());
             changes.push(Change::InsertAttempt(attempt));
-            return None;
+            return Ok(None);
         }
         let payload = Payload { code: code.to_owned(), message, send_digits: self.send_digits };
         attempt.status = SendStatus::Queued;
@@ -119,7 +164,7 @@ impl Send {
         attempt.leased_until = now.plus_seconds(LEASE);
         attempt.payload_sealed = Some(payload.seal(keys, &attempt.sid));
         changes.push(Change::InsertAttempt(attempt.clone()));
-        Some(attempt)
+        Ok(Some(attempt))
     }
 }
 
@@ -130,7 +175,7 @@ const OUTBOX: &str = "outbox";
 fn sealed_message(
     keys: &Keys,
     verification: &Verification,
-    template: &MessageTemplate,
+    template: &MessageSpec,
     body: &str,
     code: &str,
     sid: Sid,
@@ -160,7 +205,74 @@ enum Sending {
     Failed(CoreError),
 }
 
+/// What a start asks of its message.
+struct MessageRequest<'a> {
+    template_sid: Option<Sid>,
+    custom: Option<serde_json::Map<String, serde_json::Value>>,
+    locale: Option<&'a str>,
+    /// The number's country, for the language when `Locale` is not given.
+    country: Option<&'a str>,
+    friendly_name: Option<String>,
+    channel: VerificationChannel,
+}
+
 impl<S: Store> Core<S> {
+    /// The message a start sends, checked by rendering it with `code`: an unknown
+    /// `TemplateSid` (or one that does not carry the channel) and a placeholder without a
+    /// value are refused before anything is saved.
+    fn message_spec(
+        &self,
+        service: &crate::domain::service::Service,
+        r: MessageRequest<'_>,
+        code: &str,
+    ) -> Result<MessageSpec, CoreError> {
+        let settings = &service.settings;
+        let templates = Arc::clone(&self.config.templates);
+        let template = match (r.template_sid, &settings.default_template_sid) {
+            (Some(sid), _) => match templates.get(&sid) {
+                Some(t) if t.supports(r.channel) || r.channel == VerificationChannel::Sna => t.sid.clone(),
+                _ => return Err(CreateVerificationField::TemplateSid.invalid().into()),
+            },
+            // The service's default, when the operator still has it and it carries the channel.
+            (None, Some(sid)) => match templates.get(sid) {
+                Some(t) if t.supports(r.channel) => t.sid.clone(),
+                _ => {
+                    tracing::warn!(service = %service.sid, template = %sid, "the service's DefaultTemplateSid is not available for this channel; using the bundled template");
+                    templates.default().sid.clone()
+                }
+            },
+            (None, None) => templates.default().sid.clone(),
+        };
+        // Values that are not strings are substituted as their JSON text.
+        let custom = r
+            .custom
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, value)| match value {
+                serde_json::Value::String(s) => (name, s),
+                other => (name, other.to_string()),
+            })
+            .collect();
+        let spec = MessageSpec {
+            templates,
+            template,
+            locale: resolve_locale(r.locale, r.country),
+            friendly_name: r.friendly_name.unwrap_or_else(|| settings.friendly_name.clone()),
+            do_not_share_warning: settings.do_not_share_warning_enabled,
+            channel: r.channel,
+            custom,
+        };
+        match spec.render(code) {
+            Ok(_) => Ok(spec),
+            Err(crate::domain::template::RenderError::MissingSubstitution(_)) => {
+                Err(CreateVerificationField::TemplateCustomSubstitutions.invalid().into())
+            }
+            Err(crate::domain::template::RenderError::UnsupportedChannel(_)) => {
+                Err(CreateVerificationField::TemplateSid.invalid().into())
+            }
+        }
+    }
+
     fn verification_response(&self, v: &Verification) -> Result<VerificationBody, CoreError> {
         let sna = if v.channel == VerificationChannel::Sna {
             Some(VerificationSna { url: self.sna_url(&v.sid)? })
@@ -266,12 +378,18 @@ impl<S: Store> VerificationsApi for Core<S> {
         } else {
             (None, None)
         };
-        let template = MessageTemplate {
-            locale: resolve_locale(r.locale.as_deref()),
-            friendly_name: r.custom_friendly_name.unwrap_or_else(|| settings.friendly_name.clone()),
-            do_not_share_warning: settings.do_not_share_warning_enabled,
-            channel: r.channel,
-        };
+        let message = self.message_spec(
+            &service,
+            MessageRequest {
+                template_sid: r.template_sid,
+                custom: r.template_custom_substitutions,
+                locale: r.locale.as_deref(),
+                country: country.as_deref(),
+                friendly_name: r.custom_friendly_name,
+                channel: r.channel,
+            },
+            &code,
+        )?;
         let now = self.clock.now();
         let account = principal.account_sid().clone();
         // Everything a new verification needs is sealed here, before the store's operation:
@@ -295,7 +413,7 @@ impl<S: Store> VerificationsApi for Core<S> {
             message_sid: new_sid(prefix::MESSAGE),
             country,
             send_digits: r.send_digits.filter(|_| r.channel == VerificationChannel::Call),
-            template,
+            message,
         };
         let keys = Arc::clone(&self.keys);
         let key = SendKey { account, service: service.sid.clone(), to, rate_limits: metered_values(r.rate_limits) };
@@ -345,8 +463,10 @@ impl<S: Store> VerificationsApi for Core<S> {
                     }
                 };
                 // The message is saved with the verification: no send without its record.
-                let queued = send.record(&keys, &verification, attempt_sid, &code, now, &mut changes);
-                Decision::save(changes, Sending::Sent(Box::new(verification), queued.map(Box::new)))
+                match send.record(&keys, &verification, attempt_sid, &code, now, &mut changes) {
+                    Ok(queued) => Decision::save(changes, Sending::Sent(Box::new(verification), queued.map(Box::new))),
+                    Err(e) => Decision::nothing(Sending::Failed(e)),
+                }
             })
             .await?;
         match sent {

@@ -21,20 +21,16 @@ use verifyd_runtime::{Sid, Timestamp};
 use crate::domain::messaging::{ALL_COUNTRIES, messaging_service_for};
 use crate::domain::sending::{Attempt, LEASE, SendStatus, fails_verification};
 use crate::keys::{Keys, SealContext};
+use crate::provider::Providers;
 use crate::provider::{Accepted, Outgoing, Provider, RenderedMessage, SendFailure};
 use crate::store::{AttemptClaim, AttemptState, Change, Decision, MessagingConfigurationKey, Store};
-use crate::provider::Providers;
 use crate::{Clock, Core, CoreError};
 
 /// Attempts one round claims at most.
 const BATCH: u32 = 64;
 /// Pauses between tries within a start's wait, after a transient failure.
-const QUICK_RETRIES: [Duration; 4] = [
-    Duration::from_millis(250),
-    Duration::from_millis(500),
-    Duration::from_millis(1000),
-    Duration::from_millis(2000),
-];
+const QUICK_RETRIES: [Duration; 4] =
+    [Duration::from_millis(250), Duration::from_millis(500), Duration::from_millis(1000), Duration::from_millis(2000)];
 
 /// What a queued attempt carries sealed: everything its provider is handed.
 #[derive(Serialize, Deserialize)]
@@ -270,7 +266,9 @@ impl<S: Store> Sender<S> {
                 return;
             }
         });
-        outcome.await.unwrap_or_else(|_| Err(CoreError::Internal("the first send attempt ended without an outcome".into())))
+        outcome
+            .await
+            .unwrap_or_else(|_| Err(CoreError::Internal("the first send attempt ended without an outcome".into())))
     }
 
     async fn round(&self) -> Result<SendRound, CoreError> {

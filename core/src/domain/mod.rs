@@ -11,7 +11,6 @@ pub mod challenge;
 pub mod factor;
 pub mod guessing;
 pub mod keyring;
-pub mod message;
 pub mod messaging;
 pub mod outbox;
 pub mod phone;
@@ -19,6 +18,7 @@ pub mod private;
 pub mod rate_limit;
 pub mod sending;
 pub mod service;
+pub mod template;
 pub mod verification;
 pub mod webhook;
 

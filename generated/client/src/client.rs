@@ -609,4 +609,24 @@ impl Client {
     ) -> Result<(), ClientError> {
         self.connection.send(request).await
     }
+    /// List all the available templates for a given Account.
+    ///
+    /// `listVerificationTemplate`: GET `/v2/Templates`.
+    ///
+    /// Returns one page of the message templates the account may send with: the bundled ones, then those the operator installed, optionally only those whose friendly name contains `FriendlyName`.
+    pub async fn list_verification_template(
+        &self,
+        request: &verifyd_models::ListVerificationTemplateRequest,
+    ) -> Result<verifyd_models::ListVerificationTemplateResponse, ClientError> {
+        self.connection.send(request).await
+    }
+    /// Every item of `listVerificationTemplate`, page after page: the first page as `request` asks, then each `meta.next_page_url` until the last.
+    pub fn list_verification_template_stream<'a>(
+        &'a self,
+        request: &verifyd_models::ListVerificationTemplateRequest,
+    ) -> impl futures_util::Stream<
+        Item = Result<verifyd_models::VerificationTemplate, ClientError>,
+    > + Send + 'a {
+        self.connection.paginate(request)
+    }
 }

@@ -221,7 +221,7 @@ pub struct CreateServiceRequest {
     ///
     /// Wire: `Totp.Skew` (form).
     pub totp_skew: Option<i64>,
-    /// Message template used when a verification names none.
+    /// Message template used when a verification names none: one this server lists at `/v2/Templates`, else refused (`Invalid parameter: DefaultTemplateSid`). A verification on a channel the template does not carry uses the bundled template.
     ///
     /// Wire: `DefaultTemplateSid` (form).
     pub default_template_sid: Option<verifyd_runtime::Sid>,
@@ -820,7 +820,7 @@ pub struct UpdateServiceRequest {
     ///
     /// Wire: `Totp.Skew` (form).
     pub totp_skew: Option<i64>,
-    /// Message template used when a verification names none.
+    /// Message template used when a verification names none: one this server lists at `/v2/Templates`, else refused (`Invalid parameter: DefaultTemplateSid`). A verification on a channel the template does not carry uses the bundled template.
     ///
     /// Wire: `DefaultTemplateSid` (form).
     pub default_template_sid: Option<verifyd_runtime::Sid>,
@@ -1365,11 +1365,11 @@ pub struct CreateVerificationRequest {
     ///
     /// Wire: `RateLimits` (form).
     pub rate_limits: Option<serde_json::Map<String, serde_json::Value>>,
-    /// Message template to use for this verification.
+    /// Message template to use for this verification: one this server lists at `/v2/Templates` that carries the channel, else refused (`Invalid parameter: TemplateSid`).
     ///
     /// Wire: `TemplateSid` (form).
     pub template_sid: Option<verifyd_runtime::Sid>,
-    /// JSON object of values for the template's custom placeholders.
+    /// JSON object of values for the template's custom placeholders (`{{name}}`); a value that is not a string is substituted as its JSON text. A placeholder of the template without a value is refused (`Invalid parameter: TemplateCustomSubstitutions`).
     ///
     /// Wire: `TemplateCustomSubstitutions` (form).
     pub template_custom_substitutions: Option<
@@ -8268,6 +8268,173 @@ impl verifyd_runtime::WireRequest for DeleteWebhookRequest {
                     sid_prefix: Some("YW"),
                     ..verifyd_runtime::Rules::NONE
                 },
+            )?,
+        })
+    }
+}
+/// List all the available templates for a given Account.
+///
+/// `listVerificationTemplate`: GET `/v2/Templates`.
+///
+/// Returns one page of the message templates the account may send with: the bundled ones, then those the operator installed, optionally only those whose friendly name contains `FriendlyName`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListVerificationTemplateRequest {
+    /// String filter used to query templates with a given friendly name.
+    ///
+    /// Wire: `FriendlyName` (query).
+    pub friendly_name: Option<String>,
+    /// How many resources one page holds.
+    ///
+    /// Wire: `PageSize` (query).
+    pub page_size: Option<i64>,
+    /// Index of the page, from 0 to 1 000 000. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    ///
+    /// Wire: `Page` (query).
+    pub page: Option<i64>,
+    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned. A token the server did not issue is refused (`Invalid parameter: PageToken`).
+    ///
+    /// Wire: `PageToken` (query).
+    pub page_token: Option<String>,
+}
+impl ListVerificationTemplateRequest {
+    /// A `listVerificationTemplate` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new() -> Self {
+        Self {
+            friendly_name: None,
+            page_size: None,
+            page: None,
+            page_token: None,
+        }
+    }
+    /// `PageSize`, or the spec's default when it was not sent.
+    pub fn page_size_or_default(&self) -> i64 {
+        self.page_size.unwrap_or(50)
+    }
+    /// `Page`, or the spec's default when it was not sent.
+    pub fn page_or_default(&self) -> i64 {
+        self.page.unwrap_or(0)
+    }
+}
+impl Default for ListVerificationTemplateRequest {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+/// The inputs of `listVerificationTemplate`, each with its wire key and the error code of a rejected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListVerificationTemplateField {
+    /// `FriendlyName`
+    FriendlyName,
+    /// `PageSize`
+    PageSize,
+    /// `Page`
+    Page,
+    /// `PageToken`
+    PageToken,
+}
+impl ListVerificationTemplateField {
+    /// Every input, in the request's order.
+    pub const ALL: &'static [Self] = &[
+        Self::FriendlyName,
+        Self::PageSize,
+        Self::Page,
+        Self::PageToken,
+    ];
+    /// The key on the wire.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::FriendlyName => "FriendlyName",
+            Self::PageSize => "PageSize",
+            Self::Page => "Page",
+            Self::PageToken => "PageToken",
+        }
+    }
+    /// The Twilio error code the spec gives a rejected value.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::FriendlyName => 60200,
+            Self::PageSize => 60200,
+            Self::Page => 60200,
+            Self::PageToken => 60200,
+        }
+    }
+    /// The error for a rejected value: `Invalid parameter: <key>` with the spec's code.
+    pub const fn invalid(self) -> verifyd_runtime::InvalidParameter {
+        verifyd_runtime::InvalidParameter::new(self.key(), self.code())
+    }
+}
+impl verifyd_runtime::WireRequest for ListVerificationTemplateRequest {
+    const OPERATION_ID: &'static str = "listVerificationTemplate";
+    const METHOD: &'static str = "GET";
+    const PATH_TEMPLATE: &'static str = "/Templates";
+    const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
+    type Response = ListVerificationTemplateResponse;
+    fn path_params(&self) -> Vec<String> {
+        vec![]
+    }
+    fn query(&self) -> verifyd_runtime::form::FormPairs {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.optional("FriendlyName", self.friendly_name.as_ref());
+        w.optional("PageSize", self.page_size.as_ref());
+        w.optional("Page", self.page.as_ref());
+        w.optional("PageToken", self.page_token.as_ref());
+        w.finish()
+    }
+    fn body(&self) -> verifyd_runtime::Body {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish().into()
+    }
+    #[allow(unused_variables)]
+    fn decode(
+        path: &[&str],
+        query: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
+    ) -> Result<Self, verifyd_runtime::DecodeError> {
+        let &[] = path else {
+            return Err(
+                verifyd_runtime::DecodeError::new(
+                    "/Templates",
+                    20404,
+                    verifyd_runtime::Rejection::NotFound,
+                ),
+            );
+        };
+        Ok(Self {
+            friendly_name: verifyd_runtime::form::optional(
+                query,
+                "FriendlyName",
+                60200,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+            page_size: verifyd_runtime::form::optional(
+                query,
+                "PageSize",
+                60200,
+                &verifyd_runtime::Rules {
+                    minimum: Some(1),
+                    maximum: Some(1000),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            page: verifyd_runtime::form::optional(
+                query,
+                "Page",
+                60200,
+                &verifyd_runtime::Rules {
+                    minimum: Some(0),
+                    maximum: Some(1000000),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            page_token: verifyd_runtime::form::optional(
+                query,
+                "PageToken",
+                60200,
+                &verifyd_runtime::Rules::NONE,
             )?,
         })
     }

@@ -1882,3 +1882,43 @@ pub fn delete_webhook_request() -> BoxedStrategy<DeleteWebhookRequest> {
         })
         .boxed()
 }
+/// Valid [`ListVerificationTemplateRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
+pub fn list_verification_template_request() -> BoxedStrategy<
+    ListVerificationTemplateRequest,
+> {
+    (
+        (
+            proptest::option::of(
+                verifyd_runtime::strategies::text(&verifyd_runtime::Rules::NONE),
+            ),
+            proptest::option::of(
+                verifyd_runtime::strategies::integer(
+                    &verifyd_runtime::Rules {
+                        minimum: Some(1),
+                        maximum: Some(1000),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(
+                verifyd_runtime::strategies::integer(
+                    &verifyd_runtime::Rules {
+                        minimum: Some(0),
+                        maximum: Some(1000000),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(
+                verifyd_runtime::strategies::text(&verifyd_runtime::Rules::NONE),
+            ),
+        ),
+    )
+        .prop_map(|((friendly_name, page_size, page, page_token),)| ListVerificationTemplateRequest {
+            friendly_name,
+            page_size,
+            page,
+            page_token,
+        })
+        .boxed()
+}

@@ -676,6 +676,14 @@ impl verifyd_runtime::ToWire for FactorType {
     }
 }
 impl verifyd_runtime::JsonText for FactorType {}
+/// One page of a list, the JSON body answering [`listVerificationTemplate`](crate::ListVerificationTemplateRequest): the page's `templates` and the pagination `meta`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ListVerificationTemplateResponse {
+    /// The `templates` field: a JSON array, each item a [`VerificationTemplate`] object.
+    pub templates: Vec<VerificationTemplate>,
+    /// The `meta` field: a [`PaginationMeta`] object.
+    pub meta: PaginationMeta,
+}
 /// The JSON body answering [`createMessagingConfiguration`](crate::CreateMessagingConfigurationRequest), [`fetchMessagingConfiguration`](crate::FetchMessagingConfigurationRequest) and [`updateMessagingConfiguration`](crate::UpdateMessagingConfigurationRequest). One item of the `messaging_configurations` of [`MessagingConfigurationList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MessagingConfiguration {
@@ -840,7 +848,7 @@ impl verifyd_runtime::ToWire for NotificationPlatform {
     }
 }
 impl verifyd_runtime::JsonText for NotificationPlatform {}
-/// The `meta` of [`BucketList`], [`ChallengeList`], [`EntityList`], [`FactorList`], [`MessagingConfigurationList`], [`RateLimitList`], [`ServiceList`] and [`WebhookList`].
+/// The `meta` of [`BucketList`], [`ChallengeList`], [`EntityList`], [`FactorList`], [`ListVerificationTemplateResponse`], [`MessagingConfigurationList`], [`RateLimitList`], [`ServiceList`] and [`WebhookList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PaginationMeta {
     /// The `page` field: an integer.
@@ -1305,6 +1313,20 @@ impl verifyd_runtime::ToWire for VerificationStatus {
     }
 }
 impl verifyd_runtime::JsonText for VerificationStatus {}
+/// One item of the `templates` of [`ListVerificationTemplateResponse`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VerificationTemplate {
+    /// A 34 character string that uniquely identifies a Verification Template.
+    pub sid: verifyd_runtime::Sid,
+    /// The unique SID identifier of the Account.
+    pub account_sid: verifyd_runtime::Sid,
+    /// A descriptive string that you create to describe a Template.
+    pub friendly_name: Option<String>,
+    /// The channels that support the Template: sms, call, email, whatsapp.
+    pub channels: Option<Vec<String>>,
+    /// The template's translations by locale (`en`, `pt-BR`): each with `is_default_translation`, `status`, `locale`, `text` and its creation and update dates.
+    pub translations: Option<serde_json::Map<String, serde_json::Value>>,
+}
 /// The status the pending verification moves to.
 ///
 /// Closed: a request carrying a value the spec does not list is refused at decoding.
@@ -1831,6 +1853,19 @@ impl verifyd_runtime::ListPage for FactorList {
     }
     fn into_items(self) -> Vec<Self::Item> {
         self.factors
+    }
+    fn next_page_url(&self) -> Option<&str> {
+        self.meta.next_page_url.as_ref().map(|u| u.as_ref())
+    }
+}
+impl verifyd_runtime::ListPage for ListVerificationTemplateResponse {
+    type Item = VerificationTemplate;
+    const KEY: &'static str = "templates";
+    fn items(&self) -> &[Self::Item] {
+        &self.templates
+    }
+    fn into_items(self) -> Vec<Self::Item> {
+        self.templates
     }
     fn next_page_url(&self) -> Option<&str> {
         self.meta.next_page_url.as_ref().map(|u| u.as_ref())

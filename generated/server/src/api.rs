@@ -471,6 +471,24 @@ pub trait ServicesApi: Authenticate<Role = Role> {
         request: verifyd_models::DeleteServiceRequest,
     ) -> impl Future<Output = Result<Reply<()>, Self::Error>> + Send;
 }
+/// The operations tagged `Templates`: List the message templates verifications are sent with.
+pub trait TemplatesApi: Authenticate<Role = Role> {
+    /// List all the available templates for a given Account.
+    ///
+    /// `listVerificationTemplate`: GET `/v2/Templates`.
+    ///
+    /// Returns one page of the message templates the account may send with: the bundled ones, then those the operator installed, optionally only those whose friendly name contains `FriendlyName`.
+    fn list_verification_template(
+        &self,
+        principal: &Self::Principal,
+        request: verifyd_models::ListVerificationTemplateRequest,
+    ) -> impl Future<
+        Output = Result<
+            Reply<verifyd_models::ListVerificationTemplateResponse>,
+            Self::Error,
+        >,
+    > + Send;
+}
 /// The operations tagged `Verification Checks`: Check verification codes.
 pub trait VerificationChecksApi: Authenticate<Role = Role> {
     /// Check a verification code
@@ -588,9 +606,9 @@ pub trait WebhooksApi: Authenticate<Role = Role> {
 }
 /// Every operation of the spec: one trait per tag, so that each group of operations
 /// is implemented beside its domain. Implemented for whatever implements them all.
-pub trait Api: AccessTokensApi + ChallengesApi + EntitiesApi + FactorsApi + MessagingConfigurationsApi + RateLimitsApi + ServicesApi + VerificationChecksApi + VerificationsApi + WebhooksApi {}
+pub trait Api: AccessTokensApi + ChallengesApi + EntitiesApi + FactorsApi + MessagingConfigurationsApi + RateLimitsApi + ServicesApi + TemplatesApi + VerificationChecksApi + VerificationsApi + WebhooksApi {}
 impl<
     T: AccessTokensApi + ChallengesApi + EntitiesApi + FactorsApi
-        + MessagingConfigurationsApi + RateLimitsApi + ServicesApi
+        + MessagingConfigurationsApi + RateLimitsApi + ServicesApi + TemplatesApi
         + VerificationChecksApi + VerificationsApi + WebhooksApi,
 > Api for T {}

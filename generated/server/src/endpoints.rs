@@ -277,6 +277,12 @@ pub const OPERATIONS: &[OperationInfo<Role>] = &[
         path_template: "/Services/{ServiceSid}/Webhooks/{WebhookSid}",
         access: DeleteWebhook::GRANTS,
     },
+    OperationInfo {
+        id: "listVerificationTemplate",
+        method: "GET",
+        path_template: "/Templates",
+        access: ListVerificationTemplate::GRANTS,
+    },
 ];
 /// List Verify services
 ///
@@ -1877,5 +1883,43 @@ impl<A: Api> Endpoint<A> for DeleteWebhook {
         request: Self::Request,
     ) -> impl Future<Output = Result<Reply<()>, A::Error>> + Send + 'a {
         api.delete_webhook(principal, request)
+    }
+}
+/// List all the available templates for a given Account.
+///
+/// `listVerificationTemplate`: GET `/v2/Templates`.
+///
+/// Returns one page of the message templates the account may send with: the bundled ones, then those the operator installed, optionally only those whose friendly name contains `FriendlyName`.
+#[derive(Debug, Clone, Copy)]
+pub struct ListVerificationTemplate;
+impl ListVerificationTemplate {
+    /// Who may call it (`x-verifyd-access`).
+    pub const GRANTS: &'static [Grant<Role>] = &[
+        Grant {
+            role: Role::Account,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+        Grant {
+            role: Role::ApiKey,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+    ];
+}
+impl<A: Api> Endpoint<A> for ListVerificationTemplate {
+    type Request = verifyd_models::ListVerificationTemplateRequest;
+    const ACCESS: &'static [Grant<Role>] = Self::GRANTS;
+    fn call<'a>(
+        api: &'a A,
+        principal: &'a A::Principal,
+        request: Self::Request,
+    ) -> impl Future<
+        Output = Result<
+            Reply<verifyd_models::ListVerificationTemplateResponse>,
+            A::Error,
+        >,
+    > + Send + 'a {
+        api.list_verification_template(principal, request)
     }
 }

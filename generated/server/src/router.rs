@@ -169,6 +169,12 @@ pub fn router<A: Api>(api: Arc<A>, options: RouterOptions) -> axum::Router {
                 .delete(serve::<A, endpoints::DeleteWebhook>)
                 .fallback(method_not_allowed::<A>),
         )
+        .route(
+            "/v2/Templates",
+            MethodRouter::new()
+                .get(serve::<A, endpoints::ListVerificationTemplate>)
+                .fallback(method_not_allowed::<A>),
+        )
         .fallback(not_found::<A>)
         .with_state(Served::new(api, options, BASE_PATH))
 }

@@ -127,7 +127,8 @@ impl Delivery {
                 d.email = Some(smtp);
             }
             (Some(chosen), url, from) => {
-                let missing = if url.is_none() { "VERIFYD_SMTP_URL (smtp_url)" } else { "VERIFYD_EMAIL_FROM (email_from)" };
+                let missing =
+                    if url.is_none() { "VERIFYD_SMTP_URL (smtp_url)" } else { "VERIFYD_EMAIL_FROM (email_from)" };
                 let _ = from;
                 return Err(chosen.invalid(format!("smtp needs {missing}")));
             }
@@ -166,8 +167,11 @@ impl Delivery {
                 d.gateway = Some(gateway);
             }
             (Some(chosen), url, _) => {
-                let missing =
-                    if url.is_none() { "VERIFYD_GATEWAY_URL (gateway_url)" } else { "VERIFYD_GATEWAY_SECRET (gateway_secret)" };
+                let missing = if url.is_none() {
+                    "VERIFYD_GATEWAY_URL (gateway_url)"
+                } else {
+                    "VERIFYD_GATEWAY_SECRET (gateway_secret)"
+                };
                 return Err(chosen.invalid(format!("gateway needs {missing}")));
             }
             (None, Some(s), _) | (None, None, Some(s)) => {
@@ -188,7 +192,9 @@ impl Delivery {
                 let account = account.ok_or_else(|| needs("VERIFYD_TWILIO_ACCOUNT_SID (twilio_account_sid)"))?;
                 let from = from.ok_or_else(|| needs("VERIFYD_TWILIO_FROM (twilio_from)"))?;
                 let auth = match (token, key, key_secret) {
-                    (Some(token), None, None) => (TwilioAuth::Token(token.text("expected an auth token")?.to_owned()), token),
+                    (Some(token), None, None) => {
+                        (TwilioAuth::Token(token.text("expected an auth token")?.to_owned()), token)
+                    }
                     (None, Some(key), Some(secret)) => (
                         TwilioAuth::ApiKey {
                             key: key.text("expected an API key SID (SK…)")?.to_owned(),
@@ -201,7 +207,9 @@ impl Delivery {
                             "set either the auth token or VERIFYD_TWILIO_API_KEY and VERIFYD_TWILIO_API_SECRET, not both",
                         ));
                     }
-                    (None, Some(key), None) => return Err(key.invalid("needs VERIFYD_TWILIO_API_SECRET (twilio_api_secret)")),
+                    (None, Some(key), None) => {
+                        return Err(key.invalid("needs VERIFYD_TWILIO_API_SECRET (twilio_api_secret)"));
+                    }
                     (None, None, Some(secret)) => {
                         return Err(secret.invalid("needs VERIFYD_TWILIO_API_KEY (twilio_api_key)"));
                     }
@@ -245,8 +253,10 @@ impl Delivery {
             }
         }
         if let Some(s) = sources.take("delivery_wait_ms", "VERIFYD_DELIVERY_WAIT_MS") {
-            d.wait_ms =
-                s.whole_number()?.filter(|n| DELIVERY_WAIT_MS_RANGE.contains(n)).ok_or_else(|| s.invalid(WAIT_EXPECTED))?;
+            d.wait_ms = s
+                .whole_number()?
+                .filter(|n| DELIVERY_WAIT_MS_RANGE.contains(n))
+                .ok_or_else(|| s.invalid(WAIT_EXPECTED))?;
         }
         Ok(d)
     }

@@ -50,7 +50,7 @@ pub const DEFAULT_DATABASE_TIMEOUT_SECONDS: u64 = 10;
 pub const DATABASE_TIMEOUT_RANGE: RangeInclusive<u64> = 1..=300;
 
 /// The environment variables read by [`Config::load`], in the order they are checked.
-pub const ENV_VARS: [&str; 31] = [
+pub const ENV_VARS: [&str; 32] = [
     "VERIFYD_LISTEN",
     "VERIFYD_DATABASE_URL",
     "VERIFYD_PUBLIC_URL",
@@ -82,6 +82,7 @@ pub const ENV_VARS: [&str; 31] = [
     "VERIFYD_TWILIO_FROM",
     "VERIFYD_TWILIO_API_URL",
     "VERIFYD_DELIVERY_WAIT_MS",
+    "VERIFYD_TEMPLATES_DIR",
 ];
 
 /// The validated configuration of one server process.
@@ -122,6 +123,9 @@ pub struct Config {
     pub database_timeout_seconds: u64,
     /// Which provider carries each channel, and their settings.
     pub delivery: delivery::Delivery,
+    /// A directory of the operator's message templates (`*.toml`), read at start; without
+    /// it, the bundled templates alone.
+    pub templates_dir: Option<PathBuf>,
 }
 
 /// The storage backend and where it is.
@@ -194,6 +198,7 @@ impl Default for Config {
             database_pool_size: DEFAULT_DATABASE_POOL_SIZE,
             database_timeout_seconds: DEFAULT_DATABASE_TIMEOUT_SECONDS,
             delivery: delivery::Delivery::default(),
+            templates_dir: None,
         }
     }
 }
@@ -367,6 +372,13 @@ impl Config {
                 .ok_or_else(|| s.invalid(DATABASE_TIMEOUT_EXPECTED))?;
         }
         config.delivery = delivery::Delivery::load(&mut sources)?;
+        if let Some(s) = sources.take("templates_dir", "VERIFYD_TEMPLATES_DIR") {
+            let dir = s.text(TEMPLATES_DIR_EXPECTED)?.trim();
+            if dir.is_empty() {
+                return Err(s.invalid(TEMPLATES_DIR_EXPECTED));
+            }
+            config.templates_dir = Some(PathBuf::from(dir));
+        }
         Ok(config)
     }
 }
@@ -390,6 +402,7 @@ impl fmt::Debug for Config {
             .field("database_pool_size", &self.database_pool_size)
             .field("database_timeout_seconds", &self.database_timeout_seconds)
             .field("delivery", &self.delivery)
+            .field("templates_dir", &self.templates_dir)
             .finish()
     }
 }
@@ -463,6 +476,7 @@ const GUESS_LIMIT_EXPECTED: &str =
 const LOCKOUT_EXPECTED: &str = "expected a whole number of seconds from 60 to 604800";
 const POOL_SIZE_EXPECTED: &str = "expected a whole number of connections from 1 to 1000";
 const DATABASE_TIMEOUT_EXPECTED: &str = "expected a whole number of seconds from 1 to 300";
+const TEMPLATES_DIR_EXPECTED: &str = "expected the path of a directory of template files (*.toml)";
 
 /// The keys a configuration file may hold; anything else is an error naming it.
 #[derive(Deserialize, Default)]
@@ -499,6 +513,7 @@ struct FileConfig {
     twilio_from: Option<toml::Value>,
     twilio_api_url: Option<toml::Value>,
     delivery_wait_ms: Option<toml::Value>,
+    templates_dir: Option<toml::Value>,
 }
 
 impl FileConfig {
@@ -546,6 +561,7 @@ impl FileConfig {
             "twilio_from" => self.twilio_from.take(),
             "twilio_api_url" => self.twilio_api_url.take(),
             "delivery_wait_ms" => self.delivery_wait_ms.take(),
+            "templates_dir" => self.templates_dir.take(),
             _ => None,
         }
     }
@@ -920,6 +936,7 @@ mod tests {
             ("VERIFYD_OUTBOX_RETENTION_SECONDS", "3600"),
             ("VERIFYD_LOG", "info, verifyd=DEBUG"),
             ("VERIFYD_WEBHOOK_ALLOW", "localhost, 10.0.0.0/8,fd00::/8"),
+            ("VERIFYD_TEMPLATES_DIR", "/etc/verifyd/templates"),
         ])
         .unwrap();
         assert_eq!(config.listen, "0.0.0.0:9000".parse::<SocketAddr>().unwrap());
@@ -931,6 +948,7 @@ mod tests {
         assert_eq!(config.outbox_retention_seconds, 3600);
         assert_eq!(config.log, "info,verifyd=debug");
         assert_eq!(config.webhook_allow, ["localhost", "10.0.0.0/8", "fd00::/8"]);
+        assert_eq!(config.templates_dir, Some(PathBuf::from("/etc/verifyd/templates")));
     }
 
     #[test]
@@ -947,6 +965,7 @@ auth_token = "{TOKEN}"
 outbox_retention_seconds = 120
 log = "warn"
 webhook_allow = ["hooks.internal", "192.168.0.0/16"]
+templates_dir = "templates"
 "#
         );
         let (_file, result) = load_file(&text, &[]);
@@ -960,6 +979,7 @@ webhook_allow = ["hooks.internal", "192.168.0.0/16"]
         assert_eq!(config.outbox_retention_seconds, 120);
         assert_eq!(config.log, "warn");
         assert_eq!(config.webhook_allow, ["hooks.internal", "192.168.0.0/16"]);
+        assert_eq!(config.templates_dir, Some(PathBuf::from("templates")));
     }
 
     #[test]
@@ -1365,6 +1385,19 @@ webhook_allow = ["hooks.internal", "192.168.0.0/16"]
             let want = format!("{}: database_pool_size: expected a whole number", file.path().display());
             assert!(message.starts_with(&want), "{text}: {message}");
         }
+    }
+
+    #[test]
+    fn the_templates_dir_is_a_path_and_nothing_else() {
+        assert_eq!(load_env(&[]).unwrap().templates_dir, None);
+        let dir = load_env(&[("VERIFYD_TEMPLATES_DIR", " /srv/templates ")]).unwrap().templates_dir;
+        assert_eq!(dir, Some(PathBuf::from("/srv/templates")));
+        let message = err_env(&[("VERIFYD_TEMPLATES_DIR", "  ")]);
+        assert!(message.starts_with("VERIFYD_TEMPLATES_DIR: expected the path of a directory"), "{message}");
+        let (file, result) = load_file("templates_dir = 3\n", &[]);
+        let message = result.unwrap_err().to_string();
+        let want = format!("{}: templates_dir: expected the path of a directory", file.path().display());
+        assert!(message.starts_with(&want) && message.contains("a string, found integer"), "{message}");
     }
 
     #[test]

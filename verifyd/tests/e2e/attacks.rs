@@ -344,6 +344,7 @@ fn any_call() -> BoxedStrategy<WireCall> {
         wire(ops::create_notification_request()),
         wire(ops::create_access_token_request()),
         wire(ops::fetch_access_token_request()),
+        wire(ops::list_verification_template_request()),
         wire(ops::list_webhooks_request()),
         wire(ops::create_webhook_request()),
         wire(ops::fetch_webhook_request()),

@@ -32,6 +32,7 @@ mod services;
 mod smoke;
 mod sna;
 mod storage;
+mod templates;
 mod tenancy;
 mod totp;
 mod upgrade;

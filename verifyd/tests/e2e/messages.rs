@@ -44,23 +44,34 @@ async fn the_outbox_records_recipient_channel_locale_and_text() {
 async fn the_locale_chooses_the_language() {
     let server = TestServer::start().await;
     let service = server.service().await;
+    // `CODE` stands for the code.
     let cases = [
-        ("es", "+15017122661", "es", "Tu código de verificación de Acme es: "),
-        ("fr", "+15017122662", "fr", "Votre code de vérification Acme est : "),
-        ("de", "+15017122663", "de", "Ihr Acme-Bestätigungscode lautet: "),
-        ("pt", "+15017122664", "pt", "O seu código de verificação Acme é: "),
-        ("es-MX", "+15017122665", "es", "Tu código de verificación de Acme es: "),
-        ("xx", "+15017122666", "en", "Your Acme verification code is: "),
-        ("ja", "+15017122667", "en", "Your Acme verification code is: "),
+        (Some("es"), "+15017122661", "es", "Tu código de verificación de Acme es: CODE."),
+        (Some("fr"), "+15017122662", "fr", "Votre code de vérification Acme est : CODE."),
+        (Some("de"), "+15017122663", "de", "Ihr Acme-Bestätigungscode lautet: CODE."),
+        (Some("pt"), "+15017122664", "pt", "O seu código de verificação Acme é: CODE."),
+        (Some("es-MX"), "+15017122665", "es", "Tu código de verificación de Acme es: CODE."),
+        (Some("xx"), "+15017122666", "en", "Your Acme verification code is: CODE."),
+        (Some("ja"), "+15017122667", "ja", "Acmeの認証コードは CODE です。"),
+        (Some("pt_br"), "+15017122668", "pt-BR", "Seu código de verificação Acme é: CODE."),
+        (Some("zh"), "+15017122669", "zh-CN", "您的Acme验证码是：CODE。"),
+        (Some("it"), "+15017122670", "it", "Il tuo codice di verifica Acme è: CODE."),
+        (Some("nl"), "+15017122671", "nl", "Je Acme-verificatiecode is: CODE."),
+        // Without a Locale, the number's country chooses.
+        (None, "+33612345678", "fr", "Votre code de vérification Acme est : CODE."),
+        (None, "+5511912345678", "pt-BR", "Seu código de verificação Acme é: CODE."),
+        (None, "+447700900123", "en", "Your Acme verification code is: CODE."),
+        // A Locale wins over the country.
+        (Some("de"), "+34612345678", "de", "Ihr Acme-Bestätigungscode lautet: CODE."),
     ];
-    for (locale, to, expected_locale, prefix) in cases {
+    for (locale, to, expected_locale, expected) in cases {
         let mut request = start(&service.sid, to, VerificationChannel::Sms);
-        request.locale = Some(locale.to_owned());
+        request.locale = locale.map(str::to_owned);
         server.client.create_verification(&request).await.unwrap();
         let message = only_message(&server, to).await;
         let code = message["code"].as_str().unwrap();
-        assert_eq!(message["locale"], expected_locale, "{locale}");
-        assert_eq!(message["body"], format!("{prefix}{code}."), "{locale}");
+        assert_eq!(message["locale"], expected_locale, "{locale:?} {to}");
+        assert_eq!(message["body"], expected.replace("CODE", code), "{locale:?} {to}");
     }
     server.stop().await;
 }
@@ -142,7 +153,13 @@ async fn an_email_goes_to_the_email_address() {
     assert_eq!(message["channel"], "email");
     assert_eq!(message["verification_sid"], v.sid.as_str());
     let code = message["code"].as_str().unwrap();
-    assert_eq!(message["body"], format!("Your Acme verification code is: {code}."));
+    assert_eq!(
+        message["body"],
+        format!(
+            "Your Acme verification code is: {code}.\n\n\
+             This code expires in 10 minutes. If you did not ask for it, you can ignore this email."
+        )
+    );
     let checked =
         server.client.create_verification_check(&check_to(&service.sid, "jane.doe@example.com", code)).await.unwrap();
     assert_eq!(checked.status, Some(VerificationStatus::Approved.into()));

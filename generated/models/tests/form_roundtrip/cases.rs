@@ -119,5 +119,8 @@ proptest! {
     update_webhook(request in verifyd_models::strategies::update_webhook_request()) {
     round_trip:: < UpdateWebhookRequest > (& request) ?; } #[test] fn
     delete_webhook(request in verifyd_models::strategies::delete_webhook_request()) {
-    round_trip:: < DeleteWebhookRequest > (& request) ?; }
+    round_trip:: < DeleteWebhookRequest > (& request) ?; } #[test] fn
+    list_verification_template(request in
+    verifyd_models::strategies::list_verification_template_request()) { round_trip:: <
+    ListVerificationTemplateRequest > (& request) ?; }
 }
