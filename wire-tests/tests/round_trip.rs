@@ -283,6 +283,13 @@ refused! {
         create_access_token: CreateAccessTokenRequest => AccessToken;
         fetch_access_token: FetchAccessTokenRequest => AccessToken;
     }
+    impl MessagingConfigurationsApi {
+        list_messaging_configuration: ListMessagingConfigurationRequest => ListMessagingConfigurationResponse;
+        create_messaging_configuration: CreateMessagingConfigurationRequest => MessagingConfiguration;
+        fetch_messaging_configuration: FetchMessagingConfigurationRequest => MessagingConfiguration;
+        update_messaging_configuration: UpdateMessagingConfigurationRequest => MessagingConfiguration;
+        delete_messaging_configuration: DeleteMessagingConfigurationRequest => ();
+    }
     impl TemplatesApi {
         list_verification_template: ListVerificationTemplateRequest => ListVerificationTemplateResponse;
     }

@@ -3,9 +3,8 @@
 
 use verifyd_models::{
     CreateMessagingConfigurationRequest, DeleteMessagingConfigurationRequest, FetchMessagingConfigurationRequest,
-    ListMessagingConfigurationsField, ListMessagingConfigurationsRequest,
-    MessagingConfiguration as MessagingConfigurationBody, MessagingConfigurationList,
-    UpdateMessagingConfigurationRequest,
+    ListMessagingConfigurationField, ListMessagingConfigurationRequest, ListMessagingConfigurationResponse,
+    MessagingConfiguration as MessagingConfigurationBody, UpdateMessagingConfigurationRequest,
 };
 use verifyd_runtime::Sid;
 use verifyd_server::{MessagingConfigurationsApi, Reply};
@@ -93,16 +92,16 @@ impl<S: Store> MessagingConfigurationsApi for Core<S> {
         self.messaging_configuration_response(&found).map(Reply::new)
     }
 
-    async fn list_messaging_configurations(
+    async fn list_messaging_configuration(
         &self,
         principal: &Principal,
-        r: ListMessagingConfigurationsRequest,
-    ) -> Result<Reply<MessagingConfigurationList>, CoreError> {
+        r: ListMessagingConfigurationRequest,
+    ) -> Result<Reply<ListMessagingConfigurationResponse>, CoreError> {
         let request = PageRequest::new(
             r.page_size,
             r.page,
             r.page_token.as_deref(),
-            ListMessagingConfigurationsField::PageToken.invalid(),
+            ListMessagingConfigurationField::PageToken.invalid(),
         )?;
         self.service_of(principal, &r.service_sid).await?;
         let rows = self
@@ -111,7 +110,7 @@ impl<S: Store> MessagingConfigurationsApi for Core<S> {
             .await?;
         let list_path = format!("/Services/{}/MessagingConfigurations", r.service_sid);
         let page = page(rows, &request, |m| m.seq, &self.urls, &list_path, "messaging_configurations", &[])?;
-        Ok(Reply::new(MessagingConfigurationList {
+        Ok(Reply::new(ListMessagingConfigurationResponse {
             messaging_configurations: page
                 .items
                 .iter()

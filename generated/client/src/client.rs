@@ -483,19 +483,19 @@ impl Client {
     }
     /// List messaging configurations
     ///
-    /// `listMessagingConfigurations`: GET `/v2/Services/{ServiceSid}/MessagingConfigurations`.
+    /// `listMessagingConfiguration`: GET `/v2/Services/{ServiceSid}/MessagingConfigurations`.
     ///
     /// Returns one page of the service's messaging configurations, oldest first.
-    pub async fn list_messaging_configurations(
+    pub async fn list_messaging_configuration(
         &self,
-        request: &verifyd_models::ListMessagingConfigurationsRequest,
-    ) -> Result<verifyd_models::MessagingConfigurationList, ClientError> {
+        request: &verifyd_models::ListMessagingConfigurationRequest,
+    ) -> Result<verifyd_models::ListMessagingConfigurationResponse, ClientError> {
         self.connection.send(request).await
     }
-    /// Every item of `listMessagingConfigurations`, page after page: the first page as `request` asks, then each `meta.next_page_url` until the last.
-    pub fn list_messaging_configurations_stream<'a>(
+    /// Every item of `listMessagingConfiguration`, page after page: the first page as `request` asks, then each `meta.next_page_url` until the last.
+    pub fn list_messaging_configuration_stream<'a>(
         &'a self,
-        request: &verifyd_models::ListMessagingConfigurationsRequest,
+        request: &verifyd_models::ListMessagingConfigurationRequest,
     ) -> impl futures_util::Stream<
         Item = Result<verifyd_models::MessagingConfiguration, ClientError>,
     > + Send + 'a {

@@ -6783,11 +6783,11 @@ impl verifyd_runtime::WireRequest for FetchAccessTokenRequest {
 }
 /// List messaging configurations
 ///
-/// `listMessagingConfigurations`: GET `/v2/Services/{ServiceSid}/MessagingConfigurations`.
+/// `listMessagingConfiguration`: GET `/v2/Services/{ServiceSid}/MessagingConfigurations`.
 ///
 /// Returns one page of the service's messaging configurations, oldest first.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ListMessagingConfigurationsRequest {
+pub struct ListMessagingConfigurationRequest {
     /// The SID of the Verify service
     ///
     /// Wire: `ServiceSid` (path, required).
@@ -6805,8 +6805,8 @@ pub struct ListMessagingConfigurationsRequest {
     /// Wire: `PageToken` (query).
     pub page_token: Option<String>,
 }
-impl ListMessagingConfigurationsRequest {
-    /// A `listMessagingConfigurations` with its required values; every optional one is absent.
+impl ListMessagingConfigurationRequest {
+    /// A `listMessagingConfiguration` with its required values; every optional one is absent.
     #[allow(clippy::too_many_arguments)]
     pub fn new(service_sid: verifyd_runtime::Sid) -> Self {
         Self {
@@ -6825,9 +6825,9 @@ impl ListMessagingConfigurationsRequest {
         self.page.unwrap_or(0)
     }
 }
-/// The inputs of `listMessagingConfigurations`, each with its wire key and the error code of a rejected value.
+/// The inputs of `listMessagingConfiguration`, each with its wire key and the error code of a rejected value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ListMessagingConfigurationsField {
+pub enum ListMessagingConfigurationField {
     /// `ServiceSid`
     ServiceSid,
     /// `PageSize`
@@ -6837,7 +6837,7 @@ pub enum ListMessagingConfigurationsField {
     /// `PageToken`
     PageToken,
 }
-impl ListMessagingConfigurationsField {
+impl ListMessagingConfigurationField {
     /// Every input, in the request's order.
     pub const ALL: &'static [Self] = &[
         Self::ServiceSid,
@@ -6868,13 +6868,13 @@ impl ListMessagingConfigurationsField {
         verifyd_runtime::InvalidParameter::new(self.key(), self.code())
     }
 }
-impl verifyd_runtime::WireRequest for ListMessagingConfigurationsRequest {
-    const OPERATION_ID: &'static str = "listMessagingConfigurations";
+impl verifyd_runtime::WireRequest for ListMessagingConfigurationRequest {
+    const OPERATION_ID: &'static str = "listMessagingConfiguration";
     const METHOD: &'static str = "GET";
     const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/MessagingConfigurations";
     const SUCCESS_STATUS: u16 = 200;
     const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
-    type Response = MessagingConfigurationList;
+    type Response = ListMessagingConfigurationResponse;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
     }

@@ -1611,9 +1611,9 @@ pub fn fetch_access_token_request() -> BoxedStrategy<FetchAccessTokenRequest> {
         })
         .boxed()
 }
-/// Valid [`ListMessagingConfigurationsRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
-pub fn list_messaging_configurations_request() -> BoxedStrategy<
-    ListMessagingConfigurationsRequest,
+/// Valid [`ListMessagingConfigurationRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
+pub fn list_messaging_configuration_request() -> BoxedStrategy<
+    ListMessagingConfigurationRequest,
 > {
     (
         (
@@ -1641,7 +1641,7 @@ pub fn list_messaging_configurations_request() -> BoxedStrategy<
             ),
         ),
     )
-        .prop_map(|((service_sid, page_size, page, page_token),)| ListMessagingConfigurationsRequest {
+        .prop_map(|((service_sid, page_size, page, page_token),)| ListMessagingConfigurationRequest {
             service_sid,
             page_size,
             page,

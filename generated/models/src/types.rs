@@ -676,6 +676,14 @@ impl verifyd_runtime::ToWire for FactorType {
     }
 }
 impl verifyd_runtime::JsonText for FactorType {}
+/// One page of a list, the JSON body answering [`listMessagingConfiguration`](crate::ListMessagingConfigurationRequest): the page's `messaging_configurations` and the pagination `meta`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ListMessagingConfigurationResponse {
+    /// The `messaging_configurations` field: a JSON array, each item a [`MessagingConfiguration`] object.
+    pub messaging_configurations: Vec<MessagingConfiguration>,
+    /// The `meta` field: a [`PaginationMeta`] object.
+    pub meta: PaginationMeta,
+}
 /// One page of a list, the JSON body answering [`listVerificationTemplate`](crate::ListVerificationTemplateRequest): the page's `templates` and the pagination `meta`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListVerificationTemplateResponse {
@@ -684,7 +692,7 @@ pub struct ListVerificationTemplateResponse {
     /// The `meta` field: a [`PaginationMeta`] object.
     pub meta: PaginationMeta,
 }
-/// The JSON body answering [`createMessagingConfiguration`](crate::CreateMessagingConfigurationRequest), [`fetchMessagingConfiguration`](crate::FetchMessagingConfigurationRequest) and [`updateMessagingConfiguration`](crate::UpdateMessagingConfigurationRequest). One item of the `messaging_configurations` of [`MessagingConfigurationList`].
+/// The JSON body answering [`createMessagingConfiguration`](crate::CreateMessagingConfigurationRequest), [`fetchMessagingConfiguration`](crate::FetchMessagingConfigurationRequest) and [`updateMessagingConfiguration`](crate::UpdateMessagingConfigurationRequest). One item of the `messaging_configurations` of [`ListMessagingConfigurationResponse`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MessagingConfiguration {
     /// The account the service belongs to.
@@ -701,14 +709,6 @@ pub struct MessagingConfiguration {
     pub date_updated: verifyd_runtime::Timestamp,
     /// The configuration's own URL.
     pub url: verifyd_runtime::HttpUrl,
-}
-/// One page of a list, the JSON body answering [`listMessagingConfigurations`](crate::ListMessagingConfigurationsRequest): the page's `messaging_configurations` and the pagination `meta`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct MessagingConfigurationList {
-    /// The `messaging_configurations` field: a JSON array, each item a [`MessagingConfiguration`] object.
-    pub messaging_configurations: Vec<MessagingConfiguration>,
-    /// The `meta` field: a [`PaginationMeta`] object.
-    pub meta: PaginationMeta,
 }
 /// A factor as answered by its creation, with its binding.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -848,7 +848,7 @@ impl verifyd_runtime::ToWire for NotificationPlatform {
     }
 }
 impl verifyd_runtime::JsonText for NotificationPlatform {}
-/// The `meta` of [`BucketList`], [`ChallengeList`], [`EntityList`], [`FactorList`], [`ListVerificationTemplateResponse`], [`MessagingConfigurationList`], [`RateLimitList`], [`ServiceList`] and [`WebhookList`].
+/// The `meta` of [`BucketList`], [`ChallengeList`], [`EntityList`], [`FactorList`], [`ListMessagingConfigurationResponse`], [`ListVerificationTemplateResponse`], [`RateLimitList`], [`ServiceList`] and [`WebhookList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PaginationMeta {
     /// The `page` field: an integer.
@@ -1858,6 +1858,19 @@ impl verifyd_runtime::ListPage for FactorList {
         self.meta.next_page_url.as_ref().map(|u| u.as_ref())
     }
 }
+impl verifyd_runtime::ListPage for ListMessagingConfigurationResponse {
+    type Item = MessagingConfiguration;
+    const KEY: &'static str = "messaging_configurations";
+    fn items(&self) -> &[Self::Item] {
+        &self.messaging_configurations
+    }
+    fn into_items(self) -> Vec<Self::Item> {
+        self.messaging_configurations
+    }
+    fn next_page_url(&self) -> Option<&str> {
+        self.meta.next_page_url.as_ref().map(|u| u.as_ref())
+    }
+}
 impl verifyd_runtime::ListPage for ListVerificationTemplateResponse {
     type Item = VerificationTemplate;
     const KEY: &'static str = "templates";
@@ -1866,19 +1879,6 @@ impl verifyd_runtime::ListPage for ListVerificationTemplateResponse {
     }
     fn into_items(self) -> Vec<Self::Item> {
         self.templates
-    }
-    fn next_page_url(&self) -> Option<&str> {
-        self.meta.next_page_url.as_ref().map(|u| u.as_ref())
-    }
-}
-impl verifyd_runtime::ListPage for MessagingConfigurationList {
-    type Item = MessagingConfiguration;
-    const KEY: &'static str = "messaging_configurations";
-    fn items(&self) -> &[Self::Item] {
-        &self.messaging_configurations
-    }
-    fn into_items(self) -> Vec<Self::Item> {
-        self.messaging_configurations
     }
     fn next_page_url(&self) -> Option<&str> {
         self.meta.next_page_url.as_ref().map(|u| u.as_ref())

@@ -240,15 +240,18 @@ pub trait FactorsApi: Authenticate<Role = Role> {
 pub trait MessagingConfigurationsApi: Authenticate<Role = Role> {
     /// List messaging configurations
     ///
-    /// `listMessagingConfigurations`: GET `/v2/Services/{ServiceSid}/MessagingConfigurations`.
+    /// `listMessagingConfiguration`: GET `/v2/Services/{ServiceSid}/MessagingConfigurations`.
     ///
     /// Returns one page of the service's messaging configurations, oldest first.
-    fn list_messaging_configurations(
+    fn list_messaging_configuration(
         &self,
         principal: &Self::Principal,
-        request: verifyd_models::ListMessagingConfigurationsRequest,
+        request: verifyd_models::ListMessagingConfigurationRequest,
     ) -> impl Future<
-        Output = Result<Reply<verifyd_models::MessagingConfigurationList>, Self::Error>,
+        Output = Result<
+            Reply<verifyd_models::ListMessagingConfigurationResponse>,
+            Self::Error,
+        >,
     > + Send;
     /// Create a messaging configuration
     ///

@@ -218,10 +218,10 @@ pub const OPERATIONS: &[OperationInfo<Role>] = &[
         access: FetchAccessToken::GRANTS,
     },
     OperationInfo {
-        id: "listMessagingConfigurations",
+        id: "listMessagingConfiguration",
         method: "GET",
         path_template: "/Services/{ServiceSid}/MessagingConfigurations",
-        access: ListMessagingConfigurations::GRANTS,
+        access: ListMessagingConfiguration::GRANTS,
     },
     OperationInfo {
         id: "createMessagingConfiguration",
@@ -1541,12 +1541,12 @@ impl<A: Api> Endpoint<A> for FetchAccessToken {
 }
 /// List messaging configurations
 ///
-/// `listMessagingConfigurations`: GET `/v2/Services/{ServiceSid}/MessagingConfigurations`.
+/// `listMessagingConfiguration`: GET `/v2/Services/{ServiceSid}/MessagingConfigurations`.
 ///
 /// Returns one page of the service's messaging configurations, oldest first.
 #[derive(Debug, Clone, Copy)]
-pub struct ListMessagingConfigurations;
-impl ListMessagingConfigurations {
+pub struct ListMessagingConfiguration;
+impl ListMessagingConfiguration {
     /// Who may call it (`x-verifyd-access`).
     pub const GRANTS: &'static [Grant<Role>] = &[
         Grant {
@@ -1561,17 +1561,20 @@ impl ListMessagingConfigurations {
         },
     ];
 }
-impl<A: Api> Endpoint<A> for ListMessagingConfigurations {
-    type Request = verifyd_models::ListMessagingConfigurationsRequest;
+impl<A: Api> Endpoint<A> for ListMessagingConfiguration {
+    type Request = verifyd_models::ListMessagingConfigurationRequest;
     const ACCESS: &'static [Grant<Role>] = Self::GRANTS;
     fn call<'a>(
         api: &'a A,
         principal: &'a A::Principal,
         request: Self::Request,
     ) -> impl Future<
-        Output = Result<Reply<verifyd_models::MessagingConfigurationList>, A::Error>,
+        Output = Result<
+            Reply<verifyd_models::ListMessagingConfigurationResponse>,
+            A::Error,
+        >,
     > + Send + 'a {
-        api.list_messaging_configurations(principal, request)
+        api.list_messaging_configuration(principal, request)
     }
 }
 /// Create a messaging configuration

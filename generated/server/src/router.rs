@@ -142,7 +142,7 @@ pub fn router<A: Api>(api: Arc<A>, options: RouterOptions) -> axum::Router {
         .route(
             "/v2/Services/{ServiceSid}/MessagingConfigurations",
             MethodRouter::new()
-                .get(serve::<A, endpoints::ListMessagingConfigurations>)
+                .get(serve::<A, endpoints::ListMessagingConfiguration>)
                 .post(serve::<A, endpoints::CreateMessagingConfiguration>)
                 .fallback(method_not_allowed::<A>),
         )

@@ -95,9 +95,9 @@ proptest! {
     CreateAccessTokenRequest > (& request) ?; } #[test] fn fetch_access_token(request in
     verifyd_models::strategies::fetch_access_token_request()) { round_trip:: <
     FetchAccessTokenRequest > (& request) ?; } #[test] fn
-    list_messaging_configurations(request in
-    verifyd_models::strategies::list_messaging_configurations_request()) { round_trip:: <
-    ListMessagingConfigurationsRequest > (& request) ?; } #[test] fn
+    list_messaging_configuration(request in
+    verifyd_models::strategies::list_messaging_configuration_request()) { round_trip:: <
+    ListMessagingConfigurationRequest > (& request) ?; } #[test] fn
     create_messaging_configuration(request in
     verifyd_models::strategies::create_messaging_configuration_request()) { round_trip::
     < CreateMessagingConfigurationRequest > (& request) ?; } #[test] fn
