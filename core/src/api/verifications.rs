@@ -79,6 +79,9 @@ struct MessageSpec {
     channel: VerificationChannel,
     /// `TemplateCustomSubstitutions`.
     custom: BTreeMap<String, String>,
+    /// The message rendered with the new verification's code, before the store's operation
+    /// (a re-send renders it again with the stored code).
+    rendered: Option<(String, RenderedMessage)>,
 }
 
 impl MessageSpec {
@@ -109,7 +112,7 @@ impl Send {
     /// Adds the attempt (and outbox message) to `changes`; answers the attempt when it is
     /// queued for a provider, to be tried once the changes are committed.
     fn record(
-        self,
+        mut self,
         keys: &Keys,
         verification: &Verification,
         attempt_sid: Sid,
@@ -117,9 +120,11 @@ impl Send {
         now: Timestamp,
         changes: &mut Vec<Change>,
     ) -> Result<Option<Attempt>, CoreError> {
-        // Rendered once before the operation with the new code: only a failure of the
-        // template itself could refuse it here.
-        let message = self.message.render(code).map_err(|e| CoreError::Internal(format!("rendering: {e}")))?;
+        let message = match self.message.rendered.take() {
+            Some((rendered_code, message)) if rendered_code == code => message,
+            // A re-send: the template rendered with the new code before, so it renders now.
+            _ => self.message.render(code).map_err(|e| CoreError::Internal(format!("rendering: {e}")))?,
+        };
         if self.provider.is_none() || self.to_outbox {
             changes.push(Change::InsertMessage(sealed_message(
                 keys,
@@ -261,9 +266,10 @@ impl<S: Store> Core<S> {
             do_not_share_warning: settings.do_not_share_warning_enabled,
             channel: r.channel,
             custom,
+            rendered: None,
         };
         match spec.render(code) {
-            Ok(_) => Ok(spec),
+            Ok(message) => Ok(MessageSpec { rendered: Some((code.to_owned(), message)), ..spec }),
             Err(crate::domain::template::RenderError::MissingSubstitution(_)) => {
                 Err(CreateVerificationField::TemplateCustomSubstitutions.invalid().into())
             }
