@@ -192,6 +192,55 @@ async fn one(db: Db<'_>, change: &Change) -> Result<()> {
             )
             .await?;
         }
+        Change::InsertAttempt(a) => {
+            db.execute(
+                "INSERT INTO attempts (sid, account_sid, service_sid, verification_sid, channel, to_addr, country, \
+                 locale, provider, status, message_id, error, tries, due_at, leased_until, expires_at, payload_sealed, \
+                 date_created, date_updated) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                &[
+                    &sid(&a.sid),
+                    &sid(&a.account_sid),
+                    &sid(&a.service_sid),
+                    &sid(&a.verification_sid),
+                    &a.channel.as_str(),
+                    &a.to,
+                    &a.country,
+                    &a.locale,
+                    &a.provider,
+                    &a.status.as_str(),
+                    &a.message_id,
+                    &a.error,
+                    &i64::from(a.tries),
+                    &a.due_at.unix(),
+                    &a.leased_until.unix(),
+                    &a.expires_at.unix(),
+                    &a.payload_sealed,
+                    &a.date_created.unix(),
+                    &a.date_updated.unix(),
+                ],
+            )
+            .await?;
+        }
+        Change::UpdateAttempt(a) => {
+            db.execute(
+                "UPDATE attempts SET status = $3, message_id = $4, error = $5, tries = $6, due_at = $7, \
+                 leased_until = $8, payload_sealed = $9, date_updated = $10 WHERE sid = $1 AND account_sid = $2",
+                &[
+                    &sid(&a.sid),
+                    &sid(&a.account_sid),
+                    &a.status.as_str(),
+                    &a.message_id,
+                    &a.error,
+                    &i64::from(a.tries),
+                    &a.due_at.unix(),
+                    &a.leased_until.unix(),
+                    &a.payload_sealed,
+                    &a.date_updated.unix(),
+                ],
+            )
+            .await?;
+        }
         Change::SaveWindow { account, bucket, value, window } => {
             db.execute(
                 "INSERT INTO bucket_windows (account_sid, bucket_sid, value, window_start, count) \
@@ -600,6 +649,42 @@ async fn one(db: Db<'_>, change: &Change) -> Result<()> {
             )
             .await?;
         }
+        Change::InsertMessagingConfiguration(m) => {
+            db.execute(
+                "INSERT INTO messaging_configurations (account_sid, service_sid, country, messaging_service_sid, \
+                 date_created, date_updated) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &sid(&m.account_sid),
+                    &sid(&m.service_sid),
+                    &m.country,
+                    &m.messaging_service_sid,
+                    &m.date_created.unix(),
+                    &m.date_updated.unix(),
+                ],
+            )
+            .await?;
+        }
+        Change::UpdateMessagingConfiguration(m) => {
+            db.execute(
+                "UPDATE messaging_configurations SET messaging_service_sid = $4, date_updated = $5 \
+                 WHERE account_sid = $1 AND service_sid = $2 AND country = $3",
+                &[
+                    &sid(&m.account_sid),
+                    &sid(&m.service_sid),
+                    &m.country,
+                    &m.messaging_service_sid,
+                    &m.date_updated.unix(),
+                ],
+            )
+            .await?;
+        }
+        Change::DeleteMessagingConfiguration { account, service, country } => {
+            db.execute(
+                "DELETE FROM messaging_configurations WHERE account_sid = $1 AND service_sid = $2 AND country = $3",
+                &[&sid(account), &sid(service), country],
+            )
+            .await?;
+        }
     }
     Ok(())
 }
@@ -652,6 +737,8 @@ async fn delete_service(db: Db<'_>, account: &Sid, service: &Sid) -> Result<()> 
         "DELETE FROM webhook_deliveries WHERE status = 'pending' AND account_sid = $2 AND webhook_sid IN \
          (SELECT sid FROM webhooks WHERE service_sid = $1 AND account_sid = $2)",
         "DELETE FROM webhooks WHERE service_sid = $1 AND account_sid = $2",
+        "DELETE FROM attempts WHERE service_sid = $1 AND account_sid = $2",
+        "DELETE FROM messaging_configurations WHERE service_sid = $1 AND account_sid = $2",
     ] {
         db.execute(sql, &[&service, &account]).await?;
     }

@@ -33,15 +33,18 @@ use verifyd_core::domain::access_token::AccessToken;
 use verifyd_core::domain::account::{Account, ApiKey};
 use verifyd_core::domain::challenge::Challenge;
 use verifyd_core::domain::factor::{Entity, Factor};
+use verifyd_core::domain::messaging::MessagingConfiguration;
 use verifyd_core::domain::outbox::SealedMessage;
 use verifyd_core::domain::rate_limit::{Bucket, RateLimit};
+use verifyd_core::domain::sending::Attempt;
 use verifyd_core::domain::service::Service;
 use verifyd_core::domain::verification::Verification;
 use verifyd_core::domain::webhook::{Delivery, StoredDelivery, Webhook};
 use verifyd_core::store::{
-    ChallengeFilter, ChallengeKey, ChallengeState, Change, Claim, Decide, Decision, EntityKey, EntityState, FactorKey,
-    FactorState, KeyRing, NewFactorKey, NewFactorState, Page, RateLimitKey, Resealed, Result, SealedKind, SealedValue,
-    SendKey, SendState, Store, StoreError, Sweep, Swept, VerificationAt,
+    AttemptClaim, AttemptState, ChallengeFilter, ChallengeKey, ChallengeState, Change, Claim, Decide, Decision,
+    EntityKey, EntityState, FactorKey, FactorState, KeyRing, MessagingConfigurationKey, NewFactorKey, NewFactorState,
+    Page, RateLimitKey, Resealed, Result, SealedKind, SealedValue, SendKey, SendState, Store, StoreError, Sweep, Swept,
+    VerificationAt,
 };
 use verifyd_runtime::Sid;
 
@@ -212,6 +215,7 @@ struct ApiKeyAt(Sid, Sid);
 struct ServiceAt(Sid, Sid);
 struct RateLimitsOf(Sid, Sid);
 struct WebhooksOf(Sid, Sid);
+struct AttemptAt(Sid, Sid);
 
 impl Load for KeyRingAt {
     type State = KeyRing;
@@ -314,6 +318,20 @@ impl Load for RateLimitKey {
         let Some(rate_limit) = load::rate_limit(db, self, Lock::Update).await? else { return Ok(None) };
         let buckets = load::buckets_of(db, &self.account, &rate_limit.sid, " FOR UPDATE").await?;
         Ok(Some((rate_limit, buckets)))
+    }
+}
+
+impl Load for AttemptAt {
+    type State = Option<AttemptState>;
+    async fn load(&self, db: Db<'_>) -> std::result::Result<Self::State, Failure> {
+        load::attempt_state(db, &self.0, &self.1).await
+    }
+}
+
+impl Load for MessagingConfigurationKey {
+    type State = Option<Option<MessagingConfiguration>>;
+    async fn load(&self, db: Db<'_>) -> std::result::Result<Self::State, Failure> {
+        load::messaging_state(db, self).await
     }
 }
 
@@ -586,6 +604,56 @@ impl Store for PostgresStore {
 
     async fn deliveries(&self, account: &Sid, webhook: &Sid, limit: u32) -> Result<Vec<StoredDelivery>> {
         read!(self, |db| sweep::of_webhook(db, account, webhook, limit))
+    }
+
+    async fn attempt(&self, account: &Sid, sid: &Sid) -> Result<Option<Attempt>> {
+        read!(self, |db| load::attempt(db, account, sid, Lock::None))
+    }
+
+    async fn attempts_of(&self, account: &Sid, verification: &Sid) -> Result<Vec<Attempt>> {
+        read!(self, |db| load::attempts_of(db, account, verification))
+    }
+
+    async fn claim_attempts(&self, claim: AttemptClaim) -> Result<Vec<Attempt>> {
+        self.write(move |db| Box::pin(async move { sweep::claim_attempts(db, &claim).await })).await
+    }
+
+    async fn with_attempt<T: Send + 'static>(
+        &self,
+        account: &Sid,
+        sid: &Sid,
+        decide: impl Decide<Option<AttemptState>, T>,
+    ) -> Result<T> {
+        self.transact(&AttemptAt(account.clone(), sid.clone()), decide).await
+    }
+
+    async fn messaging_configuration(&self, key: &MessagingConfigurationKey) -> Result<Option<MessagingConfiguration>> {
+        read!(self, |db| load::messaging_configuration(db, key, Lock::None))
+    }
+
+    async fn list_messaging_configurations(
+        &self,
+        account: &Sid,
+        service: &Sid,
+        page: Page,
+    ) -> Result<Vec<MessagingConfiguration>> {
+        read!(self, |db| load::page_of(
+            db,
+            "messaging_configurations",
+            rows::MESSAGING_CONFIGURATION,
+            "service_sid",
+            [service.as_str(), account.as_str()],
+            page,
+            rows::messaging_configuration
+        ))
+    }
+
+    async fn with_messaging_configuration<T: Send + 'static>(
+        &self,
+        key: MessagingConfigurationKey,
+        decide: impl Decide<Option<Option<MessagingConfiguration>>, T>,
+    ) -> Result<T> {
+        self.transact(&key, decide).await
     }
 
     async fn outbox(&self, account: Option<&Sid>, limit: u32) -> Result<Vec<SealedMessage>> {

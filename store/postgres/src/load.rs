@@ -17,12 +17,15 @@ use verifyd_core::domain::access_token::AccessToken;
 use verifyd_core::domain::challenge::{Challenge, StatusFilter};
 use verifyd_core::domain::factor::{CreationCounts, Entity, Factor};
 use verifyd_core::domain::guessing::{Guesses, Subscriber};
+use verifyd_core::domain::messaging::MessagingConfiguration;
 use verifyd_core::domain::rate_limit::{Bucket, Meter, MeteredBucket, RateLimit, Window};
+use verifyd_core::domain::sending::Attempt;
 use verifyd_core::domain::verification::Verification;
 use verifyd_core::domain::webhook::Webhook;
 use verifyd_core::store::{
-    ChallengeFilter, ChallengeKey, ChallengeState, Cursor, EntityKey, EntityState, FactorKey, FactorState,
-    NewFactorKey, NewFactorState, Page, RateLimitKey, SendKey, SendState, VerificationAt,
+    AttemptState, ChallengeFilter, ChallengeKey, ChallengeState, Cursor, EntityKey, EntityState, FactorKey,
+    FactorState, MessagingConfigurationKey, NewFactorKey, NewFactorState, Page, RateLimitKey, SendKey, SendState,
+    VerificationAt,
 };
 use verifyd_runtime::Sid;
 
@@ -614,4 +617,81 @@ pub async fn outbox(
         }
     };
     rows::all(&found, rows::message)
+}
+
+pub async fn attempt(db: Db<'_>, account: &Sid, sid: &Sid, lock: Lock) -> Result<Option<Attempt>> {
+    let sql = format!("SELECT {} FROM attempts WHERE sid = $1 AND account_sid = $2{}", rows::ATTEMPT, lock.sql());
+    rows::first(db.query_opt(&sql, &[&sid.as_str(), &account.as_str()]).await?, rows::attempt)
+}
+
+/// A verification's attempts, in the order they were made.
+pub async fn attempts_of(db: Db<'_>, account: &Sid, verification: &Sid) -> Result<Vec<Attempt>> {
+    let sql =
+        format!("SELECT {} FROM attempts WHERE account_sid = $1 AND verification_sid = $2 ORDER BY seq", rows::ATTEMPT);
+    rows::all(&db.query(&sql, &[&account.as_str(), &verification.as_str()]).await?, rows::attempt)
+}
+
+/// An attempt with its verification, both held `FOR UPDATE`, and how many other attempts of
+/// that verification were sent. The verification's `to` lock comes first (found through the
+/// attempt, whose verification never changes), as every operation on a verification takes it,
+/// so that this waits for them and they for this; then the rows, in one flight.
+pub async fn attempt_state(db: Db<'_>, account: &Sid, sid: &Sid) -> Result<Option<AttemptState>> {
+    const OF_ATTEMPT: &str = "(SELECT verification_sid FROM attempts WHERE sid = $1 AND account_sid = $2)";
+    let lock = format!(
+        "SELECT pg_advisory_xact_lock(hashtextextended(concat_ws(chr(10), 'to', account_sid, service_sid, to_addr), \
+         7204)) FROM verifications WHERE sid = {OF_ATTEMPT} AND account_sid = $2"
+    );
+    let verification = format!(
+        "SELECT {} FROM verifications WHERE sid = {OF_ATTEMPT} AND account_sid = $2 FOR UPDATE",
+        rows::VERIFICATION
+    );
+    let others = format!(
+        "SELECT COUNT(*) FROM attempts WHERE verification_sid = {OF_ATTEMPT} AND account_sid = $2 AND sid != $1 \
+         AND status = 'sent'"
+    );
+    let key: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&sid.as_str(), &account.as_str()];
+    let (_, attempt, verification, others) = pipelined!(
+        db.query_opt(&lock, &key),
+        attempt(db, account, sid, Lock::Update),
+        db.query_opt(&verification, &key),
+        db.query_one(&others, &key),
+    )?;
+    let Some(attempt) = attempt else { return Ok(None) };
+    Ok(Some(AttemptState {
+        attempt,
+        verification: rows::first(verification, rows::verification)?,
+        others_sent: Get(&others).count(0)?,
+    }))
+}
+
+pub async fn messaging_configuration(
+    db: Db<'_>,
+    key: &MessagingConfigurationKey,
+    lock: Lock,
+) -> Result<Option<MessagingConfiguration>> {
+    let sql = format!(
+        "SELECT {} FROM messaging_configurations WHERE account_sid = $1 AND service_sid = $2 AND country = $3{}",
+        rows::MESSAGING_CONFIGURATION,
+        lock.sql()
+    );
+    rows::first(
+        db.query_opt(&sql, &[&key.account.as_str(), &key.service.as_str(), &key.country]).await?,
+        rows::messaging_configuration,
+    )
+}
+
+/// A service's configuration for a country, `None` when the service does not exist. The
+/// service is held against deletion, and an advisory lock on the key covers a configuration
+/// that does not exist yet, so that two creations of one do not both find none.
+pub async fn messaging_state(
+    db: Db<'_>,
+    key: &MessagingConfigurationKey,
+) -> Result<Option<Option<MessagingConfiguration>>> {
+    let lock = lock_name(&["messaging", key.account.as_str(), key.service.as_str(), &key.country]);
+    let (service, (), found) = pipelined!(
+        hold_service(db, &key.account, &key.service, "KEY SHARE"),
+        advisory(db, &lock),
+        messaging_configuration(db, key, Lock::Update),
+    )?;
+    Ok(service.then_some(found))
 }

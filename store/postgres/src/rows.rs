@@ -8,9 +8,11 @@ use verifyd_core::domain::account::{Account, ApiKey};
 use verifyd_core::domain::challenge::Challenge;
 use verifyd_core::domain::factor::{Entity, Factor};
 use verifyd_core::domain::guessing::{Guesses, Subscriber};
+use verifyd_core::domain::messaging::MessagingConfiguration;
 use verifyd_core::domain::outbox::{OutboxChannel, SealedMessage};
 use verifyd_core::domain::private::Private;
 use verifyd_core::domain::rate_limit::{Bucket, RateLimit};
+use verifyd_core::domain::sending::{Attempt, SendStatus};
 use verifyd_core::domain::service::Service;
 use verifyd_core::domain::verification::{SendWindow, Verification};
 use verifyd_core::domain::webhook::Webhook;
@@ -366,6 +368,52 @@ pub fn webhook(row: &Row) -> Result<Webhook> {
         webhook_url: r.private(8, 11)?.ok_or_else(|| corrupt(8, "a webhook without a URL"))?,
         date_created: r.time(9)?,
         date_updated: r.time(10)?,
+    })
+}
+
+pub const ATTEMPT: &str = "sid, account_sid, service_sid, verification_sid, channel, to_addr, country, locale, provider, \
+                           status, message_id, error, tries, due_at, leased_until, expires_at, payload_sealed, \
+                           date_created, date_updated";
+
+pub fn attempt(row: &Row) -> Result<Attempt> {
+    let r = Get(row);
+    let status: &str = row.try_get(9)?;
+    Ok(Attempt {
+        sid: r.sid(0)?,
+        account_sid: r.sid(1)?,
+        service_sid: r.sid(2)?,
+        verification_sid: r.sid(3)?,
+        channel: r.wire(4)?,
+        to: r.text(5)?,
+        country: r.opt_text(6)?,
+        locale: r.text(7)?,
+        provider: r.text(8)?,
+        status: SendStatus::parse(status).ok_or_else(|| corrupt(9, format!("unlisted value {status:?}")))?,
+        message_id: r.opt_text(10)?,
+        error: r.opt_text(11)?,
+        tries: r.count(12)?,
+        due_at: r.time(13)?,
+        leased_until: r.time(14)?,
+        expires_at: r.time(15)?,
+        payload_sealed: r.opt_bytes(16)?,
+        date_created: r.time(17)?,
+        date_updated: r.time(18)?,
+    })
+}
+
+pub const MESSAGING_CONFIGURATION: &str =
+    "seq, account_sid, service_sid, country, messaging_service_sid, date_created, date_updated";
+
+pub fn messaging_configuration(row: &Row) -> Result<MessagingConfiguration> {
+    let r = Get(row);
+    Ok(MessagingConfiguration {
+        seq: r.int(0)?,
+        account_sid: r.sid(1)?,
+        service_sid: r.sid(2)?,
+        country: r.text(3)?,
+        messaging_service_sid: r.text(4)?,
+        date_created: r.time(5)?,
+        date_updated: r.time(6)?,
     })
 }
 

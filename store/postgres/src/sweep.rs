@@ -1,12 +1,13 @@
 //! The bulk work of maintenance and webhook delivery, across accounts by nature: sweeps with
 //! bounds chosen by core, claims of due deliveries, and the operators' views.
 
+use verifyd_core::domain::sending::Attempt;
 use verifyd_core::domain::webhook::{Delivery, DeliveryStatus, StoredDelivery, StoredPayload};
-use verifyd_core::store::{Claim, Sweep, Swept};
+use verifyd_core::store::{AttemptClaim, Claim, Sweep, Swept};
 use verifyd_runtime::Sid;
 
 use crate::error::{Failure, Result};
-use crate::rows::Get;
+use crate::rows::{self, Get};
 use crate::sql::Db;
 
 /// Runs the sweep unless another instance is running one (its transaction holds the sweep's
@@ -81,7 +82,35 @@ pub async fn sweep(db: Db<'_>, s: &Sweep) -> Result<Swept> {
             &[&s.deliveries_before.unix()],
         )
         .await?;
-    Ok(Swept { expired, purged_messages, expired_challenges, purged_factors, purged_deliveries })
+    let purged_attempts =
+        db.execute("DELETE FROM attempts WHERE date_created < $1", &[&s.attempts_before.unix()]).await?;
+    Ok(Swept { expired, purged_messages, expired_challenges, purged_factors, purged_deliveries, purged_attempts })
+}
+
+/// Queued attempts due and not leased at `claim.now`, oldest due first (then oldest made),
+/// locked `SKIP LOCKED` (another instance claiming at the same moment takes the others) and
+/// leased in the same statement, each with its try counted; answered as they now stand. A row
+/// another claim leased meanwhile is no longer due when rechecked under its lock, and is left.
+pub async fn claim_attempts(db: Db<'_>, claim: &AttemptClaim) -> Result<Vec<Attempt>> {
+    let sql = format!(
+        "WITH chosen AS ( \
+            SELECT account_sid AS chosen_account, sid AS chosen_sid FROM attempts \
+            WHERE status = 'queued' AND due_at <= $1 AND leased_until <= $1 \
+            ORDER BY due_at, seq LIMIT $2 FOR UPDATE SKIP LOCKED) \
+         UPDATE attempts SET leased_until = $3, tries = tries + 1 \
+         FROM chosen WHERE account_sid = chosen_account AND sid = chosen_sid \
+         RETURNING {}, seq",
+        rows::ATTEMPT
+    );
+    let found = db.query(&sql, &[&claim.now.unix(), &i64::from(claim.limit), &claim.until.unix()]).await?;
+    let mut claimed = Vec::with_capacity(found.len());
+    for r in &found {
+        let attempt = rows::attempt(r)?;
+        claimed.push(((attempt.due_at, Get(r).int(19)?), attempt));
+    }
+    // RETURNING keeps no order: the claim's is by due time, then age.
+    claimed.sort_by_key(|(order, _)| *order);
+    Ok(claimed.into_iter().map(|(_, a)| a).collect())
 }
 
 /// Due deliveries, services taking turns (see `Claim`): each due delivery's turn is its rank

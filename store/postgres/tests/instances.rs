@@ -70,7 +70,7 @@ async fn a_schema_newer_than_the_binary_is_refused() {
         panic!("a newer schema was accepted");
     };
     let message = error.to_string();
-    assert!(message.contains("schema version 99, newer than this verifyd knows (1); upgrade verifyd"), "{message}");
+    assert!(message.contains("schema version 99, newer than this verifyd knows (2); upgrade verifyd"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,6 +166,7 @@ async fn every_instance_can_sweep_at_once() {
         creations_before: t(0),
         windows_over: t(0),
         deliveries_before: t(0),
+        attempts_before: t(0),
     };
     let runs: Vec<_> = stores
         .iter()

@@ -185,6 +185,55 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                 ],
             )?;
         }
+        Change::InsertAttempt(a) => {
+            run(
+                c,
+                "INSERT INTO attempts (sid, account_sid, service_sid, verification_sid, channel, to_addr, country, \
+                 locale, provider, status, message_id, error, tries, due_at, leased_until, expires_at, payload_sealed, \
+                 date_created, date_updated) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                params![
+                    a.sid.as_str(),
+                    a.account_sid.as_str(),
+                    a.service_sid.as_str(),
+                    a.verification_sid.as_str(),
+                    a.channel.as_str(),
+                    a.to,
+                    a.country,
+                    a.locale,
+                    a.provider,
+                    a.status.as_str(),
+                    a.message_id,
+                    a.error,
+                    a.tries,
+                    a.due_at.unix(),
+                    a.leased_until.unix(),
+                    a.expires_at.unix(),
+                    a.payload_sealed,
+                    a.date_created.unix(),
+                    a.date_updated.unix(),
+                ],
+            )?;
+        }
+        Change::UpdateAttempt(a) => {
+            run(
+                c,
+                "UPDATE attempts SET status = ?3, message_id = ?4, error = ?5, tries = ?6, due_at = ?7, \
+                 leased_until = ?8, payload_sealed = ?9, date_updated = ?10 WHERE sid = ?1 AND account_sid = ?2",
+                params![
+                    a.sid.as_str(),
+                    a.account_sid.as_str(),
+                    a.status.as_str(),
+                    a.message_id,
+                    a.error,
+                    a.tries,
+                    a.due_at.unix(),
+                    a.leased_until.unix(),
+                    a.payload_sealed,
+                    a.date_updated.unix(),
+                ],
+            )?;
+        }
         // Windows belong to the account through their bucket.
         Change::SaveWindow { account, bucket, value, window } => {
             run(
@@ -596,6 +645,42 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                 params![id, account.as_str(), at.unix()],
             )?;
         }
+        Change::InsertMessagingConfiguration(m) => {
+            run(
+                c,
+                "INSERT INTO messaging_configurations (account_sid, service_sid, country, messaging_service_sid, \
+                 date_created, date_updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    m.account_sid.as_str(),
+                    m.service_sid.as_str(),
+                    m.country,
+                    m.messaging_service_sid,
+                    m.date_created.unix(),
+                    m.date_updated.unix()
+                ],
+            )?;
+        }
+        Change::UpdateMessagingConfiguration(m) => {
+            run(
+                c,
+                "UPDATE messaging_configurations SET messaging_service_sid = ?4, date_updated = ?5 \
+                 WHERE service_sid = ?2 AND country = ?3 AND account_sid = ?1",
+                params![
+                    m.account_sid.as_str(),
+                    m.service_sid.as_str(),
+                    m.country,
+                    m.messaging_service_sid,
+                    m.date_updated.unix()
+                ],
+            )?;
+        }
+        Change::DeleteMessagingConfiguration { account, service, country } => {
+            run(
+                c,
+                "DELETE FROM messaging_configurations WHERE service_sid = ?2 AND country = ?3 AND account_sid = ?1",
+                params![account.as_str(), service.as_str(), country],
+            )?;
+        }
     }
     Ok(())
 }
@@ -641,6 +726,8 @@ fn delete_service(c: &Connection, account: &Sid, sid: &Sid) -> Result<()> {
         "DELETE FROM webhook_deliveries WHERE status = 'pending' AND account_sid = ?2 AND webhook_sid IN \
          (SELECT sid FROM webhooks WHERE service_sid = ?1 AND account_sid = ?2)",
         "DELETE FROM webhooks WHERE service_sid = ?1 AND account_sid = ?2",
+        "DELETE FROM attempts WHERE service_sid = ?1 AND account_sid = ?2",
+        "DELETE FROM messaging_configurations WHERE service_sid = ?1 AND account_sid = ?2",
     ] {
         run(c, sql, [service, account])?;
     }

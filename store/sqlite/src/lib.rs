@@ -36,15 +36,18 @@ use verifyd_core::domain::access_token::AccessToken;
 use verifyd_core::domain::account::{Account, ApiKey};
 use verifyd_core::domain::challenge::Challenge;
 use verifyd_core::domain::factor::{Entity, Factor};
+use verifyd_core::domain::messaging::MessagingConfiguration;
 use verifyd_core::domain::outbox::SealedMessage;
 use verifyd_core::domain::rate_limit::{Bucket, RateLimit};
+use verifyd_core::domain::sending::Attempt;
 use verifyd_core::domain::service::Service;
 use verifyd_core::domain::verification::Verification;
 use verifyd_core::domain::webhook::{Delivery, StoredDelivery, Webhook};
 use verifyd_core::store::{
-    ChallengeFilter, ChallengeKey, ChallengeState, Change, Claim, Decide, Decision, EntityKey, EntityState, FactorKey,
-    FactorState, KeyRing, NewFactorKey, NewFactorState, Page, RateLimitKey, Resealed, Result, SealedKind, SealedValue,
-    SendKey, SendState, Store, StoreError, Sweep, Swept, VerificationAt,
+    AttemptClaim, AttemptState, ChallengeFilter, ChallengeKey, ChallengeState, Change, Claim, Decide, Decision,
+    EntityKey, EntityState, FactorKey, FactorState, KeyRing, MessagingConfigurationKey, NewFactorKey, NewFactorState,
+    Page, RateLimitKey, Resealed, Result, SealedKind, SealedValue, SendKey, SendState, Store, StoreError, Sweep, Swept,
+    VerificationAt,
 };
 use verifyd_runtime::Sid;
 use writer::Writer;
@@ -561,6 +564,59 @@ impl Store for SqliteStore {
 
     async fn deliveries(&self, account: &Sid, webhook: &Sid, limit: u32) -> Result<Vec<StoredDelivery>> {
         self.read(|c| sweep::of_webhook(c, account, webhook, limit))
+    }
+
+    async fn attempt(&self, account: &Sid, sid: &Sid) -> Result<Option<Attempt>> {
+        self.read(|c| queries::attempt(c, account, sid))
+    }
+
+    async fn attempts_of(&self, account: &Sid, verification: &Sid) -> Result<Vec<Attempt>> {
+        self.read(|c| queries::attempts_of(c, account, verification))
+    }
+
+    async fn claim_attempts(&self, claim: AttemptClaim) -> Result<Vec<Attempt>> {
+        self.writer.run(move |c| sweep::claim_attempts(c, &claim).map_err(store_error)).await
+    }
+
+    async fn with_attempt<T: Send + 'static>(
+        &self,
+        account: &Sid,
+        sid: &Sid,
+        decide: impl Decide<Option<AttemptState>, T>,
+    ) -> Result<T> {
+        let (account, sid) = (account.clone(), sid.clone());
+        self.transact(move |c| queries::attempt_state(c, &account, &sid), decide).await
+    }
+
+    async fn messaging_configuration(&self, key: &MessagingConfigurationKey) -> Result<Option<MessagingConfiguration>> {
+        self.read(|c| queries::messaging_configuration(c, key))
+    }
+
+    async fn list_messaging_configurations(
+        &self,
+        account: &Sid,
+        service: &Sid,
+        page: Page,
+    ) -> Result<Vec<MessagingConfiguration>> {
+        self.read(|c| {
+            queries::page_of(
+                c,
+                "messaging_configurations",
+                rows::MESSAGING_CONFIGURATION,
+                "service_sid",
+                [service.as_str(), account.as_str()],
+                page,
+                rows::messaging_configuration,
+            )
+        })
+    }
+
+    async fn with_messaging_configuration<T: Send + 'static>(
+        &self,
+        key: MessagingConfigurationKey,
+        decide: impl Decide<Option<Option<MessagingConfiguration>>, T>,
+    ) -> Result<T> {
+        self.transact(move |c| queries::messaging_state(c, &key), decide).await
     }
 
     async fn outbox(&self, account: Option<&Sid>, limit: u32) -> Result<Vec<SealedMessage>> {

@@ -6,12 +6,15 @@ use verifyd_core::domain::access_token::AccessToken;
 use verifyd_core::domain::challenge::{Challenge, StatusFilter};
 use verifyd_core::domain::factor::{CreationCounts, Entity, Factor};
 use verifyd_core::domain::guessing::{Guesses, Subscriber};
+use verifyd_core::domain::messaging::MessagingConfiguration;
 use verifyd_core::domain::rate_limit::{Bucket, Meter, MeteredBucket, RateLimit, Window};
+use verifyd_core::domain::sending::Attempt;
 use verifyd_core::domain::verification::Verification;
 use verifyd_core::domain::webhook::Webhook;
 use verifyd_core::store::{
-    ChallengeFilter, ChallengeKey, ChallengeState, Cursor, EntityKey, EntityState, FactorKey, FactorState,
-    NewFactorKey, NewFactorState, Page, RateLimitKey, SendKey, SendState, VerificationAt,
+    AttemptState, ChallengeFilter, ChallengeKey, ChallengeState, Cursor, EntityKey, EntityState, FactorKey,
+    FactorState, MessagingConfigurationKey, NewFactorKey, NewFactorState, Page, RateLimitKey, SendKey, SendState,
+    VerificationAt,
 };
 use verifyd_runtime::Sid;
 
@@ -358,4 +361,65 @@ pub fn page_of<T>(
         .query_map(params![values[0], values[1], page.bound(), page.limit], row)?
         .collect::<Result<Vec<_>>>()?;
     Ok(page.in_order(rows))
+}
+
+pub fn attempt(c: &Connection, account: &Sid, sid: &Sid) -> Result<Option<Attempt>> {
+    c.prepare_cached(&format!("SELECT {} FROM attempts WHERE sid = ?1 AND account_sid = ?2", rows::ATTEMPT))?
+        .query_row([sid.as_str(), account.as_str()], rows::attempt)
+        .optional()
+}
+
+/// A verification's attempts, in the order they were made.
+pub fn attempts_of(c: &Connection, account: &Sid, verification: &Sid) -> Result<Vec<Attempt>> {
+    c.prepare_cached(&format!(
+        "SELECT {} FROM attempts WHERE verification_sid = ?1 AND account_sid = ?2 ORDER BY seq",
+        rows::ATTEMPT
+    ))?
+    .query_map([verification.as_str(), account.as_str()], rows::attempt)?
+    .collect()
+}
+
+/// An attempt with its verification and how many other attempts of that verification were sent.
+pub fn attempt_state(c: &Connection, account: &Sid, sid: &Sid) -> Result<Option<AttemptState>> {
+    let Some(attempt) = attempt(c, account, sid)? else { return Ok(None) };
+    let verification = c
+        .prepare_cached(&format!(
+            "SELECT {} FROM verifications WHERE sid = ?1 AND service_sid = ?2 AND account_sid = ?3",
+            rows::VERIFICATION
+        ))?
+        .query_row(
+            [attempt.verification_sid.as_str(), attempt.service_sid.as_str(), account.as_str()],
+            rows::verification,
+        )
+        .optional()?;
+    let others_sent = c
+        .prepare_cached(
+            "SELECT COUNT(*) FROM attempts WHERE verification_sid = ?1 AND account_sid = ?2 AND sid != ?3 \
+             AND status = 'sent'",
+        )?
+        .query_row([attempt.verification_sid.as_str(), account.as_str(), sid.as_str()], |r| r.get(0))?;
+    Ok(Some(AttemptState { attempt, verification, others_sent }))
+}
+
+pub fn messaging_configuration(
+    c: &Connection,
+    key: &MessagingConfigurationKey,
+) -> Result<Option<MessagingConfiguration>> {
+    c.prepare_cached(&format!(
+        "SELECT {} FROM messaging_configurations WHERE service_sid = ?1 AND country = ?2 AND account_sid = ?3",
+        rows::MESSAGING_CONFIGURATION
+    ))?
+    .query_row([key.service.as_str(), key.country.as_str(), key.account.as_str()], rows::messaging_configuration)
+    .optional()
+}
+
+/// A service's configuration for a country, or `None` when the service does not exist.
+pub fn messaging_state(
+    c: &Connection,
+    key: &MessagingConfigurationKey,
+) -> Result<Option<Option<MessagingConfiguration>>> {
+    if !service_exists(c, &key.account, &key.service)? {
+        return Ok(None);
+    }
+    messaging_configuration(c, key).map(Some)
 }

@@ -8,9 +8,11 @@ use verifyd_core::domain::account::{Account, ApiKey};
 use verifyd_core::domain::challenge::Challenge;
 use verifyd_core::domain::factor::{Entity, Factor};
 use verifyd_core::domain::guessing::{Guesses, Subscriber};
+use verifyd_core::domain::messaging::MessagingConfiguration;
 use verifyd_core::domain::outbox::{OutboxChannel, SealedMessage};
 use verifyd_core::domain::private::Private;
 use verifyd_core::domain::rate_limit::{Bucket, RateLimit};
+use verifyd_core::domain::sending::{Attempt, SendStatus};
 use verifyd_core::domain::service::Service;
 use verifyd_core::domain::verification::{SendWindow, Verification};
 use verifyd_core::domain::webhook::Webhook;
@@ -320,6 +322,55 @@ pub fn webhook(r: &Row<'_>) -> rusqlite::Result<Webhook> {
         ))?,
         date_created: time(r, 9)?,
         date_updated: time(r, 10)?,
+    })
+}
+
+/// A send status as `SendStatus::as_str` stored it.
+fn send_status(row: &Row<'_>, i: usize) -> rusqlite::Result<SendStatus> {
+    let text = row.get_ref(i)?.as_str()?;
+    SendStatus::parse(text).ok_or_else(|| unlisted(i, text))
+}
+
+pub const ATTEMPT: &str = "sid, account_sid, service_sid, verification_sid, channel, to_addr, country, locale, provider, \
+                           status, message_id, error, tries, due_at, leased_until, expires_at, payload_sealed, \
+                           date_created, date_updated";
+
+pub fn attempt(r: &Row<'_>) -> rusqlite::Result<Attempt> {
+    Ok(Attempt {
+        sid: sid(r, 0)?,
+        account_sid: sid(r, 1)?,
+        service_sid: sid(r, 2)?,
+        verification_sid: sid(r, 3)?,
+        channel: wire(r, 4)?,
+        to: r.get(5)?,
+        country: r.get(6)?,
+        locale: r.get(7)?,
+        provider: r.get(8)?,
+        status: send_status(r, 9)?,
+        message_id: r.get(10)?,
+        error: r.get(11)?,
+        tries: r.get(12)?,
+        due_at: time(r, 13)?,
+        leased_until: time(r, 14)?,
+        expires_at: time(r, 15)?,
+        payload_sealed: r.get(16)?,
+        date_created: time(r, 17)?,
+        date_updated: time(r, 18)?,
+    })
+}
+
+pub const MESSAGING_CONFIGURATION: &str =
+    "seq, account_sid, service_sid, country, messaging_service_sid, date_created, date_updated";
+
+pub fn messaging_configuration(r: &Row<'_>) -> rusqlite::Result<MessagingConfiguration> {
+    Ok(MessagingConfiguration {
+        seq: r.get(0)?,
+        account_sid: sid(r, 1)?,
+        service_sid: sid(r, 2)?,
+        country: r.get(3)?,
+        messaging_service_sid: r.get(4)?,
+        date_created: time(r, 5)?,
+        date_updated: time(r, 6)?,
     })
 }
 

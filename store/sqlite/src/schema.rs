@@ -415,6 +415,51 @@ const MIGRATIONS: &[&str] = &[
                                  AND v.account_sid = g.account_sid);
     DELETE FROM guesses WHERE kind = 'to';
     ",
+    // 13: send attempts (each message a verification sends, with its outcome) and messaging
+    // configurations (a service's Messaging Service per country). A claim finds queued
+    // attempts by due time across accounts (`attempts_due`, only the queued few); an outcome
+    // counts the other attempts of its verification (`attempts_by_verification`); the purge
+    // deletes by age (`attempts_by_date`). `payload_sealed` (the message and its code, sealed
+    // by core) is kept only while the attempt is queued.
+    r"
+    CREATE TABLE attempts (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        verification_sid TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        to_addr TEXT NOT NULL,
+        country TEXT,
+        locale TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        status TEXT NOT NULL,
+        message_id TEXT,
+        error TEXT,
+        tries INTEGER NOT NULL,
+        due_at INTEGER NOT NULL,
+        leased_until INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        payload_sealed BLOB,
+        date_created INTEGER NOT NULL,
+        date_updated INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX attempts_due ON attempts(due_at, seq) WHERE status = 'queued';
+    CREATE INDEX attempts_by_verification ON attempts(verification_sid, seq);
+    CREATE INDEX attempts_by_service ON attempts(service_sid);
+    CREATE INDEX attempts_by_date ON attempts(date_created);
+
+    CREATE TABLE messaging_configurations (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        country TEXT NOT NULL,
+        messaging_service_sid TEXT NOT NULL,
+        date_created INTEGER NOT NULL,
+        date_updated INTEGER NOT NULL,
+        UNIQUE (account_sid, service_sid, country)
+    ) STRICT;
+    ",
 ];
 
 /// The version whose migration seals webhook deliveries (tests start from the one before).

@@ -21,6 +21,7 @@ fn place(kind: SealedKind) -> (&'static str, &'static str, Option<&'static str>)
         SealedKind::MessageCode => ("outbox", "code_sealed", None),
         SealedKind::AccessToken => ("access_tokens", "token_sealed", None),
         SealedKind::WebhookDelivery => ("webhook_deliveries", "payload_sealed", None),
+        SealedKind::AttemptPayload => ("attempts", "payload_sealed", None),
         SealedKind::ApiKeyDigest => ("api_keys", "secret_hash", None),
     }
 }

@@ -2,8 +2,9 @@
 //! chosen by core, and claims of due deliveries.
 
 use rusqlite::{Connection, params};
+use verifyd_core::domain::sending::Attempt;
 use verifyd_core::domain::webhook::{Delivery, DeliveryStatus, StoredDelivery, StoredPayload};
-use verifyd_core::store::{Claim, Sweep, Swept};
+use verifyd_core::store::{AttemptClaim, Claim, Sweep, Swept};
 use verifyd_runtime::Sid;
 
 use crate::rows;
@@ -60,13 +61,38 @@ pub fn sweep(c: &Connection, s: &Sweep) -> Result<Swept> {
         "DELETE FROM webhook_deliveries WHERE status != 'pending' AND date_done <= ?1",
         [s.deliveries_before.unix()],
     )?;
+    let purged_attempts = c.execute("DELETE FROM attempts WHERE date_created < ?1", [s.attempts_before.unix()])?;
     Ok(Swept {
         expired: expired as u64,
         purged_messages: purged_messages as u64,
         expired_challenges: expired_challenges as u64,
         purged_factors: purged_factors as u64,
         purged_deliveries: purged_deliveries as u64,
+        purged_attempts: purged_attempts as u64,
     })
+}
+
+/// Queued attempts due and not leased at `claim.now`, oldest due first (then oldest made):
+/// each leased until `claim.until` with its try counted, and answered as it now stands. The
+/// writer runs one claim at a time, so nothing else takes them between the read and the lease.
+pub fn claim_attempts(c: &Connection, claim: &AttemptClaim) -> Result<Vec<Attempt>> {
+    let now = claim.now.unix();
+    let taken: Vec<i64> = c
+        .prepare_cached(
+            "SELECT seq FROM attempts WHERE status = 'queued' AND due_at <= ?1 AND leased_until <= ?1 \
+             ORDER BY due_at, seq LIMIT ?2",
+        )?
+        .query_map(params![now, claim.limit], |r| r.get(0))?
+        .collect::<Result<_>>()?;
+    let mut claimed = Vec::with_capacity(taken.len());
+    let mut lease = c.prepare_cached(&format!(
+        "UPDATE attempts SET leased_until = ?2, tries = tries + 1 WHERE seq = ?1 RETURNING {}",
+        rows::ATTEMPT
+    ))?;
+    for seq in taken {
+        claimed.push(lease.query_row(params![seq, claim.until.unix()], rows::attempt)?);
+    }
+    Ok(claimed)
 }
 
 /// Due deliveries, services taking turns (see `Claim`): each due delivery's turn is its rank
