@@ -333,6 +333,9 @@ mod tests {
     const TWILIO_KEY: &str = "SK0123456789abcdef0123456789abcdef";
     const SECRETS: [&str; 4] = [GATEWAY_SECRET, SMTP_PASSWORD, TWILIO_TOKEN, TWILIO_API_SECRET];
 
+    /// Environment variables, in order.
+    type Pairs<'a> = Vec<(&'a str, &'a str)>;
+
     fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Config::load(None, &|name| map.get(name).cloned())
@@ -431,7 +434,7 @@ mod tests {
 
     #[test]
     fn a_chosen_provider_missing_a_setting_names_it() {
-        let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+        let cases: Vec<(Pairs<'_>, &str, &str)> = vec![
             (without(&gateway(), "VERIFYD_GATEWAY_URL"), "VERIFYD_SMS_PROVIDER", "VERIFYD_GATEWAY_URL"),
             (without(&gateway(), "VERIFYD_GATEWAY_SECRET"), "VERIFYD_SMS_PROVIDER", "VERIFYD_GATEWAY_SECRET"),
             (without(&twilio(), "VERIFYD_TWILIO_ACCOUNT_SID"), "VERIFYD_SMS_PROVIDER", "VERIFYD_TWILIO_ACCOUNT_SID"),

@@ -250,7 +250,7 @@ fn signature_ok(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
 
 /// Lowercase hexadecimal only, as the README specifies.
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || text.bytes().any(|b| !matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if !text.len().is_multiple_of(2) || text.bytes().any(|b| !matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
