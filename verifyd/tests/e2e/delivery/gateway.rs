@@ -403,3 +403,68 @@ async fn a_channel_left_to_the_outbox_never_reaches_the_gateway() {
     assert_eq!(gateway.count(), 0);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_background_loop_retries_queued_attempts_on_the_cores_clock() {
+    let gateway = StandIn::gateway(super::GATEWAY_SECRET).await;
+    gateway.then(Answer::Reply(503, "modem busy".to_owned()).held());
+    let env = gateway_env(&gateway.url, &[("VERIFYD_DELIVERY_WAIT_MS", "300")]);
+    let server = TestServer::start_with_background(&pairs(&env)).await;
+    let service = server.service().await;
+    let v = server.try_send(&service.sid, PHONE, VerificationChannel::Sms).await.expect("a start");
+    let sid = attempt_sid(&v, 0);
+    gateway.release();
+    eventually("the transient failure saved", || async { server.attempt(&sid).await.error.is_some() }).await;
+    assert_eq!(server.attempt(&sid).await.status, SendStatus::Queued);
+
+    // Due in 5 s of the core's clock: the loop's rounds take it once the clock gets there.
+    server.clock.advance(5);
+    eventually("the loop's round sending it", || async { server.attempt(&sid).await.status == SendStatus::Sent }).await;
+    assert_eq!(gateway.for_attempt(sid.as_str()).iter().filter(|r| r.accepted()).count(), 1);
+    server.stop().await;
+}
+
+/// A message queued for a verification that then ended (canceled, or approved with a code
+/// that reached the user another way) is not sent any more: its code is of no use, and
+/// nothing is left queued that will never be sent.
+async fn queued_then_ended(end: VerificationStatus) {
+    let gateway = StandIn::gateway(super::GATEWAY_SECRET).await;
+    gateway.then(Answer::Reply(503, "modem busy".to_owned()).held());
+    let server = server_for(&gateway, &[("VERIFYD_DELIVERY_WAIT_MS", "300")]).await;
+    let service = server.service().await;
+    let v = server.try_send(&service.sid, PHONE, VerificationChannel::Sms).await.expect("a start");
+    let sid = attempt_sid(&v, 0);
+    gateway.release();
+    eventually("the transient failure saved", || async { server.attempt(&sid).await.error.is_some() }).await;
+
+    if end == VerificationStatus::Canceled {
+        let canceled = server
+            .client
+            .update_verification(&set_status(&service.sid, &v.sid, VerificationUpdateStatus::Canceled))
+            .await
+            .unwrap();
+        assert_eq!(canceled.status, Some(VerificationStatus::Canceled.into()));
+    } else {
+        let code = server.code_for(PHONE).await;
+        let checked = server.client.create_verification_check(&check_to(&service.sid, PHONE, &code)).await.unwrap();
+        assert_eq!(checked.status, Some(VerificationStatus::Approved.into()));
+    }
+
+    server.clock.advance(5);
+    server.round().await;
+    assert_eq!(gateway.count(), 1, "the code of a verification {end:?} was sent after it ended");
+    let attempt = server.attempt(&sid).await;
+    assert_eq!(attempt.status, SendStatus::Failed, "{end:?}: {attempt:?}");
+    assert_eq!(server.stored_status(&service.sid, &v.sid).await, end.to_string(), "the verification stays {end:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_queued_message_of_a_canceled_verification_is_not_sent() {
+    queued_then_ended(VerificationStatus::Canceled).await;
+}
+
+#[tokio::test]
+async fn a_queued_message_of_an_approved_verification_is_not_sent() {
+    queued_then_ended(VerificationStatus::Approved).await;
+}
