@@ -468,3 +468,43 @@ async fn a_queued_message_of_a_canceled_verification_is_not_sent() {
 async fn a_queued_message_of_an_approved_verification_is_not_sent() {
     queued_then_ended(VerificationStatus::Approved).await;
 }
+
+#[tokio::test]
+async fn a_call_in_flight_refused_after_the_wait_fails_the_verification() {
+    let gateway = StandIn::gateway(super::GATEWAY_SECRET).await;
+    gateway.then(Answer::Reply(400, "number blocked".to_owned()).held());
+    let server = server_for(&gateway, &[("VERIFYD_DELIVERY_WAIT_MS", "300")]).await;
+    let service = server.service().await;
+    let v = server.try_send(&service.sid, PHONE, VerificationChannel::Sms).await.expect("a start");
+    assert_eq!(v.status, Some(VerificationStatus::Pending.into()));
+    let sid = attempt_sid(&v, 0);
+    gateway.release();
+    eventually("the refusal saved", || async { server.attempt(&sid).await.status == SendStatus::Failed }).await;
+    let attempt = server.attempt(&sid).await;
+    assert_eq!(attempt.error.as_deref(), Some("gateway answered HTTP 400: number blocked"));
+    assert_eq!(server.stored_status(&service.sid, &v.sid).await, "failed");
+    assert_error(server.client.fetch_verification(&fetch(&service.sid, &v.sid)).await, 404, 20404);
+    server.clock.advance(60);
+    assert_eq!(server.round().await, SendRound::default());
+    assert_eq!(gateway.count(), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn without_development_mode_a_providers_message_stays_out_of_the_outbox() {
+    use verifyd_core::store::Store as _;
+    let gateway = StandIn::gateway(super::GATEWAY_SECRET).await;
+    let server = server_for(&gateway, &[("VERIFYD_DEV", "0")]).await;
+    let service = server.service().await;
+    let v = server.try_send(&service.sid, PHONE, VerificationChannel::Sms).await.expect("a start");
+    assert_eq!(server.attempt(&attempt_sid(&v, 0)).await.status, SendStatus::Sent);
+    assert_eq!(gateway.count(), 1);
+    let kept = server.core.store().outbox(Some(&server.account), 100).await.expect("read the outbox");
+    assert!(kept.is_empty(), "{} outbox messages", kept.len());
+    // A channel left to the outbox is written there, as ever.
+    server.try_send(&service.sid, "alice@example.com", VerificationChannel::Email).await.expect("a start");
+    let kept = server.core.store().outbox(Some(&server.account), 100).await.expect("read the outbox");
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].to, "alice@example.com");
+    server.stop().await;
+}
