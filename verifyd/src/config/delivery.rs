@@ -316,3 +316,380 @@ fn named(error: verifyd_delivery::ConfigError, url: &Setting, other: &Setting) -
     };
     setting.invalid(error.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::io::Write as _;
+
+    use super::super::Config;
+    use super::*;
+
+    const GATEWAY_SECRET: &str = "gateway-secret-Q7x";
+    const SMTP_PASSWORD: &str = "smtp-password-R8y";
+    const TWILIO_TOKEN: &str = "twilio-token-S9z";
+    const TWILIO_API_SECRET: &str = "twilio-api-secret-T0w";
+    const TWILIO_ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+    const TWILIO_KEY: &str = "SK0123456789abcdef0123456789abcdef";
+    const SECRETS: [&str; 4] = [GATEWAY_SECRET, SMTP_PASSWORD, TWILIO_TOKEN, TWILIO_API_SECRET];
+
+    /// Environment variables, in order.
+    type Pairs<'a> = Vec<(&'a str, &'a str)>;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::load(None, &|name| map.get(name).cloned())
+    }
+
+    fn delivery(pairs: &[(&str, &str)]) -> Delivery {
+        match load(pairs) {
+            Ok(config) => config.delivery,
+            Err(e) => panic!("{pairs:?} refused: {e}"),
+        }
+    }
+
+    /// The error for `pairs`, which must hold no secret.
+    fn error(pairs: &[(&str, &str)]) -> String {
+        let message = match load(pairs) {
+            Ok(config) => panic!("expected an error for {pairs:?}, got {:?}", config.delivery),
+            Err(e) => e.to_string(),
+        };
+        for secret in SECRETS {
+            assert!(!message.contains(secret), "a secret in {message:?}");
+        }
+        message
+    }
+
+    fn gateway() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("VERIFYD_SMS_PROVIDER", "gateway"),
+            ("VERIFYD_GATEWAY_URL", "http://127.0.0.1:9/send"),
+            ("VERIFYD_GATEWAY_SECRET", GATEWAY_SECRET),
+        ]
+    }
+
+    fn twilio() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("VERIFYD_SMS_PROVIDER", "twilio"),
+            ("VERIFYD_TWILIO_ACCOUNT_SID", TWILIO_ACCOUNT),
+            ("VERIFYD_TWILIO_AUTH_TOKEN", TWILIO_TOKEN),
+            ("VERIFYD_TWILIO_FROM", "+15005550006"),
+        ]
+    }
+
+    fn smtp_url() -> String {
+        format!("smtp://verify:{SMTP_PASSWORD}@127.0.0.1:2525")
+    }
+
+    fn without<'a>(pairs: &[(&'a str, &'a str)], name: &str) -> Vec<(&'a str, &'a str)> {
+        pairs.iter().copied().filter(|(k, _)| *k != name).collect()
+    }
+
+    fn with<'a>(pairs: &[(&'a str, &'a str)], name: &'a str, value: &'a str) -> Vec<(&'a str, &'a str)> {
+        let mut pairs = without(pairs, name);
+        pairs.push((name, value));
+        pairs
+    }
+
+    #[test]
+    fn every_channel_goes_to_the_outbox_by_default() {
+        let d = delivery(&[]);
+        assert_eq!(d, Delivery::default());
+        assert_eq!((d.sms, d.call, d.whatsapp), (Choice::Outbox, Choice::Outbox, Choice::Outbox));
+        assert_eq!((d.email.is_none(), d.gateway.is_none(), d.twilio.is_none()), (true, true, true));
+        assert_eq!(d.wait(), Duration::from_millis(3000));
+        let providers = d.providers().unwrap();
+        assert!(providers.sms.is_none() && providers.call.is_none());
+        assert!(providers.email.is_none() && providers.whatsapp.is_none());
+    }
+
+    #[test]
+    fn each_channel_gets_the_provider_chosen_for_it() {
+        let url = smtp_url();
+        let mut pairs = gateway();
+        pairs.extend(twilio().into_iter().filter(|(k, _)| *k != "VERIFYD_SMS_PROVIDER"));
+        pairs.extend([
+            ("VERIFYD_CALL_PROVIDER", " Twilio "),
+            ("VERIFYD_WHATSAPP_PROVIDER", "GATEWAY"),
+            ("VERIFYD_EMAIL_PROVIDER", "smtp"),
+            ("VERIFYD_SMTP_URL", url.as_str()),
+            ("VERIFYD_EMAIL_FROM", "Acme <verify@example.com>"),
+            ("VERIFYD_DELIVERY_WAIT_MS", "0"),
+        ]);
+        let d = delivery(&pairs);
+        assert_eq!((d.sms, d.call, d.whatsapp), (Choice::Gateway, Choice::Twilio, Choice::Gateway));
+        assert_eq!(d.wait(), Duration::ZERO);
+        let providers = d.providers().unwrap();
+        let name = |p: &Option<Arc<dyn Provider>>| p.as_ref().map(|p| p.name());
+        assert_eq!(name(&providers.sms), Some("gateway"));
+        assert_eq!(name(&providers.call), Some("twilio"));
+        assert_eq!(name(&providers.whatsapp), Some("gateway"));
+        assert_eq!(name(&providers.email), Some("smtp"));
+        let twilio = d.twilio.as_ref().unwrap();
+        assert_eq!(
+            (twilio.api_url.as_str(), twilio.from.as_str()),
+            (verifyd_delivery::DEFAULT_API_URL, "+15005550006")
+        );
+    }
+
+    #[test]
+    fn a_chosen_provider_missing_a_setting_names_it() {
+        let cases: Vec<(Pairs<'_>, &str, &str)> = vec![
+            (without(&gateway(), "VERIFYD_GATEWAY_URL"), "VERIFYD_SMS_PROVIDER", "VERIFYD_GATEWAY_URL"),
+            (without(&gateway(), "VERIFYD_GATEWAY_SECRET"), "VERIFYD_SMS_PROVIDER", "VERIFYD_GATEWAY_SECRET"),
+            (without(&twilio(), "VERIFYD_TWILIO_ACCOUNT_SID"), "VERIFYD_SMS_PROVIDER", "VERIFYD_TWILIO_ACCOUNT_SID"),
+            (without(&twilio(), "VERIFYD_TWILIO_FROM"), "VERIFYD_SMS_PROVIDER", "VERIFYD_TWILIO_FROM"),
+            (without(&twilio(), "VERIFYD_TWILIO_AUTH_TOKEN"), "VERIFYD_SMS_PROVIDER", "VERIFYD_TWILIO_AUTH_TOKEN"),
+            (
+                with(&without(&twilio(), "VERIFYD_TWILIO_AUTH_TOKEN"), "VERIFYD_TWILIO_API_KEY", TWILIO_KEY),
+                "VERIFYD_TWILIO_API_KEY",
+                "VERIFYD_TWILIO_API_SECRET",
+            ),
+            (
+                with(&without(&twilio(), "VERIFYD_TWILIO_AUTH_TOKEN"), "VERIFYD_TWILIO_API_SECRET", TWILIO_API_SECRET),
+                "VERIFYD_TWILIO_API_SECRET",
+                "VERIFYD_TWILIO_API_KEY",
+            ),
+            (
+                vec![("VERIFYD_EMAIL_PROVIDER", "smtp"), ("VERIFYD_EMAIL_FROM", "verify@example.com")],
+                "VERIFYD_EMAIL_PROVIDER",
+                "VERIFYD_SMTP_URL",
+            ),
+            (
+                vec![("VERIFYD_EMAIL_PROVIDER", "smtp"), ("VERIFYD_SMTP_URL", "smtp://127.0.0.1:25")],
+                "VERIFYD_EMAIL_PROVIDER",
+                "VERIFYD_EMAIL_FROM",
+            ),
+        ];
+        for (pairs, setting, missing) in cases {
+            let message = error(&pairs);
+            assert!(message.starts_with(&format!("{setting}: ")), "{pairs:?}: {message}");
+            assert!(message.contains(missing), "{pairs:?}: {message} does not name {missing}");
+        }
+        // Both the token and a key: which one is meant is unclear.
+        let both = with(&twilio(), "VERIFYD_TWILIO_API_KEY", TWILIO_KEY);
+        let both = with(&both, "VERIFYD_TWILIO_API_SECRET", TWILIO_API_SECRET);
+        let message = error(&both);
+        assert!(message.starts_with("VERIFYD_TWILIO_AUTH_TOKEN: ") && message.contains("not both"), "{message}");
+    }
+
+    #[test]
+    fn a_bad_provider_name_is_refused() {
+        for (name, value, expected) in [
+            ("VERIFYD_SMS_PROVIDER", "sendgrid", "expected outbox, gateway or twilio"),
+            ("VERIFYD_CALL_PROVIDER", "smtp", "expected outbox, gateway or twilio"),
+            ("VERIFYD_WHATSAPP_PROVIDER", "twillio", "expected outbox, gateway or twilio"),
+            ("VERIFYD_EMAIL_PROVIDER", "gateway", "expected outbox or smtp"),
+            ("VERIFYD_EMAIL_PROVIDER", "sendgrid", "expected outbox or smtp"),
+        ] {
+            assert_eq!(error(&[(name, value)]), format!("{name}: {expected}"));
+        }
+        assert_eq!(delivery(&[("VERIFYD_SMS_PROVIDER", "Outbox")]).sms, Choice::Outbox);
+    }
+
+    #[test]
+    fn settings_of_a_provider_nobody_chose_are_refused() {
+        let url = smtp_url();
+        for (name, value, provider) in [
+            ("VERIFYD_GATEWAY_URL", "http://127.0.0.1:9/send", "gateway"),
+            ("VERIFYD_GATEWAY_SECRET", GATEWAY_SECRET, "gateway"),
+            ("VERIFYD_TWILIO_ACCOUNT_SID", TWILIO_ACCOUNT, "twilio"),
+            ("VERIFYD_TWILIO_AUTH_TOKEN", TWILIO_TOKEN, "twilio"),
+            ("VERIFYD_TWILIO_API_KEY", TWILIO_KEY, "twilio"),
+            ("VERIFYD_TWILIO_API_SECRET", TWILIO_API_SECRET, "twilio"),
+            ("VERIFYD_TWILIO_FROM", "+15005550006", "twilio"),
+            ("VERIFYD_TWILIO_API_URL", "https://api.twilio.com", "twilio"),
+            ("VERIFYD_SMTP_URL", url.as_str(), "smtp"),
+            ("VERIFYD_EMAIL_FROM", "verify@example.com", "smtp"),
+        ] {
+            let message = error(&[(name, value)]);
+            assert!(message.starts_with(&format!("{name}: is set, but ")), "{message}");
+            assert!(message.contains(provider), "{message}");
+        }
+        // Choosing the outbox outright is no choice of the provider either.
+        let message = error(&with(&gateway(), "VERIFYD_SMS_PROVIDER", "outbox"));
+        assert!(message.starts_with("VERIFYD_GATEWAY_URL: is set, but no channel's provider is gateway"), "{message}");
+        // A Twilio setting beside a gateway-only configuration.
+        let message = error(&with(&gateway(), "VERIFYD_TWILIO_AUTH_TOKEN", TWILIO_TOKEN));
+        assert!(message.starts_with("VERIFYD_TWILIO_AUTH_TOKEN: is set, but"), "{message}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_their_setting() {
+        let url = smtp_url();
+        for (pairs, setting) in [
+            (with(&gateway(), "VERIFYD_GATEWAY_URL", "ftp://127.0.0.1/send"), "VERIFYD_GATEWAY_URL"),
+            (with(&gateway(), "VERIFYD_GATEWAY_URL", "127.0.0.1:9/send"), "VERIFYD_GATEWAY_URL"),
+            (with(&twilio(), "VERIFYD_TWILIO_ACCOUNT_SID", "AC123"), "VERIFYD_TWILIO_ACCOUNT_SID"),
+            (with(&twilio(), "VERIFYD_TWILIO_FROM", "Acme"), "VERIFYD_TWILIO_FROM"),
+            (with(&twilio(), "VERIFYD_TWILIO_API_URL", "api.twilio.com"), "VERIFYD_TWILIO_API_URL"),
+            (
+                vec![
+                    ("VERIFYD_EMAIL_PROVIDER", "smtp"),
+                    ("VERIFYD_SMTP_URL", url.as_str()),
+                    ("VERIFYD_EMAIL_FROM", "not a mailbox"),
+                ],
+                "VERIFYD_EMAIL_FROM",
+            ),
+            (
+                vec![
+                    ("VERIFYD_EMAIL_PROVIDER", "smtp"),
+                    ("VERIFYD_SMTP_URL", "http://127.0.0.1:25"),
+                    ("VERIFYD_EMAIL_FROM", "verify@example.com"),
+                ],
+                "VERIFYD_SMTP_URL",
+            ),
+            (vec![("VERIFYD_DELIVERY_WAIT_MS", "60001")], "VERIFYD_DELIVERY_WAIT_MS"),
+            (vec![("VERIFYD_DELIVERY_WAIT_MS", "-1")], "VERIFYD_DELIVERY_WAIT_MS"),
+            (vec![("VERIFYD_DELIVERY_WAIT_MS", "3s")], "VERIFYD_DELIVERY_WAIT_MS"),
+        ] {
+            let message = error(&pairs);
+            assert!(message.starts_with(&format!("{setting}: ")), "{pairs:?}: {message}");
+        }
+        assert_eq!(delivery(&[("VERIFYD_DELIVERY_WAIT_MS", "60000")]).wait_ms, 60_000);
+        // A Messaging Service cannot place calls: the sender is named.
+        let calls = with(&with(&twilio(), "VERIFYD_CALL_PROVIDER", "twilio"), "VERIFYD_TWILIO_FROM", TWILIO_MG);
+        let message = error(&calls);
+        assert!(message.starts_with("VERIFYD_TWILIO_FROM: ") && message.contains("cannot place calls"), "{message}");
+        // For SMS alone it is a fine sender.
+        assert_eq!(delivery(&with(&twilio(), "VERIFYD_TWILIO_FROM", TWILIO_MG)).twilio.unwrap().from, TWILIO_MG);
+    }
+
+    const TWILIO_MG: &str = "MG0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let url = smtp_url();
+        let mut pairs = gateway();
+        pairs.extend(twilio().into_iter().filter(|(k, _)| *k != "VERIFYD_SMS_PROVIDER"));
+        pairs.extend([
+            ("VERIFYD_CALL_PROVIDER", "twilio"),
+            ("VERIFYD_EMAIL_PROVIDER", "smtp"),
+            ("VERIFYD_SMTP_URL", url.as_str()),
+            ("VERIFYD_EMAIL_FROM", "verify@example.com"),
+        ]);
+        let config = load(&pairs).unwrap();
+        let printed = format!("{config:?} {:?} {:#?}", config.delivery, config.delivery);
+        for secret in SECRETS {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(printed.contains("<redacted>"), "{printed}");
+        // An API key's secret too.
+        let keyed = with(&without(&twilio(), "VERIFYD_TWILIO_AUTH_TOKEN"), "VERIFYD_TWILIO_API_KEY", TWILIO_KEY);
+        let keyed = with(&keyed, "VERIFYD_TWILIO_API_SECRET", TWILIO_API_SECRET);
+        let printed = format!("{:?}", delivery(&keyed));
+        assert!(!printed.contains(TWILIO_API_SECRET), "{printed}");
+    }
+
+    #[test]
+    fn secrets_stay_out_of_error_messages() {
+        let bad_smtp = format!("smtp://verify:{SMTP_PASSWORD}@127.0.0.1:2525?tls=sometimes");
+        let empty_host = format!("smtps://verify:{SMTP_PASSWORD}@/");
+        let gateway_url = format!("https://verifyd:{GATEWAY_SECRET}@gateway.example/send");
+        let api_url = format!("https://verifyd:{TWILIO_TOKEN}@api.twilio.example");
+        fn smtp(url: &str) -> Vec<(&str, &str)> {
+            vec![
+                ("VERIFYD_EMAIL_PROVIDER", "smtp"),
+                ("VERIFYD_SMTP_URL", url),
+                ("VERIFYD_EMAIL_FROM", "verify@example.com"),
+            ]
+        }
+        let cases: Vec<Vec<(&str, &str)>> = vec![
+            // A bad SMTP URL carrying a password.
+            smtp(&bad_smtp),
+            smtp(&empty_host),
+            // A gateway or Twilio URL with credentials in it, refused.
+            with(&gateway(), "VERIFYD_GATEWAY_URL", &gateway_url),
+            with(&twilio(), "VERIFYD_TWILIO_API_URL", &api_url),
+            // Secrets beside a bad value, and unchosen providers' secrets.
+            with(&twilio(), "VERIFYD_TWILIO_ACCOUNT_SID", "AC123"),
+            with(&twilio(), "VERIFYD_TWILIO_API_KEY", TWILIO_KEY),
+            vec![("VERIFYD_GATEWAY_SECRET", GATEWAY_SECRET)],
+            vec![("VERIFYD_TWILIO_API_SECRET", TWILIO_API_SECRET)],
+        ];
+        let leaks: Vec<String> = cases
+            .iter()
+            .map(|pairs| match load(pairs) {
+                Ok(config) => panic!("expected an error for {pairs:?}, got {:?}", config.delivery),
+                Err(e) => e.to_string(),
+            })
+            .filter(|message| SECRETS.iter().any(|secret| message.contains(secret)))
+            .collect();
+        assert!(leaks.is_empty(), "secrets in error messages:\n{}", leaks.join("\n"));
+    }
+
+    fn toml_file(text: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        file.flush().unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        file
+    }
+
+    #[test]
+    fn file_keys_choose_and_configure_providers() {
+        let file = toml_file(&format!(
+            "sms_provider = \"gateway\"\nwhatsapp_provider = \"twilio\"\ngateway_url = \"http://127.0.0.1:9/send\"\n\
+             gateway_secret = \"{GATEWAY_SECRET}\"\ntwilio_account_sid = \"{TWILIO_ACCOUNT}\"\n\
+             twilio_api_key = \"{TWILIO_KEY}\"\ntwilio_api_secret = \"{TWILIO_API_SECRET}\"\n\
+             twilio_from = \"+15005550006\"\ntwilio_api_url = \"http://127.0.0.1:9\"\n\
+             email_provider = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:2525\"\nemail_from = \"verify@example.com\"\n\
+             delivery_wait_ms = 1500\n"
+        ));
+        let d = Config::load(Some(file.path()), &|_| None).unwrap().delivery;
+        assert_eq!((d.sms, d.call, d.whatsapp), (Choice::Gateway, Choice::Outbox, Choice::Twilio));
+        assert_eq!(d.gateway.as_ref().map(|g| g.secret.as_str()), Some(GATEWAY_SECRET));
+        let twilio = d.twilio.as_ref().unwrap();
+        let key = TwilioAuth::ApiKey { key: TWILIO_KEY.to_owned(), secret: TWILIO_API_SECRET.to_owned() };
+        assert!(twilio.auth == key);
+        assert_eq!(twilio.api_url, "http://127.0.0.1:9");
+        assert_eq!(d.email.as_ref().map(|s| s.from.as_str()), Some("verify@example.com"));
+        assert_eq!(d.wait_ms, 1500);
+
+        // The environment overrides the file.
+        let overridden =
+            Config::load(Some(file.path()), &|name| (name == "VERIFYD_DELIVERY_WAIT_MS").then(|| "200".to_owned()))
+                .unwrap();
+        assert_eq!(overridden.delivery.wait_ms, 200);
+
+        // A file's bad value is named by the file and its key.
+        let file = toml_file("sms_provider = \"gateway\"\ngateway_url = \"http://127.0.0.1:9/send\"\n");
+        let message = Config::load(Some(file.path()), &|_| None).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            format!("{}: sms_provider: gateway needs VERIFYD_GATEWAY_SECRET (gateway_secret)", file.path().display())
+        );
+        let file = toml_file("delivery_wait_ms = \"1500\"\n");
+        let message = Config::load(Some(file.path()), &|_| None).unwrap_err().to_string();
+        assert!(message.starts_with(&format!("{}: delivery_wait_ms: ", file.path().display())), "{message}");
+        let file = toml_file("call_provider = 1\n");
+        let message = Config::load(Some(file.path()), &|_| None).unwrap_err().to_string();
+        assert!(message.starts_with(&format!("{}: call_provider: ", file.path().display())), "{message}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_with_a_providers_secret_must_not_be_readable_by_everyone() {
+        use std::os::unix::fs::PermissionsExt as _;
+        for text in [
+            format!(
+                "sms_provider = \"gateway\"\ngateway_url = \"http://127.0.0.1:9/send\"\ngateway_secret = \"{GATEWAY_SECRET}\"\n"
+            ),
+            format!(
+                "email_provider = \"smtp\"\nsmtp_url = \"smtp://u:{SMTP_PASSWORD}@127.0.0.1:25\"\nemail_from = \"a@b.example\"\n"
+            ),
+        ] {
+            let file = toml_file(&text);
+            std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+            let message = Config::load(Some(file.path()), &|_| None).unwrap_err().to_string();
+            assert!(message.contains("readable by every user"), "{message}");
+            for secret in SECRETS {
+                assert!(!message.contains(secret), "{message}");
+            }
+        }
+    }
+}

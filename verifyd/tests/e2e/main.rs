@@ -15,6 +15,7 @@ mod challenges;
 mod cli;
 mod concurrency;
 mod crash;
+mod delivery;
 mod entities;
 mod faults;
 mod guessing;
