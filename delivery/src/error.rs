@@ -12,9 +12,10 @@ pub enum ConfigError {
     /// The sender is not a mailbox.
     #[error("the e-mail sender {value:?} is not a mailbox such as `Acme <verify@acme.example>` ({reason})")]
     EmailFrom { value: String, reason: String },
-    /// The gateway URL is not an absolute http(s) URL.
-    #[error("the gateway URL {value:?} is not an http:// or https:// URL ({reason})")]
-    GatewayUrl { value: String, reason: String },
+    /// The gateway URL is not an absolute http(s) URL without credentials (the URL itself is
+    /// left out: it may carry a secret).
+    #[error("the gateway URL is not an http:// or https:// URL without credentials ({reason})")]
+    GatewayUrl { reason: String },
     /// The gateway secret is empty.
     #[error("the gateway secret is empty; set a long random value that the gateway also knows")]
     GatewaySecret,
@@ -33,9 +34,10 @@ pub enum ConfigError {
     /// The provider carries calls, and its sender is a Messaging Service, which cannot call.
     #[error("the Twilio sender {value:?} is a Messaging Service, which cannot place calls; calls need an E.164 number")]
     TwilioCallFromMessagingService { value: String },
-    /// The API base URL is not an absolute http(s) URL.
-    #[error("the Twilio API URL {value:?} is not an http:// or https:// URL ({reason})")]
-    TwilioApiUrl { value: String, reason: String },
+    /// The API base URL is not an absolute http(s) URL without credentials (the URL itself is
+    /// left out: it may carry a secret).
+    #[error("the Twilio API URL is not an http:// or https:// URL without credentials ({reason})")]
+    TwilioApiUrl { reason: String },
     /// The HTTP client could not be built (TLS set-up).
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(String),

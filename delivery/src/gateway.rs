@@ -62,7 +62,7 @@ impl GatewayProvider {
     /// `url`: where to POST (http or https, any host, 127.0.0.1 included); `secret`: the
     /// signing key, shared with the gateway, used exactly as given.
     pub fn new(url: &str, secret: &str) -> Result<Self, ConfigError> {
-        let parsed = http::http_url(url).map_err(|reason| ConfigError::GatewayUrl { value: url.to_owned(), reason })?;
+        let parsed = http::http_url(url).map_err(|reason| ConfigError::GatewayUrl { reason })?;
         if secret.is_empty() {
             return Err(ConfigError::GatewaySecret);
         }

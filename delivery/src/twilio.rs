@@ -103,11 +103,10 @@ impl TwilioProvider {
         } else {
             return Err(ConfigError::TwilioFrom { value: from });
         };
-        let url =
-            http::http_url(&api_url).map_err(|reason| ConfigError::TwilioApiUrl { value: api_url.clone(), reason })?;
+        let url = http::http_url(&api_url).map_err(|reason| ConfigError::TwilioApiUrl { reason })?;
         if url.query().is_some() || url.fragment().is_some() {
             let reason = "it has a query or fragment".to_owned();
-            return Err(ConfigError::TwilioApiUrl { value: api_url, reason });
+            return Err(ConfigError::TwilioApiUrl { reason });
         }
         let base = url.as_str().trim_end_matches('/').to_owned();
         Ok(Self { http: http::client()?, base, account_sid, user, password, from, calls, timeout: DEFAULT_TIMEOUT })
@@ -138,9 +137,12 @@ impl TwilioProvider {
             }
             VerificationChannel::Whatsapp => {
                 fields.push(("To", whatsapp(&message.to)));
-                match &self.from {
-                    Sender::MessagingService(mg) => fields.push(("MessagingServiceSid", mg.clone())),
-                    Sender::Number(number) => fields.push(("From", whatsapp(number))),
+                // As for SMS: the service's messaging configuration wins over the sender.
+                match (&message.messaging_service_sid, &self.from) {
+                    (Some(mg), _) | (None, Sender::MessagingService(mg)) => {
+                        fields.push(("MessagingServiceSid", mg.clone()));
+                    }
+                    (None, Sender::Number(number)) => fields.push(("From", whatsapp(number))),
                 }
                 fields.push(("Body", message.message.text.clone()));
                 Ok(("Messages.json", fields))

@@ -23,7 +23,7 @@ use crate::domain::sending::{Attempt, LEASE, SendStatus, fails_verification};
 use crate::keys::{Keys, SealContext};
 use crate::provider::Providers;
 use crate::provider::{Accepted, Outgoing, Provider, RenderedMessage, SendFailure};
-use crate::store::{AttemptClaim, AttemptState, Change, Decision, MessagingConfigurationKey, Store};
+use crate::store::{AttemptClaim, AttemptState, Change, Decision, MessagingConfigurationKey, Store, VerificationAt};
 use crate::{Clock, Core, CoreError};
 
 /// Attempts one round claims at most.
@@ -116,7 +116,7 @@ pub(crate) async fn settle<S: Store>(
             tracing::warn!(attempt = %attempt.sid, provider = %provider, reason = %reason, "a verification message failed");
             let mut changes = vec![Change::UpdateAttempt(attempt)];
             if let Some(mut v) = verification
-                && fails_verification(&v, usize::try_from(others_sent).unwrap_or(usize::MAX), now)
+                && fails_verification(&v, usize::try_from(others_sent).unwrap_or(usize::MAX))
                 && v.fail(now)
             {
                 changes.push(Change::UpdateVerification(v));
@@ -204,6 +204,24 @@ impl<S: Store> Sender<S> {
         Ok(messaging_service_for(&found, attempt.country.as_deref()).map(str::to_owned))
     }
 
+    /// Why a claimed attempt is not to be sent at all: its verification expired, or ended
+    /// (approved with another attempt's code, canceled) while the attempt waited.
+    async fn ended(&self, attempt: &Attempt, now: Timestamp) -> Result<Option<String>, CoreError> {
+        if attempt.expires_at <= now {
+            return Ok(Some("the verification expired before the message was accepted".into()));
+        }
+        let at = VerificationAt::Sid {
+            account: attempt.account_sid.clone(),
+            service: attempt.service_sid.clone(),
+            sid: attempt.verification_sid.clone(),
+        };
+        Ok(match self.store.verification(at).await? {
+            Some(v) if v.is_open(now) => None,
+            Some(v) => Some(format!("the verification is {} and no longer needs the message", v.status)),
+            None => Some("the verification no longer exists".into()),
+        })
+    }
+
     /// One try of `attempt` through `provider`, or the reason it cannot be tried.
     async fn try_send(&self, provider: &dyn Provider, attempt: &Attempt) -> Result<Accepted, SendFailure> {
         match self.outgoing(attempt).await {
@@ -276,17 +294,16 @@ impl<S: Store> Sender<S> {
         let claimed =
             self.store.claim_attempts(AttemptClaim { now, until: now.plus_seconds(LEASE), limit: BATCH }).await?;
         let tries = claimed.into_iter().map(|attempt| async move {
-            let result = if attempt.expires_at <= now {
-                Err(SendFailure::Permanent("the verification expired before the message was accepted".into()))
-            } else {
-                match self.providers.of(attempt.channel) {
+            let result = match self.ended(&attempt, now).await? {
+                Some(reason) => Err(SendFailure::Permanent(reason)),
+                None => match self.providers.of(attempt.channel) {
                     Some(provider) => self.try_send(provider.as_ref(), &attempt).await,
                     // Queued under a provider the configuration no longer has.
                     None => Err(SendFailure::Permanent(format!(
                         "no provider is configured for {} any more (it was queued for {})",
                         attempt.channel, attempt.provider
                     ))),
-                }
+                },
             };
             settle(&*self.store, &attempt, result, true, self.clock.now()).await
         });

@@ -129,14 +129,12 @@ pub fn backoff(tries: u32) -> i64 {
     (FIRST_BACKOFF << doublings).min(MAX_BACKOFF)
 }
 
-/// What a verification becomes when one of its attempts failed for good: `failed`, unless
-/// another attempt of it was sent (the user has a code already) or it is no longer pending.
-pub fn fails_verification(
-    verification: &super::verification::Verification,
-    attempts_sent: usize,
-    now: Timestamp,
-) -> bool {
-    attempts_sent == 0 && verification.is_open(now)
+/// Whether one of its attempts failing for good fails the verification: yes, unless another
+/// attempt of it was sent (the user has a code already) or it ended otherwise (approved,
+/// canceled, or marked expired). A pending verification past its expiry fails too: its
+/// message's retries went on until then (Decisions, "a delivery that fails").
+pub fn fails_verification(verification: &super::verification::Verification, attempts_sent: usize) -> bool {
+    attempts_sent == 0 && verification.status == verifyd_models::VerificationStatus::Pending
 }
 
 #[cfg(test)]

@@ -262,9 +262,11 @@ impl Verification {
     }
 
     /// Its message could not be delivered (see `super::sending::fails_verification`): it ends
-    /// `failed`, and keeps no code. False (and no change) when it is not open.
+    /// `failed`, and keeps no code, also when it expired meanwhile but was not yet marked so
+    /// (the retries of its message went on until its expiry). False (and no change) when it
+    /// had ended otherwise.
     pub fn fail(&mut self, now: Timestamp) -> bool {
-        if !self.is_open(now) {
+        if self.status != VerificationStatus::Pending {
             return false;
         }
         self.set_status(VerificationStatus::Failed, now);

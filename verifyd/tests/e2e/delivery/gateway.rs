@@ -322,6 +322,9 @@ async fn a_round_after_the_expiry_fails_the_attempt_without_sending() {
     assert!(attempt.error.as_deref().is_some_and(|e| e.contains("expired")), "{attempt:?}: {:?}", attempt.error);
     assert_eq!(attempt.payload_sealed, None);
     assert_error(server.client.fetch_verification(&fetch(&service.sid, &v.sid)).await, 404, 20404);
+    // Its retries went on until it expired, and it was not yet marked expired: failed, as
+    // the Decisions row on failed deliveries has it.
+    assert_eq!(server.stored_status(&service.sid, &v.sid).await, "failed");
     server.stop().await;
 }
 

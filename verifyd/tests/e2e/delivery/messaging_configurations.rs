@@ -38,8 +38,8 @@ fn delete(service: &Sid, country: &str) -> DeleteMessagingConfigurationRequest {
     DeleteMessagingConfigurationRequest { service_sid: service.clone(), country: country.to_owned() }
 }
 
-fn list(service: &Sid, page_size: Option<i64>) -> ListMessagingConfigurationsRequest {
-    ListMessagingConfigurationsRequest { service_sid: service.clone(), page_size, page: None, page_token: None }
+fn list(service: &Sid, page_size: Option<i64>) -> ListMessagingConfigurationRequest {
+    ListMessagingConfigurationRequest { service_sid: service.clone(), page_size, page: None, page_token: None }
 }
 
 #[tokio::test]
@@ -78,7 +78,7 @@ async fn a_configuration_is_created_fetched_updated_and_deleted() {
     assert!(
         server
             .client
-            .list_messaging_configurations(&list(&service, None))
+            .list_messaging_configuration(&list(&service, None))
             .await
             .unwrap()
             .messaging_configurations
@@ -147,7 +147,7 @@ async fn bad_countries_and_unknown_services_are_refused() {
         missing
     );
     assert_eq!(
-        assert_error(server.client.list_messaging_configurations(&list(&nowhere, None)).await, 404, 20404),
+        assert_error(server.client.list_messaging_configuration(&list(&nowhere, None)).await, 404, 20404),
         missing
     );
     assert_error(server.client.fetch_messaging_configuration(&fetch_config(&nowhere, "US")).await, 404, 20404);
@@ -169,7 +169,7 @@ async fn configurations_are_listed_oldest_first_page_by_page() {
     let other = server.service().await.sid;
     server.client.create_messaging_configuration(&create(&other, "GB", 9)).await.unwrap();
 
-    let first = server.client.list_messaging_configurations(&list(&service, Some(2))).await.unwrap();
+    let first = server.client.list_messaging_configuration(&list(&service, Some(2))).await.unwrap();
     assert_eq!(first.meta.key, "messaging_configurations");
     assert_eq!((first.meta.page, first.meta.page_size), (0, 2));
     let listed: Vec<&str> = first.messaging_configurations.iter().map(|m| m.country.as_str()).collect();
@@ -178,12 +178,12 @@ async fn configurations_are_listed_oldest_first_page_by_page() {
     assert_eq!(first.meta.previous_page_url, None);
 
     let all: Vec<MessagingConfiguration> =
-        server.client.list_messaging_configurations_stream(&list(&service, Some(2))).try_collect().await.unwrap();
+        server.client.list_messaging_configuration_stream(&list(&service, Some(2))).try_collect().await.unwrap();
     let listed: Vec<(&str, Sid)> = all.iter().map(|m| (m.country.as_str(), m.messaging_service_sid.clone())).collect();
     assert_eq!(listed, vec![("US", mg(1)), ("CA", mg(2)), ("all", mg(3)), ("FR", mg(4)), ("DE", mg(5))]);
     assert!(all.iter().all(|m| m.service_sid == service));
 
-    let whole = server.client.list_messaging_configurations(&list(&service, None)).await.unwrap();
+    let whole = server.client.list_messaging_configuration(&list(&service, None)).await.unwrap();
     assert_eq!(whole.messaging_configurations, all);
     assert_eq!(whole.meta.next_page_url, None);
     server.stop().await;
@@ -197,14 +197,14 @@ async fn another_account_sees_none_of_them() {
 
     let b = server.core.create_account("b").await.unwrap();
     let intruder = server.client_as(b.sid.as_str(), &b.secret);
-    assert_error(intruder.list_messaging_configurations(&list(&service, None)).await, 404, 20404);
+    assert_error(intruder.list_messaging_configuration(&list(&service, None)).await, 404, 20404);
     assert_error(intruder.fetch_messaging_configuration(&fetch_config(&service, "US")).await, 404, 20404);
     assert_error(intruder.update_messaging_configuration(&update(&service, "US", 2)).await, 404, 20404);
     assert_error(intruder.delete_messaging_configuration(&delete(&service, "US")).await, 404, 20404);
     assert_error(intruder.create_messaging_configuration(&create(&service, "FR", 3)).await, 404, 20404);
 
     // Nothing changed for the owner.
-    let kept = server.client.list_messaging_configurations(&list(&service, None)).await.unwrap();
+    let kept = server.client.list_messaging_configuration(&list(&service, None)).await.unwrap();
     let listed: Vec<(&str, Sid)> =
         kept.messaging_configurations.iter().map(|m| (m.country.as_str(), m.messaging_service_sid.clone())).collect();
     assert_eq!(listed, vec![("US", mg(1))]);
@@ -231,9 +231,9 @@ async fn deleting_the_service_deletes_its_configurations() {
         assert_eq!(server.core.store().messaging_configuration(&key(&service, country)).await.unwrap(), None);
         assert!(server.core.store().messaging_configuration(&key(&other, country)).await.unwrap().is_some());
     }
-    assert_error(server.client.list_messaging_configurations(&list(&service, None)).await, 404, 20404);
+    assert_error(server.client.list_messaging_configuration(&list(&service, None)).await, 404, 20404);
     assert_eq!(
-        server.client.list_messaging_configurations(&list(&other, None)).await.unwrap().messaging_configurations.len(),
+        server.client.list_messaging_configuration(&list(&other, None)).await.unwrap().messaging_configurations.len(),
         2
     );
     server.stop().await;
