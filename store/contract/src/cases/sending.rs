@@ -231,7 +231,7 @@ pub async fn attempt_outcomes_see_the_verification_and_save_atomically<S: Store>
             let mut changes = vec![Change::UpdateAttempt(s.attempt.clone())];
             // Two others were sent: the user has a code; forced here all the same, to see
             // both saved together.
-            assert!(!fails_verification(&verification, s.others_sent as usize, t(30)));
+            assert!(!fails_verification(&verification, s.others_sent as usize));
             verification.status = VerificationStatus::Failed;
             verification.date_updated = t(30);
             changes.push(Change::UpdateVerification(verification.clone()));
