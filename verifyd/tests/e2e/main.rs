@@ -33,6 +33,7 @@ mod services;
 mod smoke;
 mod sna;
 mod storage;
+mod template_choice;
 mod templates;
 mod tenancy;
 mod totp;
