@@ -711,6 +711,10 @@ fn delete_service(c: &Connection, account: &Sid, sid: &Sid) -> Result<()> {
         return Ok(());
     }
     for sql in [
+        // Through the verifications (their index by service), before they go: an index of
+        // attempts by service would cost every start a write for this rare deletion.
+        "DELETE FROM attempts WHERE account_sid = ?2 AND verification_sid IN \
+         (SELECT sid FROM verifications WHERE service_sid = ?1 AND account_sid = ?2)",
         "DELETE FROM verifications WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM outbox WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM bucket_windows WHERE bucket_sid IN (SELECT sid FROM buckets WHERE service_sid = ?1 AND account_sid = ?2)",
@@ -726,7 +730,6 @@ fn delete_service(c: &Connection, account: &Sid, sid: &Sid) -> Result<()> {
         "DELETE FROM webhook_deliveries WHERE status = 'pending' AND account_sid = ?2 AND webhook_sid IN \
          (SELECT sid FROM webhooks WHERE service_sid = ?1 AND account_sid = ?2)",
         "DELETE FROM webhooks WHERE service_sid = ?1 AND account_sid = ?2",
-        "DELETE FROM attempts WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM messaging_configurations WHERE service_sid = ?1 AND account_sid = ?2",
     ] {
         run(c, sql, [service, account])?;

@@ -419,8 +419,9 @@ const MIGRATIONS: &[&str] = &[
     // configurations (a service's Messaging Service per country). A claim finds queued
     // attempts by due time across accounts (`attempts_due`, only the queued few); an outcome
     // counts the other attempts of its verification (`attempts_by_verification`); the purge
-    // deletes by age (`attempts_by_date`). `payload_sealed` (the message and its code, sealed
-    // by core) is kept only while the attempt is queued.
+    // deletes by age (`attempts_by_date`); a service's deletion reaches them through its
+    // verifications, so that every start writes one index fewer. `payload_sealed` (the
+    // message and its code, sealed by core) is kept only while the attempt is queued.
     r"
     CREATE TABLE attempts (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -446,7 +447,6 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX attempts_due ON attempts(due_at, seq) WHERE status = 'queued';
     CREATE INDEX attempts_by_verification ON attempts(verification_sid, seq);
-    CREATE INDEX attempts_by_service ON attempts(service_sid);
     CREATE INDEX attempts_by_date ON attempts(date_created);
 
     CREATE TABLE messaging_configurations (
