@@ -105,6 +105,8 @@ pub struct Core<S> {
     transport: Arc<dyn WebhookTransport>,
     /// Webhook deliveries this process is posting, by service.
     in_flight: background::InFlight,
+    /// Message retries this process has in flight.
+    retrying: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl<S: Store> Core<S> {
@@ -124,6 +126,7 @@ impl<S: Store> Core<S> {
             urls,
             transport,
             in_flight: background::InFlight::default(),
+            retrying: Arc::default(),
         })
     }
 

@@ -86,17 +86,37 @@ pub async fn run<S: Store>(core: Arc<Core<S>>, shutdown: impl Future<Output = ()
         }
     };
     // Retries of verification messages (first attempts are made by the request that queued
-    // them). A round waits for its slowest provider call, each bounded by its provider's
-    // timeout; a claimed attempt is leased, so a cut-short round loses none.
-    let sends = repeat(Arc::clone(&core), DELIVERY_EVERY, |core| async move {
-        match core.deliver_sends().await {
-            Ok(round) if round.sent + round.retrying + round.failed > 0 => {
-                tracing::info!(sent = round.sent, retrying = round.retrying, failed = round.failed, "message retries");
+    // them). Rounds overlap, as webhook rounds do: a round waiting on a slow provider (each
+    // call bounded by its provider's timeout) holds no later round; claimed attempts are
+    // leased, so no two rounds take one, and at most `sends::MAX_IN_FLIGHT` are in flight.
+    let sends = async {
+        let mut rounds = FuturesUnordered::new();
+        loop {
+            let next = core.clock.now().plus_seconds(DELIVERY_EVERY);
+            let round = Arc::clone(&core);
+            rounds.push(async move {
+                match round.deliver_sends().await {
+                    Ok(done) if done.sent + done.retrying + done.failed > 0 => {
+                        tracing::info!(
+                            sent = done.sent,
+                            retrying = done.retrying,
+                            failed = done.failed,
+                            "message retries"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "message retry round failed"),
+                }
+            });
+            let mut tick = core.clock.sleep_until(next);
+            loop {
+                tokio::select! {
+                    () = &mut tick => break,
+                    Some(()) = rounds.next(), if !rounds.is_empty() => {}
+                }
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "message retry round failed"),
         }
-    });
+    };
     tokio::select! {
         () = shutdown => {}
         () = maintenance => {}

@@ -28,6 +28,8 @@ use crate::{Clock, Core, CoreError};
 
 /// Attempts one round claims at most.
 const BATCH: u32 = 64;
+/// Retries in flight at most, across the rounds running at once.
+pub(crate) const MAX_IN_FLIGHT: usize = 256;
 /// Pauses between tries within a start's wait, after a transient failure.
 const QUICK_RETRIES: [Duration; 4] =
     [Duration::from_millis(250), Duration::from_millis(500), Duration::from_millis(1000), Duration::from_millis(2000)];
@@ -141,6 +143,17 @@ pub(crate) struct Sender<S> {
     clock: Arc<dyn Clock>,
     providers: Providers,
     wait: Duration,
+    /// Retries this process has in flight (rounds overlap: see `background::run`).
+    retrying: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// One retry in flight: counted until dropped.
+struct Retrying(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Retrying {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl<S: Store> Core<S> {
@@ -151,6 +164,7 @@ impl<S: Store> Core<S> {
             clock: Arc::clone(&self.clock),
             providers: self.config.providers.clone(),
             wait: self.config.delivery_wait,
+            retrying: Arc::clone(&self.retrying),
         }
     }
 
@@ -290,10 +304,26 @@ impl<S: Store> Sender<S> {
     }
 
     async fn round(&self) -> Result<SendRound, CoreError> {
+        use std::sync::atomic::Ordering;
         let now = self.clock.now();
-        let claimed =
-            self.store.claim_attempts(AttemptClaim { now, until: now.plus_seconds(LEASE), limit: BATCH }).await?;
-        let tries = claimed.into_iter().map(|attempt| async move {
+        // Room is taken before the claim and given back for what it did not find, so that
+        // overlapping rounds never put more than MAX_IN_FLIGHT tries in flight.
+        let room = self
+            .retrying
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                let room = MAX_IN_FLIGHT.saturating_sub(n).min(BATCH as usize);
+                (room > 0).then_some(n + room)
+            })
+            .map_or(0, |n| MAX_IN_FLIGHT.saturating_sub(n).min(BATCH as usize));
+        if room == 0 {
+            return Ok(SendRound::default());
+        }
+        let mut held: Vec<Retrying> = (0..room).map(|_| Retrying(Arc::clone(&self.retrying))).collect();
+        let limit = u32::try_from(room).unwrap_or(BATCH);
+        let claimed = self.store.claim_attempts(AttemptClaim { now, until: now.plus_seconds(LEASE), limit }).await?;
+        held.truncate(claimed.len());
+        let tries = claimed.into_iter().zip(held).map(|(attempt, retrying)| async move {
+            let _retrying = retrying;
             let result = match self.ended(&attempt, now).await? {
                 Some(reason) => Err(SendFailure::Permanent(reason)),
                 None => match self.providers.of(attempt.channel) {

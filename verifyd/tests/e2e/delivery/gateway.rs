@@ -511,3 +511,49 @@ async fn without_development_mode_a_providers_message_stays_out_of_the_outbox() 
     assert_eq!(kept[0].to, "alice@example.com");
     server.stop().await;
 }
+
+/// Retry rounds overlap: a round whose call waits on a provider that does not answer holds
+/// no later round, so another queued message goes out meanwhile. (SMS through the gateway,
+/// WhatsApp through a Twilio stand-in: each its own gate, so that each message is left
+/// queued at its own time.)
+#[tokio::test]
+async fn a_retry_waiting_on_the_provider_holds_no_other_retry() {
+    let gateway = StandIn::gateway(super::GATEWAY_SECRET).await;
+    let twilio = StandIn::twilio("AC00000000000000000000000000000001", "twilio-auth-token-0123").await;
+    gateway.then(Answer::Reply(503, "modem busy".to_owned()).held()).then(Answer::Hang);
+    twilio.then(Answer::Reply(503, "busy".to_owned()).held());
+    let twilio_settings = [
+        ("VERIFYD_DELIVERY_WAIT_MS", "300"),
+        ("VERIFYD_WHATSAPP_PROVIDER", "twilio"),
+        ("VERIFYD_TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000001"),
+        ("VERIFYD_TWILIO_AUTH_TOKEN", "twilio-auth-token-0123"),
+        ("VERIFYD_TWILIO_FROM", "+15005550006"),
+        ("VERIFYD_TWILIO_API_URL", twilio.url.as_str()),
+    ];
+    let env = gateway_env(&gateway.url, &twilio_settings);
+    let server = TestServer::start_with_background(&pairs(&env)).await;
+    let service = server.service().await;
+
+    // The SMS is left queued first, due 5 s later; the WhatsApp message 3 s after it.
+    let sms = server.try_send(&service.sid, PHONE, VerificationChannel::Sms).await.expect("a start");
+    let a = attempt_sid(&sms, 0);
+    gateway.release();
+    eventually("the SMS's failure saved", || async { server.attempt(&a).await.error.is_some() }).await;
+    server.clock.advance(3);
+    let whatsapp = server.try_send(&service.sid, "+14155552671", VerificationChannel::Whatsapp).await.expect("a start");
+    let b = attempt_sid(&whatsapp, 0);
+    twilio.release();
+    eventually("the WhatsApp message's failure saved", || async { server.attempt(&b).await.error.is_some() }).await;
+    let waiting_reason = server.attempt(&a).await.error;
+
+    // The SMS is retried, and the gateway never answers that call.
+    server.clock.advance(2);
+    eventually("the SMS's retry under way", || async { gateway.for_attempt(a.as_str()).len() == 2 }).await;
+    // The WhatsApp message comes due: a later round sends it while the SMS's call waits.
+    server.clock.advance(3);
+    eventually("the WhatsApp message sent", || async { server.attempt(&b).await.status == SendStatus::Sent }).await;
+    let waiting = server.attempt(&a).await;
+    assert_eq!(waiting.status, SendStatus::Queued);
+    assert_eq!(waiting.error, waiting_reason, "the SMS's call has not ended: its outcome is not saved yet");
+    server.stop().await;
+}
