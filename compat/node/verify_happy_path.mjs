@@ -1,5 +1,6 @@
 // Compatibility: the Verify happy path, driven by the official Twilio helper library for
-// Node.js (the `twilio` package, pinned in compat/node/package.json), plus a TOTP factor.
+// Node.js (the `twilio` package, pinned in compat/node/package.json), plus the message
+// templates, a service's messaging configurations and a TOTP factor.
 //
 // Run by `cargo xtask test` against a running `verifyd serve` in development mode (for the
 // outbox), from target/compat-node, where the package is installed from package-lock.json.
@@ -358,6 +359,56 @@ class Run {
     expectEq("moreInfo", e.moreInfo, "https://www.twilio.com/docs/errors/60200");
   }
 
+  /** A number that cannot exist (no +999 calling code) is refused as Twilio does. */
+  async impossibleTo() {
+    await expectRestError(
+      "a verification to a number of no country",
+      () => this.service().verifications.create({ to: "+999123456789", channel: "sms" }),
+      400,
+      60200,
+    );
+  }
+
+  // Message templates and messaging configurations
+
+  async listTemplates() {
+    const templates = await this.client.verify.v2.templates.list({ limit: 20 });
+    expect(templates.length >= 1, `no template listed: ${show(templates)}`);
+    const bundled = templates[0];
+    expect(typeof bundled.sid === "string" && bundled.sid.startsWith("HJ"), `sid: ${show(bundled.sid)}`);
+    expectEq("accountSid", bundled.accountSid, ACCOUNT_SID);
+    expect(Array.isArray(bundled.channels) && bundled.channels.includes("sms"), `channels: ${show(bundled.channels)}`);
+    const en = bundled.translations?.en;
+    expect(typeof en?.text === "string" && en.text.includes("{{code}}"), `translations.en: ${show(en)}`);
+    const filtered = await this.client.verify.v2.templates.list({ friendlyName: bundled.friendlyName });
+    expect(filtered.some((t) => t.sid === bundled.sid), `the FriendlyName filter lost it: ${show(filtered)}`);
+  }
+
+  async messagingConfigurations() {
+    const first = "MG" + "1".repeat(32);
+    const second = "MG" + "2".repeat(32);
+    const created = await this.service().messagingConfigurations.create({ country: "ca", messagingServiceSid: first });
+    expectEq("country", created.country, "CA");
+    expectEq("messagingServiceSid", created.messagingServiceSid, first);
+    expectEq("serviceSid", created.serviceSid, this.serviceSid);
+    expectDate("dateCreated", created.dateCreated);
+    await expectRestError(
+      "a second configuration for one country",
+      () => this.service().messagingConfigurations.create({ country: "CA", messagingServiceSid: second }),
+      409,
+      20409,
+    );
+    await this.service().messagingConfigurations.create({ country: "all", messagingServiceSid: second });
+    const listed = await this.service().messagingConfigurations.list();
+    expectEq("listed countries", show(listed.map((m) => m.country)), show(["CA", "all"]));
+    const updated = await this.service().messagingConfigurations("CA").update({ messagingServiceSid: second });
+    expectEq("updated messagingServiceSid", updated.messagingServiceSid, second);
+    const fetched = await this.service().messagingConfigurations("CA").fetch();
+    expectEq("fetched messagingServiceSid", fetched.messagingServiceSid, second);
+    expectEq("removed", await this.service().messagingConfigurations("CA").remove(), true);
+    await expectRestError("a fetch after delete", () => this.service().messagingConfigurations("CA").fetch(), 404, 20404);
+  }
+
   // A TOTP factor, its code computed here
 
   async createFactor() {
@@ -440,6 +491,9 @@ async function main() {
     ["approve_email", () => run.approveEmail()],
     ["cancel_verification", () => run.cancelVerification()],
     ["bad_to", () => run.badTo()],
+    ["impossible_to", () => run.impossibleTo()],
+    ["list_templates", () => run.listTemplates()],
+    ["messaging_configurations", () => run.messagingConfigurations()],
     ["create_totp_factor", () => run.createFactor()],
     ["verify_totp_factor", () => run.verifyFactor()],
     ["delete_service", () => run.deleteService()],
