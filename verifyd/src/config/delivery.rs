@@ -126,10 +126,9 @@ impl Delivery {
                 SmtpProvider::new(&smtp.url, &smtp.from).map_err(|e| named(e, &url, &from))?;
                 d.email = Some(smtp);
             }
-            (Some(chosen), url, from) => {
+            (Some(chosen), url, _) => {
                 let missing =
                     if url.is_none() { "VERIFYD_SMTP_URL (smtp_url)" } else { "VERIFYD_EMAIL_FROM (email_from)" };
-                let _ = from;
                 return Err(chosen.invalid(format!("smtp needs {missing}")));
             }
             (None, Some(s), _) | (None, None, Some(s)) => {
