@@ -77,6 +77,15 @@ pub enum CoreError {
     TooManyNotifications,
     #[error("The factor has no notification platform")]
     NoNotificationPlatform,
+    /// The account's geo permissions do not allow the number's country on this channel.
+    #[error("Verification delivery attempt blocked: the destination is blocked by Verify Geo-Permissions")]
+    GeoPermissionBlocked,
+    /// Fraud Guard found the number's prefix converting far below the service's baseline.
+    #[error("Verification delivery attempt blocked: Fraud Guard blocked SMS to this number prefix")]
+    FraudGuardBlocked,
+    /// The number is on the account's Safe List already.
+    #[error("The phone number already exists in the SafeList")]
+    SafeListEntryExists,
     /// The delivery provider failed; the verification is `failed` and nothing is pending.
     /// A verification's message was refused by its provider (or never accepted within the
     /// start's wait): the verification is `failed`.
@@ -137,6 +146,9 @@ impl CoreError {
             Self::FactorVerificationFailed => (403, 60311),
             Self::TooManyNotifications => (429, 60309),
             Self::NoNotificationPlatform => (400, 60307),
+            Self::GeoPermissionBlocked => (403, 60605),
+            Self::FraudGuardBlocked => (403, 60410),
+            Self::SafeListEntryExists => (409, 60411),
             // Storage that cannot take the request now (a full disk, an I/O error, a lock
             // held too long, a store shutting down): the client may try again.
             Self::DeliveryFailed { .. }

@@ -70,6 +70,8 @@ pub struct CoreConfig {
     pub delivery_wait: std::time::Duration,
     /// The message templates: the bundled ones and the operator's.
     pub templates: Arc<domain::template::Templates>,
+    /// Fraud Guard's level for services without an override of their own.
+    pub fraud_guard: domain::fraud::Level,
 }
 
 impl CoreConfig {
@@ -85,6 +87,7 @@ impl CoreConfig {
             providers: provider::Providers::outbox(),
             delivery_wait: std::time::Duration::from_millis(3000),
             templates: Arc::new(domain::template::Templates::bundled()),
+            fraud_guard: domain::fraud::Level::Standard,
         }
     }
 

@@ -15,7 +15,9 @@ use verifyd_models::{
 use verifyd_runtime::{Sid, Timestamp};
 
 use crate::background::sends::{FirstOutcome, Payload};
+use crate::domain::fraud;
 use crate::domain::outbox::{OutboxChannel, SealedMessage};
+use crate::domain::phone::Phone;
 use crate::domain::sending::{Attempt, LEASE, SendStatus};
 use crate::domain::template::{RenderInput, Templates, render, resolve_locale};
 use crate::domain::verification::{
@@ -25,7 +27,7 @@ use crate::domain::verification::{
 use crate::ids::{new_sid, prefix};
 use crate::keys::{Keys, SealContext, SecretKind};
 use crate::provider::RenderedMessage;
-use crate::store::{Change, Decision, SendKey, Store, VerificationAt};
+use crate::store::{Change, ControlsKey, ControlsState, Decision, SendKey, Store, VerificationAt};
 use crate::{Core, CoreError, Principal};
 
 /// The error a pending SNA check reports for its attempt (carrier result not yet known).
@@ -49,6 +51,51 @@ fn metered_values(rate_limits: Option<serde_json::Map<String, serde_json::Value>
             (name, value)
         })
         .collect()
+}
+
+/// What a send to a number loads for its fraud controls: the geo permissions of its channel
+/// and country, and for a counted send (SMS) the tallies Fraud Guard compares.
+fn controls_key(phone: &Phone, channel: VerificationChannel, now: Timestamp) -> ControlsKey {
+    let tallies = if fraud::counts(channel) { fraud::ranges(&fraud::prefix(phone), now) } else { Vec::new() };
+    ControlsKey { channel: channel.to_string(), country: phone.country.clone(), tallies }
+}
+
+/// The prefix of a number already parsed once (a `To` that reached here parses).
+fn fraud_prefix(e164: &str) -> String {
+    crate::domain::phone::parse(e164).map(|p| fraud::prefix(&p)).unwrap_or_else(|| e164.to_owned())
+}
+
+/// What the controls judge, from what the store loaded: the service's override, else the
+/// server's level.
+fn judged(state: &ControlsState, server: fraud::Level) -> fraud::Controls {
+    let level = state.fraud_guard.as_deref().and_then(fraud::Level::parse).unwrap_or(server);
+    let tallies = match state.tallies.as_slice() {
+        [baseline, prefix] => Some((*baseline, *prefix)),
+        _ => None,
+    };
+    fraud::Controls { safe_listed: state.safe_listed, geo: state.geo, level, tallies }
+}
+
+/// Additions to a verification's tally rows.
+pub(crate) fn tally_changes(
+    v: &Verification,
+    rows: Vec<fraud::TallyAt>,
+    sent: u32,
+    converted: u32,
+) -> impl Iterator<Item = Change> + '_ {
+    rows.into_iter().map(move |row| Change::AddTally {
+        account: v.account_sid.clone(),
+        service: v.service_sid.clone(),
+        key: row.key,
+        period: row.period,
+        sent,
+        converted,
+    })
+}
+
+/// An approval's tally additions: one conversion in the rows its send counted in.
+pub(crate) fn conversion_changes(v: &Verification) -> Vec<Change> {
+    tally_changes(v, fraud::conversion_rows(v), 0, 1).collect()
 }
 
 /// What a send writes besides its verification: the attempt, and the message where it is
@@ -205,6 +252,8 @@ enum Sending {
     /// With the attempt queued for a provider (none for the outbox).
     Sent(Box<Verification>, Option<Box<Attempt>>),
     Refused(SendRefusal),
+    /// Refused by the fraud controls: nothing was saved.
+    Blocked(fraud::Verdict),
     NoService,
     /// A stored code could not be opened (a key problem): nothing was saved.
     Failed(CoreError),
@@ -358,16 +407,22 @@ impl<S: Store> VerificationsApi for Core<S> {
     ) -> Result<Reply<VerificationBody>, CoreError> {
         let service = self.service_of(principal, &r.service_sid).await?;
         let settings = &service.settings;
-        let (to, country) = match (normalize_to(&r.to).ok_or(CreateVerificationField::To.invalid())?, &r.channel) {
-            (Destination::Email(e), VerificationChannel::Email) => (e, None),
-            (
-                Destination::Phone(p),
-                VerificationChannel::Sms | VerificationChannel::Call | VerificationChannel::Whatsapp,
-            ) => (p.e164, p.country),
-            (Destination::Phone(p), VerificationChannel::Sna) if self.config.dev => (p.e164, p.country),
-            (_, VerificationChannel::Sna) => return Err(CreateVerificationField::Channel.invalid().into()),
-            _ => return Err(CreateVerificationField::To.invalid().into()),
-        };
+        let now = self.clock.now();
+        let (to, country, controls) =
+            match (normalize_to(&r.to).ok_or(CreateVerificationField::To.invalid())?, &r.channel) {
+                (Destination::Email(e), VerificationChannel::Email) => (e, None, None),
+                (
+                    Destination::Phone(p),
+                    channel @ (VerificationChannel::Sms | VerificationChannel::Call | VerificationChannel::Whatsapp),
+                ) => {
+                    let controls = controls_key(&p, *channel, now);
+                    (p.e164, p.country, Some(controls))
+                }
+                (Destination::Phone(p), VerificationChannel::Sna) if self.config.dev => (p.e164, p.country, None),
+                (_, VerificationChannel::Sna) => return Err(CreateVerificationField::Channel.invalid().into()),
+                _ => return Err(CreateVerificationField::To.invalid().into()),
+            };
+        let counted = controls.as_ref().is_some_and(|c| !c.tallies.is_empty()).then(|| fraud_prefix(&to));
         let code = match r.custom_code {
             Some(_) if !settings.custom_code_enabled => {
                 return Err(CoreError::FeatureDisabled { feature: CreateVerificationField::CustomCode.key() });
@@ -396,7 +451,6 @@ impl<S: Store> VerificationsApi for Core<S> {
             },
             &code,
         )?;
-        let now = self.clock.now();
         let account = principal.account_sid().clone();
         // Everything a new verification needs is sealed here, before the store's operation:
         // only a re-send (which repeats the stored code) opens and seals inside it.
@@ -422,11 +476,20 @@ impl<S: Store> VerificationsApi for Core<S> {
             message,
         };
         let keys = Arc::clone(&self.keys);
-        let key = SendKey { account, service: service.sid.clone(), to, rate_limits: metered_values(r.rate_limits) };
+        let key =
+            SendKey { account, service: service.sid.clone(), to, rate_limits: metered_values(r.rate_limits), controls };
+        let fraud_guard = self.config.fraud_guard;
         let sent = self
             .store
             .with_send(key, move |state| {
                 let Some(state) = state else { return Decision::nothing(Sending::NoService) };
+                // The fraud controls come first: a blocked send counts in no limit.
+                if let Some(controls) = &state.controls {
+                    match fraud::judge(&judged(controls, fraud_guard)) {
+                        fraud::Verdict::Allowed => {}
+                        verdict => return Decision::nothing(Sending::Blocked(verdict)),
+                    }
+                }
                 let plan = match plan_send(state.newest.as_ref(), &state.meters, now) {
                     Ok(plan) => plan,
                     Err(refusal) => return Decision::nothing(Sending::Refused(refusal)),
@@ -465,6 +528,9 @@ impl<S: Store> VerificationsApi for Core<S> {
                         }
                         let created = Verification::created(new, attempt, &plan, now);
                         changes.push(Change::InsertVerification(created.clone()));
+                        if let Some(prefix) = &counted {
+                            changes.extend(tally_changes(&created, fraud::rows(prefix, now), 1, 0));
+                        }
                         (created, code)
                     }
                 };
@@ -487,6 +553,8 @@ impl<S: Store> VerificationsApi for Core<S> {
                 }
             }
             Sending::NoService => Err(CoreError::not_found(super::services::path(&service.sid))),
+            Sending::Blocked(fraud::Verdict::GeoBlocked) => Err(CoreError::GeoPermissionBlocked),
+            Sending::Blocked(_) => Err(CoreError::FraudGuardBlocked),
             Sending::Refused(SendRefusal::TooManySends) => Err(CoreError::MaxSendAttempts),
             Sending::Refused(SendRefusal::RateLimited) => Err(CoreError::RateLimited),
             Sending::Refused(SendRefusal::UnknownRateLimit(name)) => {
@@ -536,7 +604,13 @@ impl<S: Store> VerificationsApi for Core<S> {
             .with_verification(at, move |found| {
                 let Some(mut v) = found else { return Decision::nothing(None) };
                 match v.finish(status, now) {
-                    FinishOutcome::Finished => Decision::save(vec![Change::UpdateVerification(v.clone())], Some(v)),
+                    FinishOutcome::Finished => {
+                        let mut changes = vec![Change::UpdateVerification(v.clone())];
+                        if v.status == VerificationStatus::Approved {
+                            changes.extend(conversion_changes(&v));
+                        }
+                        Decision::save(changes, Some(v))
+                    }
                     FinishOutcome::Expired => Decision::save(vec![Change::UpdateVerification(v)], None),
                     FinishOutcome::NotOpen => Decision::nothing(None),
                 }
@@ -583,11 +657,15 @@ impl<S: Store> VerificationChecksApi for Core<S> {
                 // The guesses of the To are the verification's own: a check compares a code
                 // only with an open verification, the newest of its To, which carries them.
                 let mut counted = v.guesses;
+                let was_approved = v.status == VerificationStatus::Approved;
                 let outcome = v.check_guess(&mut counted, limit, compare, amount.as_deref(), payee.as_deref(), now);
                 let mut changes = Vec::new();
                 if matches!(outcome, CheckOutcome::Checked | CheckOutcome::Expired) || counted != v.guesses {
                     v.guesses = counted;
                     changes.push(Change::UpdateVerification(v.clone()));
+                }
+                if !was_approved && v.status == VerificationStatus::Approved {
+                    changes.extend(conversion_changes(&v));
                 }
                 Decision::save(changes, (outcome, Some(v)))
             })

@@ -41,6 +41,7 @@ impl<S: Store> Core<S> {
                 windows_over: now,
                 deliveries_before: now.plus_seconds(-self.config.webhook_retention),
                 attempts_before: now.plus_seconds(-self.config.attempt_retention),
+                tallies_before: now.plus_seconds(-crate::domain::fraud::KEPT),
             })
             .await?)
     }

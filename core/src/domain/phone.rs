@@ -17,6 +17,8 @@ pub struct Phone {
     /// ISO 3166-1 alpha-2 of the region the number belongs to, or of the main region of its
     /// calling code when its range is unassigned; `None` for non-geographic codes (+800, +882…).
     pub country: Option<String>,
+    /// The country calling code (`1`, `44`, `882`).
+    pub calling_code: u16,
 }
 
 /// `e164` is `+` and 8 to 15 digits (already checked by the caller).
@@ -35,7 +37,7 @@ pub fn parse(e164: &str) -> Option<Phone> {
     let country = region_of(code, national, &regions)
         .filter(|id| id.len() == 2 && id.bytes().all(|b| b.is_ascii_uppercase()))
         .map(str::to_owned);
-    Some(Phone { e164: e164.to_owned(), country })
+    Some(Phone { e164: e164.to_owned(), country, calling_code: code })
 }
 
 /// The lengths of every kind of number a region dials from abroad. The general descriptor's

@@ -420,7 +420,9 @@ mod tests {
     }
 
     fn phone(e164: &str, country: &str) -> crate::domain::phone::Phone {
-        crate::domain::phone::Phone { e164: e164.into(), country: Some(country.into()) }
+        crate::domain::phone::parse(e164)
+            .filter(|p| p.country.as_deref() == Some(country))
+            .expect("a number of that country")
     }
 
     fn attempt(n: u8, channel: VerificationChannel, at: i64) -> SendAttempt {

@@ -11,6 +11,7 @@ use crate::domain::guessing::{Guesses, Subscriber};
 use crate::domain::messaging::MessagingConfiguration;
 use crate::domain::outbox::SealedMessage;
 use crate::domain::rate_limit::{Bucket, RateLimit, Window};
+use crate::domain::safe_list::SafeListEntry;
 use crate::domain::sending::Attempt;
 use crate::domain::service::Service;
 use crate::domain::verification::Verification;
@@ -64,7 +65,8 @@ pub enum Change {
     UpdateService(Service),
     /// With everything under the service: verifications, messages, rate limits, buckets and
     /// their windows, entities, factors, challenges, notifications, access tokens, webhooks
-    /// and their pending deliveries, send attempts and messaging configurations.
+    /// and their pending deliveries, send attempts, messaging configurations, its Fraud Guard
+    /// override and its tallies.
     DeleteService {
         account: Sid,
         sid: Sid,
@@ -183,5 +185,41 @@ pub enum Change {
         account: Sid,
         service: Sid,
         country: String,
+    },
+
+    /// A row that must be unique: one per (account, phone number).
+    InsertSafeListEntry(SafeListEntry),
+    DeleteSafeListEntry {
+        account: Sid,
+        phone_number: String,
+    },
+    /// Creates or replaces the account's row for (channel, country); `allowed: None` deletes it.
+    SetGeoPermission {
+        account: Sid,
+        channel: String,
+        country: String,
+        allowed: Option<bool>,
+    },
+    /// Deletes every row of the account's channel (every country allowed again).
+    ClearGeoPermissions {
+        account: Sid,
+        channel: String,
+    },
+    /// Sets the service's Fraud Guard override (`off`, `standard`, `strict`); `None` removes
+    /// it (the server's setting applies). Deleted with the service.
+    SetFraudGuard {
+        account: Sid,
+        service: Sid,
+        level: Option<String>,
+    },
+    /// Adds to the tally row (service, key, period), creating it at zero first. Atomic under
+    /// concurrency: two additions at once both count. Deleted with the service.
+    AddTally {
+        account: Sid,
+        service: Sid,
+        key: String,
+        period: Timestamp,
+        sent: u32,
+        converted: u32,
     },
 }

@@ -3,11 +3,15 @@
 use verifyd_models::FactorType;
 use verifyd_runtime::{Sid, Timestamp};
 
+use verifyd_models::VerificationStatus;
+
 use crate::domain::access_token::AccessToken;
 use crate::domain::challenge::{Challenge, StatusFilter};
 use crate::domain::factor::{CreationCounts, Entity, Factor};
+use crate::domain::fraud::{GeoRules, Tally, TallyRange};
 use crate::domain::guessing::Guesses;
 use crate::domain::rate_limit::Meter;
+use crate::domain::sending::Attempt;
 use crate::domain::verification::Verification;
 use crate::domain::webhook::Webhook;
 
@@ -37,6 +41,20 @@ pub struct SendKey {
     pub to: String,
     /// `RateLimits`: (rate limit unique name, value to meter).
     pub rate_limits: Vec<(String, String)>,
+    /// What the fraud controls of a send to a phone number read; `None` for e-mail.
+    pub controls: Option<ControlsKey>,
+}
+
+/// What a send to a phone number loads for its fraud controls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlsKey {
+    /// The geo permission channel: `sms`, `call` or `whatsapp`.
+    pub channel: String,
+    /// The number's country (capitals); `None` for non-geographic numbers, which only the
+    /// `all` row governs.
+    pub country: Option<String>,
+    /// Tallies to sum (see `domain::fraud::ranges`), empty when the send is not counted.
+    pub tallies: Vec<TallyRange>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +62,63 @@ pub struct SendState {
     pub newest: Option<Verification>,
     /// One per `RateLimits` entry, in the order given.
     pub meters: Vec<Meter>,
+    /// Present when [`SendKey::controls`] is.
+    pub controls: Option<ControlsState>,
+}
+
+/// The rows a send's fraud controls are judged on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlsState {
+    /// `SendKey::to` is on the account's Safe List.
+    pub safe_listed: bool,
+    /// The account's geo permission rows for the channel: the country's and `all`'s.
+    pub geo: GeoRules,
+    /// The service's Fraud Guard override (`off`, `standard`, `strict`), if any.
+    pub fraud_guard: Option<String>,
+    /// One per [`ControlsKey::tallies`] range, in order: the sums of its rows (zero without).
+    pub tallies: Vec<Tally>,
+}
+
+/// Filters of the account's send attempts (`/Attempts` and its summary); every one given
+/// must hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptFilter {
+    pub account: Sid,
+    pub service: Option<Sid>,
+    pub verification: Option<Sid>,
+    /// Exactly this `To`.
+    pub to: Option<String>,
+    /// `To` starting with this text (`+57305`).
+    pub to_prefix: Option<String>,
+    /// ISO 3166-1 alpha-2, capitals.
+    pub country: Option<String>,
+    /// `sms`, `call`, `email`, `whatsapp`, `sna`.
+    pub channel: Option<String>,
+    /// Converted: the attempt's verification is approved; unconverted: it is not (or is gone).
+    pub converted: Option<bool>,
+    /// `date_created >= created_after`.
+    pub created_after: Option<Timestamp>,
+    /// `date_created < created_before`.
+    pub created_before: Option<Timestamp>,
+}
+
+/// A send attempt as listed: with its list position and what became of its verification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    /// Creation order (lists are newest first, paged by it).
+    pub seq: i64,
+    pub attempt: Attempt,
+    /// Its verification's stored status (`None` when the verification is gone).
+    pub verification_status: Option<VerificationStatus>,
+    /// Its verification's expiry (`None` when the verification is gone).
+    pub verification_expires_at: Option<Timestamp>,
+}
+
+/// Counts of the attempts a filter selects, computed by the database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttemptCounts {
+    pub total: u64,
+    pub converted: u64,
 }
 
 /// Where an entity lives: account, service and identity (exact, case-sensitive).

@@ -29,9 +29,11 @@ use crate::domain::access_token::AccessToken;
 use crate::domain::account::{Account, ApiKey};
 use crate::domain::challenge::Challenge;
 use crate::domain::factor::{Entity, Factor};
+use crate::domain::geo::GeoPermission;
 use crate::domain::messaging::MessagingConfiguration;
 use crate::domain::outbox::SealedMessage;
 use crate::domain::rate_limit::{Bucket, RateLimit};
+use crate::domain::safe_list::SafeListEntry;
 use crate::domain::sending::Attempt;
 use crate::domain::service::Service;
 use crate::domain::verification::Verification;
@@ -121,6 +123,8 @@ pub struct Sweep {
     pub deliveries_before: Timestamp,
     /// Send attempts created before this are deleted, whatever their status.
     pub attempts_before: Timestamp,
+    /// Tally rows whose period started before this are deleted.
+    pub tallies_before: Timestamp,
 }
 
 /// Which due deliveries a claim takes: none of `skip_services`, at most `per_service` of any
@@ -389,6 +393,37 @@ pub trait Store: Send + Sync + 'static {
         key: MessagingConfigurationKey,
         decide: impl Decide<Option<Option<MessagingConfiguration>>, T>,
     ) -> impl Future<Output = Result<T>> + Send;
+
+    // The account's attempts, as `/Attempts` lists them.
+    /// The attempts `filter` selects, newest first: `page.descending` is always set, and
+    /// `Cursor::After(seq)` reads older rows than `seq`, `Before(seq)` newer ones (answered
+    /// newest first too). Each with its verification's status and expiry.
+    fn list_attempts(
+        &self,
+        filter: &AttemptFilter,
+        page: Page,
+    ) -> impl Future<Output = Result<Vec<AttemptRecord>>> + Send;
+    fn attempt_record(&self, account: &Sid, sid: &Sid) -> impl Future<Output = Result<Option<AttemptRecord>>> + Send;
+    /// How many attempts `filter` selects and how many of them converted, counted by the
+    /// database (no rows are loaded).
+    fn count_attempts(&self, filter: &AttemptFilter) -> impl Future<Output = Result<AttemptCounts>> + Send;
+
+    // The Safe List and the fraud controls' settings.
+    fn safe_list_entry(
+        &self,
+        account: &Sid,
+        phone_number: &str,
+    ) -> impl Future<Output = Result<Option<SafeListEntry>>> + Send;
+    fn with_safe_list_entry<T: Send + 'static>(
+        &self,
+        account: &Sid,
+        phone_number: &str,
+        decide: impl Decide<Option<SafeListEntry>, T>,
+    ) -> impl Future<Output = Result<T>> + Send;
+    /// The account's geo permission rows, by channel then country.
+    fn geo_permissions(&self, account: &Sid) -> impl Future<Output = Result<Vec<GeoPermission>>> + Send;
+    /// The account's Fraud Guard overrides: (service, level), by service SID.
+    fn fraud_guard_overrides(&self, account: &Sid) -> impl Future<Output = Result<Vec<(Sid, String)>>> + Send;
 
     /// The newest messages first, of one account or (for operators) all.
     fn outbox(&self, account: Option<&Sid>, limit: u32) -> impl Future<Output = Result<Vec<SealedMessage>>> + Send;
