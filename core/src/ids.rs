@@ -28,6 +28,7 @@ pub mod prefix {
     pub const RATE_LIMIT: &str = "RK";
     pub const BUCKET: &str = "BL";
     pub const WEBHOOK: &str = "YW";
+    pub const SAFE_LIST: &str = "GN";
     /// A webhook delivery: never on the wire (receivers know it by its uuid); it names the
     /// delivery's sealed payload, as every other sealed value is named by its row's SID.
     pub const WEBHOOK_DELIVERY: &str = "WD";

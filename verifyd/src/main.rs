@@ -10,6 +10,7 @@ use verifyd::config::{Config, Database};
 use verifyd::start::{Backend, Opened, Started, key_file_for, open_core};
 use verifyd::untrusted::printable;
 use verifyd_core::SystemClock;
+use verifyd_core::domain::fraud::Level as FraudGuard;
 use verifyd_core::keys::MasterKey;
 use verifyd_runtime::Sid;
 
@@ -45,6 +46,13 @@ enum Command {
     /// Webhook deliveries.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Geo permissions: the countries each phone channel may send verifications to (by
+    /// default, every country). A blocked country answers 403 60605.
+    #[command(subcommand)]
+    Geo(GeoCommand),
+    /// Fraud Guard, the SMS pumping protection: a service's own level (else VERIFYD_FRAUD_GUARD).
+    #[command(subcommand)]
+    FraudGuard(FraudGuardCommand),
     /// Print the newest messages of the outbox (codes the server "sent").
     Outbox {
         /// Only this account's messages.
@@ -86,6 +94,49 @@ enum WebhooksCommand {
         account: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: u32,
+    },
+}
+
+/// Which geo permissions a command changes.
+#[derive(clap::Args)]
+struct GeoTargets {
+    #[arg(long)]
+    account: String,
+    /// sms, call or whatsapp (repeat it for several); every one when not given.
+    #[arg(long = "channel")]
+    channels: Vec<String>,
+    /// ISO 3166-1 alpha-2 codes (US, FR), or `all` (every country without a rule of its own).
+    #[arg(required = true)]
+    countries: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum GeoCommand {
+    /// Allow the countries (`allow all` resets the channels to the default: every country).
+    Allow(GeoTargets),
+    /// Block the countries (`deny all` blocks every country without an allow of its own).
+    Deny(GeoTargets),
+    /// Print the account's rules; a country without one follows `all`, else is allowed.
+    List {
+        #[arg(long)]
+        account: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum FraudGuardCommand {
+    /// Set a service's level: standard, strict, off, or default (follow VERIFYD_FRAUD_GUARD).
+    Set {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        service: String,
+        level: String,
+    },
+    /// Print the server's level and the account's services with a level of their own.
+    List {
+        #[arg(long)]
+        account: String,
     },
 }
 
@@ -185,6 +236,34 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
         Command::Outbox { account, limit } => {
             Task::Outbox { account: account.as_deref().map(account_sid).transpose()?, limit }
         }
+        Command::Geo(GeoCommand::Allow(t)) => Task::SetGeo {
+            account: account_sid(&t.account)?,
+            channels: t.channels,
+            countries: t.countries,
+            allowed: true,
+        },
+        Command::Geo(GeoCommand::Deny(t)) => Task::SetGeo {
+            account: account_sid(&t.account)?,
+            channels: t.channels,
+            countries: t.countries,
+            allowed: false,
+        },
+        Command::Geo(GeoCommand::List { account }) => Task::ListGeo { account: account_sid(&account)? },
+        Command::FraudGuard(FraudGuardCommand::Set { account, service, level }) => Task::SetFraudGuard {
+            account: account_sid(&account)?,
+            service: Sid::parse_prefixed(service.trim(), "VA")
+                .map_err(|_| format!("{service} is not a service SID (VA…)"))?,
+            level: match level.trim().to_ascii_lowercase().as_str() {
+                "default" => None,
+                other => Some(
+                    FraudGuard::parse(other)
+                        .ok_or_else(|| format!("{level} is not a level: standard, strict, off or default"))?,
+                ),
+            },
+        },
+        Command::FraudGuard(FraudGuardCommand::List { account }) => {
+            Task::ListFraudGuard { account: account_sid(&account)? }
+        }
     };
     let serving = matches!(task, Task::Serve);
     if serving {
@@ -207,6 +286,10 @@ enum Task {
     RotateMaster,
     FailedDeliveries { account: Option<Sid>, limit: u32 },
     Outbox { account: Option<Sid>, limit: u32 },
+    SetGeo { account: Sid, channels: Vec<String>, countries: Vec<String>, allowed: bool },
+    ListGeo { account: Sid },
+    SetFraudGuard { account: Sid, service: Sid, level: Option<FraudGuard> },
+    ListFraudGuard { account: Sid },
 }
 
 impl Task {
@@ -274,7 +357,44 @@ impl Task {
                 }
                 Ok(())
             }
+            Task::SetGeo { account, channels, countries, allowed } => {
+                core.set_geo_permissions(&account, &channels, &countries, allowed).await.map_err(|e| e.to_string())?;
+                print_geo(&core.geo_permissions(&account).await.map_err(|e| e.to_string())?);
+                Ok(())
+            }
+            Task::ListGeo { account } => {
+                print_geo(&core.geo_permissions(&account).await.map_err(|e| e.to_string())?);
+                Ok(())
+            }
+            Task::SetFraudGuard { account, service, level } => {
+                core.set_fraud_guard(&account, &service, level).await.map_err(|e| e.to_string())?;
+                let shown = level
+                    .map_or_else(|| format!("default ({})", core.fraud_guard().as_str()), |l| l.as_str().to_owned());
+                println!("{service}  fraud guard {shown}");
+                Ok(())
+            }
+            Task::ListFraudGuard { account } => {
+                println!("server level (VERIFYD_FRAUD_GUARD): {}", core.fraud_guard().as_str());
+                let overrides = core.fraud_guard_overrides(&account).await.map_err(|e| e.to_string())?;
+                for (service, level) in &overrides {
+                    println!("{service}  {level}");
+                }
+                if overrides.is_empty() {
+                    println!("(no service has a level of its own)");
+                }
+                Ok(())
+            }
         }
+    }
+}
+
+/// Geo permission rules, one per line; none means every country is allowed.
+fn print_geo(rules: &[verifyd_core::domain::geo::GeoPermission]) {
+    for r in rules {
+        println!("{:<8} {:<4} {}", r.channel, r.country, if r.allowed { "allow" } else { "deny" });
+    }
+    if rules.is_empty() {
+        println!("(no rules: every country is allowed on every channel)");
     }
 }
 

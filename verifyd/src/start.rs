@@ -263,6 +263,8 @@ impl Opening<'_> {
             providers: config.delivery.providers().map_err(StartError::Delivery)?,
             delivery_wait: config.delivery.wait(),
             templates: Arc::new(templates),
+            attempt_retention: i64::try_from(config.attempt_retention_days).unwrap_or(90) * verifyd_core::domain::DAY,
+            fraud_guard: config.fraud_guard,
             ..CoreConfig::new(config.public_url.clone())
         };
         let core = match Core::new(store, keys, clock, core_config, transport) {

@@ -110,7 +110,7 @@ impl Client {
     ///
     /// `createVerification`: POST `/v2/Services/{ServiceSid}/Verifications`.
     ///
-    /// Generates a one-time code and delivers it to `To` over `Channel`. While a verification of the same `To` is pending, the same verification and the same code are sent again and one more entry is added to `send_code_attempts`.
+    /// Generates a one-time code and delivers it to `To` over `Channel`. While a verification of the same `To` is pending, the same verification and the same code are sent again and one more entry is added to `send_code_attempts`. A send to a number first passes the fraud controls: the account's geo permissions for the channel and the number's country, then (SMS) Fraud Guard; a number on the Safe List passes both. A blocked send saves nothing and counts in no limit.
     pub async fn create_verification(
         &self,
         request: &verifyd_models::CreateVerificationRequest,
@@ -628,5 +628,91 @@ impl Client {
         Item = Result<verifyd_models::VerificationTemplate, ClientError>,
     > + Send + 'a {
         self.connection.paginate(request)
+    }
+    /// List all the verification attempts for a given Account.
+    ///
+    /// `listVerificationAttempt`: GET `/v2/Attempts`.
+    ///
+    /// Returns one page of the account's send attempts, newest first, each with its conversion (converted once its verification is approved). Attempts are kept for the server's retention period (90 days by default), then purged. `DateCreatedAfter` is inclusive, `DateCreatedBefore` exclusive.
+    pub async fn list_verification_attempt(
+        &self,
+        request: &verifyd_models::ListVerificationAttemptRequest,
+    ) -> Result<verifyd_models::ListVerificationAttemptResponse, ClientError> {
+        self.connection.send(request).await
+    }
+    /// Every item of `listVerificationAttempt`, page after page: the first page as `request` asks, then each `meta.next_page_url` until the last.
+    pub fn list_verification_attempt_stream<'a>(
+        &'a self,
+        request: &verifyd_models::ListVerificationAttemptRequest,
+    ) -> impl futures_util::Stream<
+        Item = Result<verifyd_models::VerificationAttempt, ClientError>,
+    > + Send + 'a {
+        self.connection.paginate(request)
+    }
+    /// Get a summary of how many attempts were made and how many were converted.
+    ///
+    /// `fetchVerificationAttemptsSummary`: GET `/v2/Attempts/Summary`.
+    ///
+    /// Counts the account's attempts that every given filter selects, and how many of them converted. `DestinationPrefix` selects destinations that start with it (`+57305`).
+    pub async fn fetch_verification_attempts_summary(
+        &self,
+        request: &verifyd_models::FetchVerificationAttemptsSummaryRequest,
+    ) -> Result<verifyd_models::VerificationAttemptsSummary, ClientError> {
+        self.connection.send(request).await
+    }
+    /// Fetch a specific verification attempt.
+    ///
+    /// `fetchVerificationAttempt`: GET `/v2/Attempts/{Sid}`.
+    ///
+    /// Returns one of the account's send attempts.
+    pub async fn fetch_verification_attempt(
+        &self,
+        request: &verifyd_models::FetchVerificationAttemptRequest,
+    ) -> Result<verifyd_models::VerificationAttempt, ClientError> {
+        self.connection.send(request).await
+    }
+    /// Add a new phone number to SafeList.
+    ///
+    /// `createSafelist`: POST `/v2/SafeList/Numbers`.
+    ///
+    /// Adds a number to the account's Safe List: sends to it are never blocked by geo permissions or Fraud Guard. A number already there is refused with `60411`.
+    pub async fn create_safelist(
+        &self,
+        request: &verifyd_models::CreateSafelistRequest,
+    ) -> Result<verifyd_models::Safelist, ClientError> {
+        self.connection.send(request).await
+    }
+    /// Check if a phone number exists in SafeList.
+    ///
+    /// `fetchSafelist`: GET `/v2/SafeList/Numbers/{PhoneNumber}`.
+    ///
+    /// Returns the number's Safe List entry; a number that is not on the list answers 404.
+    pub async fn fetch_safelist(
+        &self,
+        request: &verifyd_models::FetchSafelistRequest,
+    ) -> Result<verifyd_models::Safelist, ClientError> {
+        self.connection.send(request).await
+    }
+    /// Remove a phone number from SafeList.
+    ///
+    /// `deleteSafelist`: DELETE `/v2/SafeList/Numbers/{PhoneNumber}`.
+    ///
+    /// Removes the number from the account's Safe List.
+    pub async fn delete_safelist(
+        &self,
+        request: &verifyd_models::DeleteSafelistRequest,
+    ) -> Result<(), ClientError> {
+        self.connection.send(request).await
+    }
+    /// Fetch the forms for a specific Form Type.
+    ///
+    /// `fetchForm`: GET `/v2/Forms/{FormType}`.
+    ///
+    /// Returns the forms of a type as JSON Schema: for `form-push`, what an app sends to create a push factor, verify it, and answer a challenge.
+    pub async fn fetch_form(
+        &self,
+        request: &verifyd_models::FetchFormRequest,
+    ) -> Result<verifyd_models::Form, ClientError> {
+        self.connection.send(request).await
     }
 }

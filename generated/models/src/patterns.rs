@@ -20,9 +20,15 @@ pub(crate) static PATTERN_5: verifyd_runtime::Pattern = verifyd_runtime::Pattern
     "^[A-Za-z2-7]{16,}=*$",
 );
 pub(crate) static PATTERN_6: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(
-    "^[^\\x09-\\x0D\\x20\\x85\\xA0\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]+$",
+    "^[A-Za-z]{2}$",
 );
 pub(crate) static PATTERN_7: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(
+    "^[^\\x09-\\x0D\\x20\\x85\\xA0\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]+$",
+);
+pub(crate) static PATTERN_8: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(
+    "^\\+?[0-9]{1,15}$",
+);
+pub(crate) static PATTERN_9: verifyd_runtime::Pattern = verifyd_runtime::Pattern::new(
     "^\\s*(?:\\+ *[1-9](?: *[0-9]){7,14}|[^@\\s<>,;\"\\x00-\\x1f\\x7f-\\x9f]+@[^@\\s<>,;\".\\x00-\\x1f\\x7f-\\x9f][^@\\s<>,;\"\\x00-\\x1f\\x7f-\\x9f]*\\.[^@\\s<>,;\"\\x00-\\x1f\\x7f-\\x9f]*[^@\\s<>,;\".\\x00-\\x1f\\x7f-\\x9f])\\s*$",
 );
 #[cfg(test)]
@@ -37,5 +43,7 @@ mod tests {
         assert!(super::PATTERN_5.is_valid(), "{}", super::PATTERN_5.source());
         assert!(super::PATTERN_6.is_valid(), "{}", super::PATTERN_6.source());
         assert!(super::PATTERN_7.is_valid(), "{}", super::PATTERN_7.source());
+        assert!(super::PATTERN_8.is_valid(), "{}", super::PATTERN_8.source());
+        assert!(super::PATTERN_9.is_valid(), "{}", super::PATTERN_9.source());
     }
 }

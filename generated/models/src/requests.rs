@@ -1318,7 +1318,7 @@ impl verifyd_runtime::WireRequest for DeleteServiceRequest {
 ///
 /// `createVerification`: POST `/v2/Services/{ServiceSid}/Verifications`.
 ///
-/// Generates a one-time code and delivers it to `To` over `Channel`. While a verification of the same `To` is pending, the same verification and the same code are sent again and one more entry is added to `send_code_attempts`.
+/// Generates a one-time code and delivers it to `To` over `Channel`. While a verification of the same `To` is pending, the same verification and the same code are sent again and one more entry is added to `send_code_attempts`. A send to a number first passes the fraud controls: the account's geo permissions for the channel and the number's country, then (SMS) Fraud Guard; a number on the Safe List passes both. A blocked send saves nothing and counts in no limit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateVerificationRequest {
     /// The SID of the Verify service
@@ -1626,7 +1626,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     min_length: Some(1),
-                    pattern: Some(&crate::patterns::PATTERN_7),
+                    pattern: Some(&crate::patterns::PATTERN_9),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -1667,7 +1667,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationRequest {
                 &verifyd_runtime::Rules {
                     min_length: Some(4),
                     max_length: Some(10),
-                    pattern: Some(&crate::patterns::PATTERN_6),
+                    pattern: Some(&crate::patterns::PATTERN_7),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -2184,7 +2184,7 @@ impl verifyd_runtime::WireRequest for CreateVerificationCheckRequest {
                 60200,
                 &verifyd_runtime::Rules {
                     min_length: Some(1),
-                    pattern: Some(&crate::patterns::PATTERN_7),
+                    pattern: Some(&crate::patterns::PATTERN_9),
                     ..verifyd_runtime::Rules::NONE
                 },
             )?,
@@ -8433,6 +8433,962 @@ impl verifyd_runtime::WireRequest for ListVerificationTemplateRequest {
             page_token: verifyd_runtime::form::optional(
                 query,
                 "PageToken",
+                60200,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+        })
+    }
+}
+/// List all the verification attempts for a given Account.
+///
+/// `listVerificationAttempt`: GET `/v2/Attempts`.
+///
+/// Returns one page of the account's send attempts, newest first, each with its conversion (converted once its verification is approved). Attempts are kept for the server's retention period (90 days by default), then purged. `DateCreatedAfter` is inclusive, `DateCreatedBefore` exclusive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListVerificationAttemptRequest {
+    /// Only attempts created at or after this time (ISO 8601).
+    ///
+    /// Wire: `DateCreatedAfter` (query).
+    pub date_created_after: Option<verifyd_runtime::Timestamp>,
+    /// Only attempts created before this time (ISO 8601).
+    ///
+    /// Wire: `DateCreatedBefore` (query).
+    pub date_created_before: Option<verifyd_runtime::Timestamp>,
+    /// Only attempts sent to this destination (a phone number in E.164 or an e-mail address).
+    ///
+    /// Wire: `ChannelData.To` (query).
+    pub channel_data_to: Option<String>,
+    /// Only attempts to numbers of this country (ISO 3166-1 alpha-2, any letter case).
+    ///
+    /// Wire: `Country` (query).
+    pub country: Option<String>,
+    /// Only attempts over this channel.
+    ///
+    /// Wire: `Channel` (query).
+    pub channel: Option<VerificationAttemptChannel>,
+    /// Only attempts of this service.
+    ///
+    /// Wire: `VerifyServiceSid` (query).
+    pub verify_service_sid: Option<verifyd_runtime::Sid>,
+    /// Only the attempts of this verification.
+    ///
+    /// Wire: `VerificationSid` (query).
+    pub verification_sid: Option<verifyd_runtime::Sid>,
+    /// Only converted, or only unconverted, attempts.
+    ///
+    /// Wire: `Status` (query).
+    pub status: Option<VerificationAttemptConversionStatus>,
+    /// How many resources one page holds.
+    ///
+    /// Wire: `PageSize` (query).
+    pub page_size: Option<i64>,
+    /// Index of the page, from 0 to 1 000 000. Client state only: it is echoed in `meta.page`, while the position in the list travels in `PageToken`.
+    ///
+    /// Wire: `Page` (query).
+    pub page: Option<i64>,
+    /// An opaque token issued by the server in `next_page_url` or `previous_page_url`; without it the first page is returned. A token the server did not issue is refused (`Invalid parameter: PageToken`).
+    ///
+    /// Wire: `PageToken` (query).
+    pub page_token: Option<String>,
+}
+impl ListVerificationAttemptRequest {
+    /// A `listVerificationAttempt` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new() -> Self {
+        Self {
+            date_created_after: None,
+            date_created_before: None,
+            channel_data_to: None,
+            country: None,
+            channel: None,
+            verify_service_sid: None,
+            verification_sid: None,
+            status: None,
+            page_size: None,
+            page: None,
+            page_token: None,
+        }
+    }
+    /// `PageSize`, or the spec's default when it was not sent.
+    pub fn page_size_or_default(&self) -> i64 {
+        self.page_size.unwrap_or(50)
+    }
+    /// `Page`, or the spec's default when it was not sent.
+    pub fn page_or_default(&self) -> i64 {
+        self.page.unwrap_or(0)
+    }
+}
+impl Default for ListVerificationAttemptRequest {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+/// The inputs of `listVerificationAttempt`, each with its wire key and the error code of a rejected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListVerificationAttemptField {
+    /// `DateCreatedAfter`
+    DateCreatedAfter,
+    /// `DateCreatedBefore`
+    DateCreatedBefore,
+    /// `ChannelData.To`
+    ChannelDataTo,
+    /// `Country`
+    Country,
+    /// `Channel`
+    Channel,
+    /// `VerifyServiceSid`
+    VerifyServiceSid,
+    /// `VerificationSid`
+    VerificationSid,
+    /// `Status`
+    Status,
+    /// `PageSize`
+    PageSize,
+    /// `Page`
+    Page,
+    /// `PageToken`
+    PageToken,
+}
+impl ListVerificationAttemptField {
+    /// Every input, in the request's order.
+    pub const ALL: &'static [Self] = &[
+        Self::DateCreatedAfter,
+        Self::DateCreatedBefore,
+        Self::ChannelDataTo,
+        Self::Country,
+        Self::Channel,
+        Self::VerifyServiceSid,
+        Self::VerificationSid,
+        Self::Status,
+        Self::PageSize,
+        Self::Page,
+        Self::PageToken,
+    ];
+    /// The key on the wire.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::DateCreatedAfter => "DateCreatedAfter",
+            Self::DateCreatedBefore => "DateCreatedBefore",
+            Self::ChannelDataTo => "ChannelData.To",
+            Self::Country => "Country",
+            Self::Channel => "Channel",
+            Self::VerifyServiceSid => "VerifyServiceSid",
+            Self::VerificationSid => "VerificationSid",
+            Self::Status => "Status",
+            Self::PageSize => "PageSize",
+            Self::Page => "Page",
+            Self::PageToken => "PageToken",
+        }
+    }
+    /// The Twilio error code the spec gives a rejected value.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::DateCreatedAfter => 60200,
+            Self::DateCreatedBefore => 60200,
+            Self::ChannelDataTo => 60200,
+            Self::Country => 60200,
+            Self::Channel => 60200,
+            Self::VerifyServiceSid => 60200,
+            Self::VerificationSid => 60200,
+            Self::Status => 60200,
+            Self::PageSize => 60200,
+            Self::Page => 60200,
+            Self::PageToken => 60200,
+        }
+    }
+    /// The error for a rejected value: `Invalid parameter: <key>` with the spec's code.
+    pub const fn invalid(self) -> verifyd_runtime::InvalidParameter {
+        verifyd_runtime::InvalidParameter::new(self.key(), self.code())
+    }
+}
+impl verifyd_runtime::WireRequest for ListVerificationAttemptRequest {
+    const OPERATION_ID: &'static str = "listVerificationAttempt";
+    const METHOD: &'static str = "GET";
+    const PATH_TEMPLATE: &'static str = "/Attempts";
+    const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
+    type Response = ListVerificationAttemptResponse;
+    fn path_params(&self) -> Vec<String> {
+        vec![]
+    }
+    fn query(&self) -> verifyd_runtime::form::FormPairs {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.optional("DateCreatedAfter", self.date_created_after.as_ref());
+        w.optional("DateCreatedBefore", self.date_created_before.as_ref());
+        w.optional("ChannelData.To", self.channel_data_to.as_ref());
+        w.optional("Country", self.country.as_ref());
+        w.optional("Channel", self.channel.as_ref());
+        w.optional("VerifyServiceSid", self.verify_service_sid.as_ref());
+        w.optional("VerificationSid", self.verification_sid.as_ref());
+        w.optional("Status", self.status.as_ref());
+        w.optional("PageSize", self.page_size.as_ref());
+        w.optional("Page", self.page.as_ref());
+        w.optional("PageToken", self.page_token.as_ref());
+        w.finish()
+    }
+    fn body(&self) -> verifyd_runtime::Body {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish().into()
+    }
+    #[allow(unused_variables)]
+    fn decode(
+        path: &[&str],
+        query: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
+    ) -> Result<Self, verifyd_runtime::DecodeError> {
+        let &[] = path else {
+            return Err(
+                verifyd_runtime::DecodeError::new(
+                    "/Attempts",
+                    20404,
+                    verifyd_runtime::Rejection::NotFound,
+                ),
+            );
+        };
+        Ok(Self {
+            date_created_after: verifyd_runtime::form::optional(
+                query,
+                "DateCreatedAfter",
+                60200,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+            date_created_before: verifyd_runtime::form::optional(
+                query,
+                "DateCreatedBefore",
+                60200,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+            channel_data_to: verifyd_runtime::form::optional(
+                query,
+                "ChannelData.To",
+                60200,
+                &verifyd_runtime::Rules {
+                    max_length: Some(320),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            country: verifyd_runtime::form::optional(
+                query,
+                "Country",
+                60200,
+                &verifyd_runtime::Rules {
+                    pattern: Some(&crate::patterns::PATTERN_6),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            channel: verifyd_runtime::form::optional(
+                query,
+                "Channel",
+                60200,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+            verify_service_sid: verifyd_runtime::form::optional(
+                query,
+                "VerifyServiceSid",
+                60200,
+                &verifyd_runtime::Rules {
+                    sid_prefix: Some("VA"),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            verification_sid: verifyd_runtime::form::optional(
+                query,
+                "VerificationSid",
+                60200,
+                &verifyd_runtime::Rules {
+                    sid_prefix: Some("VE"),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            status: verifyd_runtime::form::optional(
+                query,
+                "Status",
+                60200,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+            page_size: verifyd_runtime::form::optional(
+                query,
+                "PageSize",
+                60200,
+                &verifyd_runtime::Rules {
+                    minimum: Some(1),
+                    maximum: Some(1000),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            page: verifyd_runtime::form::optional(
+                query,
+                "Page",
+                60200,
+                &verifyd_runtime::Rules {
+                    minimum: Some(0),
+                    maximum: Some(1000000),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            page_token: verifyd_runtime::form::optional(
+                query,
+                "PageToken",
+                60200,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+        })
+    }
+}
+/// Get a summary of how many attempts were made and how many were converted.
+///
+/// `fetchVerificationAttemptsSummary`: GET `/v2/Attempts/Summary`.
+///
+/// Counts the account's attempts that every given filter selects, and how many of them converted. `DestinationPrefix` selects destinations that start with it (`+57305`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchVerificationAttemptsSummaryRequest {
+    /// Only attempts of this service.
+    ///
+    /// Wire: `VerifyServiceSid` (query).
+    pub verify_service_sid: Option<verifyd_runtime::Sid>,
+    /// Only attempts created at or after this time (ISO 8601).
+    ///
+    /// Wire: `DateCreatedAfter` (query).
+    pub date_created_after: Option<verifyd_runtime::Timestamp>,
+    /// Only attempts created before this time (ISO 8601).
+    ///
+    /// Wire: `DateCreatedBefore` (query).
+    pub date_created_before: Option<verifyd_runtime::Timestamp>,
+    /// Only attempts to numbers of this country (ISO 3166-1 alpha-2, any letter case).
+    ///
+    /// Wire: `Country` (query).
+    pub country: Option<String>,
+    /// Only attempts over this channel.
+    ///
+    /// Wire: `Channel` (query).
+    pub channel: Option<VerificationAttemptChannel>,
+    /// Only attempts whose destination starts with this prefix of an E.164 number.
+    ///
+    /// Wire: `DestinationPrefix` (query).
+    pub destination_prefix: Option<String>,
+}
+impl FetchVerificationAttemptsSummaryRequest {
+    /// A `fetchVerificationAttemptsSummary` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new() -> Self {
+        Self {
+            verify_service_sid: None,
+            date_created_after: None,
+            date_created_before: None,
+            country: None,
+            channel: None,
+            destination_prefix: None,
+        }
+    }
+}
+impl Default for FetchVerificationAttemptsSummaryRequest {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+/// The inputs of `fetchVerificationAttemptsSummary`, each with its wire key and the error code of a rejected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FetchVerificationAttemptsSummaryField {
+    /// `VerifyServiceSid`
+    VerifyServiceSid,
+    /// `DateCreatedAfter`
+    DateCreatedAfter,
+    /// `DateCreatedBefore`
+    DateCreatedBefore,
+    /// `Country`
+    Country,
+    /// `Channel`
+    Channel,
+    /// `DestinationPrefix`
+    DestinationPrefix,
+}
+impl FetchVerificationAttemptsSummaryField {
+    /// Every input, in the request's order.
+    pub const ALL: &'static [Self] = &[
+        Self::VerifyServiceSid,
+        Self::DateCreatedAfter,
+        Self::DateCreatedBefore,
+        Self::Country,
+        Self::Channel,
+        Self::DestinationPrefix,
+    ];
+    /// The key on the wire.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::VerifyServiceSid => "VerifyServiceSid",
+            Self::DateCreatedAfter => "DateCreatedAfter",
+            Self::DateCreatedBefore => "DateCreatedBefore",
+            Self::Country => "Country",
+            Self::Channel => "Channel",
+            Self::DestinationPrefix => "DestinationPrefix",
+        }
+    }
+    /// The Twilio error code the spec gives a rejected value.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::VerifyServiceSid => 60200,
+            Self::DateCreatedAfter => 60200,
+            Self::DateCreatedBefore => 60200,
+            Self::Country => 60200,
+            Self::Channel => 60200,
+            Self::DestinationPrefix => 60200,
+        }
+    }
+    /// The error for a rejected value: `Invalid parameter: <key>` with the spec's code.
+    pub const fn invalid(self) -> verifyd_runtime::InvalidParameter {
+        verifyd_runtime::InvalidParameter::new(self.key(), self.code())
+    }
+}
+impl verifyd_runtime::WireRequest for FetchVerificationAttemptsSummaryRequest {
+    const OPERATION_ID: &'static str = "fetchVerificationAttemptsSummary";
+    const METHOD: &'static str = "GET";
+    const PATH_TEMPLATE: &'static str = "/Attempts/Summary";
+    const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
+    type Response = VerificationAttemptsSummary;
+    fn path_params(&self) -> Vec<String> {
+        vec![]
+    }
+    fn query(&self) -> verifyd_runtime::form::FormPairs {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.optional("VerifyServiceSid", self.verify_service_sid.as_ref());
+        w.optional("DateCreatedAfter", self.date_created_after.as_ref());
+        w.optional("DateCreatedBefore", self.date_created_before.as_ref());
+        w.optional("Country", self.country.as_ref());
+        w.optional("Channel", self.channel.as_ref());
+        w.optional("DestinationPrefix", self.destination_prefix.as_ref());
+        w.finish()
+    }
+    fn body(&self) -> verifyd_runtime::Body {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish().into()
+    }
+    #[allow(unused_variables)]
+    fn decode(
+        path: &[&str],
+        query: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
+    ) -> Result<Self, verifyd_runtime::DecodeError> {
+        let &[] = path else {
+            return Err(
+                verifyd_runtime::DecodeError::new(
+                    "/Attempts/Summary",
+                    20404,
+                    verifyd_runtime::Rejection::NotFound,
+                ),
+            );
+        };
+        Ok(Self {
+            verify_service_sid: verifyd_runtime::form::optional(
+                query,
+                "VerifyServiceSid",
+                60200,
+                &verifyd_runtime::Rules {
+                    sid_prefix: Some("VA"),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            date_created_after: verifyd_runtime::form::optional(
+                query,
+                "DateCreatedAfter",
+                60200,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+            date_created_before: verifyd_runtime::form::optional(
+                query,
+                "DateCreatedBefore",
+                60200,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+            country: verifyd_runtime::form::optional(
+                query,
+                "Country",
+                60200,
+                &verifyd_runtime::Rules {
+                    pattern: Some(&crate::patterns::PATTERN_6),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            channel: verifyd_runtime::form::optional(
+                query,
+                "Channel",
+                60200,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+            destination_prefix: verifyd_runtime::form::optional(
+                query,
+                "DestinationPrefix",
+                60200,
+                &verifyd_runtime::Rules {
+                    pattern: Some(&crate::patterns::PATTERN_8),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+        })
+    }
+}
+/// Fetch a specific verification attempt.
+///
+/// `fetchVerificationAttempt`: GET `/v2/Attempts/{Sid}`.
+///
+/// Returns one of the account's send attempts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchVerificationAttemptRequest {
+    /// The SID of the verification attempt
+    ///
+    /// Wire: `Sid` (path, required).
+    pub sid: verifyd_runtime::Sid,
+}
+impl FetchVerificationAttemptRequest {
+    /// A `fetchVerificationAttempt` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(sid: verifyd_runtime::Sid) -> Self {
+        Self { sid }
+    }
+}
+/// The inputs of `fetchVerificationAttempt`, each with its wire key and the error code of a rejected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FetchVerificationAttemptField {
+    /// `Sid`
+    Sid,
+}
+impl FetchVerificationAttemptField {
+    /// Every input, in the request's order.
+    pub const ALL: &'static [Self] = &[Self::Sid];
+    /// The key on the wire.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::Sid => "Sid",
+        }
+    }
+    /// The Twilio error code the spec gives a rejected value.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::Sid => 60200,
+        }
+    }
+    /// The error for a rejected value: `Invalid parameter: <key>` with the spec's code.
+    pub const fn invalid(self) -> verifyd_runtime::InvalidParameter {
+        verifyd_runtime::InvalidParameter::new(self.key(), self.code())
+    }
+}
+impl verifyd_runtime::WireRequest for FetchVerificationAttemptRequest {
+    const OPERATION_ID: &'static str = "fetchVerificationAttempt";
+    const METHOD: &'static str = "GET";
+    const PATH_TEMPLATE: &'static str = "/Attempts/{Sid}";
+    const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
+    type Response = VerificationAttempt;
+    fn path_params(&self) -> Vec<String> {
+        vec![verifyd_runtime::ToWire::to_wire(& self.sid)]
+    }
+    fn query(&self) -> verifyd_runtime::form::FormPairs {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish()
+    }
+    fn body(&self) -> verifyd_runtime::Body {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish().into()
+    }
+    #[allow(unused_variables)]
+    fn decode(
+        path: &[&str],
+        query: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
+    ) -> Result<Self, verifyd_runtime::DecodeError> {
+        let &[path_sid] = path else {
+            return Err(
+                verifyd_runtime::DecodeError::new(
+                    "/Attempts/{Sid}",
+                    20404,
+                    verifyd_runtime::Rejection::NotFound,
+                ),
+            );
+        };
+        Ok(Self {
+            sid: verifyd_runtime::form::path(
+                path_sid,
+                "Sid",
+                60200,
+                &verifyd_runtime::Rules {
+                    sid_prefix: Some("VL"),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+        })
+    }
+}
+/// Add a new phone number to SafeList.
+///
+/// `createSafelist`: POST `/v2/SafeList/Numbers`.
+///
+/// Adds a number to the account's Safe List: sends to it are never blocked by geo permissions or Fraud Guard. A number already there is refused with `60411`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateSafelistRequest {
+    /// The phone number to add, in E.164.
+    ///
+    /// Wire: `PhoneNumber` (form, required).
+    pub phone_number: String,
+}
+impl CreateSafelistRequest {
+    /// A `createSafelist` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(phone_number: String) -> Self {
+        Self { phone_number }
+    }
+}
+/// The inputs of `createSafelist`, each with its wire key and the error code of a rejected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CreateSafelistField {
+    /// `PhoneNumber`
+    PhoneNumber,
+}
+impl CreateSafelistField {
+    /// Every input, in the request's order.
+    pub const ALL: &'static [Self] = &[Self::PhoneNumber];
+    /// The key on the wire.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::PhoneNumber => "PhoneNumber",
+        }
+    }
+    /// The Twilio error code the spec gives a rejected value.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::PhoneNumber => 60200,
+        }
+    }
+    /// The error for a rejected value: `Invalid parameter: <key>` with the spec's code.
+    pub const fn invalid(self) -> verifyd_runtime::InvalidParameter {
+        verifyd_runtime::InvalidParameter::new(self.key(), self.code())
+    }
+}
+impl verifyd_runtime::WireRequest for CreateSafelistRequest {
+    const OPERATION_ID: &'static str = "createSafelist";
+    const METHOD: &'static str = "POST";
+    const PATH_TEMPLATE: &'static str = "/SafeList/Numbers";
+    const SUCCESS_STATUS: u16 = 201;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
+    type Response = Safelist;
+    fn path_params(&self) -> Vec<String> {
+        vec![]
+    }
+    fn query(&self) -> verifyd_runtime::form::FormPairs {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish()
+    }
+    fn body(&self) -> verifyd_runtime::Body {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.one("PhoneNumber", &self.phone_number);
+        w.finish().into()
+    }
+    #[allow(unused_variables)]
+    fn decode(
+        path: &[&str],
+        query: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
+    ) -> Result<Self, verifyd_runtime::DecodeError> {
+        let &[] = path else {
+            return Err(
+                verifyd_runtime::DecodeError::new(
+                    "/SafeList/Numbers",
+                    20404,
+                    verifyd_runtime::Rejection::NotFound,
+                ),
+            );
+        };
+        let body = body.as_form()?;
+        Ok(Self {
+            phone_number: verifyd_runtime::form::required(
+                body,
+                "PhoneNumber",
+                60200,
+                &verifyd_runtime::Rules {
+                    max_length: Some(32),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+        })
+    }
+}
+/// Check if a phone number exists in SafeList.
+///
+/// `fetchSafelist`: GET `/v2/SafeList/Numbers/{PhoneNumber}`.
+///
+/// Returns the number's Safe List entry; a number that is not on the list answers 404.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchSafelistRequest {
+    /// A phone number in E.164 (`+18001234567`; a client may send `+` as `%2B`).
+    ///
+    /// Wire: `PhoneNumber` (path, required).
+    pub phone_number: String,
+}
+impl FetchSafelistRequest {
+    /// A `fetchSafelist` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(phone_number: String) -> Self {
+        Self { phone_number }
+    }
+}
+/// The inputs of `fetchSafelist`, each with its wire key and the error code of a rejected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FetchSafelistField {
+    /// `PhoneNumber`
+    PhoneNumber,
+}
+impl FetchSafelistField {
+    /// Every input, in the request's order.
+    pub const ALL: &'static [Self] = &[Self::PhoneNumber];
+    /// The key on the wire.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::PhoneNumber => "PhoneNumber",
+        }
+    }
+    /// The Twilio error code the spec gives a rejected value.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::PhoneNumber => 60200,
+        }
+    }
+    /// The error for a rejected value: `Invalid parameter: <key>` with the spec's code.
+    pub const fn invalid(self) -> verifyd_runtime::InvalidParameter {
+        verifyd_runtime::InvalidParameter::new(self.key(), self.code())
+    }
+}
+impl verifyd_runtime::WireRequest for FetchSafelistRequest {
+    const OPERATION_ID: &'static str = "fetchSafelist";
+    const METHOD: &'static str = "GET";
+    const PATH_TEMPLATE: &'static str = "/SafeList/Numbers/{PhoneNumber}";
+    const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
+    type Response = Safelist;
+    fn path_params(&self) -> Vec<String> {
+        vec![verifyd_runtime::ToWire::to_wire(& self.phone_number)]
+    }
+    fn query(&self) -> verifyd_runtime::form::FormPairs {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish()
+    }
+    fn body(&self) -> verifyd_runtime::Body {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish().into()
+    }
+    #[allow(unused_variables)]
+    fn decode(
+        path: &[&str],
+        query: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
+    ) -> Result<Self, verifyd_runtime::DecodeError> {
+        let &[path_phone_number] = path else {
+            return Err(
+                verifyd_runtime::DecodeError::new(
+                    "/SafeList/Numbers/{PhoneNumber}",
+                    20404,
+                    verifyd_runtime::Rejection::NotFound,
+                ),
+            );
+        };
+        Ok(Self {
+            phone_number: verifyd_runtime::form::path(
+                path_phone_number,
+                "PhoneNumber",
+                60200,
+                &verifyd_runtime::Rules {
+                    max_length: Some(32),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+        })
+    }
+}
+/// Remove a phone number from SafeList.
+///
+/// `deleteSafelist`: DELETE `/v2/SafeList/Numbers/{PhoneNumber}`.
+///
+/// Removes the number from the account's Safe List.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeleteSafelistRequest {
+    /// A phone number in E.164 (`+18001234567`; a client may send `+` as `%2B`).
+    ///
+    /// Wire: `PhoneNumber` (path, required).
+    pub phone_number: String,
+}
+impl DeleteSafelistRequest {
+    /// A `deleteSafelist` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(phone_number: String) -> Self {
+        Self { phone_number }
+    }
+}
+/// The inputs of `deleteSafelist`, each with its wire key and the error code of a rejected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeleteSafelistField {
+    /// `PhoneNumber`
+    PhoneNumber,
+}
+impl DeleteSafelistField {
+    /// Every input, in the request's order.
+    pub const ALL: &'static [Self] = &[Self::PhoneNumber];
+    /// The key on the wire.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::PhoneNumber => "PhoneNumber",
+        }
+    }
+    /// The Twilio error code the spec gives a rejected value.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::PhoneNumber => 60200,
+        }
+    }
+    /// The error for a rejected value: `Invalid parameter: <key>` with the spec's code.
+    pub const fn invalid(self) -> verifyd_runtime::InvalidParameter {
+        verifyd_runtime::InvalidParameter::new(self.key(), self.code())
+    }
+}
+impl verifyd_runtime::WireRequest for DeleteSafelistRequest {
+    const OPERATION_ID: &'static str = "deleteSafelist";
+    const METHOD: &'static str = "DELETE";
+    const PATH_TEMPLATE: &'static str = "/SafeList/Numbers/{PhoneNumber}";
+    const SUCCESS_STATUS: u16 = 204;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
+    type Response = ();
+    fn path_params(&self) -> Vec<String> {
+        vec![verifyd_runtime::ToWire::to_wire(& self.phone_number)]
+    }
+    fn query(&self) -> verifyd_runtime::form::FormPairs {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish()
+    }
+    fn body(&self) -> verifyd_runtime::Body {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish().into()
+    }
+    #[allow(unused_variables)]
+    fn decode(
+        path: &[&str],
+        query: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
+    ) -> Result<Self, verifyd_runtime::DecodeError> {
+        let &[path_phone_number] = path else {
+            return Err(
+                verifyd_runtime::DecodeError::new(
+                    "/SafeList/Numbers/{PhoneNumber}",
+                    20404,
+                    verifyd_runtime::Rejection::NotFound,
+                ),
+            );
+        };
+        Ok(Self {
+            phone_number: verifyd_runtime::form::path(
+                path_phone_number,
+                "PhoneNumber",
+                60200,
+                &verifyd_runtime::Rules {
+                    max_length: Some(32),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+        })
+    }
+}
+/// Fetch the forms for a specific Form Type.
+///
+/// `fetchForm`: GET `/v2/Forms/{FormType}`.
+///
+/// Returns the forms of a type as JSON Schema: for `form-push`, what an app sends to create a push factor, verify it, and answer a challenge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchFormRequest {
+    /// The type of the forms; only `form-push` exists.
+    ///
+    /// Wire: `FormType` (path, required).
+    pub form_type: FormType,
+}
+impl FetchFormRequest {
+    /// A `fetchForm` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(form_type: FormType) -> Self {
+        Self { form_type }
+    }
+}
+/// The inputs of `fetchForm`, each with its wire key and the error code of a rejected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FetchFormField {
+    /// `FormType`
+    FormType,
+}
+impl FetchFormField {
+    /// Every input, in the request's order.
+    pub const ALL: &'static [Self] = &[Self::FormType];
+    /// The key on the wire.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::FormType => "FormType",
+        }
+    }
+    /// The Twilio error code the spec gives a rejected value.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::FormType => 60200,
+        }
+    }
+    /// The error for a rejected value: `Invalid parameter: <key>` with the spec's code.
+    pub const fn invalid(self) -> verifyd_runtime::InvalidParameter {
+        verifyd_runtime::InvalidParameter::new(self.key(), self.code())
+    }
+}
+impl verifyd_runtime::WireRequest for FetchFormRequest {
+    const OPERATION_ID: &'static str = "fetchForm";
+    const METHOD: &'static str = "GET";
+    const PATH_TEMPLATE: &'static str = "/Forms/{FormType}";
+    const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
+    type Response = Form;
+    fn path_params(&self) -> Vec<String> {
+        vec![verifyd_runtime::ToWire::to_wire(& self.form_type)]
+    }
+    fn query(&self) -> verifyd_runtime::form::FormPairs {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish()
+    }
+    fn body(&self) -> verifyd_runtime::Body {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish().into()
+    }
+    #[allow(unused_variables)]
+    fn decode(
+        path: &[&str],
+        query: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
+    ) -> Result<Self, verifyd_runtime::DecodeError> {
+        let &[path_form_type] = path else {
+            return Err(
+                verifyd_runtime::DecodeError::new(
+                    "/Forms/{FormType}",
+                    20404,
+                    verifyd_runtime::Rejection::NotFound,
+                ),
+            );
+        };
+        Ok(Self {
+            form_type: verifyd_runtime::form::path(
+                path_form_type,
+                "FormType",
                 60200,
                 &verifyd_runtime::Rules::NONE,
             )?,

@@ -34,6 +34,10 @@ pub fn challenge_status() -> BoxedStrategy<ChallengeStatus> {
 pub fn factor_type() -> BoxedStrategy<FactorType> {
     proptest::sample::select(vec![FactorType::Push, FactorType::Totp]).boxed()
 }
+/// Every [`FormType`] value the spec lists, each as likely.
+pub fn form_type() -> BoxedStrategy<FormType> {
+    proptest::sample::select(vec![FormType::FormPush]).boxed()
+}
 /// Every [`NotificationPlatform`] value the spec lists, each as likely.
 pub fn notification_platform() -> BoxedStrategy<NotificationPlatform> {
     proptest::sample::select(
@@ -52,6 +56,29 @@ pub fn risk_check() -> BoxedStrategy<RiskCheck> {
 pub fn totp_algorithm() -> BoxedStrategy<TotpAlgorithm> {
     proptest::sample::select(
             vec![TotpAlgorithm::Sha1, TotpAlgorithm::Sha256, TotpAlgorithm::Sha512],
+        )
+        .boxed()
+}
+/// Every [`VerificationAttemptChannel`] value the spec lists, each as likely.
+pub fn verification_attempt_channel() -> BoxedStrategy<VerificationAttemptChannel> {
+    proptest::sample::select(
+            vec![
+                VerificationAttemptChannel::Sms, VerificationAttemptChannel::Call,
+                VerificationAttemptChannel::Email, VerificationAttemptChannel::Whatsapp,
+                VerificationAttemptChannel::Rbm, VerificationAttemptChannel::Sna
+            ],
+        )
+        .boxed()
+}
+/// Every [`VerificationAttemptConversionStatus`] value the spec lists, each as likely.
+pub fn verification_attempt_conversion_status() -> BoxedStrategy<
+    VerificationAttemptConversionStatus,
+> {
+    proptest::sample::select(
+            vec![
+                VerificationAttemptConversionStatus::Converted,
+                VerificationAttemptConversionStatus::Unconverted
+            ],
         )
         .boxed()
 }
@@ -433,7 +460,7 @@ pub fn create_verification_request() -> BoxedStrategy<CreateVerificationRequest>
             verifyd_runtime::strategies::text(
                 &verifyd_runtime::Rules {
                     min_length: Some(1),
-                    pattern: Some(&crate::patterns::PATTERN_7),
+                    pattern: Some(&crate::patterns::PATTERN_9),
                     ..verifyd_runtime::Rules::NONE
                 },
             ),
@@ -455,7 +482,7 @@ pub fn create_verification_request() -> BoxedStrategy<CreateVerificationRequest>
                     &verifyd_runtime::Rules {
                         min_length: Some(4),
                         max_length: Some(10),
-                        pattern: Some(&crate::patterns::PATTERN_6),
+                        pattern: Some(&crate::patterns::PATTERN_7),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -585,7 +612,7 @@ pub fn create_verification_check_request() -> BoxedStrategy<
                 verifyd_runtime::strategies::text(
                     &verifyd_runtime::Rules {
                         min_length: Some(1),
-                        pattern: Some(&crate::patterns::PATTERN_7),
+                        pattern: Some(&crate::patterns::PATTERN_9),
                         ..verifyd_runtime::Rules::NONE
                     },
                 ),
@@ -1921,4 +1948,200 @@ pub fn list_verification_template_request() -> BoxedStrategy<
             page_token,
         })
         .boxed()
+}
+/// Valid [`ListVerificationAttemptRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
+pub fn list_verification_attempt_request() -> BoxedStrategy<
+    ListVerificationAttemptRequest,
+> {
+    (
+        (
+            proptest::option::of(verifyd_runtime::strategies::timestamp()),
+            proptest::option::of(verifyd_runtime::strategies::timestamp()),
+            proptest::option::of(
+                verifyd_runtime::strategies::text(
+                    &verifyd_runtime::Rules {
+                        max_length: Some(320),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(
+                verifyd_runtime::strategies::text(
+                    &verifyd_runtime::Rules {
+                        pattern: Some(&crate::patterns::PATTERN_6),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(verification_attempt_channel()),
+            proptest::option::of(verifyd_runtime::strategies::sid("VA")),
+            proptest::option::of(verifyd_runtime::strategies::sid("VE")),
+            proptest::option::of(verification_attempt_conversion_status()),
+        ),
+        (
+            proptest::option::of(
+                verifyd_runtime::strategies::integer(
+                    &verifyd_runtime::Rules {
+                        minimum: Some(1),
+                        maximum: Some(1000),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(
+                verifyd_runtime::strategies::integer(
+                    &verifyd_runtime::Rules {
+                        minimum: Some(0),
+                        maximum: Some(1000000),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(
+                verifyd_runtime::strategies::text(&verifyd_runtime::Rules::NONE),
+            ),
+        ),
+    )
+        .prop_map(|
+            (
+                (
+                    date_created_after,
+                    date_created_before,
+                    channel_data_to,
+                    country,
+                    channel,
+                    verify_service_sid,
+                    verification_sid,
+                    status,
+                ),
+                (page_size, page, page_token),
+            )|
+        ListVerificationAttemptRequest {
+            date_created_after,
+            date_created_before,
+            channel_data_to,
+            country,
+            channel,
+            verify_service_sid,
+            verification_sid,
+            status,
+            page_size,
+            page,
+            page_token,
+        })
+        .boxed()
+}
+/// Valid [`FetchVerificationAttemptsSummaryRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
+pub fn fetch_verification_attempts_summary_request() -> BoxedStrategy<
+    FetchVerificationAttemptsSummaryRequest,
+> {
+    (
+        (
+            proptest::option::of(verifyd_runtime::strategies::sid("VA")),
+            proptest::option::of(verifyd_runtime::strategies::timestamp()),
+            proptest::option::of(verifyd_runtime::strategies::timestamp()),
+            proptest::option::of(
+                verifyd_runtime::strategies::text(
+                    &verifyd_runtime::Rules {
+                        pattern: Some(&crate::patterns::PATTERN_6),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(verification_attempt_channel()),
+            proptest::option::of(
+                verifyd_runtime::strategies::text(
+                    &verifyd_runtime::Rules {
+                        pattern: Some(&crate::patterns::PATTERN_8),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+        ),
+    )
+        .prop_map(|
+            (
+                (
+                    verify_service_sid,
+                    date_created_after,
+                    date_created_before,
+                    country,
+                    channel,
+                    destination_prefix,
+                ),
+            )|
+        FetchVerificationAttemptsSummaryRequest {
+            verify_service_sid,
+            date_created_after,
+            date_created_before,
+            country,
+            channel,
+            destination_prefix,
+        })
+        .boxed()
+}
+/// Valid [`FetchVerificationAttemptRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
+pub fn fetch_verification_attempt_request() -> BoxedStrategy<
+    FetchVerificationAttemptRequest,
+> {
+    ((verifyd_runtime::strategies::sid("VL"),),)
+        .prop_map(|((sid,),)| FetchVerificationAttemptRequest {
+            sid,
+        })
+        .boxed()
+}
+/// Valid [`CreateSafelistRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
+pub fn create_safelist_request() -> BoxedStrategy<CreateSafelistRequest> {
+    (
+        (
+            verifyd_runtime::strategies::text(
+                &verifyd_runtime::Rules {
+                    max_length: Some(32),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            ),
+        ),
+    )
+        .prop_map(|((phone_number,),)| CreateSafelistRequest {
+            phone_number,
+        })
+        .boxed()
+}
+/// Valid [`FetchSafelistRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
+pub fn fetch_safelist_request() -> BoxedStrategy<FetchSafelistRequest> {
+    (
+        (
+            verifyd_runtime::strategies::text(
+                &verifyd_runtime::Rules {
+                    max_length: Some(32),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            ),
+        ),
+    )
+        .prop_map(|((phone_number,),)| FetchSafelistRequest {
+            phone_number,
+        })
+        .boxed()
+}
+/// Valid [`DeleteSafelistRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
+pub fn delete_safelist_request() -> BoxedStrategy<DeleteSafelistRequest> {
+    (
+        (
+            verifyd_runtime::strategies::text(
+                &verifyd_runtime::Rules {
+                    max_length: Some(32),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            ),
+        ),
+    )
+        .prop_map(|((phone_number,),)| DeleteSafelistRequest {
+            phone_number,
+        })
+        .boxed()
+}
+/// Valid [`FetchFormRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
+pub fn fetch_form_request() -> BoxedStrategy<FetchFormRequest> {
+    ((form_type(),),).prop_map(|((form_type,),)| FetchFormRequest { form_type }).boxed()
 }

@@ -676,11 +676,93 @@ impl verifyd_runtime::ToWire for FactorType {
     }
 }
 impl verifyd_runtime::JsonText for FactorType {}
+/// The JSON body answering [`fetchForm`](crate::FetchFormRequest).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Form {
+    /// The `form_type` field: one of the [`FormType`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
+    pub form_type: verifyd_runtime::Open<FormType>,
+    /// The forms of the type, by name (`create_factor`, `verify_factor`, `create_challenge`), each a JSON Schema object.
+    pub forms: Option<serde_json::Map<String, serde_json::Value>>,
+    /// What the forms share (for push, how a binding is written).
+    pub form_meta: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The `url` field: an absolute http(s) URL.
+    pub url: verifyd_runtime::HttpUrl,
+}
+/// The `form_type` of [`Form`]. The `FormType` input of [`fetchForm`](crate::FetchFormRequest).
+///
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FormType {
+    /// `form-push`
+    FormPush,
+}
+impl FormType {
+    /// The value's text on the wire and in JSON, as the spec lists it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::FormPush => "form-push",
+        }
+    }
+}
+impl verifyd_runtime::WireEnum for FormType {
+    const KNOWN: &'static [&'static str] = &["form-push"];
+    fn as_str(&self) -> &'static str {
+        FormType::as_str(self)
+    }
+    fn from_known(s: &str) -> Option<Self> {
+        match s {
+            "form-push" => Some(Self::FormPush),
+            _ => None,
+        }
+    }
+}
+impl std::fmt::Display for FormType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl serde::Serialize for FormType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> serde::Deserialize<'de> for FormType {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
+    }
+}
+impl verifyd_runtime::FromWire for FormType {
+    fn from_wire(raw: &str, _: &verifyd_runtime::Rules) -> Option<Self> {
+        <Self as verifyd_runtime::WireEnum>::from_known(raw)
+    }
+}
+impl verifyd_runtime::ToWire for FormType {
+    fn to_wire(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+impl verifyd_runtime::JsonText for FormType {}
 /// One page of a list, the JSON body answering [`listMessagingConfiguration`](crate::ListMessagingConfigurationRequest): the page's `messaging_configurations` and the pagination `meta`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListMessagingConfigurationResponse {
     /// The `messaging_configurations` field: a JSON array, each item a [`MessagingConfiguration`] object.
     pub messaging_configurations: Vec<MessagingConfiguration>,
+    /// The `meta` field: a [`PaginationMeta`] object.
+    pub meta: PaginationMeta,
+}
+/// One page of a list, the JSON body answering [`listVerificationAttempt`](crate::ListVerificationAttemptRequest): the page's `attempts` and the pagination `meta`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ListVerificationAttemptResponse {
+    /// The `attempts` field: a JSON array, each item a [`VerificationAttempt`] object.
+    pub attempts: Vec<VerificationAttempt>,
     /// The `meta` field: a [`PaginationMeta`] object.
     pub meta: PaginationMeta,
 }
@@ -848,7 +930,7 @@ impl verifyd_runtime::ToWire for NotificationPlatform {
     }
 }
 impl verifyd_runtime::JsonText for NotificationPlatform {}
-/// The `meta` of [`BucketList`], [`ChallengeList`], [`EntityList`], [`FactorList`], [`ListMessagingConfigurationResponse`], [`ListVerificationTemplateResponse`], [`RateLimitList`], [`ServiceList`] and [`WebhookList`].
+/// The `meta` of [`BucketList`], [`ChallengeList`], [`EntityList`], [`FactorList`], [`ListMessagingConfigurationResponse`], [`ListVerificationAttemptResponse`], [`ListVerificationTemplateResponse`], [`RateLimitList`], [`ServiceList`] and [`WebhookList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PaginationMeta {
     /// The `page` field: an integer.
@@ -968,6 +1050,16 @@ impl verifyd_runtime::ToWire for RiskCheck {
     }
 }
 impl verifyd_runtime::JsonText for RiskCheck {}
+/// The JSON body answering [`createSafelist`](crate::CreateSafelistRequest) and [`fetchSafelist`](crate::FetchSafelistRequest).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Safelist {
+    /// The SID of the Safe List entry.
+    pub sid: verifyd_runtime::Sid,
+    /// The phone number, in E.164.
+    pub phone_number: String,
+    /// The entry's own URL (with the number's `+` as it is).
+    pub url: verifyd_runtime::HttpUrl,
+}
 /// One page of a list, the JSON body answering [`listServices`](crate::ListServicesRequest): the page's `services` and the pagination `meta`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceList {
@@ -1078,6 +1170,293 @@ pub struct Verification {
     pub date_created: verifyd_runtime::Timestamp,
     /// The `date_updated` field: a UTC time to the second (RFC 3339 text in JSON).
     pub date_updated: verifyd_runtime::Timestamp,
+    /// The `url` field: an absolute http(s) URL.
+    pub url: verifyd_runtime::HttpUrl,
+}
+/// The JSON body answering [`fetchVerificationAttempt`](crate::FetchVerificationAttemptRequest). One item of the `attempts` of [`ListVerificationAttemptResponse`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VerificationAttempt {
+    /// The SID of the attempt.
+    pub sid: verifyd_runtime::Sid,
+    /// The `account_sid` field: a SID starting `AC`.
+    pub account_sid: verifyd_runtime::Sid,
+    /// The `service_sid` field: a SID starting `VA`.
+    pub service_sid: verifyd_runtime::Sid,
+    /// The `verification_sid` field: a SID starting `VE`.
+    pub verification_sid: verifyd_runtime::Sid,
+    /// The `date_created` field: a UTC time to the second (RFC 3339 text in JSON).
+    pub date_created: verifyd_runtime::Timestamp,
+    /// The `date_updated` field: a UTC time to the second (RFC 3339 text in JSON).
+    pub date_updated: verifyd_runtime::Timestamp,
+    /// The `conversion_status` field: one of the [`VerificationAttemptConversionStatus`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
+    pub conversion_status: verifyd_runtime::Open<VerificationAttemptConversionStatus>,
+    /// The `channel` field: one of the [`VerificationAttemptChannel`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
+    pub channel: verifyd_runtime::Open<VerificationAttemptChannel>,
+    /// Always null here (nothing is billed); Twilio's is `{value, currency}`.
+    pub price: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The `channel_data` field: a [`VerificationAttemptChannelData`] object.
+    pub channel_data: VerificationAttemptChannelData,
+    /// The `url` field: an absolute http(s) URL.
+    pub url: verifyd_runtime::HttpUrl,
+}
+/// The channel an attempt was sent over (`sna` beyond Twilio's list, for the development carrier's attempts).
+///
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum VerificationAttemptChannel {
+    /// `sms`
+    Sms,
+    /// `call`
+    Call,
+    /// `email`
+    Email,
+    /// `whatsapp`
+    Whatsapp,
+    /// `rbm`
+    Rbm,
+    /// `sna`
+    Sna,
+}
+impl VerificationAttemptChannel {
+    /// The value's text on the wire and in JSON, as the spec lists it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Sms => "sms",
+            Self::Call => "call",
+            Self::Email => "email",
+            Self::Whatsapp => "whatsapp",
+            Self::Rbm => "rbm",
+            Self::Sna => "sna",
+        }
+    }
+}
+impl verifyd_runtime::WireEnum for VerificationAttemptChannel {
+    const KNOWN: &'static [&'static str] = &[
+        "sms",
+        "call",
+        "email",
+        "whatsapp",
+        "rbm",
+        "sna",
+    ];
+    fn as_str(&self) -> &'static str {
+        VerificationAttemptChannel::as_str(self)
+    }
+    fn from_known(s: &str) -> Option<Self> {
+        match s {
+            "sms" => Some(Self::Sms),
+            "call" => Some(Self::Call),
+            "email" => Some(Self::Email),
+            "whatsapp" => Some(Self::Whatsapp),
+            "rbm" => Some(Self::Rbm),
+            "sna" => Some(Self::Sna),
+            _ => None,
+        }
+    }
+}
+impl std::fmt::Display for VerificationAttemptChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl serde::Serialize for VerificationAttemptChannel {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> serde::Deserialize<'de> for VerificationAttemptChannel {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
+    }
+}
+impl verifyd_runtime::FromWire for VerificationAttemptChannel {
+    fn from_wire(raw: &str, _: &verifyd_runtime::Rules) -> Option<Self> {
+        <Self as verifyd_runtime::WireEnum>::from_known(raw)
+    }
+}
+impl verifyd_runtime::ToWire for VerificationAttemptChannel {
+    fn to_wire(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+impl verifyd_runtime::JsonText for VerificationAttemptChannel {}
+/// What the channel did with the attempt.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VerificationAttemptChannelData {
+    /// The `verification_sid` field: a SID starting `VE`.
+    pub verification_sid: verifyd_runtime::Sid,
+    /// The destination.
+    pub to: String,
+    /// The `status` field: one of the [`VerificationAttemptStatus`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
+    pub status: verifyd_runtime::Open<VerificationAttemptStatus>,
+    /// The delivery's status, `queued`, `sent` or `failed`.
+    pub message_status: String,
+    /// The delivery's last failure, if any.
+    pub error_code: Option<String>,
+    /// The number's country (ISO 3166-1 alpha-2); null for e-mail.
+    pub country: Option<String>,
+    /// The language the message was sent in.
+    pub locale: String,
+    /// What sent it (`outbox`, `smtp`, `gateway`, `twilio`).
+    pub provider: String,
+    /// The provider's id for the message, once accepted.
+    pub message_id: Option<String>,
+}
+/// Converted once the attempt's verification is approved.
+///
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum VerificationAttemptConversionStatus {
+    /// `converted`
+    Converted,
+    /// `unconverted`
+    Unconverted,
+}
+impl VerificationAttemptConversionStatus {
+    /// The value's text on the wire and in JSON, as the spec lists it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Converted => "converted",
+            Self::Unconverted => "unconverted",
+        }
+    }
+}
+impl verifyd_runtime::WireEnum for VerificationAttemptConversionStatus {
+    const KNOWN: &'static [&'static str] = &["converted", "unconverted"];
+    fn as_str(&self) -> &'static str {
+        VerificationAttemptConversionStatus::as_str(self)
+    }
+    fn from_known(s: &str) -> Option<Self> {
+        match s {
+            "converted" => Some(Self::Converted),
+            "unconverted" => Some(Self::Unconverted),
+            _ => None,
+        }
+    }
+}
+impl std::fmt::Display for VerificationAttemptConversionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl serde::Serialize for VerificationAttemptConversionStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> serde::Deserialize<'de> for VerificationAttemptConversionStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
+    }
+}
+impl verifyd_runtime::FromWire for VerificationAttemptConversionStatus {
+    fn from_wire(raw: &str, _: &verifyd_runtime::Rules) -> Option<Self> {
+        <Self as verifyd_runtime::WireEnum>::from_known(raw)
+    }
+}
+impl verifyd_runtime::ToWire for VerificationAttemptConversionStatus {
+    fn to_wire(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+impl verifyd_runtime::JsonText for VerificationAttemptConversionStatus {}
+/// What became of the attempt's verification: `confirmed` (approved), `expired` (ended without approval), `unconfirmed` (still open).
+///
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum VerificationAttemptStatus {
+    /// `confirmed`
+    Confirmed,
+    /// `unconfirmed`
+    Unconfirmed,
+    /// `expired`
+    Expired,
+}
+impl VerificationAttemptStatus {
+    /// The value's text on the wire and in JSON, as the spec lists it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Confirmed => "confirmed",
+            Self::Unconfirmed => "unconfirmed",
+            Self::Expired => "expired",
+        }
+    }
+}
+impl verifyd_runtime::WireEnum for VerificationAttemptStatus {
+    const KNOWN: &'static [&'static str] = &["confirmed", "unconfirmed", "expired"];
+    fn as_str(&self) -> &'static str {
+        VerificationAttemptStatus::as_str(self)
+    }
+    fn from_known(s: &str) -> Option<Self> {
+        match s {
+            "confirmed" => Some(Self::Confirmed),
+            "unconfirmed" => Some(Self::Unconfirmed),
+            "expired" => Some(Self::Expired),
+            _ => None,
+        }
+    }
+}
+impl std::fmt::Display for VerificationAttemptStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl serde::Serialize for VerificationAttemptStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> serde::Deserialize<'de> for VerificationAttemptStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
+    }
+}
+impl verifyd_runtime::FromWire for VerificationAttemptStatus {
+    fn from_wire(raw: &str, _: &verifyd_runtime::Rules) -> Option<Self> {
+        <Self as verifyd_runtime::WireEnum>::from_known(raw)
+    }
+}
+impl verifyd_runtime::ToWire for VerificationAttemptStatus {
+    fn to_wire(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+impl verifyd_runtime::JsonText for VerificationAttemptStatus {}
+/// The JSON body answering [`fetchVerificationAttemptsSummary`](crate::FetchVerificationAttemptsSummaryRequest).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VerificationAttemptsSummary {
+    /// Attempts the filters select.
+    pub total_attempts: i64,
+    /// Of those, the converted ones.
+    pub total_converted: i64,
+    /// Of those, the unconverted ones.
+    pub total_unconverted: i64,
+    /// total_converted / total_attempts × 100 as text (`81.818181818`); `0` when there are no attempts.
+    pub conversion_rate_percentage: Option<String>,
     /// The `url` field: an absolute http(s) URL.
     pub url: verifyd_runtime::HttpUrl,
 }
@@ -1866,6 +2245,19 @@ impl verifyd_runtime::ListPage for ListMessagingConfigurationResponse {
     }
     fn into_items(self) -> Vec<Self::Item> {
         self.messaging_configurations
+    }
+    fn next_page_url(&self) -> Option<&str> {
+        self.meta.next_page_url.as_ref().map(|u| u.as_ref())
+    }
+}
+impl verifyd_runtime::ListPage for ListVerificationAttemptResponse {
+    type Item = VerificationAttempt;
+    const KEY: &'static str = "attempts";
+    fn items(&self) -> &[Self::Item] {
+        &self.attempts
+    }
+    fn into_items(self) -> Vec<Self::Item> {
+        self.attempts
     }
     fn next_page_url(&self) -> Option<&str> {
         self.meta.next_page_url.as_ref().map(|u| u.as_ref())

@@ -71,6 +71,48 @@ pub trait AccessTokensApi: Authenticate<Role = Role> {
         Output = Result<Reply<verifyd_models::AccessToken>, Self::Error>,
     > + Send;
 }
+/// The operations tagged `Attempts`: The account's send attempts (one per message a verification sends), their conversion, and a summary counted by the database.
+pub trait AttemptsApi: Authenticate<Role = Role> {
+    /// List all the verification attempts for a given Account.
+    ///
+    /// `listVerificationAttempt`: GET `/v2/Attempts`.
+    ///
+    /// Returns one page of the account's send attempts, newest first, each with its conversion (converted once its verification is approved). Attempts are kept for the server's retention period (90 days by default), then purged. `DateCreatedAfter` is inclusive, `DateCreatedBefore` exclusive.
+    fn list_verification_attempt(
+        &self,
+        principal: &Self::Principal,
+        request: verifyd_models::ListVerificationAttemptRequest,
+    ) -> impl Future<
+        Output = Result<
+            Reply<verifyd_models::ListVerificationAttemptResponse>,
+            Self::Error,
+        >,
+    > + Send;
+    /// Get a summary of how many attempts were made and how many were converted.
+    ///
+    /// `fetchVerificationAttemptsSummary`: GET `/v2/Attempts/Summary`.
+    ///
+    /// Counts the account's attempts that every given filter selects, and how many of them converted. `DestinationPrefix` selects destinations that start with it (`+57305`).
+    fn fetch_verification_attempts_summary(
+        &self,
+        principal: &Self::Principal,
+        request: verifyd_models::FetchVerificationAttemptsSummaryRequest,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::VerificationAttemptsSummary>, Self::Error>,
+    > + Send;
+    /// Fetch a specific verification attempt.
+    ///
+    /// `fetchVerificationAttempt`: GET `/v2/Attempts/{Sid}`.
+    ///
+    /// Returns one of the account's send attempts.
+    fn fetch_verification_attempt(
+        &self,
+        principal: &Self::Principal,
+        request: verifyd_models::FetchVerificationAttemptRequest,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::VerificationAttempt>, Self::Error>,
+    > + Send;
+}
 /// The operations tagged `Challenges`: Manage push authentication challenges.
 pub trait ChallengesApi: Authenticate<Role = Role> {
     /// List the challenges of an entity
@@ -235,6 +277,19 @@ pub trait FactorsApi: Authenticate<Role = Role> {
         principal: &Self::Principal,
         request: verifyd_models::DeleteFactorRequest,
     ) -> impl Future<Output = Result<Reply<()>, Self::Error>> + Send;
+}
+/// The operations tagged `Forms`: The forms a push factor's app fills in, as JSON Schema.
+pub trait FormsApi: Authenticate<Role = Role> {
+    /// Fetch the forms for a specific Form Type.
+    ///
+    /// `fetchForm`: GET `/v2/Forms/{FormType}`.
+    ///
+    /// Returns the forms of a type as JSON Schema: for `form-push`, what an app sends to create a push factor, verify it, and answer a challenge.
+    fn fetch_form(
+        &self,
+        principal: &Self::Principal,
+        request: verifyd_models::FetchFormRequest,
+    ) -> impl Future<Output = Result<Reply<verifyd_models::Form>, Self::Error>> + Send;
 }
 /// The operations tagged `Messaging Configurations`: Choose the Messaging Service a service's messages are sent from, per country.
 pub trait MessagingConfigurationsApi: Authenticate<Role = Role> {
@@ -413,6 +468,43 @@ pub trait RateLimitsApi: Authenticate<Role = Role> {
         request: verifyd_models::DeleteBucketRequest,
     ) -> impl Future<Output = Result<Reply<()>, Self::Error>> + Send;
 }
+/// The operations tagged `Safe List`: Phone numbers that neither geo permissions nor Fraud Guard ever block.
+pub trait SafeListApi: Authenticate<Role = Role> {
+    /// Add a new phone number to SafeList.
+    ///
+    /// `createSafelist`: POST `/v2/SafeList/Numbers`.
+    ///
+    /// Adds a number to the account's Safe List: sends to it are never blocked by geo permissions or Fraud Guard. A number already there is refused with `60411`.
+    fn create_safelist(
+        &self,
+        principal: &Self::Principal,
+        request: verifyd_models::CreateSafelistRequest,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::Safelist>, Self::Error>,
+    > + Send;
+    /// Check if a phone number exists in SafeList.
+    ///
+    /// `fetchSafelist`: GET `/v2/SafeList/Numbers/{PhoneNumber}`.
+    ///
+    /// Returns the number's Safe List entry; a number that is not on the list answers 404.
+    fn fetch_safelist(
+        &self,
+        principal: &Self::Principal,
+        request: verifyd_models::FetchSafelistRequest,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::Safelist>, Self::Error>,
+    > + Send;
+    /// Remove a phone number from SafeList.
+    ///
+    /// `deleteSafelist`: DELETE `/v2/SafeList/Numbers/{PhoneNumber}`.
+    ///
+    /// Removes the number from the account's Safe List.
+    fn delete_safelist(
+        &self,
+        principal: &Self::Principal,
+        request: verifyd_models::DeleteSafelistRequest,
+    ) -> impl Future<Output = Result<Reply<()>, Self::Error>> + Send;
+}
 /// The operations tagged `Services`: Create and configure Verify services.
 pub trait ServicesApi: Authenticate<Role = Role> {
     /// List Verify services
@@ -513,7 +605,7 @@ pub trait VerificationsApi: Authenticate<Role = Role> {
     ///
     /// `createVerification`: POST `/v2/Services/{ServiceSid}/Verifications`.
     ///
-    /// Generates a one-time code and delivers it to `To` over `Channel`. While a verification of the same `To` is pending, the same verification and the same code are sent again and one more entry is added to `send_code_attempts`.
+    /// Generates a one-time code and delivers it to `To` over `Channel`. While a verification of the same `To` is pending, the same verification and the same code are sent again and one more entry is added to `send_code_attempts`. A send to a number first passes the fraud controls: the account's geo permissions for the channel and the number's country, then (SMS) Fraud Guard; a number on the Safe List passes both. A blocked send saves nothing and counts in no limit.
     fn create_verification(
         &self,
         principal: &Self::Principal,
@@ -609,9 +701,10 @@ pub trait WebhooksApi: Authenticate<Role = Role> {
 }
 /// Every operation of the spec: one trait per tag, so that each group of operations
 /// is implemented beside its domain. Implemented for whatever implements them all.
-pub trait Api: AccessTokensApi + ChallengesApi + EntitiesApi + FactorsApi + MessagingConfigurationsApi + RateLimitsApi + ServicesApi + TemplatesApi + VerificationChecksApi + VerificationsApi + WebhooksApi {}
+pub trait Api: AccessTokensApi + AttemptsApi + ChallengesApi + EntitiesApi + FactorsApi + FormsApi + MessagingConfigurationsApi + RateLimitsApi + SafeListApi + ServicesApi + TemplatesApi + VerificationChecksApi + VerificationsApi + WebhooksApi {}
 impl<
-    T: AccessTokensApi + ChallengesApi + EntitiesApi + FactorsApi
-        + MessagingConfigurationsApi + RateLimitsApi + ServicesApi + TemplatesApi
-        + VerificationChecksApi + VerificationsApi + WebhooksApi,
+    T: AccessTokensApi + AttemptsApi + ChallengesApi + EntitiesApi + FactorsApi
+        + FormsApi + MessagingConfigurationsApi + RateLimitsApi + SafeListApi
+        + ServicesApi + TemplatesApi + VerificationChecksApi + VerificationsApi
+        + WebhooksApi,
 > Api for T {}

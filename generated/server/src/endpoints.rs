@@ -283,6 +283,48 @@ pub const OPERATIONS: &[OperationInfo<Role>] = &[
         path_template: "/Templates",
         access: ListVerificationTemplate::GRANTS,
     },
+    OperationInfo {
+        id: "listVerificationAttempt",
+        method: "GET",
+        path_template: "/Attempts",
+        access: ListVerificationAttempt::GRANTS,
+    },
+    OperationInfo {
+        id: "fetchVerificationAttemptsSummary",
+        method: "GET",
+        path_template: "/Attempts/Summary",
+        access: FetchVerificationAttemptsSummary::GRANTS,
+    },
+    OperationInfo {
+        id: "fetchVerificationAttempt",
+        method: "GET",
+        path_template: "/Attempts/{Sid}",
+        access: FetchVerificationAttempt::GRANTS,
+    },
+    OperationInfo {
+        id: "createSafelist",
+        method: "POST",
+        path_template: "/SafeList/Numbers",
+        access: CreateSafelist::GRANTS,
+    },
+    OperationInfo {
+        id: "fetchSafelist",
+        method: "GET",
+        path_template: "/SafeList/Numbers/{PhoneNumber}",
+        access: FetchSafelist::GRANTS,
+    },
+    OperationInfo {
+        id: "deleteSafelist",
+        method: "DELETE",
+        path_template: "/SafeList/Numbers/{PhoneNumber}",
+        access: DeleteSafelist::GRANTS,
+    },
+    OperationInfo {
+        id: "fetchForm",
+        method: "GET",
+        path_template: "/Forms/{FormType}",
+        access: FetchForm::GRANTS,
+    },
 ];
 /// List Verify services
 ///
@@ -466,7 +508,7 @@ impl<A: Api> Endpoint<A> for DeleteService {
 ///
 /// `createVerification`: POST `/v2/Services/{ServiceSid}/Verifications`.
 ///
-/// Generates a one-time code and delivers it to `To` over `Channel`. While a verification of the same `To` is pending, the same verification and the same code are sent again and one more entry is added to `send_code_attempts`.
+/// Generates a one-time code and delivers it to `To` over `Channel`. While a verification of the same `To` is pending, the same verification and the same code are sent again and one more entry is added to `send_code_attempts`. A send to a number first passes the fraud controls: the account's geo permissions for the channel and the number's country, then (SMS) Fraud Guard; a number on the Safe List passes both. A blocked send saves nothing and counts in no limit.
 #[derive(Debug, Clone, Copy)]
 pub struct CreateVerification;
 impl CreateVerification {
@@ -1924,5 +1966,248 @@ impl<A: Api> Endpoint<A> for ListVerificationTemplate {
         >,
     > + Send + 'a {
         api.list_verification_template(principal, request)
+    }
+}
+/// List all the verification attempts for a given Account.
+///
+/// `listVerificationAttempt`: GET `/v2/Attempts`.
+///
+/// Returns one page of the account's send attempts, newest first, each with its conversion (converted once its verification is approved). Attempts are kept for the server's retention period (90 days by default), then purged. `DateCreatedAfter` is inclusive, `DateCreatedBefore` exclusive.
+#[derive(Debug, Clone, Copy)]
+pub struct ListVerificationAttempt;
+impl ListVerificationAttempt {
+    /// Who may call it (`x-verifyd-access`).
+    pub const GRANTS: &'static [Grant<Role>] = &[
+        Grant {
+            role: Role::Account,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+        Grant {
+            role: Role::ApiKey,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+    ];
+}
+impl<A: Api> Endpoint<A> for ListVerificationAttempt {
+    type Request = verifyd_models::ListVerificationAttemptRequest;
+    const ACCESS: &'static [Grant<Role>] = Self::GRANTS;
+    fn call<'a>(
+        api: &'a A,
+        principal: &'a A::Principal,
+        request: Self::Request,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::ListVerificationAttemptResponse>, A::Error>,
+    > + Send + 'a {
+        api.list_verification_attempt(principal, request)
+    }
+}
+/// Get a summary of how many attempts were made and how many were converted.
+///
+/// `fetchVerificationAttemptsSummary`: GET `/v2/Attempts/Summary`.
+///
+/// Counts the account's attempts that every given filter selects, and how many of them converted. `DestinationPrefix` selects destinations that start with it (`+57305`).
+#[derive(Debug, Clone, Copy)]
+pub struct FetchVerificationAttemptsSummary;
+impl FetchVerificationAttemptsSummary {
+    /// Who may call it (`x-verifyd-access`).
+    pub const GRANTS: &'static [Grant<Role>] = &[
+        Grant {
+            role: Role::Account,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+        Grant {
+            role: Role::ApiKey,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+    ];
+}
+impl<A: Api> Endpoint<A> for FetchVerificationAttemptsSummary {
+    type Request = verifyd_models::FetchVerificationAttemptsSummaryRequest;
+    const ACCESS: &'static [Grant<Role>] = Self::GRANTS;
+    fn call<'a>(
+        api: &'a A,
+        principal: &'a A::Principal,
+        request: Self::Request,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::VerificationAttemptsSummary>, A::Error>,
+    > + Send + 'a {
+        api.fetch_verification_attempts_summary(principal, request)
+    }
+}
+/// Fetch a specific verification attempt.
+///
+/// `fetchVerificationAttempt`: GET `/v2/Attempts/{Sid}`.
+///
+/// Returns one of the account's send attempts.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchVerificationAttempt;
+impl FetchVerificationAttempt {
+    /// Who may call it (`x-verifyd-access`).
+    pub const GRANTS: &'static [Grant<Role>] = &[
+        Grant {
+            role: Role::Account,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+        Grant {
+            role: Role::ApiKey,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+    ];
+}
+impl<A: Api> Endpoint<A> for FetchVerificationAttempt {
+    type Request = verifyd_models::FetchVerificationAttemptRequest;
+    const ACCESS: &'static [Grant<Role>] = Self::GRANTS;
+    fn call<'a>(
+        api: &'a A,
+        principal: &'a A::Principal,
+        request: Self::Request,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::VerificationAttempt>, A::Error>,
+    > + Send + 'a {
+        api.fetch_verification_attempt(principal, request)
+    }
+}
+/// Add a new phone number to SafeList.
+///
+/// `createSafelist`: POST `/v2/SafeList/Numbers`.
+///
+/// Adds a number to the account's Safe List: sends to it are never blocked by geo permissions or Fraud Guard. A number already there is refused with `60411`.
+#[derive(Debug, Clone, Copy)]
+pub struct CreateSafelist;
+impl CreateSafelist {
+    /// Who may call it (`x-verifyd-access`).
+    pub const GRANTS: &'static [Grant<Role>] = &[
+        Grant {
+            role: Role::Account,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+        Grant {
+            role: Role::ApiKey,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+    ];
+}
+impl<A: Api> Endpoint<A> for CreateSafelist {
+    type Request = verifyd_models::CreateSafelistRequest;
+    const ACCESS: &'static [Grant<Role>] = Self::GRANTS;
+    fn call<'a>(
+        api: &'a A,
+        principal: &'a A::Principal,
+        request: Self::Request,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::Safelist>, A::Error>,
+    > + Send + 'a {
+        api.create_safelist(principal, request)
+    }
+}
+/// Check if a phone number exists in SafeList.
+///
+/// `fetchSafelist`: GET `/v2/SafeList/Numbers/{PhoneNumber}`.
+///
+/// Returns the number's Safe List entry; a number that is not on the list answers 404.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchSafelist;
+impl FetchSafelist {
+    /// Who may call it (`x-verifyd-access`).
+    pub const GRANTS: &'static [Grant<Role>] = &[
+        Grant {
+            role: Role::Account,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+        Grant {
+            role: Role::ApiKey,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+    ];
+}
+impl<A: Api> Endpoint<A> for FetchSafelist {
+    type Request = verifyd_models::FetchSafelistRequest;
+    const ACCESS: &'static [Grant<Role>] = Self::GRANTS;
+    fn call<'a>(
+        api: &'a A,
+        principal: &'a A::Principal,
+        request: Self::Request,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::Safelist>, A::Error>,
+    > + Send + 'a {
+        api.fetch_safelist(principal, request)
+    }
+}
+/// Remove a phone number from SafeList.
+///
+/// `deleteSafelist`: DELETE `/v2/SafeList/Numbers/{PhoneNumber}`.
+///
+/// Removes the number from the account's Safe List.
+#[derive(Debug, Clone, Copy)]
+pub struct DeleteSafelist;
+impl DeleteSafelist {
+    /// Who may call it (`x-verifyd-access`).
+    pub const GRANTS: &'static [Grant<Role>] = &[
+        Grant {
+            role: Role::Account,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+        Grant {
+            role: Role::ApiKey,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+    ];
+}
+impl<A: Api> Endpoint<A> for DeleteSafelist {
+    type Request = verifyd_models::DeleteSafelistRequest;
+    const ACCESS: &'static [Grant<Role>] = Self::GRANTS;
+    fn call<'a>(
+        api: &'a A,
+        principal: &'a A::Principal,
+        request: Self::Request,
+    ) -> impl Future<Output = Result<Reply<()>, A::Error>> + Send + 'a {
+        api.delete_safelist(principal, request)
+    }
+}
+/// Fetch the forms for a specific Form Type.
+///
+/// `fetchForm`: GET `/v2/Forms/{FormType}`.
+///
+/// Returns the forms of a type as JSON Schema: for `form-push`, what an app sends to create a push factor, verify it, and answer a challenge.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchForm;
+impl FetchForm {
+    /// Who may call it (`x-verifyd-access`).
+    pub const GRANTS: &'static [Grant<Role>] = &[
+        Grant {
+            role: Role::Account,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+        Grant {
+            role: Role::ApiKey,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+    ];
+}
+impl<A: Api> Endpoint<A> for FetchForm {
+    type Request = verifyd_models::FetchFormRequest;
+    const ACCESS: &'static [Grant<Role>] = Self::GRANTS;
+    fn call<'a>(
+        api: &'a A,
+        principal: &'a A::Principal,
+        request: Self::Request,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::Form>, A::Error>,
+    > + Send + 'a {
+        api.fetch_form(principal, request)
     }
 }

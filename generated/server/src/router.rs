@@ -175,6 +175,43 @@ pub fn router<A: Api>(api: Arc<A>, options: RouterOptions) -> axum::Router {
                 .get(serve::<A, endpoints::ListVerificationTemplate>)
                 .fallback(method_not_allowed::<A>),
         )
+        .route(
+            "/v2/Attempts",
+            MethodRouter::new()
+                .get(serve::<A, endpoints::ListVerificationAttempt>)
+                .fallback(method_not_allowed::<A>),
+        )
+        .route(
+            "/v2/Attempts/Summary",
+            MethodRouter::new()
+                .get(serve::<A, endpoints::FetchVerificationAttemptsSummary>)
+                .fallback(method_not_allowed::<A>),
+        )
+        .route(
+            "/v2/Attempts/{Sid}",
+            MethodRouter::new()
+                .get(serve::<A, endpoints::FetchVerificationAttempt>)
+                .fallback(method_not_allowed::<A>),
+        )
+        .route(
+            "/v2/SafeList/Numbers",
+            MethodRouter::new()
+                .post(serve::<A, endpoints::CreateSafelist>)
+                .fallback(method_not_allowed::<A>),
+        )
+        .route(
+            "/v2/SafeList/Numbers/{PhoneNumber}",
+            MethodRouter::new()
+                .get(serve::<A, endpoints::FetchSafelist>)
+                .delete(serve::<A, endpoints::DeleteSafelist>)
+                .fallback(method_not_allowed::<A>),
+        )
+        .route(
+            "/v2/Forms/{FormType}",
+            MethodRouter::new()
+                .get(serve::<A, endpoints::FetchForm>)
+                .fallback(method_not_allowed::<A>),
+        )
         .fallback(not_found::<A>)
         .with_state(Served::new(api, options, BASE_PATH))
 }

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 pub mod delivery;
 
 use serde::Deserialize;
+use verifyd_core::domain::fraud::Level as FraudGuard;
 use verifyd_runtime::Sid;
 
 /// Where the server listens when nothing says otherwise.
@@ -28,6 +29,10 @@ pub const OUTBOX_RETENTION_RANGE: RangeInclusive<u64> = 60..=31_536_000;
 pub const DEFAULT_WEBHOOK_RETENTION_SECONDS: u64 = 604_800;
 /// The accepted webhook delivery retention, in seconds: one minute to one year.
 pub const WEBHOOK_RETENTION_RANGE: RangeInclusive<u64> = 60..=31_536_000;
+/// How long send attempts (`/v2/Attempts`) are kept, by default (days).
+pub const DEFAULT_ATTEMPT_RETENTION_DAYS: u64 = 90;
+/// The accepted attempt retention: a day to ten years.
+pub const ATTEMPT_RETENTION_RANGE: RangeInclusive<u64> = 1..=3_650;
 /// The default log filter.
 pub const DEFAULT_LOG: &str = "info";
 /// Consecutive failed guesses per subscriber (a `To`, an entity) before a lockout, by
@@ -50,7 +55,7 @@ pub const DEFAULT_DATABASE_TIMEOUT_SECONDS: u64 = 10;
 pub const DATABASE_TIMEOUT_RANGE: RangeInclusive<u64> = 1..=300;
 
 /// The environment variables read by [`Config::load`], in the order they are checked.
-pub const ENV_VARS: [&str; 32] = [
+pub const ENV_VARS: [&str; 34] = [
     "VERIFYD_LISTEN",
     "VERIFYD_DATABASE_URL",
     "VERIFYD_PUBLIC_URL",
@@ -83,6 +88,8 @@ pub const ENV_VARS: [&str; 32] = [
     "VERIFYD_TWILIO_API_URL",
     "VERIFYD_DELIVERY_WAIT_MS",
     "VERIFYD_TEMPLATES_DIR",
+    "VERIFYD_ATTEMPT_RETENTION_DAYS",
+    "VERIFYD_FRAUD_GUARD",
 ];
 
 /// The validated configuration of one server process.
@@ -126,6 +133,10 @@ pub struct Config {
     /// A directory of the operator's message templates (`*.toml`), read at start; without
     /// it, the bundled templates alone.
     pub templates_dir: Option<PathBuf>,
+    /// How long send attempts are kept, in days.
+    pub attempt_retention_days: u64,
+    /// Fraud Guard's level for services without an override of their own.
+    pub fraud_guard: FraudGuard,
 }
 
 /// The storage backend and where it is.
@@ -199,6 +210,8 @@ impl Default for Config {
             database_timeout_seconds: DEFAULT_DATABASE_TIMEOUT_SECONDS,
             delivery: delivery::Delivery::default(),
             templates_dir: None,
+            attempt_retention_days: DEFAULT_ATTEMPT_RETENTION_DAYS,
+            fraud_guard: FraudGuard::Standard,
         }
     }
 }
@@ -379,6 +392,16 @@ impl Config {
             }
             config.templates_dir = Some(PathBuf::from(dir));
         }
+        if let Some(s) = sources.take("attempt_retention_days", "VERIFYD_ATTEMPT_RETENTION_DAYS") {
+            config.attempt_retention_days = s
+                .whole_number()?
+                .filter(|n| ATTEMPT_RETENTION_RANGE.contains(n))
+                .ok_or_else(|| s.invalid(ATTEMPT_RETENTION_EXPECTED))?;
+        }
+        if let Some(s) = sources.take("fraud_guard", "VERIFYD_FRAUD_GUARD") {
+            config.fraud_guard = FraudGuard::parse(&s.text(FRAUD_GUARD_EXPECTED)?.trim().to_ascii_lowercase())
+                .ok_or_else(|| s.invalid(FRAUD_GUARD_EXPECTED))?;
+        }
         Ok(config)
     }
 }
@@ -403,6 +426,8 @@ impl fmt::Debug for Config {
             .field("database_timeout_seconds", &self.database_timeout_seconds)
             .field("delivery", &self.delivery)
             .field("templates_dir", &self.templates_dir)
+            .field("attempt_retention_days", &self.attempt_retention_days)
+            .field("fraud_guard", &self.fraud_guard)
             .finish()
     }
 }
@@ -477,6 +502,8 @@ const LOCKOUT_EXPECTED: &str = "expected a whole number of seconds from 60 to 60
 const POOL_SIZE_EXPECTED: &str = "expected a whole number of connections from 1 to 1000";
 const DATABASE_TIMEOUT_EXPECTED: &str = "expected a whole number of seconds from 1 to 300";
 const TEMPLATES_DIR_EXPECTED: &str = "expected the path of a directory of template files (*.toml)";
+const ATTEMPT_RETENTION_EXPECTED: &str = "expected a whole number of days from 1 to 3650";
+const FRAUD_GUARD_EXPECTED: &str = "expected standard, strict or off";
 
 /// The keys a configuration file may hold; anything else is an error naming it.
 #[derive(Deserialize, Default)]
@@ -514,6 +541,8 @@ struct FileConfig {
     twilio_api_url: Option<toml::Value>,
     delivery_wait_ms: Option<toml::Value>,
     templates_dir: Option<toml::Value>,
+    attempt_retention_days: Option<toml::Value>,
+    fraud_guard: Option<toml::Value>,
 }
 
 impl FileConfig {
@@ -562,6 +591,8 @@ impl FileConfig {
             "twilio_api_url" => self.twilio_api_url.take(),
             "delivery_wait_ms" => self.delivery_wait_ms.take(),
             "templates_dir" => self.templates_dir.take(),
+            "attempt_retention_days" => self.attempt_retention_days.take(),
+            "fraud_guard" => self.fraud_guard.take(),
             _ => None,
         }
     }

@@ -122,5 +122,22 @@ proptest! {
     round_trip:: < DeleteWebhookRequest > (& request) ?; } #[test] fn
     list_verification_template(request in
     verifyd_models::strategies::list_verification_template_request()) { round_trip:: <
-    ListVerificationTemplateRequest > (& request) ?; }
+    ListVerificationTemplateRequest > (& request) ?; } #[test] fn
+    list_verification_attempt(request in
+    verifyd_models::strategies::list_verification_attempt_request()) { round_trip:: <
+    ListVerificationAttemptRequest > (& request) ?; } #[test] fn
+    fetch_verification_attempts_summary(request in
+    verifyd_models::strategies::fetch_verification_attempts_summary_request()) {
+    round_trip:: < FetchVerificationAttemptsSummaryRequest > (& request) ?; } #[test] fn
+    fetch_verification_attempt(request in
+    verifyd_models::strategies::fetch_verification_attempt_request()) { round_trip:: <
+    FetchVerificationAttemptRequest > (& request) ?; } #[test] fn create_safelist(request
+    in verifyd_models::strategies::create_safelist_request()) { round_trip:: <
+    CreateSafelistRequest > (& request) ?; } #[test] fn fetch_safelist(request in
+    verifyd_models::strategies::fetch_safelist_request()) { round_trip:: <
+    FetchSafelistRequest > (& request) ?; } #[test] fn delete_safelist(request in
+    verifyd_models::strategies::delete_safelist_request()) { round_trip:: <
+    DeleteSafelistRequest > (& request) ?; } #[test] fn fetch_form(request in
+    verifyd_models::strategies::fetch_form_request()) { round_trip:: < FetchFormRequest >
+    (& request) ?; }
 }
