@@ -85,6 +85,40 @@ fn manage_accounts_and_keys(verifyd: &dyn Fn(&[&str]) -> Output) {
     assert!(stdout(&verifyd(&["outbox"])).contains("the outbox is empty"));
     assert!(stdout(&verifyd(&["webhooks", "failed"])).contains("no failed deliveries"));
 
+    // Geo permissions: rules per channel, `all` resets, typos refused.
+    assert!(stdout(&verifyd(&["geo", "list", "--account", &account])).contains("every country is allowed"));
+    stdout(&verifyd(&["geo", "deny", "--account", &account, "--channel", "sms", "fr", "DE"]));
+    let rules = stdout(&verifyd(&["geo", "deny", "--account", &account, "--channel", "call", "all"]));
+    let rules: Vec<Vec<&str>> = rules.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rules, [vec!["call", "all", "deny"], vec!["sms", "DE", "deny"], vec!["sms", "FR", "deny"]]);
+    let rules = stdout(&verifyd(&["geo", "allow", "--account", &account, "--channel", "call", "all"]));
+    assert!(!rules.contains("call"), "{rules}");
+    let rules = stdout(&verifyd(&["geo", "allow", "--account", &account, "FR"]));
+    for line in [["call", "FR", "allow"], ["sms", "FR", "allow"], ["whatsapp", "FR", "allow"]] {
+        assert!(rules.lines().any(|l| l.split_whitespace().eq(line)), "{rules}");
+    }
+    for bad in [&["geo", "deny", "--account", account.as_str(), "--channel", "email", "FR"][..], &["geo", "deny", "--account", account.as_str(), "France"][..]] {
+        let out = verifyd(bad);
+        assert!(!out.status.success(), "{bad:?}");
+    }
+    let unknown = verifyd(&["geo", "deny", "--account", "AC00000000000000000000000000000000", "FR"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("not found"));
+
+    // Fraud Guard: the server's level, and a service's own (an unknown service is refused).
+    assert!(stdout(&verifyd(&["fraud-guard", "list", "--account", &account])).contains("standard"));
+    let missing = verifyd(&[
+        "fraud-guard",
+        "set",
+        "--account",
+        &account,
+        "--service",
+        "VA00000000000000000000000000000000",
+        "off",
+    ]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"), "{missing:?}");
+    let bad = verifyd(&["fraud-guard", "set", "--account", &account, "--service", "VA00000000000000000000000000000000", "loose"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a level"));
+
     // Nothing secret was printed to the log stream.
     for args in
         [&["accounts", "rotate-token", account.as_str()][..], &["keys", "create", "--account", account.as_str()][..]]
