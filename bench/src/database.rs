@@ -53,8 +53,8 @@ impl Database {
         }
     }
 
-    /// Writes `count` ended verifications (other numbers) into the service, in one
-    /// transaction, while the server is stopped. Their columns follow the stores' schemas
+    /// Writes `count` ended verifications (other numbers) into the service, each with the
+    /// attempt that sent it, in one transaction, while the server is stopped. Their columns follow the stores' schemas
     /// (store/sqlite/src/schema.rs, store/postgres/src/schema.rs).
     pub async fn fill(&self, service: &str, count: u64) -> Result<(), String> {
         let t = crate::scenario::now() - 86_400;
@@ -77,10 +77,25 @@ impl Database {
                     .execute(&sql, &[&ACCOUNT, &service, &t, &count])
                     .await
                     .map_err(|e| format!("fill: {}", detail(&e)))?;
+                // One sent attempt per verification (VL…1, …), as a start through the outbox
+                // leaves it.
+                let attempts = format!(
+                    "INSERT INTO {schema}.attempts (account_sid, sid, service_sid, verification_sid, channel, to_addr, \
+                     country, locale, provider, status, message_id, error, tries, due_at, leased_until, expires_at, \
+                     payload_sealed, date_created, date_updated) \
+                     SELECT $1::text, 'VL' || lpad(to_hex(i + 1), 32, '0'), $2::text, 'VE' || lpad(to_hex(i + 1), 32, '0'), \
+                     'sms', '+1666' || lpad((i % 10000000)::text, 7, '0'), 'US', 'en', 'outbox', 'sent', NULL, NULL, 1, \
+                     $3::bigint, $3::bigint, $3::bigint + 600, NULL, $3::bigint, $3::bigint \
+                     FROM generate_series(0::bigint, $4::bigint - 1) AS i"
+                );
+                admin
+                    .execute(&attempts, &[&ACCOUNT, &service, &t, &count])
+                    .await
+                    .map_err(|e| format!("fill attempts: {}", detail(&e)))?;
                 // As a table that has been in service a while is: statistics and visibility
                 // map up to date (autovacuum would get there within a minute or so).
                 admin
-                    .batch_execute(&format!("VACUUM ANALYZE {schema}.verifications"))
+                    .batch_execute(&format!("VACUUM ANALYZE {schema}.verifications, {schema}.attempts"))
                     .await
                     .map_err(|e| format!("vacuum: {}", detail(&e)))
             }
@@ -159,6 +174,27 @@ fn fill_sqlite(db: &Path, service: &str, count: u64, t: i64) -> Result<(), Strin
                     format!("+1666{:07}", i % 10_000_000),
                     status,
                     vec![0u8; 32],
+                    t,
+                    t + 600
+                ])
+                .map_err(|e| e.to_string())?;
+        }
+        let mut attempt = tx
+            .prepare(
+                "INSERT INTO attempts (sid, account_sid, service_sid, verification_sid, channel, to_addr, country, locale, \
+                 provider, status, message_id, error, tries, due_at, leased_until, expires_at, payload_sealed, \
+                 date_created, date_updated) \
+                 VALUES (?1, ?2, ?3, ?4, 'sms', ?5, 'US', 'en', 'outbox', 'sent', NULL, NULL, 1, ?6, ?6, ?7, NULL, ?6, ?6)",
+            )
+            .map_err(|e| e.to_string())?;
+        for i in 0..count {
+            attempt
+                .execute(rusqlite::params![
+                    format!("VL{:032x}", i + 1),
+                    ACCOUNT,
+                    service,
+                    format!("VE{:032x}", i + 1),
+                    format!("+1666{:07}", i % 10_000_000),
                     t,
                     t + 600
                 ])

@@ -234,6 +234,22 @@ async fn starts(ctx: &Ctx, service: &str, offset: u64) -> Measured {
     ctx.row(make, status_is(201)).await
 }
 
+/// `GET /v2/Attempts`: the first page of the account's attempts, or (with the count of
+/// stored attempts) those of a stored number, a different one each request.
+fn list_attempts(ctx: &Ctx, stored: Option<u64>) -> MakeRequest {
+    let ctx2 = Ctx { http: ctx.http.clone(), base: ctx.base.clone(), auth: ctx.auth.clone(), args: ctx.args.clone() };
+    Arc::new(move |i| {
+        let path = match stored {
+            None => "/Attempts".to_owned(),
+            Some(stored) => {
+                let n = (i * 7_654_321) % stored.clamp(1, 10_000_000);
+                format!("/Attempts?ChannelData.To=%2B1666{n:07}")
+            }
+        };
+        Some(ctx2.get(&path))
+    })
+}
+
 fn checks(
     ctx: &Ctx,
     service: &str,
@@ -405,6 +421,11 @@ async fn stored_rows(
     rows.push((named(args, &format!("check, wrong code, {label} stored")), wrong, t));
     let right = ctx.row(checks(&ctx, &va, 0, n, 1, CODE), body_has(200, "\"approved\"")).await;
     rows.push((named(args, &format!("check, right code, {label} stored")), right, t));
+    // The account's newest attempts (a page of 50), and one number's, among the stored ones.
+    let newest = ctx.row(list_attempts(&ctx, None), body_has(200, "\"attempts\"")).await;
+    rows.push((named(args, &format!("list attempts, {label} stored")), newest, t));
+    let by_to = ctx.row(list_attempts(&ctx, Some(stored)), body_has(200, "\"conversion_status\"")).await;
+    rows.push((named(args, &format!("list attempts by To, {label} stored")), by_to, t));
     let (idle, peak) = rss_mib(server.pid());
     server.stop();
     Ok((rows, peak, idle))
