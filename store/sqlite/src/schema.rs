@@ -460,6 +460,53 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (account_sid, service_sid, country)
     ) STRICT;
     ",
+    // 14: the fraud controls and the attempts list. The Safe List (`GN…`, one row per account
+    // and number), geo permissions (per account, channel and country or `all`), Fraud Guard
+    // overrides (per service) and the tallies Fraud Guard decides from: a row per service, key
+    // (the baseline `sms`, or `sms:` and a number prefix) and period, added to in the same
+    // operation as each send and approval, summed over a few rows by primary key, purged by
+    // age (`send_tallies_by_period`). `/Attempts` lists an account's attempts newest first,
+    // narrowed by service or `To` (the verification's filter uses `attempts_by_verification`).
+    r"
+    CREATE TABLE safe_list (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        account_sid TEXT NOT NULL,
+        phone_number TEXT NOT NULL,
+        date_created INTEGER NOT NULL,
+        UNIQUE (account_sid, phone_number)
+    ) STRICT;
+
+    CREATE TABLE geo_permissions (
+        account_sid TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        country TEXT NOT NULL,
+        allowed INTEGER NOT NULL,
+        PRIMARY KEY (account_sid, channel, country)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE fraud_guard_overrides (
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        level TEXT NOT NULL,
+        PRIMARY KEY (account_sid, service_sid)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE send_tallies (
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        key TEXT NOT NULL,
+        period INTEGER NOT NULL,
+        sent INTEGER NOT NULL,
+        converted INTEGER NOT NULL,
+        PRIMARY KEY (service_sid, key, period)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX send_tallies_by_period ON send_tallies(period);
+
+    CREATE INDEX attempts_by_account ON attempts(account_sid, seq);
+    CREATE INDEX attempts_by_service ON attempts(service_sid, seq);
+    CREATE INDEX attempts_by_to ON attempts(to_addr, seq);
+    ",
 ];
 
 /// The version whose migration seals webhook deliveries (tests start from the one before).
