@@ -225,6 +225,7 @@ async fn every_instance_can_sweep_at_once() {
         windows_over: t(0),
         deliveries_before: t(0),
         attempts_before: t(0),
+        tallies_before: t(0),
     };
     let runs: Vec<_> = stores
         .iter()
