@@ -479,6 +479,7 @@ pub fn send_key(service: &Service, to: &str, rate_limits: &[(&str, &str)]) -> Se
         service: service.sid.clone(),
         to: to.to_owned(),
         rate_limits: rate_limits.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
+        controls: None,
     }
 }
 
