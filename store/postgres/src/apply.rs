@@ -723,7 +723,8 @@ async fn one(db: Db<'_>, change: &Change) -> Result<()> {
         }
         Change::SetFraudGuard { account, service, level: Some(level) } => {
             db.execute(
-                "INSERT INTO fraud_guard_overrides (account_sid, service_sid, level) VALUES ($1, $2, $3) \
+                "INSERT INTO fraud_guard_overrides (account_sid, service_sid, level) SELECT $1::TEXT, $2::TEXT, $3::TEXT \
+                 WHERE EXISTS (SELECT 1 FROM services WHERE account_sid = $1 AND sid = $2) \
                  ON CONFLICT (account_sid, service_sid) DO UPDATE SET level = excluded.level",
                 &[&sid(account), &sid(service), level],
             )
@@ -737,11 +738,14 @@ async fn one(db: Db<'_>, change: &Change) -> Result<()> {
             .await?;
         }
         // One statement: concurrent additions to one row wait for each other's, and each adds
-        // to what the other left (an upsert never loses an update under READ COMMITTED).
+        // to what the other left (an upsert never loses an update under READ COMMITTED). Only
+        // to a service of the account (as an override is set only on one).
         Change::AddTally { account, service, key, period, sent, converted } => {
             db.execute(
                 "INSERT INTO send_tallies (account_sid, service_sid, key, period, sent, converted) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_sid, service_sid, key, period) \
+                 SELECT $1::TEXT, $2::TEXT, $3::TEXT, $4::BIGINT, $5::BIGINT, $6::BIGINT \
+                 WHERE EXISTS (SELECT 1 FROM services WHERE account_sid = $1 AND sid = $2) \
+                 ON CONFLICT (account_sid, service_sid, key, period) \
                  DO UPDATE SET sent = send_tallies.sent + excluded.sent, \
                  converted = send_tallies.converted + excluded.converted",
                 &[&sid(account), &sid(service), key, &period.unix(), &i64::from(*sent), &i64::from(*converted)],

@@ -720,7 +720,8 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
         Change::SetFraudGuard { account, service, level: Some(level) } => {
             run(
                 c,
-                "INSERT INTO fraud_guard_overrides (account_sid, service_sid, level) VALUES (?1, ?2, ?3) \
+                "INSERT INTO fraud_guard_overrides (account_sid, service_sid, level) SELECT ?1, ?2, ?3 \
+                 WHERE EXISTS (SELECT 1 FROM services WHERE sid = ?2 AND account_sid = ?1) \
                  ON CONFLICT (account_sid, service_sid) DO UPDATE SET level = excluded.level",
                 params![account.as_str(), service.as_str(), level],
             )?;
@@ -732,13 +733,13 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                 params![account.as_str(), service.as_str()],
             )?;
         }
-        // A row of another account's service is never added to: the key names the service,
-        // and the update only rows of the same account.
+        // Only to a service of the account (as an override is set only on one).
         Change::AddTally { account, service, key, period, sent, converted } => {
             run(
                 c,
                 "INSERT INTO send_tallies (account_sid, service_sid, key, period, sent, converted) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (service_sid, key, period) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM services WHERE sid = ?2 AND account_sid = ?1) \
+                 ON CONFLICT (service_sid, key, period) \
                  DO UPDATE SET sent = sent + excluded.sent, converted = converted + excluded.converted \
                  WHERE account_sid = excluded.account_sid",
                 params![account.as_str(), service.as_str(), key, period.unix(), sent, converted],
