@@ -9,10 +9,12 @@ use verifyd_core::domain::access_token::AccessToken;
 use verifyd_core::domain::account::{Account, ApiKey};
 use verifyd_core::domain::challenge::{Challenge, Details, Notification};
 use verifyd_core::domain::factor::{Entity, Factor, FactorSettings};
+use verifyd_core::domain::fraud::TallyRange;
 use verifyd_core::domain::messaging::MessagingConfiguration;
 use verifyd_core::domain::outbox::{OutboxChannel, SealedMessage};
 use verifyd_core::domain::private::Private;
 use verifyd_core::domain::rate_limit::{Bucket, RateLimit, Window};
+use verifyd_core::domain::safe_list::SafeListEntry;
 use verifyd_core::domain::sending::{Attempt, SendStatus};
 use verifyd_core::domain::service::{Service, ServiceSettings};
 use verifyd_core::domain::verification::{
@@ -21,8 +23,8 @@ use verifyd_core::domain::verification::{
 use verifyd_core::domain::webhook::{SealedDelivery, Webhook};
 use verifyd_core::ids::{new_sid, new_uuid, prefix};
 use verifyd_core::store::{
-    AttemptClaim, ChallengeKey, Change, Claim, Cursor, Decision, EntityKey, FactorKey, MessagingConfigurationKey, Page,
-    RateLimitKey, SendKey, SendState, Store, VerificationAt,
+    AttemptClaim, AttemptFilter, ChallengeKey, Change, Claim, ControlsKey, Cursor, Decision, EntityKey, FactorKey,
+    MessagingConfigurationKey, Page, RateLimitKey, SendKey, SendState, Store, VerificationAt,
 };
 use verifyd_core::totp::Algorithm;
 use verifyd_models::{
@@ -479,6 +481,57 @@ pub fn send_key(service: &Service, to: &str, rate_limits: &[(&str, &str)]) -> Se
         service: service.sid.clone(),
         to: to.to_owned(),
         rate_limits: rate_limits.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
+        controls: None,
+    }
+}
+
+/// A send key of `to` that loads the fraud controls of `channel` for `country`, summing the
+/// tallies `ranges` names (`(key, from)`).
+pub fn controls_key(
+    service: &Service,
+    to: &str,
+    channel: &str,
+    country: Option<&str>,
+    ranges: &[(&str, Timestamp)],
+) -> SendKey {
+    SendKey {
+        controls: Some(ControlsKey {
+            channel: channel.to_owned(),
+            country: country.map(str::to_owned),
+            tallies: ranges.iter().map(|(key, from)| TallyRange { key: (*key).to_owned(), from: *from }).collect(),
+        }),
+        ..send_key(service, to, &[])
+    }
+}
+
+/// Every attempt of `account`: a filter with nothing else given.
+pub fn attempt_filter(account: &Sid) -> AttemptFilter {
+    AttemptFilter {
+        account: account.clone(),
+        service: None,
+        verification: None,
+        to: None,
+        to_prefix: None,
+        country: None,
+        channel: None,
+        converted: None,
+        created_after: None,
+        created_before: None,
+    }
+}
+
+/// A page of a newest-first list (`/Attempts`).
+pub fn newest(cursor: Cursor, limit: u32) -> Page {
+    Page { cursor, limit, descending: true }
+}
+
+/// A Safe List entry of `account` for `phone_number`, made at `at`.
+pub fn safe_list_entry(account: &Sid, phone_number: &str, at: Timestamp) -> SafeListEntry {
+    SafeListEntry {
+        sid: new_sid("GN"),
+        account_sid: account.clone(),
+        phone_number: phone_number.to_owned(),
+        date_created: at,
     }
 }
 
@@ -589,6 +642,10 @@ pub const TREE_VALUE: &str = "198.51.100.1";
 pub const TREE_TO: &str = "+15017122661";
 pub const TREE_IDENTITY: &str = "tree-user";
 pub const TREE_COUNTRY: &str = "US";
+/// The tally key the tree's service counted in (3 sent, 1 converted at `t(0)`).
+pub const TREE_TALLY: &str = "sms:+1501";
+/// The tree's service's Fraud Guard override.
+pub const TREE_FRAUD_GUARD: &str = "strict";
 
 pub async fn tree<S: Store>(store: &S, account: &Sid, name: &str) -> Tree {
     let service = service(account, name);
@@ -635,6 +692,19 @@ pub async fn tree<S: Store>(store: &S, account: &Sid, name: &str) -> Tree {
             Change::InsertDelivery(delivery.clone()),
             Change::InsertAttempt(attempt.clone()),
             Change::InsertMessagingConfiguration(messaging.clone()),
+            Change::SetFraudGuard {
+                account: account.clone(),
+                service: service.sid.clone(),
+                level: Some(TREE_FRAUD_GUARD.into()),
+            },
+            Change::AddTally {
+                account: account.clone(),
+                service: service.sid.clone(),
+                key: TREE_TALLY.into(),
+                period: t(0),
+                sent: 3,
+                converted: 1,
+            },
         ],
     )
     .await;

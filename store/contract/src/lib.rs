@@ -114,6 +114,18 @@ macro_rules! __contract_list {
             sweep_purges_old_attempts,
             messaging_configurations_persist,
             attempt_payloads_are_sealed_values,
+            safe_list_entries_persist,
+            safe_list_creation_race,
+            geo_permissions_persist,
+            geo_permissions_are_loaded_into_a_send,
+            fraud_guard_overrides_persist,
+            tallies_add_and_sum_by_range,
+            concurrent_tally_additions_all_count,
+            send_state_carries_controls_only_when_asked,
+            attempts_are_listed_by_every_filter,
+            attempt_records_carry_their_verification,
+            attempts_page_newest_first_both_ways,
+            attempt_lists_are_scoped_to_the_account,
         );
     };
 }

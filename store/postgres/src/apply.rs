@@ -685,6 +685,73 @@ async fn one(db: Db<'_>, change: &Change) -> Result<()> {
             )
             .await?;
         }
+        Change::InsertSafeListEntry(e) => {
+            db.execute(
+                "INSERT INTO safe_list (account_sid, sid, phone_number, date_created) VALUES ($1, $2, $3, $4)",
+                &[&sid(&e.account_sid), &sid(&e.sid), &e.phone_number, &e.date_created.unix()],
+            )
+            .await?;
+        }
+        Change::DeleteSafeListEntry { account, phone_number } => {
+            db.execute(
+                "DELETE FROM safe_list WHERE account_sid = $1 AND phone_number = $2",
+                &[&sid(account), phone_number],
+            )
+            .await?;
+        }
+        Change::SetGeoPermission { account, channel, country, allowed: Some(allowed) } => {
+            db.execute(
+                "INSERT INTO geo_permissions (account_sid, channel, country, allowed) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (account_sid, channel, country) DO UPDATE SET allowed = excluded.allowed",
+                &[&sid(account), channel, country, allowed],
+            )
+            .await?;
+        }
+        Change::SetGeoPermission { account, channel, country, allowed: None } => {
+            db.execute(
+                "DELETE FROM geo_permissions WHERE account_sid = $1 AND channel = $2 AND country = $3",
+                &[&sid(account), channel, country],
+            )
+            .await?;
+        }
+        Change::ClearGeoPermissions { account, channel } => {
+            db.execute(
+                "DELETE FROM geo_permissions WHERE account_sid = $1 AND channel = $2",
+                &[&sid(account), channel],
+            )
+            .await?;
+        }
+        Change::SetFraudGuard { account, service, level: Some(level) } => {
+            db.execute(
+                "INSERT INTO fraud_guard_overrides (account_sid, service_sid, level) SELECT $1::TEXT, $2::TEXT, $3::TEXT \
+                 WHERE EXISTS (SELECT 1 FROM services WHERE account_sid = $1 AND sid = $2) \
+                 ON CONFLICT (account_sid, service_sid) DO UPDATE SET level = excluded.level",
+                &[&sid(account), &sid(service), level],
+            )
+            .await?;
+        }
+        Change::SetFraudGuard { account, service, level: None } => {
+            db.execute(
+                "DELETE FROM fraud_guard_overrides WHERE account_sid = $1 AND service_sid = $2",
+                &[&sid(account), &sid(service)],
+            )
+            .await?;
+        }
+        // One statement: concurrent additions to one row wait for each other's, and each adds
+        // to what the other left (an upsert never loses an update under READ COMMITTED). Only
+        // to a service of the account (as an override is set only on one).
+        Change::AddTally { account, service, key, period, sent, converted } => {
+            db.execute(
+                "INSERT INTO send_tallies (account_sid, service_sid, key, period, sent, converted) \
+                 SELECT $1::TEXT, $2::TEXT, $3::TEXT, $4::BIGINT, $5::BIGINT, $6::BIGINT \
+                 WHERE EXISTS (SELECT 1 FROM services WHERE account_sid = $1 AND sid = $2) \
+                 ON CONFLICT (account_sid, service_sid, key, period) \
+                 DO UPDATE SET sent = send_tallies.sent + excluded.sent, \
+                 converted = send_tallies.converted + excluded.converted",
+                &[&sid(account), &sid(service), key, &period.unix(), &i64::from(*sent), &i64::from(*converted)],
+            )
+            .await?;
+        }
     }
     Ok(())
 }
@@ -739,6 +806,8 @@ async fn delete_service(db: Db<'_>, account: &Sid, service: &Sid) -> Result<()> 
         "DELETE FROM webhooks WHERE service_sid = $1 AND account_sid = $2",
         "DELETE FROM attempts WHERE service_sid = $1 AND account_sid = $2",
         "DELETE FROM messaging_configurations WHERE service_sid = $1 AND account_sid = $2",
+        "DELETE FROM fraud_guard_overrides WHERE service_sid = $1 AND account_sid = $2",
+        "DELETE FROM send_tallies WHERE service_sid = $1 AND account_sid = $2",
     ] {
         db.execute(sql, &[&service, &account]).await?;
     }

@@ -33,18 +33,20 @@ use verifyd_core::domain::access_token::AccessToken;
 use verifyd_core::domain::account::{Account, ApiKey};
 use verifyd_core::domain::challenge::Challenge;
 use verifyd_core::domain::factor::{Entity, Factor};
+use verifyd_core::domain::geo::GeoPermission;
 use verifyd_core::domain::messaging::MessagingConfiguration;
 use verifyd_core::domain::outbox::SealedMessage;
 use verifyd_core::domain::rate_limit::{Bucket, RateLimit};
+use verifyd_core::domain::safe_list::SafeListEntry;
 use verifyd_core::domain::sending::Attempt;
 use verifyd_core::domain::service::Service;
 use verifyd_core::domain::verification::Verification;
 use verifyd_core::domain::webhook::{Delivery, StoredDelivery, Webhook};
 use verifyd_core::store::{
-    AttemptClaim, AttemptState, ChallengeFilter, ChallengeKey, ChallengeState, Change, Claim, Decide, Decision,
-    EntityKey, EntityState, FactorKey, FactorState, KeyRing, MessagingConfigurationKey, NewFactorKey, NewFactorState,
-    Page, RateLimitKey, Resealed, Result, SealedKind, SealedValue, SendKey, SendState, Store, StoreError, Sweep, Swept,
-    VerificationAt,
+    AttemptClaim, AttemptCounts, AttemptFilter, AttemptRecord, AttemptState, ChallengeFilter, ChallengeKey,
+    ChallengeState, Change, Claim, Decide, Decision, EntityKey, EntityState, FactorKey, FactorState, KeyRing,
+    MessagingConfigurationKey, NewFactorKey, NewFactorState, Page, RateLimitKey, Resealed, Result, SealedKind,
+    SealedValue, SendKey, SendState, Store, StoreError, Sweep, Swept, VerificationAt,
 };
 use verifyd_runtime::Sid;
 
@@ -216,6 +218,7 @@ struct ServiceAt(Sid, Sid);
 struct RateLimitsOf(Sid, Sid);
 struct WebhooksOf(Sid, Sid);
 struct AttemptAt(Sid, Sid);
+struct SafeListAt(Sid, String);
 
 impl Load for KeyRingAt {
     type State = KeyRing;
@@ -325,6 +328,13 @@ impl Load for AttemptAt {
     type State = Option<AttemptState>;
     async fn load(&self, db: Db<'_>) -> std::result::Result<Self::State, Failure> {
         load::attempt_state(db, &self.0, &self.1).await
+    }
+}
+
+impl Load for SafeListAt {
+    type State = Option<SafeListEntry>;
+    async fn load(&self, db: Db<'_>) -> std::result::Result<Self::State, Failure> {
+        load::safe_list_state(db, &self.0, &self.1).await
     }
 }
 
@@ -654,6 +664,39 @@ impl Store for PostgresStore {
         decide: impl Decide<Option<Option<MessagingConfiguration>>, T>,
     ) -> Result<T> {
         self.transact(&key, decide).await
+    }
+
+    async fn list_attempts(&self, filter: &AttemptFilter, page: Page) -> Result<Vec<AttemptRecord>> {
+        read!(self, |db| load::list_attempts(db, filter, page))
+    }
+
+    async fn attempt_record(&self, account: &Sid, sid: &Sid) -> Result<Option<AttemptRecord>> {
+        read!(self, |db| load::attempt_record_of(db, account, sid))
+    }
+
+    async fn count_attempts(&self, filter: &AttemptFilter) -> Result<AttemptCounts> {
+        read!(self, |db| load::count_attempts(db, filter))
+    }
+
+    async fn safe_list_entry(&self, account: &Sid, phone_number: &str) -> Result<Option<SafeListEntry>> {
+        read!(self, |db| load::safe_list_entry(db, account, phone_number, Lock::None))
+    }
+
+    async fn with_safe_list_entry<T: Send + 'static>(
+        &self,
+        account: &Sid,
+        phone_number: &str,
+        decide: impl Decide<Option<SafeListEntry>, T>,
+    ) -> Result<T> {
+        self.transact(&SafeListAt(account.clone(), phone_number.to_owned()), decide).await
+    }
+
+    async fn geo_permissions(&self, account: &Sid) -> Result<Vec<GeoPermission>> {
+        read!(self, |db| load::geo_permissions(db, account))
+    }
+
+    async fn fraud_guard_overrides(&self, account: &Sid) -> Result<Vec<(Sid, String)>> {
+        read!(self, |db| load::fraud_guard_overrides(db, account))
     }
 
     async fn outbox(&self, account: Option<&Sid>, limit: u32) -> Result<Vec<SealedMessage>> {

@@ -16,16 +16,19 @@
 use verifyd_core::domain::access_token::AccessToken;
 use verifyd_core::domain::challenge::{Challenge, StatusFilter};
 use verifyd_core::domain::factor::{CreationCounts, Entity, Factor};
+use verifyd_core::domain::fraud::{GeoRules, Tally};
+use verifyd_core::domain::geo::GeoPermission;
 use verifyd_core::domain::guessing::{Guesses, Subscriber};
 use verifyd_core::domain::messaging::MessagingConfiguration;
 use verifyd_core::domain::rate_limit::{Bucket, Meter, MeteredBucket, RateLimit, Window};
+use verifyd_core::domain::safe_list::SafeListEntry;
 use verifyd_core::domain::sending::Attempt;
 use verifyd_core::domain::verification::Verification;
 use verifyd_core::domain::webhook::Webhook;
 use verifyd_core::store::{
-    AttemptState, ChallengeFilter, ChallengeKey, ChallengeState, Cursor, EntityKey, EntityState, FactorKey,
-    FactorState, MessagingConfigurationKey, NewFactorKey, NewFactorState, Page, RateLimitKey, SendKey, SendState,
-    VerificationAt,
+    AttemptCounts, AttemptFilter, AttemptRecord, AttemptState, ChallengeFilter, ChallengeKey, ChallengeState,
+    ControlsKey, ControlsState, Cursor, EntityKey, EntityState, FactorKey, FactorState, MessagingConfigurationKey,
+    NewFactorKey, NewFactorState, Page, RateLimitKey, SendKey, SendState, VerificationAt,
 };
 use verifyd_runtime::Sid;
 
@@ -257,7 +260,83 @@ pub async fn send_state(db: Db<'_>, key: &SendKey) -> Result<Option<SendState>> 
         };
         meters.push(Meter { name, value, buckets });
     }
-    Ok(Some(SendState { newest, meters }))
+    let controls = match &key.controls {
+        Some(controls) => Some(controls_state(db, key, controls).await?),
+        None => None,
+    };
+    Ok(Some(SendState { newest, meters, controls }))
+}
+
+/// The geo permission row of every country without one of its own.
+const ALL_COUNTRIES: &str = "all";
+
+/// The rows a send's fraud controls are judged on, read in one flight: the Safe List's, the
+/// geo permissions of the channel for the country and `all`, the service's Fraud Guard
+/// override, and the sums of its tallies (one statement for every range, in their order).
+/// Nothing is locked: the controls judge from counts, and concurrent sends each add to them.
+async fn controls_state(db: Db<'_>, key: &SendKey, controls: &ControlsKey) -> Result<ControlsState> {
+    let account = key.account.as_str();
+    let service = key.service.as_str();
+    // Without a country only `all` is asked for (twice).
+    let country = controls.country.as_deref().unwrap_or(ALL_COUNTRIES);
+    let keys: Vec<&str> = controls.tallies.iter().map(|r| r.key.as_str()).collect();
+    let froms: Vec<i64> = controls.tallies.iter().map(|r| r.from.unix()).collect();
+    let safe_key: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&account, &key.to];
+    let geo_key: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&account, &controls.channel, &country];
+    let service_key: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&account, &service];
+    let (safe, geo_rows, fraud_guard, sums) = pipelined!(
+        db.query_one(
+            "SELECT EXISTS (SELECT 1 FROM safe_list WHERE account_sid = $1 AND phone_number = $2)",
+            &safe_key,
+        ),
+        db.query(
+            "SELECT country, allowed FROM geo_permissions WHERE account_sid = $1 AND channel = $2 \
+             AND country IN ($3, 'all')",
+            &geo_key,
+        ),
+        db.query_opt(
+            "SELECT level FROM fraud_guard_overrides WHERE account_sid = $1 AND service_sid = $2",
+            &service_key,
+        ),
+        async {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            db.query(
+                "SELECT r.i, COALESCE(SUM(t.sent), 0)::BIGINT, COALESCE(SUM(t.converted), 0)::BIGINT \
+                 FROM unnest($3::TEXT[], $4::BIGINT[]) WITH ORDINALITY AS r (key, since, i) \
+                 LEFT JOIN send_tallies AS t ON t.account_sid = $1 AND t.service_sid = $2 \
+                 AND t.key = r.key AND t.period >= r.since \
+                 GROUP BY r.i ORDER BY r.i",
+                &[&account, &service, &keys, &froms],
+            )
+            .await
+        },
+    )?;
+    let mut geo = GeoRules::default();
+    for row in &geo_rows {
+        let g = Get(row);
+        let (row_country, allowed) = (g.text(0)?, g.boolean(1)?);
+        if row_country == ALL_COUNTRIES {
+            geo.all = Some(allowed);
+        } else if controls.country.as_deref() == Some(row_country.as_str()) {
+            geo.country = Some(allowed);
+        }
+    }
+    let mut tallies = Vec::with_capacity(sums.len());
+    for row in &sums {
+        let g = Get(row);
+        tallies.push(Tally {
+            sent: u64::try_from(g.int(1)?).unwrap_or_default(),
+            converted: u64::try_from(g.int(2)?).unwrap_or_default(),
+        });
+    }
+    Ok(ControlsState {
+        safe_listed: Get(&safe).boolean(0)?,
+        geo,
+        fraud_guard: fraud_guard.map(|r| Get(&r).text(0)).transpose()?,
+        tallies,
+    })
 }
 
 /// The enabled webhooks of a service: those that may receive its events.
@@ -413,12 +492,17 @@ pub async fn factor_by_credential(db: Db<'_>, credential: &Sid) -> Result<Option
 
 /// `(condition on seq, order)` for a page; the condition compares `seq` with `${n}`.
 fn page_sql(page: Page, n: usize) -> (String, &'static str) {
+    page_sql_on(page, n, "seq")
+}
+
+/// [`page_sql`] on a `seq` column named otherwise (`a.seq` in a join).
+fn page_sql_on(page: Page, n: usize, seq: &str) -> (String, &'static str) {
     let forward = if page.descending { ("<", "DESC") } else { (">", "ASC") };
     let backward = if page.descending { (">", "ASC") } else { ("<", "DESC") };
     match page.cursor {
         Cursor::First => (format!("${n}::BIGINT IS NOT NULL"), forward.1),
-        Cursor::After(_) => (format!("seq {} ${n}", forward.0), forward.1),
-        Cursor::Before(_) => (format!("seq {} ${n}", backward.0), backward.1),
+        Cursor::After(_) => (format!("{seq} {} ${n}", forward.0), forward.1),
+        Cursor::Before(_) => (format!("{seq} {} ${n}", backward.0), backward.1),
     }
 }
 
@@ -694,4 +778,169 @@ pub async fn messaging_state(
         messaging_configuration(db, key, Lock::Update),
     )?;
     Ok(service.then_some(found))
+}
+
+pub async fn safe_list_entry(
+    db: Db<'_>,
+    account: &Sid,
+    phone_number: &str,
+    lock: Lock,
+) -> Result<Option<SafeListEntry>> {
+    let sql = format!(
+        "SELECT {} FROM safe_list WHERE account_sid = $1 AND phone_number = $2{}",
+        rows::SAFE_LIST_ENTRY,
+        lock.sql()
+    );
+    rows::first(db.query_opt(&sql, &[&account.as_str(), &phone_number]).await?, rows::safe_list_entry)
+}
+
+/// An account's Safe List entry for a number, held: an advisory lock on the number covers an
+/// entry that does not exist yet, so that two creations of one do not both find none.
+pub async fn safe_list_state(db: Db<'_>, account: &Sid, phone_number: &str) -> Result<Option<SafeListEntry>> {
+    let lock = lock_name(&["safe list", account.as_str(), phone_number]);
+    let ((), found) = pipelined!(advisory(db, &lock), safe_list_entry(db, account, phone_number, Lock::Update))?;
+    Ok(found)
+}
+
+/// The account's geo permission rows, by channel then country (in code point order, as the
+/// SQLite store orders them, whatever the database's collation).
+pub async fn geo_permissions(db: Db<'_>, account: &Sid) -> Result<Vec<GeoPermission>> {
+    let found = db
+        .query(
+            "SELECT channel, country, allowed FROM geo_permissions WHERE account_sid = $1 \
+             ORDER BY channel COLLATE \"C\", country COLLATE \"C\"",
+            &[&account.as_str()],
+        )
+        .await?;
+    found
+        .iter()
+        .map(|row| {
+            let g = Get(row);
+            Ok(GeoPermission { channel: g.text(0)?, country: g.text(1)?, allowed: g.boolean(2)? })
+        })
+        .collect()
+}
+
+/// The account's Fraud Guard overrides, by service SID.
+pub async fn fraud_guard_overrides(db: Db<'_>, account: &Sid) -> Result<Vec<(Sid, String)>> {
+    let found = db
+        .query(
+            "SELECT service_sid, level FROM fraud_guard_overrides WHERE account_sid = $1 \
+             ORDER BY service_sid COLLATE \"C\"",
+            &[&account.as_str()],
+        )
+        .await?;
+    found.iter().map(|row| Ok((Get(row).sid(0)?, Get(row).text(1)?))).collect()
+}
+
+/// The attempts' table joined with their verifications (`a`, `v`): a verification that is
+/// gone leaves its attempts with NULL columns.
+const ATTEMPTS_JOINED: &str =
+    "attempts AS a LEFT JOIN verifications AS v ON v.account_sid = a.account_sid AND v.sid = a.verification_sid";
+
+type Value = Box<dyn tokio_postgres::types::ToSql + Sync + Send>;
+
+/// The conditions `filter` makes, numbered from `$1` (the account), and their values.
+fn attempt_conditions(filter: &AttemptFilter) -> (Vec<String>, Vec<Value>) {
+    let mut conditions = vec!["a.account_sid = $1".to_owned()];
+    let mut values: Vec<Value> = vec![Box::new(filter.account.as_str().to_owned())];
+    let mut with = |condition: &str, value: Value| {
+        values.push(value);
+        conditions.push(condition.replace('#', &format!("${}", values.len())));
+    };
+    if let Some(service) = &filter.service {
+        with("a.service_sid = #", Box::new(service.as_str().to_owned()));
+    }
+    if let Some(verification) = &filter.verification {
+        with("a.verification_sid = #", Box::new(verification.as_str().to_owned()));
+    }
+    if let Some(to) = &filter.to {
+        with("a.to_addr = #", Box::new(to.clone()));
+    }
+    if let Some(prefix) = &filter.to_prefix {
+        // The text's start, whatever the database's collation orders.
+        with("left(a.to_addr, char_length(#::TEXT)) = #::TEXT", Box::new(prefix.clone()));
+    }
+    if let Some(country) = &filter.country {
+        with("a.country = #", Box::new(country.clone()));
+    }
+    if let Some(channel) = &filter.channel {
+        with("a.channel = #", Box::new(channel.clone()));
+    }
+    if let Some(after) = filter.created_after {
+        with("a.date_created >= #", Box::new(after.unix()));
+    }
+    if let Some(before) = filter.created_before {
+        with("a.date_created < #", Box::new(before.unix()));
+    }
+    // Converted: the verification's stored status is approved; not: any other, or none left.
+    match filter.converted {
+        Some(true) => conditions.push("v.status = 'approved'".to_owned()),
+        Some(false) => conditions.push("(v.status IS NULL OR v.status != 'approved')".to_owned()),
+        None => {}
+    }
+    (conditions, values)
+}
+
+fn params(values: &[Value]) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+    values.iter().map(|v| &**v as &(dyn tokio_postgres::types::ToSql + Sync)).collect()
+}
+
+/// The columns of an attempt as listed: the attempt's, then its `seq`, its verification's
+/// status and expiry.
+fn attempt_record_columns() -> String {
+    let attempt: Vec<String> = rows::ATTEMPT.split(',').map(|c| format!("a.{}", c.trim())).collect();
+    format!("{}, a.seq, v.status, v.expires_at", attempt.join(", "))
+}
+
+fn attempt_record(row: &tokio_postgres::Row) -> Result<AttemptRecord> {
+    let g = Get(row);
+    Ok(AttemptRecord {
+        attempt: rows::attempt(row)?,
+        seq: g.int(19)?,
+        verification_status: match g.opt_text(20)? {
+            Some(_) => Some(g.wire(20)?),
+            None => None,
+        },
+        verification_expires_at: g.opt_time(21)?,
+    })
+}
+
+/// The attempts `filter` selects, newest first, a page of them.
+pub async fn list_attempts(db: Db<'_>, filter: &AttemptFilter, page: Page) -> Result<Vec<AttemptRecord>> {
+    let (mut conditions, mut values) = attempt_conditions(filter);
+    let (condition, order) = page_sql_on(page, values.len() + 1, "a.seq");
+    conditions.push(condition);
+    values.push(Box::new(page.bound()));
+    values.push(Box::new(i64::from(page.limit)));
+    let sql = format!(
+        "SELECT {} FROM {ATTEMPTS_JOINED} WHERE {} ORDER BY a.seq {order} LIMIT ${}",
+        attempt_record_columns(),
+        conditions.join(" AND "),
+        values.len()
+    );
+    let found = db.query(&sql, &params(&values)).await?;
+    Ok(page.in_order(rows::all(&found, attempt_record)?))
+}
+
+/// One attempt as listed, by SID.
+pub async fn attempt_record_of(db: Db<'_>, account: &Sid, sid: &Sid) -> Result<Option<AttemptRecord>> {
+    let sql =
+        format!("SELECT {} FROM {ATTEMPTS_JOINED} WHERE a.account_sid = $1 AND a.sid = $2", attempt_record_columns());
+    rows::first(db.query_opt(&sql, &[&account.as_str(), &sid.as_str()]).await?, attempt_record)
+}
+
+/// How many attempts `filter` selects and how many of them converted: one aggregate.
+pub async fn count_attempts(db: Db<'_>, filter: &AttemptFilter) -> Result<AttemptCounts> {
+    let (conditions, values) = attempt_conditions(filter);
+    let sql = format!(
+        "SELECT COUNT(*), COUNT(*) FILTER (WHERE v.status = 'approved') FROM {ATTEMPTS_JOINED} WHERE {}",
+        conditions.join(" AND ")
+    );
+    let row = db.query_one(&sql, &params(&values)).await?;
+    let g = Get(&row);
+    Ok(AttemptCounts {
+        total: u64::try_from(g.int(0)?).unwrap_or_default(),
+        converted: u64::try_from(g.int(1)?).unwrap_or_default(),
+    })
 }

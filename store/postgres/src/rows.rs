@@ -12,6 +12,7 @@ use verifyd_core::domain::messaging::MessagingConfiguration;
 use verifyd_core::domain::outbox::{OutboxChannel, SealedMessage};
 use verifyd_core::domain::private::Private;
 use verifyd_core::domain::rate_limit::{Bucket, RateLimit};
+use verifyd_core::domain::safe_list::SafeListEntry;
 use verifyd_core::domain::sending::{Attempt, SendStatus};
 use verifyd_core::domain::service::Service;
 use verifyd_core::domain::verification::{SendWindow, Verification};
@@ -415,6 +416,13 @@ pub fn messaging_configuration(row: &Row) -> Result<MessagingConfiguration> {
         date_created: r.time(5)?,
         date_updated: r.time(6)?,
     })
+}
+
+pub const SAFE_LIST_ENTRY: &str = "sid, account_sid, phone_number, date_created";
+
+pub fn safe_list_entry(row: &Row) -> Result<SafeListEntry> {
+    let r = Get(row);
+    Ok(SafeListEntry { sid: r.sid(0)?, account_sid: r.sid(1)?, phone_number: r.text(2)?, date_created: r.time(3)? })
 }
 
 /// Every row through `read`.

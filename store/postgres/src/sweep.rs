@@ -84,6 +84,7 @@ pub async fn sweep(db: Db<'_>, s: &Sweep) -> Result<Swept> {
         .await?;
     let purged_attempts =
         db.execute("DELETE FROM attempts WHERE date_created < $1", &[&s.attempts_before.unix()]).await?;
+    db.execute("DELETE FROM send_tallies WHERE period < $1", &[&s.tallies_before.unix()]).await?;
     Ok(Swept { expired, purged_messages, expired_challenges, purged_factors, purged_deliveries, purged_attempts })
 }
 

@@ -41,6 +41,7 @@ const ACROSS_ACCOUNTS: &[(&[&str], &str)] = &[
     (&["DELETE FROM webhook_deliveries WHERE status != 'pending' AND date_done <= $1"], "purge"),
     (&["WITH ranked AS (", "FOR UPDATE OF d SKIP LOCKED"], "claiming due webhook deliveries"),
     (&["DELETE FROM attempts WHERE date_created < $1"], "purge"),
+    (&["DELETE FROM send_tallies WHERE period < $1"], "purge"),
     (
         &["WITH chosen AS (", "FROM attempts WHERE status = 'queued'", "FOR UPDATE SKIP LOCKED"],
         "claiming due send attempts (any account's queued attempt may be due)",

@@ -52,7 +52,7 @@ async fn instances_starting_together_apply_each_migration_once() {
     let client = raw(&schema).await;
     let versions: Vec<i64> =
         client.query("SELECT version FROM verifyd_schema", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, [2], "one row, the newest version");
+    assert_eq!(versions, [3], "one row, the newest version");
     let tables: i64 = client
         .query_one("SELECT COUNT(*) FROM pg_tables WHERE schemaname = $1", &[&schema.name()])
         .await
@@ -70,7 +70,7 @@ async fn a_schema_newer_than_the_binary_is_refused() {
         panic!("a newer schema was accepted");
     };
     let message = error.to_string();
-    assert!(message.contains("schema version 99, newer than this verifyd knows (2); upgrade verifyd"), "{message}");
+    assert!(message.contains("schema version 99, newer than this verifyd knows (3); upgrade verifyd"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,8 +145,8 @@ async fn each_attempt_is_claimed_by_one_instance() {
     assert_eq!(distinct, sids, "every due attempt was claimed");
 }
 
-/// A database of the previous schema version (before send attempts and messaging
-/// configurations) is brought up to date at start, its rows kept.
+/// A database of version 1 (before send attempts and messaging configurations) is brought up
+/// to date at start, its rows kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_of_the_previous_version_is_migrated() {
     let schema = scratch!();
@@ -156,7 +156,10 @@ async fn a_database_of_the_previous_version_is_migrated() {
     drop(first);
     raw(&schema)
         .await
-        .batch_execute("DROP TABLE attempts, messaging_configurations; UPDATE verifyd_schema SET version = 1")
+        .batch_execute(
+            "DROP TABLE attempts, messaging_configurations, safe_list, geo_permissions, fraud_guard_overrides, \
+             send_tallies; UPDATE verifyd_schema SET version = 1",
+        )
         .await
         .unwrap();
     let store = instance(&schema).await;
@@ -169,7 +172,59 @@ async fn a_database_of_the_previous_version_is_migrated() {
     save(&store, vec![Change::InsertVerification(v), Change::InsertAttempt(attempt.clone())]).await;
     assert_eq!(store.attempt(tenant.sid(), &attempt.sid).await.unwrap(), Some(attempt));
     let version: i64 = raw(&schema).await.query_one("SELECT version FROM verifyd_schema", &[]).await.unwrap().get(0);
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
+}
+
+/// A database of version 2 (before the fraud controls and the attempts list) takes the new
+/// tables and the attempts' new indexes at start, its attempts kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_version_2_takes_the_fraud_controls() {
+    let schema = scratch!();
+    let first = instance(&schema).await;
+    let tenant = tenant(&first, "t").await;
+    let v = verification(&tenant.service, "+15550000001", t(0));
+    let attempt = send_attempt(&v, t(0));
+    save(&first, vec![Change::InsertVerification(v), Change::InsertAttempt(attempt.clone())]).await;
+    first.close();
+    drop(first);
+    raw(&schema)
+        .await
+        .batch_execute(
+            "DROP TABLE safe_list, geo_permissions, fraud_guard_overrides, send_tallies; \
+             DROP INDEX attempts_by_account, attempts_by_service, attempts_by_to; \
+             CREATE INDEX attempts_by_service ON attempts (account_sid, service_sid); \
+             UPDATE verifyd_schema SET version = 2",
+        )
+        .await
+        .unwrap();
+    let store = instance(&schema).await;
+    let listed = store
+        .list_attempts(
+            &verifyd_store_contract::fixtures::attempt_filter(tenant.sid()),
+            verifyd_store_contract::fixtures::newest(verifyd_core::store::Cursor::First, 10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.iter().map(|r| &r.attempt).collect::<Vec<_>>(), [&attempt], "the attempt is kept");
+    let fraud_guard = Change::SetFraudGuard {
+        account: tenant.sid().clone(),
+        service: tenant.service.sid.clone(),
+        level: Some("strict".into()),
+    };
+    save(&store, vec![fraud_guard]).await;
+    assert_eq!(store.fraud_guard_overrides(tenant.sid()).await.unwrap().len(), 1);
+    let client = raw(&schema).await;
+    let version: i64 = client.query_one("SELECT version FROM verifyd_schema", &[]).await.unwrap().get(0);
+    assert_eq!(version, 3);
+    let index: String = client
+        .query_one(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'attempts_by_service'",
+            &[&schema.name()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(index.ends_with("(account_sid, service_sid, seq)"), "{index}");
 }
 
 /// An instance that dies after claiming (its lease never finished) leaves the delivery to
@@ -225,6 +280,7 @@ async fn every_instance_can_sweep_at_once() {
         windows_over: t(0),
         deliveries_before: t(0),
         attempts_before: t(0),
+        tallies_before: t(0),
     };
     let runs: Vec<_> = stores
         .iter()

@@ -681,6 +681,70 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                 params![account.as_str(), service.as_str(), country],
             )?;
         }
+        Change::InsertSafeListEntry(e) => {
+            run(
+                c,
+                "INSERT INTO safe_list (sid, account_sid, phone_number, date_created) VALUES (?1, ?2, ?3, ?4)",
+                params![e.sid.as_str(), e.account_sid.as_str(), e.phone_number, e.date_created.unix()],
+            )?;
+        }
+        Change::DeleteSafeListEntry { account, phone_number } => {
+            run(
+                c,
+                "DELETE FROM safe_list WHERE account_sid = ?1 AND phone_number = ?2",
+                params![account.as_str(), phone_number],
+            )?;
+        }
+        Change::SetGeoPermission { account, channel, country, allowed: Some(allowed) } => {
+            run(
+                c,
+                "INSERT INTO geo_permissions (account_sid, channel, country, allowed) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (account_sid, channel, country) DO UPDATE SET allowed = excluded.allowed",
+                params![account.as_str(), channel, country, allowed],
+            )?;
+        }
+        Change::SetGeoPermission { account, channel, country, allowed: None } => {
+            run(
+                c,
+                "DELETE FROM geo_permissions WHERE account_sid = ?1 AND channel = ?2 AND country = ?3",
+                params![account.as_str(), channel, country],
+            )?;
+        }
+        Change::ClearGeoPermissions { account, channel } => {
+            run(
+                c,
+                "DELETE FROM geo_permissions WHERE account_sid = ?1 AND channel = ?2",
+                params![account.as_str(), channel],
+            )?;
+        }
+        Change::SetFraudGuard { account, service, level: Some(level) } => {
+            run(
+                c,
+                "INSERT INTO fraud_guard_overrides (account_sid, service_sid, level) SELECT ?1, ?2, ?3 \
+                 WHERE EXISTS (SELECT 1 FROM services WHERE sid = ?2 AND account_sid = ?1) \
+                 ON CONFLICT (account_sid, service_sid) DO UPDATE SET level = excluded.level",
+                params![account.as_str(), service.as_str(), level],
+            )?;
+        }
+        Change::SetFraudGuard { account, service, level: None } => {
+            run(
+                c,
+                "DELETE FROM fraud_guard_overrides WHERE account_sid = ?1 AND service_sid = ?2",
+                params![account.as_str(), service.as_str()],
+            )?;
+        }
+        // Only to a service of the account (as an override is set only on one).
+        Change::AddTally { account, service, key, period, sent, converted } => {
+            run(
+                c,
+                "INSERT INTO send_tallies (account_sid, service_sid, key, period, sent, converted) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM services WHERE sid = ?2 AND account_sid = ?1) \
+                 ON CONFLICT (service_sid, key, period) \
+                 DO UPDATE SET sent = sent + excluded.sent, converted = converted + excluded.converted \
+                 WHERE account_sid = excluded.account_sid",
+                params![account.as_str(), service.as_str(), key, period.unix(), sent, converted],
+            )?;
+        }
     }
     Ok(())
 }
@@ -711,10 +775,7 @@ fn delete_service(c: &Connection, account: &Sid, sid: &Sid) -> Result<()> {
         return Ok(());
     }
     for sql in [
-        // Through the verifications (their index by service), before they go: an index of
-        // attempts by service would cost every start a write for this rare deletion.
-        "DELETE FROM attempts WHERE account_sid = ?2 AND verification_sid IN \
-         (SELECT sid FROM verifications WHERE service_sid = ?1 AND account_sid = ?2)",
+        "DELETE FROM attempts WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM verifications WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM outbox WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM bucket_windows WHERE bucket_sid IN (SELECT sid FROM buckets WHERE service_sid = ?1 AND account_sid = ?2)",
@@ -731,6 +792,8 @@ fn delete_service(c: &Connection, account: &Sid, sid: &Sid) -> Result<()> {
          (SELECT sid FROM webhooks WHERE service_sid = ?1 AND account_sid = ?2)",
         "DELETE FROM webhooks WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM messaging_configurations WHERE service_sid = ?1 AND account_sid = ?2",
+        "DELETE FROM fraud_guard_overrides WHERE account_sid = ?2 AND service_sid = ?1",
+        "DELETE FROM send_tallies WHERE service_sid = ?1 AND account_sid = ?2",
     ] {
         run(c, sql, [service, account])?;
     }

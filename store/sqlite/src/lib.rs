@@ -36,18 +36,20 @@ use verifyd_core::domain::access_token::AccessToken;
 use verifyd_core::domain::account::{Account, ApiKey};
 use verifyd_core::domain::challenge::Challenge;
 use verifyd_core::domain::factor::{Entity, Factor};
+use verifyd_core::domain::geo::GeoPermission;
 use verifyd_core::domain::messaging::MessagingConfiguration;
 use verifyd_core::domain::outbox::SealedMessage;
 use verifyd_core::domain::rate_limit::{Bucket, RateLimit};
+use verifyd_core::domain::safe_list::SafeListEntry;
 use verifyd_core::domain::sending::Attempt;
 use verifyd_core::domain::service::Service;
 use verifyd_core::domain::verification::Verification;
 use verifyd_core::domain::webhook::{Delivery, StoredDelivery, Webhook};
 use verifyd_core::store::{
-    AttemptClaim, AttemptState, ChallengeFilter, ChallengeKey, ChallengeState, Change, Claim, Decide, Decision,
-    EntityKey, EntityState, FactorKey, FactorState, KeyRing, MessagingConfigurationKey, NewFactorKey, NewFactorState,
-    Page, RateLimitKey, Resealed, Result, SealedKind, SealedValue, SendKey, SendState, Store, StoreError, Sweep, Swept,
-    VerificationAt,
+    AttemptClaim, AttemptCounts, AttemptFilter, AttemptRecord, AttemptState, ChallengeFilter, ChallengeKey,
+    ChallengeState, Change, Claim, Decide, Decision, EntityKey, EntityState, FactorKey, FactorState, KeyRing,
+    MessagingConfigurationKey, NewFactorKey, NewFactorState, Page, RateLimitKey, Resealed, Result, SealedKind,
+    SealedValue, SendKey, SendState, Store, StoreError, Sweep, Swept, VerificationAt,
 };
 use verifyd_runtime::Sid;
 use writer::Writer;
@@ -617,6 +619,40 @@ impl Store for SqliteStore {
         decide: impl Decide<Option<Option<MessagingConfiguration>>, T>,
     ) -> Result<T> {
         self.transact(move |c| queries::messaging_state(c, &key), decide).await
+    }
+
+    async fn list_attempts(&self, filter: &AttemptFilter, page: Page) -> Result<Vec<AttemptRecord>> {
+        self.read(|c| queries::list_attempts(c, filter, page))
+    }
+
+    async fn attempt_record(&self, account: &Sid, sid: &Sid) -> Result<Option<AttemptRecord>> {
+        self.read(|c| queries::attempt_record_of(c, account, sid))
+    }
+
+    async fn count_attempts(&self, filter: &AttemptFilter) -> Result<AttemptCounts> {
+        self.read(|c| queries::count_attempts(c, filter))
+    }
+
+    async fn safe_list_entry(&self, account: &Sid, phone_number: &str) -> Result<Option<SafeListEntry>> {
+        self.read(|c| queries::safe_list_entry(c, account, phone_number))
+    }
+
+    async fn with_safe_list_entry<T: Send + 'static>(
+        &self,
+        account: &Sid,
+        phone_number: &str,
+        decide: impl Decide<Option<SafeListEntry>, T>,
+    ) -> Result<T> {
+        let (account, phone_number) = (account.clone(), phone_number.to_owned());
+        self.transact(move |c| queries::safe_list_entry(c, &account, &phone_number), decide).await
+    }
+
+    async fn geo_permissions(&self, account: &Sid) -> Result<Vec<GeoPermission>> {
+        self.read(|c| queries::geo_permissions(c, account))
+    }
+
+    async fn fraud_guard_overrides(&self, account: &Sid) -> Result<Vec<(Sid, String)>> {
+        self.read(|c| queries::fraud_guard_overrides(c, account))
     }
 
     async fn outbox(&self, account: Option<&Sid>, limit: u32) -> Result<Vec<SealedMessage>> {

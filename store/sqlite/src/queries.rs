@@ -5,16 +5,19 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use verifyd_core::domain::access_token::AccessToken;
 use verifyd_core::domain::challenge::{Challenge, StatusFilter};
 use verifyd_core::domain::factor::{CreationCounts, Entity, Factor};
+use verifyd_core::domain::fraud::{GeoRules, Tally};
+use verifyd_core::domain::geo::GeoPermission;
 use verifyd_core::domain::guessing::{Guesses, Subscriber};
 use verifyd_core::domain::messaging::MessagingConfiguration;
 use verifyd_core::domain::rate_limit::{Bucket, Meter, MeteredBucket, RateLimit, Window};
+use verifyd_core::domain::safe_list::SafeListEntry;
 use verifyd_core::domain::sending::Attempt;
 use verifyd_core::domain::verification::Verification;
 use verifyd_core::domain::webhook::Webhook;
 use verifyd_core::store::{
-    AttemptState, ChallengeFilter, ChallengeKey, ChallengeState, Cursor, EntityKey, EntityState, FactorKey,
-    FactorState, MessagingConfigurationKey, NewFactorKey, NewFactorState, Page, RateLimitKey, SendKey, SendState,
-    VerificationAt,
+    AttemptCounts, AttemptFilter, AttemptRecord, AttemptState, ChallengeFilter, ChallengeKey, ChallengeState,
+    ControlsKey, ControlsState, Cursor, EntityKey, EntityState, FactorKey, FactorState, MessagingConfigurationKey,
+    NewFactorKey, NewFactorState, Page, RateLimitKey, SendKey, SendState, VerificationAt,
 };
 use verifyd_runtime::Sid;
 
@@ -25,12 +28,17 @@ type Result<T> = rusqlite::Result<T>;
 /// `(condition on seq, order)` for a page; the condition compares `seq` with parameter
 /// `?{n}`, which [`Page::bound`] fills.
 pub fn page_sql(page: Page, n: usize) -> (String, &'static str) {
+    page_sql_on(page, n, "seq")
+}
+
+/// [`page_sql`] on a `seq` column named otherwise (`a.seq` in a join).
+pub fn page_sql_on(page: Page, n: usize, seq: &str) -> (String, &'static str) {
     let forward = if page.descending { ("<", "DESC") } else { (">", "ASC") };
     let backward = if page.descending { (">", "ASC") } else { ("<", "DESC") };
     match page.cursor {
         Cursor::First => (format!("?{n} = ?{n}"), forward.1),
-        Cursor::After(_) => (format!("seq {} ?{n}", forward.0), forward.1),
-        Cursor::Before(_) => (format!("seq {} ?{n}", backward.0), backward.1),
+        Cursor::After(_) => (format!("{seq} {} ?{n}", forward.0), forward.1),
+        Cursor::Before(_) => (format!("{seq} {} ?{n}", backward.0), backward.1),
     }
 }
 
@@ -98,8 +106,59 @@ pub fn send_state(c: &Connection, key: &SendKey) -> Result<Option<SendState>> {
         };
         meters.push(Meter { name: name.clone(), value: value.clone(), buckets });
     }
-    Ok(Some(SendState { newest, meters }))
+    let controls = key.controls.as_ref().map(|controls| controls_state(c, key, controls)).transpose()?;
+    Ok(Some(SendState { newest, meters, controls }))
 }
+
+/// The rows a send's fraud controls are judged on: the Safe List's, the geo permissions of
+/// the channel for the country and `all`, the service's Fraud Guard override and the sums of
+/// its tallies.
+fn controls_state(c: &Connection, key: &SendKey, controls: &ControlsKey) -> Result<ControlsState> {
+    let account = key.account.as_str();
+    let safe_listed = c
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM safe_list WHERE account_sid = ?1 AND phone_number = ?2)")?
+        .query_row(params![account, key.to], |r| r.get(0))?;
+    let mut geo = GeoRules::default();
+    // Without a country only `all` is asked for (twice).
+    let country = controls.country.as_deref().unwrap_or(ALL_COUNTRIES);
+    let rows = c
+        .prepare_cached(
+            "SELECT country, allowed FROM geo_permissions WHERE account_sid = ?1 AND channel = ?2 \
+             AND country IN (?3, 'all')",
+        )?
+        .query_map(params![account, controls.channel, country], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<(String, bool)>>>()?;
+    for (row_country, allowed) in rows {
+        if row_country == ALL_COUNTRIES {
+            geo.all = Some(allowed);
+        } else if controls.country.as_deref() == Some(row_country.as_str()) {
+            geo.country = Some(allowed);
+        }
+    }
+    let fraud_guard = c
+        .prepare_cached("SELECT level FROM fraud_guard_overrides WHERE account_sid = ?1 AND service_sid = ?2")?
+        .query_row([account, key.service.as_str()], |r| r.get(0))
+        .optional()?;
+    let mut tallies = Vec::with_capacity(controls.tallies.len());
+    for range in &controls.tallies {
+        let (sent, converted): (i64, i64) = c
+            .prepare_cached(
+                "SELECT COALESCE(SUM(sent), 0), COALESCE(SUM(converted), 0) FROM send_tallies \
+                 WHERE service_sid = ?1 AND key = ?2 AND period >= ?3 AND account_sid = ?4",
+            )?
+            .query_row(params![key.service.as_str(), range.key, range.from.unix(), account], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        tallies.push(Tally {
+            sent: u64::try_from(sent).unwrap_or_default(),
+            converted: u64::try_from(converted).unwrap_or_default(),
+        });
+    }
+    Ok(ControlsState { safe_listed, geo, fraud_guard, tallies })
+}
+
+/// The geo permission row of every country without one of its own.
+const ALL_COUNTRIES: &str = "all";
 
 /// The enabled webhooks of a service: those that may receive its events.
 pub fn enabled_webhooks(c: &Connection, account: &Sid, service: &Sid) -> Result<Vec<Webhook>> {
@@ -422,4 +481,182 @@ pub fn messaging_state(
         return Ok(None);
     }
     messaging_configuration(c, key).map(Some)
+}
+
+pub fn safe_list_entry(c: &Connection, account: &Sid, phone_number: &str) -> Result<Option<SafeListEntry>> {
+    c.prepare_cached(&format!(
+        "SELECT {} FROM safe_list WHERE account_sid = ?1 AND phone_number = ?2",
+        rows::SAFE_LIST_ENTRY
+    ))?
+    .query_row(params![account.as_str(), phone_number], rows::safe_list_entry)
+    .optional()
+}
+
+/// The account's geo permission rows, by channel then country.
+pub fn geo_permissions(c: &Connection, account: &Sid) -> Result<Vec<GeoPermission>> {
+    c.prepare_cached(
+        "SELECT channel, country, allowed FROM geo_permissions WHERE account_sid = ?1 ORDER BY channel, country",
+    )?
+    .query_map([account.as_str()], |r| {
+        Ok(GeoPermission { channel: r.get(0)?, country: r.get(1)?, allowed: r.get(2)? })
+    })?
+    .collect()
+}
+
+/// The account's Fraud Guard overrides, by service SID.
+pub fn fraud_guard_overrides(c: &Connection, account: &Sid) -> Result<Vec<(Sid, String)>> {
+    c.prepare_cached(
+        "SELECT service_sid, level FROM fraud_guard_overrides WHERE account_sid = ?1 ORDER BY service_sid",
+    )?
+    .query_map([account.as_str()], |r| Ok((rows::sid(r, 0)?, r.get(1)?)))?
+    .collect()
+}
+
+/// The attempts' table joined with their verifications (`a`, `v`): a verification that is
+/// gone leaves its attempts with NULL columns.
+const ATTEMPTS_JOINED: &str =
+    "attempts AS a LEFT JOIN verifications AS v ON v.sid = a.verification_sid AND v.account_sid = a.account_sid";
+
+/// The conditions `filter` makes, numbered from `?1` (the account), and their values.
+fn attempt_conditions(filter: &AttemptFilter) -> (Vec<String>, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    // With a service, a verification or a `To` given, the index of that column reads fewer
+    // rows than the account's: the unary `+` keeps the planner (without statistics, ties go
+    // to either) from choosing the account's.
+    let narrowed = filter.service.is_some() || filter.verification.is_some() || filter.to.is_some();
+    let account = if narrowed { "+a.account_sid = ?1" } else { "a.account_sid = ?1" };
+    let mut conditions = vec![account.to_owned()];
+    let mut values = vec![Value::Text(filter.account.as_str().to_owned())];
+    let mut with = |condition: &str, value: Value| {
+        values.push(value);
+        conditions.push(condition.replace('#', &format!("?{}", values.len())));
+    };
+    if let Some(service) = &filter.service {
+        with("a.service_sid = #", Value::Text(service.as_str().to_owned()));
+    }
+    if let Some(verification) = &filter.verification {
+        with("a.verification_sid = #", Value::Text(verification.as_str().to_owned()));
+    }
+    if let Some(to) = &filter.to {
+        with("a.to_addr = #", Value::Text(to.clone()));
+    }
+    if let Some(prefix) = &filter.to_prefix {
+        // A range of the text (compared byte by byte, as UTF-8 orders code points): every
+        // text that starts with the prefix, and no other.
+        with("a.to_addr >= #", Value::Text(prefix.clone()));
+        if let Some(end) = prefix_end(prefix) {
+            with("a.to_addr < #", Value::Text(end));
+        }
+    }
+    if let Some(country) = &filter.country {
+        with("a.country = #", Value::Text(country.clone()));
+    }
+    if let Some(channel) = &filter.channel {
+        with("a.channel = #", Value::Text(channel.clone()));
+    }
+    if let Some(after) = filter.created_after {
+        with("a.date_created >= #", Value::Integer(after.unix()));
+    }
+    if let Some(before) = filter.created_before {
+        with("a.date_created < #", Value::Integer(before.unix()));
+    }
+    // Converted: the verification's stored status is approved; not: any other, or none left.
+    match filter.converted {
+        Some(true) => conditions.push("v.status = 'approved'".to_owned()),
+        Some(false) => conditions.push("(v.status IS NULL OR v.status != 'approved')".to_owned()),
+        None => {}
+    }
+    (conditions, values)
+}
+
+/// The least text greater than every text that starts with `prefix` (its last character
+/// that has a successor, moved on, and what follows it dropped); `None` when there is none
+/// (an empty prefix, or one of the greatest characters only).
+pub fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// The columns of an attempt as listed: the attempt's, then its `seq`, its verification's
+/// status and expiry.
+fn attempt_record_columns() -> String {
+    let attempt: Vec<String> = rows::ATTEMPT.split(',').map(|c| format!("a.{}", c.trim())).collect();
+    format!("{}, a.seq, v.status, v.expires_at", attempt.join(", "))
+}
+
+fn attempt_record(r: &rusqlite::Row<'_>) -> Result<AttemptRecord> {
+    let status: Option<String> = r.get(20)?;
+    Ok(AttemptRecord {
+        attempt: rows::attempt(r)?,
+        seq: r.get(19)?,
+        verification_status: match status {
+            Some(_) => Some(rows::wire(r, 20)?),
+            None => None,
+        },
+        verification_expires_at: rows::opt_time(r, 21)?,
+    })
+}
+
+/// The statement that lists a page of the attempts `filter` selects, and its values.
+pub fn list_attempts_sql(filter: &AttemptFilter, page: Page) -> (String, Vec<rusqlite::types::Value>) {
+    let (mut conditions, mut values) = attempt_conditions(filter);
+    let (condition, order) = page_sql_on(page, values.len() + 1, "a.seq");
+    conditions.push(condition);
+    values.push(rusqlite::types::Value::Integer(page.bound()));
+    values.push(rusqlite::types::Value::Integer(i64::from(page.limit)));
+    let sql = format!(
+        "SELECT {} FROM {ATTEMPTS_JOINED} WHERE {} ORDER BY a.seq {order} LIMIT ?{}",
+        attempt_record_columns(),
+        conditions.join(" AND "),
+        values.len()
+    );
+    (sql, values)
+}
+
+/// The attempts `filter` selects, newest first, a page of them.
+pub fn list_attempts(c: &Connection, filter: &AttemptFilter, page: Page) -> Result<Vec<AttemptRecord>> {
+    let (sql, values) = list_attempts_sql(filter, page);
+    let rows = c
+        .prepare_cached(&sql)?
+        .query_map(rusqlite::params_from_iter(values), attempt_record)?
+        .collect::<Result<_>>()?;
+    Ok(page.in_order(rows))
+}
+
+/// One attempt as listed, by SID.
+pub fn attempt_record_of(c: &Connection, account: &Sid, sid: &Sid) -> Result<Option<AttemptRecord>> {
+    c.prepare_cached(&format!(
+        "SELECT {} FROM {ATTEMPTS_JOINED} WHERE a.sid = ?1 AND a.account_sid = ?2",
+        attempt_record_columns()
+    ))?
+    .query_row([sid.as_str(), account.as_str()], attempt_record)
+    .optional()
+}
+
+/// The statement that counts the attempts `filter` selects, and its values.
+pub fn count_attempts_sql(filter: &AttemptFilter) -> (String, Vec<rusqlite::types::Value>) {
+    let (conditions, values) = attempt_conditions(filter);
+    let sql = format!(
+        "SELECT COUNT(*), COALESCE(SUM(v.status = 'approved'), 0) FROM {ATTEMPTS_JOINED} WHERE {}",
+        conditions.join(" AND ")
+    );
+    (sql, values)
+}
+
+/// How many attempts `filter` selects and how many of them converted: one aggregate.
+pub fn count_attempts(c: &Connection, filter: &AttemptFilter) -> Result<AttemptCounts> {
+    let (sql, values) = count_attempts_sql(filter);
+    let (total, converted): (i64, i64) =
+        c.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(values), |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(AttemptCounts {
+        total: u64::try_from(total).unwrap_or_default(),
+        converted: u64::try_from(converted).unwrap_or_default(),
+    })
 }

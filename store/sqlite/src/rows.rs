@@ -12,6 +12,7 @@ use verifyd_core::domain::messaging::MessagingConfiguration;
 use verifyd_core::domain::outbox::{OutboxChannel, SealedMessage};
 use verifyd_core::domain::private::Private;
 use verifyd_core::domain::rate_limit::{Bucket, RateLimit};
+use verifyd_core::domain::safe_list::SafeListEntry;
 use verifyd_core::domain::sending::{Attempt, SendStatus};
 use verifyd_core::domain::service::Service;
 use verifyd_core::domain::verification::{SendWindow, Verification};
@@ -372,6 +373,12 @@ pub fn messaging_configuration(r: &Row<'_>) -> rusqlite::Result<MessagingConfigu
         date_created: time(r, 5)?,
         date_updated: time(r, 6)?,
     })
+}
+
+pub const SAFE_LIST_ENTRY: &str = "sid, account_sid, phone_number, date_created";
+
+pub fn safe_list_entry(r: &Row<'_>) -> rusqlite::Result<SafeListEntry> {
+    Ok(SafeListEntry { sid: sid(r, 0)?, account_sid: sid(r, 1)?, phone_number: r.get(2)?, date_created: time(r, 3)? })
 }
 
 #[cfg(test)]

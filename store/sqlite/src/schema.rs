@@ -460,6 +460,53 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (account_sid, service_sid, country)
     ) STRICT;
     ",
+    // 14: the fraud controls and the attempts list. The Safe List (`GN…`, one row per account
+    // and number), geo permissions (per account, channel and country or `all`), Fraud Guard
+    // overrides (per service) and the tallies Fraud Guard decides from: a row per service, key
+    // (the baseline `sms`, or `sms:` and a number prefix) and period, added to in the same
+    // operation as each send and approval, summed over a few rows by primary key, purged by
+    // age (`send_tallies_by_period`). `/Attempts` lists an account's attempts newest first,
+    // narrowed by service or `To` (the verification's filter uses `attempts_by_verification`).
+    r"
+    CREATE TABLE safe_list (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        account_sid TEXT NOT NULL,
+        phone_number TEXT NOT NULL,
+        date_created INTEGER NOT NULL,
+        UNIQUE (account_sid, phone_number)
+    ) STRICT;
+
+    CREATE TABLE geo_permissions (
+        account_sid TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        country TEXT NOT NULL,
+        allowed INTEGER NOT NULL,
+        PRIMARY KEY (account_sid, channel, country)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE fraud_guard_overrides (
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        level TEXT NOT NULL,
+        PRIMARY KEY (account_sid, service_sid)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE send_tallies (
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        key TEXT NOT NULL,
+        period INTEGER NOT NULL,
+        sent INTEGER NOT NULL,
+        converted INTEGER NOT NULL,
+        PRIMARY KEY (service_sid, key, period)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX send_tallies_by_period ON send_tallies(period);
+
+    CREATE INDEX attempts_by_account ON attempts(account_sid, seq);
+    CREATE INDEX attempts_by_service ON attempts(service_sid, seq);
+    CREATE INDEX attempts_by_to ON attempts(to_addr, seq);
+    ",
 ];
 
 /// The version whose migration seals webhook deliveries (tests start from the one before).
@@ -874,6 +921,96 @@ mod tests {
             .unwrap();
         assert!(plan.iter().any(|p| p.contains("attempts_due")), "{plan:?}");
         assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "no sort: {plan:?}");
+    }
+
+    /// A database of version 13 takes the fraud controls' tables and keeps its attempts.
+    #[test]
+    fn the_fraud_controls_come_with_version_14() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 13).unwrap();
+        conn.execute(
+            "INSERT INTO attempts (sid, account_sid, service_sid, verification_sid, channel, to_addr, locale, provider, \
+             status, tries, due_at, leased_until, expires_at, date_created, date_updated) \
+             VALUES ('VL1', 'AC1', 'VA1', 'VE1', 'sms', '+15550001', 'en', 'gateway', 'sent', 1, 0, 0, 600, 0, 0)",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let kept: String =
+            conn.query_row("SELECT sid FROM attempts WHERE account_sid = 'AC1'", [], |r| r.get(0)).unwrap();
+        assert_eq!(kept, "VL1");
+        for table in ["safe_list", "geo_permissions", "fraud_guard_overrides", "send_tallies"] {
+            let n: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).unwrap();
+            assert_eq!(n, 0, "{table}");
+        }
+    }
+
+    /// Each filter of the attempts list is served by its index, newest first without a sort,
+    /// and so is its count; the tallies a send sums are read by primary key.
+    #[test]
+    fn attempts_lists_and_tallies_use_their_indexes() {
+        use verifyd_core::store::{AttemptFilter, Cursor, Page};
+        use verifyd_runtime::{Sid, Timestamp};
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let plan = |sql: &str, values: Vec<rusqlite::types::Value>| -> Vec<String> {
+            conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(rusqlite::params_from_iter(values), |r| r.get(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        let sid = |prefix: &str| Sid::parse(&format!("{prefix}0123456789abcdef0123456789abcdef")).unwrap();
+        let every = AttemptFilter {
+            account: sid("AC"),
+            service: None,
+            verification: None,
+            to: None,
+            to_prefix: None,
+            country: None,
+            channel: None,
+            converted: None,
+            created_after: None,
+            created_before: None,
+        };
+        let narrowed = AttemptFilter {
+            country: Some("US".into()),
+            channel: Some("sms".into()),
+            converted: Some(true),
+            to_prefix: Some("+1555".into()),
+            created_after: Some(Timestamp::from_unix(0).unwrap()),
+            created_before: Some(Timestamp::from_unix(100).unwrap()),
+            ..every.clone()
+        };
+        let filters = [
+            ("attempts_by_account", every.clone()),
+            ("attempts_by_account", narrowed),
+            ("attempts_by_service", AttemptFilter { service: Some(sid("VA")), ..every.clone() }),
+            ("attempts_by_verification", AttemptFilter { verification: Some(sid("VE")), ..every.clone() }),
+            ("attempts_by_to", AttemptFilter { to: Some("+15550001".into()), ..every.clone() }),
+        ];
+        for (index, filter) in &filters {
+            for cursor in [Cursor::First, Cursor::After(10), Cursor::Before(10)] {
+                let page = Page { cursor, limit: 20, descending: true };
+                let (sql, values) = crate::queries::list_attempts_sql(filter, page);
+                let steps = plan(&sql, values);
+                let uses = |p: &String| p.starts_with("SEARCH a USING INDEX ") && p.contains(index);
+                assert!(steps.iter().any(uses), "{index}: {steps:?}");
+                assert!(!steps.iter().any(|p| p.contains("TEMP B-TREE")), "{index}: no sort: {steps:?}");
+                assert!(!steps.iter().any(|p| p.starts_with("SCAN")), "{index}: no scan: {steps:?}");
+            }
+            let (sql, values) = crate::queries::count_attempts_sql(filter);
+            let steps = plan(&sql, values);
+            assert!(steps.iter().any(|p| p.contains(index)), "{index}: the count: {steps:?}");
+            assert!(!steps.iter().any(|p| p.starts_with("SCAN")), "{index}: the count, no scan: {steps:?}");
+        }
+        let steps = plan(
+            "SELECT COALESCE(SUM(sent), 0), COALESCE(SUM(converted), 0) FROM send_tallies \
+             WHERE service_sid = ?1 AND key = ?2 AND period >= ?3 AND account_sid = ?4",
+            vec!["VA1".to_owned().into(), "sms".to_owned().into(), 0.into(), "AC1".to_owned().into()],
+        );
+        assert_eq!(steps, ["SEARCH send_tallies USING PRIMARY KEY (service_sid=? AND key=? AND period>?)"]);
     }
 
     #[test]

@@ -62,6 +62,7 @@ pub fn sweep(c: &Connection, s: &Sweep) -> Result<Swept> {
         [s.deliveries_before.unix()],
     )?;
     let purged_attempts = c.execute("DELETE FROM attempts WHERE date_created < ?1", [s.attempts_before.unix()])?;
+    c.execute("DELETE FROM send_tallies WHERE period < ?1", [s.tallies_before.unix()])?;
     Ok(Swept {
         expired: expired as u64,
         purged_messages: purged_messages as u64,

@@ -765,6 +765,7 @@ async fn ended_windows_are_purged_by_maintenance() {
                 service,
                 to: phone(99),
                 rate_limits: vec![(IP.to_owned(), "a".to_owned())],
+                controls: None,
             };
             let state = verifyd_core::Store::with_send(server.core.store(), key, |state| {
                 verifyd_core::store::Decision::nothing(state)

@@ -3,6 +3,8 @@
 
 mod accounts;
 mod atomicity;
+mod attempt_lists;
+mod controls;
 mod deliveries;
 mod factors;
 mod guessing;
@@ -18,6 +20,8 @@ mod webhooks;
 
 pub use accounts::*;
 pub use atomicity::*;
+pub use attempt_lists::*;
+pub use controls::*;
 pub use deliveries::*;
 pub use factors::*;
 pub use guessing::*;
@@ -38,7 +42,10 @@ use verifyd_core::store::{
 use verifyd_models::FactorType;
 use verifyd_runtime::Sid;
 
-use crate::fixtures::{TREE_COUNTRY, TREE_IDENTITY, TREE_TO, TREE_VALUE, Tree, all, send_key, t};
+use crate::fixtures::{
+    TREE_COUNTRY, TREE_IDENTITY, TREE_TALLY, TREE_TO, TREE_VALUE, Tree, all, attempt_filter, controls_key, newest,
+    send_key, t,
+};
 
 /// Every challenge, whatever its factor and status.
 pub(crate) fn any_challenge() -> ChallengeFilter {
@@ -94,6 +101,21 @@ pub(crate) async fn tree_presence<S: Store>(store: &S, tree: &Tree, account: &Si
         .with_messaging_configuration(messaging.clone(), |s| Decision::nothing(s.flatten().is_some()))
         .await
         .unwrap();
+    // The tree's Fraud Guard override and tally, as a send loads them.
+    let mut key = controls_key(&tree.service, "+15550009999", "sms", Some(TREE_COUNTRY), &[(TREE_TALLY, t(-3600))]);
+    key.account = account.clone();
+    let (fraud_guard, tally) = store
+        .with_send(key, |state| {
+            let controls = state.and_then(|s| s.controls);
+            Decision::nothing((
+                controls.as_ref().is_some_and(|c| c.fraud_guard.is_some()),
+                controls.is_some_and(|c| c.tallies.first().is_some_and(|t| t.sent > 0)),
+            ))
+        })
+        .await
+        .unwrap();
+    let of_service = verifyd_core::store::AttemptFilter { service: Some(service.clone()), ..attempt_filter(account) };
+    let listed = store.list_attempts(&of_service, newest(verifyd_core::store::Cursor::First, 1000)).await.unwrap();
     vec![
         ("service", store.service(account, service).await.unwrap().is_some()),
         ("service listed", store.list_services(account, all()).await.unwrap().iter().any(|s| s.sid == *service)),
@@ -140,6 +162,12 @@ pub(crate) async fn tree_presence<S: Store>(store: &S, tree: &Tree, account: &Si
             "messaging configurations listed",
             !store.list_messaging_configurations(account, service, all()).await.unwrap().is_empty(),
         ),
+        ("attempt as listed", store.attempt_record(account, &tree.attempt.sid).await.unwrap().is_some()),
+        ("attempts listed", listed.iter().any(|r| r.attempt.sid == tree.attempt.sid)),
+        ("attempts counted", store.count_attempts(&of_service).await.unwrap().total > 0),
+        ("Fraud Guard override", store.fraud_guard_overrides(account).await.unwrap().iter().any(|(s, _)| s == service)),
+        ("Fraud Guard override in a send", fraud_guard),
+        ("tally in a send", tally),
     ]
 }
 

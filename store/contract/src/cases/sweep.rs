@@ -92,6 +92,7 @@ pub async fn sweep_expires_and_purges<S: Store>(store: S) {
         windows_over: t(500),
         deliveries_before: t(500),
         attempts_before: t(0),
+        tallies_before: t(-1_000_000),
     };
     let swept = store.sweep(bounds).await.unwrap();
     assert_eq!(
@@ -175,6 +176,7 @@ pub(crate) fn deliveries_only(before: Timestamp) -> Sweep {
         windows_over: t(-1_000_000),
         deliveries_before: before,
         attempts_before: t(-1_000_000),
+        tallies_before: t(-1_000_000),
     }
 }
 

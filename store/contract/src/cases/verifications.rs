@@ -16,7 +16,11 @@ pub async fn verifications_persist<S: Store>(store: S) {
     let tenant = tenant(&store, "acme").await;
     let service = &tenant.service;
     let state = store.with_send(send_key(service, TO, &[]), Decision::nothing).await.unwrap();
-    assert_eq!(state, Some(SendState { newest: None, meters: Vec::new() }), "nothing sent to this To yet");
+    assert_eq!(
+        state,
+        Some(SendState { newest: None, meters: Vec::new(), controls: None }),
+        "nothing sent to this To yet"
+    );
 
     let new = new_verification(tenant.sid(), &service.sid, TO);
     let sent = store.with_send(send_key(service, TO, &[]), move |s| decide_send(s, new, t(0))).await.unwrap();
