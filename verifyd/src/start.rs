@@ -265,7 +265,6 @@ impl Opening<'_> {
             templates: Arc::new(templates),
             attempt_retention: i64::try_from(config.attempt_retention_days).unwrap_or(90) * verifyd_core::domain::DAY,
             fraud_guard: config.fraud_guard,
-            ..CoreConfig::new(config.public_url.clone())
         };
         let core = match Core::new(store, keys, clock, core_config, transport) {
             Ok(core) => Arc::new(core),

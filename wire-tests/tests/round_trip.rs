@@ -293,6 +293,19 @@ refused! {
     impl TemplatesApi {
         list_verification_template: ListVerificationTemplateRequest => ListVerificationTemplateResponse;
     }
+    impl AttemptsApi {
+        list_verification_attempt: ListVerificationAttemptRequest => ListVerificationAttemptResponse;
+        fetch_verification_attempts_summary: FetchVerificationAttemptsSummaryRequest => VerificationAttemptsSummary;
+        fetch_verification_attempt: FetchVerificationAttemptRequest => VerificationAttempt;
+    }
+    impl SafeListApi {
+        create_safelist: CreateSafelistRequest => Safelist;
+        fetch_safelist: FetchSafelistRequest => Safelist;
+        delete_safelist: DeleteSafelistRequest => ();
+    }
+    impl FormsApi {
+        fetch_form: FetchFormRequest => VerifyForm;
+    }
     impl WebhooksApi {
         list_webhooks: ListWebhooksRequest => WebhookList;
         create_webhook: CreateWebhookRequest => Webhook;

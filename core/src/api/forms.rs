@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
-use verifyd_models::{FetchFormRequest, Form, FormType};
+use verifyd_models::{FetchFormRequest, FormType, VerifyForm};
 use verifyd_server::{FormsApi, Reply};
 
 use crate::store::Store;
@@ -31,9 +31,9 @@ fn parse(text: &str) -> (Map<String, Value>, Map<String, Value>) {
 }
 
 impl<S: Store> FormsApi for Core<S> {
-    async fn fetch_form(&self, _principal: &Principal, r: FetchFormRequest) -> Result<Reply<Form>, CoreError> {
+    async fn fetch_form(&self, _principal: &Principal, r: FetchFormRequest) -> Result<Reply<VerifyForm>, CoreError> {
         let (forms, form_meta) = forms_of(r.form_type);
-        Ok(Reply::new(Form {
+        Ok(Reply::new(VerifyForm {
             form_type: r.form_type.into(),
             forms: Some(forms.clone()),
             form_meta: Some(form_meta.clone()),

@@ -712,7 +712,7 @@ impl Client {
     pub async fn fetch_form(
         &self,
         request: &verifyd_models::FetchFormRequest,
-    ) -> Result<verifyd_models::Form, ClientError> {
+    ) -> Result<verifyd_models::VerifyForm, ClientError> {
         self.connection.send(request).await
     }
 }

@@ -9356,7 +9356,7 @@ impl verifyd_runtime::WireRequest for FetchFormRequest {
     const PATH_TEMPLATE: &'static str = "/Forms/{FormType}";
     const SUCCESS_STATUS: u16 = 200;
     const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Form;
-    type Response = Form;
+    type Response = VerifyForm;
     fn path_params(&self) -> Vec<String> {
         vec![verifyd_runtime::ToWire::to_wire(& self.form_type)]
     }

@@ -676,19 +676,7 @@ impl verifyd_runtime::ToWire for FactorType {
     }
 }
 impl verifyd_runtime::JsonText for FactorType {}
-/// The JSON body answering [`fetchForm`](crate::FetchFormRequest).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Form {
-    /// The `form_type` field: one of the [`FormType`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
-    pub form_type: verifyd_runtime::Open<FormType>,
-    /// The forms of the type, by name (`create_factor`, `verify_factor`, `create_challenge`), each a JSON Schema object.
-    pub forms: Option<serde_json::Map<String, serde_json::Value>>,
-    /// What the forms share (for push, how a binding is written).
-    pub form_meta: Option<serde_json::Map<String, serde_json::Value>>,
-    /// The `url` field: an absolute http(s) URL.
-    pub url: verifyd_runtime::HttpUrl,
-}
-/// The `form_type` of [`Form`]. The `FormType` input of [`fetchForm`](crate::FetchFormRequest).
+/// The `form_type` of [`VerifyForm`]. The `FormType` input of [`fetchForm`](crate::FetchFormRequest).
 ///
 /// Closed: a request carrying a value the spec does not list is refused at decoding.
 /// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
@@ -1772,6 +1760,18 @@ impl verifyd_runtime::ToWire for VerificationUpdateStatus {
     }
 }
 impl verifyd_runtime::JsonText for VerificationUpdateStatus {}
+/// The JSON body answering [`fetchForm`](crate::FetchFormRequest).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VerifyForm {
+    /// The `form_type` field: one of the [`FormType`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
+    pub form_type: verifyd_runtime::Open<FormType>,
+    /// The forms of the type, by name (`create_factor`, `verify_factor`, `create_challenge`), each a JSON Schema object.
+    pub forms: Option<serde_json::Map<String, serde_json::Value>>,
+    /// What the forms share (for push, how a binding is written).
+    pub form_meta: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The `url` field: an absolute http(s) URL.
+    pub url: verifyd_runtime::HttpUrl,
+}
 /// The JSON body answering [`createService`](crate::CreateServiceRequest), [`fetchService`](crate::FetchServiceRequest) and [`updateService`](crate::UpdateServiceRequest). One item of the `services` of [`ServiceList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VerifyService {

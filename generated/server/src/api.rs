@@ -289,7 +289,9 @@ pub trait FormsApi: Authenticate<Role = Role> {
         &self,
         principal: &Self::Principal,
         request: verifyd_models::FetchFormRequest,
-    ) -> impl Future<Output = Result<Reply<verifyd_models::Form>, Self::Error>> + Send;
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::VerifyForm>, Self::Error>,
+    > + Send;
 }
 /// The operations tagged `Messaging Configurations`: Choose the Messaging Service a service's messages are sent from, per country.
 pub trait MessagingConfigurationsApi: Authenticate<Role = Role> {

@@ -2206,7 +2206,7 @@ impl<A: Api> Endpoint<A> for FetchForm {
         principal: &'a A::Principal,
         request: Self::Request,
     ) -> impl Future<
-        Output = Result<Reply<verifyd_models::Form>, A::Error>,
+        Output = Result<Reply<verifyd_models::VerifyForm>, A::Error>,
     > + Send + 'a {
         api.fetch_form(principal, request)
     }

@@ -73,15 +73,15 @@ async fn attempts_are_listed_newest_first_with_conversion_and_delivery() {
     let first = &listed.attempts[3];
     assert_eq!(first.account_sid, server.account);
     assert_eq!(first.service_sid, a);
-    assert_eq!(first.conversion_status, VerificationAttemptConversionStatus::Converted.into());
-    assert_eq!(first.channel, VerificationAttemptChannel::Sms.into());
+    assert_eq!(first.conversion_status, VerificationAttemptConversionStatus::Converted);
+    assert_eq!(first.channel, VerificationAttemptChannel::Sms);
     assert_eq!(first.price, None);
     assert_eq!(first.date_created, at(START));
     assert_eq!(first.url.as_str(), format!("{}/v2/Attempts/{}", server.root, first.sid));
     let data = &first.channel_data;
     assert_eq!(data.verification_sid, us.sid);
     assert_eq!(data.to, "+15017122661");
-    assert_eq!(data.status, VerificationAttemptStatus::Confirmed.into());
+    assert_eq!(data.status, VerificationAttemptStatus::Confirmed);
     assert_eq!(data.message_status, "sent");
     assert_eq!(data.provider, "outbox");
     assert_eq!(data.country.as_deref(), Some("US"));
@@ -90,22 +90,22 @@ async fn attempts_are_listed_newest_first_with_conversion_and_delivery() {
     assert_eq!(data.error_code, None);
 
     let call = &listed.attempts[1];
-    assert_eq!(call.channel, VerificationAttemptChannel::Call.into());
-    assert_eq!(call.conversion_status, VerificationAttemptConversionStatus::Unconverted.into());
-    assert_eq!(call.channel_data.status, VerificationAttemptStatus::Unconfirmed.into());
+    assert_eq!(call.channel, VerificationAttemptChannel::Call);
+    assert_eq!(call.conversion_status, VerificationAttemptConversionStatus::Unconverted);
+    assert_eq!(call.channel_data.status, VerificationAttemptStatus::Unconfirmed);
     assert_eq!(call.channel_data.country.as_deref(), Some("FR"));
     assert_eq!(call.channel_data.locale, "fr");
     assert_eq!(listed.attempts[0].channel_data.to, "ada@example.com");
     assert_eq!(listed.attempts[0].channel_data.country, None);
 
     // Fetch answers the same record.
-    let fetched = server.client.fetch_verification_attempt(&FetchVerificationAttemptRequest::new(first.sid.clone()));
-    assert_eq!(&fetched.await.unwrap(), first);
+    let fetch = FetchVerificationAttemptRequest::new(first.sid.clone());
+    assert_eq!(&server.client.fetch_verification_attempt(&fetch).await.unwrap(), first);
 
     // Each filter.
     let mut r = list();
     r.verify_service_sid = Some(b.clone());
-    assert_eq!(sids(&server, &r).await, [call.sid.clone()]);
+    assert_eq!(sids(&server, &r).await, std::slice::from_ref(&call.sid));
     let mut r = list();
     r.verification_sid = Some(us.sid.clone());
     assert_eq!(sids(&server, &r).await.len(), 2);
@@ -114,7 +114,7 @@ async fn attempts_are_listed_newest_first_with_conversion_and_delivery() {
     assert_eq!(sids(&server, &r).await, [listed.attempts[0].sid.clone()]);
     let mut r = list();
     r.country = Some("fr".into());
-    assert_eq!(sids(&server, &r).await, [call.sid.clone()]);
+    assert_eq!(sids(&server, &r).await, std::slice::from_ref(&call.sid));
     let mut r = list();
     r.channel = Some(VerificationAttemptChannel::Sms);
     assert_eq!(sids(&server, &r).await.len(), 2);
@@ -158,9 +158,12 @@ async fn attempts_are_listed_newest_first_with_conversion_and_delivery() {
 
     // A canceled verification's attempts are expired, and stay unconverted.
     server.client.update_verification(&set_status(&b, &fr.sid, VerificationUpdateStatus::Canceled)).await.unwrap();
-    let fetched =
-        server.client.fetch_verification_attempt(&FetchVerificationAttemptRequest::new(call.sid.clone())).await.unwrap();
-    assert_eq!(fetched.channel_data.status, VerificationAttemptStatus::Expired.into());
+    let fetched = server
+        .client
+        .fetch_verification_attempt(&FetchVerificationAttemptRequest::new(call.sid.clone()))
+        .await
+        .unwrap();
+    assert_eq!(fetched.channel_data.status, VerificationAttemptStatus::Expired);
     server.stop().await;
 }
 
@@ -185,12 +188,14 @@ async fn attempts_are_paged_newest_first_with_the_filters_kept() {
     // Follow it as a client does: raw, by URL.
     let (status, body) = server.raw_get(next.as_str().trim_start_matches(&server.root)).await;
     assert_eq!(status, 200);
-    let second: Vec<&str> = body["attempts"].as_array().unwrap().iter().map(|a| a["verification_sid"].as_str().unwrap()).collect();
+    let second: Vec<&str> =
+        body["attempts"].as_array().unwrap().iter().map(|a| a["verification_sid"].as_str().unwrap()).collect();
     assert_eq!(second, [made[2].as_str(), made[3].as_str()]);
     assert_eq!(body["meta"]["page"], 1);
     let previous = body["meta"]["previous_page_url"].as_str().expect("a previous page").to_owned();
     let (_, back) = server.raw_get(previous.trim_start_matches(&server.root)).await;
-    let back: Vec<&str> = back["attempts"].as_array().unwrap().iter().map(|a| a["verification_sid"].as_str().unwrap()).collect();
+    let back: Vec<&str> =
+        back["attempts"].as_array().unwrap().iter().map(|a| a["verification_sid"].as_str().unwrap()).collect();
     assert_eq!(back, [made[0].as_str(), made[1].as_str()]);
     let last = body["meta"]["next_page_url"].as_str().expect("a third page").to_owned();
     let (_, last) = server.raw_get(last.trim_start_matches(&server.root)).await;

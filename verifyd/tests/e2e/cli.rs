@@ -97,7 +97,10 @@ fn manage_accounts_and_keys(verifyd: &dyn Fn(&[&str]) -> Output) {
     for line in [["call", "FR", "allow"], ["sms", "FR", "allow"], ["whatsapp", "FR", "allow"]] {
         assert!(rules.lines().any(|l| l.split_whitespace().eq(line)), "{rules}");
     }
-    for bad in [&["geo", "deny", "--account", account.as_str(), "--channel", "email", "FR"][..], &["geo", "deny", "--account", account.as_str(), "France"][..]] {
+    for bad in [
+        &["geo", "deny", "--account", account.as_str(), "--channel", "email", "FR"][..],
+        &["geo", "deny", "--account", account.as_str(), "France"][..],
+    ] {
         let out = verifyd(bad);
         assert!(!out.status.success(), "{bad:?}");
     }
@@ -116,7 +119,15 @@ fn manage_accounts_and_keys(verifyd: &dyn Fn(&[&str]) -> Output) {
         "off",
     ]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"), "{missing:?}");
-    let bad = verifyd(&["fraud-guard", "set", "--account", &account, "--service", "VA00000000000000000000000000000000", "loose"]);
+    let bad = verifyd(&[
+        "fraud-guard",
+        "set",
+        "--account",
+        &account,
+        "--service",
+        "VA00000000000000000000000000000000",
+        "loose",
+    ]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a level"));
 
     // Nothing secret was printed to the log stream.

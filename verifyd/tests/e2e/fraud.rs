@@ -34,7 +34,7 @@ async fn safe_list(server: &TestServer, number: &str) {
 /// `count` SMS verifications to numbers of ordinary prefixes (+1 415, +1 212, +44 770,
 /// +33 612), `converted` of them approved: the service's baseline.
 async fn normal_traffic(server: &TestServer, service: &Sid, count: u32, converted: u32, offset: u32) {
-    let prefixes = ["+1415555", "+1212555", "+44770090", "+33612345"];
+    let prefixes = ["+1415555", "+1212555", "+44770090", "+3361234"];
     for i in 0..count {
         let n = offset + i;
         let prefix = prefixes[(n % 4) as usize];

@@ -8,8 +8,8 @@ mod receiver;
 mod transport;
 
 mod access;
-mod attempts;
 mod attacks;
+mod attempts;
 mod background;
 mod bad_input;
 mod challenges;

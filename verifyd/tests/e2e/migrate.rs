@@ -191,6 +191,12 @@ async fn build() -> Source {
     let api_key = server.core.create_api_key(&server.account, "copied").await.unwrap();
     let other_account = server.core.create_account("other").await.unwrap();
 
+    // The fraud controls: a safe-listed number, a geo rule, a service's own Fraud Guard level
+    // (the SMS sends above left tallies).
+    server.client.create_safelist(&CreateSafelistRequest::new("+18005550100".to_owned())).await.unwrap();
+    server.core.set_geo_permissions(&server.account, &["call".to_owned()], &["RU".to_owned()], false).await.unwrap();
+    server.core.set_fraud_guard(&server.account, &va, Some(verifyd_core::domain::fraud::Level::Strict)).await.unwrap();
+
     let (services, factors, webhooks) = listed(&server.client, &va).await;
     assert!(services.len() >= 2 && factors.len() >= 2 && webhooks.len() >= 2, "lists of several pages");
     let dir = server.stop().await;
