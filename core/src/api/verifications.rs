@@ -529,7 +529,7 @@ impl<S: Store> VerificationsApi for Core<S> {
                         let created = Verification::created(new, attempt, &plan, now);
                         changes.push(Change::InsertVerification(created.clone()));
                         if let Some(prefix) = &counted {
-                            changes.extend(tally_changes(&created, fraud::rows(prefix, now), 1, 0));
+                            changes.extend(tally_changes(&created, fraud::rows(prefix, &created.to, now), 1, 0));
                         }
                         (created, code)
                     }

@@ -8,7 +8,9 @@
 //! few premium prefixes and never enters a code, so its prefixes convert far below the
 //! baseline. The counts are tallies the store keeps (a row per key and period, added to in
 //! the same atomic operation as each send and each approval), so every instance decides from
-//! the same numbers, and a decision costs a few indexed rows whatever the traffic.
+//! the same numbers, and a decision costs a few indexed rows whatever the traffic. Sends that
+//! race on PostgreSQL each read the counts before the others' additions: at the threshold, as
+//! many more as are in flight at once can pass.
 
 use verifyd_models::VerificationChannel;
 use verifyd_runtime::Timestamp;
@@ -130,10 +132,27 @@ pub fn ranges(prefix: &str, now: Timestamp) -> Vec<TallyRange> {
     ]
 }
 
-/// The rows a counted send (or, with the verification's creation time, its conversion) adds
-/// one to: the service's day and the prefix's hour.
-pub fn rows(prefix: &str, at: Timestamp) -> Vec<TallyAt> {
-    vec![TallyAt { key: baseline_key(), period: day_of(at) }, TallyAt { key: prefix_key(prefix), period: hour_of(at) }]
+/// Rows each period's count is spread over. Every send adds to its period's rows, so one row
+/// per period would be a hot row: on PostgreSQL, every SMS start of a service would wait for
+/// the previous one's commit to update it. A send's row is chosen by its number, a few seconds
+/// into the period (`period + shard`), so a range read from the period's start sums them all.
+pub const SHARDS: i64 = 8;
+
+/// The shard of a number: FNV-1a of its text, modulo [`SHARDS`].
+fn shard(to: &str) -> i64 {
+    let hash = to.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    i64::try_from(hash % SHARDS.unsigned_abs()).unwrap_or(0)
+}
+
+/// The rows a counted send to `to` (or, with the verification's creation time, its
+/// conversion) adds one to: the service's day and the prefix's hour, each in the number's
+/// shard.
+pub fn rows(prefix: &str, to: &str, at: Timestamp) -> Vec<TallyAt> {
+    let shard = shard(to);
+    vec![
+        TallyAt { key: baseline_key(), period: day_of(at).plus_seconds(shard) },
+        TallyAt { key: prefix_key(prefix), period: hour_of(at).plus_seconds(shard) },
+    ]
 }
 
 /// The rows an approval converts: those its creation counted, when it was counted (its first
@@ -145,7 +164,7 @@ pub fn conversion_rows(v: &Verification) -> Vec<TallyAt> {
         return Vec::new();
     }
     match super::phone::parse(&v.to) {
-        Some(phone) => rows(&prefix(&phone), v.date_created),
+        Some(phone) => rows(&prefix(&phone), &v.to, v.date_created),
         None => Vec::new(),
     }
 }
@@ -302,9 +321,27 @@ mod tests {
         assert_eq!(r[1].key, "sms:+57305");
         assert_eq!(r[1].from.unix() % HOUR, 0);
         assert_eq!(hour_of(now).unix() - r[1].from.unix(), (PREFIX_HOURS - 1) * HOUR);
-        let added = rows("+57305", now);
-        assert_eq!(added[0].period, day_of(now));
-        assert_eq!(added[1].period, hour_of(now));
-        assert!(r.iter().zip(&added).all(|(range, row)| range.key == row.key && range.from <= row.period));
+        for to in ["+573051234567", "+573059876543", "+573050000000"] {
+            let added = rows("+57305", to, now);
+            let shard = added[0].period.unix() - day_of(now).unix();
+            assert!((0..SHARDS).contains(&shard), "{shard}");
+            assert_eq!(added[1].period.unix() - hour_of(now).unix(), shard, "one shard per number");
+            assert!(r.iter().zip(&added).all(|(range, row)| range.key == row.key && range.from <= row.period));
+            // The oldest period of a window ends before the next window starts, shards and all.
+            let old = rows("+57305", to, now.plus_seconds(-PREFIX_HOURS * HOUR));
+            assert!(old[1].period < r[1].from);
+            let old = rows("+57305", to, now.plus_seconds(-BASELINE_DAYS * DAY));
+            assert!(old[0].period < r[0].from);
+        }
+    }
+
+    #[test]
+    fn numbers_spread_over_every_shard() {
+        let mut seen = [0_u32; 8];
+        for n in 0..800 {
+            let to = format!("+1555{:07}", n * 7_654_321 % 10_000_000);
+            seen[usize::try_from(shard(&to)).unwrap()] += 1;
+        }
+        assert!(seen.iter().all(|&count| count > 50), "{seen:?}");
     }
 }
