@@ -23,10 +23,9 @@ from support import ACCOUNT_SID, URL, delete_quietly, expect, expect_datetime, e
 SCRIPT = "attempts_safelist"
 
 
-def unique_number(prefix):
-    """A number no earlier run used: the prefix and digits from a fresh UUID."""
-    digits = str(uuid.uuid4().int)[:6]
-    return f"{prefix}{digits}"
+def unique_number(prefix, digits):
+    """A number no earlier run used: the prefix and `digits` digits from a fresh UUID."""
+    return f"{prefix}{str(uuid.uuid4().int)[:digits]}"
 
 
 class Run:
@@ -35,9 +34,9 @@ class Run:
         self.v2 = self.client.verify.v2
         self.service_sid = None
         self.other_sid = None
-        self.us = unique_number("+1415555")
-        self.fr = unique_number("+33612")
-        self.safe = unique_number("+1800555")
+        self.us = unique_number("+1415555", 4)
+        self.fr = unique_number("+33612", 6)
+        self.safe = unique_number("+1800555", 4)
         self.started = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) - datetime.timedelta(seconds=1)
         self.verification_sid = None
 

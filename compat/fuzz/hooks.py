@@ -254,8 +254,17 @@ def fixtures():
         spec = yaml.safe_load(SPEC.read_text())
         for name, parameter in spec["components"]["parameters"].items():
             schema = parameter.get("schema") or {}
+            if "$ref" in schema:
+                schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
             if parameter.get("in") == "path":
-                PATH_PATTERNS[name] = (re.compile(schema["pattern"]), schema.get("minLength", 0), schema.get("maxLength", 10**6))
+                # A SID's or code's pattern; an enum's values; free text (a phone number) as is.
+                if "pattern" in schema:
+                    regex = re.compile(schema["pattern"])
+                elif "enum" in schema:
+                    regex = re.compile("^(?:" + "|".join(re.escape(v) for v in schema["enum"]) + ")$")
+                else:
+                    regex = re.compile(".")
+                PATH_PATTERNS[name] = (regex, schema.get("minLength", 0), schema.get("maxLength", 10**6))
     return FIXTURES
 
 
