@@ -338,7 +338,7 @@ mod tests {
     #[test]
     fn numbers_spread_over_every_shard() {
         let mut seen = [0_u32; 8];
-        for n in 0..800 {
+        for n in 0..800_u64 {
             let to = format!("+1555{:07}", n * 7_654_321 % 10_000_000);
             seen[usize::try_from(shard(&to)).unwrap()] += 1;
         }
