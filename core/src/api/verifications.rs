@@ -54,15 +54,10 @@ fn metered_values(rate_limits: Option<serde_json::Map<String, serde_json::Value>
 }
 
 /// What a send to a number loads for its fraud controls: the geo permissions of its channel
-/// and country, and for a counted send (SMS) the tallies Fraud Guard compares.
-fn controls_key(phone: &Phone, channel: VerificationChannel, now: Timestamp) -> ControlsKey {
-    let tallies = if fraud::counts(channel) { fraud::ranges(&fraud::prefix(phone), now) } else { Vec::new() };
+/// and country, and for a counted send (SMS, with its prefix) the tallies Fraud Guard compares.
+fn controls_key(phone: &Phone, channel: VerificationChannel, prefix: Option<&str>, now: Timestamp) -> ControlsKey {
+    let tallies = prefix.map(|prefix| fraud::ranges(prefix, now)).unwrap_or_default();
     ControlsKey { channel: channel.to_string(), country: phone.country.clone(), tallies }
-}
-
-/// The prefix of a number already parsed once (a `To` that reached here parses).
-fn fraud_prefix(e164: &str) -> String {
-    crate::domain::phone::parse(e164).map(|p| fraud::prefix(&p)).unwrap_or_else(|| e164.to_owned())
 }
 
 /// What the controls judge, from what the store loaded: the service's override, else the
@@ -408,21 +403,22 @@ impl<S: Store> VerificationsApi for Core<S> {
         let service = self.service_of(principal, &r.service_sid).await?;
         let settings = &service.settings;
         let now = self.clock.now();
-        let (to, country, controls) =
+        // A send to a number passes the fraud controls; an SMS one is counted under its prefix.
+        let (to, country, controls, counted) =
             match (normalize_to(&r.to).ok_or(CreateVerificationField::To.invalid())?, &r.channel) {
-                (Destination::Email(e), VerificationChannel::Email) => (e, None, None),
+                (Destination::Email(e), VerificationChannel::Email) => (e, None, None, None),
                 (
                     Destination::Phone(p),
                     channel @ (VerificationChannel::Sms | VerificationChannel::Call | VerificationChannel::Whatsapp),
                 ) => {
-                    let controls = controls_key(&p, *channel, now);
-                    (p.e164, p.country, Some(controls))
+                    let prefix = fraud::counts(*channel).then(|| fraud::prefix(&p));
+                    let controls = controls_key(&p, *channel, prefix.as_deref(), now);
+                    (p.e164, p.country, Some(controls), prefix)
                 }
-                (Destination::Phone(p), VerificationChannel::Sna) if self.config.dev => (p.e164, p.country, None),
+                (Destination::Phone(p), VerificationChannel::Sna) if self.config.dev => (p.e164, p.country, None, None),
                 (_, VerificationChannel::Sna) => return Err(CreateVerificationField::Channel.invalid().into()),
                 _ => return Err(CreateVerificationField::To.invalid().into()),
             };
-        let counted = controls.as_ref().is_some_and(|c| !c.tallies.is_empty()).then(|| fraud_prefix(&to));
         let code = match r.custom_code {
             Some(_) if !settings.custom_code_enabled => {
                 return Err(CoreError::FeatureDisabled { feature: CreateVerificationField::CustomCode.key() });

@@ -115,30 +115,19 @@ pub fn send_state(c: &Connection, key: &SendKey) -> Result<Option<SendState>> {
 /// its tallies.
 fn controls_state(c: &Connection, key: &SendKey, controls: &ControlsKey) -> Result<ControlsState> {
     let account = key.account.as_str();
-    let safe_listed = c
-        .prepare_cached("SELECT EXISTS(SELECT 1 FROM safe_list WHERE account_sid = ?1 AND phone_number = ?2)")?
-        .query_row(params![account, key.to], |r| r.get(0))?;
-    let mut geo = GeoRules::default();
-    // Without a country only `all` is asked for (twice).
-    let country = controls.country.as_deref().unwrap_or(ALL_COUNTRIES);
-    let rows = c
+    // One statement for the settings (every SMS start runs it): the Safe List, the geo rows of
+    // the country (none without one) and of `all`, the service's override.
+    let (safe_listed, country, all, fraud_guard) = c
         .prepare_cached(
-            "SELECT country, allowed FROM geo_permissions WHERE account_sid = ?1 AND channel = ?2 \
-             AND country IN (?3, 'all')",
+            "SELECT EXISTS(SELECT 1 FROM safe_list WHERE account_sid = ?1 AND phone_number = ?2), \
+             (SELECT allowed FROM geo_permissions WHERE account_sid = ?1 AND channel = ?3 AND country = ?4), \
+             (SELECT allowed FROM geo_permissions WHERE account_sid = ?1 AND channel = ?3 AND country = 'all'), \
+             (SELECT level FROM fraud_guard_overrides WHERE account_sid = ?1 AND service_sid = ?5)",
         )?
-        .query_map(params![account, controls.channel, country], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?
-        .collect::<Result<Vec<(String, bool)>>>()?;
-    for (row_country, allowed) in rows {
-        if row_country == ALL_COUNTRIES {
-            geo.all = Some(allowed);
-        } else if controls.country.as_deref() == Some(row_country.as_str()) {
-            geo.country = Some(allowed);
-        }
-    }
-    let fraud_guard = c
-        .prepare_cached("SELECT level FROM fraud_guard_overrides WHERE account_sid = ?1 AND service_sid = ?2")?
-        .query_row([account, key.service.as_str()], |r| r.get(0))
-        .optional()?;
+        .query_row(params![account, key.to, controls.channel, controls.country, key.service.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+    let geo = GeoRules { country, all };
     let mut tallies = Vec::with_capacity(controls.tallies.len());
     for range in &controls.tallies {
         let (sent, converted): (i64, i64) = c
@@ -156,9 +145,6 @@ fn controls_state(c: &Connection, key: &SendKey, controls: &ControlsKey) -> Resu
     }
     Ok(ControlsState { safe_listed, geo, fraud_guard, tallies })
 }
-
-/// The geo permission row of every country without one of its own.
-const ALL_COUNTRIES: &str = "all";
 
 /// The enabled webhooks of a service: those that may receive its events.
 pub fn enabled_webhooks(c: &Connection, account: &Sid, service: &Sid) -> Result<Vec<Webhook>> {
