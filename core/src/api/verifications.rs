@@ -89,8 +89,8 @@ pub(crate) fn tally_changes(
 }
 
 /// An approval's tally additions: one conversion in the rows its send counted in.
-pub(crate) fn conversion_changes(v: &Verification) -> Vec<Change> {
-    tally_changes(v, fraud::conversion_rows(v), 0, 1).collect()
+pub(crate) fn conversion_changes(v: &Verification, shards: i64) -> Vec<Change> {
+    tally_changes(v, fraud::conversion_rows(v, shards), 0, 1).collect()
 }
 
 /// What a send writes besides its verification: the attempt, and the message where it is
@@ -475,6 +475,7 @@ impl<S: Store> VerificationsApi for Core<S> {
         let key =
             SendKey { account, service: service.sid.clone(), to, rate_limits: metered_values(r.rate_limits), controls };
         let fraud_guard = self.config.fraud_guard;
+        let shards = self.store.tally_shards();
         let sent = self
             .store
             .with_send(key, move |state| {
@@ -501,7 +502,7 @@ impl<S: Store> VerificationsApi for Core<S> {
                     })
                     .collect();
                 let attempt_sid = attempt.attempt_sid.clone();
-                let (verification, code) = match state.newest {
+                let (verification, code, is_new) = match state.newest {
                     Some(mut open) if plan.reuse => {
                         // Same SID, same code: open the stored copy.
                         let stored = open.code_sealed.as_deref().unwrap_or_default();
@@ -511,7 +512,7 @@ impl<S: Store> VerificationsApi for Core<S> {
                         };
                         open.resend(attempt, plan.window, now);
                         changes.push(Change::UpdateVerification(open.clone()));
-                        (open, code)
+                        (open, code, false)
                     }
                     newest => {
                         // A pending newest verification (expired, or it would be reused) ends
@@ -524,17 +525,21 @@ impl<S: Store> VerificationsApi for Core<S> {
                         }
                         let created = Verification::created(new, attempt, &plan, now);
                         changes.push(Change::InsertVerification(created.clone()));
-                        if let Some(prefix) = &counted {
-                            changes.extend(tally_changes(&created, fraud::rows(prefix, &created.to, now), 1, 0));
-                        }
-                        (created, code)
+                        (created, code, true)
                     }
                 };
                 // The message is saved with the verification: no send without its record.
-                match send.record(&keys, &verification, attempt_sid, &code, now, &mut changes) {
-                    Ok(queued) => Decision::save(changes, Sending::Sent(Box::new(verification), queued.map(Box::new))),
-                    Err(e) => Decision::nothing(Sending::Failed(e)),
+                let queued = match send.record(&keys, &verification, attempt_sid, &code, now, &mut changes) {
+                    Ok(queued) => queued,
+                    Err(e) => return Decision::nothing(Sending::Failed(e)),
+                };
+                // Counted last: the tally rows are shared by every SMS start of the service, and
+                // PostgreSQL holds a row from its update to the commit.
+                if let (true, Some(prefix)) = (is_new, &counted) {
+                    let rows = fraud::rows(prefix, &verification.to, now, shards);
+                    changes.extend(tally_changes(&verification, rows, 1, 0));
                 }
+                Decision::save(changes, Sending::Sent(Box::new(verification), queued.map(Box::new)))
             })
             .await?;
         match sent {
@@ -589,6 +594,7 @@ impl<S: Store> VerificationsApi for Core<S> {
             VerificationUpdateStatus::Canceled => VerificationStatus::Canceled,
             VerificationUpdateStatus::Approved => VerificationStatus::Approved,
         };
+        let shards = self.store.tally_shards();
         let now = self.clock.now();
         let at = VerificationAt::Sid {
             account: principal.account_sid().clone(),
@@ -603,7 +609,7 @@ impl<S: Store> VerificationsApi for Core<S> {
                     FinishOutcome::Finished => {
                         let mut changes = vec![Change::UpdateVerification(v.clone())];
                         if v.status == VerificationStatus::Approved {
-                            changes.extend(conversion_changes(&v));
+                            changes.extend(conversion_changes(&v, shards));
                         }
                         Decision::save(changes, Some(v))
                     }
@@ -636,6 +642,7 @@ impl<S: Store> VerificationChecksApi for Core<S> {
             }
             (None, None) => return Err(CoreError::NeitherToNorSid),
         };
+        let shards = self.store.tally_shards();
         let now = self.clock.now();
         let keys = Arc::clone(&self.keys);
         let limit = self.config.guessing();
@@ -661,7 +668,7 @@ impl<S: Store> VerificationChecksApi for Core<S> {
                     changes.push(Change::UpdateVerification(v.clone()));
                 }
                 if !was_approved && v.status == VerificationStatus::Approved {
-                    changes.extend(conversion_changes(&v));
+                    changes.extend(conversion_changes(&v, shards));
                 }
                 Decision::save(changes, (outcome, Some(v)))
             })

@@ -132,23 +132,26 @@ pub fn ranges(prefix: &str, now: Timestamp) -> Vec<TallyRange> {
     ]
 }
 
-/// Rows each period's count is spread over. Every send adds to its period's rows, so one row
-/// per period would be a hot row: on PostgreSQL, every SMS start of a service would wait for
-/// the previous one's commit to update it. A send's row is chosen by its number, a few seconds
-/// into the period (`period + shard`), so a range read from the period's start sums them all.
-pub const SHARDS: i64 = 8;
+/// The most rows one period's count may be spread over (a store chooses how many:
+/// [`crate::store::Store::tally_shards`]). Every send adds to its period's rows; on
+/// PostgreSQL a row is held from its update to the commit, so with one row per period every
+/// SMS start of a service would wait for the previous one's commit. A send's row is chosen by
+/// its number, a few seconds into the period (`period + shard`), so a range read from the
+/// period's start sums them all. SQLite's single writer needs one.
+pub const MAX_SHARDS: i64 = 64;
 
-/// The shard of a number: FNV-1a of its text, modulo [`SHARDS`].
-fn shard(to: &str) -> i64 {
+/// The shard of a number among `shards`: FNV-1a of its text, modulo their count.
+fn shard(to: &str, shards: i64) -> i64 {
+    let shards = shards.clamp(1, MAX_SHARDS).unsigned_abs();
     let hash = to.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    i64::try_from(hash % SHARDS.unsigned_abs()).unwrap_or(0)
+    i64::try_from(hash % shards).unwrap_or(0)
 }
 
 /// The rows a counted send to `to` (or, with the verification's creation time, its
 /// conversion) adds one to: the service's day and the prefix's hour, each in the number's
 /// shard.
-pub fn rows(prefix: &str, to: &str, at: Timestamp) -> Vec<TallyAt> {
-    let shard = shard(to);
+pub fn rows(prefix: &str, to: &str, at: Timestamp, shards: i64) -> Vec<TallyAt> {
+    let shard = shard(to, shards);
     vec![
         TallyAt { key: baseline_key(), period: day_of(at).plus_seconds(shard) },
         TallyAt { key: prefix_key(prefix), period: hour_of(at).plus_seconds(shard) },
@@ -158,13 +161,13 @@ pub fn rows(prefix: &str, to: &str, at: Timestamp) -> Vec<TallyAt> {
 /// The rows an approval converts: those its creation counted, when it was counted (its first
 /// send was SMS to a number). Converted in the periods of its send, so a window compares the
 /// sends it holds with what became of them.
-pub fn conversion_rows(v: &Verification) -> Vec<TallyAt> {
+pub fn conversion_rows(v: &Verification, shards: i64) -> Vec<TallyAt> {
     let first = v.send_attempts.first().map(|a| a.channel);
     if !first.is_some_and(counts) {
         return Vec::new();
     }
     match super::phone::parse(&v.to) {
-        Some(phone) => rows(&prefix(&phone), &v.to, v.date_created),
+        Some(phone) => rows(&prefix(&phone), &v.to, v.date_created, shards),
         None => Vec::new(),
     }
 }
@@ -322,15 +325,16 @@ mod tests {
         assert_eq!(r[1].from.unix() % HOUR, 0);
         assert_eq!(hour_of(now).unix() - r[1].from.unix(), (PREFIX_HOURS - 1) * HOUR);
         for to in ["+573051234567", "+573059876543", "+573050000000"] {
-            let added = rows("+57305", to, now);
+            let added = rows("+57305", to, now, MAX_SHARDS);
             let shard = added[0].period.unix() - day_of(now).unix();
-            assert!((0..SHARDS).contains(&shard), "{shard}");
+            assert!((0..MAX_SHARDS).contains(&shard), "{shard}");
+            assert_eq!(rows("+57305", to, now, 1)[1].period, hour_of(now), "one row: the period's start");
             assert_eq!(added[1].period.unix() - hour_of(now).unix(), shard, "one shard per number");
             assert!(r.iter().zip(&added).all(|(range, row)| range.key == row.key && range.from <= row.period));
             // The oldest period of a window ends before the next window starts, shards and all.
-            let old = rows("+57305", to, now.plus_seconds(-PREFIX_HOURS * HOUR));
+            let old = rows("+57305", to, now.plus_seconds(-PREFIX_HOURS * HOUR), MAX_SHARDS);
             assert!(old[1].period < r[1].from);
-            let old = rows("+57305", to, now.plus_seconds(-BASELINE_DAYS * DAY));
+            let old = rows("+57305", to, now.plus_seconds(-BASELINE_DAYS * DAY), MAX_SHARDS);
             assert!(old[0].period < r[0].from);
         }
     }
@@ -340,7 +344,7 @@ mod tests {
         let mut seen = [0_u32; 8];
         for n in 0..800_u64 {
             let to = format!("+1555{:07}", n * 7_654_321 % 10_000_000);
-            seen[usize::try_from(shard(&to)).unwrap()] += 1;
+            seen[usize::try_from(shard(&to, 8)).unwrap()] += 1;
         }
         assert!(seen.iter().all(|&count| count > 50), "{seen:?}");
     }

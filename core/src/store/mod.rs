@@ -425,6 +425,13 @@ pub trait Store: Send + Sync + 'static {
     /// The account's Fraud Guard overrides: (service, level), by service SID.
     fn fraud_guard_overrides(&self, account: &Sid) -> impl Future<Output = Result<Vec<(Sid, String)>>> + Send;
 
+    /// Over how many rows a tally's period is spread (`domain::fraud::MAX_SHARDS` at most):
+    /// one for a store whose writes are serial; more where concurrent transactions would
+    /// queue on one row's lock until each other's commit.
+    fn tally_shards(&self) -> i64 {
+        1
+    }
+
     /// The newest messages first, of one account or (for operators) all.
     fn outbox(&self, account: Option<&Sid>, limit: u32) -> impl Future<Output = Result<Vec<SealedMessage>>> + Send;
 

@@ -40,6 +40,7 @@ async fn two_instances_on_one_database_share_every_limit() {
     a_bucket_admits_max_across_instances(&pair, &service).await;
     a_challenge_is_approved_once_across_instances(&pair, &service).await;
     an_access_token_enrols_once_across_instances(&pair, &service).await;
+    fraud_guard_blocks_a_prefix_across_instances(&pair).await;
 }
 
 /// (a) A start on A, its code read through B's outbox, checked on B; the approval is then
@@ -123,6 +124,48 @@ async fn a_bucket_admits_max_across_instances(pair: &Pair, service: &Sid) {
     for (i, admitted) in answers.iter().enumerate() {
         let sent = !pair[i % 2].outbox(&phone(i)).await.is_empty();
         assert_eq!(sent, admitted.is_ok(), "a message only for each admitted start ({})", phone(i));
+    }
+}
+
+/// (g) Fraud Guard on shared counts: a service with a baseline (25 verifications approved,
+/// alternately on A and B), then unconverted starts to one premium prefix, a batch of
+/// AT_ONCE at a time split between the instances. The prefix is judged from its 30th send,
+/// so 30 go through, plus at most the sends racing the 30th (each reads the counts before
+/// the others' additions); then both refuse it, and other prefixes still go.
+async fn fraud_guard_blocks_a_prefix_across_instances(pair: &Pair) {
+    let service = pair[0].client.create_service(&create_service("Fraud Guard")).await.expect("a service").sid;
+    for i in 0..25 {
+        let to = format!("+1415555{i:04}");
+        let client = turn(pair, i);
+        let v = client.create_verification(&start(&service, &to, VerificationChannel::Sms)).await.expect("a start");
+        let approve = UpdateVerificationRequest {
+            service_sid: service.clone(),
+            verification_sid: v.sid,
+            status: VerificationUpdateStatus::Approved,
+        };
+        turn(pair, i + 1).update_verification(&approve).await.expect("an approval on the other");
+    }
+    let mut answers = Vec::new();
+    for batch in 0..5 {
+        let calls = (0..AT_ONCE)
+            .map(|i| {
+                let to = format!("+373601{:05}", batch * AT_ONCE + i);
+                let (client, request) = (turn(pair, i), start(&service, &to, VerificationChannel::Sms));
+                async move { answer(client.create_verification(&request).await).map(|_| ()) }
+            })
+            .collect();
+        answers.extend(at_once(calls).await);
+    }
+    let passed = count(&answers, &Ok(()));
+    assert!((30..30 + AT_ONCE).contains(&passed), "{passed} passed: {answers:?}");
+    assert_eq!(count(&answers, &Err((403, 60410))), answers.len() - passed, "{answers:?}");
+    for client in [&pair[0].client, &pair[1].client] {
+        let blocked = client.create_verification(&start(&service, "+37360199999", VerificationChannel::Sms)).await;
+        assert_eq!(answer(blocked).map(|_| ()), Err((403, 60410)));
+        client
+            .create_verification(&start(&service, "+37369123456", VerificationChannel::Sms))
+            .await
+            .expect("another prefix");
     }
 }
 
