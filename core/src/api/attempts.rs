@@ -73,16 +73,12 @@ struct Filters {
 impl Filters {
     fn store(self, account: &Sid) -> AttemptFilter {
         AttemptFilter {
-            account: account.clone(),
             service: self.service,
-            verification: None,
-            to: None,
-            to_prefix: None,
             country: self.country.map(|c| c.to_ascii_uppercase()),
             channel: self.channel.map(|c| c.as_str().to_owned()),
-            converted: None,
             created_after: self.after,
             created_before: self.before,
+            ..AttemptFilter::of(account.clone())
         }
     }
 }

@@ -102,6 +102,24 @@ pub struct AttemptFilter {
     pub created_before: Option<Timestamp>,
 }
 
+impl AttemptFilter {
+    /// Every attempt of `account`: no other filter given.
+    pub fn of(account: Sid) -> Self {
+        Self {
+            account,
+            service: None,
+            verification: None,
+            to: None,
+            to_prefix: None,
+            country: None,
+            channel: None,
+            converted: None,
+            created_after: None,
+            created_before: None,
+        }
+    }
+}
+
 /// A send attempt as listed: with its list position and what became of its verification.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptRecord {

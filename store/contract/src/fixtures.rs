@@ -506,18 +506,7 @@ pub fn controls_key(
 
 /// Every attempt of `account`: a filter with nothing else given.
 pub fn attempt_filter(account: &Sid) -> AttemptFilter {
-    AttemptFilter {
-        account: account.clone(),
-        service: None,
-        verification: None,
-        to: None,
-        to_prefix: None,
-        country: None,
-        channel: None,
-        converted: None,
-        created_after: None,
-        created_before: None,
-    }
+    AttemptFilter::of(account.clone())
 }
 
 /// A page of a newest-first list (`/Attempts`).

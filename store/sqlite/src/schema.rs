@@ -962,18 +962,7 @@ mod tests {
                 .unwrap()
         };
         let sid = |prefix: &str| Sid::parse(&format!("{prefix}0123456789abcdef0123456789abcdef")).unwrap();
-        let every = AttemptFilter {
-            account: sid("AC"),
-            service: None,
-            verification: None,
-            to: None,
-            to_prefix: None,
-            country: None,
-            channel: None,
-            converted: None,
-            created_after: None,
-            created_before: None,
-        };
+        let every = AttemptFilter::of(sid("AC"));
         let narrowed = AttemptFilter {
             country: Some("US".into()),
             channel: Some("sms".into()),
