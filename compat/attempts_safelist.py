@@ -1,7 +1,7 @@
 """Compatibility: the account's verification attempts and their summary, the Safe List and
 the push forms, driven by the official twilio-python helper library
 (`client.verify.v2.verification_attempts`, `verification_attempts_summary`, `safelist`,
-`forms`), and the fraud controls as the library reports them.
+`forms`).
 
 Run by `cargo xtask test` against a running `verifyd serve`. Environment:
 
