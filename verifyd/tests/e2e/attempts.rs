@@ -8,30 +8,11 @@ use verifyd_runtime::Sid;
 use crate::common::*;
 
 fn list() -> ListVerificationAttemptRequest {
-    ListVerificationAttemptRequest {
-        date_created_after: None,
-        date_created_before: None,
-        channel_data_to: None,
-        country: None,
-        channel: None,
-        verify_service_sid: None,
-        verification_sid: None,
-        status: None,
-        page_size: None,
-        page: None,
-        page_token: None,
-    }
+    ListVerificationAttemptRequest::new()
 }
 
 fn summary() -> FetchVerificationAttemptsSummaryRequest {
-    FetchVerificationAttemptsSummaryRequest {
-        verify_service_sid: None,
-        date_created_after: None,
-        date_created_before: None,
-        country: None,
-        channel: None,
-        destination_prefix: None,
-    }
+    FetchVerificationAttemptsSummaryRequest::new()
 }
 
 fn at(unix: i64) -> verifyd_runtime::Timestamp {

@@ -12,19 +12,7 @@ use crate::common::*;
 const HOUR: i64 = 3_600;
 
 fn attempts_to(to: &str) -> ListVerificationAttemptRequest {
-    ListVerificationAttemptRequest {
-        date_created_after: None,
-        date_created_before: None,
-        channel_data_to: Some(to.to_owned()),
-        country: None,
-        channel: None,
-        verify_service_sid: None,
-        verification_sid: None,
-        status: None,
-        page_size: None,
-        page: None,
-        page_token: None,
-    }
+    ListVerificationAttemptRequest { channel_data_to: Some(to.to_owned()), ..ListVerificationAttemptRequest::new() }
 }
 
 async fn safe_list(server: &TestServer, number: &str) {
@@ -178,11 +166,8 @@ async fn a_pumping_attack_is_blocked_while_normal_traffic_continues() {
     // Its attempts, as the summary counts them: 30, none converted.
     let mut summary = FetchVerificationAttemptsSummaryRequest {
         verify_service_sid: Some(service.clone()),
-        date_created_after: None,
-        date_created_before: None,
-        country: None,
-        channel: None,
         destination_prefix: Some("+373601".into()),
+        ..FetchVerificationAttemptsSummaryRequest::new()
     };
     let counted = server.client.fetch_verification_attempts_summary(&summary).await.unwrap();
     assert_eq!((counted.total_attempts, counted.total_converted), (30, 0));
