@@ -115,7 +115,7 @@ fn check_every_operation(spec: &str) -> usize {
 
 #[test]
 fn every_operation_has_a_client_method_a_trait_method_and_a_route() {
-    assert_eq!(check_every_operation(&spec()), 53);
+    assert_eq!(check_every_operation(&spec()), 57);
 }
 
 #[test]
@@ -322,7 +322,7 @@ fn strip_docs(item: &mut syn::Item) {
 #[test]
 fn a_json_body_operation_is_generated_with_the_json_codec() {
     let spec = with_json_operation(JSON_OPERATION);
-    assert_eq!(check_every_operation(&spec), 54);
+    assert_eq!(check_every_operation(&spec), 58);
     let files = generate(&spec).expect("generates");
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/json_body/request.rs");
     let generated = json_request_items(&files);

@@ -129,28 +129,7 @@ fn totp_factor(friendly_name: &str) -> CreateFactorRequest {
 }
 
 fn service(friendly_name: &str) -> CreateServiceRequest {
-    CreateServiceRequest {
-        friendly_name: friendly_name.to_owned(),
-        code_length: None,
-        lookup_enabled: None,
-        skip_sms_to_landlines: None,
-        dtmf_input_required: None,
-        tts_name: None,
-        psd2_enabled: None,
-        do_not_share_warning_enabled: None,
-        custom_code_enabled: None,
-        push_include_date: None,
-        push_apn_credential_sid: None,
-        push_fcm_credential_sid: None,
-        totp_issuer: None,
-        totp_time_step: None,
-        totp_code_length: None,
-        totp_skew: None,
-        default_template_sid: None,
-        whatsapp_msg_service_sid: None,
-        whatsapp_from: None,
-        verify_event_subscription_enabled: None,
-    }
+    CreateServiceRequest::new(friendly_name.to_owned())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -73,6 +73,10 @@ pub enum CoreError {
     ChallengeVerificationFailed,
     #[error("The factor could not be verified")]
     FactorVerificationFailed,
+    #[error(
+        "The passkey is flagged: its signature counter went backwards, so a copy of it may exist; register it again"
+    )]
+    PasskeyFlagged,
     #[error("Too many notifications for the challenge")]
     TooManyNotifications,
     #[error("The factor has no notification platform")]
@@ -144,6 +148,7 @@ impl CoreError {
             Self::ChallengeExpired => (403, 60323),
             Self::ChallengeVerificationFailed => (403, 60324),
             Self::FactorVerificationFailed => (403, 60311),
+            Self::PasskeyFlagged => (403, 60324),
             Self::TooManyNotifications => (429, 60309),
             Self::NoNotificationPlatform => (400, 60307),
             Self::GeoPermissionBlocked => (403, 60605),

@@ -1,7 +1,8 @@
 //! The HTTP app: the generated router under `/v2`, `/healthz` (the process answers),
 //! `/readyz` (the database answers a write and a read), request logs, and in
-//! development mode the outbox (`GET /dev/outbox`) and the simulated SNA carrier
-//! (`GET /dev/sna/{VerificationSid}?token=…`).
+//! development mode the outbox (`GET /dev/outbox`), the simulated SNA carrier
+//! (`GET /dev/sna/{VerificationSid}?token=…`) and a page that runs the passkey ceremonies
+//! in a browser against this server's own API (`GET /dev/passkeys`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -36,7 +37,10 @@ pub fn app<S: Store>(core: Arc<Core<S>>) -> axum::Router {
     let api = verifyd_server::router(Arc::clone(&core), RouterOptions::default());
     let mut extra = axum::Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz::<S>));
     if dev {
-        extra = extra.route("/dev/outbox", get(outbox::<S>)).route("/dev/sna/{sid}", get(sna::<S>));
+        extra = extra
+            .route("/dev/outbox", get(outbox::<S>))
+            .route("/dev/sna/{sid}", get(sna::<S>))
+            .route("/dev/passkeys", get(passkeys_page));
     }
     // The API dates its own answers; these routes are dated by the same clock, so every
     // answer of the server tells the same time.
@@ -194,4 +198,26 @@ async fn sna<S: Store>(
         Ok(false) => error_response(&state.core, &CoreError::not_found(format!("/dev/sna/{sid}"))),
         Err(e) => error_response(&state.core, &e),
     }
+}
+
+/// The passkeys page: self-contained (inline CSS and JS, nothing fetched but this server's
+/// API), asking for the account's credentials and never storing them. Not authenticated: it
+/// holds nothing secret, and every API call it makes carries the credentials typed into it.
+const PASSKEYS_PAGE: &str = include_str!("../assets/passkeys.html");
+
+/// Only this server's own API and the page's inline code; never framed, never cached.
+const PASSKEYS_PAGE_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+     connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+async fn passkeys_page() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, PASSKEYS_PAGE_POLICY),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        PASSKEYS_PAGE,
+    )
 }

@@ -422,7 +422,8 @@ async fn migrate_store(config: &Config, from: &str, to: &str) -> Result<(), Stri
 /// What development mode opens, said at every start in that mode.
 const DEV_MODE_OPENS: &str = "development mode (VERIFYD_DEV) is on; it opens: GET /dev/outbox, where the account's \
      credentials or API keys read every code and message the server \"sent\"; GET /dev/sna/{VerificationSid}, a \
-     simulated carrier that approves silent network auth; webhooks to loopback addresses (127.0.0.0/8, ::1). \
+     simulated carrier that approves silent network auth; GET /dev/passkeys, a page that runs passkey ceremonies \
+     against the server; webhooks to loopback addresses (127.0.0.0/8, ::1). \
      Never run development mode where real users are";
 
 fn new_master(config: &Config) -> Result<(), String> {

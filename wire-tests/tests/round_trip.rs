@@ -169,6 +169,12 @@ impl ServicesApi for TestApi {
             push: None,
             totp: None,
             whatsapp: None,
+            passkeys: VerifyServicePasskeys {
+                relying_party: PasskeysRelyingParty { id: None, name: None, origins: None },
+                authenticator_attachment: None,
+                discoverable_credentials: None,
+                user_verification: None,
+            },
             default_template_sid: None,
             verify_event_subscription_enabled: Some(false),
             date_created: now,
@@ -305,6 +311,12 @@ refused! {
     }
     impl FormsApi {
         fetch_form: FetchFormRequest => VerifyForm;
+    }
+    impl PasskeysApi {
+        create_new_factor_passkey: CreateNewFactorPasskeyRequest => NewFactor;
+        update_passkeys_factor: UpdatePasskeysFactorRequest => Factor;
+        create_challenge_passkeys: CreateChallengePasskeysRequest => PasskeysChallenge;
+        update_challenge_passkeys: UpdateChallengePasskeysRequest => PasskeysChallenge;
     }
     impl WebhooksApi {
         list_webhooks: ListWebhooksRequest => WebhookList;

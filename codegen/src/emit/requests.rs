@@ -281,7 +281,8 @@ fn default_accessor(api: &Api, op: &Operation, input: &Input, default: &DefaultV
         file: "models/src/requests.rs".into(),
         message: format!("{} {}: {message}", op.id, input.wire),
     };
-    let method = format_ident!("{}_or_default", input.field);
+    // A field escaped from a keyword (`type_`) gives `type_or_default`, not `type__or_default`.
+    let method = format_ident!("{}_or_default", input.field.trim_end_matches('_'));
     let field = ident(&input.field);
     let doc_text = format!(" `{}`, or the spec's default when it was not sent.", input.wire);
     Ok(match (&input.ty, default, input.repeated) {

@@ -127,6 +127,10 @@ impl<S: Store> ChallengesApi for Core<S> {
     ) -> Result<Reply<ChallengeBody>, CoreError> {
         // The factor is found only under the caller's service: no separate service read.
         let factor = self.factor_of(principal, &r.service_sid, &r.identity, &r.factor_sid).await?;
+        // A passkey is challenged by `/Passkeys/Challenges`, which gives the browser's options.
+        if factor.is_passkey() {
+            return Err(CreateChallengeField::FactorSid.invalid().into());
+        }
         let now = self.clock.now();
         let expiration_date =
             expiration(r.expiration_date, now).ok_or(CreateChallengeField::ExpirationDate.invalid())?;

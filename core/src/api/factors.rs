@@ -46,6 +46,10 @@ fn config_of(settings: &FactorSettings) -> FactorConfig {
             notification_platform: None,
             notification_token: None,
             credential_sid: None,
+            relying_party: None,
+            authenticator_attachment: None,
+            discoverable_credentials: None,
+            user_verification: None,
         },
         FactorSettings::Push { sdk_version, app_id, notification_platform, notification_token, credential_sid } => {
             FactorConfig {
@@ -58,8 +62,13 @@ fn config_of(settings: &FactorSettings) -> FactorConfig {
                 notification_platform: Some((*notification_platform).into()),
                 notification_token: notification_token.clone(),
                 credential_sid: Some(credential_sid.clone()),
+                relying_party: None,
+                authenticator_attachment: None,
+                discoverable_credentials: None,
+                user_verification: None,
             }
         }
+        FactorSettings::Passkeys(p) => super::passkeys::factor_config(p),
     }
 }
 
@@ -84,8 +93,9 @@ pub(crate) fn matching_step(
     Ok(totp_of(keys, factor)?.and_then(|(totp, skew)| totp.verify(code, now.unix(), skew, factor.last_step_start)))
 }
 
-enum Creation {
-    Created(Box<Factor>),
+enum Creation<X> {
+    Created(Box<Factor>, X),
+    Failed(CoreError),
     NoService,
     Refused(CreationRefusal),
     TokenUnusable,
@@ -139,19 +149,41 @@ impl<S: Store> Core<S> {
         sid: Sid,
         settings: FactorSettings,
     ) -> Factor {
+        let mut factor = self.new_factor(principal, &r.service_sid, &r.identity, &r.friendly_name, sid, settings);
+        factor.factor_type = r.factor_type;
+        factor.metadata = r.metadata.clone();
+        factor
+    }
+
+    /// A new factor with these settings (its type follows them), unverified, before its
+    /// entity is known.
+    pub(crate) fn new_factor(
+        &self,
+        principal: &Principal,
+        service: &Sid,
+        identity: &str,
+        friendly_name: &str,
+        sid: Sid,
+        settings: FactorSettings,
+    ) -> Factor {
         let now = self.clock.now();
+        let factor_type = match settings {
+            FactorSettings::Totp { .. } => FactorType::Totp,
+            FactorSettings::Push { .. } => FactorType::Push,
+            FactorSettings::Passkeys(_) => FactorType::Passkeys,
+        };
         Factor {
             seq: 0,
             sid,
             account_sid: principal.account_sid().clone(),
-            service_sid: r.service_sid.clone(),
+            service_sid: service.clone(),
             entity_sid: Sid::from_parts(prefix::ENTITY, [0; 16]),
-            identity: r.identity.clone(),
-            friendly_name: r.friendly_name.clone(),
-            factor_type: r.factor_type,
+            identity: identity.to_owned(),
+            friendly_name: friendly_name.to_owned(),
+            factor_type,
             status: FactorStatus::Unverified,
             settings,
-            metadata: r.metadata.clone(),
+            metadata: None,
             date_created: now,
             date_updated: now,
             secret_sealed: None,
@@ -159,6 +191,8 @@ impl<S: Store> Core<S> {
             last_step_start: None,
             verify_attempts: 0,
             challenge_times: Vec::new(),
+            credential_id: None,
+            credential: None,
         }
     }
 
@@ -217,7 +251,19 @@ impl<S: Store> Core<S> {
     /// Creates a factor the request describes (and its entity when new) within the entity's
     /// limits, consuming the enrolment token that authorised it. A push factor's public key is
     /// checked for duplicates in the service.
-    pub(crate) async fn save_new_factor(&self, principal: &Principal, mut factor: Factor) -> Result<Factor, CoreError> {
+    pub(crate) async fn save_new_factor(&self, principal: &Principal, factor: Factor) -> Result<Factor, CoreError> {
+        self.save_new_factor_with(principal, factor, |_, _| Ok((Vec::new(), ()))).await.map(|(factor, ())| factor)
+    }
+
+    /// [`Self::save_new_factor`], and `then`: what else the creation saves and answers, given
+    /// the entity (new or found) and the factor, within the same operation. An error from
+    /// `then` saves nothing.
+    pub(crate) async fn save_new_factor_with<X: Send + 'static>(
+        &self,
+        principal: &Principal,
+        mut factor: Factor,
+        then: impl FnOnce(&Entity, &Factor) -> Result<(Vec<Change>, X), CoreError> + Send + 'static,
+    ) -> Result<(Factor, X), CoreError> {
         let now = self.clock.now();
         let service = factor.service_sid.clone();
         let entity_key = key(principal, &factor.service_sid, &factor.identity);
@@ -267,7 +313,11 @@ impl<S: Store> Core<S> {
                         entity
                     }
                 };
-                factor.entity_sid = entity.sid;
+                factor.entity_sid = entity.sid.clone();
+                let (more, extra) = match then(&entity, &factor) {
+                    Ok(then) => then,
+                    Err(e) => return Decision::nothing(Creation::Failed(e)),
+                };
                 changes.push(Change::InsertFactor(factor.clone()));
                 changes.push(Change::LogFactorCreation {
                     account: factor.account_sid.clone(),
@@ -276,11 +326,13 @@ impl<S: Store> Core<S> {
                     at: now,
                 });
                 changes.extend(event_changes(&keys, &state.webhooks, Event::FactorCreated(&factor), now));
-                Decision::save(changes, Creation::Created(Box::new(factor)))
+                changes.extend(more);
+                Decision::save(changes, Creation::Created(Box::new(factor), extra))
             })
             .await?;
         match created {
-            Creation::Created(f) => Ok(*f),
+            Creation::Created(f, extra) => Ok((*f, extra)),
+            Creation::Failed(e) => Err(e),
             Creation::NoService => Err(CoreError::not_found(super::services::path(&service))),
             Creation::Refused(CreationRefusal::TooManyFactors) => Err(CoreError::TooManyFactors),
             Creation::Refused(CreationRefusal::TooManyCreations) => Err(CoreError::TooManyFactorCreations),
@@ -370,6 +422,8 @@ impl<S: Store> FactorsApi for Core<S> {
         match r.factor_type {
             FactorType::Totp => self.create_totp_factor(principal, r).await.map(Reply::new),
             FactorType::Push => self.create_push_factor(principal, r).await.map(Reply::new),
+            // A passkey is created by its own operation, which returns the browser's options.
+            FactorType::Passkeys => Err(CreateFactorField::FactorType.invalid().into()),
         }
     }
 
@@ -406,7 +460,8 @@ impl<S: Store> FactorsApi for Core<S> {
         let changes_push = r.config_notification_token.is_some()
             || r.config_sdk_version.is_some()
             || r.config_notification_platform.is_some();
-        if (is_totp && changes_push) || (!is_totp && changes_totp) {
+        let is_passkey = current.is_passkey();
+        if (is_totp && changes_push) || (!is_totp && changes_totp) || (is_passkey && changes_push) {
             // Config keys of the other kind of factor: the answer names only their group.
             return Err(UpdateFactorField::ConfigAlg.invalid().group().into());
         }
@@ -465,6 +520,8 @@ impl<S: Store> FactorsApi for Core<S> {
                             *notification_token = token;
                         }
                     }
+                    // Refused before: a passkey's settings are its relying party's.
+                    FactorSettings::Passkeys(_) => {}
                 }
                 f.date_updated = now;
             };

@@ -22,6 +22,7 @@ mod health;
 pub mod master_keys;
 mod messaging_configurations;
 mod outbox;
+mod passkeys;
 mod push;
 mod rate_limits;
 mod safe_list;

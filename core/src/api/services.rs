@@ -9,6 +9,7 @@ use verifyd_models::{
 use verifyd_runtime::{InvalidParameter, Sid};
 use verifyd_server::{Reply, ServicesApi};
 
+use super::passkeys::{PasskeyForm, service_passkeys};
 use crate::domain::service::{
     Service, ServiceSettings, TOTP_CODE_LENGTH, TOTP_SKEW, TOTP_TIME_STEP, friendly_name_allowed,
 };
@@ -16,6 +17,20 @@ use crate::ids::{new_sid, prefix};
 use crate::paging::{PageRequest, page};
 use crate::store::{Change, Decision, Store};
 use crate::{Core, CoreError, Principal};
+
+/// The `Passkeys.*` keys of a create or update request (their fields have the same names).
+macro_rules! passkey_form {
+    ($r:ident) => {
+        PasskeyForm {
+            id: $r.passkeys_relying_party_id.take(),
+            name: $r.passkeys_relying_party_name.take(),
+            origins: $r.passkeys_relying_party_origins.take(),
+            attachment: $r.passkeys_authenticator_attachment,
+            discoverable: $r.passkeys_discoverable_credentials,
+            user_verification: $r.passkeys_user_verification,
+        }
+    };
+}
 
 pub fn path(sid: &Sid) -> String {
     format!("/Services/{sid}")
@@ -72,6 +87,7 @@ impl<S: Store> Core<S> {
                 msg_service_sid: settings.whatsapp_msg_service_sid.clone(),
                 from: settings.whatsapp_from.clone(),
             }),
+            passkeys: service_passkeys(&settings.passkeys),
             default_template_sid: settings.default_template_sid.clone(),
             verify_event_subscription_enabled: Some(settings.verify_event_subscription_enabled),
             date_created: s.date_created,
@@ -93,10 +109,14 @@ impl<S: Store> ServicesApi for Core<S> {
     async fn create_service(
         &self,
         principal: &Principal,
-        r: CreateServiceRequest,
+        mut r: CreateServiceRequest,
     ) -> Result<Reply<VerifyService>, CoreError> {
         check_friendly_name(&r.friendly_name, CreateServiceField::FriendlyName.invalid())?;
         self.check_template(r.default_template_sid.as_ref(), CreateServiceField::DefaultTemplateSid.invalid())?;
+        let passkeys = passkey_form!(r).read(
+            CreateServiceField::PasskeysRelyingPartyId.invalid(),
+            CreateServiceField::PasskeysRelyingPartyOrigins.invalid(),
+        )?;
         let settings = ServiceSettings {
             code_length: r.code_length_or_default(),
             lookup_enabled: r.lookup_enabled_or_default(),
@@ -117,6 +137,7 @@ impl<S: Store> ServicesApi for Core<S> {
             default_template_sid: r.default_template_sid,
             whatsapp_msg_service_sid: r.whatsapp_msg_service_sid,
             whatsapp_from: r.whatsapp_from,
+            passkeys,
             friendly_name: r.friendly_name,
         };
         let now = self.clock.now();
@@ -159,12 +180,16 @@ impl<S: Store> ServicesApi for Core<S> {
     async fn update_service(
         &self,
         principal: &Principal,
-        r: UpdateServiceRequest,
+        mut r: UpdateServiceRequest,
     ) -> Result<Reply<VerifyService>, CoreError> {
         if let Some(name) = &r.friendly_name {
             check_friendly_name(name, UpdateServiceField::FriendlyName.invalid())?;
         }
         self.check_template(r.default_template_sid.as_ref(), UpdateServiceField::DefaultTemplateSid.invalid())?;
+        let passkeys = passkey_form!(r).read(
+            UpdateServiceField::PasskeysRelyingPartyId.invalid(),
+            UpdateServiceField::PasskeysRelyingPartyOrigins.invalid(),
+        )?;
         let sid = r.service_sid.clone();
         let now = self.clock.now();
         let change = move |s: &mut ServiceSettings| {
@@ -198,6 +223,7 @@ impl<S: Store> ServicesApi for Core<S> {
             set_opt(&mut s.default_template_sid, r.default_template_sid);
             set_opt(&mut s.whatsapp_msg_service_sid, r.whatsapp_msg_service_sid);
             set_opt(&mut s.whatsapp_from, r.whatsapp_from);
+            passkeys.update(&mut s.passkeys);
         };
         let record = self
             .store

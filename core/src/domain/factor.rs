@@ -8,12 +8,15 @@ use verifyd_runtime::{Sid, Timestamp};
 
 use super::DAY;
 use super::guessing::{GuessLimit, Guesses};
+use super::passkey::PasskeySettings;
 use crate::totp::Algorithm;
 
 /// Wrong codes a TOTP factor's verification allows.
 pub const MAX_VERIFY_ATTEMPTS: u32 = 5;
 pub const MAX_TOTP_FACTORS: u32 = 100;
 pub const MAX_PUSH_FACTORS: u32 = 20;
+/// Passkeys an entity may have (verified or pending), one per authenticator it uses.
+pub const MAX_PASSKEY_FACTORS: u32 = 20;
 /// Factor creations an entity (by identity) may make in 24 hours.
 pub const MAX_CREATIONS_PER_DAY: u32 = 100;
 
@@ -45,6 +48,8 @@ pub enum FactorSettings {
         notification_token: Option<String>,
         credential_sid: Sid,
     },
+    /// A passkey: the relying party and the ceremonies' options it was created with.
+    Passkeys(PasskeySettings),
 }
 
 #[derive(Clone, PartialEq)]
@@ -72,6 +77,12 @@ pub struct Factor {
     pub verify_attempts: u32,
     /// TOTP: creation times of recent challenges, for the creation limits.
     pub challenge_times: Vec<i64>,
+    /// Passkeys: the credential's ID once verified (unique in the service: a store refuses a
+    /// second factor with the same one).
+    pub credential_id: Option<Vec<u8>>,
+    /// Passkeys: the credential once verified, as [`super::passkey::StoredPasskey`]'s text
+    /// (public key, signature counter, flags). Not secret; kept as the library writes it.
+    pub credential: Option<String>,
 }
 
 impl std::fmt::Debug for Factor {
@@ -104,7 +115,11 @@ pub enum CreationRefusal {
 
 /// Factors of a type an entity may have.
 pub fn max_of_type(factor_type: &FactorType) -> u32 {
-    if *factor_type == FactorType::Push { MAX_PUSH_FACTORS } else { MAX_TOTP_FACTORS }
+    match factor_type {
+        FactorType::Push => MAX_PUSH_FACTORS,
+        FactorType::Passkeys => MAX_PASSKEY_FACTORS,
+        FactorType::Totp => MAX_TOTP_FACTORS,
+    }
 }
 
 /// Whether an entity may get another factor of `factor_type`.
@@ -148,13 +163,17 @@ pub fn challenge_limits(settings: &FactorSettings) -> &'static [(usize, i64)] {
     match settings {
         FactorSettings::Totp { code_length, .. } if *code_length <= 4 => &[(10, DAY)],
         FactorSettings::Totp { .. } => &[(50, 3_600), (100, DAY)],
-        FactorSettings::Push { .. } => &[],
+        FactorSettings::Push { .. } | FactorSettings::Passkeys(_) => &[],
     }
 }
 
 impl Factor {
     pub fn is_totp(&self) -> bool {
         matches!(self.settings, FactorSettings::Totp { .. })
+    }
+
+    pub fn is_passkey(&self) -> bool {
+        matches!(self.settings, FactorSettings::Passkeys(_))
     }
 
     /// Records that a code of the time step starting at `step_start` was accepted, if that
@@ -255,7 +274,7 @@ impl Factor {
     pub fn credential_sid(&self) -> Option<&Sid> {
         match &self.settings {
             FactorSettings::Push { credential_sid, .. } => Some(credential_sid),
-            FactorSettings::Totp { .. } => None,
+            FactorSettings::Totp { .. } | FactorSettings::Passkeys(_) => None,
         }
     }
 }
@@ -294,6 +313,8 @@ pub(crate) mod tests {
             last_step_start: None,
             verify_attempts: 0,
             challenge_times: Vec::new(),
+            credential_id: None,
+            credential: None,
         }
     }
 

@@ -15,6 +15,7 @@ pub mod guessing;
 pub mod keyring;
 pub mod messaging;
 pub mod outbox;
+pub mod passkey;
 pub mod phone;
 pub mod private;
 pub mod rate_limit;

@@ -10,6 +10,7 @@ use crate::domain::factor::{Entity, Factor};
 use crate::domain::guessing::{Guesses, Subscriber};
 use crate::domain::messaging::MessagingConfiguration;
 use crate::domain::outbox::SealedMessage;
+use crate::domain::passkey::Ceremony;
 use crate::domain::rate_limit::{Bucket, RateLimit, Window};
 use crate::domain::safe_list::SafeListEntry;
 use crate::domain::sending::Attempt;
@@ -66,7 +67,7 @@ pub enum Change {
     /// With everything under the service: verifications, messages, rate limits, buckets and
     /// their windows, entities, factors, challenges, notifications, access tokens, webhooks
     /// and their pending deliveries, send attempts, messaging configurations, its Fraud Guard
-    /// override and its tallies.
+    /// override, its tallies and its passkey ceremonies.
     DeleteService {
         account: Sid,
         sid: Sid,
@@ -93,14 +94,15 @@ pub enum Change {
     },
 
     InsertEntity(Entity),
-    /// With its factors, their challenges and those challenges' notifications.
+    /// With its factors, their challenges and those challenges' notifications, and its passkey
+    /// ceremonies.
     DeleteEntity {
         account: Sid,
         sid: Sid,
     },
     InsertFactor(Factor),
     UpdateFactor(Factor),
-    /// With its challenges and their notifications.
+    /// With its challenges and their notifications, and the passkey ceremonies naming it.
     DeleteFactor {
         account: Sid,
         sid: Sid,
@@ -126,6 +128,10 @@ pub enum Change {
     },
     InsertChallenge(Challenge),
     UpdateChallenge(Challenge),
+    /// A passkey ceremony, unique by its challenge in its service.
+    InsertCeremony(Ceremony),
+    /// Its `date_responded` (the only field that changes).
+    UpdateCeremony(Ceremony),
     InsertNotification(Notification),
     InsertAccessToken(AccessToken),
     /// Marks an access token used.

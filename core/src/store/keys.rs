@@ -10,6 +10,7 @@ use crate::domain::challenge::{Challenge, StatusFilter};
 use crate::domain::factor::{CreationCounts, Entity, Factor};
 use crate::domain::fraud::{GeoRules, Tally, TallyRange};
 use crate::domain::guessing::Guesses;
+use crate::domain::passkey::Ceremony;
 use crate::domain::rate_limit::Meter;
 use crate::domain::sending::Attempt;
 use crate::domain::verification::Verification;
@@ -223,6 +224,31 @@ pub struct ChallengeState {
     pub webhooks: Vec<Webhook>,
     /// The guesses counted for the challenge's entity, as in [`FactorState::guesses`].
     pub guesses: Guesses,
+}
+
+/// The answer to a passkey ceremony: the ceremony by its challenge in the service, and the
+/// factor of the credential the answer names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyKey {
+    pub account: Sid,
+    pub service: Sid,
+    /// The challenge as the ceremony's options carried it (base64url).
+    pub challenge: String,
+    /// The credential the answer names.
+    pub credential_id: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PasskeyState {
+    /// The ceremony of that challenge in the service, answered or not (expired ones are kept a
+    /// day, see `Sweep::unverified_factors_before`).
+    pub ceremony: Option<Ceremony>,
+    /// The factor the ceremony names (`factor_sid`, else `sid`), if it still exists.
+    pub ceremony_factor: Option<Factor>,
+    /// The factor of the service whose `credential_id` is the key's, if any.
+    pub credential_factor: Option<Factor>,
+    /// The service's enabled webhooks.
+    pub webhooks: Vec<Webhook>,
 }
 
 /// Filters of a challenge list.

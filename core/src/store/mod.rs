@@ -112,7 +112,9 @@ pub struct Sweep {
     pub messages_before: Timestamp,
     /// Access tokens that expired at or before this are deleted.
     pub tokens_before: Timestamp,
-    /// Unverified factors created at or before this are deleted, with their challenges.
+    /// Unverified factors created at or before this are deleted, with their challenges; so are
+    /// passkey ceremonies that expired at or before it (kept a while after their expiry, so
+    /// that a late answer is told why it is refused).
     pub unverified_factors_before: Timestamp,
     /// Factor creations logged at or before this are forgotten.
     pub creations_before: Timestamp,
@@ -290,6 +292,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         key: ChallengeKey,
         decide: impl Decide<Option<ChallengeState>, T>,
+    ) -> impl Future<Output = Result<T>> + Send;
+
+    /// The answer to a passkey ceremony (see [`PasskeyState`]); `None` when the service does
+    /// not exist. Two answers to one ceremony, or naming one credential, never both see the
+    /// ceremony or the factor before the other's change: a ceremony is answered once, and a
+    /// passkey's counter never goes back by a lost update.
+    fn with_passkey<T: Send + 'static>(
+        &self,
+        key: PasskeyKey,
+        decide: impl Decide<Option<PasskeyState>, T>,
     ) -> impl Future<Output = Result<T>> + Send;
 
     // Access tokens.

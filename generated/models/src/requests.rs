@@ -233,6 +233,30 @@ pub struct CreateServiceRequest {
     ///
     /// Wire: `Whatsapp.From` (form).
     pub whatsapp_from: Option<String>,
+    /// The relying party ID of the service's passkeys: the domain of the web application (`example.com`), to which browsers bind each passkey. Needed before a passkey factor is created (unless the factor's own `config` names one).
+    ///
+    /// Wire: `Passkeys.RelyingParty.Id` (form).
+    pub passkeys_relying_party_id: Option<String>,
+    /// The name browsers show for the relying party; the service's friendly name when unset.
+    ///
+    /// Wire: `Passkeys.RelyingParty.Name` (form).
+    pub passkeys_relying_party_name: Option<String>,
+    /// The origins the browser ceremonies may come from, separated by commas (`https://login.example.com,https://www.example.com`). An origin without a scheme is read as `https://`. When unset, the only origin is `https://` and the relying party ID.
+    ///
+    /// Wire: `Passkeys.RelyingParty.Origins` (form).
+    pub passkeys_relying_party_origins: Option<String>,
+    /// The `Passkeys.AuthenticatorAttachment` input: one of the [`PasskeysAuthenticatorAttachment`] values. `None` sends nothing.
+    ///
+    /// Wire: `Passkeys.AuthenticatorAttachment` (form).
+    pub passkeys_authenticator_attachment: Option<PasskeysAuthenticatorAttachment>,
+    /// The `Passkeys.DiscoverableCredentials` input: one of the [`PasskeysDiscoverableCredentials`] values. `None` sends nothing.
+    ///
+    /// Wire: `Passkeys.DiscoverableCredentials` (form).
+    pub passkeys_discoverable_credentials: Option<PasskeysDiscoverableCredentials>,
+    /// The `Passkeys.UserVerification` input: one of the [`PasskeysUserVerification`] values. `None` sends nothing.
+    ///
+    /// Wire: `Passkeys.UserVerification` (form).
+    pub passkeys_user_verification: Option<PasskeysUserVerification>,
     /// Publish verification events of this service.
     ///
     /// Wire: `VerifyEventSubscriptionEnabled` (form).
@@ -262,6 +286,12 @@ impl CreateServiceRequest {
             default_template_sid: None,
             whatsapp_msg_service_sid: None,
             whatsapp_from: None,
+            passkeys_relying_party_id: None,
+            passkeys_relying_party_name: None,
+            passkeys_relying_party_origins: None,
+            passkeys_authenticator_attachment: None,
+            passkeys_discoverable_credentials: None,
+            passkeys_user_verification: None,
             verify_event_subscription_enabled: None,
         }
     }
@@ -351,6 +381,18 @@ pub enum CreateServiceField {
     WhatsappMsgServiceSid,
     /// `Whatsapp.From`
     WhatsappFrom,
+    /// `Passkeys.RelyingParty.Id`
+    PasskeysRelyingPartyId,
+    /// `Passkeys.RelyingParty.Name`
+    PasskeysRelyingPartyName,
+    /// `Passkeys.RelyingParty.Origins`
+    PasskeysRelyingPartyOrigins,
+    /// `Passkeys.AuthenticatorAttachment`
+    PasskeysAuthenticatorAttachment,
+    /// `Passkeys.DiscoverableCredentials`
+    PasskeysDiscoverableCredentials,
+    /// `Passkeys.UserVerification`
+    PasskeysUserVerification,
     /// `VerifyEventSubscriptionEnabled`
     VerifyEventSubscriptionEnabled,
 }
@@ -376,6 +418,12 @@ impl CreateServiceField {
         Self::DefaultTemplateSid,
         Self::WhatsappMsgServiceSid,
         Self::WhatsappFrom,
+        Self::PasskeysRelyingPartyId,
+        Self::PasskeysRelyingPartyName,
+        Self::PasskeysRelyingPartyOrigins,
+        Self::PasskeysAuthenticatorAttachment,
+        Self::PasskeysDiscoverableCredentials,
+        Self::PasskeysUserVerification,
         Self::VerifyEventSubscriptionEnabled,
     ];
     /// The key on the wire.
@@ -400,6 +448,12 @@ impl CreateServiceField {
             Self::DefaultTemplateSid => "DefaultTemplateSid",
             Self::WhatsappMsgServiceSid => "Whatsapp.MsgServiceSid",
             Self::WhatsappFrom => "Whatsapp.From",
+            Self::PasskeysRelyingPartyId => "Passkeys.RelyingParty.Id",
+            Self::PasskeysRelyingPartyName => "Passkeys.RelyingParty.Name",
+            Self::PasskeysRelyingPartyOrigins => "Passkeys.RelyingParty.Origins",
+            Self::PasskeysAuthenticatorAttachment => "Passkeys.AuthenticatorAttachment",
+            Self::PasskeysDiscoverableCredentials => "Passkeys.DiscoverableCredentials",
+            Self::PasskeysUserVerification => "Passkeys.UserVerification",
             Self::VerifyEventSubscriptionEnabled => "VerifyEventSubscriptionEnabled",
         }
     }
@@ -425,6 +479,12 @@ impl CreateServiceField {
             Self::DefaultTemplateSid => 60200,
             Self::WhatsappMsgServiceSid => 60200,
             Self::WhatsappFrom => 60200,
+            Self::PasskeysRelyingPartyId => 60200,
+            Self::PasskeysRelyingPartyName => 60200,
+            Self::PasskeysRelyingPartyOrigins => 60200,
+            Self::PasskeysAuthenticatorAttachment => 60200,
+            Self::PasskeysDiscoverableCredentials => 60200,
+            Self::PasskeysUserVerification => 60200,
             Self::VerifyEventSubscriptionEnabled => 60200,
         }
     }
@@ -473,6 +533,27 @@ impl verifyd_runtime::WireRequest for CreateServiceRequest {
         w.optional("DefaultTemplateSid", self.default_template_sid.as_ref());
         w.optional("Whatsapp.MsgServiceSid", self.whatsapp_msg_service_sid.as_ref());
         w.optional("Whatsapp.From", self.whatsapp_from.as_ref());
+        w.optional("Passkeys.RelyingParty.Id", self.passkeys_relying_party_id.as_ref());
+        w.optional(
+            "Passkeys.RelyingParty.Name",
+            self.passkeys_relying_party_name.as_ref(),
+        );
+        w.optional(
+            "Passkeys.RelyingParty.Origins",
+            self.passkeys_relying_party_origins.as_ref(),
+        );
+        w.optional(
+            "Passkeys.AuthenticatorAttachment",
+            self.passkeys_authenticator_attachment.as_ref(),
+        );
+        w.optional(
+            "Passkeys.DiscoverableCredentials",
+            self.passkeys_discoverable_credentials.as_ref(),
+        );
+        w.optional(
+            "Passkeys.UserVerification",
+            self.passkeys_user_verification.as_ref(),
+        );
         w.optional(
             "VerifyEventSubscriptionEnabled",
             self.verify_event_subscription_enabled.as_ref(),
@@ -640,6 +721,51 @@ impl verifyd_runtime::WireRequest for CreateServiceRequest {
             whatsapp_from: verifyd_runtime::form::optional(
                 body,
                 "Whatsapp.From",
+                60200,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+            passkeys_relying_party_id: verifyd_runtime::form::optional(
+                body,
+                "Passkeys.RelyingParty.Id",
+                60200,
+                &verifyd_runtime::Rules {
+                    max_length: Some(253),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            passkeys_relying_party_name: verifyd_runtime::form::optional(
+                body,
+                "Passkeys.RelyingParty.Name",
+                60200,
+                &verifyd_runtime::Rules {
+                    max_length: Some(64),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            passkeys_relying_party_origins: verifyd_runtime::form::optional(
+                body,
+                "Passkeys.RelyingParty.Origins",
+                60200,
+                &verifyd_runtime::Rules {
+                    max_length: Some(2048),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            passkeys_authenticator_attachment: verifyd_runtime::form::optional(
+                body,
+                "Passkeys.AuthenticatorAttachment",
+                60200,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+            passkeys_discoverable_credentials: verifyd_runtime::form::optional(
+                body,
+                "Passkeys.DiscoverableCredentials",
+                60200,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+            passkeys_user_verification: verifyd_runtime::form::optional(
+                body,
+                "Passkeys.UserVerification",
                 60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
@@ -832,6 +958,30 @@ pub struct UpdateServiceRequest {
     ///
     /// Wire: `Whatsapp.From` (form).
     pub whatsapp_from: Option<String>,
+    /// The relying party ID of the service's passkeys: the domain of the web application (`example.com`), to which browsers bind each passkey. Needed before a passkey factor is created (unless the factor's own `config` names one).
+    ///
+    /// Wire: `Passkeys.RelyingParty.Id` (form).
+    pub passkeys_relying_party_id: Option<String>,
+    /// The name browsers show for the relying party; the service's friendly name when unset.
+    ///
+    /// Wire: `Passkeys.RelyingParty.Name` (form).
+    pub passkeys_relying_party_name: Option<String>,
+    /// The origins the browser ceremonies may come from, separated by commas (`https://login.example.com,https://www.example.com`). An origin without a scheme is read as `https://`. When unset, the only origin is `https://` and the relying party ID.
+    ///
+    /// Wire: `Passkeys.RelyingParty.Origins` (form).
+    pub passkeys_relying_party_origins: Option<String>,
+    /// The `Passkeys.AuthenticatorAttachment` input: one of the [`PasskeysAuthenticatorAttachment`] values. `None` sends nothing.
+    ///
+    /// Wire: `Passkeys.AuthenticatorAttachment` (form).
+    pub passkeys_authenticator_attachment: Option<PasskeysAuthenticatorAttachment>,
+    /// The `Passkeys.DiscoverableCredentials` input: one of the [`PasskeysDiscoverableCredentials`] values. `None` sends nothing.
+    ///
+    /// Wire: `Passkeys.DiscoverableCredentials` (form).
+    pub passkeys_discoverable_credentials: Option<PasskeysDiscoverableCredentials>,
+    /// The `Passkeys.UserVerification` input: one of the [`PasskeysUserVerification`] values. `None` sends nothing.
+    ///
+    /// Wire: `Passkeys.UserVerification` (form).
+    pub passkeys_user_verification: Option<PasskeysUserVerification>,
     /// Publish verification events of this service.
     ///
     /// Wire: `VerifyEventSubscriptionEnabled` (form).
@@ -862,6 +1012,12 @@ impl UpdateServiceRequest {
             default_template_sid: None,
             whatsapp_msg_service_sid: None,
             whatsapp_from: None,
+            passkeys_relying_party_id: None,
+            passkeys_relying_party_name: None,
+            passkeys_relying_party_origins: None,
+            passkeys_authenticator_attachment: None,
+            passkeys_discoverable_credentials: None,
+            passkeys_user_verification: None,
             verify_event_subscription_enabled: None,
         }
     }
@@ -909,6 +1065,18 @@ pub enum UpdateServiceField {
     WhatsappMsgServiceSid,
     /// `Whatsapp.From`
     WhatsappFrom,
+    /// `Passkeys.RelyingParty.Id`
+    PasskeysRelyingPartyId,
+    /// `Passkeys.RelyingParty.Name`
+    PasskeysRelyingPartyName,
+    /// `Passkeys.RelyingParty.Origins`
+    PasskeysRelyingPartyOrigins,
+    /// `Passkeys.AuthenticatorAttachment`
+    PasskeysAuthenticatorAttachment,
+    /// `Passkeys.DiscoverableCredentials`
+    PasskeysDiscoverableCredentials,
+    /// `Passkeys.UserVerification`
+    PasskeysUserVerification,
     /// `VerifyEventSubscriptionEnabled`
     VerifyEventSubscriptionEnabled,
 }
@@ -935,6 +1103,12 @@ impl UpdateServiceField {
         Self::DefaultTemplateSid,
         Self::WhatsappMsgServiceSid,
         Self::WhatsappFrom,
+        Self::PasskeysRelyingPartyId,
+        Self::PasskeysRelyingPartyName,
+        Self::PasskeysRelyingPartyOrigins,
+        Self::PasskeysAuthenticatorAttachment,
+        Self::PasskeysDiscoverableCredentials,
+        Self::PasskeysUserVerification,
         Self::VerifyEventSubscriptionEnabled,
     ];
     /// The key on the wire.
@@ -960,6 +1134,12 @@ impl UpdateServiceField {
             Self::DefaultTemplateSid => "DefaultTemplateSid",
             Self::WhatsappMsgServiceSid => "Whatsapp.MsgServiceSid",
             Self::WhatsappFrom => "Whatsapp.From",
+            Self::PasskeysRelyingPartyId => "Passkeys.RelyingParty.Id",
+            Self::PasskeysRelyingPartyName => "Passkeys.RelyingParty.Name",
+            Self::PasskeysRelyingPartyOrigins => "Passkeys.RelyingParty.Origins",
+            Self::PasskeysAuthenticatorAttachment => "Passkeys.AuthenticatorAttachment",
+            Self::PasskeysDiscoverableCredentials => "Passkeys.DiscoverableCredentials",
+            Self::PasskeysUserVerification => "Passkeys.UserVerification",
             Self::VerifyEventSubscriptionEnabled => "VerifyEventSubscriptionEnabled",
         }
     }
@@ -986,6 +1166,12 @@ impl UpdateServiceField {
             Self::DefaultTemplateSid => 60200,
             Self::WhatsappMsgServiceSid => 60200,
             Self::WhatsappFrom => 60200,
+            Self::PasskeysRelyingPartyId => 60200,
+            Self::PasskeysRelyingPartyName => 60200,
+            Self::PasskeysRelyingPartyOrigins => 60200,
+            Self::PasskeysAuthenticatorAttachment => 60200,
+            Self::PasskeysDiscoverableCredentials => 60200,
+            Self::PasskeysUserVerification => 60200,
             Self::VerifyEventSubscriptionEnabled => 60200,
         }
     }
@@ -1034,6 +1220,27 @@ impl verifyd_runtime::WireRequest for UpdateServiceRequest {
         w.optional("DefaultTemplateSid", self.default_template_sid.as_ref());
         w.optional("Whatsapp.MsgServiceSid", self.whatsapp_msg_service_sid.as_ref());
         w.optional("Whatsapp.From", self.whatsapp_from.as_ref());
+        w.optional("Passkeys.RelyingParty.Id", self.passkeys_relying_party_id.as_ref());
+        w.optional(
+            "Passkeys.RelyingParty.Name",
+            self.passkeys_relying_party_name.as_ref(),
+        );
+        w.optional(
+            "Passkeys.RelyingParty.Origins",
+            self.passkeys_relying_party_origins.as_ref(),
+        );
+        w.optional(
+            "Passkeys.AuthenticatorAttachment",
+            self.passkeys_authenticator_attachment.as_ref(),
+        );
+        w.optional(
+            "Passkeys.DiscoverableCredentials",
+            self.passkeys_discoverable_credentials.as_ref(),
+        );
+        w.optional(
+            "Passkeys.UserVerification",
+            self.passkeys_user_verification.as_ref(),
+        );
         w.optional(
             "VerifyEventSubscriptionEnabled",
             self.verify_event_subscription_enabled.as_ref(),
@@ -1209,6 +1416,51 @@ impl verifyd_runtime::WireRequest for UpdateServiceRequest {
             whatsapp_from: verifyd_runtime::form::optional(
                 body,
                 "Whatsapp.From",
+                60200,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+            passkeys_relying_party_id: verifyd_runtime::form::optional(
+                body,
+                "Passkeys.RelyingParty.Id",
+                60200,
+                &verifyd_runtime::Rules {
+                    max_length: Some(253),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            passkeys_relying_party_name: verifyd_runtime::form::optional(
+                body,
+                "Passkeys.RelyingParty.Name",
+                60200,
+                &verifyd_runtime::Rules {
+                    max_length: Some(64),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            passkeys_relying_party_origins: verifyd_runtime::form::optional(
+                body,
+                "Passkeys.RelyingParty.Origins",
+                60200,
+                &verifyd_runtime::Rules {
+                    max_length: Some(2048),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            passkeys_authenticator_attachment: verifyd_runtime::form::optional(
+                body,
+                "Passkeys.AuthenticatorAttachment",
+                60200,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+            passkeys_discoverable_credentials: verifyd_runtime::form::optional(
+                body,
+                "Passkeys.DiscoverableCredentials",
+                60200,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+            passkeys_user_verification: verifyd_runtime::form::optional(
+                body,
+                "Passkeys.UserVerification",
                 60200,
                 &verifyd_runtime::Rules::NONE,
             )?,
@@ -9390,6 +9642,703 @@ impl verifyd_runtime::WireRequest for FetchFormRequest {
                 path_form_type,
                 "FormType",
                 60200,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+        })
+    }
+}
+/// Create a new Passkeys Factor for the Entity
+///
+/// `createNewFactorPasskey`: POST `/v2/Services/{ServiceSid}/Passkeys/Factors`.
+///
+/// Adds an unverified passkey factor to the entity of `identity`, creating the entity when the identity is new, and answers in `options` the WebAuthn registration options the browser passes to `navigator.credentials.create({publicKey: options.publicKey})`. The `config` sent overrides the service's `Passkeys.*` settings for this factor. The options expire after 5 minutes (their `timeout`); the factor stays unverified until `VerifyFactor` is called with what the browser returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateNewFactorPasskeyRequest {
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
+    pub service_sid: verifyd_runtime::Sid,
+    /// The factor's name; also the passkey's user name in the browser.
+    ///
+    /// Wire: `friendly_name` (JSON body, required).
+    pub friendly_name: String,
+    /// The entity the passkey authenticates (created when new).
+    ///
+    /// Wire: `identity` (JSON body, required).
+    pub identity: String,
+    /// This factor's settings, each overriding the service's.
+    ///
+    /// Wire: `config` (JSON body).
+    pub config: Option<CreateNewFactorPasskeyConfig>,
+}
+impl CreateNewFactorPasskeyRequest {
+    /// A `createNewFactorPasskey` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        friendly_name: String,
+        identity: String,
+    ) -> Self {
+        Self {
+            service_sid,
+            friendly_name,
+            identity,
+            config: None,
+        }
+    }
+}
+/// The inputs of `createNewFactorPasskey`, each with its wire key and the error code of a rejected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CreateNewFactorPasskeyField {
+    /// `ServiceSid`
+    ServiceSid,
+    /// `friendly_name`
+    FriendlyName,
+    /// `identity`
+    Identity,
+    /// `config`
+    Config,
+}
+impl CreateNewFactorPasskeyField {
+    /// Every input, in the request's order.
+    pub const ALL: &'static [Self] = &[
+        Self::ServiceSid,
+        Self::FriendlyName,
+        Self::Identity,
+        Self::Config,
+    ];
+    /// The key on the wire.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::ServiceSid => "ServiceSid",
+            Self::FriendlyName => "friendly_name",
+            Self::Identity => "identity",
+            Self::Config => "config",
+        }
+    }
+    /// The Twilio error code the spec gives a rejected value.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::ServiceSid => 60306,
+            Self::FriendlyName => 60306,
+            Self::Identity => 60306,
+            Self::Config => 60306,
+        }
+    }
+    /// The error for a rejected value: `Invalid parameter: <key>` with the spec's code.
+    pub const fn invalid(self) -> verifyd_runtime::InvalidParameter {
+        verifyd_runtime::InvalidParameter::new(self.key(), self.code())
+    }
+}
+impl verifyd_runtime::WireRequest for CreateNewFactorPasskeyRequest {
+    const OPERATION_ID: &'static str = "createNewFactorPasskey";
+    const METHOD: &'static str = "POST";
+    const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Passkeys/Factors";
+    const SUCCESS_STATUS: u16 = 201;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Json;
+    type Response = NewFactor;
+    fn path_params(&self) -> Vec<String> {
+        vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
+    }
+    fn query(&self) -> verifyd_runtime::form::FormPairs {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish()
+    }
+    fn body(&self) -> verifyd_runtime::Body {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::json::JsonWriter::new();
+        w.one("friendly_name", &self.friendly_name);
+        w.one("identity", &self.identity);
+        w.optional("config", self.config.as_ref());
+        w.finish().into()
+    }
+    #[allow(unused_variables)]
+    fn decode(
+        path: &[&str],
+        query: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
+    ) -> Result<Self, verifyd_runtime::DecodeError> {
+        let &[path_service_sid] = path else {
+            return Err(
+                verifyd_runtime::DecodeError::new(
+                    "/Services/{ServiceSid}/Passkeys/Factors",
+                    20404,
+                    verifyd_runtime::Rejection::NotFound,
+                ),
+            );
+        };
+        let body = body.as_json()?;
+        Ok(Self {
+            service_sid: verifyd_runtime::form::path(
+                path_service_sid,
+                "ServiceSid",
+                60306,
+                &verifyd_runtime::Rules {
+                    sid_prefix: Some("VA"),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            friendly_name: verifyd_runtime::json::required(
+                body,
+                "friendly_name",
+                60306,
+                &verifyd_runtime::Rules {
+                    max_length: Some(64),
+                    pattern: Some(&crate::patterns::PATTERN_0),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            identity: verifyd_runtime::json::required(
+                body,
+                "identity",
+                60306,
+                &verifyd_runtime::Rules {
+                    min_length: Some(8),
+                    max_length: Some(64),
+                    pattern: Some(&crate::patterns::PATTERN_4),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            config: verifyd_runtime::json::optional(
+                body,
+                "config",
+                60306,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+        })
+    }
+}
+/// Verify a Passkeys Factor
+///
+/// `updatePasskeysFactor`: POST `/v2/Services/{ServiceSid}/Passkeys/VerifyFactor`.
+///
+/// Takes the `PublicKeyCredential` the browser's `navigator.credentials.create()` returned (as its `toJSON()` gives it), finds the pending factor by the challenge in `clientDataJSON`, checks the origin, the relying party ID, the challenge, user presence and (when the factor requires it) user verification, stores the credential (its ID, public key, signature counter and backup flags) and answers the factor, verified. A registration is used once; one that failed changes nothing. Refusals: 403 `60311` (the credential does not verify, or names no pending registration of this service), 403 `60323` (the registration options expired), 409 `60317` (the credential is registered already).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdatePasskeysFactorRequest {
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
+    pub service_sid: verifyd_runtime::Sid,
+    /// The credential's ID, base64url (`rawId` encoded).
+    ///
+    /// Wire: `id` (JSON body).
+    pub id: Option<String>,
+    /// The credential's ID (base64url, or hex).
+    ///
+    /// Wire: `rawId` (JSON body).
+    pub raw_id: Option<String>,
+    /// The `authenticatorAttachment` input: one of the [`PublicKeyCredentialAttachment`] values. `None` sends nothing.
+    ///
+    /// Wire: `authenticatorAttachment` (JSON body).
+    pub authenticator_attachment: Option<PublicKeyCredentialAttachment>,
+    /// The `type` input: one of the [`PublicKeyCredentialType`] values. `None` sends nothing.
+    ///
+    /// Wire: `type` (JSON body).
+    pub type_: Option<PublicKeyCredentialType>,
+    /// The browser's AuthenticatorAttestationResponse, binary values base64url.
+    ///
+    /// Wire: `response` (JSON body, required).
+    pub response: PasskeyAttestationResponse,
+}
+impl UpdatePasskeysFactorRequest {
+    /// A `updatePasskeysFactor` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        response: PasskeyAttestationResponse,
+    ) -> Self {
+        Self {
+            service_sid,
+            id: None,
+            raw_id: None,
+            authenticator_attachment: None,
+            type_: None,
+            response,
+        }
+    }
+    /// `type`, or the spec's default when it was not sent.
+    pub fn type_or_default(&self) -> PublicKeyCredentialType {
+        self.type_.unwrap_or(PublicKeyCredentialType::PublicKey)
+    }
+}
+/// The inputs of `updatePasskeysFactor`, each with its wire key and the error code of a rejected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UpdatePasskeysFactorField {
+    /// `ServiceSid`
+    ServiceSid,
+    /// `id`
+    Id,
+    /// `rawId`
+    RawId,
+    /// `authenticatorAttachment`
+    AuthenticatorAttachment,
+    /// `type`
+    Type,
+    /// `response`
+    Response,
+}
+impl UpdatePasskeysFactorField {
+    /// Every input, in the request's order.
+    pub const ALL: &'static [Self] = &[
+        Self::ServiceSid,
+        Self::Id,
+        Self::RawId,
+        Self::AuthenticatorAttachment,
+        Self::Type,
+        Self::Response,
+    ];
+    /// The key on the wire.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::ServiceSid => "ServiceSid",
+            Self::Id => "id",
+            Self::RawId => "rawId",
+            Self::AuthenticatorAttachment => "authenticatorAttachment",
+            Self::Type => "type",
+            Self::Response => "response",
+        }
+    }
+    /// The Twilio error code the spec gives a rejected value.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::ServiceSid => 60306,
+            Self::Id => 60306,
+            Self::RawId => 60306,
+            Self::AuthenticatorAttachment => 60306,
+            Self::Type => 60306,
+            Self::Response => 60306,
+        }
+    }
+    /// The error for a rejected value: `Invalid parameter: <key>` with the spec's code.
+    pub const fn invalid(self) -> verifyd_runtime::InvalidParameter {
+        verifyd_runtime::InvalidParameter::new(self.key(), self.code())
+    }
+}
+impl verifyd_runtime::WireRequest for UpdatePasskeysFactorRequest {
+    const OPERATION_ID: &'static str = "updatePasskeysFactor";
+    const METHOD: &'static str = "POST";
+    const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Passkeys/VerifyFactor";
+    const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Json;
+    type Response = Factor;
+    fn path_params(&self) -> Vec<String> {
+        vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
+    }
+    fn query(&self) -> verifyd_runtime::form::FormPairs {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish()
+    }
+    fn body(&self) -> verifyd_runtime::Body {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::json::JsonWriter::new();
+        w.optional("id", self.id.as_ref());
+        w.optional("rawId", self.raw_id.as_ref());
+        w.optional("authenticatorAttachment", self.authenticator_attachment.as_ref());
+        w.optional("type", self.type_.as_ref());
+        w.one("response", &self.response);
+        w.finish().into()
+    }
+    #[allow(unused_variables)]
+    fn decode(
+        path: &[&str],
+        query: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
+    ) -> Result<Self, verifyd_runtime::DecodeError> {
+        let &[path_service_sid] = path else {
+            return Err(
+                verifyd_runtime::DecodeError::new(
+                    "/Services/{ServiceSid}/Passkeys/VerifyFactor",
+                    20404,
+                    verifyd_runtime::Rejection::NotFound,
+                ),
+            );
+        };
+        let body = body.as_json()?;
+        Ok(Self {
+            service_sid: verifyd_runtime::form::path(
+                path_service_sid,
+                "ServiceSid",
+                60306,
+                &verifyd_runtime::Rules {
+                    sid_prefix: Some("VA"),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            id: verifyd_runtime::json::optional(
+                body,
+                "id",
+                60306,
+                &verifyd_runtime::Rules {
+                    max_length: Some(1400),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            raw_id: verifyd_runtime::json::optional(
+                body,
+                "rawId",
+                60306,
+                &verifyd_runtime::Rules {
+                    max_length: Some(2800),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            authenticator_attachment: verifyd_runtime::json::optional(
+                body,
+                "authenticatorAttachment",
+                60306,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+            type_: verifyd_runtime::json::optional(
+                body,
+                "type",
+                60306,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+            response: verifyd_runtime::json::required(
+                body,
+                "response",
+                60306,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+        })
+    }
+}
+/// Create a Passkeys Challenge
+///
+/// `createChallengePasskeys`: POST `/v2/Services/{ServiceSid}/Passkeys/Challenges`.
+///
+/// Answers a pending challenge whose `options` the browser passes to `navigator.credentials.get({publicKey: options.publicKey})`. With `identity` (and optionally `factor_sid`), the options list that entity's verified passkeys and only they can approve it; without, any passkey of the service can, found by the browser (discoverable credentials; refused when the service's `discoverable_credentials` is `discouraged`). The challenge expires after 5 minutes (the options' `timeout`). 403 `60318` when the entity has no verified passkey (or `factor_sid` names an unverified one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateChallengePasskeysRequest {
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
+    pub service_sid: verifyd_runtime::Sid,
+    /// The entity to authenticate; without it, any discoverable passkey of the service.
+    ///
+    /// Wire: `identity` (JSON body).
+    pub identity: Option<String>,
+    /// One passkey factor of the entity (needs `identity`).
+    ///
+    /// Wire: `factor_sid` (JSON body).
+    pub factor_sid: Option<verifyd_runtime::Sid>,
+}
+impl CreateChallengePasskeysRequest {
+    /// A `createChallengePasskeys` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(service_sid: verifyd_runtime::Sid) -> Self {
+        Self {
+            service_sid,
+            identity: None,
+            factor_sid: None,
+        }
+    }
+}
+/// The inputs of `createChallengePasskeys`, each with its wire key and the error code of a rejected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CreateChallengePasskeysField {
+    /// `ServiceSid`
+    ServiceSid,
+    /// `identity`
+    Identity,
+    /// `factor_sid`
+    FactorSid,
+}
+impl CreateChallengePasskeysField {
+    /// Every input, in the request's order.
+    pub const ALL: &'static [Self] = &[
+        Self::ServiceSid,
+        Self::Identity,
+        Self::FactorSid,
+    ];
+    /// The key on the wire.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::ServiceSid => "ServiceSid",
+            Self::Identity => "identity",
+            Self::FactorSid => "factor_sid",
+        }
+    }
+    /// The Twilio error code the spec gives a rejected value.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::ServiceSid => 60306,
+            Self::Identity => 60306,
+            Self::FactorSid => 60306,
+        }
+    }
+    /// The error for a rejected value: `Invalid parameter: <key>` with the spec's code.
+    pub const fn invalid(self) -> verifyd_runtime::InvalidParameter {
+        verifyd_runtime::InvalidParameter::new(self.key(), self.code())
+    }
+}
+impl verifyd_runtime::WireRequest for CreateChallengePasskeysRequest {
+    const OPERATION_ID: &'static str = "createChallengePasskeys";
+    const METHOD: &'static str = "POST";
+    const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Passkeys/Challenges";
+    const SUCCESS_STATUS: u16 = 201;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Json;
+    type Response = PasskeysChallenge;
+    fn path_params(&self) -> Vec<String> {
+        vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
+    }
+    fn query(&self) -> verifyd_runtime::form::FormPairs {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish()
+    }
+    fn body(&self) -> verifyd_runtime::Body {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::json::JsonWriter::new();
+        w.optional("identity", self.identity.as_ref());
+        w.optional("factor_sid", self.factor_sid.as_ref());
+        w.finish().into()
+    }
+    #[allow(unused_variables)]
+    fn decode(
+        path: &[&str],
+        query: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
+    ) -> Result<Self, verifyd_runtime::DecodeError> {
+        let &[path_service_sid] = path else {
+            return Err(
+                verifyd_runtime::DecodeError::new(
+                    "/Services/{ServiceSid}/Passkeys/Challenges",
+                    20404,
+                    verifyd_runtime::Rejection::NotFound,
+                ),
+            );
+        };
+        let body = body.as_json()?;
+        Ok(Self {
+            service_sid: verifyd_runtime::form::path(
+                path_service_sid,
+                "ServiceSid",
+                60306,
+                &verifyd_runtime::Rules {
+                    sid_prefix: Some("VA"),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            identity: verifyd_runtime::json::optional(
+                body,
+                "identity",
+                60306,
+                &verifyd_runtime::Rules {
+                    min_length: Some(8),
+                    max_length: Some(64),
+                    pattern: Some(&crate::patterns::PATTERN_4),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            factor_sid: verifyd_runtime::json::optional(
+                body,
+                "factor_sid",
+                60306,
+                &verifyd_runtime::Rules {
+                    sid_prefix: Some("YF"),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+        })
+    }
+}
+/// Approve a Passkeys Challenge
+///
+/// `updateChallengePasskeys`: POST `/v2/Services/{ServiceSid}/Passkeys/ApproveChallenge`.
+///
+/// Takes the `PublicKeyCredential` the browser's `navigator.credentials.get()` returned, finds the pending challenge by the challenge in `clientDataJSON`, and checks the signature, the origin, the relying party ID, the flags, that the signature counter did not go backwards and that the user handle names the credential's entity. Then the challenge is approved, once, the factor's counter is saved, `challenge.approved` is sent to the service's webhooks, and the challenge is answered (with the entity and factor that approved it). A refused assertion changes nothing, except that a counter that went backwards (a cloned authenticator) flags the passkey, which approves nothing from then on. Refusals: 403 `60324` (the assertion does not verify, names no pending challenge of this service, or comes from a flagged passkey), 403 `60322` (approved already), 403 `60323` (expired).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateChallengePasskeysRequest {
+    /// The SID of the Verify service
+    ///
+    /// Wire: `ServiceSid` (path, required).
+    pub service_sid: verifyd_runtime::Sid,
+    /// The credential's ID, base64url (`rawId` encoded).
+    ///
+    /// Wire: `id` (JSON body, required).
+    pub id: String,
+    /// The credential's ID (base64url, or hex).
+    ///
+    /// Wire: `rawId` (JSON body, required).
+    pub raw_id: String,
+    /// The `authenticatorAttachment` input: one of the [`PublicKeyCredentialAttachment`] values.
+    ///
+    /// Wire: `authenticatorAttachment` (JSON body, required).
+    pub authenticator_attachment: PublicKeyCredentialAttachment,
+    /// The `type` input: one of the [`PublicKeyCredentialType`] values. `None` sends nothing.
+    ///
+    /// Wire: `type` (JSON body).
+    pub type_: Option<PublicKeyCredentialType>,
+    /// The browser's AuthenticatorAssertionResponse, binary values base64url.
+    ///
+    /// Wire: `response` (JSON body, required).
+    pub response: PasskeyAssertionResponse,
+}
+impl UpdateChallengePasskeysRequest {
+    /// A `updateChallengePasskeys` with its required values; every optional one is absent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service_sid: verifyd_runtime::Sid,
+        id: String,
+        raw_id: String,
+        authenticator_attachment: PublicKeyCredentialAttachment,
+        response: PasskeyAssertionResponse,
+    ) -> Self {
+        Self {
+            service_sid,
+            id,
+            raw_id,
+            authenticator_attachment,
+            type_: None,
+            response,
+        }
+    }
+    /// `type`, or the spec's default when it was not sent.
+    pub fn type_or_default(&self) -> PublicKeyCredentialType {
+        self.type_.unwrap_or(PublicKeyCredentialType::PublicKey)
+    }
+}
+/// The inputs of `updateChallengePasskeys`, each with its wire key and the error code of a rejected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UpdateChallengePasskeysField {
+    /// `ServiceSid`
+    ServiceSid,
+    /// `id`
+    Id,
+    /// `rawId`
+    RawId,
+    /// `authenticatorAttachment`
+    AuthenticatorAttachment,
+    /// `type`
+    Type,
+    /// `response`
+    Response,
+}
+impl UpdateChallengePasskeysField {
+    /// Every input, in the request's order.
+    pub const ALL: &'static [Self] = &[
+        Self::ServiceSid,
+        Self::Id,
+        Self::RawId,
+        Self::AuthenticatorAttachment,
+        Self::Type,
+        Self::Response,
+    ];
+    /// The key on the wire.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::ServiceSid => "ServiceSid",
+            Self::Id => "id",
+            Self::RawId => "rawId",
+            Self::AuthenticatorAttachment => "authenticatorAttachment",
+            Self::Type => "type",
+            Self::Response => "response",
+        }
+    }
+    /// The Twilio error code the spec gives a rejected value.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::ServiceSid => 60306,
+            Self::Id => 60306,
+            Self::RawId => 60306,
+            Self::AuthenticatorAttachment => 60306,
+            Self::Type => 60306,
+            Self::Response => 60306,
+        }
+    }
+    /// The error for a rejected value: `Invalid parameter: <key>` with the spec's code.
+    pub const fn invalid(self) -> verifyd_runtime::InvalidParameter {
+        verifyd_runtime::InvalidParameter::new(self.key(), self.code())
+    }
+}
+impl verifyd_runtime::WireRequest for UpdateChallengePasskeysRequest {
+    const OPERATION_ID: &'static str = "updateChallengePasskeys";
+    const METHOD: &'static str = "POST";
+    const PATH_TEMPLATE: &'static str = "/Services/{ServiceSid}/Passkeys/ApproveChallenge";
+    const SUCCESS_STATUS: u16 = 200;
+    const BODY: verifyd_runtime::BodyKind = verifyd_runtime::BodyKind::Json;
+    type Response = PasskeysChallenge;
+    fn path_params(&self) -> Vec<String> {
+        vec![verifyd_runtime::ToWire::to_wire(& self.service_sid)]
+    }
+    fn query(&self) -> verifyd_runtime::form::FormPairs {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::form::FormWriter::new();
+        w.finish()
+    }
+    fn body(&self) -> verifyd_runtime::Body {
+        #[allow(unused_mut)]
+        let mut w = verifyd_runtime::json::JsonWriter::new();
+        w.one("id", &self.id);
+        w.one("rawId", &self.raw_id);
+        w.one("authenticatorAttachment", &self.authenticator_attachment);
+        w.optional("type", self.type_.as_ref());
+        w.one("response", &self.response);
+        w.finish().into()
+    }
+    #[allow(unused_variables)]
+    fn decode(
+        path: &[&str],
+        query: &verifyd_runtime::form::FormPairs,
+        body: &verifyd_runtime::Body,
+    ) -> Result<Self, verifyd_runtime::DecodeError> {
+        let &[path_service_sid] = path else {
+            return Err(
+                verifyd_runtime::DecodeError::new(
+                    "/Services/{ServiceSid}/Passkeys/ApproveChallenge",
+                    20404,
+                    verifyd_runtime::Rejection::NotFound,
+                ),
+            );
+        };
+        let body = body.as_json()?;
+        Ok(Self {
+            service_sid: verifyd_runtime::form::path(
+                path_service_sid,
+                "ServiceSid",
+                60306,
+                &verifyd_runtime::Rules {
+                    sid_prefix: Some("VA"),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            id: verifyd_runtime::json::required(
+                body,
+                "id",
+                60306,
+                &verifyd_runtime::Rules {
+                    max_length: Some(1400),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            raw_id: verifyd_runtime::json::required(
+                body,
+                "rawId",
+                60306,
+                &verifyd_runtime::Rules {
+                    max_length: Some(2800),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            )?,
+            authenticator_attachment: verifyd_runtime::json::required(
+                body,
+                "authenticatorAttachment",
+                60306,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+            type_: verifyd_runtime::json::optional(
+                body,
+                "type",
+                60306,
+                &verifyd_runtime::Rules::NONE,
+            )?,
+            response: verifyd_runtime::json::required(
+                body,
+                "response",
+                60306,
                 &verifyd_runtime::Rules::NONE,
             )?,
         })

@@ -5,6 +5,17 @@
 use proptest::prelude::*;
 #[allow(unused_imports)]
 use crate::*;
+/// Every [`AuthenticatorTransport`] value the spec lists, each as likely.
+pub fn authenticator_transport() -> BoxedStrategy<AuthenticatorTransport> {
+    proptest::sample::select(
+            vec![
+                AuthenticatorTransport::Usb, AuthenticatorTransport::Nfc,
+                AuthenticatorTransport::Ble, AuthenticatorTransport::SmartCard,
+                AuthenticatorTransport::Internal, AuthenticatorTransport::Hybrid
+            ],
+        )
+        .boxed()
+}
 /// Every [`BindingAlgorithm`] value the spec lists, each as likely.
 pub fn binding_algorithm() -> BoxedStrategy<BindingAlgorithm> {
     proptest::sample::select(
@@ -32,7 +43,10 @@ pub fn challenge_status() -> BoxedStrategy<ChallengeStatus> {
 }
 /// Every [`FactorType`] value the spec lists, each as likely.
 pub fn factor_type() -> BoxedStrategy<FactorType> {
-    proptest::sample::select(vec![FactorType::Push, FactorType::Totp]).boxed()
+    proptest::sample::select(
+            vec![FactorType::Push, FactorType::Totp, FactorType::Passkeys],
+        )
+        .boxed()
 }
 /// Every [`FormType`] value the spec lists, each as likely.
 pub fn form_type() -> BoxedStrategy<FormType> {
@@ -47,6 +61,58 @@ pub fn notification_platform() -> BoxedStrategy<NotificationPlatform> {
             ],
         )
         .boxed()
+}
+/// Every [`PasskeysAuthenticatorAttachment`] value the spec lists, each as likely.
+pub fn passkeys_authenticator_attachment() -> BoxedStrategy<
+    PasskeysAuthenticatorAttachment,
+> {
+    proptest::sample::select(
+            vec![
+                PasskeysAuthenticatorAttachment::Platform,
+                PasskeysAuthenticatorAttachment::CrossPlatform,
+                PasskeysAuthenticatorAttachment::Any
+            ],
+        )
+        .boxed()
+}
+/// Every [`PasskeysDiscoverableCredentials`] value the spec lists, each as likely.
+pub fn passkeys_discoverable_credentials() -> BoxedStrategy<
+    PasskeysDiscoverableCredentials,
+> {
+    proptest::sample::select(
+            vec![
+                PasskeysDiscoverableCredentials::Required,
+                PasskeysDiscoverableCredentials::Preferred,
+                PasskeysDiscoverableCredentials::Discouraged
+            ],
+        )
+        .boxed()
+}
+/// Every [`PasskeysUserVerification`] value the spec lists, each as likely.
+pub fn passkeys_user_verification() -> BoxedStrategy<PasskeysUserVerification> {
+    proptest::sample::select(
+            vec![
+                PasskeysUserVerification::Required, PasskeysUserVerification::Preferred,
+                PasskeysUserVerification::Discouraged
+            ],
+        )
+        .boxed()
+}
+/// Every [`PublicKeyCredentialAttachment`] value the spec lists, each as likely.
+pub fn public_key_credential_attachment() -> BoxedStrategy<
+    PublicKeyCredentialAttachment,
+> {
+    proptest::sample::select(
+            vec![
+                PublicKeyCredentialAttachment::Platform,
+                PublicKeyCredentialAttachment::CrossPlatform
+            ],
+        )
+        .boxed()
+}
+/// Every [`PublicKeyCredentialType`] value the spec lists, each as likely.
+pub fn public_key_credential_type() -> BoxedStrategy<PublicKeyCredentialType> {
+    proptest::sample::select(vec![PublicKeyCredentialType::PublicKey]).boxed()
 }
 /// Every [`RiskCheck`] value the spec lists, each as likely.
 pub fn risk_check() -> BoxedStrategy<RiskCheck> {
@@ -141,6 +207,144 @@ pub fn challenge_details_field() -> BoxedStrategy<ChallengeDetailsField> {
         .prop_map(|((label, value),)| ChallengeDetailsField {
             label,
             value,
+        })
+        .boxed()
+}
+/// [`CreateNewFactorPasskeyConfig`] values as a request sends them: every value within the spec's rules, optional fields sometimes `None`.
+pub fn create_new_factor_passkey_config() -> BoxedStrategy<
+    CreateNewFactorPasskeyConfig,
+> {
+    (
+        (
+            proptest::option::of(create_new_factor_passkey_relying_party()),
+            proptest::option::of(passkeys_authenticator_attachment()),
+            proptest::option::of(passkeys_discoverable_credentials()),
+            proptest::option::of(passkeys_user_verification()),
+        ),
+    )
+        .prop_map(|
+            (
+                (
+                    relying_party,
+                    authenticator_attachment,
+                    discoverable_credentials,
+                    user_verification,
+                ),
+            )|
+        CreateNewFactorPasskeyConfig {
+            relying_party,
+            authenticator_attachment,
+            discoverable_credentials,
+            user_verification,
+        })
+        .boxed()
+}
+/// [`CreateNewFactorPasskeyRelyingParty`] values as a request sends them: every value within the spec's rules, optional fields sometimes `None`.
+pub fn create_new_factor_passkey_relying_party() -> BoxedStrategy<
+    CreateNewFactorPasskeyRelyingParty,
+> {
+    (
+        (
+            proptest::option::of(
+                verifyd_runtime::strategies::text(
+                    &verifyd_runtime::Rules {
+                        max_length: Some(253),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(
+                verifyd_runtime::strategies::text(
+                    &verifyd_runtime::Rules {
+                        max_length: Some(64),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(
+                proptest::collection::vec(
+                    verifyd_runtime::strategies::text(&verifyd_runtime::Rules::NONE),
+                    0..3,
+                ),
+            ),
+        ),
+    )
+        .prop_map(|((id, name, origins),)| CreateNewFactorPasskeyRelyingParty {
+            id,
+            name,
+            origins,
+        })
+        .boxed()
+}
+/// [`PasskeyAssertionResponse`] values as a request sends them: every value within the spec's rules, optional fields sometimes `None`.
+pub fn passkey_assertion_response() -> BoxedStrategy<PasskeyAssertionResponse> {
+    (
+        (
+            verifyd_runtime::strategies::text(
+                &verifyd_runtime::Rules {
+                    max_length: Some(8192),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            ),
+            verifyd_runtime::strategies::text(
+                &verifyd_runtime::Rules {
+                    max_length: Some(8192),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            ),
+            verifyd_runtime::strategies::text(
+                &verifyd_runtime::Rules {
+                    max_length: Some(2048),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            ),
+            proptest::option::of(
+                verifyd_runtime::strategies::text(
+                    &verifyd_runtime::Rules {
+                        max_length: Some(128),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+        ),
+    )
+        .prop_map(|((authenticator_data, client_data_json, signature, user_handle),)| PasskeyAssertionResponse {
+            authenticator_data,
+            client_data_json,
+            signature,
+            user_handle,
+        })
+        .boxed()
+}
+/// [`PasskeyAttestationResponse`] values as a request sends them: every value within the spec's rules, optional fields sometimes `None`.
+pub fn passkey_attestation_response() -> BoxedStrategy<PasskeyAttestationResponse> {
+    (
+        (
+            proptest::option::of(
+                verifyd_runtime::strategies::text(
+                    &verifyd_runtime::Rules {
+                        max_length: Some(32768),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(
+                verifyd_runtime::strategies::text(
+                    &verifyd_runtime::Rules {
+                        max_length: Some(8192),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(
+                proptest::collection::vec(authenticator_transport(), 0..3),
+            ),
+        ),
+    )
+        .prop_map(|((attestation_object, client_data_json, transports),)| PasskeyAttestationResponse {
+            attestation_object,
+            client_data_json,
+            transports,
         })
         .boxed()
 }
@@ -250,6 +454,35 @@ pub fn create_service_request() -> BoxedStrategy<CreateServiceRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::text(&verifyd_runtime::Rules::NONE),
             ),
+            proptest::option::of(
+                verifyd_runtime::strategies::text(
+                    &verifyd_runtime::Rules {
+                        max_length: Some(253),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(
+                verifyd_runtime::strategies::text(
+                    &verifyd_runtime::Rules {
+                        max_length: Some(64),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(
+                verifyd_runtime::strategies::text(
+                    &verifyd_runtime::Rules {
+                        max_length: Some(2048),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(passkeys_authenticator_attachment()),
+            proptest::option::of(passkeys_discoverable_credentials()),
+        ),
+        (
+            proptest::option::of(passkeys_user_verification()),
             proptest::option::of(any::<bool>()),
         ),
     )
@@ -279,8 +512,13 @@ pub fn create_service_request() -> BoxedStrategy<CreateServiceRequest> {
                     default_template_sid,
                     whatsapp_msg_service_sid,
                     whatsapp_from,
-                    verify_event_subscription_enabled,
+                    passkeys_relying_party_id,
+                    passkeys_relying_party_name,
+                    passkeys_relying_party_origins,
+                    passkeys_authenticator_attachment,
+                    passkeys_discoverable_credentials,
                 ),
+                (passkeys_user_verification, verify_event_subscription_enabled),
             )|
         CreateServiceRequest {
             friendly_name,
@@ -302,6 +540,12 @@ pub fn create_service_request() -> BoxedStrategy<CreateServiceRequest> {
             default_template_sid,
             whatsapp_msg_service_sid,
             whatsapp_from,
+            passkeys_relying_party_id,
+            passkeys_relying_party_name,
+            passkeys_relying_party_origins,
+            passkeys_authenticator_attachment,
+            passkeys_discoverable_credentials,
+            passkeys_user_verification,
             verify_event_subscription_enabled,
         })
         .boxed()
@@ -386,6 +630,35 @@ pub fn update_service_request() -> BoxedStrategy<UpdateServiceRequest> {
             proptest::option::of(
                 verifyd_runtime::strategies::text(&verifyd_runtime::Rules::NONE),
             ),
+            proptest::option::of(
+                verifyd_runtime::strategies::text(
+                    &verifyd_runtime::Rules {
+                        max_length: Some(253),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(
+                verifyd_runtime::strategies::text(
+                    &verifyd_runtime::Rules {
+                        max_length: Some(64),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(
+                verifyd_runtime::strategies::text(
+                    &verifyd_runtime::Rules {
+                        max_length: Some(2048),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(passkeys_authenticator_attachment()),
+        ),
+        (
+            proptest::option::of(passkeys_discoverable_credentials()),
+            proptest::option::of(passkeys_user_verification()),
             proptest::option::of(any::<bool>()),
         ),
     )
@@ -416,6 +689,14 @@ pub fn update_service_request() -> BoxedStrategy<UpdateServiceRequest> {
                     default_template_sid,
                     whatsapp_msg_service_sid,
                     whatsapp_from,
+                    passkeys_relying_party_id,
+                    passkeys_relying_party_name,
+                    passkeys_relying_party_origins,
+                    passkeys_authenticator_attachment,
+                ),
+                (
+                    passkeys_discoverable_credentials,
+                    passkeys_user_verification,
                     verify_event_subscription_enabled,
                 ),
             )|
@@ -440,6 +721,12 @@ pub fn update_service_request() -> BoxedStrategy<UpdateServiceRequest> {
             default_template_sid,
             whatsapp_msg_service_sid,
             whatsapp_from,
+            passkeys_relying_party_id,
+            passkeys_relying_party_name,
+            passkeys_relying_party_origins,
+            passkeys_authenticator_attachment,
+            passkeys_discoverable_credentials,
+            passkeys_user_verification,
             verify_event_subscription_enabled,
         })
         .boxed()
@@ -2144,4 +2431,138 @@ pub fn delete_safelist_request() -> BoxedStrategy<DeleteSafelistRequest> {
 /// Valid [`FetchFormRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
 pub fn fetch_form_request() -> BoxedStrategy<FetchFormRequest> {
     ((form_type(),),).prop_map(|((form_type,),)| FetchFormRequest { form_type }).boxed()
+}
+/// Valid [`CreateNewFactorPasskeyRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
+pub fn create_new_factor_passkey_request() -> BoxedStrategy<
+    CreateNewFactorPasskeyRequest,
+> {
+    (
+        (
+            verifyd_runtime::strategies::sid("VA"),
+            verifyd_runtime::strategies::text(
+                &verifyd_runtime::Rules {
+                    max_length: Some(64),
+                    pattern: Some(&crate::patterns::PATTERN_0),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            ),
+            verifyd_runtime::strategies::text(
+                &verifyd_runtime::Rules {
+                    min_length: Some(8),
+                    max_length: Some(64),
+                    pattern: Some(&crate::patterns::PATTERN_4),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            ),
+            proptest::option::of(create_new_factor_passkey_config()),
+        ),
+    )
+        .prop_map(|((service_sid, friendly_name, identity, config),)| CreateNewFactorPasskeyRequest {
+            service_sid,
+            friendly_name,
+            identity,
+            config,
+        })
+        .boxed()
+}
+/// Valid [`UpdatePasskeysFactorRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
+pub fn update_passkeys_factor_request() -> BoxedStrategy<UpdatePasskeysFactorRequest> {
+    (
+        (
+            verifyd_runtime::strategies::sid("VA"),
+            proptest::option::of(
+                verifyd_runtime::strategies::text(
+                    &verifyd_runtime::Rules {
+                        max_length: Some(1400),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(
+                verifyd_runtime::strategies::text(
+                    &verifyd_runtime::Rules {
+                        max_length: Some(2800),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(public_key_credential_attachment()),
+            proptest::option::of(public_key_credential_type()),
+            passkey_attestation_response(),
+        ),
+    )
+        .prop_map(|
+            ((service_sid, id, raw_id, authenticator_attachment, type_, response),)|
+        UpdatePasskeysFactorRequest {
+            service_sid,
+            id,
+            raw_id,
+            authenticator_attachment,
+            type_,
+            response,
+        })
+        .boxed()
+}
+/// Valid [`CreateChallengePasskeysRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
+pub fn create_challenge_passkeys_request() -> BoxedStrategy<
+    CreateChallengePasskeysRequest,
+> {
+    (
+        (
+            verifyd_runtime::strategies::sid("VA"),
+            proptest::option::of(
+                verifyd_runtime::strategies::text(
+                    &verifyd_runtime::Rules {
+                        min_length: Some(8),
+                        max_length: Some(64),
+                        pattern: Some(&crate::patterns::PATTERN_4),
+                        ..verifyd_runtime::Rules::NONE
+                    },
+                ),
+            ),
+            proptest::option::of(verifyd_runtime::strategies::sid("YF")),
+        ),
+    )
+        .prop_map(|((service_sid, identity, factor_sid),)| CreateChallengePasskeysRequest {
+            service_sid,
+            identity,
+            factor_sid,
+        })
+        .boxed()
+}
+/// Valid [`UpdateChallengePasskeysRequest`]s in canonical form (what decoding gives back): every value within the spec's rules, optional ones sometimes absent.
+pub fn update_challenge_passkeys_request() -> BoxedStrategy<
+    UpdateChallengePasskeysRequest,
+> {
+    (
+        (
+            verifyd_runtime::strategies::sid("VA"),
+            verifyd_runtime::strategies::text(
+                &verifyd_runtime::Rules {
+                    max_length: Some(1400),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            ),
+            verifyd_runtime::strategies::text(
+                &verifyd_runtime::Rules {
+                    max_length: Some(2800),
+                    ..verifyd_runtime::Rules::NONE
+                },
+            ),
+            public_key_credential_attachment(),
+            proptest::option::of(public_key_credential_type()),
+            passkey_assertion_response(),
+        ),
+    )
+        .prop_map(|
+            ((service_sid, id, raw_id, authenticator_attachment, type_, response),)|
+        UpdateChallengePasskeysRequest {
+            service_sid,
+            id,
+            raw_id,
+            authenticator_attachment,
+            type_,
+            response,
+        })
+        .boxed()
 }

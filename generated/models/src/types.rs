@@ -26,6 +26,95 @@ pub struct AccessToken {
     /// The `url` field: an absolute http(s) URL.
     pub url: verifyd_runtime::HttpUrl,
 }
+/// One item of the `transports` of [`PasskeyAttestationResponse`].
+///
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AuthenticatorTransport {
+    /// `usb`
+    Usb,
+    /// `nfc`
+    Nfc,
+    /// `ble`
+    Ble,
+    /// `smart-card`
+    SmartCard,
+    /// `internal`
+    Internal,
+    /// `hybrid`
+    Hybrid,
+}
+impl AuthenticatorTransport {
+    /// The value's text on the wire and in JSON, as the spec lists it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Usb => "usb",
+            Self::Nfc => "nfc",
+            Self::Ble => "ble",
+            Self::SmartCard => "smart-card",
+            Self::Internal => "internal",
+            Self::Hybrid => "hybrid",
+        }
+    }
+}
+impl verifyd_runtime::WireEnum for AuthenticatorTransport {
+    const KNOWN: &'static [&'static str] = &[
+        "usb",
+        "nfc",
+        "ble",
+        "smart-card",
+        "internal",
+        "hybrid",
+    ];
+    fn as_str(&self) -> &'static str {
+        AuthenticatorTransport::as_str(self)
+    }
+    fn from_known(s: &str) -> Option<Self> {
+        match s {
+            "usb" => Some(Self::Usb),
+            "nfc" => Some(Self::Nfc),
+            "ble" => Some(Self::Ble),
+            "smart-card" => Some(Self::SmartCard),
+            "internal" => Some(Self::Internal),
+            "hybrid" => Some(Self::Hybrid),
+            _ => None,
+        }
+    }
+}
+impl std::fmt::Display for AuthenticatorTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl serde::Serialize for AuthenticatorTransport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> serde::Deserialize<'de> for AuthenticatorTransport {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
+    }
+}
+impl verifyd_runtime::FromWire for AuthenticatorTransport {
+    fn from_wire(raw: &str, _: &verifyd_runtime::Rules) -> Option<Self> {
+        <Self as verifyd_runtime::WireEnum>::from_known(raw)
+    }
+}
+impl verifyd_runtime::ToWire for AuthenticatorTransport {
+    fn to_wire(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+impl verifyd_runtime::JsonText for AuthenticatorTransport {}
 /// Algorithm of a factor binding: a TOTP hash (same as the `Config.Alg` values) or `ES256` for a push key.
 ///
 /// Closed: a request carrying a value the spec does not list is refused at decoding.
@@ -446,6 +535,97 @@ impl verifyd_runtime::ToWire for ChallengeStatus {
     }
 }
 impl verifyd_runtime::JsonText for ChallengeStatus {}
+/// This factor's settings, each overriding the service's.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CreateNewFactorPasskeyConfig {
+    /// The `relying_party` field: a [`CreateNewFactorPasskeyRelyingParty`] object. `None` when the JSON has no `relying_party` or `null`.
+    pub relying_party: Option<CreateNewFactorPasskeyRelyingParty>,
+    /// The `authenticator_attachment` field: one of the [`PasskeysAuthenticatorAttachment`] values. `None` when the JSON has no `authenticator_attachment` or `null`.
+    pub authenticator_attachment: Option<PasskeysAuthenticatorAttachment>,
+    /// The `discoverable_credentials` field: one of the [`PasskeysDiscoverableCredentials`] values. `None` when the JSON has no `discoverable_credentials` or `null`.
+    pub discoverable_credentials: Option<PasskeysDiscoverableCredentials>,
+    /// The `user_verification` field: one of the [`PasskeysUserVerification`] values. `None` when the JSON has no `user_verification` or `null`.
+    pub user_verification: Option<PasskeysUserVerification>,
+}
+impl verifyd_runtime::FromWire for CreateNewFactorPasskeyConfig {
+    fn from_wire(raw: &str, _: &verifyd_runtime::Rules) -> Option<Self> {
+        let value: Self = verifyd_runtime::json_from_wire(raw)?;
+        let admitted = true;
+        admitted.then_some(value)
+    }
+}
+impl verifyd_runtime::ToWire for CreateNewFactorPasskeyConfig {
+    fn to_wire(&self) -> String {
+        verifyd_runtime::json_to_wire(self)
+    }
+}
+impl verifyd_runtime::FromJson for CreateNewFactorPasskeyConfig {
+    fn from_json(
+        value: &serde_json::Value,
+        rules: &verifyd_runtime::Rules,
+    ) -> Option<Self> {
+        verifyd_runtime::json::object_from_json(value, rules)
+    }
+}
+impl verifyd_runtime::ToJson for CreateNewFactorPasskeyConfig {
+    fn to_json(&self) -> serde_json::Value {
+        verifyd_runtime::json::object_to_json(self)
+    }
+}
+/// The `relying_party` of [`CreateNewFactorPasskeyConfig`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CreateNewFactorPasskeyRelyingParty {
+    /// The `id` field: text. `None` when the JSON has no `id` or `null`.
+    pub id: Option<String>,
+    /// The `name` field: text. `None` when the JSON has no `name` or `null`.
+    pub name: Option<String>,
+    /// The `origins` field: a JSON array, each item text. `None` when the JSON has no `origins` or `null`.
+    pub origins: Option<Vec<String>>,
+}
+impl verifyd_runtime::FromWire for CreateNewFactorPasskeyRelyingParty {
+    fn from_wire(raw: &str, _: &verifyd_runtime::Rules) -> Option<Self> {
+        let value: Self = verifyd_runtime::json_from_wire(raw)?;
+        let admitted = value
+            .id
+            .as_deref()
+            .is_none_or(|v| {
+                verifyd_runtime::Rules {
+                    max_length: Some(253),
+                    ..verifyd_runtime::Rules::NONE
+                }
+                    .admits_text(v)
+            })
+            && value
+                .name
+                .as_deref()
+                .is_none_or(|v| {
+                    verifyd_runtime::Rules {
+                        max_length: Some(64),
+                        ..verifyd_runtime::Rules::NONE
+                    }
+                        .admits_text(v)
+                });
+        admitted.then_some(value)
+    }
+}
+impl verifyd_runtime::ToWire for CreateNewFactorPasskeyRelyingParty {
+    fn to_wire(&self) -> String {
+        verifyd_runtime::json_to_wire(self)
+    }
+}
+impl verifyd_runtime::FromJson for CreateNewFactorPasskeyRelyingParty {
+    fn from_json(
+        value: &serde_json::Value,
+        rules: &verifyd_runtime::Rules,
+    ) -> Option<Self> {
+        verifyd_runtime::json::object_from_json(value, rules)
+    }
+}
+impl verifyd_runtime::ToJson for CreateNewFactorPasskeyRelyingParty {
+    fn to_json(&self) -> serde_json::Value {
+        verifyd_runtime::json::object_to_json(self)
+    }
+}
 /// The JSON body answering [`createEntity`](crate::CreateEntityRequest) and [`fetchEntity`](crate::FetchEntityRequest). One item of the `entities` of [`EntityList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Entity {
@@ -484,7 +664,7 @@ pub struct EntityList {
     /// The `meta` field: a [`PaginationMeta`] object.
     pub meta: PaginationMeta,
 }
-/// The JSON body answering [`fetchFactor`](crate::FetchFactorRequest) and [`updateFactor`](crate::UpdateFactorRequest). One item of the `factors` of [`FactorList`].
+/// The JSON body answering [`fetchFactor`](crate::FetchFactorRequest), [`updateFactor`](crate::UpdateFactorRequest) and [`updatePasskeysFactor`](crate::UpdatePasskeysFactorRequest). One item of the `factors` of [`FactorList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Factor {
     /// The `sid` field: a SID starting `YF`.
@@ -514,7 +694,7 @@ pub struct Factor {
     /// The `url` field: an absolute http(s) URL.
     pub url: verifyd_runtime::HttpUrl,
 }
-/// Configuration of a factor. A TOTP factor fills `alg`, `skew`, `code_length` and `time_step`; a push factor fills `sdk_version`, `app_id`, `notification_platform`, `notification_token` and `credential_sid`. The other keys are null.
+/// Configuration of a factor. A TOTP factor fills `alg`, `skew`, `code_length` and `time_step`; a push factor fills `sdk_version`, `app_id`, `notification_platform`, `notification_token` and `credential_sid`; a passkey factor `relying_party`, `authenticator_attachment`, `discoverable_credentials` and `user_verification`. The other keys are null.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FactorConfig {
     /// The `alg` field: one of the [`TotpAlgorithm`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)). `None` when the JSON has no `alg` or `null`.
@@ -535,6 +715,18 @@ pub struct FactorConfig {
     pub notification_token: Option<String>,
     /// Push only; the `kid` the device puts in the JWTs it signs.
     pub credential_sid: Option<verifyd_runtime::Sid>,
+    /// The `relying_party` field: a [`PasskeysRelyingParty`] object. `None` when the JSON has no `relying_party` or `null`.
+    pub relying_party: Option<PasskeysRelyingParty>,
+    /// The `authenticator_attachment` field: one of the [`PasskeysAuthenticatorAttachment`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)). `None` when the JSON has no `authenticator_attachment` or `null`.
+    pub authenticator_attachment: Option<
+        verifyd_runtime::Open<PasskeysAuthenticatorAttachment>,
+    >,
+    /// The `discoverable_credentials` field: one of the [`PasskeysDiscoverableCredentials`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)). `None` when the JSON has no `discoverable_credentials` or `null`.
+    pub discoverable_credentials: Option<
+        verifyd_runtime::Open<PasskeysDiscoverableCredentials>,
+    >,
+    /// The `user_verification` field: one of the [`PasskeysUserVerification`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)). `None` when the JSON has no `user_verification` or `null`.
+    pub user_verification: Option<verifyd_runtime::Open<PasskeysUserVerification>>,
 }
 /// One page of a list, the JSON body answering [`listFactors`](crate::ListFactorsRequest): the page's `factors` and the pagination `meta`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -620,6 +812,8 @@ pub enum FactorType {
     Push,
     /// `totp`
     Totp,
+    /// `passkeys`
+    Passkeys,
 }
 impl FactorType {
     /// The value's text on the wire and in JSON, as the spec lists it.
@@ -627,11 +821,12 @@ impl FactorType {
         match self {
             Self::Push => "push",
             Self::Totp => "totp",
+            Self::Passkeys => "passkeys",
         }
     }
 }
 impl verifyd_runtime::WireEnum for FactorType {
-    const KNOWN: &'static [&'static str] = &["push", "totp"];
+    const KNOWN: &'static [&'static str] = &["push", "totp", "passkeys"];
     fn as_str(&self) -> &'static str {
         FactorType::as_str(self)
     }
@@ -639,6 +834,7 @@ impl verifyd_runtime::WireEnum for FactorType {
         match s {
             "push" => Some(Self::Push),
             "totp" => Some(Self::Totp),
+            "passkeys" => Some(Self::Passkeys),
             _ => None,
         }
     }
@@ -936,6 +1132,516 @@ pub struct PaginationMeta {
     /// Name of the array property of the list.
     pub key: String,
 }
+/// The browser's AuthenticatorAssertionResponse, binary values base64url.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PasskeyAssertionResponse {
+    /// The `authenticatorData` field: text.
+    #[serde(rename = "authenticatorData")]
+    pub authenticator_data: String,
+    /// The `clientDataJSON` field: text.
+    #[serde(rename = "clientDataJSON")]
+    pub client_data_json: String,
+    /// The `signature` field: text.
+    pub signature: String,
+    /// The entity's SID, base64url, as the registration's `user.id`.
+    #[serde(rename = "userHandle")]
+    pub user_handle: Option<String>,
+}
+impl verifyd_runtime::FromWire for PasskeyAssertionResponse {
+    fn from_wire(raw: &str, _: &verifyd_runtime::Rules) -> Option<Self> {
+        let value: Self = verifyd_runtime::json_from_wire(raw)?;
+        let admitted = verifyd_runtime::Rules {
+            max_length: Some(8192),
+            ..verifyd_runtime::Rules::NONE
+        }
+            .admits_text(&value.authenticator_data)
+            && verifyd_runtime::Rules {
+                max_length: Some(8192),
+                ..verifyd_runtime::Rules::NONE
+            }
+                .admits_text(&value.client_data_json)
+            && verifyd_runtime::Rules {
+                max_length: Some(2048),
+                ..verifyd_runtime::Rules::NONE
+            }
+                .admits_text(&value.signature)
+            && value
+                .user_handle
+                .as_deref()
+                .is_none_or(|v| {
+                    verifyd_runtime::Rules {
+                        max_length: Some(128),
+                        ..verifyd_runtime::Rules::NONE
+                    }
+                        .admits_text(v)
+                });
+        admitted.then_some(value)
+    }
+}
+impl verifyd_runtime::ToWire for PasskeyAssertionResponse {
+    fn to_wire(&self) -> String {
+        verifyd_runtime::json_to_wire(self)
+    }
+}
+impl verifyd_runtime::FromJson for PasskeyAssertionResponse {
+    fn from_json(
+        value: &serde_json::Value,
+        rules: &verifyd_runtime::Rules,
+    ) -> Option<Self> {
+        verifyd_runtime::json::object_from_json(value, rules)
+    }
+}
+impl verifyd_runtime::ToJson for PasskeyAssertionResponse {
+    fn to_json(&self) -> serde_json::Value {
+        verifyd_runtime::json::object_to_json(self)
+    }
+}
+/// The browser's AuthenticatorAttestationResponse, binary values base64url.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PasskeyAttestationResponse {
+    /// The `attestationObject` field: text. `None` when the JSON has no `attestationObject` or `null`.
+    #[serde(rename = "attestationObject")]
+    pub attestation_object: Option<String>,
+    /// The `clientDataJSON` field: text. `None` when the JSON has no `clientDataJSON` or `null`.
+    #[serde(rename = "clientDataJSON")]
+    pub client_data_json: Option<String>,
+    /// The `transports` field: a JSON array, each item one of the [`AuthenticatorTransport`] values. `None` when the JSON has no `transports` or `null`.
+    pub transports: Option<Vec<AuthenticatorTransport>>,
+}
+impl verifyd_runtime::FromWire for PasskeyAttestationResponse {
+    fn from_wire(raw: &str, _: &verifyd_runtime::Rules) -> Option<Self> {
+        let value: Self = verifyd_runtime::json_from_wire(raw)?;
+        let admitted = value
+            .attestation_object
+            .as_deref()
+            .is_none_or(|v| {
+                verifyd_runtime::Rules {
+                    max_length: Some(32768),
+                    ..verifyd_runtime::Rules::NONE
+                }
+                    .admits_text(v)
+            })
+            && value
+                .client_data_json
+                .as_deref()
+                .is_none_or(|v| {
+                    verifyd_runtime::Rules {
+                        max_length: Some(8192),
+                        ..verifyd_runtime::Rules::NONE
+                    }
+                        .admits_text(v)
+                });
+        admitted.then_some(value)
+    }
+}
+impl verifyd_runtime::ToWire for PasskeyAttestationResponse {
+    fn to_wire(&self) -> String {
+        verifyd_runtime::json_to_wire(self)
+    }
+}
+impl verifyd_runtime::FromJson for PasskeyAttestationResponse {
+    fn from_json(
+        value: &serde_json::Value,
+        rules: &verifyd_runtime::Rules,
+    ) -> Option<Self> {
+        verifyd_runtime::json::object_from_json(value, rules)
+    }
+}
+impl verifyd_runtime::ToJson for PasskeyAttestationResponse {
+    fn to_json(&self) -> serde_json::Value {
+        verifyd_runtime::json::object_to_json(self)
+    }
+}
+/// Which authenticators registration asks for: `platform` (built into the device), `cross-platform` (a security key or phone) or `any`.
+///
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PasskeysAuthenticatorAttachment {
+    /// `platform`
+    Platform,
+    /// `cross-platform`
+    CrossPlatform,
+    /// `any`
+    Any,
+}
+impl PasskeysAuthenticatorAttachment {
+    /// The value's text on the wire and in JSON, as the spec lists it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Platform => "platform",
+            Self::CrossPlatform => "cross-platform",
+            Self::Any => "any",
+        }
+    }
+}
+impl verifyd_runtime::WireEnum for PasskeysAuthenticatorAttachment {
+    const KNOWN: &'static [&'static str] = &["platform", "cross-platform", "any"];
+    fn as_str(&self) -> &'static str {
+        PasskeysAuthenticatorAttachment::as_str(self)
+    }
+    fn from_known(s: &str) -> Option<Self> {
+        match s {
+            "platform" => Some(Self::Platform),
+            "cross-platform" => Some(Self::CrossPlatform),
+            "any" => Some(Self::Any),
+            _ => None,
+        }
+    }
+}
+impl std::fmt::Display for PasskeysAuthenticatorAttachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl serde::Serialize for PasskeysAuthenticatorAttachment {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> serde::Deserialize<'de> for PasskeysAuthenticatorAttachment {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
+    }
+}
+impl verifyd_runtime::FromWire for PasskeysAuthenticatorAttachment {
+    fn from_wire(raw: &str, _: &verifyd_runtime::Rules) -> Option<Self> {
+        <Self as verifyd_runtime::WireEnum>::from_known(raw)
+    }
+}
+impl verifyd_runtime::ToWire for PasskeysAuthenticatorAttachment {
+    fn to_wire(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+impl verifyd_runtime::JsonText for PasskeysAuthenticatorAttachment {}
+/// A passkey challenge, as Twilio answers it: `url` is the operation's (`…/Passkeys/Challenges`, `…/Passkeys/ApproveChallenge`) and `links` is null. Before approval without an identity, `entity_sid`, `identity` and `factor_sid` are null; approval fills them, and the approved challenge is then also the entity's (`…/Entities/{identity}/Challenges/{sid}`). A pending one is not: it may not name a factor yet.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PasskeysChallenge {
+    /// The `sid` field: a SID starting `YC`.
+    pub sid: verifyd_runtime::Sid,
+    /// The `account_sid` field: a SID starting `AC`.
+    pub account_sid: verifyd_runtime::Sid,
+    /// The `service_sid` field: a SID starting `VA`.
+    pub service_sid: verifyd_runtime::Sid,
+    /// The `entity_sid` field: a SID starting `YE`. `None` when the JSON has no `entity_sid` or `null`.
+    pub entity_sid: Option<verifyd_runtime::Sid>,
+    /// The `identity` field: text. `None` when the JSON has no `identity` or `null`.
+    pub identity: Option<String>,
+    /// The `factor_sid` field: a SID starting `YF`. `None` when the JSON has no `factor_sid` or `null`.
+    pub factor_sid: Option<verifyd_runtime::Sid>,
+    /// The `date_created` field: a UTC time to the second (RFC 3339 text in JSON).
+    pub date_created: verifyd_runtime::Timestamp,
+    /// The `date_updated` field: a UTC time to the second (RFC 3339 text in JSON).
+    pub date_updated: verifyd_runtime::Timestamp,
+    /// The `date_responded` field: a UTC time to the second (RFC 3339 text in JSON). `None` when the JSON has no `date_responded` or `null`.
+    pub date_responded: Option<verifyd_runtime::Timestamp>,
+    /// The `expiration_date` field: a UTC time to the second (RFC 3339 text in JSON). `None` when the JSON has no `expiration_date` or `null`.
+    pub expiration_date: Option<verifyd_runtime::Timestamp>,
+    /// The `status` field: one of the [`ChallengeStatus`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
+    pub status: verifyd_runtime::Open<ChallengeStatus>,
+    /// The `responded_reason` field: one of the [`ChallengeRespondedReason`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
+    pub responded_reason: verifyd_runtime::Open<ChallengeRespondedReason>,
+    /// The `details` field: any JSON object. `None` when the JSON has no `details` or `null`.
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The `hidden_details` field: a JSON object whose values are strings. `None` when the JSON has no `hidden_details` or `null`.
+    pub hidden_details: Option<std::collections::BTreeMap<String, String>>,
+    /// The `metadata` field: a JSON object whose values are strings. `None` when the JSON has no `metadata` or `null`.
+    pub metadata: Option<std::collections::BTreeMap<String, String>>,
+    /// The `factor_type` field: one of the [`FactorType`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)).
+    pub factor_type: verifyd_runtime::Open<FactorType>,
+    /// The `url` field: an absolute http(s) URL.
+    pub url: verifyd_runtime::HttpUrl,
+    /// The `links` field: a JSON object whose values are strings. `None` when the JSON has no `links` or `null`.
+    pub links: Option<std::collections::BTreeMap<String, String>>,
+    /// `{"publicKey": …}`: the options for `navigator.credentials.get()` (challenge, rpId, allowCredentials, userVerification, timeout).
+    pub options: Option<serde_json::Map<String, serde_json::Value>>,
+}
+/// Whether passkeys are stored on the authenticator so that it can find them without an identity (`residentKey`).
+///
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PasskeysDiscoverableCredentials {
+    /// `required`
+    Required,
+    /// `preferred`
+    Preferred,
+    /// `discouraged`
+    Discouraged,
+}
+impl PasskeysDiscoverableCredentials {
+    /// The value's text on the wire and in JSON, as the spec lists it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Required => "required",
+            Self::Preferred => "preferred",
+            Self::Discouraged => "discouraged",
+        }
+    }
+}
+impl verifyd_runtime::WireEnum for PasskeysDiscoverableCredentials {
+    const KNOWN: &'static [&'static str] = &["required", "preferred", "discouraged"];
+    fn as_str(&self) -> &'static str {
+        PasskeysDiscoverableCredentials::as_str(self)
+    }
+    fn from_known(s: &str) -> Option<Self> {
+        match s {
+            "required" => Some(Self::Required),
+            "preferred" => Some(Self::Preferred),
+            "discouraged" => Some(Self::Discouraged),
+            _ => None,
+        }
+    }
+}
+impl std::fmt::Display for PasskeysDiscoverableCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl serde::Serialize for PasskeysDiscoverableCredentials {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> serde::Deserialize<'de> for PasskeysDiscoverableCredentials {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
+    }
+}
+impl verifyd_runtime::FromWire for PasskeysDiscoverableCredentials {
+    fn from_wire(raw: &str, _: &verifyd_runtime::Rules) -> Option<Self> {
+        <Self as verifyd_runtime::WireEnum>::from_known(raw)
+    }
+}
+impl verifyd_runtime::ToWire for PasskeysDiscoverableCredentials {
+    fn to_wire(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+impl verifyd_runtime::JsonText for PasskeysDiscoverableCredentials {}
+/// The relying party (the web application) passkeys are bound to.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PasskeysRelyingParty {
+    /// The `id` field: text. `None` when the JSON has no `id` or `null`.
+    pub id: Option<String>,
+    /// The `name` field: text. `None` when the JSON has no `name` or `null`.
+    pub name: Option<String>,
+    /// The `origins` field: a JSON array, each item text. `None` when the JSON has no `origins` or `null`.
+    pub origins: Option<Vec<String>>,
+}
+/// Whether the authenticator must verify the user (PIN, biometrics): `required` refuses a ceremony without it.
+///
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PasskeysUserVerification {
+    /// `required`
+    Required,
+    /// `preferred`
+    Preferred,
+    /// `discouraged`
+    Discouraged,
+}
+impl PasskeysUserVerification {
+    /// The value's text on the wire and in JSON, as the spec lists it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Required => "required",
+            Self::Preferred => "preferred",
+            Self::Discouraged => "discouraged",
+        }
+    }
+}
+impl verifyd_runtime::WireEnum for PasskeysUserVerification {
+    const KNOWN: &'static [&'static str] = &["required", "preferred", "discouraged"];
+    fn as_str(&self) -> &'static str {
+        PasskeysUserVerification::as_str(self)
+    }
+    fn from_known(s: &str) -> Option<Self> {
+        match s {
+            "required" => Some(Self::Required),
+            "preferred" => Some(Self::Preferred),
+            "discouraged" => Some(Self::Discouraged),
+            _ => None,
+        }
+    }
+}
+impl std::fmt::Display for PasskeysUserVerification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl serde::Serialize for PasskeysUserVerification {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> serde::Deserialize<'de> for PasskeysUserVerification {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
+    }
+}
+impl verifyd_runtime::FromWire for PasskeysUserVerification {
+    fn from_wire(raw: &str, _: &verifyd_runtime::Rules) -> Option<Self> {
+        <Self as verifyd_runtime::WireEnum>::from_known(raw)
+    }
+}
+impl verifyd_runtime::ToWire for PasskeysUserVerification {
+    fn to_wire(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+impl verifyd_runtime::JsonText for PasskeysUserVerification {}
+/// How the authenticator was attached when the ceremony completed.
+///
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PublicKeyCredentialAttachment {
+    /// `platform`
+    Platform,
+    /// `cross-platform`
+    CrossPlatform,
+}
+impl PublicKeyCredentialAttachment {
+    /// The value's text on the wire and in JSON, as the spec lists it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Platform => "platform",
+            Self::CrossPlatform => "cross-platform",
+        }
+    }
+}
+impl verifyd_runtime::WireEnum for PublicKeyCredentialAttachment {
+    const KNOWN: &'static [&'static str] = &["platform", "cross-platform"];
+    fn as_str(&self) -> &'static str {
+        PublicKeyCredentialAttachment::as_str(self)
+    }
+    fn from_known(s: &str) -> Option<Self> {
+        match s {
+            "platform" => Some(Self::Platform),
+            "cross-platform" => Some(Self::CrossPlatform),
+            _ => None,
+        }
+    }
+}
+impl std::fmt::Display for PublicKeyCredentialAttachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl serde::Serialize for PublicKeyCredentialAttachment {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> serde::Deserialize<'de> for PublicKeyCredentialAttachment {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
+    }
+}
+impl verifyd_runtime::FromWire for PublicKeyCredentialAttachment {
+    fn from_wire(raw: &str, _: &verifyd_runtime::Rules) -> Option<Self> {
+        <Self as verifyd_runtime::WireEnum>::from_known(raw)
+    }
+}
+impl verifyd_runtime::ToWire for PublicKeyCredentialAttachment {
+    fn to_wire(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+impl verifyd_runtime::JsonText for PublicKeyCredentialAttachment {}
+/// The `type` input of [`updatePasskeysFactor`](crate::UpdatePasskeysFactorRequest) and `type` input of [`updateChallengePasskeys`](crate::UpdateChallengePasskeysRequest).
+///
+/// Closed: a request carrying a value the spec does not list is refused at decoding.
+/// Response bodies hold it as `verifyd_runtime::Open`, so a client survives new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PublicKeyCredentialType {
+    /// `public-key`
+    PublicKey,
+}
+impl PublicKeyCredentialType {
+    /// The value's text on the wire and in JSON, as the spec lists it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::PublicKey => "public-key",
+        }
+    }
+}
+impl verifyd_runtime::WireEnum for PublicKeyCredentialType {
+    const KNOWN: &'static [&'static str] = &["public-key"];
+    fn as_str(&self) -> &'static str {
+        PublicKeyCredentialType::as_str(self)
+    }
+    fn from_known(s: &str) -> Option<Self> {
+        match s {
+            "public-key" => Some(Self::PublicKey),
+            _ => None,
+        }
+    }
+}
+impl std::fmt::Display for PublicKeyCredentialType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl serde::Serialize for PublicKeyCredentialType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> serde::Deserialize<'de> for PublicKeyCredentialType {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        <Self as verifyd_runtime::WireEnum>::from_known(&s)
+            .ok_or_else(|| serde::de::Error::unknown_variant(
+                &s,
+                <Self as verifyd_runtime::WireEnum>::KNOWN,
+            ))
+    }
+}
+impl verifyd_runtime::FromWire for PublicKeyCredentialType {
+    fn from_wire(raw: &str, _: &verifyd_runtime::Rules) -> Option<Self> {
+        <Self as verifyd_runtime::WireEnum>::from_known(raw)
+    }
+}
+impl verifyd_runtime::ToWire for PublicKeyCredentialType {
+    fn to_wire(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+impl verifyd_runtime::JsonText for PublicKeyCredentialType {}
 /// The JSON body answering [`createRateLimit`](crate::CreateRateLimitRequest), [`fetchRateLimit`](crate::FetchRateLimitRequest) and [`updateRateLimit`](crate::UpdateRateLimitRequest). One item of the `rate_limits` of [`RateLimitList`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RateLimit {
@@ -1803,6 +2509,8 @@ pub struct VerifyService {
     pub totp: Option<VerifyServiceTotp>,
     /// WhatsApp sender settings of the service.
     pub whatsapp: Option<VerifyServiceWhatsapp>,
+    /// Passkey settings of the service; each null when not set (the defaults then apply: no attachment preferred, discoverable credentials and user verification `preferred`).
+    pub passkeys: VerifyServicePasskeys,
     /// The `default_template_sid` field: a SID starting `HJ`. `None` when the JSON has no `default_template_sid` or `null`.
     pub default_template_sid: Option<verifyd_runtime::Sid>,
     /// The `verify_event_subscription_enabled` field: `true` or `false`. `None` when the JSON has no `verify_event_subscription_enabled` or `null`.
@@ -1831,6 +2539,22 @@ pub struct VerifyServiceLinks {
     pub webhooks: verifyd_runtime::HttpUrl,
     /// The `access_tokens` field: an absolute http(s) URL.
     pub access_tokens: verifyd_runtime::HttpUrl,
+}
+/// Passkey settings of the service; each null when not set (the defaults then apply: no attachment preferred, discoverable credentials and user verification `preferred`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VerifyServicePasskeys {
+    /// The `relying_party` field: a [`PasskeysRelyingParty`] object.
+    pub relying_party: PasskeysRelyingParty,
+    /// The `authenticator_attachment` field: one of the [`PasskeysAuthenticatorAttachment`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)). `None` when the JSON has no `authenticator_attachment` or `null`.
+    pub authenticator_attachment: Option<
+        verifyd_runtime::Open<PasskeysAuthenticatorAttachment>,
+    >,
+    /// The `discoverable_credentials` field: one of the [`PasskeysDiscoverableCredentials`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)). `None` when the JSON has no `discoverable_credentials` or `null`.
+    pub discoverable_credentials: Option<
+        verifyd_runtime::Open<PasskeysDiscoverableCredentials>,
+    >,
+    /// The `user_verification` field: one of the [`PasskeysUserVerification`] values, or text this version of the spec does not list (kept by [`Open`](verifyd_runtime::Open)). `None` when the JSON has no `user_verification` or `null`.
+    pub user_verification: Option<verifyd_runtime::Open<PasskeysUserVerification>>,
 }
 /// Push settings of the service.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

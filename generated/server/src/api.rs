@@ -357,6 +357,55 @@ pub trait MessagingConfigurationsApi: Authenticate<Role = Role> {
         request: verifyd_models::DeleteMessagingConfigurationRequest,
     ) -> impl Future<Output = Result<Reply<()>, Self::Error>> + Send;
 }
+/// The operations tagged `Passkeys`: WebAuthn passkeys: register a passkey as a factor and authenticate with it (JSON bodies, as the browser's PublicKeyCredential gives them).
+pub trait PasskeysApi: Authenticate<Role = Role> {
+    /// Create a new Passkeys Factor for the Entity
+    ///
+    /// `createNewFactorPasskey`: POST `/v2/Services/{ServiceSid}/Passkeys/Factors`.
+    ///
+    /// Adds an unverified passkey factor to the entity of `identity`, creating the entity when the identity is new, and answers in `options` the WebAuthn registration options the browser passes to `navigator.credentials.create({publicKey: options.publicKey})`. The `config` sent overrides the service's `Passkeys.*` settings for this factor. The options expire after 5 minutes (their `timeout`); the factor stays unverified until `VerifyFactor` is called with what the browser returned.
+    fn create_new_factor_passkey(
+        &self,
+        principal: &Self::Principal,
+        request: verifyd_models::CreateNewFactorPasskeyRequest,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::NewFactor>, Self::Error>,
+    > + Send;
+    /// Verify a Passkeys Factor
+    ///
+    /// `updatePasskeysFactor`: POST `/v2/Services/{ServiceSid}/Passkeys/VerifyFactor`.
+    ///
+    /// Takes the `PublicKeyCredential` the browser's `navigator.credentials.create()` returned (as its `toJSON()` gives it), finds the pending factor by the challenge in `clientDataJSON`, checks the origin, the relying party ID, the challenge, user presence and (when the factor requires it) user verification, stores the credential (its ID, public key, signature counter and backup flags) and answers the factor, verified. A registration is used once; one that failed changes nothing. Refusals: 403 `60311` (the credential does not verify, or names no pending registration of this service), 403 `60323` (the registration options expired), 409 `60317` (the credential is registered already).
+    fn update_passkeys_factor(
+        &self,
+        principal: &Self::Principal,
+        request: verifyd_models::UpdatePasskeysFactorRequest,
+    ) -> impl Future<Output = Result<Reply<verifyd_models::Factor>, Self::Error>> + Send;
+    /// Create a Passkeys Challenge
+    ///
+    /// `createChallengePasskeys`: POST `/v2/Services/{ServiceSid}/Passkeys/Challenges`.
+    ///
+    /// Answers a pending challenge whose `options` the browser passes to `navigator.credentials.get({publicKey: options.publicKey})`. With `identity` (and optionally `factor_sid`), the options list that entity's verified passkeys and only they can approve it; without, any passkey of the service can, found by the browser (discoverable credentials; refused when the service's `discoverable_credentials` is `discouraged`). The challenge expires after 5 minutes (the options' `timeout`). 403 `60318` when the entity has no verified passkey (or `factor_sid` names an unverified one).
+    fn create_challenge_passkeys(
+        &self,
+        principal: &Self::Principal,
+        request: verifyd_models::CreateChallengePasskeysRequest,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::PasskeysChallenge>, Self::Error>,
+    > + Send;
+    /// Approve a Passkeys Challenge
+    ///
+    /// `updateChallengePasskeys`: POST `/v2/Services/{ServiceSid}/Passkeys/ApproveChallenge`.
+    ///
+    /// Takes the `PublicKeyCredential` the browser's `navigator.credentials.get()` returned, finds the pending challenge by the challenge in `clientDataJSON`, and checks the signature, the origin, the relying party ID, the flags, that the signature counter did not go backwards and that the user handle names the credential's entity. Then the challenge is approved, once, the factor's counter is saved, `challenge.approved` is sent to the service's webhooks, and the challenge is answered (with the entity and factor that approved it). A refused assertion changes nothing, except that a counter that went backwards (a cloned authenticator) flags the passkey, which approves nothing from then on. Refusals: 403 `60324` (the assertion does not verify, names no pending challenge of this service, or comes from a flagged passkey), 403 `60322` (approved already), 403 `60323` (expired).
+    fn update_challenge_passkeys(
+        &self,
+        principal: &Self::Principal,
+        request: verifyd_models::UpdateChallengePasskeysRequest,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::PasskeysChallenge>, Self::Error>,
+    > + Send;
+}
 /// The operations tagged `Rate Limits`: Configure rate limiting for verification requests.
 pub trait RateLimitsApi: Authenticate<Role = Role> {
     /// List rate limits
@@ -703,10 +752,10 @@ pub trait WebhooksApi: Authenticate<Role = Role> {
 }
 /// Every operation of the spec: one trait per tag, so that each group of operations
 /// is implemented beside its domain. Implemented for whatever implements them all.
-pub trait Api: AccessTokensApi + AttemptsApi + ChallengesApi + EntitiesApi + FactorsApi + FormsApi + MessagingConfigurationsApi + RateLimitsApi + SafeListApi + ServicesApi + TemplatesApi + VerificationChecksApi + VerificationsApi + WebhooksApi {}
+pub trait Api: AccessTokensApi + AttemptsApi + ChallengesApi + EntitiesApi + FactorsApi + FormsApi + MessagingConfigurationsApi + PasskeysApi + RateLimitsApi + SafeListApi + ServicesApi + TemplatesApi + VerificationChecksApi + VerificationsApi + WebhooksApi {}
 impl<
     T: AccessTokensApi + AttemptsApi + ChallengesApi + EntitiesApi + FactorsApi
-        + FormsApi + MessagingConfigurationsApi + RateLimitsApi + SafeListApi
-        + ServicesApi + TemplatesApi + VerificationChecksApi + VerificationsApi
-        + WebhooksApi,
+        + FormsApi + MessagingConfigurationsApi + PasskeysApi + RateLimitsApi
+        + SafeListApi + ServicesApi + TemplatesApi + VerificationChecksApi
+        + VerificationsApi + WebhooksApi,
 > Api for T {}

@@ -325,6 +325,30 @@ pub const OPERATIONS: &[OperationInfo<Role>] = &[
         path_template: "/Forms/{FormType}",
         access: FetchForm::GRANTS,
     },
+    OperationInfo {
+        id: "createNewFactorPasskey",
+        method: "POST",
+        path_template: "/Services/{ServiceSid}/Passkeys/Factors",
+        access: CreateNewFactorPasskey::GRANTS,
+    },
+    OperationInfo {
+        id: "updatePasskeysFactor",
+        method: "POST",
+        path_template: "/Services/{ServiceSid}/Passkeys/VerifyFactor",
+        access: UpdatePasskeysFactor::GRANTS,
+    },
+    OperationInfo {
+        id: "createChallengePasskeys",
+        method: "POST",
+        path_template: "/Services/{ServiceSid}/Passkeys/Challenges",
+        access: CreateChallengePasskeys::GRANTS,
+    },
+    OperationInfo {
+        id: "updateChallengePasskeys",
+        method: "POST",
+        path_template: "/Services/{ServiceSid}/Passkeys/ApproveChallenge",
+        access: UpdateChallengePasskeys::GRANTS,
+    },
 ];
 /// List Verify services
 ///
@@ -2209,5 +2233,145 @@ impl<A: Api> Endpoint<A> for FetchForm {
         Output = Result<Reply<verifyd_models::VerifyForm>, A::Error>,
     > + Send + 'a {
         api.fetch_form(principal, request)
+    }
+}
+/// Create a new Passkeys Factor for the Entity
+///
+/// `createNewFactorPasskey`: POST `/v2/Services/{ServiceSid}/Passkeys/Factors`.
+///
+/// Adds an unverified passkey factor to the entity of `identity`, creating the entity when the identity is new, and answers in `options` the WebAuthn registration options the browser passes to `navigator.credentials.create({publicKey: options.publicKey})`. The `config` sent overrides the service's `Passkeys.*` settings for this factor. The options expire after 5 minutes (their `timeout`); the factor stays unverified until `VerifyFactor` is called with what the browser returned.
+#[derive(Debug, Clone, Copy)]
+pub struct CreateNewFactorPasskey;
+impl CreateNewFactorPasskey {
+    /// Who may call it (`x-verifyd-access`).
+    pub const GRANTS: &'static [Grant<Role>] = &[
+        Grant {
+            role: Role::Account,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+        Grant {
+            role: Role::ApiKey,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+    ];
+}
+impl<A: Api> Endpoint<A> for CreateNewFactorPasskey {
+    type Request = verifyd_models::CreateNewFactorPasskeyRequest;
+    const ACCESS: &'static [Grant<Role>] = Self::GRANTS;
+    fn call<'a>(
+        api: &'a A,
+        principal: &'a A::Principal,
+        request: Self::Request,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::NewFactor>, A::Error>,
+    > + Send + 'a {
+        api.create_new_factor_passkey(principal, request)
+    }
+}
+/// Verify a Passkeys Factor
+///
+/// `updatePasskeysFactor`: POST `/v2/Services/{ServiceSid}/Passkeys/VerifyFactor`.
+///
+/// Takes the `PublicKeyCredential` the browser's `navigator.credentials.create()` returned (as its `toJSON()` gives it), finds the pending factor by the challenge in `clientDataJSON`, checks the origin, the relying party ID, the challenge, user presence and (when the factor requires it) user verification, stores the credential (its ID, public key, signature counter and backup flags) and answers the factor, verified. A registration is used once; one that failed changes nothing. Refusals: 403 `60311` (the credential does not verify, or names no pending registration of this service), 403 `60323` (the registration options expired), 409 `60317` (the credential is registered already).
+#[derive(Debug, Clone, Copy)]
+pub struct UpdatePasskeysFactor;
+impl UpdatePasskeysFactor {
+    /// Who may call it (`x-verifyd-access`).
+    pub const GRANTS: &'static [Grant<Role>] = &[
+        Grant {
+            role: Role::Account,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+        Grant {
+            role: Role::ApiKey,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+    ];
+}
+impl<A: Api> Endpoint<A> for UpdatePasskeysFactor {
+    type Request = verifyd_models::UpdatePasskeysFactorRequest;
+    const ACCESS: &'static [Grant<Role>] = Self::GRANTS;
+    fn call<'a>(
+        api: &'a A,
+        principal: &'a A::Principal,
+        request: Self::Request,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::Factor>, A::Error>,
+    > + Send + 'a {
+        api.update_passkeys_factor(principal, request)
+    }
+}
+/// Create a Passkeys Challenge
+///
+/// `createChallengePasskeys`: POST `/v2/Services/{ServiceSid}/Passkeys/Challenges`.
+///
+/// Answers a pending challenge whose `options` the browser passes to `navigator.credentials.get({publicKey: options.publicKey})`. With `identity` (and optionally `factor_sid`), the options list that entity's verified passkeys and only they can approve it; without, any passkey of the service can, found by the browser (discoverable credentials; refused when the service's `discoverable_credentials` is `discouraged`). The challenge expires after 5 minutes (the options' `timeout`). 403 `60318` when the entity has no verified passkey (or `factor_sid` names an unverified one).
+#[derive(Debug, Clone, Copy)]
+pub struct CreateChallengePasskeys;
+impl CreateChallengePasskeys {
+    /// Who may call it (`x-verifyd-access`).
+    pub const GRANTS: &'static [Grant<Role>] = &[
+        Grant {
+            role: Role::Account,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+        Grant {
+            role: Role::ApiKey,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+    ];
+}
+impl<A: Api> Endpoint<A> for CreateChallengePasskeys {
+    type Request = verifyd_models::CreateChallengePasskeysRequest;
+    const ACCESS: &'static [Grant<Role>] = Self::GRANTS;
+    fn call<'a>(
+        api: &'a A,
+        principal: &'a A::Principal,
+        request: Self::Request,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::PasskeysChallenge>, A::Error>,
+    > + Send + 'a {
+        api.create_challenge_passkeys(principal, request)
+    }
+}
+/// Approve a Passkeys Challenge
+///
+/// `updateChallengePasskeys`: POST `/v2/Services/{ServiceSid}/Passkeys/ApproveChallenge`.
+///
+/// Takes the `PublicKeyCredential` the browser's `navigator.credentials.get()` returned, finds the pending challenge by the challenge in `clientDataJSON`, and checks the signature, the origin, the relying party ID, the flags, that the signature counter did not go backwards and that the user handle names the credential's entity. Then the challenge is approved, once, the factor's counter is saved, `challenge.approved` is sent to the service's webhooks, and the challenge is answered (with the entity and factor that approved it). A refused assertion changes nothing, except that a counter that went backwards (a cloned authenticator) flags the passkey, which approves nothing from then on. Refusals: 403 `60324` (the assertion does not verify, names no pending challenge of this service, or comes from a flagged passkey), 403 `60322` (approved already), 403 `60323` (expired).
+#[derive(Debug, Clone, Copy)]
+pub struct UpdateChallengePasskeys;
+impl UpdateChallengePasskeys {
+    /// Who may call it (`x-verifyd-access`).
+    pub const GRANTS: &'static [Grant<Role>] = &[
+        Grant {
+            role: Role::Account,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+        Grant {
+            role: Role::ApiKey,
+            bound: &[],
+            outside: Refusal::Unauthenticated,
+        },
+    ];
+}
+impl<A: Api> Endpoint<A> for UpdateChallengePasskeys {
+    type Request = verifyd_models::UpdateChallengePasskeysRequest;
+    const ACCESS: &'static [Grant<Role>] = Self::GRANTS;
+    fn call<'a>(
+        api: &'a A,
+        principal: &'a A::Principal,
+        request: Self::Request,
+    ) -> impl Future<
+        Output = Result<Reply<verifyd_models::PasskeysChallenge>, A::Error>,
+    > + Send + 'a {
+        api.update_challenge_passkeys(principal, request)
     }
 }

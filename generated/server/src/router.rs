@@ -212,6 +212,30 @@ pub fn router<A: Api>(api: Arc<A>, options: RouterOptions) -> axum::Router {
                 .get(serve::<A, endpoints::FetchForm>)
                 .fallback(method_not_allowed::<A>),
         )
+        .route(
+            "/v2/Services/{ServiceSid}/Passkeys/Factors",
+            MethodRouter::new()
+                .post(serve::<A, endpoints::CreateNewFactorPasskey>)
+                .fallback(method_not_allowed::<A>),
+        )
+        .route(
+            "/v2/Services/{ServiceSid}/Passkeys/VerifyFactor",
+            MethodRouter::new()
+                .post(serve::<A, endpoints::UpdatePasskeysFactor>)
+                .fallback(method_not_allowed::<A>),
+        )
+        .route(
+            "/v2/Services/{ServiceSid}/Passkeys/Challenges",
+            MethodRouter::new()
+                .post(serve::<A, endpoints::CreateChallengePasskeys>)
+                .fallback(method_not_allowed::<A>),
+        )
+        .route(
+            "/v2/Services/{ServiceSid}/Passkeys/ApproveChallenge",
+            MethodRouter::new()
+                .post(serve::<A, endpoints::UpdateChallengePasskeys>)
+                .fallback(method_not_allowed::<A>),
+        )
         .fallback(not_found::<A>)
         .with_state(Served::new(api, options, BASE_PATH))
 }

@@ -12,11 +12,12 @@ use verifyd_core::domain::factor::{Entity, Factor, FactorSettings};
 use verifyd_core::domain::fraud::TallyRange;
 use verifyd_core::domain::messaging::MessagingConfiguration;
 use verifyd_core::domain::outbox::{OutboxChannel, SealedMessage};
+use verifyd_core::domain::passkey::{Attachment, Ceremony, CeremonyKind, PasskeySettings, RelyingParty, Requirement};
 use verifyd_core::domain::private::Private;
 use verifyd_core::domain::rate_limit::{Bucket, RateLimit, Window};
 use verifyd_core::domain::safe_list::SafeListEntry;
 use verifyd_core::domain::sending::{Attempt, SendStatus};
-use verifyd_core::domain::service::{Service, ServiceSettings};
+use verifyd_core::domain::service::{PasskeyDefaults, Service, ServiceSettings};
 use verifyd_core::domain::verification::{
     NewVerification, SendAttempt, SendRefusal, SendWindow, Verification, plan_send,
 };
@@ -24,7 +25,7 @@ use verifyd_core::domain::webhook::{SealedDelivery, Webhook};
 use verifyd_core::ids::{new_sid, new_uuid, prefix};
 use verifyd_core::store::{
     AttemptClaim, AttemptFilter, ChallengeKey, Change, Claim, ControlsKey, Cursor, Decision, EntityKey, FactorKey,
-    MessagingConfigurationKey, Page, RateLimitKey, SendKey, SendState, Store, VerificationAt,
+    MessagingConfigurationKey, Page, PasskeyKey, RateLimitKey, SendKey, SendState, Store, VerificationAt,
 };
 use verifyd_core::totp::Algorithm;
 use verifyd_models::{
@@ -95,6 +96,12 @@ pub fn service(account: &Sid, name: &str) -> Service {
             whatsapp_msg_service_sid: None,
             whatsapp_from: None,
             verify_event_subscription_enabled: false,
+            passkeys: PasskeyDefaults {
+                relying_party_id: Some("example.com".into()),
+                relying_party_origins: Some(vec!["https://login.example.com".into()]),
+                user_verification: Some(Requirement::Required),
+                ..PasskeyDefaults::default()
+            },
         },
         date_created: t(0),
         date_updated: t(0),
@@ -196,6 +203,8 @@ pub fn totp_factor(entity: &Entity, at: Timestamp) -> Factor {
         last_step_start: None,
         verify_attempts: 0,
         challenge_times: Vec::new(),
+        credential_id: None,
+        credential: None,
     }
 }
 
@@ -226,6 +235,111 @@ pub fn push_factor(entity: &Entity, public_key: Vec<u8>, at: Timestamp) -> Facto
         last_step_start: None,
         verify_attempts: 0,
         challenge_times: Vec::new(),
+        credential_id: None,
+        credential: None,
+    }
+}
+
+/// The relying party a passkey factor is made for.
+pub fn passkey_settings() -> PasskeySettings {
+    PasskeySettings {
+        relying_party: RelyingParty {
+            id: "example.com".into(),
+            name: "Example".into(),
+            origins: vec!["https://login.example.com".into()],
+        },
+        authenticator_attachment: Attachment::Any,
+        discoverable_credentials: Requirement::Preferred,
+        user_verification: Requirement::Required,
+    }
+}
+
+/// An unverified passkey factor: its registration is under way, it has no credential yet.
+pub fn passkey_factor(entity: &Entity, at: Timestamp) -> Factor {
+    Factor {
+        seq: 0,
+        sid: new_sid(prefix::FACTOR),
+        account_sid: entity.account_sid.clone(),
+        service_sid: entity.service_sid.clone(),
+        entity_sid: entity.sid.clone(),
+        identity: entity.identity.clone(),
+        friendly_name: "security key".into(),
+        factor_type: FactorType::Passkeys,
+        status: FactorStatus::Unverified,
+        settings: FactorSettings::Passkeys(passkey_settings()),
+        metadata: None,
+        date_created: at,
+        date_updated: at,
+        secret_sealed: None,
+        public_key: None,
+        last_step_start: None,
+        verify_attempts: 0,
+        challenge_times: Vec::new(),
+        credential_id: None,
+        credential: None,
+    }
+}
+
+/// `factor` verified with the credential `id`, whose signature counter is `counter`: the
+/// credential text stands for what core keeps (a store never reads it).
+pub fn with_credential(mut factor: Factor, id: &[u8], counter: u64) -> Factor {
+    factor.status = FactorStatus::Verified;
+    factor.credential_id = Some(id.to_vec());
+    factor.credential = Some(credential_text(counter));
+    factor
+}
+
+/// A credential's text with this signature counter.
+pub fn credential_text(counter: u64) -> String {
+    serde_json::json!({"counter": counter, "key": "pQECAyYgASFYIA"}).to_string()
+}
+
+/// The signature counter of a factor's credential text, if it has one.
+pub fn counter_of(factor: &Factor) -> Option<u64> {
+    let text = factor.credential.as_deref()?;
+    serde_json::from_str::<serde_json::Value>(text).ok()?.get("counter")?.as_u64()
+}
+
+/// A fresh ceremony challenge (base64url text, as the options carry it).
+pub fn new_challenge() -> String {
+    new_uuid().replace('-', "_")
+}
+
+/// The registration ceremony of `factor` (a passkey factor being created), started at `at`,
+/// open for five minutes.
+pub fn registration(factor: &Factor, at: Timestamp) -> Ceremony {
+    Ceremony {
+        challenge: new_challenge(),
+        kind: CeremonyKind::Registration,
+        sid: factor.sid.clone(),
+        account_sid: factor.account_sid.clone(),
+        service_sid: factor.service_sid.clone(),
+        entity_sid: Some(factor.entity_sid.clone()),
+        identity: Some(factor.identity.clone()),
+        factor_sid: Some(factor.sid.clone()),
+        state: serde_json::json!({"rs": {"policy": "required", "challenge": at.unix()}}).to_string(),
+        date_created: at,
+        expires_at: at.plus_seconds(300),
+        date_responded: None,
+    }
+}
+
+/// An authentication ceremony of `service` started at `at`, open for five minutes: bound to
+/// `factor` (its entity and itself) when given, else to no one (any discoverable passkey).
+pub fn authentication(service: &Service, factor: Option<&Factor>, at: Timestamp) -> Ceremony {
+    Ceremony {
+        challenge: new_challenge(),
+        kind: CeremonyKind::Authentication,
+        sid: new_sid(prefix::CHALLENGE),
+        account_sid: service.account_sid.clone(),
+        service_sid: service.sid.clone(),
+        entity_sid: factor.map(|f| f.entity_sid.clone()),
+        identity: factor.map(|f| f.identity.clone()),
+        factor_sid: factor.map(|f| f.sid.clone()),
+        state: serde_json::json!({"ast": {"allow_credentials": [], "challenge": at.unix()}}).to_string(),
+        date_created: at,
+        expires_at: at.plus_seconds(300),
+        date_responded: None,
     }
 }
 
@@ -467,6 +581,16 @@ pub fn rate_limit_key(rate_limit: &RateLimit) -> RateLimitKey {
     }
 }
 
+/// The answer to `ceremony`, naming the credential `credential_id`.
+pub fn passkey_key(ceremony: &Ceremony, credential_id: Option<&[u8]>) -> PasskeyKey {
+    PasskeyKey {
+        account: ceremony.account_sid.clone(),
+        service: ceremony.service_sid.clone(),
+        challenge: ceremony.challenge.clone(),
+        credential_id: credential_id.map(<[u8]>::to_vec),
+    }
+}
+
 pub fn at_sid(v: &Verification) -> VerificationAt {
     VerificationAt::Sid { account: v.account_sid.clone(), service: v.service_sid.clone(), sid: v.sid.clone() }
 }
@@ -624,6 +748,10 @@ pub struct Tree {
     pub attempt: Attempt,
     /// The service's configuration for [`TREE_COUNTRY`].
     pub messaging: MessagingConfiguration,
+    /// A verified passkey of the entity, its credential [`TREE_CREDENTIAL`].
+    pub passkey: Factor,
+    /// An authentication ceremony bound to the passkey, not answered.
+    pub ceremony: Ceremony,
 }
 
 /// The metered value the tree's window counts.
@@ -633,6 +761,8 @@ pub const TREE_IDENTITY: &str = "tree-user";
 pub const TREE_COUNTRY: &str = "US";
 /// The tally key the tree's service counted in (3 sent, 1 converted at `t(0)`).
 pub const TREE_TALLY: &str = "sms:+1501";
+/// The credential ID of the tree's passkey.
+pub const TREE_CREDENTIAL: &[u8] = b"tree credential";
 /// The tree's service's Fraud Guard override.
 pub const TREE_FRAUD_GUARD: &str = "strict";
 
@@ -651,6 +781,8 @@ pub async fn tree<S: Store>(store: &S, account: &Sid, name: &str) -> Tree {
     let delivery = delivery(&webhook, t(2));
     let attempt = send_attempt(&verification, t(0));
     let messaging = messaging_configuration(&service, TREE_COUNTRY, t(0));
+    let passkey = with_credential(passkey_factor(&entity, t(0)), TREE_CREDENTIAL, 1);
+    let ceremony = authentication(&service, Some(&passkey), t(1));
     save(
         store,
         vec![
@@ -694,6 +826,8 @@ pub async fn tree<S: Store>(store: &S, account: &Sid, name: &str) -> Tree {
                 sent: 3,
                 converted: 1,
             },
+            Change::InsertFactor(passkey.clone()),
+            Change::InsertCeremony(ceremony.clone()),
         ],
     )
     .await;
@@ -712,6 +846,8 @@ pub async fn tree<S: Store>(store: &S, account: &Sid, name: &str) -> Tree {
         delivery,
         attempt,
         messaging,
+        passkey,
+        ceremony,
     }
 }
 

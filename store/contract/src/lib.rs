@@ -126,6 +126,13 @@ macro_rules! __contract_list {
             attempt_records_carry_their_verification,
             attempts_page_newest_first_both_ways,
             attempt_lists_are_scoped_to_the_account,
+            passkey_ceremonies_persist,
+            passkey_states_carry_the_ceremonys_factor_and_the_credentials,
+            passkey_credentials_persist_and_are_unique_in_a_service,
+            passkey_ceremony_answer_race,
+            passkey_counter_race,
+            passkey_ceremonies_go_with_their_factor_entity_and_service,
+            sweep_purges_expired_ceremonies,
         );
     };
 }

@@ -288,6 +288,12 @@ async fn one(db: Db<'_>, change: &Change) -> Result<()> {
                     &[&sid(entity), &sid(account)],
                 )
                 .await?;
+                // After the factors: an answer to a ceremony locks its factors, then the ceremony.
+                db.execute(
+                    "DELETE FROM passkey_ceremonies WHERE account_sid = $2 AND entity_sid = $1",
+                    &[&sid(entity), &sid(account)],
+                )
+                .await?;
                 db.execute("DELETE FROM entities WHERE sid = $1 AND account_sid = $2", &[&sid(entity), &sid(account)])
                     .await?;
             }
@@ -296,8 +302,8 @@ async fn one(db: Db<'_>, change: &Change) -> Result<()> {
             db.execute(
                 "INSERT INTO factors (sid, account_sid, service_sid, entity_sid, identity, friendly_name, factor_type, \
                  status, settings, metadata, date_created, date_updated, secret_sealed, public_key, last_step_start, \
-                 verify_attempts, challenge_times, credential_sid) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                 verify_attempts, challenge_times, credential_sid, credential_id, credential) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
                 &[
                     &sid(&f.sid),
                     &sid(&f.account_sid),
@@ -317,6 +323,8 @@ async fn one(db: Db<'_>, change: &Change) -> Result<()> {
                     &i64::from(f.verify_attempts),
                     &to_json(&f.challenge_times)?,
                     &f.credential_sid().map(Sid::as_str),
+                    &f.credential_id,
+                    &f.credential,
                 ],
             )
             .await?;
@@ -324,7 +332,8 @@ async fn one(db: Db<'_>, change: &Change) -> Result<()> {
         Change::UpdateFactor(f) => {
             db.execute(
                 "UPDATE factors SET friendly_name = $3, status = $4, settings = $5, metadata = $6, date_updated = $7, \
-                 last_step_start = $8, verify_attempts = $9, challenge_times = $10 WHERE sid = $1 AND account_sid = $2",
+                 last_step_start = $8, verify_attempts = $9, challenge_times = $10, credential_id = $11, \
+                 credential = $12 WHERE sid = $1 AND account_sid = $2",
                 &[
                     &sid(&f.sid),
                     &sid(&f.account_sid),
@@ -336,6 +345,8 @@ async fn one(db: Db<'_>, change: &Change) -> Result<()> {
                     &f.last_step_start,
                     &i64::from(f.verify_attempts),
                     &to_json(&f.challenge_times)?,
+                    &f.credential_id,
+                    &f.credential,
                 ],
             )
             .await?;
@@ -352,6 +363,13 @@ async fn one(db: Db<'_>, change: &Change) -> Result<()> {
                 delete_challenges(db, account, &service, &identity, Some(factor)).await?;
                 db.execute("DELETE FROM factors WHERE sid = $1 AND account_sid = $2", &[&sid(factor), &sid(account)])
                     .await?;
+                // A registration's ceremony names the factor as its `sid`, an authentication
+                // created for it as its `factor_sid`. After the factor, as an answer locks them.
+                db.execute(
+                    "DELETE FROM passkey_ceremonies WHERE account_sid = $2 AND (factor_sid = $1 OR sid = $1)",
+                    &[&sid(factor), &sid(account)],
+                )
+                .await?;
             }
         }
         Change::LogFactorCreation { account, service, identity, at } => {
@@ -430,6 +448,36 @@ async fn one(db: Db<'_>, change: &Change) -> Result<()> {
                     &ch.date_updated.unix(),
                     &opt_unix(ch.date_responded),
                 ],
+            )
+            .await?;
+        }
+        Change::InsertCeremony(x) => {
+            db.execute(
+                "INSERT INTO passkey_ceremonies (challenge, kind, sid, account_sid, service_sid, entity_sid, identity, \
+                 factor_sid, state, date_created, expires_at, date_responded) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                &[
+                    &x.challenge,
+                    &x.kind.as_str(),
+                    &sid(&x.sid),
+                    &sid(&x.account_sid),
+                    &sid(&x.service_sid),
+                    &x.entity_sid.as_ref().map(Sid::as_str),
+                    &x.identity,
+                    &x.factor_sid.as_ref().map(Sid::as_str),
+                    &x.state,
+                    &x.date_created.unix(),
+                    &x.expires_at.unix(),
+                    &opt_unix(x.date_responded),
+                ],
+            )
+            .await?;
+        }
+        Change::UpdateCeremony(x) => {
+            db.execute(
+                "UPDATE passkey_ceremonies SET date_responded = $4 \
+                 WHERE account_sid = $1 AND service_sid = $2 AND challenge = $3",
+                &[&sid(&x.account_sid), &sid(&x.service_sid), &x.challenge, &opt_unix(x.date_responded)],
             )
             .await?;
         }
@@ -797,6 +845,7 @@ async fn delete_service(db: Db<'_>, account: &Sid, service: &Sid) -> Result<()> 
         "DELETE FROM notifications WHERE service_sid = $1 AND account_sid = $2",
         "DELETE FROM challenges WHERE service_sid = $1 AND account_sid = $2",
         "DELETE FROM factors WHERE service_sid = $1 AND account_sid = $2",
+        "DELETE FROM passkey_ceremonies WHERE service_sid = $1 AND account_sid = $2",
         "DELETE FROM factor_creations WHERE service_sid = $1 AND account_sid = $2",
         "DELETE FROM guesses WHERE service_sid = $1 AND account_sid = $2",
         "DELETE FROM entities WHERE service_sid = $1 AND account_sid = $2",

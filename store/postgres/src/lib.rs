@@ -45,8 +45,8 @@ use verifyd_core::domain::webhook::{Delivery, StoredDelivery, Webhook};
 use verifyd_core::store::{
     AttemptClaim, AttemptCounts, AttemptFilter, AttemptRecord, AttemptState, ChallengeFilter, ChallengeKey,
     ChallengeState, Change, Claim, Decide, Decision, EntityKey, EntityState, FactorKey, FactorState, KeyRing,
-    MessagingConfigurationKey, NewFactorKey, NewFactorState, Page, RateLimitKey, Resealed, Result, SealedKind,
-    SealedValue, SendKey, SendState, Store, StoreError, Sweep, Swept, VerificationAt,
+    MessagingConfigurationKey, NewFactorKey, NewFactorState, Page, PasskeyKey, PasskeyState, RateLimitKey, Resealed,
+    Result, SealedKind, SealedValue, SendKey, SendState, Store, StoreError, Sweep, Swept, VerificationAt,
 };
 use verifyd_runtime::Sid;
 
@@ -292,6 +292,13 @@ impl Load for ChallengeKey {
     }
 }
 
+impl Load for PasskeyKey {
+    type State = Option<PasskeyState>;
+    async fn load(&self, db: Db<'_>) -> std::result::Result<Self::State, Failure> {
+        load::passkey_state(db, self).await
+    }
+}
+
 /// Rate limits and webhooks are counted against a cap when created: the service's row is held
 /// against other such changes (not against sends, which only share its key).
 impl Load for RateLimitsOf {
@@ -528,6 +535,14 @@ impl Store for PostgresStore {
         &self,
         key: ChallengeKey,
         decide: impl Decide<Option<ChallengeState>, T>,
+    ) -> Result<T> {
+        self.transact(&key, decide).await
+    }
+
+    async fn with_passkey<T: Send + 'static>(
+        &self,
+        key: PasskeyKey,
+        decide: impl Decide<Option<PasskeyState>, T>,
     ) -> Result<T> {
         self.transact(&key, decide).await
     }

@@ -28,7 +28,7 @@ use verifyd_core::domain::webhook::Webhook;
 use verifyd_core::store::{
     AttemptCounts, AttemptFilter, AttemptRecord, AttemptState, ChallengeFilter, ChallengeKey, ChallengeState,
     ControlsKey, ControlsState, Cursor, EntityKey, EntityState, FactorKey, FactorState, MessagingConfigurationKey,
-    NewFactorKey, NewFactorState, Page, RateLimitKey, SendKey, SendState, VerificationAt,
+    NewFactorKey, NewFactorState, Page, PasskeyKey, PasskeyState, RateLimitKey, SendKey, SendState, VerificationAt,
 };
 use verifyd_runtime::Sid;
 
@@ -483,6 +483,52 @@ pub async fn factor_state(db: Db<'_>, key: &FactorKey) -> Result<Option<FactorSt
         entity_guesses(db, &key.entity),
     )?;
     Ok(factor.map(|factor| FactorState { factor, webhooks, guesses }))
+}
+
+/// The answer to a passkey ceremony, `None` when the service does not exist. The service is
+/// held against deletion; the factors the answer may change (the one the ceremony names,
+/// found through it, and the one of the credential the answer names) are locked in SID order,
+/// then the ceremony: factors before the ceremony, as a factor's deletion (`with_factor`, then
+/// its ceremonies) and the sweep (unverified factors, then ceremonies) take them, so that
+/// their waits form no cycle. Two answers to one ceremony, or naming one credential, wait for
+/// each other, and each reads what the other left.
+pub async fn passkey_state(db: Db<'_>, key: &PasskeyKey) -> Result<Option<PasskeyState>> {
+    // A ceremony's `sid` and `factor_sid` never change: read through it, they name the same
+    // factor before and after its lock.
+    let factors = format!(
+        "SELECT {} FROM factors WHERE account_sid = $1 AND service_sid = $2 AND (sid = \
+         (SELECT COALESCE(factor_sid, sid) FROM passkey_ceremonies \
+          WHERE account_sid = $1 AND service_sid = $2 AND challenge = $3) \
+         OR credential_id = $4::BYTEA) ORDER BY sid FOR UPDATE",
+        rows::FACTOR
+    );
+    let ceremony = format!(
+        "SELECT {} FROM passkey_ceremonies WHERE account_sid = $1 AND service_sid = $2 AND challenge = $3 FOR UPDATE",
+        rows::CEREMONY
+    );
+    let (account, service) = (key.account.as_str(), key.service.as_str());
+    let by_key: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+        [&account, &service, &key.challenge, &key.credential_id];
+    let (held, factors, ceremony, webhooks) = pipelined!(
+        hold_service(db, &key.account, &key.service, "KEY SHARE"),
+        db.query(&factors, &by_key),
+        db.query_opt(&ceremony, &by_key[..3]),
+        enabled_webhooks(db, &key.account, &key.service),
+    )?;
+    if !held {
+        return Ok(None);
+    }
+    let factors = rows::all(&factors, rows::factor)?;
+    let ceremony = rows::first(ceremony, rows::ceremony)?;
+    let ceremony_factor = ceremony.as_ref().and_then(|c| {
+        let named = c.factor_sid.as_ref().unwrap_or(&c.sid);
+        factors.iter().find(|f| f.sid == *named).cloned()
+    });
+    let credential_factor = key
+        .credential_id
+        .as_ref()
+        .and_then(|id| factors.iter().find(|f| f.credential_id.as_ref() == Some(id)).cloned());
+    Ok(Some(PasskeyState { ceremony, ceremony_factor, credential_factor, webhooks }))
 }
 
 pub async fn factor_by_credential(db: Db<'_>, credential: &Sid) -> Result<Option<Factor>> {

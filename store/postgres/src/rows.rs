@@ -10,6 +10,7 @@ use verifyd_core::domain::factor::{Entity, Factor};
 use verifyd_core::domain::guessing::{Guesses, Subscriber};
 use verifyd_core::domain::messaging::MessagingConfiguration;
 use verifyd_core::domain::outbox::{OutboxChannel, SealedMessage};
+use verifyd_core::domain::passkey::{Ceremony, CeremonyKind};
 use verifyd_core::domain::private::Private;
 use verifyd_core::domain::rate_limit::{Bucket, RateLimit};
 use verifyd_core::domain::safe_list::SafeListEntry;
@@ -244,7 +245,7 @@ pub fn entity(row: &Row) -> Result<Entity> {
 
 pub const FACTOR: &str = "seq, sid, account_sid, service_sid, entity_sid, identity, friendly_name, factor_type, status, \
                           settings, metadata, date_created, date_updated, secret_sealed, public_key, last_step_start, \
-                          verify_attempts, challenge_times";
+                          verify_attempts, challenge_times, credential_id, credential";
 
 pub fn factor(row: &Row) -> Result<Factor> {
     let r = Get(row);
@@ -267,6 +268,8 @@ pub fn factor(row: &Row) -> Result<Factor> {
         last_step_start: r.opt_int(15)?,
         verify_attempts: r.count(16)?,
         challenge_times: r.json(17)?,
+        credential_id: r.opt_bytes(18)?,
+        credential: r.opt_text(19)?,
     })
 }
 
@@ -423,6 +426,28 @@ pub const SAFE_LIST_ENTRY: &str = "sid, account_sid, phone_number, date_created"
 pub fn safe_list_entry(row: &Row) -> Result<SafeListEntry> {
     let r = Get(row);
     Ok(SafeListEntry { sid: r.sid(0)?, account_sid: r.sid(1)?, phone_number: r.text(2)?, date_created: r.time(3)? })
+}
+
+pub const CEREMONY: &str = "challenge, kind, sid, account_sid, service_sid, entity_sid, identity, factor_sid, state, \
+                             date_created, expires_at, date_responded";
+
+pub fn ceremony(row: &Row) -> Result<Ceremony> {
+    let r = Get(row);
+    let kind: &str = row.try_get(1)?;
+    Ok(Ceremony {
+        challenge: r.text(0)?,
+        kind: CeremonyKind::parse(kind).ok_or_else(|| corrupt(1, format!("unlisted value {kind:?}")))?,
+        sid: r.sid(2)?,
+        account_sid: r.sid(3)?,
+        service_sid: r.sid(4)?,
+        entity_sid: r.opt_sid(5)?,
+        identity: r.opt_text(6)?,
+        factor_sid: r.opt_sid(7)?,
+        state: r.text(8)?,
+        date_created: r.time(9)?,
+        expires_at: r.time(10)?,
+        date_responded: r.opt_time(11)?,
+    })
 }
 
 /// Every row through `read`.

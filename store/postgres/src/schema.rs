@@ -394,6 +394,40 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX attempts_by_service ON attempts (account_sid, service_sid, seq);
     CREATE INDEX attempts_by_to ON attempts (account_sid, to_addr, seq);
     ",
+    // 4: passkeys (SQLite schema version 15). A passkey factor keeps its credential's ID once
+    // verified, unique in its service (`factors_by_credential_id`, by which an answer finds
+    // and locks its factor), and the credential (JSON text). A ceremony is found and locked
+    // by its challenge in its service (the primary key); it goes with its entity, with the
+    // factor it names (its `sid` or `factor_sid`) and, a while after it expired, with the
+    // sweep (`passkey_ceremonies_by_expiry`).
+    r"
+    ALTER TABLE factors ADD COLUMN credential_id BYTEA;
+    ALTER TABLE factors ADD COLUMN credential TEXT;
+    CREATE UNIQUE INDEX factors_by_credential_id ON factors (account_sid, service_sid, credential_id)
+        WHERE credential_id IS NOT NULL;
+
+    CREATE TABLE passkey_ceremonies (
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        challenge TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        sid TEXT NOT NULL,
+        entity_sid TEXT,
+        identity TEXT,
+        factor_sid TEXT,
+        state TEXT NOT NULL,
+        date_created BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        date_responded BIGINT,
+        PRIMARY KEY (account_sid, service_sid, challenge)
+    );
+    CREATE INDEX passkey_ceremonies_by_entity ON passkey_ceremonies (account_sid, entity_sid)
+        WHERE entity_sid IS NOT NULL;
+    CREATE INDEX passkey_ceremonies_by_sid ON passkey_ceremonies (account_sid, sid);
+    CREATE INDEX passkey_ceremonies_by_factor ON passkey_ceremonies (account_sid, factor_sid)
+        WHERE factor_sid IS NOT NULL;
+    CREATE INDEX passkey_ceremonies_by_expiry ON passkey_ceremonies (expires_at);
+    ",
 ];
 
 /// The tables a copy from SQLite fills, each named as in both databases.
@@ -422,6 +456,7 @@ pub const TABLES: &[&str] = &[
     "geo_permissions",
     "fraud_guard_overrides",
     "send_tallies",
+    "passkey_ceremonies",
 ];
 
 /// One advisory lock per schema (so that test schemas in one database do not wait on each

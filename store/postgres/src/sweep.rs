@@ -75,6 +75,9 @@ pub async fn sweep(db: Db<'_>, s: &Sweep) -> Result<Swept> {
     .await?;
     let purged_factors =
         db.execute("DELETE FROM factors WHERE status = 'unverified' AND date_created <= $1", &[&stale]).await?;
+    // Ceremonies are kept a while after they expire (a late answer is told why it is refused).
+    // After the factors: an answer locks its factors, then its ceremony.
+    db.execute("DELETE FROM passkey_ceremonies WHERE expires_at <= $1", &[&stale]).await?;
     db.execute("DELETE FROM factor_creations WHERE time <= $1", &[&s.creations_before.unix()]).await?;
     let purged_deliveries = db
         .execute(

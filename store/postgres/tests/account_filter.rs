@@ -37,6 +37,7 @@ const ACROSS_ACCOUNTS: &[(&[&str], &str)] = &[
     (&["DELETE FROM notifications AS n USING challenges AS c, factors AS f"], "purge"),
     (&["DELETE FROM challenges AS c USING factors AS f"], "purge"),
     (&["DELETE FROM factors WHERE status = 'unverified' AND date_created <= $1"], "purge"),
+    (&["DELETE FROM passkey_ceremonies WHERE expires_at <= $1"], "purge"),
     (&["DELETE FROM factor_creations WHERE time <= $1"], "purge"),
     (&["DELETE FROM webhook_deliveries WHERE status != 'pending' AND date_done <= $1"], "purge"),
     (&["WITH ranked AS (", "FOR UPDATE OF d SKIP LOCKED"], "claiming due webhook deliveries"),

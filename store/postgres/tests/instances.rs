@@ -10,7 +10,10 @@ use std::sync::Arc;
 
 use verifyd_core::store::{Change, Claim, Decision, Store, StoreError, Sweep};
 use verifyd_models::WebhookStatus;
-use verifyd_store_contract::fixtures::{attempt_claim, delivery, save, send_attempt, t, tenant, verification, webhook};
+use verifyd_store_contract::fixtures::{
+    attempt_claim, delivery, entity, factor_key, save, send_attempt, t, tenant, totp_factor, verification, verified,
+    webhook,
+};
 use verifyd_store_postgres::{PostgresOptions, PostgresStore, ScratchSchema};
 
 async fn instance(schema: &ScratchSchema) -> PostgresStore {
@@ -52,7 +55,7 @@ async fn instances_starting_together_apply_each_migration_once() {
     let client = raw(&schema).await;
     let versions: Vec<i64> =
         client.query("SELECT version FROM verifyd_schema", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, [3], "one row, the newest version");
+    assert_eq!(versions, [4], "one row, the newest version");
     let tables: i64 = client
         .query_one("SELECT COUNT(*) FROM pg_tables WHERE schemaname = $1", &[&schema.name()])
         .await
@@ -70,7 +73,7 @@ async fn a_schema_newer_than_the_binary_is_refused() {
         panic!("a newer schema was accepted");
     };
     let message = error.to_string();
-    assert!(message.contains("schema version 99, newer than this verifyd knows (3); upgrade verifyd"), "{message}");
+    assert!(message.contains("schema version 99, newer than this verifyd knows (4); upgrade verifyd"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,7 +161,8 @@ async fn a_database_of_the_previous_version_is_migrated() {
         .await
         .batch_execute(
             "DROP TABLE attempts, messaging_configurations, safe_list, geo_permissions, fraud_guard_overrides, \
-             send_tallies; UPDATE verifyd_schema SET version = 1",
+             send_tallies, passkey_ceremonies; ALTER TABLE factors DROP COLUMN credential_id, DROP COLUMN credential; \
+             UPDATE verifyd_schema SET version = 1",
         )
         .await
         .unwrap();
@@ -172,7 +176,7 @@ async fn a_database_of_the_previous_version_is_migrated() {
     save(&store, vec![Change::InsertVerification(v), Change::InsertAttempt(attempt.clone())]).await;
     assert_eq!(store.attempt(tenant.sid(), &attempt.sid).await.unwrap(), Some(attempt));
     let version: i64 = raw(&schema).await.query_one("SELECT version FROM verifyd_schema", &[]).await.unwrap().get(0);
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 /// A database of version 2 (before the fraud controls and the attempts list) takes the new
@@ -190,7 +194,8 @@ async fn a_database_of_version_2_takes_the_fraud_controls() {
     raw(&schema)
         .await
         .batch_execute(
-            "DROP TABLE safe_list, geo_permissions, fraud_guard_overrides, send_tallies; \
+            "DROP TABLE safe_list, geo_permissions, fraud_guard_overrides, send_tallies, passkey_ceremonies; \
+             ALTER TABLE factors DROP COLUMN credential_id, DROP COLUMN credential; \
              DROP INDEX attempts_by_account, attempts_by_service, attempts_by_to; \
              CREATE INDEX attempts_by_service ON attempts (account_sid, service_sid); \
              UPDATE verifyd_schema SET version = 2",
@@ -215,7 +220,7 @@ async fn a_database_of_version_2_takes_the_fraud_controls() {
     assert_eq!(store.fraud_guard_overrides(tenant.sid()).await.unwrap().len(), 1);
     let client = raw(&schema).await;
     let version: i64 = client.query_one("SELECT version FROM verifyd_schema", &[]).await.unwrap().get(0);
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let index: String = client
         .query_one(
             "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'attempts_by_service'",
@@ -225,6 +230,40 @@ async fn a_database_of_version_2_takes_the_fraud_controls() {
         .unwrap()
         .get(0);
     assert!(index.ends_with("(account_sid, service_sid, seq)"), "{index}");
+}
+
+/// A database of version 3 (before passkeys) takes the factors' credential columns and the
+/// ceremonies' table at start, its factors kept; a credential ID is then unique in a service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_version_3_takes_passkeys() {
+    let schema = scratch!();
+    let first = instance(&schema).await;
+    let tenant = tenant(&first, "t").await;
+    let alice = entity(&tenant.service, "alice", t(0));
+    let kept = totp_factor(&alice, t(0));
+    save(&first, vec![Change::InsertEntity(alice.clone()), Change::InsertFactor(kept.clone())]).await;
+    first.close();
+    drop(first);
+    raw(&schema)
+        .await
+        .batch_execute(
+            "DROP TABLE passkey_ceremonies; ALTER TABLE factors DROP COLUMN credential_id, DROP COLUMN credential; \
+             UPDATE verifyd_schema SET version = 3",
+        )
+        .await
+        .unwrap();
+    let store = instance(&schema).await;
+    let found = store.factor(&factor_key(&kept)).await.unwrap().expect("the factor is kept");
+    assert_eq!((found.sid, found.credential_id, found.credential), (kept.sid.clone(), None, None));
+    let mut first = verified(totp_factor(&alice, t(1)));
+    first.credential_id = Some(vec![1, 2, 3]);
+    let mut second = verified(totp_factor(&alice, t(2)));
+    second.credential_id = Some(vec![1, 2, 3]);
+    save(&store, vec![Change::InsertFactor(first)]).await;
+    let refused = store.save(vec![Change::InsertFactor(second)]).await;
+    assert!(matches!(refused, Err(StoreError::Duplicate(_))), "{refused:?}");
+    let version: i64 = raw(&schema).await.query_one("SELECT version FROM verifyd_schema", &[]).await.unwrap().get(0);
+    assert_eq!(version, 4);
 }
 
 /// An instance that dies after claiming (its lease never finished) leaves the delivery to

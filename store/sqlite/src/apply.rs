@@ -281,6 +281,11 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                 )?;
                 run(
                     c,
+                    "DELETE FROM passkey_ceremonies WHERE entity_sid = ?1 AND account_sid = ?2",
+                    params![sid.as_str(), account.as_str()],
+                )?;
+                run(
+                    c,
                     "DELETE FROM entities WHERE sid = ?1 AND account_sid = ?2",
                     params![sid.as_str(), account.as_str()],
                 )?;
@@ -291,8 +296,8 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                 c,
                 "INSERT INTO factors (sid, account_sid, service_sid, entity_sid, identity, friendly_name, factor_type, \
                  status, settings, metadata, date_created, date_updated, secret_sealed, public_key, last_step_start, \
-                 verify_attempts, challenge_times, credential_sid) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                 verify_attempts, challenge_times, credential_sid, credential_id, credential) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
                 params![
                     f.sid.as_str(),
                     f.account_sid.as_str(),
@@ -312,6 +317,8 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                     f.verify_attempts,
                     to_json(&f.challenge_times)?,
                     f.credential_sid().map(Sid::as_str),
+                    f.credential_id,
+                    f.credential,
                 ],
             )?;
         }
@@ -319,7 +326,8 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
             run(
                 c,
                 "UPDATE factors SET friendly_name = ?3, status = ?4, settings = ?5, metadata = ?6, date_updated = ?7, \
-                 last_step_start = ?8, verify_attempts = ?9, challenge_times = ?10 WHERE sid = ?1 AND account_sid = ?2",
+                 last_step_start = ?8, verify_attempts = ?9, challenge_times = ?10, credential_id = ?11, \
+                 credential = ?12 WHERE sid = ?1 AND account_sid = ?2",
                 params![
                     f.sid.as_str(),
                     f.account_sid.as_str(),
@@ -331,6 +339,8 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                     f.last_step_start,
                     f.verify_attempts,
                     to_json(&f.challenge_times)?,
+                    f.credential_id,
+                    f.credential,
                 ],
             )?;
         }
@@ -344,6 +354,13 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                 run(
                     c,
                     "DELETE FROM factors WHERE sid = ?1 AND account_sid = ?2",
+                    params![sid.as_str(), account.as_str()],
+                )?;
+                // A registration's ceremony names the factor as its `sid`, an authentication
+                // created for it as its `factor_sid`.
+                run(
+                    c,
+                    "DELETE FROM passkey_ceremonies WHERE (factor_sid = ?1 OR sid = ?1) AND account_sid = ?2",
                     params![sid.as_str(), account.as_str()],
                 )?;
             }
@@ -425,6 +442,36 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
                     ch.date_updated.unix(),
                     opt_unix(ch.date_responded),
                 ],
+            )?;
+        }
+        Change::InsertCeremony(x) => {
+            run(
+                c,
+                "INSERT INTO passkey_ceremonies (challenge, kind, sid, account_sid, service_sid, entity_sid, identity, \
+                 factor_sid, state, date_created, expires_at, date_responded) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    x.challenge,
+                    x.kind.as_str(),
+                    x.sid.as_str(),
+                    x.account_sid.as_str(),
+                    x.service_sid.as_str(),
+                    x.entity_sid.as_ref().map(Sid::as_str),
+                    x.identity,
+                    x.factor_sid.as_ref().map(Sid::as_str),
+                    x.state,
+                    x.date_created.unix(),
+                    x.expires_at.unix(),
+                    opt_unix(x.date_responded),
+                ],
+            )?;
+        }
+        Change::UpdateCeremony(x) => {
+            run(
+                c,
+                "UPDATE passkey_ceremonies SET date_responded = ?4 \
+                 WHERE service_sid = ?2 AND challenge = ?3 AND account_sid = ?1",
+                params![x.account_sid.as_str(), x.service_sid.as_str(), x.challenge, opt_unix(x.date_responded)],
             )?;
         }
         Change::InsertNotification(n) => {
@@ -784,6 +831,7 @@ fn delete_service(c: &Connection, account: &Sid, sid: &Sid) -> Result<()> {
         "DELETE FROM notifications WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM challenges WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM factors WHERE service_sid = ?1 AND account_sid = ?2",
+        "DELETE FROM passkey_ceremonies WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM factor_creations WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM guesses WHERE service_sid = ?1 AND account_sid = ?2",
         "DELETE FROM entities WHERE service_sid = ?1 AND account_sid = ?2",

@@ -48,8 +48,8 @@ use verifyd_core::domain::webhook::{Delivery, StoredDelivery, Webhook};
 use verifyd_core::store::{
     AttemptClaim, AttemptCounts, AttemptFilter, AttemptRecord, AttemptState, ChallengeFilter, ChallengeKey,
     ChallengeState, Change, Claim, Decide, Decision, EntityKey, EntityState, FactorKey, FactorState, KeyRing,
-    MessagingConfigurationKey, NewFactorKey, NewFactorState, Page, RateLimitKey, Resealed, Result, SealedKind,
-    SealedValue, SendKey, SendState, Store, StoreError, Sweep, Swept, VerificationAt,
+    MessagingConfigurationKey, NewFactorKey, NewFactorState, Page, PasskeyKey, PasskeyState, RateLimitKey, Resealed,
+    Result, SealedKind, SealedValue, SendKey, SendState, Store, StoreError, Sweep, Swept, VerificationAt,
 };
 use verifyd_runtime::Sid;
 use writer::Writer;
@@ -440,6 +440,14 @@ impl Store for SqliteStore {
         decide: impl Decide<Option<ChallengeState>, T>,
     ) -> Result<T> {
         self.transact(move |c| queries::challenge_state(c, &key), decide).await
+    }
+
+    async fn with_passkey<T: Send + 'static>(
+        &self,
+        key: PasskeyKey,
+        decide: impl Decide<Option<PasskeyState>, T>,
+    ) -> Result<T> {
+        self.transact(move |c| queries::passkey_state(c, &key), decide).await
     }
 
     async fn access_token(&self, account: &Sid, service: &Sid, sid: &Sid) -> Result<Option<AccessToken>> {

@@ -17,7 +17,7 @@ use verifyd_core::domain::webhook::Webhook;
 use verifyd_core::store::{
     AttemptCounts, AttemptFilter, AttemptRecord, AttemptState, ChallengeFilter, ChallengeKey, ChallengeState,
     ControlsKey, ControlsState, Cursor, EntityKey, EntityState, FactorKey, FactorState, MessagingConfigurationKey,
-    NewFactorKey, NewFactorState, Page, RateLimitKey, SendKey, SendState, VerificationAt,
+    NewFactorKey, NewFactorState, Page, PasskeyKey, PasskeyState, RateLimitKey, SendKey, SendState, VerificationAt,
 };
 use verifyd_runtime::Sid;
 
@@ -251,6 +251,48 @@ pub fn factor_state(c: &Connection, key: &FactorKey) -> Result<Option<FactorStat
     let webhooks = enabled_webhooks(c, &key.entity.account, &key.entity.service)?;
     let guesses = entity_guesses(c, &key.entity)?;
     Ok(Some(FactorState { factor, webhooks, guesses }))
+}
+
+/// The answer to a passkey ceremony: the ceremony by its challenge, the factor it names
+/// (`factor_sid`, else `sid`) and the factor of the credential the answer names, each of the
+/// service and account; `None` when the service does not exist. The writer runs one operation
+/// at a time, so no other answer sees them before this one's change.
+pub fn passkey_state(c: &Connection, key: &PasskeyKey) -> Result<Option<PasskeyState>> {
+    let (account, service) = (key.account.as_str(), key.service.as_str());
+    if !service_exists(c, &key.account, &key.service)? {
+        return Ok(None);
+    }
+    let ceremony = c
+        .prepare_cached(&format!(
+            "SELECT {} FROM passkey_ceremonies WHERE service_sid = ?1 AND challenge = ?2 AND account_sid = ?3",
+            rows::CEREMONY
+        ))?
+        .query_row(params![service, key.challenge, account], rows::ceremony)
+        .optional()?;
+    let factor_by_sid = |sid: &Sid| {
+        c.prepare_cached(&format!(
+            "SELECT {} FROM factors WHERE sid = ?1 AND service_sid = ?2 AND account_sid = ?3",
+            rows::FACTOR
+        ))?
+        .query_row([sid.as_str(), service, account], rows::factor)
+        .optional()
+    };
+    let ceremony_factor = match &ceremony {
+        Some(ceremony) => factor_by_sid(ceremony.factor_sid.as_ref().unwrap_or(&ceremony.sid))?,
+        None => None,
+    };
+    let credential_factor = match &key.credential_id {
+        Some(id) => c
+            .prepare_cached(&format!(
+                "SELECT {} FROM factors WHERE service_sid = ?1 AND credential_id = ?2 AND account_sid = ?3",
+                rows::FACTOR
+            ))?
+            .query_row(params![service, id, account], rows::factor)
+            .optional()?,
+        None => None,
+    };
+    let webhooks = enabled_webhooks(c, &key.account, &key.service)?;
+    Ok(Some(PasskeyState { ceremony, ceremony_factor, credential_factor, webhooks }))
 }
 
 pub fn factor_by_credential(c: &Connection, credential: &Sid) -> Result<Option<Factor>> {

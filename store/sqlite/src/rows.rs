@@ -10,6 +10,7 @@ use verifyd_core::domain::factor::{Entity, Factor};
 use verifyd_core::domain::guessing::{Guesses, Subscriber};
 use verifyd_core::domain::messaging::MessagingConfiguration;
 use verifyd_core::domain::outbox::{OutboxChannel, SealedMessage};
+use verifyd_core::domain::passkey::{Ceremony, CeremonyKind};
 use verifyd_core::domain::private::Private;
 use verifyd_core::domain::rate_limit::{Bucket, RateLimit};
 use verifyd_core::domain::safe_list::SafeListEntry;
@@ -200,7 +201,7 @@ pub fn entity(r: &Row<'_>) -> rusqlite::Result<Entity> {
 
 pub const FACTOR: &str = "seq, sid, account_sid, service_sid, entity_sid, identity, friendly_name, factor_type, status, \
                           settings, metadata, date_created, date_updated, secret_sealed, public_key, last_step_start, \
-                          verify_attempts, challenge_times";
+                          verify_attempts, challenge_times, credential_id, credential";
 
 pub fn factor(r: &Row<'_>) -> rusqlite::Result<Factor> {
     Ok(Factor {
@@ -222,6 +223,8 @@ pub fn factor(r: &Row<'_>) -> rusqlite::Result<Factor> {
         last_step_start: r.get(15)?,
         verify_attempts: r.get(16)?,
         challenge_times: json(r, 17)?,
+        credential_id: r.get(18)?,
+        credential: r.get(19)?,
     })
 }
 
@@ -379,6 +382,27 @@ pub const SAFE_LIST_ENTRY: &str = "sid, account_sid, phone_number, date_created"
 
 pub fn safe_list_entry(r: &Row<'_>) -> rusqlite::Result<SafeListEntry> {
     Ok(SafeListEntry { sid: sid(r, 0)?, account_sid: sid(r, 1)?, phone_number: r.get(2)?, date_created: time(r, 3)? })
+}
+
+pub const CEREMONY: &str = "challenge, kind, sid, account_sid, service_sid, entity_sid, identity, factor_sid, state, \
+                             date_created, expires_at, date_responded";
+
+pub fn ceremony(r: &Row<'_>) -> rusqlite::Result<Ceremony> {
+    let kind = r.get_ref(1)?.as_str()?;
+    Ok(Ceremony {
+        challenge: r.get(0)?,
+        kind: CeremonyKind::parse(kind).ok_or_else(|| unlisted(1, kind))?,
+        sid: sid(r, 2)?,
+        account_sid: sid(r, 3)?,
+        service_sid: sid(r, 4)?,
+        entity_sid: opt_sid(r, 5)?,
+        identity: r.get(6)?,
+        factor_sid: opt_sid(r, 7)?,
+        state: r.get(8)?,
+        date_created: time(r, 9)?,
+        expires_at: time(r, 10)?,
+        date_responded: opt_time(r, 11)?,
+    })
 }
 
 #[cfg(test)]

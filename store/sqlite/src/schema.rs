@@ -507,6 +507,38 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX attempts_by_service ON attempts(service_sid, seq);
     CREATE INDEX attempts_by_to ON attempts(to_addr, seq);
     ",
+    // 15: passkeys. A passkey factor keeps its credential's ID once verified (unique in its
+    // service: `factors_by_credential_id`, by which an answer finds its factor) and the
+    // credential itself (JSON text, not secret). A ceremony (a registration's or an
+    // authentication's options, until the browser answers) is found by its challenge in its
+    // service; it goes with its entity (`passkey_ceremonies_by_entity`), with the factor it
+    // names (`passkey_ceremonies_by_sid`, `passkey_ceremonies_by_factor`) and, a while after
+    // it expired, with the sweep (`passkey_ceremonies_by_expiry`).
+    r"
+    ALTER TABLE factors ADD COLUMN credential_id BLOB;
+    ALTER TABLE factors ADD COLUMN credential TEXT;
+    CREATE UNIQUE INDEX factors_by_credential_id ON factors(service_sid, credential_id) WHERE credential_id IS NOT NULL;
+
+    CREATE TABLE passkey_ceremonies (
+        challenge TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        sid TEXT NOT NULL,
+        account_sid TEXT NOT NULL,
+        service_sid TEXT NOT NULL,
+        entity_sid TEXT,
+        identity TEXT,
+        factor_sid TEXT,
+        state TEXT NOT NULL,
+        date_created INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        date_responded INTEGER,
+        UNIQUE (service_sid, challenge)
+    ) STRICT;
+    CREATE INDEX passkey_ceremonies_by_entity ON passkey_ceremonies(entity_sid) WHERE entity_sid IS NOT NULL;
+    CREATE INDEX passkey_ceremonies_by_sid ON passkey_ceremonies(sid);
+    CREATE INDEX passkey_ceremonies_by_factor ON passkey_ceremonies(factor_sid) WHERE factor_sid IS NOT NULL;
+    CREATE INDEX passkey_ceremonies_by_expiry ON passkey_ceremonies(expires_at);
+    ",
 ];
 
 /// The version whose migration seals webhook deliveries (tests start from the one before).
@@ -942,6 +974,73 @@ mod tests {
         for table in ["safe_list", "geo_permissions", "fraud_guard_overrides", "send_tallies"] {
             let n: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).unwrap();
             assert_eq!(n, 0, "{table}");
+        }
+    }
+
+    /// A database of version 14 takes the passkeys' columns and table and keeps its factors
+    /// (without a credential); a credential ID is unique within its service only, and the
+    /// look-ups of an answer and the deletions under a factor or an entity use their indexes.
+    #[test]
+    fn passkeys_come_with_version_15() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 14).unwrap();
+        let insert = "INSERT INTO factors (sid, account_sid, service_sid, entity_sid, identity, friendly_name, \
+                      factor_type, status, settings, date_created, date_updated) VALUES (?1, 'AC1', ?2, 'YE1', 'u', \
+                      'f', 'totp', 'verified', '{}', 0, 0)";
+        conn.execute(insert, ["YF1", "VA1"]).unwrap();
+        migrate(&mut conn).unwrap();
+        let kept: (String, Option<Vec<u8>>, Option<String>) = conn
+            .query_row("SELECT sid, credential_id, credential FROM factors", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(kept, ("YF1".to_owned(), None, None));
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM passkey_ceremonies", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 0);
+
+        for (sid, service) in [("YF2", "VA1"), ("YF3", "VA1"), ("YF4", "VA2")] {
+            conn.execute(insert, [sid, service]).unwrap();
+        }
+        let set = |sid: &str| {
+            conn.execute("UPDATE factors SET credential_id = x'0102', credential = '{}' WHERE sid = ?1", [sid])
+        };
+        set("YF2").unwrap();
+        assert!(set("YF3").is_err(), "a second factor of the service with that credential");
+        set("YF4").unwrap();
+        conn.execute("UPDATE factors SET credential_id = NULL WHERE sid = 'YF2'", []).unwrap();
+        set("YF3").unwrap();
+
+        let plan = |sql: &str| -> Vec<String> {
+            conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map([], |r| r.get(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        for (index, sql) in [
+            (
+                "factors_by_credential_id",
+                "SELECT sid FROM factors WHERE service_sid = 'VA1' AND credential_id = x'01' AND account_sid = 'AC1'",
+            ),
+            (
+                "sqlite_autoindex_passkey_ceremonies_1",
+                "SELECT sid FROM passkey_ceremonies WHERE service_sid = 'VA1' AND challenge = 'c' AND account_sid = 'AC1'",
+            ),
+            (
+                "passkey_ceremonies_by_entity",
+                "DELETE FROM passkey_ceremonies WHERE entity_sid = 'YE1' AND account_sid = 'AC1'",
+            ),
+            (
+                "passkey_ceremonies_by_factor",
+                "DELETE FROM passkey_ceremonies WHERE (factor_sid = 'YF1' OR sid = 'YF1') AND account_sid = 'AC1'",
+            ),
+            ("passkey_ceremonies_by_sid", "DELETE FROM passkey_ceremonies WHERE (factor_sid = 'YF1' OR sid = 'YF1')"),
+            ("passkey_ceremonies_by_expiry", "DELETE FROM passkey_ceremonies WHERE expires_at <= 100"),
+        ] {
+            let steps = plan(sql);
+            assert!(steps.iter().any(|p| p.contains(index)), "{index}: {steps:?}");
+            assert!(!steps.iter().any(|p| p.starts_with("SCAN")), "{index}: no scan: {steps:?}");
         }
     }
 

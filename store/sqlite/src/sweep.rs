@@ -56,6 +56,8 @@ pub fn sweep(c: &Connection, s: &Sweep) -> Result<Swept> {
         "DELETE FROM factors WHERE status = 'unverified' AND date_created <= ?1",
         [s.unverified_factors_before.unix()],
     )?;
+    // Ceremonies are kept a while after they expire (a late answer is told why it is refused).
+    c.execute("DELETE FROM passkey_ceremonies WHERE expires_at <= ?1", [s.unverified_factors_before.unix()])?;
     c.execute("DELETE FROM factor_creations WHERE time <= ?1", [s.creations_before.unix()])?;
     let purged_deliveries = c.execute(
         "DELETE FROM webhook_deliveries WHERE status != 'pending' AND date_done <= ?1",

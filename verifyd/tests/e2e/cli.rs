@@ -317,7 +317,7 @@ fn development_mode_says_at_start_what_it_opens() {
     assert!(listening, "{log}");
     let warning = log.lines().find(|l| l.contains("development mode")).unwrap_or_else(|| panic!("{log}"));
     assert!(warning.contains("WARN"), "{warning}");
-    for opened in ["/dev/outbox", "/dev/sna", "loopback"] {
+    for opened in ["/dev/outbox", "/dev/sna", "/dev/passkeys", "loopback"] {
         assert!(warning.contains(opened), "{warning}");
     }
     let (log, _) = serve_once(&dir.path().join("verifyd.db"), &[]);

@@ -25,6 +25,8 @@ mod instances;
 mod maintenance;
 mod messages;
 mod migrate;
+mod passkeys;
+mod passkeys_page;
 mod push;
 mod push_bad_input;
 mod push_rejections;

@@ -14,7 +14,9 @@ use std::process::{Child, Command, Output, Stdio};
 use futures_util::TryStreamExt as _;
 use serde_json::Value;
 use verifyd_core::Store as _;
+use verifyd_core::domain::factor::{Entity, Factor as StoredFactor, FactorSettings};
 use verifyd_core::domain::messaging::MessagingConfiguration;
+use verifyd_core::domain::passkey::{Attachment, Ceremony, CeremonyKind, PasskeySettings, RelyingParty, Requirement};
 use verifyd_core::domain::sending::{Attempt, SendStatus};
 use verifyd_core::store::{Cell, Change};
 use verifyd_models::*;
@@ -29,6 +31,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_verifyd");
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/fixtures/schema-6");
 const PENDING_TO: &str = "+15017120001";
 const PUSH_IDENTITY: &str = "push-user-1";
+const PASSKEY_IDENTITY: &str = "passkey-user-1";
 
 /// A cell as both databases can be read into, ordered so that rows sort the same on each side
 /// (neither store's physical order is the other's).
@@ -237,14 +240,75 @@ async fn build() -> Source {
         date_created: at,
         date_updated: at,
     };
+    // A passkey with its credential (the ID a blob), its registration's ceremony answered and
+    // an authentication's left open, written by the store as the server would.
+    let passkey_user = Entity {
+        seq: 0,
+        sid: verifyd_core::ids::new_sid(verifyd_core::ids::prefix::ENTITY),
+        account_sid: account.clone(),
+        service_sid: va.clone(),
+        identity: PASSKEY_IDENTITY.to_owned(),
+        date_created: at,
+        date_updated: at,
+    };
+    let passkey = StoredFactor {
+        seq: 0,
+        sid: verifyd_core::ids::new_sid(verifyd_core::ids::prefix::FACTOR),
+        account_sid: account.clone(),
+        service_sid: va.clone(),
+        entity_sid: passkey_user.sid.clone(),
+        identity: PASSKEY_IDENTITY.to_owned(),
+        friendly_name: "security key".to_owned(),
+        factor_type: FactorType::Passkeys,
+        status: FactorStatus::Verified,
+        settings: FactorSettings::Passkeys(PasskeySettings {
+            relying_party: RelyingParty {
+                id: "example.com".to_owned(),
+                name: "Example".to_owned(),
+                origins: vec!["https://example.com".to_owned()],
+            },
+            authenticator_attachment: Attachment::Any,
+            discoverable_credentials: Requirement::Preferred,
+            user_verification: Requirement::Preferred,
+        }),
+        metadata: None,
+        date_created: at,
+        date_updated: at,
+        secret_sealed: None,
+        public_key: None,
+        last_step_start: None,
+        verify_attempts: 0,
+        challenge_times: Vec::new(),
+        credential_id: Some(vec![0x8f, 0x00, 0xff, 0x10]),
+        credential: Some(r#"{"credential":{"counter":3},"flagged_at":null}"#.to_owned()),
+    };
+    let ceremony = |kind: CeremonyKind, sid: &Sid, answered: bool| Ceremony {
+        challenge: verifyd_core::ids::new_uuid(),
+        kind,
+        sid: sid.clone(),
+        account_sid: account.clone(),
+        service_sid: va.clone(),
+        entity_sid: Some(passkey_user.sid.clone()),
+        identity: Some(PASSKEY_IDENTITY.to_owned()),
+        factor_sid: Some(passkey.sid.clone()),
+        state: r#"{"state":"kept as the library wrote it"}"#.to_owned(),
+        date_created: at,
+        expires_at: at.plus_seconds(300),
+        date_responded: answered.then_some(at),
+    };
+    let challenge_sid = verifyd_core::ids::new_sid(verifyd_core::ids::prefix::CHALLENGE);
     store
         .save(vec![
             Change::InsertAttempt(attempt(SendStatus::Queued, Some(vec![1, 2, 3]))),
             Change::InsertAttempt(attempt(SendStatus::Sent, None)),
             Change::InsertMessagingConfiguration(configuration),
+            Change::InsertEntity(passkey_user.clone()),
+            Change::InsertFactor(passkey.clone()),
+            Change::InsertCeremony(ceremony(CeremonyKind::Registration, &passkey.sid, true)),
+            Change::InsertCeremony(ceremony(CeremonyKind::Authentication, &challenge_sid, false)),
         ])
         .await
-        .expect("save attempts and a configuration");
+        .expect("save attempts, a configuration and a passkey");
     store.close();
     Source { dir, master_key, service: va, pending_code, totp, api_key, other_account, services, factors, webhooks }
 }
@@ -435,6 +499,9 @@ async fn a_database_with_every_kind_of_row_is_copied_to_postgres_and_served_from
         ("another account", "SELECT COUNT(*) FROM accounts WHERE token_from_config = 0"),
         ("a used access token", "SELECT COUNT(*) FROM access_tokens WHERE used = 1"),
         ("an unused access token", "SELECT COUNT(*) FROM access_tokens WHERE used = 0"),
+        ("a passkey's credential", "SELECT COUNT(*) FROM factors WHERE credential_id IS NOT NULL"),
+        ("an answered ceremony", "SELECT COUNT(*) FROM passkey_ceremonies WHERE date_responded IS NOT NULL"),
+        ("an open ceremony", "SELECT COUNT(*) FROM passkey_ceremonies WHERE date_responded IS NULL"),
     ] {
         assert!(one(sql) > 0, "the source holds no {what}");
     }

@@ -139,5 +139,16 @@ proptest! {
     verifyd_models::strategies::delete_safelist_request()) { round_trip:: <
     DeleteSafelistRequest > (& request) ?; } #[test] fn fetch_form(request in
     verifyd_models::strategies::fetch_form_request()) { round_trip:: < FetchFormRequest >
-    (& request) ?; }
+    (& request) ?; } #[test] fn create_new_factor_passkey(request in
+    verifyd_models::strategies::create_new_factor_passkey_request()) { round_trip:: <
+    CreateNewFactorPasskeyRequest > (& request) ?; } #[test] fn
+    update_passkeys_factor(request in
+    verifyd_models::strategies::update_passkeys_factor_request()) { round_trip:: <
+    UpdatePasskeysFactorRequest > (& request) ?; } #[test] fn
+    create_challenge_passkeys(request in
+    verifyd_models::strategies::create_challenge_passkeys_request()) { round_trip:: <
+    CreateChallengePasskeysRequest > (& request) ?; } #[test] fn
+    update_challenge_passkeys(request in
+    verifyd_models::strategies::update_challenge_passkeys_request()) { round_trip:: <
+    UpdateChallengePasskeysRequest > (& request) ?; }
 }

@@ -10,6 +10,7 @@ mod factors;
 mod guessing;
 mod limits;
 mod paging;
+mod passkeys;
 mod races;
 mod sending;
 mod services;
@@ -27,6 +28,7 @@ pub use factors::*;
 pub use guessing::*;
 pub use limits::*;
 pub use paging::*;
+pub use passkeys::*;
 pub use races::*;
 pub use sending::*;
 pub use services::*;
@@ -43,8 +45,8 @@ use verifyd_models::FactorType;
 use verifyd_runtime::Sid;
 
 use crate::fixtures::{
-    TREE_COUNTRY, TREE_IDENTITY, TREE_TALLY, TREE_TO, TREE_VALUE, Tree, all, attempt_filter, controls_key, newest,
-    send_key, t,
+    TREE_COUNTRY, TREE_CREDENTIAL, TREE_IDENTITY, TREE_TALLY, TREE_TO, TREE_VALUE, Tree, all, attempt_filter,
+    controls_key, newest, passkey_key, send_key, t,
 };
 
 /// Every challenge, whatever its factor and status.
@@ -114,6 +116,17 @@ pub(crate) async fn tree_presence<S: Store>(store: &S, tree: &Tree, account: &Si
         })
         .await
         .unwrap();
+    // The tree's ceremony, the passkey it names and the passkey of its credential.
+    let mut passkey = passkey_key(&tree.ceremony, Some(TREE_CREDENTIAL));
+    passkey.account = account.clone();
+    let (ceremony, ceremony_factor, credential_factor) = store
+        .with_passkey(passkey, |state| {
+            Decision::nothing(state.map_or((false, false, false), |s| {
+                (s.ceremony.is_some(), s.ceremony_factor.is_some(), s.credential_factor.is_some())
+            }))
+        })
+        .await
+        .unwrap();
     let of_service = verifyd_core::store::AttemptFilter { service: Some(service.clone()), ..attempt_filter(account) };
     let listed = store.list_attempts(&of_service, newest(verifyd_core::store::Cursor::First, 1000)).await.unwrap();
     vec![
@@ -168,6 +181,13 @@ pub(crate) async fn tree_presence<S: Store>(store: &S, tree: &Tree, account: &Si
         ("Fraud Guard override", store.fraud_guard_overrides(account).await.unwrap().iter().any(|(s, _)| s == service)),
         ("Fraud Guard override in a send", fraud_guard),
         ("tally in a send", tally),
+        (
+            "passkey factor",
+            store.factor(&FactorKey { entity: entity.clone(), sid: tree.passkey.sid.clone() }).await.unwrap().is_some(),
+        ),
+        ("passkey ceremony", ceremony),
+        ("passkey ceremony's factor", ceremony_factor),
+        ("passkey by its credential", credential_factor),
     ]
 }
 

@@ -11,8 +11,8 @@ use verifyd_runtime::Sid;
 
 use super::{differing, tree_presence};
 use crate::fixtures::{
-    TREE_COUNTRY, TREE_IDENTITY, TREE_TO, TREE_VALUE, Tree, account, all, api_key, claim, save, send_key, t, tenant,
-    tree,
+    TREE_COUNTRY, TREE_CREDENTIAL, TREE_IDENTITY, TREE_TO, TREE_VALUE, Tree, account, all, api_key, claim,
+    credential_text, passkey_key, save, send_key, t, tenant, tree,
 };
 
 /// Two accounts, each with a full tree under a service of its own, and the first's API key.
@@ -119,6 +119,9 @@ pub async fn operations_are_scoped_to_the_account<S: Store>(store: S) {
         "with_messaging_configuration",
         store.with_messaging_configuration(messaging, |m| Decision::nothing(m.is_some())).await,
     ));
+    let mut passkey = passkey_key(&ta.ceremony, Some(TREE_CREDENTIAL));
+    passkey.account = b.clone();
+    loaded.push(("with_passkey", store.with_passkey(passkey, |s| Decision::nothing(s.is_some())).await));
     let leaked: Vec<&str> = loaded.iter().filter(|(_, r)| !matches!(r, Ok(false))).map(|(w, _)| *w).collect();
     assert!(leaked.is_empty(), "loaded something (or failed) with another account's SID: {leaked:?}");
 }
@@ -158,7 +161,17 @@ pub async fn changes_are_scoped_to_the_account<S: Store>(store: S) {
     let mut messaging = ta.messaging.clone();
     messaging.account_sid = b.clone();
     messaging.messaging_service_sid = "MG-hijacked".into();
+    let mut passkey = ta.passkey.clone();
+    passkey.account_sid = b.clone();
+    passkey.credential_id = Some(b"hijacked".to_vec());
+    passkey.credential = Some(credential_text(99));
+    let mut ceremony = ta.ceremony.clone();
+    ceremony.account_sid = b.clone();
+    ceremony.date_responded = Some(t(12));
     let changes = vec![
+        Change::UpdateFactor(passkey),
+        Change::UpdateCeremony(ceremony),
+        Change::DeleteFactor { account: b.clone(), sid: ta.passkey.sid.clone() },
         Change::UpdateAttempt(attempt),
         Change::UpdateMessagingConfiguration(messaging),
         Change::DeleteMessagingConfiguration {
@@ -207,7 +220,14 @@ async fn tree_values<S: Store>(store: &S, ta: &Tree) -> Vec<(&'static str, Strin
     let limit =
         RateLimitKey { account: a.clone(), service: ta.service.sid.clone(), rate_limit: ta.rate_limit.sid.clone() };
     let deliveries = store.deliveries(a, &ta.webhook.sid, 10).await.unwrap();
+    let passkey = store
+        .with_passkey(passkey_key(&ta.ceremony, Some(TREE_CREDENTIAL)), |s| {
+            Decision::nothing(s.map(|s| (s.ceremony, s.credential_factor.map(|f| (f.credential_id, f.credential)))))
+        })
+        .await
+        .unwrap();
     vec![
+        ("passkey ceremony and credential", format!("{passkey:?}")),
         ("service", format!("{:?}", store.service(a, &ta.service.sid).await.unwrap())),
         (
             "verification",

@@ -41,6 +41,7 @@ async fn two_instances_on_one_database_share_every_limit() {
     a_challenge_is_approved_once_across_instances(&pair, &service).await;
     an_access_token_enrols_once_across_instances(&pair, &service).await;
     fraud_guard_blocks_a_prefix_across_instances(&pair).await;
+    a_passkey_ceremony_finishes_on_the_other_instance_once(&pair).await;
 }
 
 /// (a) A start on A, its code read through B's outbox, checked on B; the approval is then
@@ -206,6 +207,60 @@ async fn a_challenge_is_approved_once_across_instances(pair: &Pair, service: &Si
     assert_eq!(count(&answers, &Err((403, 60322))), AT_ONCE - 1, "{answers:?}");
     let stored = pair[1].client.fetch_challenge(&fetch_challenge(service, identity, &challenge)).await;
     assert_eq!(stored.expect("fetch on B").status, ChallengeStatus::Approved);
+}
+
+/// (h) A passkey registered on A and verified on B; a challenge made on B, and its one
+/// assertion sent at once to both: one approves, the rest find it answered. A second sign-in
+/// (its counter higher) approves on A: the counter B saved was read there.
+async fn a_passkey_ceremony_finishes_on_the_other_instance_once(pair: &Pair) {
+    use verifyd_authenticator::{Algorithm, Authenticator};
+    let origin = "https://example.com";
+    let mut settings = create_service("Passkeys");
+    settings.passkeys_relying_party_id = Some("example.com".into());
+    let service = pair[0].client.create_service(&settings).await.expect("a service").sid;
+    let identity = "instances-0003";
+    let mut authenticator = Authenticator::new(Algorithm::Es256);
+    let created = pair[0]
+        .client
+        .create_new_factor_passkey(&CreateNewFactorPasskeyRequest::new(service.clone(), "Key".into(), identity.into()))
+        .await
+        .expect("a passkey factor on A");
+    let public_key = |options: &Option<serde_json::Map<String, serde_json::Value>>| {
+        options.as_ref().and_then(|o| o.get("publicKey")).cloned().expect("options.publicKey")
+    };
+    let credential = authenticator.create(&public_key(&created.options), origin).expect("a credential");
+    let response = serde_json::from_value(credential["response"].clone()).expect("an attestation");
+    let mut verify = UpdatePasskeysFactorRequest::new(service.clone(), response);
+    verify.id = credential["id"].as_str().map(str::to_owned);
+    let verified = pair[1].client.update_passkeys_factor(&verify).await.expect("verified on B");
+    assert_eq!(verified.status, FactorStatus::Verified);
+
+    let mut approvals = Vec::new();
+    for round in 0..2 {
+        let mut request = CreateChallengePasskeysRequest::new(service.clone());
+        request.identity = Some(identity.to_owned());
+        let challenge = pair[1 - round].client.create_challenge_passkeys(&request).await.expect("a challenge");
+        let assertion = authenticator.get(&public_key(&challenge.options), origin).expect("an assertion");
+        let approve = UpdateChallengePasskeysRequest::new(
+            service.clone(),
+            assertion["id"].as_str().expect("id").to_owned(),
+            assertion["rawId"].as_str().expect("rawId").to_owned(),
+            PublicKeyCredentialAttachment::Platform,
+            serde_json::from_value(assertion["response"].clone()).expect("an assertion response"),
+        );
+        let calls = (0..AT_ONCE)
+            .map(|i| {
+                let client = turn(pair, i);
+                let request = approve.clone();
+                async move { answer(client.update_challenge_passkeys(&request).await).map(|c| c.status) }
+            })
+            .collect();
+        approvals.push(at_once(calls).await);
+    }
+    for answers in &approvals {
+        assert_eq!(count(answers, &Ok(ChallengeStatus::Approved.into())), 1, "{answers:?}");
+        assert_eq!(count(answers, &Err((403, 60322))), AT_ONCE - 1, "{answers:?}");
+    }
 }
 
 /// (f) One enrolment access token used at once on both, each time by another device: one
