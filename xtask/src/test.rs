@@ -25,6 +25,14 @@
 //!      they change: it keeps a hash of both), and the scripts are copied there and run from
 //!      there, so that their `import ... from "twilio"` finds that `node_modules` (ES modules
 //!      ignore `NODE_PATH`).
+//!    - The `compat/node/*_browser.mjs` scripts drive headless Chromium (`playwright-core`):
+//!      the system's `/usr/bin/chromium`, or the one `VERIFYD_CHROMIUM` names; they get its
+//!      path in `VERIFYD_CHROMIUM`. When `/usr/bin/chromium` is missing (and that variable is
+//!      unset), it is installed before the Node.js scripts run, Debian's way:
+//!      `apt-get install -y chromium` (as root, else with `sudo -n`), and when that fails, once
+//!      more after `apt-get update`. A browser that cannot be installed fails each such script
+//!      (never skipped). Every Node.js script gets `VERIFYD_ARTIFACTS_DIR`, `target/compat-artifacts`,
+//!      for its screenshots.
 //! 3. The spec-driven fuzzer (`compat/fuzz`, schemathesis) against a server of its own: see
 //!    [`crate::fuzz`].
 
@@ -53,6 +61,15 @@ const NODE_ENV: &str = "compat-node";
 const NODE_MARKER: &str = ".package-lock-hash";
 const NODE: &str = if cfg!(windows) { "node.exe" } else { "node" };
 const NPM: &str = if cfg!(windows) { "npm.cmd" } else { "npm" };
+/// The browser the `*_browser.mjs` scripts drive (Debian's package `chromium`), unless
+/// `VERIFYD_CHROMIUM` names another; it names it for the scripts too.
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMIUM_PACKAGE: &str = "chromium";
+const CHROMIUM_VARIABLE: &str = "VERIFYD_CHROMIUM";
+/// A Node.js script whose file stem ends so needs the browser.
+const BROWSER_SUFFIX: &str = "_browser";
+/// Where the scripts save screenshots, under the target directory (`VERIFYD_ARTIFACTS_DIR`).
+const ARTIFACTS: &str = "compat-artifacts";
 /// How long the server may take to answer `/healthz`.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long one script may run before it is killed and counted as failed.
@@ -204,7 +221,7 @@ fn compat_tests(root: &Path, cargo: &str, tally: &mut Tally) -> Result<(), Strin
             }
         }
     }
-    node_tests(root, &target.join(NODE_ENV), &node_scripts, &server, tally, &mut failures);
+    node_tests(root, &target, &node_scripts, &server, tally, &mut failures);
     if !failures.is_empty() {
         server.print_log();
     }
@@ -212,11 +229,12 @@ fn compat_tests(root: &Path, cargo: &str, tally: &mut Tally) -> Result<(), Strin
     if failures.is_empty() { Ok(()) } else { Err(failures.join("\n")) }
 }
 
-/// Runs `compat/node/*.mjs` from `env` (see [`node_env`]), pushing each failure; without
-/// `node` and `npm` on `PATH`, counts every script as skipped instead.
+/// Runs `compat/node/*.mjs` from `target/compat-node` (see [`node_env`]), pushing each
+/// failure; without `node` and `npm` on `PATH`, counts every script as skipped instead. The
+/// `*_browser.mjs` scripts first need Chromium (see [`chromium`]); without it each fails.
 fn node_tests(
     root: &Path,
-    env: &Path,
+    target: &Path,
     scripts: &[PathBuf],
     server: &Server,
     tally: &mut Tally,
@@ -233,7 +251,8 @@ fn node_tests(
         tally.skipped += scripts.len() as u64;
         return;
     }
-    let copies = match node_env(root, env, scripts) {
+    let env = target.join(NODE_ENV);
+    let copies = match node_env(root, &env, scripts) {
         Ok(copies) => copies,
         Err(e) => {
             println!("{e}");
@@ -242,14 +261,95 @@ fn node_tests(
             return;
         }
     };
+    let browser = scripts.iter().any(|s| needs_browser(s)).then(chromium);
+    let artifacts = target.join(ARTIFACTS);
     for (script, copied) in scripts.iter().zip(copies) {
+        let name = display_name(root, script);
         let mut command = Command::new(NODE);
-        command.arg(copied).current_dir(env);
-        if let Err(e) = run_script(&display_name(root, script), command, server, SCRIPT_TIMEOUT, tally) {
+        command.arg(copied).current_dir(&env).env("VERIFYD_ARTIFACTS_DIR", &artifacts);
+        if needs_browser(script) {
+            match &browser {
+                Some(Ok(browser)) => {
+                    command.env(CHROMIUM_VARIABLE, browser);
+                }
+                Some(Err(why)) => {
+                    let e = format!("xtask test: {name}: FAILED, not run: {why}");
+                    println!("{e}");
+                    tally.failed += 1;
+                    failures.push(e);
+                    continue;
+                }
+                None => {}
+            }
+        }
+        if let Err(e) = run_script(&name, command, server, SCRIPT_TIMEOUT, tally) {
             println!("{e}");
             failures.push(e);
         }
     }
+}
+
+/// Whether a Node.js script drives the browser: its file stem ends with [`BROWSER_SUFFIX`].
+fn needs_browser(script: &Path) -> bool {
+    script.file_stem().is_some_and(|stem| stem.to_string_lossy().ends_with(BROWSER_SUFFIX))
+}
+
+/// The browser for the `*_browser.mjs` scripts: `VERIFYD_CHROMIUM`'s when set (never
+/// installed), else [`CHROMIUM`], installed with `apt-get install -y chromium` when missing
+/// (after `apt-get update` when the first install fails). Says what it does; the error says
+/// why there is no browser.
+fn chromium() -> Result<PathBuf, String> {
+    if let Some(browser) = std::env::var_os(CHROMIUM_VARIABLE).filter(|b| !b.is_empty()) {
+        let browser = PathBuf::from(browser);
+        return if browser.is_file() {
+            Ok(browser)
+        } else {
+            Err(format!("{CHROMIUM_VARIABLE} names {}, which does not exist", browser.display()))
+        };
+    }
+    let browser = PathBuf::from(CHROMIUM);
+    if browser.is_file() {
+        return Ok(browser);
+    }
+    println!("xtask test: {CHROMIUM} is missing; installing Debian's package {CHROMIUM_PACKAGE}");
+    let started = Instant::now();
+    let installed = apt_get(&["install", "-y", "-q", CHROMIUM_PACKAGE]).or_else(|first| {
+        println!("xtask test: {first}; updating the package lists and trying once more");
+        apt_get(&["update", "-q"])?;
+        apt_get(&["install", "-y", "-q", CHROMIUM_PACKAGE])
+    });
+    let why = match installed {
+        Ok(()) if browser.is_file() => {
+            println!("xtask test: installed {CHROMIUM} in {} s", started.elapsed().as_secs());
+            return Ok(browser);
+        }
+        Ok(()) => format!("apt-get installed {CHROMIUM_PACKAGE}, but {CHROMIUM} is still missing"),
+        Err(e) => e,
+    };
+    let e = format!(
+        "cannot install Chromium at {CHROMIUM}: {why} (install Debian's package {CHROMIUM_PACKAGE}, or set {CHROMIUM_VARIABLE} to a Chromium)"
+    );
+    println!("xtask test: {e}");
+    Err(e)
+}
+
+/// Runs `apt-get ARGS` non-interactively, as root or else through `sudo -n`, its output shown.
+fn apt_get(args: &[&str]) -> Result<(), String> {
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let mut command = if root {
+        Command::new("apt-get")
+    } else if on_path("sudo") {
+        let mut sudo = Command::new("sudo");
+        sudo.args(["-n", "apt-get"]);
+        sudo
+    } else {
+        return Err("not root, and no sudo on PATH to run apt-get".to_owned());
+    };
+    command.args(args).env("DEBIAN_FRONTEND", "noninteractive").stdin(Stdio::null());
+    let shown = format!("{}apt-get {}", if root { "" } else { "sudo -n " }, args.join(" "));
+    println!("xtask test: {shown}");
+    let status = command.status().map_err(|e| format!("{shown}: cannot start (is this Debian or Ubuntu?): {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{shown} failed ({status})")) }
 }
 
 /// `compat/*.<extension>` (or another directory's), sorted by name.
@@ -655,7 +755,7 @@ fn parse_summary(line: &str) -> Option<(u64, u64)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{TempDir, compat_scripts, count, fnv1a, parse_summary, random_hex, status_is_200};
+    use super::{TempDir, compat_scripts, count, fnv1a, needs_browser, parse_summary, random_hex, status_is_200};
 
     #[test]
     fn counts_cargo_summaries() {
@@ -689,6 +789,13 @@ mod tests {
         assert_eq!(names("mjs"), ["a.mjs", "b.mjs"]);
         assert_eq!(names("py"), ["c.py"]);
         assert!(compat_scripts(&dir.0.join("missing"), "mjs").unwrap().is_empty());
+    }
+
+    #[test]
+    fn browser_scripts_end_in_browser() {
+        assert!(needs_browser(std::path::Path::new("compat/node/passkeys_browser.mjs")));
+        assert!(!needs_browser(std::path::Path::new("compat/node/verify_happy_path.mjs")));
+        assert!(!needs_browser(std::path::Path::new("compat/node/browser_notes.mjs")));
     }
 
     #[test]
