@@ -103,6 +103,10 @@ async fn accept<A: Authenticate, E: Endpoint<A>>(
     // A segment that does not decode (a bad escape, invalid UTF-8) names nothing that exists.
     let params = path_values(E::Request::PATH_TEMPLATE, &below).ok_or_else(not_found)?;
     let query = FormPairs::parse(parts.uri.query().unwrap_or_default().as_bytes());
+    // A caller the operation does not list learns nothing of how it reads its body.
+    if !E::ACCESS.iter().any(|grant| grant.role == principal.role()) {
+        return Err(Failure::Wire(TwilioError::unauthenticated()));
+    }
     let body =
         read_body(&parts.headers, body, served.options.body_limit, E::Request::BODY).await.map_err(Failure::Wire)?;
     let sent = |key: &str| {

@@ -22,6 +22,8 @@ const OTHER_FACTOR: &str = "YFffffffffffffffffffffffffffffffff";
 enum Role {
     Account,
     Device,
+    /// Listed for no operation here.
+    Enrolment,
 }
 
 struct Principal(Role);
@@ -55,6 +57,7 @@ impl Authenticate for Api {
         match credentials.username.as_str() {
             "AC1" => Ok(Principal(Role::Account)),
             "token" => Ok(Principal(Role::Device)),
+            "enrolment" => Ok(Principal(Role::Enrolment)),
             _ => Err(Refused),
         }
     }
@@ -234,6 +237,17 @@ async fn a_bound_key_in_a_json_body_must_be_the_principals_claim() {
     assert_eq!(post_json("AC1", &json!({"FactorSid": OTHER_FACTOR}).to_string()).await.0, 200);
     let unauthenticated = post_json("nobody", &json!({"FactorSid": FACTOR}).to_string()).await;
     assert_eq!(error(&unauthenticated).0, 401);
+}
+
+#[tokio::test]
+async fn a_caller_the_operation_does_not_list_is_refused_before_its_body_is_read() {
+    // Whatever the body: neither its media type, its form nor its size is told to a caller
+    // that may not call the operation at all.
+    let form = post("enrolment", Some("application/x-www-form-urlencoded"), "FactorSid=x").await;
+    assert_eq!(error(&form).0, 401);
+    assert_eq!(error(&form).1, 20003);
+    assert_eq!(error(&post_json("enrolment", "{").await).0, 401);
+    assert_eq!(error(&post_json("enrolment", &"x".repeat(1000)).await).0, 401);
 }
 
 #[test]
