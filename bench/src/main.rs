@@ -29,7 +29,7 @@ pub struct Args {
     /// Only the rows on a fresh database (no stored-verification rows): for quick checks.
     pub fresh_only: bool,
     /// When set, only these fresh-database rows run (besides /healthz): for profiling one
-    /// path. Names: start, fetch, check, totp.
+    /// path. Names: start, fetch, check, totp, passkey.
     pub only: Option<Vec<String>>,
     /// Run the rows on PostgreSQL at this URL (each server phase on a fresh schema of it,
     /// dropped after) instead of on SQLite.
@@ -43,7 +43,7 @@ impl Args {
     }
 }
 
-const USAGE: &str = "usage: verifyd-bench --server PATH [--concurrency 32] [--seconds 5] [--runs 3] [--out bench/results.json] [--large 1000000] [--fresh-only] [--only start,fetch,check,totp] [--regen-seconds S] [--postgres URL]";
+const USAGE: &str = "usage: verifyd-bench --server PATH [--concurrency 32] [--seconds 5] [--runs 3] [--out bench/results.json] [--large 1000000] [--fresh-only] [--only start,fetch,check,totp,passkey] [--regen-seconds S] [--postgres URL]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -73,7 +73,9 @@ fn parse_args() -> Result<Args, String> {
             "--fresh-only" => args.fresh_only = true,
             "--only" => {
                 let names: Vec<String> = value()?.split(',').map(str::to_owned).collect();
-                if let Some(bad) = names.iter().find(|n| !["start", "fetch", "check", "totp"].contains(&n.as_str())) {
+                if let Some(bad) =
+                    names.iter().find(|n| !["start", "fetch", "check", "totp", "passkey"].contains(&n.as_str()))
+                {
                     return Err(format!("--only: unknown row {bad}\n{USAGE}"));
                 }
                 // Rows on stored verifications are check rows: skipped unless asked for.

@@ -60,6 +60,14 @@ impl Ctx {
             .body(body)
     }
 
+    fn post_json(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}/v2{path}", self.base))
+            .header("authorization", &self.auth)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+    }
+
     fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.http.get(format!("{}/v2{path}", self.base)).header("authorization", &self.auth)
     }
@@ -317,9 +325,70 @@ async fn fresh_rows(args: &Args, db: &Database) -> Result<(Vec<(String, Measured
         let totp = totp_rows(&ctx, &va, started_count).await?;
         rows.push((named(args, "TOTP challenge create"), totp, t));
     }
+    if args.runs_row("passkey") {
+        let passkey = passkey_rows(&ctx, started_count).await?;
+        rows.push((named(args, "passkey approve"), passkey, t));
+    }
     let (_, peak) = rss_mib(server.pid());
     server.stop();
     Ok((rows, peak, idle))
+}
+
+/// One verified passkey (ES256) per approval, each with a pending challenge for its identity
+/// and the assertion its authenticator signed (not measured); then the approvals, each a
+/// signature check, the counter saved, the challenge stored and the ceremony closed. One
+/// passkey each: a user does not sign in twice at once, and assertions of one passkey
+/// approved out of order would have counters that go back.
+async fn passkey_rows(ctx: &Ctx, started: Option<u64>) -> Result<Measured, String> {
+    use verifyd_authenticator::{Algorithm, Authenticator};
+    const ORIGIN: &str = "https://example.com";
+    let mut wanted = enough(ctx, 12_000.0, started);
+    if ctx.args.postgres.is_some() {
+        wanted = wanted.min(started.map_or(500, |s| s / 4).max(500));
+    }
+    let created = ctx
+        .json(ctx.post(
+            "/Services",
+            vec![("FriendlyName", "passkeys".into()), ("Passkeys.RelyingParty.Id", "example.com".into())],
+        ))
+        .await?;
+    let service = sid(&created)?;
+    let prepared = Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let per_worker = wanted.div_ceil(ctx.args.concurrency as u64);
+    let mut tasks = Vec::new();
+    for w in 0..ctx.args.concurrency as u64 {
+        let ctx =
+            Ctx { http: ctx.http.clone(), base: ctx.base.clone(), auth: ctx.auth.clone(), args: ctx.args.clone() };
+        let (service, list) = (service.clone(), Arc::clone(&prepared));
+        tasks.push(tokio::spawn(async move {
+            for k in 0..per_worker {
+                let identity = format!("bench-{w}-{k}");
+                let mut authenticator = Authenticator::new(Algorithm::Es256);
+                let body = serde_json::json!({"friendly_name": "bench", "identity": identity});
+                let factor = ctx.json(ctx.post_json(&format!("/Services/{service}/Passkeys/Factors"), &body)).await?;
+                let options = &factor["options"]["publicKey"];
+                let credential = authenticator.create(options, ORIGIN).map_err(|e| e.to_string())?;
+                ctx.json(ctx.post_json(&format!("/Services/{service}/Passkeys/VerifyFactor"), &credential)).await?;
+                let body = serde_json::json!({"identity": identity});
+                let challenge =
+                    ctx.json(ctx.post_json(&format!("/Services/{service}/Passkeys/Challenges"), &body)).await?;
+                let assertion =
+                    authenticator.get(&challenge["options"]["publicKey"], ORIGIN).map_err(|e| e.to_string())?;
+                if let Ok(mut l) = list.lock() {
+                    l.push(assertion);
+                }
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    let assertions = Arc::new(prepared.lock().map(|l| l.clone()).unwrap_or_default());
+    let ctx2 = Ctx { http: ctx.http.clone(), base: ctx.base.clone(), auth: ctx.auth.clone(), args: ctx.args.clone() };
+    let path = format!("/Services/{service}/Passkeys/ApproveChallenge");
+    let make: MakeRequest = Arc::new(move |i| Some(ctx2.post_json(&path, assertions.get(i as usize)?)));
+    Ok(ctx.row(make, body_has(200, "\"approved\"")).await)
 }
 
 /// Enough verified TOTP factors for one approved challenge each, then the challenges.
