@@ -77,21 +77,49 @@ async fn readyz<S: Store>(State(state): State<AppState<S>>) -> Response {
     }
 }
 
-/// One line per request: method, path, status, time. Never headers or bodies, so no
-/// credential, code or message text reaches the log.
+/// The header a request's ID is taken from and answered in.
+const REQUEST_ID: &str = "x-request-id";
+
+/// A client's request ID, when it is one we may write to the log and echo: at most 128
+/// characters of `[A-Za-z0-9._-]` (anything else could forge log lines or headers).
+fn client_request_id(headers: &HeaderMap) -> Option<String> {
+    let id = headers.get(REQUEST_ID)?.to_str().ok()?;
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
+    (!id.is_empty() && id.len() <= 128 && id.bytes().all(allowed)).then(|| id.to_owned())
+}
+
+/// A new request ID: `RQ` and 32 hex digits, made as SIDs are.
+fn new_request_id() -> String {
+    verifyd_core::ids::new_sid("RQ").to_string()
+}
+
+/// One line per request: method, path, the operation, status, time; and its request ID in
+/// that line, in every line logged while it is served (its span), and in the answer's
+/// `X-Request-Id`. Never headers or bodies, so no credential, code or message text reaches
+/// the log.
 async fn log_request(request: Request, next: Next) -> Response {
+    use tracing::Instrument as _;
+    let request_id = client_request_id(request.headers()).unwrap_or_else(new_request_id);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let started = Instant::now();
-    let response = next.run(request).await;
-    tracing::info!(
-        target: "verifyd::http",
-        %method,
-        path,
-        status = response.status().as_u16(),
-        micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        "request"
-    );
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let operation = response.extensions().get::<verifyd_runtime::server::Operation>().map(|o| o.0);
+    span.in_scope(|| {
+        tracing::info!(
+            target: "verifyd::http",
+            %method,
+            path,
+            operation,
+            status = response.status().as_u16(),
+            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "request"
+        );
+    });
+    if let Ok(value) = axum::http::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
     response
 }
 

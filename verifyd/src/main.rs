@@ -174,7 +174,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&config.log);
+    init_logging(&config.log, config.log_format);
     verifyd::untrusted::log_panics();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -192,21 +192,36 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(directives: &str) {
+fn init_logging(directives: &str, format: verifyd::config::LogFormat) {
     let filter: tracing_subscriber::filter::Targets = directives
         .parse()
         .unwrap_or_else(|_| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO));
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let _ = tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_target(false)
-                .with_ansi(std::io::stderr().is_terminal()),
-        )
-        .with(filter)
-        .try_init();
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = match format {
+        verifyd::config::LogFormat::Text => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_target(false)
+                    .with_ansi(std::io::stderr().is_terminal()),
+            )
+            .try_init(),
+        // One object a line: `timestamp`, `level`, the event's fields (`message` among them)
+        // at the top, and the request's span fields (`request_id`) beside them.
+        verifyd::config::LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_span_list(true)
+                    .with_target(false)
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
+    };
 }
 
 fn account_sid(text: &str) -> Result<Sid, String> {

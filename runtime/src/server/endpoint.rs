@@ -66,7 +66,18 @@ pub async fn serve<A: Authenticate, E: Endpoint<A>>(State(served): State<Served<
     }
 }
 
+/// Which operation an answer comes from, in the response's extensions: the request log and
+/// metrics read it (labels by operation, never by SID).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation(pub &'static str);
+
 async fn answer<A: Authenticate, E: Endpoint<A>>(served: Served<A>, request: Request) -> Response {
+    let mut response = answer_unlabelled::<A, E>(served, request).await;
+    response.extensions_mut().insert(Operation(<E::Request as WireRequest>::OPERATION_ID));
+    response
+}
+
+async fn answer_unlabelled<A: Authenticate, E: Endpoint<A>>(served: Served<A>, request: Request) -> Response {
     let (principal, input) = match accept::<A, E>(&served, request).await {
         Ok(accepted) => accepted,
         Err(Failure::Wire(error)) => return error_response(&error, Vec::new(), served.api.now()),

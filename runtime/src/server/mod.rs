@@ -15,7 +15,7 @@ use std::future::Future;
 
 pub use access::{Grant, Refusal, admit};
 pub use answer::{error_response, json_response, set_date};
-pub use endpoint::{Endpoint, Served, method_not_allowed, not_found, serve};
+pub use endpoint::{Endpoint, Operation, Served, method_not_allowed, not_found, serve};
 pub use input::basic_credentials;
 
 use crate::{Timestamp, TwilioError};

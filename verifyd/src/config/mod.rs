@@ -54,8 +54,19 @@ pub const DEFAULT_DATABASE_TIMEOUT_SECONDS: u64 = 10;
 /// The accepted wait: a second to five minutes.
 pub const DATABASE_TIMEOUT_RANGE: RangeInclusive<u64> = 1..=300;
 
+/// How log lines are written (`VERIFYD_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+const LOG_FORMAT_EXPECTED: &str = "expected text or json";
+
 /// The environment variables read by [`Config::load`], in the order they are checked.
-pub const ENV_VARS: [&str; 34] = [
+pub const ENV_VARS: [&str; 35] = [
     "VERIFYD_LISTEN",
     "VERIFYD_DATABASE_URL",
     "VERIFYD_PUBLIC_URL",
@@ -66,6 +77,7 @@ pub const ENV_VARS: [&str; 34] = [
     "VERIFYD_AUTH_TOKEN",
     "VERIFYD_OUTBOX_RETENTION_SECONDS",
     "VERIFYD_LOG",
+    "VERIFYD_LOG_FORMAT",
     "VERIFYD_WEBHOOK_ALLOW",
     "VERIFYD_GUESS_LIMIT",
     "VERIFYD_GUESS_LOCKOUT_SECONDS",
@@ -115,6 +127,8 @@ pub struct Config {
     pub outbox_retention_seconds: u64,
     /// A tracing filter: a level, or comma-separated `target=level` directives.
     pub log: String,
+    /// How log lines are written: text for people, or one JSON object per line.
+    pub log_format: LogFormat,
     /// Hosts or CIDRs the webhook address guard lets through.
     pub webhook_allow: Vec<String>,
     /// Consecutive failed guesses per subscriber before its guesses are refused.
@@ -212,6 +226,7 @@ impl Default for Config {
             templates_dir: None,
             attempt_retention_days: DEFAULT_ATTEMPT_RETENTION_DAYS,
             fraud_guard: FraudGuard::Standard,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -323,6 +338,13 @@ impl Config {
             let text = s.text(LOG_EXPECTED)?;
             config.log = normalize_log(text).map_err(|why| s.invalid(why))?;
         }
+        if let Some(s) = sources.take("log_format", "VERIFYD_LOG_FORMAT") {
+            config.log_format = match s.text(LOG_FORMAT_EXPECTED)?.trim().to_ascii_lowercase().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err(s.invalid(LOG_FORMAT_EXPECTED)),
+            };
+        }
         if let Some(s) = sources.take("webhook_allow", "VERIFYD_WEBHOOK_ALLOW") {
             let entries: Vec<&str> = match &s.value {
                 Value::Env(text) => text.split(',').map(str::trim).collect(),
@@ -428,6 +450,7 @@ impl fmt::Debug for Config {
             .field("templates_dir", &self.templates_dir)
             .field("attempt_retention_days", &self.attempt_retention_days)
             .field("fraud_guard", &self.fraud_guard)
+            .field("log_format", &self.log_format)
             .finish()
     }
 }
@@ -543,6 +566,7 @@ struct FileConfig {
     templates_dir: Option<toml::Value>,
     attempt_retention_days: Option<toml::Value>,
     fraud_guard: Option<toml::Value>,
+    log_format: Option<toml::Value>,
 }
 
 impl FileConfig {
@@ -593,6 +617,7 @@ impl FileConfig {
             "templates_dir" => self.templates_dir.take(),
             "attempt_retention_days" => self.attempt_retention_days.take(),
             "fraud_guard" => self.fraud_guard.take(),
+            "log_format" => self.log_format.take(),
             _ => None,
         }
     }
@@ -1429,6 +1454,16 @@ templates_dir = "templates"
         let message = result.unwrap_err().to_string();
         let want = format!("{}: templates_dir: expected the path of a directory", file.path().display());
         assert!(message.starts_with(&want) && message.contains("a string, found integer"), "{message}");
+    }
+
+    #[test]
+    fn the_log_format_is_text_or_json() {
+        assert_eq!(load_env(&[]).unwrap().log_format, LogFormat::Text);
+        for (given, want) in [("json", LogFormat::Json), (" JSON ", LogFormat::Json), ("text", LogFormat::Text)] {
+            assert_eq!(load_env(&[("VERIFYD_LOG_FORMAT", given)]).unwrap().log_format, want);
+        }
+        let message = err_env(&[("VERIFYD_LOG_FORMAT", "logfmt")]);
+        assert!(message.starts_with("VERIFYD_LOG_FORMAT: expected text or json"), "{message}");
     }
 
     #[test]

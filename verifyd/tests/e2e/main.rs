@@ -22,6 +22,7 @@ mod faults;
 mod fraud;
 mod guessing;
 mod instances;
+mod logs;
 mod maintenance;
 mod messages;
 mod migrate;
