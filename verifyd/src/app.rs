@@ -20,6 +20,8 @@ use verifyd_core::{Core, CoreError, Principal};
 use verifyd_runtime::{InvalidParameter, Sid};
 use verifyd_server::{RouterOptions, WireError};
 
+use crate::metrics::Metrics;
+
 /// What the extra routes share.
 pub struct AppState<S> {
     pub core: Arc<Core<S>>,
@@ -31,8 +33,23 @@ impl<S> Clone for AppState<S> {
     }
 }
 
-/// The whole app for a core.
+/// The whole app for a core, with its metrics at `/metrics`.
 pub fn app<S: Store>(core: Arc<Core<S>>) -> axum::Router {
+    app_with(core, Arc::new(Metrics::new()), true)
+}
+
+/// Only `/metrics`, for a listener of its own (`VERIFYD_METRICS_LISTEN`).
+pub fn metrics_app(metrics: Arc<Metrics>) -> axum::Router {
+    axum::Router::new().route("/metrics", get(serve_metrics)).with_state(metrics)
+}
+
+async fn serve_metrics(State(metrics): State<Arc<Metrics>>) -> Response {
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], metrics.encode()).into_response()
+}
+
+/// The whole app for a core, recording into `metrics`, and answering `/metrics` too when
+/// `with_metrics_route` (else a listener of its own does).
+pub fn app_with<S: Store>(core: Arc<Core<S>>, metrics: Arc<Metrics>, with_metrics_route: bool) -> axum::Router {
     let dev = core.config().dev;
     let api = verifyd_server::router(Arc::clone(&core), RouterOptions::default());
     let mut extra = axum::Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz::<S>));
@@ -52,7 +69,8 @@ pub fn app<S: Store>(core: Arc<Core<S>>) -> axum::Router {
             response
         }))
         .merge(api)
-        .layer(axum::middleware::from_fn(log_request))
+        .merge(if with_metrics_route { metrics_app(Arc::clone(&metrics)) } else { axum::Router::new() })
+        .layer(axum::middleware::from_fn_with_state(metrics, log_request))
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets requests in flight finish.
@@ -97,7 +115,7 @@ fn new_request_id() -> String {
 /// that line, in every line logged while it is served (its span), and in the answer's
 /// `X-Request-Id`. Never headers or bodies, so no credential, code or message text reaches
 /// the log.
-async fn log_request(request: Request, next: Next) -> Response {
+async fn log_request(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     use tracing::Instrument as _;
     let request_id = client_request_id(request.headers()).unwrap_or_else(new_request_id);
     let method = request.method().clone();
@@ -106,6 +124,7 @@ async fn log_request(request: Request, next: Next) -> Response {
     let span = tracing::info_span!("request", request_id = %request_id);
     let mut response = next.run(request).instrument(span.clone()).await;
     let operation = response.extensions().get::<verifyd_runtime::server::Operation>().map(|o| o.0);
+    metrics.request(operation.unwrap_or_else(|| route_name(&path)), response.status().as_u16(), started.elapsed());
     span.in_scope(|| {
         tracing::info!(
             target: "verifyd::http",
@@ -121,6 +140,18 @@ async fn log_request(request: Request, next: Next) -> Response {
         response.headers_mut().insert(REQUEST_ID, value);
     }
     response
+}
+
+/// The metrics' name of a request no operation answered: a route of its own, or `unknown`
+/// (a path that does not exist, a method it does not have): a fixed set, whatever the path.
+fn route_name(path: &str) -> &'static str {
+    match path {
+        "/healthz" => "healthz",
+        "/readyz" => "readyz",
+        "/metrics" => "metrics",
+        p if p.starts_with("/dev/") => "dev",
+        _ => "unknown",
+    }
 }
 
 /// The core's error as Twilio's error JSON, dated by the core's clock like every API answer.

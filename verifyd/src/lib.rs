@@ -4,11 +4,12 @@
 
 pub mod app;
 pub mod config;
+pub mod metrics;
 pub mod migrate_store;
 pub mod start;
 pub mod untrusted;
 
-pub use app::{AppState, app, serve};
+pub use app::{AppState, app, app_with, metrics_app, serve};
 pub use start::{Backend, Opened, StartError, Started, open_core, open_core_using, open_core_with};
 
 use std::future::Future;
@@ -24,6 +25,23 @@ pub async fn run<S: Store>(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    run_with(core, listener, None, shutdown).await
+}
+
+/// [`run`], with `/metrics` on `metrics_listener` alone when one is given (and then not on
+/// `listener`).
+pub async fn run_with<S: Store>(
+    core: Arc<Core<S>>,
+    listener: tokio::net::TcpListener,
+    metrics_listener: Option<tokio::net::TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let metrics = Arc::new(metrics::Metrics::new());
+    let metrics_server = metrics_listener.map(|l| {
+        let app = metrics_app(Arc::clone(&metrics));
+        tokio::spawn(async move { axum::serve(l, app).await })
+    });
+    let app = app_with(Arc::clone(&core), metrics, metrics_server.is_none());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let background = {
         let core = Arc::clone(&core);
@@ -35,8 +53,11 @@ pub async fn run<S: Store>(
             .await;
         })
     };
-    let served = serve(listener, app(core), shutdown).await;
+    let served = serve(listener, app, shutdown).await;
     let _ = stop.send(true);
     let _ = background.await;
+    if let Some(server) = metrics_server {
+        server.abort();
+    }
     served
 }

@@ -528,7 +528,17 @@ async fn serve<S: Backend>(config: &Config, started: &Started<S>) -> Result<(), 
     }
     tracing::info!(%address, public_url = %config.public_url, database = %config.database.describe(), dev = config.dev, "verifyd listening");
 
-    let result = verifyd::run(Arc::clone(&started.core), listener, shutdown_signal()).await;
+    let metrics_listener = match config.metrics_listen {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|e| format!("cannot listen on {address} (VERIFYD_METRICS_LISTEN): {e}"))?;
+            tracing::info!(%address, "metrics served here alone");
+            Some(listener)
+        }
+        None => None,
+    };
+    let result = verifyd::run_with(Arc::clone(&started.core), listener, metrics_listener, shutdown_signal()).await;
     tracing::info!("verifyd stopped");
     result.map_err(|e| e.to_string())
 }

@@ -64,9 +64,10 @@ pub enum LogFormat {
 }
 
 const LOG_FORMAT_EXPECTED: &str = "expected text or json";
+const METRICS_LISTEN_EXPECTED: &str = "expected an address and port (127.0.0.1:9464)";
 
 /// The environment variables read by [`Config::load`], in the order they are checked.
-pub const ENV_VARS: [&str; 35] = [
+pub const ENV_VARS: [&str; 36] = [
     "VERIFYD_LISTEN",
     "VERIFYD_DATABASE_URL",
     "VERIFYD_PUBLIC_URL",
@@ -78,6 +79,7 @@ pub const ENV_VARS: [&str; 35] = [
     "VERIFYD_OUTBOX_RETENTION_SECONDS",
     "VERIFYD_LOG",
     "VERIFYD_LOG_FORMAT",
+    "VERIFYD_METRICS_LISTEN",
     "VERIFYD_WEBHOOK_ALLOW",
     "VERIFYD_GUESS_LIMIT",
     "VERIFYD_GUESS_LOCKOUT_SECONDS",
@@ -129,6 +131,8 @@ pub struct Config {
     pub log: String,
     /// How log lines are written: text for people, or one JSON object per line.
     pub log_format: LogFormat,
+    /// Where `/metrics` is served alone; `None`: on the main listener.
+    pub metrics_listen: Option<SocketAddr>,
     /// Hosts or CIDRs the webhook address guard lets through.
     pub webhook_allow: Vec<String>,
     /// Consecutive failed guesses per subscriber before its guesses are refused.
@@ -227,6 +231,7 @@ impl Default for Config {
             attempt_retention_days: DEFAULT_ATTEMPT_RETENTION_DAYS,
             fraud_guard: FraudGuard::Standard,
             log_format: LogFormat::Text,
+            metrics_listen: None,
         }
     }
 }
@@ -345,6 +350,11 @@ impl Config {
                 _ => return Err(s.invalid(LOG_FORMAT_EXPECTED)),
             };
         }
+        if let Some(s) = sources.take("metrics_listen", "VERIFYD_METRICS_LISTEN") {
+            let text = s.text(METRICS_LISTEN_EXPECTED)?;
+            let address = text.trim().parse::<SocketAddr>().map_err(|_| s.invalid(METRICS_LISTEN_EXPECTED))?;
+            config.metrics_listen = Some(address);
+        }
         if let Some(s) = sources.take("webhook_allow", "VERIFYD_WEBHOOK_ALLOW") {
             let entries: Vec<&str> = match &s.value {
                 Value::Env(text) => text.split(',').map(str::trim).collect(),
@@ -451,6 +461,7 @@ impl fmt::Debug for Config {
             .field("attempt_retention_days", &self.attempt_retention_days)
             .field("fraud_guard", &self.fraud_guard)
             .field("log_format", &self.log_format)
+            .field("metrics_listen", &self.metrics_listen)
             .finish()
     }
 }
@@ -567,6 +578,7 @@ struct FileConfig {
     attempt_retention_days: Option<toml::Value>,
     fraud_guard: Option<toml::Value>,
     log_format: Option<toml::Value>,
+    metrics_listen: Option<toml::Value>,
 }
 
 impl FileConfig {
@@ -618,6 +630,7 @@ impl FileConfig {
             "attempt_retention_days" => self.attempt_retention_days.take(),
             "fraud_guard" => self.fraud_guard.take(),
             "log_format" => self.log_format.take(),
+            "metrics_listen" => self.metrics_listen.take(),
             _ => None,
         }
     }
@@ -1454,6 +1467,17 @@ templates_dir = "templates"
         let message = result.unwrap_err().to_string();
         let want = format!("{}: templates_dir: expected the path of a directory", file.path().display());
         assert!(message.starts_with(&want) && message.contains("a string, found integer"), "{message}");
+    }
+
+    #[test]
+    fn the_metrics_listener_is_an_address_and_port() {
+        assert_eq!(load_env(&[]).unwrap().metrics_listen, None);
+        let config = load_env(&[("VERIFYD_METRICS_LISTEN", "127.0.0.1:9464")]).unwrap();
+        assert_eq!(config.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+        for given in ["9464", "localhost:9464", "127.0.0.1"] {
+            let message = err_env(&[("VERIFYD_METRICS_LISTEN", given)]);
+            assert!(message.starts_with("VERIFYD_METRICS_LISTEN: expected an address and port"), "{given}: {message}");
+        }
     }
 
     #[test]

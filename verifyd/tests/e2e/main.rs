@@ -25,6 +25,7 @@ mod instances;
 mod logs;
 mod maintenance;
 mod messages;
+mod metrics;
 mod migrate;
 mod passkeys;
 mod passkeys_page;
