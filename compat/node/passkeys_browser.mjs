@@ -31,6 +31,18 @@ import { join, resolve } from "node:path";
 
 import { chromium } from "playwright-core";
 
+import {
+  ACCOUNT_SID,
+  AUTH_TOKEN,
+  BASE_URL,
+  StepFailed,
+  basicAuth,
+  expect,
+  expectEq,
+  runSteps,
+  show,
+} from "./support/index.mjs";
+
 const SCRIPT = "passkeys_browser";
 const IDENTITY = "passkey-user-1";
 const MANUAL_IDENTITY = "passkey-user-2";
@@ -38,9 +50,6 @@ const NO_PASSKEY_IDENTITY = "nobody-at-all";
 /** How long one ceremony (API calls and the authenticator) may take. */
 const STEP_TIMEOUT_MS = 30_000;
 
-const BASE_URL = (process.env.VERIFYD_URL ?? "").replace(/\/+$/, "");
-const ACCOUNT_SID = process.env.VERIFYD_ACCOUNT_SID ?? "";
-const AUTH_TOKEN = process.env.VERIFYD_AUTH_TOKEN ?? "";
 const CHROMIUM = process.env.VERIFYD_CHROMIUM || "/usr/bin/chromium";
 const ARTIFACTS = resolve(process.env.VERIFYD_ARTIFACTS_DIR || join(tmpdir(), "compat-artifacts"));
 
@@ -55,26 +64,6 @@ function pageOrigin() {
 
 const ORIGIN = BASE_URL ? pageOrigin() : "";
 const RP_ID = ORIGIN ? new URL(ORIGIN).hostname : "";
-
-class StepFailed extends Error {}
-
-function expect(condition, message) {
-  if (!condition) {
-    throw new StepFailed(message);
-  }
-}
-
-function show(value) {
-  return JSON.stringify(value) ?? String(value);
-}
-
-function expectEq(what, got, want) {
-  expect(got === want, `${what}: got ${show(got)}, want ${show(want)}`);
-}
-
-function basicAuth() {
-  return `Basic ${Buffer.from(`${ACCOUNT_SID}:${AUTH_TOKEN}`).toString("base64")}`;
-}
 
 /** A REST call to the server, outside the browser: [status, JSON body]. */
 async function rest(method, path) {
@@ -424,63 +413,33 @@ class Run {
   }
 }
 
-function describe(error) {
-  if (error instanceof StepFailed) {
-    return error.message;
-  }
-  return `${error?.name ?? "Error"}: ${error?.message ?? error}`.split("\n")[0];
-}
-
-async function main() {
-  const settings = { VERIFYD_URL: BASE_URL, VERIFYD_ACCOUNT_SID: ACCOUNT_SID, VERIFYD_AUTH_TOKEN: AUTH_TOKEN };
-  const missing = Object.entries(settings)
-    .filter(([, value]) => !value)
-    .map(([name]) => name);
-  if (missing.length > 0) {
-    console.log(`compat ${SCRIPT}: ${missing.join(", ")} not set`);
-    console.log(`compat ${SCRIPT}: 0 passed, 1 failed`);
-    return 1;
-  }
+process.exitCode = await runSteps(SCRIPT, () => {
   const run = new Run();
-  const steps = [
-    ["launch_chromium", () => run.launch()],
-    ["open_page", () => run.openPage()],
-    ["set_up_service", () => run.setUpService()],
-    ["register_passkey", () => run.register()],
-    ["sign_in_with_identity", () => run.signInWithIdentity()],
-    ["sign_in_without_identity", () => run.signInWithoutIdentity()],
-    ["sign_count_grew", () => run.signCountGrew()],
-    ["api_error_shown", () => run.apiErrorShown()],
-    ["removed_credential_fails", () => run.removedCredentialFails()],
-    ["manual_conversion", () => run.manualConversion()],
-    ["self_contained", () => run.selfContained()],
-    ["delete_service", () => run.deleteService()],
-  ];
-  let passed = 0;
-  let failed = 0;
-  try {
-    for (const [name, step] of steps) {
-      const started = Date.now();
-      try {
-        await step();
-        passed += 1;
-        console.log(`ok  ${name} (${Date.now() - started} ms)`);
-      } catch (error) {
-        failed += 1;
-        console.log(`FAIL ${name}: ${describe(error)}`);
-        if (run.page !== null) {
-          await run.screenshot(`failed_${name}`).catch(() => {});
-        }
+  return {
+    steps: [
+      ["launch_chromium", () => run.launch()],
+      ["open_page", () => run.openPage()],
+      ["set_up_service", () => run.setUpService()],
+      ["register_passkey", () => run.register()],
+      ["sign_in_with_identity", () => run.signInWithIdentity()],
+      ["sign_in_without_identity", () => run.signInWithoutIdentity()],
+      ["sign_count_grew", () => run.signCountGrew()],
+      ["api_error_shown", () => run.apiErrorShown()],
+      ["removed_credential_fails", () => run.removedCredentialFails()],
+      ["manual_conversion", () => run.manualConversion()],
+      ["self_contained", () => run.selfContained()],
+      ["delete_service", () => run.deleteService()],
+    ],
+    onFailure: async (name) => {
+      if (run.page !== null) {
+        await run.screenshot(`failed_${name}`);
       }
-    }
-  } finally {
-    await run.close();
-  }
-  if (run.screenshots.length > 0) {
-    console.log(`    screenshots: ${run.screenshots.join(" ")}`);
-  }
-  console.log(`compat ${SCRIPT}: ${passed} passed, ${failed} failed`);
-  return failed > 0 ? 1 : 0;
-}
-
-process.exitCode = await main();
+    },
+    cleanup: async () => {
+      await run.close();
+      if (run.screenshots.length > 0) {
+        console.log(`    screenshots: ${run.screenshots.join(" ")}`);
+      }
+    },
+  };
+});

@@ -50,7 +50,16 @@
 import { createHash, generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 
-import twilio from "twilio";
+import {
+  ACCOUNT_SID,
+  expect,
+  expectDate,
+  expectEq,
+  expectRestError,
+  makeClient,
+  runSteps,
+  show,
+} from "./support/index.mjs";
 
 const SCRIPT = "passkeys_node";
 const RP_ID = "example.com";
@@ -64,9 +73,6 @@ const USER_PRESENT = 0x01;
 const USER_VERIFIED = 0x04;
 const ATTESTED_DATA = 0x40;
 
-const BASE_URL = (process.env.VERIFYD_URL ?? "").replace(/\/+$/, "");
-const ACCOUNT_SID = process.env.VERIFYD_ACCOUNT_SID ?? "";
-const AUTH_TOKEN = process.env.VERIFYD_AUTH_TOKEN ?? "";
 
 /** The passkey settings the service is created with, as the API answers them. */
 const PASSKEYS = {
@@ -76,58 +82,9 @@ const PASSKEYS = {
   user_verification: "preferred",
 };
 
-class StepFailed extends Error {}
-
-function expect(condition, message) {
-  if (!condition) {
-    throw new StepFailed(message);
-  }
-}
-
-function show(value) {
-  return JSON.stringify(value) ?? String(value);
-}
-
-function expectEq(what, got, want) {
-  expect(got === want, `${what}: got ${show(got)}, want ${show(want)}`);
-}
-
 /** Deep equality, for the JSON objects the library leaves as the wire's. */
 function expectSame(what, got, want) {
   expect(isDeepStrictEqual(got, want), `${what}: got ${show(got)}, want ${show(want)}`);
-}
-
-function expectDate(what, value) {
-  // twilio-node turns date_* fields into Date objects through dayjs, and leaves what it
-  // cannot read a string.
-  expect(value instanceof Date && !Number.isNaN(value.getTime()), `${what}: not read as a Date: ${show(value)}`);
-}
-
-/** Awaits `call()`, which must reject with a RestException of this status and code. */
-async function expectRestError(what, call, status, code) {
-  let result;
-  try {
-    result = await call();
-  } catch (e) {
-    if (!(e instanceof twilio.RestException)) {
-      throw e;
-    }
-    expect(
-      e.status === status && e.code === code,
-      `${what}: got HTTP ${e.status} code ${e.code} (${e.message}), want HTTP ${status} code ${code}`,
-    );
-    return e;
-  }
-  throw new StepFailed(`${what}: succeeded (${show(result?.toJSON?.() ?? result)}), want HTTP ${status} code ${code}`);
-}
-
-function makeClient() {
-  // A timeout, so that a server that never answers fails the step instead of hanging.
-  const client = twilio(ACCOUNT_SID, AUTH_TOKEN, { timeout: 30_000 });
-  client.edge = undefined;
-  client.region = undefined;
-  client.verify.baseUrl = BASE_URL;
-  return client;
 }
 
 function b64url(bytes) {
@@ -515,64 +472,32 @@ class Run {
   }
 }
 
-function describe(error) {
-  if (error instanceof twilio.RestException) {
-    return `RestException: HTTP ${error.status} code ${error.code}: ${error.message}`;
-  }
-  if (error instanceof StepFailed) {
-    return error.message;
-  }
-  return `${error?.name ?? "Error"}: ${error?.message ?? error}`;
-}
-
-async function main() {
-  const settings = { VERIFYD_URL: BASE_URL, VERIFYD_ACCOUNT_SID: ACCOUNT_SID, VERIFYD_AUTH_TOKEN: AUTH_TOKEN };
-  const missing = Object.entries(settings)
-    .filter(([, value]) => !value)
-    .map(([name]) => name);
-  if (missing.length > 0) {
-    console.log(`compat ${SCRIPT}: ${missing.join(", ")} not set`);
-    console.log(`compat ${SCRIPT}: 0 passed, 1 failed`);
-    return 1;
-  }
+process.exitCode = await runSteps(SCRIPT, () => {
   const run = new Run();
-  const steps = [
-    ["create_services", () => run.createServices()],
-    ["register", () => run.register()],
-    ["replayed_registration", () => run.replayedRegistration()],
-    ["sign_in", () => run.signIn()],
-    ["replayed_assertion", () => run.replayedAssertion()],
-    ["wrong_origin", () => run.wrongOrigin()],
-    ["sign_in_discoverable", () => run.signInDiscoverable()],
-    ["fetch_challenge", () => run.fetchChallenge()],
-    ["other_service", () => run.otherService()],
-    ["delete_services", () => run.deleteServices()],
-  ];
-  let passed = 0;
-  let failed = 0;
-  for (const [name, step] of steps) {
-    try {
-      await step();
-      passed += 1;
-      console.log(`ok  ${name}`);
-    } catch (error) {
-      failed += 1;
-      console.log(`FAIL ${name}: ${describe(error)}`);
-    }
-  }
-  // delete_services failed or never ran: try once more so a rerun against the same server
-  // starts clean.
-  for (const sid of [run.serviceSid, run.otherSid]) {
-    if (sid !== null) {
-      try {
-        await run.v2.services(sid).remove();
-      } catch {
-        // Already reported.
+  return {
+    steps: [
+      ["create_services", () => run.createServices()],
+      ["register", () => run.register()],
+      ["replayed_registration", () => run.replayedRegistration()],
+      ["sign_in", () => run.signIn()],
+      ["replayed_assertion", () => run.replayedAssertion()],
+      ["wrong_origin", () => run.wrongOrigin()],
+      ["sign_in_discoverable", () => run.signInDiscoverable()],
+      ["fetch_challenge", () => run.fetchChallenge()],
+      ["other_service", () => run.otherService()],
+      ["delete_services", () => run.deleteServices()],
+    ],
+    // delete_services failed or never ran: try once more so a rerun against the same server
+    // starts clean.
+    cleanup: async () => {
+      for (const sid of [run.serviceSid, run.otherSid]) {
+        if (sid !== null) {
+          await run.v2
+            .services(sid)
+            .remove()
+            .catch(() => {});
+        }
       }
-    }
-  }
-  console.log(`compat ${SCRIPT}: ${passed} passed, ${failed} failed`);
-  return failed > 0 ? 1 : 0;
-}
-
-process.exitCode = await main();
+    },
+  };
+});

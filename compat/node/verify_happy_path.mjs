@@ -37,7 +37,19 @@
 
 import { createHmac } from "node:crypto";
 
-import twilio from "twilio";
+import {
+  ACCOUNT_SID,
+  BASE_URL,
+  StepFailed,
+  basicAuth,
+  expect,
+  expectDate,
+  expectEq,
+  expectRestError,
+  makeClient,
+  runSteps,
+  show,
+} from "./support/index.mjs";
 
 const SCRIPT = "verify_happy_path_node";
 const PHONE = "+15017122661";
@@ -46,65 +58,8 @@ const EMAIL = "alice@example.com";
 const IDENTITY = "user-node-1";
 const FACTOR_NAME = "Jane's phone";
 
-const BASE_URL = (process.env.VERIFYD_URL ?? "").replace(/\/+$/, "");
-const ACCOUNT_SID = process.env.VERIFYD_ACCOUNT_SID ?? "";
-const AUTH_TOKEN = process.env.VERIFYD_AUTH_TOKEN ?? "";
-
 /** Twilio's date-time format, which every date_* field must have on the wire. */
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
-
-class StepFailed extends Error {}
-
-function expect(condition, message) {
-  if (!condition) {
-    throw new StepFailed(message);
-  }
-}
-
-function show(value) {
-  return JSON.stringify(value) ?? String(value);
-}
-
-function expectEq(what, got, want) {
-  expect(got === want, `${what}: got ${show(got)}, want ${show(want)}`);
-}
-
-function expectDate(what, value) {
-  // twilio-node turns date_* fields into Date objects through dayjs, and leaves what it
-  // cannot read a string.
-  expect(value instanceof Date && !Number.isNaN(value.getTime()), `${what}: not read as a Date: ${show(value)}`);
-}
-
-/** Awaits `call()`, which must reject with a RestException of this status and code. */
-async function expectRestError(what, call, status, code) {
-  let result;
-  try {
-    result = await call();
-  } catch (e) {
-    if (!(e instanceof twilio.RestException)) {
-      throw e;
-    }
-    expect(
-      e.status === status && e.code === code,
-      `${what}: got HTTP ${e.status} code ${e.code} (${e.message}), want HTTP ${status} code ${code}`,
-    );
-    return e;
-  }
-  throw new StepFailed(`${what}: succeeded (${show(result?.toJSON?.() ?? result)}), want HTTP ${status} code ${code}`);
-}
-
-function makeClient() {
-  // A timeout, so that a server that never answers fails the step instead of hanging.
-  const client = twilio(ACCOUNT_SID, AUTH_TOKEN, { timeout: 30_000 });
-  client.edge = undefined;
-  client.region = undefined;
-  client.verify.baseUrl = BASE_URL;
-  return client;
-}
-
-function basicAuth() {
-  return `Basic ${Buffer.from(`${ACCOUNT_SID}:${AUTH_TOKEN}`).toString("base64")}`;
-}
 
 /** The code of the newest outbox message to `to`, read from verifyd's dev endpoint. */
 async function outboxCode(to, verificationSid) {
@@ -458,68 +413,33 @@ class Run {
   }
 }
 
-function describe(error) {
-  if (error instanceof twilio.RestException) {
-    return `RestException: HTTP ${error.status} code ${error.code}: ${error.message}`;
-  }
-  if (error instanceof StepFailed) {
-    return error.message;
-  }
-  return `${error?.name ?? "Error"}: ${error?.message ?? error}`;
-}
-
-async function main() {
-  const settings = { VERIFYD_URL: BASE_URL, VERIFYD_ACCOUNT_SID: ACCOUNT_SID, VERIFYD_AUTH_TOKEN: AUTH_TOKEN };
-  const missing = Object.entries(settings)
-    .filter(([, value]) => !value)
-    .map(([name]) => name);
-  if (missing.length > 0) {
-    console.log(`compat ${SCRIPT}: ${missing.join(", ")} not set`);
-    console.log(`compat ${SCRIPT}: 0 passed, 1 failed`);
-    return 1;
-  }
+process.exitCode = await runSteps(SCRIPT, () => {
   const run = new Run();
-  const steps = [
-    ["create_service", () => run.createService()],
-    ["fetch_service", () => run.fetchService()],
-    ["update_service", () => run.updateService()],
-    ["list_services", () => run.listServices()],
-    ["start_sms", () => run.startSms()],
-    ["check_wrong_code", () => run.checkWrongCode()],
-    ["check_right_code", () => run.checkRightCode()],
-    ["check_again", () => run.checkAgain()],
-    ["approve_email", () => run.approveEmail()],
-    ["cancel_verification", () => run.cancelVerification()],
-    ["bad_to", () => run.badTo()],
-    ["impossible_to", () => run.impossibleTo()],
-    ["list_templates", () => run.listTemplates()],
-    ["messaging_configurations", () => run.messagingConfigurations()],
-    ["create_totp_factor", () => run.createFactor()],
-    ["verify_totp_factor", () => run.verifyFactor()],
-    ["delete_service", () => run.deleteService()],
-  ];
-  let passed = 0;
-  let failed = 0;
-  for (const [name, step] of steps) {
-    try {
-      await step();
-      passed += 1;
-      console.log(`ok  ${name}`);
-    } catch (error) {
-      failed += 1;
-      console.log(`FAIL ${name}: ${describe(error)}`);
-    }
-  }
-  if (run.serviceSid !== null) {
+  return {
+    steps: [
+      ["create_service", () => run.createService()],
+      ["fetch_service", () => run.fetchService()],
+      ["update_service", () => run.updateService()],
+      ["list_services", () => run.listServices()],
+      ["start_sms", () => run.startSms()],
+      ["check_wrong_code", () => run.checkWrongCode()],
+      ["check_right_code", () => run.checkRightCode()],
+      ["check_again", () => run.checkAgain()],
+      ["approve_email", () => run.approveEmail()],
+      ["cancel_verification", () => run.cancelVerification()],
+      ["bad_to", () => run.badTo()],
+      ["impossible_to", () => run.impossibleTo()],
+      ["list_templates", () => run.listTemplates()],
+      ["messaging_configurations", () => run.messagingConfigurations()],
+      ["create_totp_factor", () => run.createFactor()],
+      ["verify_totp_factor", () => run.verifyFactor()],
+      ["delete_service", () => run.deleteService()],
+    ],
     // delete_service failed: try once more so a rerun against the same server starts clean.
-    try {
-      await run.service().remove();
-    } catch {
-      // Already reported.
-    }
-  }
-  console.log(`compat ${SCRIPT}: ${passed} passed, ${failed} failed`);
-  return failed > 0 ? 1 : 0;
-}
-
-process.exitCode = await main();
+    cleanup: async () => {
+      if (run.serviceSid !== null) {
+        await run.service().remove();
+      }
+    },
+  };
+});

@@ -54,6 +54,8 @@ const VENV: &str = "compat-venv";
 const VENV_MARKER: &str = ".requirements-hash";
 /// The Node.js scripts and their npm manifest and lock file.
 const NODE_DIR: &str = "compat/node";
+/// The module the Node.js scripts share, a folder of `NODE_DIR` (not a script itself).
+const NODE_SUPPORT: &str = "support";
 const NODE_MANIFESTS: [&str; 2] = ["package.json", "package-lock.json"];
 /// Where they are installed and run, under the target directory.
 const NODE_ENV: &str = "compat-node";
@@ -495,6 +497,15 @@ fn node_env(root: &Path, env: &Path, scripts: &[PathBuf]) -> Result<Vec<PathBuf>
         let to = env.join(name);
         copy(script, &to)?;
         copies.push(to);
+    }
+    // What the scripts share (`compat/node/support/`), beside them as in the source tree.
+    let support = source.join(NODE_SUPPORT);
+    let support_to = env.join(NODE_SUPPORT);
+    std::fs::create_dir_all(&support_to).map_err(|e| format!("xtask test: creating {}: {e}", support_to.display()))?;
+    let entries = std::fs::read_dir(&support).map_err(|e| format!("xtask test: reading {}: {e}", support.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("xtask test: reading {}: {e}", support.display()))?;
+        copy(&entry.path(), &support_to.join(entry.file_name()))?;
     }
     Ok(copies)
 }
