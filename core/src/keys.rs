@@ -110,6 +110,8 @@ pub enum SealContext<'a> {
     HiddenDetails(&'a verifyd_runtime::Sid),
     /// A queued send attempt's message and code (as JSON).
     AttemptPayload(&'a verifyd_runtime::Sid),
+    /// A console session: the credentials it signed in with, and its CSRF token and expiry.
+    ConsoleSession,
 }
 
 impl SealContext<'_> {
@@ -125,6 +127,7 @@ impl SealContext<'_> {
             Self::WebhookUrl(sid) => ("webhook-url", sid.as_str()),
             Self::HiddenDetails(sid) => ("hidden-details", sid.as_str()),
             Self::AttemptPayload(sid) => ("attempt", sid.as_str()),
+            Self::ConsoleSession => ("console-session", ""),
         };
         format!("{kind}:{id}")
     }

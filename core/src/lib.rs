@@ -37,6 +37,7 @@ use std::sync::Arc;
 
 pub use api::accounts::Credentials;
 pub use api::master_keys::ResealReport;
+pub use api::recent::VerificationSummary;
 pub use background::{DeliveryRound, Post, WebhookTransport};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::CoreError;
@@ -53,6 +54,8 @@ pub struct CoreConfig {
     pub public_url: String,
     /// Development mode: the simulated SNA carrier and the HTTP outbox are available.
     pub dev: bool,
+    /// Whether the binary serves its console (`/console/`); the core itself never reads it.
+    pub console: bool,
     /// Seconds outbox messages are kept.
     pub outbox_retention: i64,
     /// Consecutive failed guesses per subscriber (a `To`, an entity) before its guesses are
@@ -79,6 +82,7 @@ impl CoreConfig {
         Self {
             public_url: public_url.into(),
             dev: false,
+            console: false,
             outbox_retention: 86_400,
             guess_limit: domain::guessing::DEFAULT_CEILING,
             guess_lockout: domain::guessing::DEFAULT_LOCKOUT,

@@ -4,6 +4,8 @@
 use hmac::{Hmac, Mac};
 use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq as _;
+// RFC 3986 unreserved characters kept, every other byte percent-encoded.
+use verifyd_runtime::form::encode_path_segment as percent;
 
 /// The HMAC hash of a TOTP factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,18 +201,6 @@ pub fn otpauth_uri(
         percent(account),
         algorithm.uri_name()
     )
-}
-
-fn percent(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! `/readyz` (the database answers a write and a read), request logs, and in
 //! development mode the outbox (`GET /dev/outbox`), the simulated SNA carrier
 //! (`GET /dev/sna/{VerificationSid}?token=…`) and a page that runs the passkey ceremonies
-//! in a browser against this server's own API (`GET /dev/passkeys`).
+//! in a browser against this server's own API (`GET /dev/passkeys`); and when configured, the
+//! console (`/console/`, see [`crate::console`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -59,6 +60,7 @@ pub fn app_with<S: Store>(core: Arc<Core<S>>, metrics: Arc<Metrics>, with_metric
             .route("/dev/sna/{sid}", get(sna::<S>))
             .route("/dev/passkeys", get(passkeys_page));
     }
+    let console = if core.config().console { crate::console::router(Arc::clone(&core)) } else { axum::Router::new() };
     // The API dates its own answers; these routes are dated by the same clock, so every
     // answer of the server tells the same time.
     let clock = Arc::clone(core.clock());
@@ -69,6 +71,7 @@ pub fn app_with<S: Store>(core: Arc<Core<S>>, metrics: Arc<Metrics>, with_metric
             response
         }))
         .merge(api)
+        .merge(console)
         .merge(if with_metrics_route { metrics_app(Arc::clone(&metrics)) } else { axum::Router::new() })
         .layer(axum::middleware::from_fn_with_state(metrics, log_request))
 }
@@ -150,6 +153,7 @@ fn route_name(path: &str) -> &'static str {
         "/readyz" => "readyz",
         "/metrics" => "metrics",
         p if p.starts_with("/dev/") => "dev",
+        p if p == "/console" || p.starts_with("/console/") => "console",
         _ => "unknown",
     }
 }

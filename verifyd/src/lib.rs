@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod config;
+pub mod console;
 pub mod metrics;
 pub mod migrate_store;
 pub mod start;

@@ -438,7 +438,8 @@ async fn migrate_store(config: &Config, from: &str, to: &str) -> Result<(), Stri
 const DEV_MODE_OPENS: &str = "development mode (VERIFYD_DEV) is on; it opens: GET /dev/outbox, where the account's \
      credentials or API keys read every code and message the server \"sent\"; GET /dev/sna/{VerificationSid}, a \
      simulated carrier that approves silent network auth; GET /dev/passkeys, a page that runs passkey ceremonies \
-     against the server; webhooks to loopback addresses (127.0.0.0/8, ::1). \
+     against the server; webhooks to loopback addresses (127.0.0.0/8, ::1); and unless VERIFYD_CONSOLE=0, the \
+     console at /console/, where the account's credentials read the outbox too. \
      Never run development mode where real users are";
 
 fn new_master(config: &Config) -> Result<(), String> {
@@ -526,7 +527,7 @@ async fn serve<S: Backend>(config: &Config, started: &Started<S>) -> Result<(), 
     if config.dev {
         tracing::warn!("{DEV_MODE_OPENS}");
     }
-    tracing::info!(%address, public_url = %config.public_url, database = %config.database.describe(), dev = config.dev, "verifyd listening");
+    tracing::info!(%address, public_url = %config.public_url, database = %config.database.describe(), dev = config.dev, console = config.console, "verifyd listening");
 
     let metrics_listener = match config.metrics_listen {
         Some(address) => {

@@ -256,6 +256,7 @@ impl Opening<'_> {
         let core_config = CoreConfig {
             public_url: config.public_url.clone(),
             dev: config.dev,
+            console: config.console,
             outbox_retention: i64::try_from(config.outbox_retention_seconds).unwrap_or(86_400),
             guess_limit: config.guess_limit,
             guess_lockout: i64::try_from(config.guess_lockout_seconds).unwrap_or(3_600),

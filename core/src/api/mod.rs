@@ -25,6 +25,7 @@ mod outbox;
 mod passkeys;
 mod push;
 mod rate_limits;
+pub mod recent;
 mod safe_list;
 mod services;
 mod templates;

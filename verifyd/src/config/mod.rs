@@ -67,7 +67,7 @@ const LOG_FORMAT_EXPECTED: &str = "expected text or json";
 const METRICS_LISTEN_EXPECTED: &str = "expected an address and port (127.0.0.1:9464)";
 
 /// The environment variables read by [`Config::load`], in the order they are checked.
-pub const ENV_VARS: [&str; 36] = [
+pub const ENV_VARS: [&str; 37] = [
     "VERIFYD_LISTEN",
     "VERIFYD_DATABASE_URL",
     "VERIFYD_PUBLIC_URL",
@@ -80,6 +80,7 @@ pub const ENV_VARS: [&str; 36] = [
     "VERIFYD_LOG",
     "VERIFYD_LOG_FORMAT",
     "VERIFYD_METRICS_LISTEN",
+    "VERIFYD_CONSOLE",
     "VERIFYD_WEBHOOK_ALLOW",
     "VERIFYD_GUESS_LIMIT",
     "VERIFYD_GUESS_LOCKOUT_SECONDS",
@@ -133,6 +134,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Where `/metrics` is served alone; `None`: on the main listener.
     pub metrics_listen: Option<SocketAddr>,
+    /// Whether the console is served at `/console/` (by default in development mode only).
+    pub console: bool,
     /// Hosts or CIDRs the webhook address guard lets through.
     pub webhook_allow: Vec<String>,
     /// Consecutive failed guesses per subscriber before its guesses are refused.
@@ -232,6 +235,7 @@ impl Default for Config {
             fraud_guard: FraudGuard::Standard,
             log_format: LogFormat::Text,
             metrics_listen: None,
+            console: false,
         }
     }
 }
@@ -355,6 +359,13 @@ impl Config {
             let address = text.trim().parse::<SocketAddr>().map_err(|_| s.invalid(METRICS_LISTEN_EXPECTED))?;
             config.metrics_listen = Some(address);
         }
+        config.console = config.dev;
+        if let Some(s) = sources.take("console", "VERIFYD_CONSOLE") {
+            config.console = match &s.value {
+                Value::File(toml::Value::Boolean(b)) => *b,
+                _ => parse_bool(s.text(DEV_EXPECTED)?).ok_or_else(|| s.invalid(DEV_EXPECTED))?,
+            };
+        }
         if let Some(s) = sources.take("webhook_allow", "VERIFYD_WEBHOOK_ALLOW") {
             let entries: Vec<&str> = match &s.value {
                 Value::Env(text) => text.split(',').map(str::trim).collect(),
@@ -462,6 +473,7 @@ impl fmt::Debug for Config {
             .field("fraud_guard", &self.fraud_guard)
             .field("log_format", &self.log_format)
             .field("metrics_listen", &self.metrics_listen)
+            .field("console", &self.console)
             .finish()
     }
 }
@@ -579,6 +591,7 @@ struct FileConfig {
     fraud_guard: Option<toml::Value>,
     log_format: Option<toml::Value>,
     metrics_listen: Option<toml::Value>,
+    console: Option<toml::Value>,
 }
 
 impl FileConfig {
@@ -631,6 +644,7 @@ impl FileConfig {
             "fraud_guard" => self.fraud_guard.take(),
             "log_format" => self.log_format.take(),
             "metrics_listen" => self.metrics_listen.take(),
+            "console" => self.console.take(),
             _ => None,
         }
     }
@@ -1478,6 +1492,16 @@ templates_dir = "templates"
             let message = err_env(&[("VERIFYD_METRICS_LISTEN", given)]);
             assert!(message.starts_with("VERIFYD_METRICS_LISTEN: expected an address and port"), "{given}: {message}");
         }
+    }
+
+    #[test]
+    fn the_console_follows_development_mode_unless_set() {
+        assert!(!load_env(&[]).unwrap().console);
+        assert!(load_env(&[("VERIFYD_DEV", "1")]).unwrap().console);
+        assert!(!load_env(&[("VERIFYD_DEV", "1"), ("VERIFYD_CONSOLE", "0")]).unwrap().console);
+        assert!(load_env(&[("VERIFYD_CONSOLE", "true")]).unwrap().console);
+        let message = err_env(&[("VERIFYD_CONSOLE", "yes please")]);
+        assert!(message.starts_with("VERIFYD_CONSOLE: expected 1, 0, true or false"), "{message}");
     }
 
     #[test]

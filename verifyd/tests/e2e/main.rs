@@ -15,6 +15,7 @@ mod bad_input;
 mod challenges;
 mod cli;
 mod concurrency;
+mod console;
 mod crash;
 mod delivery;
 mod entities;
