@@ -47,7 +47,7 @@ pub async fn show<S: Store>(
                                 td { (text(f, "date_created")) }
                                 td.actions {
                                     @if text(f, "factor_type") == "totp" && text(f, "status") == "unverified" {
-                                        (verify_form(&chrome, &here, &text(f, "sid")))
+                                        (verify_form(&chrome, &here, &text(f, "sid"), false))
                                     }
                                 }
                             }
@@ -62,12 +62,14 @@ pub async fn show<S: Store>(
     )
 }
 
-fn verify_form(chrome: &Chrome<'_>, entity_path: &str, factor: &str) -> Markup {
+/// The form that verifies a factor with its first code; `with_ids` on the enrolment page, where
+/// it is the only one.
+fn verify_form(chrome: &Chrome<'_>, entity_path: &str, factor: &str, with_ids: bool) -> Markup {
     html! {
         form.inline.verify method="post" action=(chrome.url(&format!("{entity_path}/factors/{}/verify", segment(factor)))) {
             (chrome.csrf())
-            input.code-input #totp-code name="code" required inputmode="numeric" autocomplete="one-time-code" placeholder="Code from the app" aria-label="Code from the app";
-            button #verify-factor type="submit" { "Verify" }
+            input.code-input id=[with_ids.then_some("totp-code")] name="code" required inputmode="numeric" autocomplete="one-time-code" placeholder="Code" aria-label="Code from the app";
+            button id=[with_ids.then_some("verify-factor")] type="submit" { "Verify" }
         }
     }
 }
@@ -108,7 +110,7 @@ pub async fn enrol_totp<S: Store>(
                 p { "Enter this secret in the app: " code #totp-secret { (text(&binding, "secret")) } }
                 p { code #totp-uri { (uri) } }
             }
-            (verify_form(&chrome, &entity_path, &text(&factor, "sid")))
+            (verify_form(&chrome, &entity_path, &text(&factor, "sid"), true))
             p { a href=(console.url(&entity_path)) { "Later: the entity's factors" } }
         };
         Ok(html(page(&chrome, "Enrol a TOTP factor", body)))

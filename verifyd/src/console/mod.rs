@@ -41,7 +41,9 @@ pub struct Console<S> {
 
 type State<S> = axum::extract::State<Arc<Console<S>>>;
 
-/// Only this server's own styles, script and forms; never framed, never cached, no referrer.
+/// Only this server's own styles, script and forms; never framed, never cached. The referrer
+/// policy is `same-origin`, not `no-referrer`: with that, browsers post forms with `Origin: null`,
+/// which the origin check must refuse.
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
@@ -79,7 +81,7 @@ pub fn router<S: Store>(core: Arc<Core<S>>) -> axum::Router {
             for (name, value) in [
                 (header::CONTENT_SECURITY_POLICY, POLICY),
                 (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-                (header::REFERRER_POLICY, "no-referrer"),
+                (header::REFERRER_POLICY, "same-origin"),
                 (header::CACHE_CONTROL, "no-store"),
             ] {
                 headers.insert(name, header::HeaderValue::from_static(value));

@@ -48,7 +48,7 @@ pub async fn show<S: Store>(
                             td { (d.event_type.as_str()) }
                             td.status { (badge(d.status.as_str())) }
                             td.attempts { (d.attempts) }
-                            td.error { (d.last_error.as_deref().unwrap_or("—")) }
+                            td."last-error" { (d.last_error.as_deref().unwrap_or("—")) }
                             td { (d.date_created.to_string()) }
                             td { (d.date_done.map(|t| t.to_string()).unwrap_or_else(|| "—".to_owned())) }
                         }
