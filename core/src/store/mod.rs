@@ -368,6 +368,10 @@ pub trait Store: Send + Sync + 'static {
         webhook: &Sid,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<StoredDelivery>>> + Send;
+    /// How many deliveries are pending (due, leased or waiting for a retry), across accounts:
+    /// the backlog of webhook delivery. Counted by the database from an index of the pending
+    /// ones only, so it costs the backlog's size, not the kept history's.
+    fn pending_deliveries(&self) -> impl Future<Output = Result<u64>> + Send;
 
     // Send attempts.
     fn attempt(&self, account: &Sid, sid: &Sid) -> impl Future<Output = Result<Option<Attempt>>> + Send;

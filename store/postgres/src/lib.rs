@@ -637,6 +637,10 @@ impl Store for PostgresStore {
         read!(self, |db| sweep::of_webhook(db, account, webhook, limit))
     }
 
+    async fn pending_deliveries(&self) -> Result<u64> {
+        read!(self, |db| sweep::pending(db))
+    }
+
     async fn attempt(&self, account: &Sid, sid: &Sid) -> Result<Option<Attempt>> {
         read!(self, |db| load::attempt(db, account, sid, Lock::None))
     }

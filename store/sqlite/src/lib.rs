@@ -576,6 +576,10 @@ impl Store for SqliteStore {
         self.read(|c| sweep::of_webhook(c, account, webhook, limit))
     }
 
+    async fn pending_deliveries(&self) -> Result<u64> {
+        self.read(sweep::pending)
+    }
+
     async fn attempt(&self, account: &Sid, sid: &Sid) -> Result<Option<Attempt>> {
         self.read(|c| queries::attempt(c, account, sid))
     }
