@@ -19,6 +19,7 @@ mod keys;
 mod sealed;
 
 use std::future::Future;
+use std::sync::Arc;
 
 pub use change::{Change, Decision};
 pub use copy::Cell;
@@ -38,6 +39,7 @@ use crate::domain::sending::Attempt;
 use crate::domain::service::Service;
 use crate::domain::verification::Verification;
 use crate::domain::webhook::{Delivery, StoredDelivery, Webhook};
+use crate::observe::Observer;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -453,4 +455,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Runs the bulk sweeps of maintenance.
     fn sweep(&self, sweep: Sweep) -> impl Future<Output = Result<Swept>> + Send;
+
+    /// Reports what the store does (operation latencies, commit batches) to `observer` from
+    /// now on; the core hands it its own. A store that reports nothing keeps this default.
+    fn observe(&self, observer: Arc<dyn Observer>) {
+        let _ = observer;
+    }
 }
