@@ -8,6 +8,7 @@
 //! - [`background`]: maintenance and webhook delivery, on the injected clock.
 //! - [`provider`]: the delivery providers' seam (the outbox needs none).
 //! - [`keys`]: the master key and everything derived from it; crypto never leaves core.
+//! - [`observe`]: what the core and its store report as they work (the server's metrics).
 //!
 //! The core never sees HTTP: the generated router decodes requests and calls [`Core`]; the
 //! core answers typed responses or a [`CoreError`], which becomes Twilio's error JSON in one
@@ -26,6 +27,7 @@ mod error;
 pub mod ids;
 pub mod jwt;
 pub mod keys;
+pub mod observe;
 mod paging;
 pub mod principal;
 pub mod provider;
@@ -114,6 +116,8 @@ pub struct Core<S> {
     in_flight: background::InFlight,
     /// Message retries this process has in flight.
     retrying: Arc<std::sync::atomic::AtomicUsize>,
+    /// Where the core reports what it decided (shared with the sends it hands over).
+    observer: Arc<observe::ObserverSlot>,
 }
 
 impl<S: Store> Core<S> {
@@ -134,7 +138,23 @@ impl<S: Store> Core<S> {
             transport,
             in_flight: background::InFlight::default(),
             retrying: Arc::default(),
+            observer: Arc::default(),
         })
+    }
+
+    /// Reports what the core decides, and what its store does, to `observer` from now on. A
+    /// core reports to the first observer set: false (and `observer` ignored) when one was.
+    pub fn observe(&self, observer: Arc<dyn observe::Observer>) -> bool {
+        if !self.observer.set(Arc::clone(&observer)) {
+            return false;
+        }
+        self.store.observe(observer);
+        true
+    }
+
+    /// Reports `event` to the observer, if one is set.
+    pub(crate) fn record(&self, event: observe::Event) {
+        self.observer.record(event);
     }
 
     pub fn store(&self) -> &S {

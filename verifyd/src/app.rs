@@ -45,12 +45,30 @@ pub fn metrics_app(metrics: Arc<Metrics>) -> axum::Router {
 }
 
 async fn serve_metrics(State(metrics): State<Arc<Metrics>>) -> Response {
+    metrics.refresh().await;
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], metrics.encode()).into_response()
 }
 
 /// The whole app for a core, recording into `metrics`, and answering `/metrics` too when
-/// `with_metrics_route` (else a listener of its own does).
+/// `with_metrics_route` (else a listener of its own does). The core reports what it decides
+/// to `metrics` (unless it reports to other metrics already: a core keeps the first), and
+/// `metrics` counts the core's webhook backlog when scraped.
 pub fn app_with<S: Store>(core: Arc<Core<S>>, metrics: Arc<Metrics>, with_metrics_route: bool) -> axum::Router {
+    core.observe(Arc::clone(&metrics) as Arc<dyn verifyd_core::observe::Observer>);
+    // Weak: the core holds the metrics as its observer, and would otherwise never be dropped.
+    let backlog_of = Arc::downgrade(&core);
+    metrics.count_backlog_with(move || {
+        let core = backlog_of.upgrade();
+        Box::pin(async move {
+            match core?.webhook_backlog().await {
+                Ok(pending) => Some(pending),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the webhook backlog could not be counted for /metrics");
+                    None
+                }
+            }
+        })
+    });
     let dev = core.config().dev;
     let api = verifyd_server::router(Arc::clone(&core), RouterOptions::default());
     let mut extra = axum::Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz::<S>));

@@ -24,6 +24,7 @@ use crate::domain::factor::Factor;
 use crate::domain::webhook::Event;
 use crate::ids::{new_sid, prefix};
 use crate::keys::SealContext;
+use crate::observe::{self, AnswerOutcome, Limit};
 use crate::paging::{PageRequest, page};
 use crate::store::{ChallengeFilter, ChallengeKey, Change, Decision, FactorKey, Store};
 use crate::{Core, CoreError, Principal};
@@ -90,6 +91,17 @@ impl<S: Store> Core<S> {
             url: self.urls.at(&p)?,
             links: ChallengeLinks { notifications: self.urls.at(&format!("{p}/Notifications"))? },
         })
+    }
+
+    /// Reports an answer to a challenge, and the limit that refused it when one did.
+    pub(crate) fn report_answer(&self, factor_type: FactorType, outcome: AnswerOutcome) {
+        self.record(observe::Event::ChallengeAnswered { factor_type, outcome });
+        let limit = match outcome {
+            AnswerOutcome::LockedOut => Limit::GuessLockout,
+            AnswerOutcome::MaxAttemptsReached => Limit::MaxAttempts,
+            _ => return,
+        };
+        self.record(observe::Event::Refused { limit });
     }
 
     pub(crate) async fn challenge_of(
@@ -160,16 +172,18 @@ impl<S: Store> ChallengesApi for Core<S> {
         let factor_path = super::factors::path(&r.service_sid, &r.identity, &r.factor_sid);
         let factor_key = FactorKey { entity: key(principal, &r.service_sid, &r.identity), sid: r.factor_sid.clone() };
         let code = r.auth_payload;
-        let created = self
+        // The outcome of a code sent with the creation, to report, and the creation's.
+        let (answered, created) = self
             .store
             .with_factor(factor_key, move |state| {
-                let Some(state) = state else { return Decision::nothing(Err(CoreError::not_found(factor_path))) };
+                let refused = |e: CoreError| Decision::nothing((None, Err(e)));
+                let Some(state) = state else { return refused(CoreError::not_found(factor_path)) };
                 let mut factor = state.factor;
                 if factor.status != FactorStatus::Verified {
-                    return Decision::nothing(Err(CoreError::FactorUnverified));
+                    return refused(CoreError::FactorUnverified);
                 }
                 if !factor.record_challenge(now) {
-                    return Decision::nothing(Err(CoreError::TooManyChallengeCreations));
+                    return refused(CoreError::TooManyChallengeCreations);
                 }
                 let mut challenge = Challenge {
                     seq: 0,
@@ -192,15 +206,18 @@ impl<S: Store> ChallengesApi for Core<S> {
                     answer_attempts: 0,
                 };
                 let mut guesses = state.guesses;
+                let mut answered = None;
                 if let Some(code) = &code {
                     // A TOTP code answers the challenge at once; a wrong one counts against
                     // it and the entity. During the entity's lockout the code is refused,
                     // uncompared, and no challenge is created.
                     let step = |f: &Factor| matching_step(&keys, f, code, now);
                     match challenge.answer_totp_guess(&mut factor, &mut guesses, limit, step, now) {
-                        Ok(Err(refusal)) => return Decision::nothing(Err(answer_error(refusal))),
-                        Ok(Ok(_)) => {}
-                        Err(e) => return Decision::nothing(Err(e)),
+                        Ok(Err(refusal)) => {
+                            return Decision::nothing((Some(refusal.into()), Err(answer_error(refusal))));
+                        }
+                        Ok(accepted) => answered = Some(AnswerOutcome::of_totp(accepted)),
+                        Err(e) => return refused(e),
                     }
                 }
                 let mut changes =
@@ -219,10 +236,13 @@ impl<S: Store> ChallengesApi for Core<S> {
                 if let Some(notice) = push_notice(&keys, &factor, &challenge.sid, message, now) {
                     changes.push(Change::InsertMessage(notice));
                 }
-                Decision::save(changes, Ok(challenge))
+                Decision::save(changes, (answered, Ok(challenge)))
             })
-            .await??;
-        self.challenge_response(&created).map(Reply::new)
+            .await?;
+        if let Some(outcome) = answered {
+            self.report_answer(FactorType::Totp, outcome);
+        }
+        self.challenge_response(&created?).map(Reply::new)
     }
 
     async fn list_challenges(
@@ -285,24 +305,26 @@ impl<S: Store> ChallengesApi for Core<S> {
         let keys = Arc::clone(&self.keys);
         let limit = self.config.guessing();
         let p = path(&r.service_sid, &r.identity, &r.challenge_sid);
-        let answered = self
+        // The answer's outcome, to report, and the answer.
+        let (outcome, answered) = self
             .store
             .with_challenge(challenge_key, move |state| {
-                let Some(state) = state else { return Decision::nothing(Err(CoreError::not_found(p))) };
+                let refused = |outcome: Option<AnswerOutcome>, e: CoreError| Decision::nothing((outcome, Err(e)));
+                let Some(state) = state else { return refused(None, CoreError::not_found(p)) };
                 let (mut challenge, mut factor, mut guesses) = (state.challenge, state.factor, state.guesses);
                 if let Err(refusal) = challenge.open(now) {
-                    return Decision::nothing(Err(answer_error(refusal)));
+                    return refused(Some(refusal.into()), answer_error(refusal));
                 }
                 if !factor.is_totp() {
-                    return Decision::nothing(Err(UpdateChallengeField::AuthPayload.invalid().into()));
+                    return refused(None, UpdateChallengeField::AuthPayload.invalid().into());
                 }
                 // Answered, expired or closed challenges refuse first (not guesses); then the
                 // entity's lockout, before the code is compared.
                 let step = |f: &Factor| matching_step(&keys, f, &payload, now);
                 let accepted = match challenge.answer_totp_guess(&mut factor, &mut guesses, limit, step, now) {
                     Ok(Ok(accepted)) => accepted,
-                    Ok(Err(refusal)) => return Decision::nothing(Err(answer_error(refusal))),
-                    Err(e) => return Decision::nothing(Err(e)),
+                    Ok(Err(refusal)) => return refused(Some(refusal.into()), answer_error(refusal)),
+                    Err(e) => return refused(None, e),
                 };
                 let mut changes = vec![Change::UpdateChallenge(challenge.clone())];
                 if guesses != state.guesses {
@@ -317,10 +339,13 @@ impl<S: Store> ChallengesApi for Core<S> {
                         now,
                     ));
                 }
-                Decision::save(changes, Ok(challenge))
+                Decision::save(changes, (Some(AnswerOutcome::of_totp(Ok(accepted))), Ok(challenge)))
             })
-            .await??;
-        self.challenge_response(&answered).map(Reply::new)
+            .await?;
+        if let Some(outcome) = outcome {
+            self.report_answer(FactorType::Totp, outcome);
+        }
+        self.challenge_response(&answered?).map(Reply::new)
     }
 
     async fn create_notification(

@@ -22,6 +22,7 @@ use crate::domain::service::{TOTP_CODE_LENGTH, TOTP_SKEW, TOTP_TIME_STEP};
 use crate::domain::webhook::Event;
 use crate::ids::{new_sid, prefix};
 use crate::keys::{Keys, SealContext};
+use crate::observe::{self, Limit};
 use crate::paging::{PageRequest, page};
 use crate::store::{Change, Decision, FactorKey, NewFactorKey, Store};
 use crate::totp::{Algorithm, Totp, TotpError, base32_decode, base32_encode, otpauth_uri};
@@ -359,42 +360,48 @@ impl<S: Store> Core<S> {
         let keys = Arc::clone(&self.keys);
         let limit = self.config.guessing();
         let p = path(&factor_key.entity.service, &factor_key.entity.identity, &factor_key.sid);
-        self.store
+        // The limit that refused the code, to report, and the verification's outcome.
+        let (refused_by, verified) = self
+            .store
             .with_factor(factor_key, move |state| {
-                let Some(state) = state else { return Decision::nothing(Err(CoreError::not_found(p))) };
+                let Some(state) = state else { return Decision::nothing((None, Err(CoreError::not_found(p)))) };
                 let mut factor = state.factor;
                 if !factor.is_totp() {
-                    return Decision::nothing(Err(UpdateFactorField::AuthPayload.invalid().into()));
+                    return Decision::nothing((None, Err(UpdateFactorField::AuthPayload.invalid().into())));
                 }
                 let mut guesses = state.guesses;
                 let outcome =
                     match factor.verify_totp_guess(&mut guesses, limit, |f| matching_step(&keys, f, &code, now), now) {
                         Ok(outcome) => outcome,
-                        Err(e) => return Decision::nothing(Err(e)),
+                        Err(e) => return Decision::nothing((None, Err(e))),
                     };
                 // Only a compared code (wrong or right) changes the entity's count.
                 let mut changes = Vec::new();
                 if guesses != state.guesses {
                     changes.push(save_guesses(&factor, guesses));
                 }
+                // The entity's lockout answers as the factor's own limit does.
+                let refused = |limit| Decision::nothing((Some(limit), Err(CoreError::TooManyFactorAttempts)));
                 match outcome {
-                    VerifyOutcome::AlreadyVerified => Decision::nothing(Ok(factor)),
-                    // The entity's lockout answers as the factor's own limit does.
-                    VerifyOutcome::TooManyAttempts | VerifyOutcome::LockedOut => {
-                        Decision::nothing(Err(CoreError::TooManyFactorAttempts))
-                    }
+                    VerifyOutcome::AlreadyVerified => Decision::nothing((None, Ok(factor))),
+                    VerifyOutcome::TooManyAttempts => refused(Limit::MaxAttempts),
+                    VerifyOutcome::LockedOut => refused(Limit::GuessLockout),
                     VerifyOutcome::Wrong => {
                         changes.push(Change::UpdateFactor(factor.clone()));
-                        Decision::save(changes, Ok(factor))
+                        Decision::save(changes, (None, Ok(factor)))
                     }
                     VerifyOutcome::Verified => {
                         changes.push(Change::UpdateFactor(factor.clone()));
                         changes.extend(event_changes(&keys, &state.webhooks, Event::FactorVerified(&factor), now));
-                        Decision::save(changes, Ok(factor))
+                        Decision::save(changes, (None, Ok(factor)))
                     }
                 }
             })
-            .await?
+            .await?;
+        if let Some(limit) = refused_by {
+            self.record(observe::Event::Refused { limit });
+        }
+        verified
     }
 }
 

@@ -32,6 +32,7 @@ use crate::domain::passkey::{
 use crate::domain::service::{PasskeyDefaults, split_origins};
 use crate::domain::webhook::Event;
 use crate::ids::{new_sid, prefix};
+use crate::observe::AnswerOutcome;
 use crate::store::{Change, Cursor, Decision, Page, PasskeyKey, Store, StoreError};
 use crate::{Core, CoreError, Principal};
 
@@ -622,6 +623,17 @@ impl<S: Store> PasskeysApi for Core<S> {
                 Decision::save(changes, Approval::Approved(Box::new(challenge)))
             })
             .await?;
+        let answered = match &outcome {
+            Approval::Approved(_) => Some(AnswerOutcome::Approved),
+            Approval::Closed(CeremonyClosed::Answered) => Some(AnswerOutcome::AlreadyAnswered),
+            Approval::Closed(CeremonyClosed::Expired) => Some(AnswerOutcome::Expired),
+            Approval::Unknown | Approval::Refused(_) => Some(AnswerOutcome::Invalid),
+            Approval::Cloned | Approval::Flagged => Some(AnswerOutcome::Flagged),
+            Approval::NoService => None,
+        };
+        if let Some(answered) = answered {
+            self.report_answer(FactorType::Passkeys, answered);
+        }
         match outcome {
             Approval::Approved(c) => self.approved_challenge(&c).map(Reply::new),
             Approval::NoService => Err(CoreError::not_found(super::services::path(&service))),

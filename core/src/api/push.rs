@@ -8,8 +8,8 @@ use p256::ecdsa::signature::Verifier as _;
 use p256::pkcs8::DecodePublicKey as _;
 use serde_json::{Value, json};
 use verifyd_models::{
-    BindingAlgorithm, Challenge as ChallengeBody, ChallengeStatus, CreateFactorField, CreateFactorRequest, NewFactor,
-    NewFactorBinding, NotificationPlatform,
+    BindingAlgorithm, Challenge as ChallengeBody, ChallengeStatus, CreateFactorField, CreateFactorRequest, FactorType,
+    NewFactor, NewFactorBinding, NotificationPlatform,
 };
 use verifyd_runtime::{InvalidParameter, Sid, Timestamp};
 
@@ -22,6 +22,7 @@ use crate::domain::webhook::Event;
 use crate::ids::{new_sid, prefix};
 use crate::jwt;
 use crate::keys::{Keys, SealContext};
+use crate::observe::AnswerOutcome;
 use crate::store::{ChallengeKey, Change, Decision, FactorKey, Store};
 use crate::{Core, CoreError, Principal};
 
@@ -196,7 +197,7 @@ impl<S: Store> Core<S> {
     }
 
     /// The device's answer: an ES256 JWT over every signature field, as the fetch showed
-    /// it, plus `status`.
+    /// it, plus `status`. Reported as it ended.
     pub(crate) async fn answer_push_challenge(
         &self,
         key: ChallengeKey,
@@ -205,6 +206,30 @@ impl<S: Store> Core<S> {
         payload: &str,
         metadata: Option<std::collections::BTreeMap<String, String>>,
     ) -> Result<ChallengeBody, CoreError> {
+        let answered = self.push_answer(key, current, factor, payload, metadata).await;
+        let outcome = match &answered {
+            Ok(c) if c.status == ChallengeStatus::Approved => Some(AnswerOutcome::Approved),
+            Ok(_) => Some(AnswerOutcome::Denied),
+            Err(CoreError::ChallengeExpired) => Some(AnswerOutcome::Expired),
+            Err(CoreError::ChallengeResponded) => Some(AnswerOutcome::AlreadyAnswered),
+            Err(CoreError::ChallengeVerificationFailed) => Some(AnswerOutcome::Invalid),
+            Err(_) => None,
+        };
+        if let Some(outcome) = outcome {
+            self.report_answer(FactorType::Push, outcome);
+        }
+        self.challenge_response(&answered?)
+    }
+
+    /// [`Core::answer_push_challenge`]: the challenge as answered.
+    async fn push_answer(
+        &self,
+        key: ChallengeKey,
+        current: Challenge,
+        factor: &Factor,
+        payload: &str,
+        metadata: Option<std::collections::BTreeMap<String, String>>,
+    ) -> Result<Challenge, CoreError> {
         let now = self.clock.now();
         current.open(now).map_err(answer_error)?;
         let verifying_key = factor
@@ -247,7 +272,7 @@ impl<S: Store> Core<S> {
                 Decision::save(changes, Ok(challenge))
             })
             .await??;
-        self.challenge_response(&answered)
+        Ok(answered)
     }
 }
 

@@ -26,6 +26,7 @@ use crate::domain::verification::{
 };
 use crate::ids::{new_sid, prefix};
 use crate::keys::{Keys, SealContext, SecretKind};
+use crate::observe::{self, Event, Limit, MessageOutcome};
 use crate::provider::RenderedMessage;
 use crate::store::{Change, ControlsKey, ControlsState, Decision, SendKey, Store, VerificationAt};
 use crate::{Core, CoreError, Principal};
@@ -242,6 +243,23 @@ fn sealed_message(
     }
 }
 
+/// How a check ended, as it is reported: the domain's outcome, and for a compared code the
+/// status it left the verification in.
+fn check_outcome(outcome: CheckOutcome, checked: Option<&Verification>) -> observe::CheckOutcome {
+    match (outcome, checked.map(|v| v.status)) {
+        (CheckOutcome::Checked, Some(VerificationStatus::Approved)) => observe::CheckOutcome::Approved,
+        (CheckOutcome::Checked, Some(VerificationStatus::MaxAttemptsReached)) | (CheckOutcome::TooManyChecks, _) => {
+            observe::CheckOutcome::MaxAttemptsReached
+        }
+        (CheckOutcome::Checked, _) => observe::CheckOutcome::WrongCode,
+        (CheckOutcome::Waiting, _) => observe::CheckOutcome::Waiting,
+        (CheckOutcome::NotFound, _) => observe::CheckOutcome::NotFound,
+        (CheckOutcome::Expired, _) => observe::CheckOutcome::Expired,
+        (CheckOutcome::LockedOut, _) => observe::CheckOutcome::LockedOut,
+        (CheckOutcome::CodeRequired, _) => observe::CheckOutcome::NoCode,
+    }
+}
+
 /// How a send ended, as the API reports it.
 enum Sending {
     /// With the attempt queued for a provider (none for the outbox).
@@ -321,6 +339,26 @@ impl<S: Store> Core<S> {
                 Err(CreateVerificationField::TemplateSid.invalid().into())
             }
         }
+    }
+
+    /// Reports how a start ended: accepted (with its message, when the outbox took it in
+    /// the same transaction), or refused by a limit.
+    fn report_start(&self, sending: &Sending) {
+        let limit = match sending {
+            Sending::Sent(v, queued) => {
+                self.record(Event::VerificationStarted { channel: v.channel });
+                if queued.is_none() {
+                    self.record(Event::MessageDelivery { provider: OUTBOX, outcome: MessageOutcome::Sent });
+                }
+                return;
+            }
+            Sending::Blocked(fraud::Verdict::GeoBlocked) => Limit::GeoPermissions,
+            Sending::Blocked(_) => Limit::FraudGuard,
+            Sending::Refused(SendRefusal::TooManySends) => Limit::MaxSends,
+            Sending::Refused(SendRefusal::RateLimited) => Limit::RateLimit,
+            Sending::Refused(SendRefusal::UnknownRateLimit(_)) | Sending::NoService | Sending::Failed(_) => return,
+        };
+        self.record(Event::Refused { limit });
     }
 
     fn verification_response(&self, v: &Verification) -> Result<VerificationBody, CoreError> {
@@ -542,6 +580,7 @@ impl<S: Store> VerificationsApi for Core<S> {
                 Decision::save(changes, Sending::Sent(Box::new(verification), queued.map(Box::new)))
             })
             .await?;
+        self.report_start(&sent);
         match sent {
             Sending::Sent(v, None) => self.verification_response(&v).map(Reply::new),
             Sending::Sent(v, Some(attempt)) => {
@@ -673,6 +712,15 @@ impl<S: Store> VerificationChecksApi for Core<S> {
                 Decision::save(changes, (outcome, Some(v)))
             })
             .await?;
+        let checked = check_outcome(outcome, record.as_ref());
+        self.record(Event::VerificationChecked { outcome: checked });
+        match checked {
+            observe::CheckOutcome::LockedOut => self.record(Event::Refused { limit: Limit::GuessLockout }),
+            observe::CheckOutcome::MaxAttemptsReached if outcome == CheckOutcome::TooManyChecks => {
+                self.record(Event::Refused { limit: Limit::MaxAttempts });
+            }
+            _ => {}
+        }
         let record = match (outcome, record) {
             (CheckOutcome::Checked | CheckOutcome::Waiting, Some(record)) => record,
             // The To is locked out (guessing across its verifications): the same answer as a

@@ -20,6 +20,7 @@ use verifyd_runtime::{Sid, Timestamp};
 
 use crate::api::webhooks::open_payload;
 use crate::domain::webhook::{Delivery, LEASE, MAX_WEBHOOKS_PER_SERVICE, next_attempt};
+use crate::observe::{Event, WebhookOutcome};
 use crate::store::{Change, Claim, Store};
 use crate::{Core, CoreError};
 
@@ -129,14 +130,6 @@ pub struct DeliveryRound {
     pub failed: u32,
 }
 
-/// How one attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ended {
-    Delivered,
-    Retrying,
-    Failed,
-}
-
 impl<S: Store> Core<S> {
     /// One round: claim the due deliveries (services in turn, none of a service with
     /// deliveries still in flight), post them concurrently, and save each outcome as soon as
@@ -200,18 +193,29 @@ impl<S: Store> Core<S> {
         }
         let mut round = DeliveryRound::default();
         let mut first_error = None;
-        if !canceled.is_empty()
-            && let Err(e) = self.store.save(canceled).await
-        {
-            first_error = Some(e);
+        if !canceled.is_empty() {
+            let count = canceled.len();
+            match self.store.save(canceled).await {
+                Ok(()) => {
+                    for _ in 0..count {
+                        self.record(Event::WebhookDelivery { outcome: WebhookOutcome::Canceled });
+                    }
+                }
+                Err(e) => first_error = Some(e),
+            }
         }
         for (ended, saved) in futures_util::future::join_all(sends).await {
             match saved {
-                Ok(()) => match ended {
-                    Ended::Delivered => round.delivered += 1,
-                    Ended::Retrying => round.retrying += 1,
-                    Ended::Failed => round.failed += 1,
-                },
+                Ok(()) => {
+                    match ended {
+                        WebhookOutcome::Delivered => round.delivered += 1,
+                        WebhookOutcome::Retrying => round.retrying += 1,
+                        WebhookOutcome::Failed => round.failed += 1,
+                        // Canceled ones are never posted (see above).
+                        WebhookOutcome::Canceled => {}
+                    }
+                    self.record(Event::WebhookDelivery { outcome: ended });
+                }
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
@@ -223,17 +227,23 @@ impl<S: Store> Core<S> {
         }
     }
 
-    fn outcome(&self, delivery: &Delivery, result: Result<(), String>, now: Timestamp) -> (Change, Ended) {
+    /// How many webhook deliveries are pending, across accounts (the backlog an operator
+    /// watches; the metrics read it when scraped).
+    pub async fn webhook_backlog(&self) -> Result<u64, CoreError> {
+        Ok(self.store.pending_deliveries().await?)
+    }
+
+    fn outcome(&self, delivery: &Delivery, result: Result<(), String>, now: Timestamp) -> (Change, WebhookOutcome) {
         let account = delivery.account_sid.clone();
         match result {
-            Ok(()) => (Change::DeliverySucceeded { account, id: delivery.id, at: now }, Ended::Delivered),
+            Ok(()) => (Change::DeliverySucceeded { account, id: delivery.id, at: now }, WebhookOutcome::Delivered),
             Err(error) => {
                 let retry_at = next_attempt(delivery, now);
                 let ended = if retry_at.is_some() {
-                    Ended::Retrying
+                    WebhookOutcome::Retrying
                 } else {
                     tracing::warn!(uuid = %delivery.uuid, webhook = %delivery.webhook_sid, attempts = delivery.attempts, reason = ?error, "webhook delivery failed; giving up");
-                    Ended::Failed
+                    WebhookOutcome::Failed
                 };
                 (Change::DeliveryFailed { account, id: delivery.id, at: now, retry_at, error }, ended)
             }

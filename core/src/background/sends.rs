@@ -21,6 +21,7 @@ use verifyd_runtime::{Sid, Timestamp};
 use crate::domain::messaging::{ALL_COUNTRIES, messaging_service_for};
 use crate::domain::sending::{Attempt, LEASE, SendStatus, fails_verification};
 use crate::keys::{Keys, SealContext};
+use crate::observe::{Event, MessageOutcome, ObserverSlot};
 use crate::provider::Providers;
 use crate::provider::{Accepted, Outgoing, Provider, RenderedMessage, SendFailure};
 use crate::store::{AttemptClaim, AttemptState, Change, Decision, MessagingConfigurationKey, Store, VerificationAt};
@@ -30,6 +31,8 @@ use crate::{Clock, Core, CoreError};
 const BATCH: u32 = 64;
 /// Retries in flight at most, across the rounds running at once.
 pub(crate) const MAX_IN_FLIGHT: usize = 256;
+/// The provider name a retry reports when its channel has no provider any more.
+const NO_PROVIDER: &str = "none";
 /// Pauses between tries within a start's wait, after a transient failure.
 const QUICK_RETRIES: [Duration; 4] =
     [Duration::from_millis(250), Duration::from_millis(500), Duration::from_millis(1000), Duration::from_millis(2000)];
@@ -145,6 +148,7 @@ pub(crate) struct Sender<S> {
     wait: Duration,
     /// Retries this process has in flight (rounds overlap: see `background::run`).
     retrying: Arc<std::sync::atomic::AtomicUsize>,
+    observer: Arc<ObserverSlot>,
 }
 
 /// One retry in flight: counted until dropped.
@@ -165,6 +169,7 @@ impl<S: Store> Core<S> {
             providers: self.config.providers.clone(),
             wait: self.config.delivery_wait,
             retrying: Arc::clone(&self.retrying),
+            observer: Arc::clone(&self.observer),
         }
     }
 
@@ -176,6 +181,26 @@ impl<S: Store> Core<S> {
 }
 
 impl<S: Store> Sender<S> {
+    /// Saves the outcome of one try of `attempt` through `provider` (see [`settle`]) and
+    /// reports it.
+    async fn settle(
+        &self,
+        attempt: &Attempt,
+        result: Result<Accepted, SendFailure>,
+        retry: bool,
+        provider: &'static str,
+    ) -> Result<Settled, CoreError> {
+        let settled = settle(&*self.store, attempt, result, retry, self.clock.now()).await?;
+        let outcome = match settled {
+            Settled::Sent => MessageOutcome::Sent,
+            Settled::Retrying => MessageOutcome::Retrying,
+            Settled::Failed(_) => MessageOutcome::Failed,
+            Settled::Ended => return Ok(settled),
+        };
+        self.observer.record(Event::MessageDelivery { provider, outcome });
+        Ok(settled)
+    }
+
     /// The message for `attempt`, ready for its provider: opened, with the Messaging Service
     /// the service's configuration names for the number's country.
     async fn outgoing(&self, attempt: &Attempt) -> Result<Outgoing, String> {
@@ -273,7 +298,7 @@ impl<S: Store> Sender<S> {
                         // its outcome is saved, a transient failure left to the rounds.
                         tell(Ok(FirstOutcome::InFlight));
                         let result = send.await;
-                        if let Err(e) = settle(&*core.store, &attempt, result, true, core.clock.now()).await {
+                        if let Err(e) = core.settle(&attempt, result, true, provider.name()).await {
                             tracing::warn!(attempt = %attempt.sid, error = %e, "saving a send's outcome failed");
                         }
                         return;
@@ -286,11 +311,14 @@ impl<S: Store> Sender<S> {
                 if let Some(pause) = pause
                     && tokio::time::Instant::now() + pause < deadline
                 {
+                    // Tried again within the wait: nothing is saved of this try.
+                    let outcome = MessageOutcome::Retrying;
+                    core.observer.record(Event::MessageDelivery { provider: provider.name(), outcome });
                     tokio::time::sleep(pause).await;
                     continue;
                 }
                 // Sent, refused for good, or failing still with no time left to try again.
-                let settled = settle(&*core.store, &attempt, result, false, core.clock.now()).await;
+                let settled = core.settle(&attempt, result, false, provider.name()).await;
                 tell(settled.map(|s| match s {
                     Settled::Sent | Settled::Ended | Settled::Retrying => FirstOutcome::Sent,
                     Settled::Failed(reason) => FirstOutcome::Failed(reason),
@@ -324,18 +352,17 @@ impl<S: Store> Sender<S> {
         held.truncate(claimed.len());
         let tries = claimed.into_iter().zip(held).map(|(attempt, retrying)| async move {
             let _retrying = retrying;
-            let result = match self.ended(&attempt, now).await? {
-                Some(reason) => Err(SendFailure::Permanent(reason)),
-                None => match self.providers.of(attempt.channel) {
-                    Some(provider) => self.try_send(provider.as_ref(), &attempt).await,
-                    // Queued under a provider the configuration no longer has.
-                    None => Err(SendFailure::Permanent(format!(
-                        "no provider is configured for {} any more (it was queued for {})",
-                        attempt.channel, attempt.provider
-                    ))),
-                },
+            let provider = self.providers.of(attempt.channel);
+            let result = match (self.ended(&attempt, now).await?, provider) {
+                (Some(reason), _) => Err(SendFailure::Permanent(reason)),
+                (None, Some(provider)) => self.try_send(provider.as_ref(), &attempt).await,
+                // Queued under a provider the configuration no longer has.
+                (None, None) => Err(SendFailure::Permanent(format!(
+                    "no provider is configured for {} any more (it was queued for {})",
+                    attempt.channel, attempt.provider
+                ))),
             };
-            settle(&*self.store, &attempt, result, true, self.clock.now()).await
+            self.settle(&attempt, result, true, provider.map_or(NO_PROVIDER, |p| p.name())).await
         });
         let mut round = SendRound::default();
         let mut first_error = None;

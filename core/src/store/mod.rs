@@ -19,6 +19,7 @@ mod keys;
 mod sealed;
 
 use std::future::Future;
+use std::sync::Arc;
 
 pub use change::{Change, Decision};
 pub use copy::Cell;
@@ -38,6 +39,7 @@ use crate::domain::sending::Attempt;
 use crate::domain::service::Service;
 use crate::domain::verification::Verification;
 use crate::domain::webhook::{Delivery, StoredDelivery, Webhook};
+use crate::observe::Observer;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -368,6 +370,10 @@ pub trait Store: Send + Sync + 'static {
         webhook: &Sid,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<StoredDelivery>>> + Send;
+    /// How many deliveries are pending (due, leased or waiting for a retry), across accounts:
+    /// the backlog of webhook delivery. Counted by the database from an index of the pending
+    /// ones only, so it costs the backlog's size, not the kept history's.
+    fn pending_deliveries(&self) -> impl Future<Output = Result<u64>> + Send;
 
     // Send attempts.
     fn attempt(&self, account: &Sid, sid: &Sid) -> impl Future<Output = Result<Option<Attempt>>> + Send;
@@ -449,4 +455,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Runs the bulk sweeps of maintenance.
     fn sweep(&self, sweep: Sweep) -> impl Future<Output = Result<Swept>> + Send;
+
+    /// Reports what the store does (operation latencies, commit batches) to `observer` from
+    /// now on; the core hands it its own. A store that reports nothing keeps this default.
+    fn observe(&self, observer: Arc<dyn Observer>) {
+        let _ = observer;
+    }
 }

@@ -76,6 +76,7 @@ macro_rules! __contract_list {
             webhooks_persist_and_states_carry_the_enabled_ones,
             deliveries_are_claimed_leased_and_finished,
             claims_take_services_in_turn,
+            pending_deliveries_are_counted_across_accounts,
             unique_keys_are_refused,
             save_is_all_or_nothing,
             a_decision_is_all_or_nothing,

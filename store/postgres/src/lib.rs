@@ -28,6 +28,8 @@ mod sweep;
 mod tx;
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
 
 use verifyd_core::domain::access_token::AccessToken;
 use verifyd_core::domain::account::{Account, ApiKey};
@@ -42,6 +44,7 @@ use verifyd_core::domain::sending::Attempt;
 use verifyd_core::domain::service::Service;
 use verifyd_core::domain::verification::Verification;
 use verifyd_core::domain::webhook::{Delivery, StoredDelivery, Webhook};
+use verifyd_core::observe::{Access, Event, Observer, ObserverSlot};
 use verifyd_core::store::{
     AttemptClaim, AttemptCounts, AttemptFilter, AttemptRecord, AttemptState, ChallengeFilter, ChallengeKey,
     ChallengeState, Change, Claim, Decide, Decision, EntityKey, EntityState, FactorKey, FactorState, KeyRing,
@@ -63,10 +66,15 @@ use tx::{Lease, Tx};
 /// again before its caller is told the database is unavailable.
 const CONFLICT_RETRIES: u32 = 5;
 
+/// The store's name where it reports its operations.
+const NAME: &str = "postgres";
+
 pub struct PostgresStore {
     pool: deadpool_postgres::Pool,
     /// How long one operation may take in all (see [`PostgresOptions::timeout`]).
     timeout: std::time::Duration,
+    /// Where operations are reported.
+    observer: Arc<ObserverSlot>,
 }
 
 /// Every statement text the store has prepared in this process (feature `statement-log`).
@@ -81,7 +89,7 @@ impl PostgresStore {
     /// binary or a bad URL is an error naming the database (without its password).
     pub async fn connect(url: &str, options: &PostgresOptions) -> Result<Self> {
         let pool = connect::pool(url, options).map_err(StoreError::from)?;
-        let store = Self { pool, timeout: options.timeout };
+        let store = Self { pool, timeout: options.timeout, observer: Arc::default() };
         let mut conn = store.conn().await.map_err(|e| {
             StoreError::Unavailable(format!("cannot reach PostgreSQL at {}: {e}", connect::describe(url)))
         })?;
@@ -123,22 +131,28 @@ impl PostgresStore {
     /// Runs one operation within the store's timeout: past it, the operation's connection is
     /// closed (see `tx.rs`) and the caller told that the database is unavailable. Without
     /// it, a database that went silent (a partition, a hung server) would hold a request for
-    /// as long as the kernel keeps the connection.
-    async fn bounded<T>(&self, operation: impl Future<Output = Result<T>>) -> Result<T> {
+    /// as long as the kernel keeps the connection. Every operation passes here, and is
+    /// reported here, as a read or a write (waiting for a pooled connection included).
+    async fn bounded<T>(&self, access: Access, operation: impl Future<Output = Result<T>>) -> Result<T> {
+        let started = self.observer.is_set().then(Instant::now);
         // Boxed: an operation's future (its pipelined loads) is large, and a caller's stack
         // (a debug build's above all) should hold a pointer to it, not the whole of it.
-        match tokio::time::timeout(self.timeout, Box::pin(operation)).await {
+        let done = match tokio::time::timeout(self.timeout, Box::pin(operation)).await {
             Ok(done) => done,
             Err(_) => Err(StoreError::Unavailable(format!(
                 "the database did not answer within {} s",
                 self.timeout.as_secs_f64()
             ))),
+        };
+        if let Some(started) = started {
+            self.observer.record(Event::StoreOperation { store: NAME, access, elapsed: started.elapsed() });
         }
+        done
     }
 
     /// One operation: locks and load, decide, save, commit (within the store's timeout).
     async fn transact<L: Load, T: Send + 'static>(&self, key: &L, decide: impl Decide<L::State, T>) -> Result<T> {
-        self.bounded(self.transact_now(key, decide)).await
+        self.bounded(Access::Write, self.transact_now(key, decide)).await
     }
 
     /// [`PostgresStore::transact`] without the timeout. A conflict found while loading
@@ -187,7 +201,7 @@ impl PostgresStore {
         )
             -> std::pin::Pin<Box<dyn Future<Output = std::result::Result<T, Failure>> + Send + 'a>>,
     ) -> Result<T> {
-        self.bounded(async {
+        self.bounded(Access::Write, async {
             let tx = Tx::new(self.conn().await?);
             let done = tx.begin_with(work(tx.db()?)).await; // `work` is boxed by its caller
             match done {
@@ -356,7 +370,7 @@ impl Load for MessagingConfigurationKey {
 macro_rules! read {
     ($self:ident, |$db:ident| $body:expr) => {{
         $self
-            .bounded(async {
+            .bounded(Access::Read, async {
                 let lease = Lease::new($self.conn().await?);
                 let $db = lease.db()?;
                 let found = $body.await?;
@@ -637,6 +651,10 @@ impl Store for PostgresStore {
         read!(self, |db| sweep::of_webhook(db, account, webhook, limit))
     }
 
+    async fn pending_deliveries(&self) -> Result<u64> {
+        read!(self, |db| sweep::pending(db))
+    }
+
     async fn attempt(&self, account: &Sid, sid: &Sid) -> Result<Option<Attempt>> {
         read!(self, |db| load::attempt(db, account, sid, Lock::None))
     }
@@ -726,5 +744,9 @@ impl Store for PostgresStore {
 
     async fn sweep(&self, sweep: Sweep) -> Result<Swept> {
         self.write(move |db| Box::pin(async move { sweep::sweep(db, &sweep).await })).await
+    }
+
+    fn observe(&self, observer: Arc<dyn Observer>) {
+        self.observer.set(observer);
     }
 }

@@ -228,6 +228,13 @@ pub async fn failed(db: Db<'_>, account: Option<&Sid>, limit: u32) -> Result<Vec
     found.iter().map(delivery).collect()
 }
 
+/// Pending deliveries, across accounts: counted from the partial index of the pending ones
+/// (`webhook_deliveries_due`), never from the kept history.
+pub async fn pending(db: Db<'_>) -> Result<u64> {
+    let row = db.query_one("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'", &[]).await?;
+    Ok(u64::try_from(Get(&row).int(0)?).unwrap_or_default())
+}
+
 pub async fn of_webhook(db: Db<'_>, account: &Sid, webhook: &Sid, limit: u32) -> Result<Vec<StoredDelivery>> {
     let found = db
         .query(

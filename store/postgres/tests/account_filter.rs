@@ -50,6 +50,8 @@ const ACROSS_ACCOUNTS: &[(&[&str], &str)] = &[
     // Operators' views (the command line), of every account when none is named.
     (&["FROM webhook_deliveries WHERE status = 'failed' ORDER BY id DESC LIMIT $1"], "failed deliveries, all accounts"),
     (&["FROM outbox ORDER BY seq DESC LIMIT $1"], "the outbox, all accounts"),
+    // The metrics' webhook backlog: every account's pending deliveries.
+    (&["SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'"], "the webhook backlog, all accounts"),
     // A master-key rotation re-seals every account's values, in SID order.
     (&["AND sid > $1 ORDER BY sid LIMIT $2"], "rotation: listing sealed values"),
     (&["WHERE sid = $1 AND ", " = $2"], "rotation: replacing a sealed value still unchanged"),

@@ -29,7 +29,8 @@ mod sweep;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _};
 use verifyd_core::domain::access_token::AccessToken;
@@ -45,6 +46,7 @@ use verifyd_core::domain::sending::Attempt;
 use verifyd_core::domain::service::Service;
 use verifyd_core::domain::verification::Verification;
 use verifyd_core::domain::webhook::{Delivery, StoredDelivery, Webhook};
+use verifyd_core::observe::{Access, Event, Observer, ObserverSlot};
 use verifyd_core::store::{
     AttemptClaim, AttemptCounts, AttemptFilter, AttemptRecord, AttemptState, ChallengeFilter, ChallengeKey,
     ChallengeState, Change, Claim, Decide, Decision, EntityKey, EntityState, FactorKey, FactorState, KeyRing,
@@ -60,11 +62,15 @@ const MAX_BATCH: usize = 256;
 const READERS: usize = 8;
 /// Statements kept prepared per connection: every statement of the hot paths stays cached.
 const STATEMENT_CACHE: usize = 256;
+/// The store's name where it reports its operations.
+const NAME: &str = "sqlite";
 
 pub struct SqliteStore {
     writer: Writer,
     checkpointer: checkpoint::Checkpointer,
     readers: Readers,
+    /// Where reads, writes and the writer's batches are reported (shared with the writer).
+    observer: Arc<ObserverSlot>,
 }
 
 /// Creates the database's missing directories (0700) and the file itself (0600, empty: SQLite
@@ -155,12 +161,14 @@ impl SqliteStore {
         // transaction can start the log over instead of growing it without end.
         conn.pragma_update(None, "wal_autocheckpoint", checkpoint::WRITER_THRESHOLD_PAGES).map_err(store_error)?;
         conn.pragma_update(None, "journal_size_limit", checkpoint::LOG_SIZE_LIMIT_BYTES).map_err(store_error)?;
+        let observer = Arc::new(ObserverSlot::default());
         Ok(Self {
             checkpointer: checkpoint::Checkpointer::start(
                 options.connect(path, OpenFlags::default()).map_err(store_error)?,
             )?,
-            writer: Writer::start(conn, MAX_BATCH)?,
+            writer: Writer::start(conn, MAX_BATCH, Arc::clone(&observer))?,
             readers: Readers { path: path.to_path_buf(), options: options.clone(), idle: Mutex::new(Vec::new()) },
+            observer,
         })
     }
 
@@ -170,8 +178,18 @@ impl SqliteStore {
         self.checkpointer.shutdown();
     }
 
+    /// A plain read on a read connection, reported as one.
     fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        self.readers.with(f)
+        let started = self.observer.is_set().then(Instant::now);
+        let read = self.readers.with(f);
+        if let Some(started) = started {
+            self.observer.record(Event::StoreOperation {
+                store: NAME,
+                access: Access::Read,
+                elapsed: started.elapsed(),
+            });
+        }
+        read
     }
 
     /// One operation: load, decide, save, inside the writer's batch.
@@ -576,6 +594,10 @@ impl Store for SqliteStore {
         self.read(|c| sweep::of_webhook(c, account, webhook, limit))
     }
 
+    async fn pending_deliveries(&self) -> Result<u64> {
+        self.read(sweep::pending)
+    }
+
     async fn attempt(&self, account: &Sid, sid: &Sid) -> Result<Option<Attempt>> {
         self.read(|c| queries::attempt(c, account, sid))
     }
@@ -676,6 +698,10 @@ impl Store for SqliteStore {
 
     async fn sweep(&self, sweep: Sweep) -> Result<Swept> {
         self.writer.run(move |c| sweep::sweep(c, &sweep).map_err(store_error)).await
+    }
+
+    fn observe(&self, observer: Arc<dyn Observer>) {
+        self.observer.set(observer);
     }
 }
 

@@ -9,12 +9,14 @@
 //! of a refused operation is kept, and the thread goes on with the next batch.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use verifyd_core::observe::{Access, Event, ObserverSlot};
 use verifyd_core::store::{Result, StoreError};
 
 /// One queued operation: run once inside its savepoint, then answered once the batch's fate
@@ -73,25 +75,42 @@ const QUEUE: usize = 4096;
 pub struct Writer {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Where writes (as their callers wait for them) and batches are reported.
+    observer: Arc<ObserverSlot>,
 }
 
 impl Writer {
-    pub fn start(conn: Connection, max_batch: usize) -> Result<Self> {
+    pub fn start(conn: Connection, max_batch: usize, observer: Arc<ObserverSlot>) -> Result<Self> {
         let (tx, rx) = mpsc::channel(QUEUE);
+        let batches = Arc::clone(&observer);
         let thread = std::thread::Builder::new()
             .name("verifyd-sqlite-writer".to_owned())
-            .spawn(move || run(conn, rx, max_batch.max(1)))
+            .spawn(move || run(conn, rx, max_batch.max(1), &batches))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self { jobs: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) })
+        Ok(Self { jobs: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), observer })
     }
 
     /// Runs `op` in the writer and answers after its transaction committed. An `Err` from
     /// `op` rolls back what it wrote; an `Ok` is kept (a wrong code's attempt too), unless
     /// the batch fails to commit: then the answer is that failure and nothing was kept.
+    /// Reported as a write, from the call (queueing included) to the answer.
     pub async fn run<T: Send + 'static>(
         &self,
         op: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        let started = self.observer.is_set().then(Instant::now);
+        let answered = self.queue(op).await;
+        if let Some(started) = started {
+            self.observer.record(Event::StoreOperation {
+                store: crate::NAME,
+                access: Access::Write,
+                elapsed: started.elapsed(),
+            });
+        }
+        answered
+    }
+
+    async fn queue<T: Send + 'static>(&self, op: impl FnOnce(&Connection) -> Result<T> + Send + 'static) -> Result<T> {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(Pending { op: Some(op), outcome: None, reply });
         let sender = self.jobs.lock().map_err(|_| StoreError::Closed)?.clone().ok_or(StoreError::Closed)?;
@@ -116,7 +135,7 @@ impl Drop for Writer {
     }
 }
 
-fn run(conn: Connection, mut jobs: mpsc::Receiver<Job>, max_batch: usize) {
+fn run(conn: Connection, mut jobs: mpsc::Receiver<Job>, max_batch: usize, observer: &ObserverSlot) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
@@ -126,7 +145,11 @@ fn run(conn: Connection, mut jobs: mpsc::Receiver<Job>, max_batch: usize) {
                 Err(_) => break,
             }
         }
+        let started = observer.is_set().then(Instant::now);
         let error = run_batch(&conn, &mut batch).err();
+        if let (Some(started), None) = (started, &error) {
+            observer.record(Event::StoreBatch { operations: batch.len(), elapsed: started.elapsed() });
+        }
         if let Some(e) = &error {
             // The transaction may still be open (a failed COMMIT after a full disk leaves it
             // so) or already ended by SQLite; either way nothing of the batch stays.
@@ -176,7 +199,7 @@ mod tests {
     fn writer() -> Writer {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (n INTEGER NOT NULL)").unwrap();
-        Writer::start(conn, 64).unwrap()
+        Writer::start(conn, 64, Arc::default()).unwrap()
     }
 
     async fn count(w: &Writer) -> i64 {
@@ -252,7 +275,7 @@ mod tests {
             tx.try_send(j).map_err(|_| "queue").unwrap();
         }
         drop(tx);
-        run(conn, rx, 64);
+        run(conn, rx, 64, &ObserverSlot::default());
         vfs.set(None);
 
         assert!(vfs.injected() > 0, "the spill never reached the file");

@@ -36,7 +36,7 @@ macro_rules! scratch {
         }
     };
 }
-use scratch;
+pub(crate) use scratch;
 
 /// A `verifyd serve` child process on a free port, killed when dropped.
 pub struct Instance {

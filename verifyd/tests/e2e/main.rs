@@ -28,6 +28,7 @@ mod maintenance;
 mod messages;
 mod metrics;
 mod migrate;
+mod observe;
 mod passkeys;
 mod passkeys_page;
 mod push;

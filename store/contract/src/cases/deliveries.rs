@@ -187,3 +187,50 @@ pub async fn claims_take_services_in_turn<S: Store>(store: S) {
     assert_eq!(uuids(&last), [busy[4].uuid.as_str()]);
     assert!(last.iter().all(|d| d.service_sid == a.service.sid));
 }
+
+/// The backlog counts every pending delivery across accounts: due, leased by a claim, or
+/// waiting for a retry; not those delivered, given up or canceled.
+pub async fn pending_deliveries_are_counted_across_accounts<S: Store>(store: S) {
+    assert_eq!(store.pending_deliveries().await.unwrap(), 0, "an empty store");
+    let a = tenant(&store, "a").await;
+    let b = tenant(&store, "b").await;
+    let (wa, wb) = (webhook(&a.service, WebhookStatus::Enabled), webhook(&b.service, WebhookStatus::Enabled));
+    let ours: Vec<SealedDelivery> = (0..5).map(|i| delivery(&wa, t(i))).collect();
+    let (theirs, later) = (delivery(&wb, t(0)), delivery(&wb, t(1000)));
+    let mut changes = vec![Change::InsertWebhook(wa.clone()), Change::InsertWebhook(wb.clone())];
+    changes.extend(ours.iter().chain([&theirs, &later]).map(|d| Change::InsertDelivery(d.clone())));
+    save(&store, changes).await;
+    assert_eq!(store.pending_deliveries().await.unwrap(), 7, "due or not, of either account");
+
+    let claimed = store.claim_deliveries(claim(t(10), t(70), 10)).await.unwrap();
+    assert_eq!(claimed.len(), 6);
+    assert_eq!(store.pending_deliveries().await.unwrap(), 7, "leased ones are still pending");
+    let id = |new: &SealedDelivery| id_of(&claimed, new);
+    save(
+        &store,
+        vec![
+            Change::DeliverySucceeded { account: a.sid().clone(), id: id(&ours[0]), at: t(11) },
+            Change::DeliveryFailed {
+                account: a.sid().clone(),
+                id: id(&ours[1]),
+                at: t(11),
+                retry_at: Some(t(100)),
+                error: "HTTP 500".into(),
+            },
+            Change::DeliveryFailed {
+                account: a.sid().clone(),
+                id: id(&ours[2]),
+                at: t(11),
+                retry_at: None,
+                error: "HTTP 503".into(),
+            },
+            Change::DeliveryCanceled { account: b.sid().clone(), id: id(&theirs), at: t(11) },
+        ],
+    )
+    .await;
+    assert_eq!(
+        store.pending_deliveries().await.unwrap(),
+        4,
+        "one waiting for its retry, two still leased, one not yet due"
+    );
+}

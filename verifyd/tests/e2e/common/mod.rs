@@ -13,6 +13,7 @@ use verifyd_core::domain::challenge::{Challenge, StatusFilter};
 use verifyd_core::domain::factor::Factor;
 use verifyd_core::domain::verification::Verification;
 use verifyd_core::domain::webhook::DeliveryRecord;
+use verifyd_core::observe::Observer;
 use verifyd_core::store::{ChallengeFilter, Cursor, EntityKey, Page, Store as _, VerificationAt};
 use verifyd_core::{Core, ManualClock, WebhookTransport};
 use verifyd_models::*;
@@ -96,8 +97,18 @@ impl TestServer {
         let vfs = FaultyVfs::register().expect("register the fault-injecting VFS");
         let options = OpenOptions { vfs: Some(vfs.name().to_owned()) };
         let dir = tempfile::tempdir().expect("temp dir");
-        match Self::launch_with(dir, &[], false, &options, None).await {
+        match Self::launch_with(dir, &[], false, &options, None, None).await {
             Ok(server) => (server, vfs),
+            Err((e, _)) => panic!("start: {e}"),
+        }
+    }
+
+    /// A server whose core reports to `observer` (its app's metrics then record nothing of
+    /// the core: a core keeps the first observer set).
+    pub async fn start_observed(env: &[(&str, &str)], observer: Arc<dyn Observer>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match Self::launch_with(dir, env, false, &OpenOptions::default(), None, Some(observer)).await {
+            Ok(server) => server,
             Err((e, _)) => panic!("start: {e}"),
         }
     }
@@ -108,7 +119,7 @@ impl TestServer {
         background: bool,
         transport: Option<Arc<dyn WebhookTransport>>,
     ) -> Result<Self, (verifyd::StartError, tempfile::TempDir)> {
-        Self::launch_with(dir, env, background, &OpenOptions::default(), transport).await
+        Self::launch_with(dir, env, background, &OpenOptions::default(), transport, None).await
     }
 
     async fn launch_with(
@@ -117,6 +128,7 @@ impl TestServer {
         background: bool,
         options: &OpenOptions,
         transport: Option<Arc<dyn WebhookTransport>>,
+        observer: Option<Arc<dyn Observer>>,
     ) -> Result<Self, (verifyd::StartError, tempfile::TempDir)> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let root = format!("http://{}", listener.local_addr().expect("address"));
@@ -146,6 +158,9 @@ impl TestServer {
             Err(e) => return Err((e, dir)),
         };
         let core = started.core;
+        if let Some(observer) = observer {
+            assert!(core.observe(observer), "the first observer of a new core");
+        }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async {
             let _ = rx.await;
