@@ -122,6 +122,10 @@ async fn the_login_page_answers_at_console_and_sets_a_strict_http_only_cookie() 
     for directive in ["default-src 'none'", "script-src 'self'", "form-action 'self'", "frame-ancestors 'none'"] {
         assert!(policy.contains(directive), "{policy}");
     }
+    // Its pages are counted under one name, whatever their paths.
+    let metrics = reqwest::get(format!("{}/metrics", server.root)).await.expect("metrics").text().await.unwrap();
+    assert!(metrics.contains(r#"verifyd_http_requests_total{operation="console",status="2xx"} 4"#), "{metrics}");
+    assert!(metrics.contains(r#"verifyd_http_requests_total{operation="console",status="3xx"} 1"#), "{metrics}");
     server.stop().await;
 }
 
