@@ -11,7 +11,8 @@ use crate::database::Database;
 use crate::load::{Expect, MakeRequest, Measured, drive};
 use crate::server::{ACCOUNT, Server, TOKEN, client};
 use crate::system::{fsync_latency, machine, rss_mib};
-use crate::{Args, Report, Row};
+use crate::wrk::Work;
+use crate::{Args, Generator, Report, Row};
 
 const CODE: &str = "482913";
 const WRONG: &str = "111111";
@@ -20,12 +21,12 @@ fn basic() -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT}:{TOKEN}")))
 }
 
-fn status_is(expected: u16) -> Expect {
-    Arc::new(move |status, _| status == expected)
+fn status_is(status: u16) -> Expect {
+    Expect { status, needle: None }
 }
 
-fn body_has(expected: u16, needle: &'static str) -> Expect {
-    Arc::new(move |status, body| status == expected && body.windows(needle.len()).any(|w| w == needle.as_bytes()))
+fn body_has(status: u16, needle: &'static str) -> Expect {
+    Expect { status, needle: Some(needle) }
 }
 
 /// A phone number per index, unique within a run, spread over the range as real numbers are:
@@ -82,8 +83,20 @@ impl Ctx {
         serde_json::from_slice(&body).map_err(|e| e.to_string())
     }
 
-    async fn row(&self, make: MakeRequest, expect: Expect) -> Measured {
-        drive(self.args.concurrency, self.args.duration, make, expect).await
+    /// One measured row: `make`'s requests (as `work` says) through the chosen load generator.
+    async fn row(&self, make: MakeRequest, work: Work, expect: Expect) -> Result<Measured, String> {
+        match self.args.generator {
+            Generator::Own => Ok(drive(self.args.concurrency, self.args.duration, make, expect).await),
+            Generator::Wrk => {
+                let (base, auth, concurrency, duration) =
+                    (self.base.clone(), self.auth.clone(), self.args.concurrency, self.args.duration);
+                tokio::task::spawn_blocking(move || {
+                    crate::wrk::drive(&base, &auth, concurrency, duration, &make, work, &expect)
+                })
+                .await
+                .map_err(|e| e.to_string())?
+            }
+        }
     }
 }
 
@@ -134,6 +147,7 @@ pub async fn run_all(args: &Args) -> Result<Report, String> {
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(Report {
         store: store_name(args).to_owned(),
+        generator: args.generator.name().to_owned(),
         machine: machine(),
         concurrency: args.concurrency,
         seconds_per_row: args.duration.as_secs_f64(),
@@ -167,7 +181,17 @@ fn medians(runs: &[Vec<(String, Measured, f64)>]) -> Vec<Row> {
             let mut samples: Vec<&(String, Measured, f64)> = runs.iter().filter_map(|r| r.get(i)).collect();
             samples.sort_by(|a, b| a.1.rate().total_cmp(&b.1.rate()));
             let (_, m, trivial) = samples[samples.len() / 2];
-            let name = if m.exhausted { format!("{name} (ran out of prepared work)") } else { name.clone() };
+            // A row that ran out of work, or whose answers were not all the expected ones, measured
+            // something else than it says: it is marked invalid, not fast.
+            let name = match (m.exhausted, m.errors) {
+                (true, _) => format!("{name} (INVALID: ran out of prepared work)"),
+                (false, 0) => name.clone(),
+                (false, n) if m.statuses.is_empty() => format!("{name} (INVALID: {n} unexpected answers)"),
+                (false, n) => {
+                    let statuses: Vec<String> = m.statuses.iter().map(|(s, c)| format!("{c}× {s}")).collect();
+                    format!("{name} (INVALID: {n} unexpected answers: {})", statuses.join(", "))
+                }
+            };
             Row {
                 name,
                 requests_per_second: m.rate(),
@@ -176,6 +200,7 @@ fn medians(runs: &[Vec<(String, Measured, f64)>]) -> Vec<Row> {
                 ratio: if *trivial > 0.0 { m.rate() / trivial } else { 0.0 },
                 requests: m.requests,
                 errors: m.errors,
+                non2xx: m.non2xx,
             }
         })
         .collect()
@@ -185,9 +210,19 @@ async fn context(args: &Args, server: &Server) -> Result<Ctx, String> {
     Ok(Ctx { http: client(args.concurrency)?, base: server.base.clone(), auth: basic(), args: args.clone() })
 }
 
-async fn healthz(ctx: &Ctx) -> Measured {
+fn healthz_request(ctx: &Ctx) -> MakeRequest {
     let (http, base) = (ctx.http.clone(), ctx.base.clone());
-    ctx.row(Arc::new(move |_| Some(http.get(format!("{base}/healthz")))), status_is(200)).await
+    Arc::new(move |_| Some(http.get(format!("{base}/healthz"))))
+}
+
+async fn healthz(ctx: &Ctx) -> Result<Measured, String> {
+    ctx.row(healthz_request(ctx), Work::Repeat(1), status_is(200)).await
+}
+
+/// `/healthz` through the benchmark's own generator, printed beside wrk's: how far the
+/// generator itself would cap the ratios.
+async fn healthz_own(ctx: &Ctx) -> Measured {
+    drive(ctx.args.concurrency, ctx.args.duration, healthz_request(ctx), status_is(200)).await
 }
 
 /// A service whose codes the benchmark chooses (CustomCode), so that checks can be right.
@@ -209,6 +244,14 @@ fn enough(ctx: &Ctx, fastest: f64, started: Option<u64>) -> u64 {
         Some(started) if ctx.args.postgres.is_some() => most.min((started * 4).max(1000)),
         _ => most,
     }
+}
+
+/// The start row's numbers below which every start was answered. wrk stops with requests in
+/// flight, answered or not, and they are not among the first `requests` lines it sent: the
+/// last `concurrency` numbers are sent again (a send again keeps the verification and its
+/// code), so that every number a check row uses has its verification.
+fn started_below(ctx: &Ctx, started: &Measured) -> u64 {
+    started.requests.saturating_sub(ctx.args.concurrency as u64)
 }
 
 /// Tops up the verifications of the check rows to [`enough`] (not measured).
@@ -233,13 +276,14 @@ async fn seed_starts(ctx: &Ctx, service: &str, have: u64) -> Result<u64, String>
 
 /// Starts verifications to `+1555…` numbers from `offset`; returns the measurement and how
 /// many were started (each with code [`CODE`]).
-async fn starts(ctx: &Ctx, service: &str, offset: u64) -> Measured {
+async fn starts(ctx: &Ctx, service: &str, offset: u64) -> Result<Measured, String> {
     let ctx2 = Ctx { http: ctx.http.clone(), base: ctx.base.clone(), auth: ctx.auth.clone(), args: ctx.args.clone() };
     let path = format!("/Services/{service}/Verifications");
     let make: MakeRequest = Arc::new(move |i| {
         Some(ctx2.post(&path, vec![("To", phone(offset, i)), ("Channel", "sms".into()), ("CustomCode", CODE.into())]))
     });
-    ctx.row(make, status_is(201)).await
+    // More new numbers than the fastest start rate seen here can use in a row.
+    ctx.row(make, Work::Once(enough(ctx, 60_000.0, None)), status_is(201)).await
 }
 
 /// `GET /v2/Attempts`: the first page of the account's attempts, or (with the count of
@@ -278,18 +322,23 @@ async fn fresh_rows(args: &Args, db: &Database) -> Result<(Vec<(String, Measured
     let server = Server::start(&args.server, &db.url())?;
     let (idle, _) = rss_mib(server.pid());
     let ctx = context(args, &server).await?;
-    let trivial = healthz(&ctx).await;
+    let trivial = healthz(&ctx).await?;
     let t = trivial.rate();
-    let mut rows = vec![(named(args, "GET /healthz (trivial)"), trivial.clone(), t)];
+    let mut rows =
+        vec![(named(args, &format!("GET /healthz (trivial, {})", args.generator.name())), trivial.clone(), t)];
+    if args.generator == Generator::Wrk {
+        let own = healthz_own(&ctx).await;
+        rows.push((named(args, "GET /healthz (trivial, verifyd-bench's own generator)"), own, t));
+    }
 
     let va = service(&ctx).await?;
     let mut n = 0;
     let mut started_count = None;
     if args.runs_row("start") || args.runs_row("check") {
-        let started = starts(&ctx, &va, 0).await;
+        let started = starts(&ctx, &va, 0).await?;
         started_count = Some(started.requests);
         if args.runs_row("check") {
-            n = seed_starts(&ctx, &va, started.requests).await?;
+            n = seed_starts(&ctx, &va, started_below(&ctx, &started)).await?;
             db.analyze().await?;
         }
         if args.runs_row("start") {
@@ -309,15 +358,15 @@ async fn fresh_rows(args: &Args, db: &Database) -> Result<(Vec<(String, Measured
             .await?;
         let ve = sid(&first)?;
         let fetch_path = format!("/Services/{va}/Verifications/{ve}");
-        let fetch = ctx.row(Arc::new(move |_| Some(ctx2.get(&fetch_path))), status_is(200)).await;
+        let fetch = ctx.row(Arc::new(move |_| Some(ctx2.get(&fetch_path))), Work::Repeat(1), status_is(200)).await?;
         rows.push((named(args, "fetch verification"), fetch, t));
     }
 
     if args.runs_row("check") {
         // Wrong codes: at most 4 per verification, so that none closes (each does the full work).
-        let wrong = ctx.row(checks(&ctx, &va, 0, n, 4, WRONG), body_has(200, "\"pending\"")).await;
+        let wrong = ctx.row(checks(&ctx, &va, 0, n, 4, WRONG), Work::Once(n * 4), body_has(200, "\"pending\"")).await?;
         rows.push((named(args, "check, wrong code"), wrong, t));
-        let right = ctx.row(checks(&ctx, &va, 0, n, 1, CODE), body_has(200, "\"approved\"")).await;
+        let right = ctx.row(checks(&ctx, &va, 0, n, 1, CODE), Work::Once(n), body_has(200, "\"approved\"")).await?;
         rows.push((named(args, "check, right code"), right, t));
     }
 
@@ -387,8 +436,9 @@ async fn passkey_rows(ctx: &Ctx, started: Option<u64>) -> Result<Measured, Strin
     let assertions = Arc::new(prepared.lock().map(|l| l.clone()).unwrap_or_default());
     let ctx2 = Ctx { http: ctx.http.clone(), base: ctx.base.clone(), auth: ctx.auth.clone(), args: ctx.args.clone() };
     let path = format!("/Services/{service}/Passkeys/ApproveChallenge");
+    let count = assertions.len() as u64;
     let make: MakeRequest = Arc::new(move |i| Some(ctx2.post_json(&path, assertions.get(i as usize)?)));
-    Ok(ctx.row(make, body_has(200, "\"approved\"")).await)
+    ctx.row(make, Work::Once(count), body_has(200, "\"approved\"")).await
 }
 
 /// Enough verified TOTP factors for one approved challenge each, then the challenges.
@@ -455,7 +505,7 @@ async fn totp_rows(ctx: &Ctx, service: &str, started: Option<u64>) -> Result<Mea
             vec![("FactorSid", factor.clone()), ("AuthPayload", code)],
         ))
     });
-    Ok(ctx.row(make, body_has(201, "\"approved\"")).await)
+    ctx.row(make, Work::Once(n as u64), body_has(201, "\"approved\"")).await
 }
 
 /// A prime: stepping by it modulo n visits every index of a list shorter than it once.
@@ -479,21 +529,23 @@ async fn stored_rows(
     db.fill(&va, stored).await?;
     let server = Server::start(&args.server, &db.url())?;
     let ctx = context(args, &server).await?;
-    let trivial = healthz(&ctx).await;
+    let trivial = healthz(&ctx).await?;
     let t = trivial.rate();
-    let started = starts(&ctx, &va, 0).await;
-    let n = seed_starts(&ctx, &va, started.requests).await?;
+    let started = starts(&ctx, &va, 0).await?;
+    let n = seed_starts(&ctx, &va, started_below(&ctx, &started)).await?;
     db.analyze().await?;
     let label = if stored >= 1_000_000 { format!("{}M", stored / 1_000_000) } else { format!("{}k", stored / 1000) };
     let mut rows = vec![(named(args, &format!("GET /healthz, {label} stored")), trivial, t)];
-    let wrong = ctx.row(checks(&ctx, &va, 0, n, 4, WRONG), body_has(200, "\"pending\"")).await;
+    let wrong = ctx.row(checks(&ctx, &va, 0, n, 4, WRONG), Work::Once(n * 4), body_has(200, "\"pending\"")).await?;
     rows.push((named(args, &format!("check, wrong code, {label} stored")), wrong, t));
-    let right = ctx.row(checks(&ctx, &va, 0, n, 1, CODE), body_has(200, "\"approved\"")).await;
+    let right = ctx.row(checks(&ctx, &va, 0, n, 1, CODE), Work::Once(n), body_has(200, "\"approved\"")).await?;
     rows.push((named(args, &format!("check, right code, {label} stored")), right, t));
     // The account's newest attempts (a page of 50), and one number's, among the stored ones.
-    let newest = ctx.row(list_attempts(&ctx, None), body_has(200, "\"attempts\"")).await;
+    let newest = ctx.row(list_attempts(&ctx, None), Work::Repeat(1), body_has(200, "\"attempts\"")).await?;
     rows.push((named(args, &format!("list attempts, {label} stored")), newest, t));
-    let by_to = ctx.row(list_attempts(&ctx, Some(stored)), body_has(200, "\"conversion_status\"")).await;
+    let by_to = ctx
+        .row(list_attempts(&ctx, Some(stored)), Work::Repeat(100_000), body_has(200, "\"conversion_status\""))
+        .await?;
     rows.push((named(args, &format!("list attempts by To, {label} stored")), by_to, t));
     let (idle, peak) = rss_mib(server.pid());
     server.stop();

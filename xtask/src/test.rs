@@ -336,7 +336,7 @@ fn chromium() -> Result<PathBuf, String> {
 }
 
 /// Runs `apt-get ARGS` non-interactively, as root or else through `sudo -n`, its output shown.
-fn apt_get(args: &[&str]) -> Result<(), String> {
+pub(crate) fn apt_get(args: &[&str]) -> Result<(), String> {
     let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     let mut command = if root {
         Command::new("apt-get")
@@ -349,7 +349,7 @@ fn apt_get(args: &[&str]) -> Result<(), String> {
     };
     command.args(args).env("DEBIAN_FRONTEND", "noninteractive").stdin(Stdio::null());
     let shown = format!("{}apt-get {}", if root { "" } else { "sudo -n " }, args.join(" "));
-    println!("xtask test: {shown}");
+    println!("xtask: {shown}");
     let status = command.status().map_err(|e| format!("{shown}: cannot start (is this Debian or Ubuntu?): {e}"))?;
     if status.success() { Ok(()) } else { Err(format!("{shown} failed ({status})")) }
 }
