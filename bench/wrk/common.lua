@@ -1,6 +1,9 @@
 -- Shared by the request mixes: Basic auth from VERIFYD_AUTH, the service from VERIFYD_SERVICE,
--- and phone numbers spread over the range, numbered so that another mix can find them again.
+-- the API's path prefix from VERIFYD_PREFIX (`/v2`, or empty for a server mounted as the spec's
+-- server URL says, such as a Prism mock), and phone numbers spread over the range, numbered so
+-- that another mix can find them again.
 local service = os.getenv("VERIFYD_SERVICE")
+local prefix = os.getenv("VERIFYD_PREFIX") or "/v2"
 wrk.method = "POST"
 wrk.headers["Authorization"] = "Basic " .. os.getenv("VERIFYD_AUTH")
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -11,7 +14,7 @@ function phone(n)
 end
 
 function path(suffix)
-  return "/v2/Services/" .. service .. suffix
+  return prefix .. "/Services/" .. service .. suffix
 end
 
 statuses = {}
