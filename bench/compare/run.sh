@@ -83,8 +83,9 @@ for run in $(seq "$runs"); do
   # privacyIDEA: a fresh SQLite database, its keys, an admin, and $pi_tokens TOTP tokens.
   export PI_DIR="$(mktemp -d)" PRIVACYIDEA_CONFIGFILE="$root/bench/compare/pi.cfg"
   for step in "setup create_enckey" "setup create_audit_keys" "setup create_tables" "admin add admin -p compare-admin"; do
+    # From its directory: pi-manage writes its own log file where it runs.
     # shellcheck disable=SC2086
-    "$venv/bin/pi-manage" $step >>"$PI_DIR/setup.log" 2>&1
+    (cd "$PI_DIR" && "$venv/bin/pi-manage" $step >>setup.log 2>&1)
   done
   "$venv/bin/gunicorn" -w 4 -b "127.0.0.1:$pi_port" --chdir "$root/bench/compare" piapp:application >"$PI_DIR/gunicorn.log" 2>&1 &
   pid=$!
