@@ -1,8 +1,7 @@
 //! An entity's factors, and TOTP enrolment: the new factor's `otpauth://` URI as a QR code for
 //! an authenticator app, then a form for the app's first code, which verifies the factor.
 
-use axum::Form;
-use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -12,6 +11,7 @@ use verifyd_core::Store;
 use verifyd_models::{CreateFactorRequest, FactorType, ListFactorsRequest, UpdateFactorRequest};
 use verifyd_server::FactorsApi as _;
 
+use super::change::Change;
 use super::layout::{Chrome, badge, html, items, notice, object, page, segment, text};
 use super::services::{Notice, sid_of};
 use super::{State, answer, qr};
@@ -76,7 +76,6 @@ fn verify_form(chrome: &Chrome<'_>, entity_path: &str, factor: &str, with_ids: b
 
 #[derive(Deserialize)]
 pub struct Enrolment {
-    csrf: String,
     identity: String,
     friendly_name: String,
 }
@@ -85,13 +84,10 @@ pub struct Enrolment {
 /// shown (it is sealed at rest and never answered again).
 pub async fn enrol_totp<S: Store>(
     axum::extract::State(console): State<S>,
-    headers: HeaderMap,
     Path(service): Path<String>,
-    form: Result<Form<Enrolment>, FormRejection>,
+    Change { operator, form }: Change<Enrolment>,
 ) -> Response {
     answer(async {
-        let Form(form) = form.map_err(|r| console.malformed(&r))?;
-        let operator = console.operator_for_change(&headers, &form.csrf).await?;
         let sid = sid_of(&console, &operator, &service)?;
         let identity = form.identity.trim().to_owned();
         let request =
@@ -120,20 +116,16 @@ pub async fn enrol_totp<S: Store>(
 
 #[derive(Deserialize)]
 pub struct Code {
-    csrf: String,
     code: String,
 }
 
 pub async fn verify<S: Store>(
     axum::extract::State(console): State<S>,
-    headers: HeaderMap,
     Path((service, identity, factor)): Path<(String, String, String)>,
-    form: Result<Form<Code>, FormRejection>,
+    Change { operator, form }: Change<Code>,
 ) -> Response {
     answer(
         async {
-            let Form(form) = form.map_err(|r| console.malformed(&r))?;
-            let operator = console.operator_for_change(&headers, &form.csrf).await?;
             let sid = sid_of(&console, &operator, &service)?;
             let factor = sid_of(&console, &operator, &factor)?;
             let mut request = UpdateFactorRequest::new(sid.clone(), identity.clone(), factor);

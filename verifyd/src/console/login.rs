@@ -8,8 +8,9 @@ use maud::html;
 use serde::Deserialize;
 use verifyd_core::Store;
 
+use super::change::{Change, NoFields};
 use super::session::{self, LOGIN_COOKIE, LOGIN_SECONDS, SESSION_COOKIE, SESSION_SECONDS};
-use super::{Console, State, answer};
+use super::{Console, State};
 
 /// The login form, or the inbox for an operator already signed in.
 pub async fn page<S: Store>(axum::extract::State(console): State<S>, headers: HeaderMap) -> Response {
@@ -79,25 +80,10 @@ pub async fn sign_in<S: Store>(
     }
 }
 
-#[derive(Deserialize)]
-pub struct Csrf {
-    csrf: String,
-}
-
 /// Signs out: the session cookie is removed (the credentials it sealed stay valid for the API).
-pub async fn sign_out<S: Store>(
-    axum::extract::State(console): State<S>,
-    headers: HeaderMap,
-    form: Result<Form<Csrf>, FormRejection>,
-) -> Response {
-    answer(
-        async {
-            let Form(form) = form.map_err(|r| console.malformed(&r))?;
-            console.operator_for_change(&headers, &form.csrf).await?;
-            let mut response = Redirect::to(&console.url("/")).into_response();
-            response.headers_mut().append(header::SET_COOKIE, console.cookies.clear(SESSION_COOKIE));
-            Ok(response)
-        }
-        .await,
-    )
+/// Taking a [`Change`] makes it need the session's token, as every change does.
+pub async fn sign_out<S: Store>(axum::extract::State(console): State<S>, _: Change<NoFields>) -> Response {
+    let mut response = Redirect::to(&console.url("/")).into_response();
+    response.headers_mut().append(header::SET_COOKIE, console.cookies.clear(SESSION_COOKIE));
+    response
 }

@@ -7,6 +7,7 @@
 //! Served when `VERIFYD_CONSOLE` is on (by default in development mode only). Every asset is
 //! the binary's own; the pages' policy allows nothing else.
 
+mod change;
 mod entities;
 mod inbox;
 mod layout;
@@ -19,7 +20,6 @@ mod webhooks;
 
 use std::sync::Arc;
 
-use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -178,9 +178,9 @@ impl<S: Store> Console<S> {
         self.refuse(Some(operator), status, &message)
     }
 
-    /// A form that did not decode.
-    fn malformed(&self, rejection: &FormRejection) -> Refusal {
-        tracing::debug!(%rejection, "a console form did not decode");
+    /// A form that did not decode (why goes to the debug log only: it may quote the form).
+    fn malformed(&self, why: &str) -> Refusal {
+        tracing::debug!(why, "a console form did not decode");
         self.refuse(None, StatusCode::BAD_REQUEST, "The form was incomplete. Reload the page and try again.")
     }
 }

@@ -2,8 +2,7 @@
 //! to start a verification, its recent verifications (check a code, approve, cancel), its
 //! entities (and TOTP enrolment), webhooks and rate limits.
 
-use axum::Form;
-use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -19,6 +18,7 @@ use verifyd_runtime::{Sid, WireEnum as _};
 use verifyd_server::{EntitiesApi as _, RateLimitsApi as _, ServicesApi as _, VerificationChecksApi as _};
 use verifyd_server::{VerificationsApi as _, WebhooksApi as _};
 
+use super::change::Change;
 use super::layout::{badge, html, items, notice, object, page, segment, text};
 use super::{Console, Refusal, State, answer};
 
@@ -76,19 +76,15 @@ pub async fn list<S: Store>(
 
 #[derive(Deserialize)]
 pub struct NewService {
-    csrf: String,
     friendly_name: String,
 }
 
 pub async fn create<S: Store>(
     axum::extract::State(console): State<S>,
-    headers: HeaderMap,
-    form: Result<Form<NewService>, FormRejection>,
+    Change { operator, form }: Change<NewService>,
 ) -> Response {
     answer(
         async {
-            let Form(form) = form.map_err(|r| console.malformed(&r))?;
-            let operator = console.operator_for_change(&headers, &form.csrf).await?;
             let request = CreateServiceRequest::new(form.friendly_name.trim().to_owned());
             let created = console.core.create_service(&operator.principal, request).await;
             let service = object(&created.map_err(|e| console.failed(&operator, &e))?.body);
@@ -282,21 +278,17 @@ fn verification_table<S: Store>(
 
 #[derive(Deserialize)]
 pub struct Start {
-    csrf: String,
     to: String,
     channel: String,
 }
 
 pub async fn start_verification<S: Store>(
     axum::extract::State(console): State<S>,
-    headers: HeaderMap,
     Path(service): Path<String>,
-    form: Result<Form<Start>, FormRejection>,
+    Change { operator, form }: Change<Start>,
 ) -> Response {
     answer(
         async {
-            let Form(form) = form.map_err(|r| console.malformed(&r))?;
-            let operator = console.operator_for_change(&headers, &form.csrf).await?;
             let sid = sid_of(&console, &operator, &service)?;
             let Some(channel) = VerificationChannel::from_known(form.channel.trim()) else {
                 return Err(console.refuse(Some(&operator), StatusCode::BAD_REQUEST, "Choose a channel."));
@@ -315,20 +307,16 @@ pub async fn start_verification<S: Store>(
 
 #[derive(Deserialize)]
 pub struct Check {
-    csrf: String,
     code: String,
 }
 
 pub async fn check<S: Store>(
     axum::extract::State(console): State<S>,
-    headers: HeaderMap,
     Path((service, verification)): Path<(String, String)>,
-    form: Result<Form<Check>, FormRejection>,
+    Change { operator, form }: Change<Check>,
 ) -> Response {
     answer(
         async {
-            let Form(form) = form.map_err(|r| console.malformed(&r))?;
-            let operator = console.operator_for_change(&headers, &form.csrf).await?;
             let sid = sid_of(&console, &operator, &service)?;
             let mut request = CreateVerificationCheckRequest::new(sid.clone());
             request.verification_sid = Some(sid_of(&console, &operator, &verification)?);
@@ -344,20 +332,16 @@ pub async fn check<S: Store>(
 
 #[derive(Deserialize)]
 pub struct SetStatus {
-    csrf: String,
     status: String,
 }
 
 pub async fn set_status<S: Store>(
     axum::extract::State(console): State<S>,
-    headers: HeaderMap,
     Path((service, verification)): Path<(String, String)>,
-    form: Result<Form<SetStatus>, FormRejection>,
+    Change { operator, form }: Change<SetStatus>,
 ) -> Response {
     answer(
         async {
-            let Form(form) = form.map_err(|r| console.malformed(&r))?;
-            let operator = console.operator_for_change(&headers, &form.csrf).await?;
             let sid = sid_of(&console, &operator, &service)?;
             let verification = sid_of(&console, &operator, &verification)?;
             let Some(status) = VerificationUpdateStatus::from_known(&form.status) else {
