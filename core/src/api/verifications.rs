@@ -105,6 +105,7 @@ struct Send {
     country: Option<String>,
     send_digits: Option<String>,
     message: MessageSpec,
+    sealed: Option<Sealed>,
 }
 
 /// What a verification's message says, except the code (a re-send repeats the code its
@@ -125,6 +126,17 @@ struct MessageSpec {
     /// The message rendered with the new verification's code, before the store's operation
     /// (a re-send renders it again with the stored code).
     rendered: Option<(String, RenderedMessage)>,
+}
+
+/// What a send seals, sealed for one code before the store's operation: sealing is CPU that
+/// the single writer would otherwise spend inside its batch, where every operation of the
+/// batch waits for it. A re-send (which repeats the stored code) seals inside.
+struct Sealed {
+    code: String,
+    /// The outbox message's body and code.
+    outbox: Option<(Vec<u8>, Vec<u8>)>,
+    /// The attempt's payload for a provider.
+    payload: Option<Vec<u8>>,
 }
 
 impl MessageSpec {
@@ -152,6 +164,25 @@ impl MessageSpec {
 }
 
 impl Send {
+    /// Seals what [`Send::record`] will write for `code` (the code of a new verification)
+    /// and the attempt `attempt_sid`, now.
+    fn seal_ahead(&mut self, keys: &Keys, attempt_sid: &Sid, code: &str) {
+        let Some((_, message)) = self.message.rendered.as_ref().filter(|(rendered, _)| rendered == code) else {
+            return;
+        };
+        let outbox = (self.provider.is_none() || self.to_outbox).then(|| {
+            (
+                keys.seal(SealContext::MessageBody(&self.message_sid), message.text.as_bytes()),
+                keys.seal(SealContext::MessageCode(&self.message_sid), code.as_bytes()),
+            )
+        });
+        let payload = self.provider.is_some().then(|| {
+            Payload { code: code.to_owned(), message: message.clone(), send_digits: self.send_digits.clone() }
+                .seal(keys, attempt_sid)
+        });
+        self.sealed = Some(Sealed { code: code.to_owned(), outbox, payload });
+    }
+
     /// Adds the attempt (and outbox message) to `changes`; answers the attempt when it is
     /// queued for a provider, to be tried once the changes are committed.
     fn record(
@@ -168,13 +199,20 @@ impl Send {
             // A re-send: the template rendered with the new code before, so it renders now.
             _ => self.message.render(code).map_err(|e| CoreError::Internal(format!("rendering: {e}")))?,
         };
+        let sealed = self.sealed.take().filter(|sealed| sealed.code == code);
+        let (outbox, payload) = sealed.map_or((None, None), |s| (s.outbox, s.payload));
         if self.provider.is_none() || self.to_outbox {
-            changes.push(Change::InsertMessage(sealed_message(
-                keys,
+            let (body_sealed, code_sealed) = outbox.unwrap_or_else(|| {
+                (
+                    keys.seal(SealContext::MessageBody(&self.message_sid), message.text.as_bytes()),
+                    keys.seal(SealContext::MessageCode(&self.message_sid), code.as_bytes()),
+                )
+            });
+            changes.push(Change::InsertMessage(outbox_message(
                 verification,
                 &self.message,
-                &message.text,
-                code,
+                body_sealed,
+                code_sealed,
                 self.message_sid.clone(),
                 now,
             )));
@@ -206,11 +244,13 @@ impl Send {
             changes.push(Change::InsertAttempt(attempt));
             return Ok(None);
         }
-        let payload = Payload { code: code.to_owned(), message, send_digits: self.send_digits };
+        let payload = payload.unwrap_or_else(|| {
+            Payload { code: code.to_owned(), message, send_digits: self.send_digits }.seal(keys, &attempt.sid)
+        });
         attempt.status = SendStatus::Queued;
         // Leased to this instance, which tries it as soon as the changes are committed.
         attempt.leased_until = now.plus_seconds(LEASE);
-        attempt.payload_sealed = Some(payload.seal(keys, &attempt.sid));
+        attempt.payload_sealed = Some(payload);
         changes.push(Change::InsertAttempt(attempt.clone()));
         Ok(Some(attempt))
     }
@@ -219,19 +259,18 @@ impl Send {
 /// The provider name of attempts written to the outbox.
 const OUTBOX: &str = "outbox";
 
-/// A message with its code, sealed for the outbox.
-fn sealed_message(
-    keys: &Keys,
+/// The outbox's record of a message, its body and code sealed under its SID.
+fn outbox_message(
     verification: &Verification,
     template: &MessageSpec,
-    body: &str,
-    code: &str,
+    body_sealed: Vec<u8>,
+    code_sealed: Vec<u8>,
     sid: Sid,
     now: Timestamp,
 ) -> SealedMessage {
     SealedMessage {
-        body_sealed: keys.seal(SealContext::MessageBody(&sid), body.as_bytes()),
-        code_sealed: Some(keys.seal(SealContext::MessageCode(&sid), code.as_bytes())),
+        body_sealed,
+        code_sealed: Some(code_sealed),
         sid,
         account_sid: verification.account_sid.clone(),
         service_sid: verification.service_sid.clone(),
@@ -501,14 +540,16 @@ impl<S: Store> VerificationsApi for Core<S> {
             payee,
         };
         let attempt = SendAttempt { attempt_sid: new_sid(prefix::ATTEMPT), channel: r.channel, time: now };
-        let send = Send {
+        let mut send = Send {
             provider: self.config.providers.of(r.channel).map(|p| p.name()),
             to_outbox: self.config.dev,
             message_sid: new_sid(prefix::MESSAGE),
             country,
             send_digits: r.send_digits.filter(|_| r.channel == VerificationChannel::Call),
             message,
+            sealed: None,
         };
+        send.seal_ahead(&self.keys, &attempt.attempt_sid, &code);
         let keys = Arc::clone(&self.keys);
         let key =
             SendKey { account, service: service.sid.clone(), to, rate_limits: metered_values(r.rate_limits), controls };
