@@ -3,9 +3,9 @@
 //! of read-only connections.
 //!
 //! It keeps verifyd-core's values and decides nothing: each operation loads rows, calls the
-//! decision core handed it, and saves the changes that decision returns, all inside one
-//! savepoint of the writer's batch (see `writer.rs`), so two operations on the same rows run
-//! one after the other.
+//! decision core handed it, and saves the changes that decision returns, all as one operation
+//! of the writer's batch (undone alone if it fails; see `writer.rs`), so two operations on the
+//! same rows run one after the other.
 
 #![cfg_attr(
     not(test),
@@ -199,14 +199,23 @@ impl SqliteStore {
         decide: impl Decide<S, T>,
     ) -> Result<T> {
         self.writer
-            .run(move |c| {
-                let state = load(c).map_err(store_error)?;
-                let Decision { changes, outcome } = decide(state);
-                apply::all(c, &changes).map_err(store_error)?;
-                Ok(outcome)
-            })
+            .decide(
+                move |c| {
+                    let state = load(c).map_err(store_error)?;
+                    let Decision { changes, outcome } = decide(state);
+                    Ok((changes, outcome))
+                },
+                apply_changes,
+            )
             .await
     }
+}
+
+/// Writes a decided operation's changes (see `writer.rs`). A `&Vec`, as the writer hands a
+/// decided operation its own writes back.
+#[allow(clippy::ptr_arg)]
+fn apply_changes(c: &Connection, changes: &Vec<Change>) -> Result<()> {
+    apply::all(c, changes).map_err(store_error)
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -295,7 +304,7 @@ impl Store for SqliteStore {
     }
 
     async fn save(&self, changes: Vec<Change>) -> Result<()> {
-        self.writer.run(move |c| apply::all(c, &changes).map_err(store_error)).await
+        self.writer.decide(move |_| Ok((changes, ())), apply_changes).await
     }
 
     async fn count_accounts(&self) -> Result<u64> {
