@@ -1,13 +1,35 @@
-//! Phone numbers, through libphonenumber's metadata (the `phonenumber` crate): a `To` is
-//! refused only when it cannot exist (an unknown country calling code, or a length no number
-//! of that country has). Numbers in unassigned or fictional ranges (+1 555 …, used by tests
-//! and benchmarks) are kept: a strict validity check would refuse them, and numbering plans
-//! change faster than any copy of the metadata (Decisions, `To`).
+//! Phone numbers, through libphonenumber's metadata (the `phonenumber` crate's copy, turned
+//! into static data by `build.rs`): a `To` is refused only when it cannot exist (an unknown
+//! country calling code, or a length no number of that country has). Numbers in unassigned or
+//! fictional ranges (+1 555 …, used by tests and benchmarks) are kept: a strict validity check
+//! would refuse them, and numbering plans change faster than any copy of the metadata
+//! (Decisions, `To`).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use phonenumber::metadata::DATABASE;
+/// A region of a country calling code, as the metadata describes it.
+struct Region {
+    /// ISO 3166-1 alpha-2, or `001` for a non-geographic code.
+    id: &'static str,
+    /// The calling code's main region (the US for +1).
+    main: bool,
+    /// The lengths of every kind of number the region dials from abroad.
+    lengths: &'static [u16],
+    /// For a shared calling code only: the leading digits of its numbers, if the metadata
+    /// gives them; else the general pattern and each kind's lengths and pattern.
+    leading_digits: Option<&'static str>,
+    general: Option<&'static str>,
+    kinds: &'static [(&'static [u16], &'static str)],
+}
+
+include!(concat!(env!("OUT_DIR"), "/phone_metadata.rs"));
+
+/// The regions of a calling code, in the metadata's order.
+fn regions(code: u16) -> Option<&'static [Region]> {
+    let at = CODES.binary_search_by_key(&code, |(c, _)| *c).ok()?;
+    CODES.get(at).map(|(_, regions)| *regions)
+}
 
 /// A number that can exist.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,99 +47,63 @@ pub struct Phone {
 pub fn parse(e164: &str) -> Option<Phone> {
     let digits = e164.strip_prefix('+')?;
     // Calling codes are prefix-free: at most one of the first one to three digits is one.
-    let (code, national) = (1..=3).find_map(|n| {
+    let (code, national, regions) = (1..=3).find_map(|n| {
         let code: u16 = digits.get(..n)?.parse().ok()?;
-        DATABASE.by_code(&code).is_some().then(|| (code, digits.get(n..).unwrap_or_default()))
+        regions(code).map(|regions| (code, digits.get(n..).unwrap_or_default(), regions))
     })?;
-    let regions = DATABASE.by_code(&code)?;
     let length = u16::try_from(national.len()).ok()?;
-    if !regions.iter().any(|meta| possible_lengths(meta).any(|l| l == length)) {
+    if !regions.iter().any(|region| region.lengths.contains(&length)) {
         return None;
     }
-    let country = region_of(code, national, &regions)
+    let country = region_of(code, national, regions)
         .filter(|id| id.len() == 2 && id.bytes().all(|b| b.is_ascii_uppercase()))
         .map(str::to_owned);
     Some(Phone { e164: e164.to_owned(), country, calling_code: code })
-}
-
-/// The lengths of every kind of number a region dials from abroad. The general descriptor's
-/// own list is empty in this metadata: it is the union of the kinds' lists.
-fn possible_lengths(meta: &phonenumber::Metadata) -> impl Iterator<Item = u16> + '_ {
-    let d = meta.descriptors();
-    [
-        d.fixed_line(),
-        d.mobile(),
-        d.toll_free(),
-        d.premium_rate(),
-        d.shared_cost(),
-        d.personal_number(),
-        d.voip(),
-        d.pager(),
-        d.uan(),
-        d.voicemail(),
-    ]
-    .into_iter()
-    .flatten()
-    .chain(std::iter::once(d.general()))
-    .flat_map(|descriptor| descriptor.possible_length().iter().copied())
 }
 
 /// The region of a national number, as libphonenumber decides it: the only region of its
 /// calling code; else the first of them whose leading digits it starts with or (for a region
 /// without leading digits) whose numbers it is one of; else the calling code's main region,
 /// so that unassigned ranges still have a country.
-fn region_of<'a>(code: u16, national: &str, regions: &[&'a phonenumber::Metadata]) -> Option<&'a str> {
+fn region_of(code: u16, national: &str, regions: &'static [Region]) -> Option<&'static str> {
     let [only] = regions else {
         let matchers = shared_code(code, regions);
-        let found = regions.iter().zip(matchers).find(|(_, m)| m.claims(national)).map(|(meta, _)| meta.id());
-        return found
-            .or_else(|| regions.iter().find(|m| m.is_main_country_for_code()).or(regions.first()).map(|m| m.id()));
+        let found = regions.iter().zip(matchers).find(|(_, m)| m.claims(national)).map(|(region, _)| region.id);
+        return found.or_else(|| regions.iter().find(|r| r.main).or(regions.first()).map(|r| r.id));
     };
-    Some(only.id())
+    Some(only.id)
 }
 
 /// What tells a region of a shared calling code from the others, compiled once. The
-/// metadata's own regexes sit behind one process-wide lock and a small LRU cache, which under
-/// load costs more than the rest of a start (measured: 17 µs a number, most of it there).
+/// `phonenumber` crate's own regexes sit behind one process-wide lock and a small LRU cache,
+/// which under load cost more than the rest of a start (measured: 17 µs a number, most of it
+/// there).
 struct RegionMatcher {
     /// Anchored at the start: the number begins with them.
     leading_digits: Option<regex::Regex>,
     /// Anchored at both ends: the general pattern and each kind's (fixed line, mobile, …).
     general: Option<regex::Regex>,
-    kinds: Vec<(Vec<u16>, regex::Regex)>,
+    kinds: Vec<(&'static [u16], regex::Regex)>,
 }
 
 impl RegionMatcher {
-    fn new(meta: &phonenumber::Metadata) -> Self {
+    fn new(region: &Region) -> Self {
         // The metadata's patterns are laid out over lines: whitespace in them means nothing.
         // National numbers are ASCII digits: without Unicode, `\d` is `[0-9]` rather than every
         // script's digits, which made the compiled patterns several times larger (measured:
-        // 18 MiB resident for the shared calling codes' patterns, now 1.7).
+        // 18 MiB resident for the shared calling codes' patterns, then 1.7).
         let compile =
             |pattern: String| regex::RegexBuilder::new(&pattern).ignore_whitespace(true).unicode(false).build().ok();
         let whole = |pattern: &str| compile(format!("^(?:{pattern})$"));
-        let d = meta.descriptors();
-        let kinds = [
-            d.premium_rate(),
-            d.toll_free(),
-            d.shared_cost(),
-            d.voip(),
-            d.personal_number(),
-            d.pager(),
-            d.uan(),
-            d.voicemail(),
-            d.fixed_line(),
-            d.mobile(),
-        ]
-        .into_iter()
-        .flatten()
-        .filter_map(|k| Some((k.possible_length().to_vec(), whole(k.national_number().as_str())?)))
-        .collect();
-        Self {
-            leading_digits: meta.leading_digits().and_then(|p| compile(format!("^(?:{})", p.as_str()))),
-            general: whole(d.general().national_number().as_str()),
-            kinds,
+        // A region with leading digits is told by them alone (see `claims`): its other
+        // patterns are never matched, so they are not compiled (most regions of a shared
+        // code have leading digits).
+        let leading_digits = region.leading_digits.and_then(|p| compile(format!("^(?:{p})")));
+        if leading_digits.is_some() {
+            return Self { leading_digits, general: None, kinds: Vec::new() };
         }
+        let kinds = region.kinds.iter().filter_map(|(lengths, pattern)| Some((*lengths, whole(pattern)?))).collect();
+        Self { leading_digits: None, general: region.general.and_then(whole), kinds }
     }
 
     fn claims(&self, national: &str) -> bool {
@@ -137,29 +123,23 @@ impl RegionMatcher {
 /// so that no request waits for them; without it, each code's are compiled at its first
 /// number.
 pub fn prepare() {
-    for (code, cell) in shared_codes() {
-        if let Some(regions) = DATABASE.by_code(code) {
-            cell.get_or_init(|| regions.iter().map(|m| RegionMatcher::new(m)).collect());
-        }
+    for (code, regions) in CODES.iter().filter(|(_, regions)| regions.len() > 1) {
+        shared_code(*code, regions);
     }
 }
 
 /// The calling codes several regions share, each with its matchers once compiled.
 fn shared_codes() -> &'static HashMap<u16, OnceLock<Vec<RegionMatcher>>> {
-    static CODES: OnceLock<HashMap<u16, OnceLock<Vec<RegionMatcher>>>> = OnceLock::new();
-    CODES.get_or_init(|| {
-        let mut count: HashMap<u16, usize> = HashMap::new();
-        for meta in DATABASE.iter() {
-            *count.entry(meta.country_code()).or_default() += 1;
-        }
-        count.into_iter().filter(|(_, n)| *n > 1).map(|(code, _)| (code, OnceLock::new())).collect()
+    static SHARED: OnceLock<HashMap<u16, OnceLock<Vec<RegionMatcher>>>> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        CODES.iter().filter(|(_, regions)| regions.len() > 1).map(|(code, _)| (*code, OnceLock::new())).collect()
     })
 }
 
 /// The matchers of a shared calling code's regions, in the metadata's order.
-fn shared_code(code: u16, regions: &[&phonenumber::Metadata]) -> &'static [RegionMatcher] {
+fn shared_code(code: u16, regions: &'static [Region]) -> &'static [RegionMatcher] {
     match shared_codes().get(&code) {
-        Some(cell) => cell.get_or_init(|| regions.iter().map(|m| RegionMatcher::new(m)).collect()),
+        Some(cell) => cell.get_or_init(|| regions.iter().map(RegionMatcher::new).collect()),
         None => &[],
     }
 }
@@ -167,6 +147,7 @@ fn shared_code(code: u16, regions: &[&phonenumber::Metadata]) -> &'static [Regio
 #[cfg(test)]
 mod tests {
     use super::*;
+    use phonenumber::metadata::DATABASE;
 
     fn country(e164: &str) -> Option<String> {
         parse(e164).unwrap_or_else(|| panic!("{e164} refused")).country
@@ -228,6 +209,30 @@ mod tests {
             }
         }
         assert!(compared > 900, "{compared} examples");
+    }
+
+    /// `build.rs` wrote every calling code with the crate's regions, in its order, and the
+    /// lengths its kinds list.
+    #[test]
+    fn the_static_metadata_is_the_crates() {
+        let mut codes = 0;
+        for code in 1..1000u16 {
+            let theirs = DATABASE.by_code(&code);
+            let ours = regions(code);
+            assert_eq!(
+                ours.map(|r| r.iter().map(|r| r.id).collect::<Vec<_>>()),
+                theirs.as_ref().map(|r| r.iter().map(|m| m.id()).collect::<Vec<_>>()),
+                "+{code}"
+            );
+            for (region, meta) in ours.unwrap_or_default().iter().zip(theirs.unwrap_or_default()) {
+                assert_eq!(region.main, meta.is_main_country_for_code(), "+{code} {}", region.id);
+                let general = meta.descriptors().general().possible_length();
+                let fixed = meta.descriptors().fixed_line().map(|d| d.possible_length()).unwrap_or_default();
+                assert!(general.iter().chain(fixed).all(|l| region.lengths.contains(l)), "+{code} {}", region.id);
+            }
+            codes += usize::from(ours.is_some());
+        }
+        assert!(codes > 200, "{codes} calling codes");
     }
 
     #[test]
