@@ -63,6 +63,14 @@ fn unwound<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     })
 }
 
+/// Runs the closure an operation keeps for its one run, a panic turned into an error.
+fn run_once<F, R>(kept: &mut Option<F>, run: impl FnOnce(F) -> Result<R>) -> Result<R> {
+    match kept.take() {
+        Some(op) => unwound(|| run(op)),
+        None => Err(StoreError::Internal("a store operation was run twice".to_owned())),
+    }
+}
+
 /// The answer of an operation from its own outcome and the batch's.
 fn answer_of<T>(outcome: Option<Result<T>>, batch: Option<&StoreError>) -> Result<T> {
     match (outcome, batch) {
@@ -92,10 +100,7 @@ where
     }
 
     fn run(&mut self, conn: &Connection) -> Ran {
-        let outcome = match self.op.take() {
-            Some(op) => unwound(|| op(conn)),
-            None => Err(StoreError::Internal("a store operation was run twice".to_owned())),
-        };
+        let outcome = run_once(&mut self.op, |op| op(conn));
         let ran = if outcome.is_ok() { Ran::Done } else { Ran::RefusedWritten };
         self.outcome = Some(outcome);
         ran
@@ -134,11 +139,7 @@ where
     }
 
     fn run(&mut self, conn: &Connection) -> Ran {
-        let decided = match self.decide.take() {
-            Some(decide) => unwound(|| decide(conn)),
-            None => Err(StoreError::Internal("a store operation was run twice".to_owned())),
-        };
-        let (writes, value) = match decided {
+        let (writes, value) = match run_once(&mut self.decide, |decide| decide(conn)) {
             Ok(decided) => decided,
             Err(e) => {
                 self.outcome = Some(Err(e));
@@ -195,36 +196,37 @@ impl Writer {
     /// Runs `op` in the writer and answers after its transaction committed. An `Err` from
     /// `op` rolls back what it wrote; an `Ok` is kept (a wrong code's attempt too), unless
     /// the batch fails to commit: then the answer is that failure and nothing was kept.
-    /// Reported as a write, from the call (queueing included) to the answer.
     pub async fn run<T: Send + 'static>(
         &self,
         op: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let started = self.observer.is_set().then(Instant::now);
-        let answered = self.queue(op).await;
-        if let Some(started) = started {
-            self.observer.record(Event::StoreOperation {
-                store: crate::NAME,
-                access: Access::Write,
-                elapsed: started.elapsed(),
-            });
-        }
-        answered
+        let (reply, answer) = oneshot::channel();
+        self.send(Box::new(Pending { op: Some(op), outcome: None, reply }), answer).await
     }
 
     /// Runs a decided operation in the writer and answers after its transaction committed:
     /// `decide` reads and decides, writing nothing (what it writes is not undone when the
     /// operation fails); `apply` writes what it decided. An `Err` from either is the answer,
-    /// and nothing of the operation is kept. Reported as a write, as [`Writer::run`].
+    /// and nothing of the operation is kept.
     pub async fn decide<W: Send + 'static, T: Send + 'static>(
         &self,
         decide: impl FnOnce(&Connection) -> Result<(W, T)> + Send + 'static,
         apply: Apply<W>,
     ) -> Result<T> {
-        let started = self.observer.is_set().then(Instant::now);
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(Decided { decide: Some(decide), apply, writes: None, outcome: None, reply });
-        let answered = self.send(job, answer).await;
+        self.send(Box::new(Decided { decide: Some(decide), apply, writes: None, outcome: None, reply }), answer).await
+    }
+
+    /// Queues `job` and waits for its answer. Reported as a write, from the call (queueing
+    /// included) to the answer.
+    async fn send<T>(&self, job: Job, answer: oneshot::Receiver<Result<T>>) -> Result<T> {
+        let started = self.observer.is_set().then(Instant::now);
+        let answered = async {
+            let sender = self.jobs.lock().map_err(|_| StoreError::Closed)?.clone().ok_or(StoreError::Closed)?;
+            sender.send(job).await.map_err(|_| StoreError::Closed)?;
+            answer.await.map_err(|_| StoreError::Internal("the write was abandoned".to_owned()))?
+        }
+        .await;
         if let Some(started) = started {
             self.observer.record(Event::StoreOperation {
                 store: crate::NAME,
@@ -233,18 +235,6 @@ impl Writer {
             });
         }
         answered
-    }
-
-    async fn queue<T: Send + 'static>(&self, op: impl FnOnce(&Connection) -> Result<T> + Send + 'static) -> Result<T> {
-        let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(Pending { op: Some(op), outcome: None, reply });
-        self.send(job, answer).await
-    }
-
-    async fn send<T>(&self, job: Job, answer: oneshot::Receiver<Result<T>>) -> Result<T> {
-        let sender = self.jobs.lock().map_err(|_| StoreError::Closed)?.clone().ok_or(StoreError::Closed)?;
-        sender.send(job).await.map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Internal("the write was abandoned".to_owned()))?
     }
 
     /// Stops taking operations, lets the queued ones finish, and waits for the thread.
