@@ -13,14 +13,11 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 runs="${RUNS:-3}"
 seconds="${SECONDS_PER_ROW:-5}"
-account=AC0000000000000000000000000000beef
-token=bench-auth-token-0123456789abcdef
-key=0000000000000000000000000000000000000000000000000000000000000001
 verifyd_port=18765
 prism_port=18766
 pi_port=18767
 pi_tokens=100
-export WRK_DIR="$root/bench/wrk" VERIFYD_AUTH="$(printf '%s:%s' "$account" "$token" | base64 -w0)"
+source "$root/bench/wrk/lib.sh"
 
 command -v wrk >/dev/null || { echo "compare: installing Debian's wrk"; apt-get install -y -q wrk >/dev/null; }
 cargo build --release -q -p verifyd
@@ -38,18 +35,7 @@ if ! cmp -s bench/compare/requirements.txt "$venv/requirements.txt"; then
   cp bench/compare/requirements.txt "$venv/requirements.txt"
 fi
 
-row() { # script → "rps p50 p99 non2xx"
-  local out
-  out="$(wrk -t1 -c32 -d"${seconds}s" -s "$WRK_DIR/$1.lua" "$2" 2>&1)"
-  local rps p50 p99 bad
-  rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
-  p50="$(awk '/^p50_ms/ {print $2}' <<<"$out")"
-  p99="$(awk '/^p99_ms/ {print $2}' <<<"$out")"
-  bad="$(awk '/^status / {s=$2; sub(":", "", s); if (s+0 < 200 || s+0 >= 300) n += $3} END {print n+0}' <<<"$out")"
-  echo "$rps $p50 $p99 $bad"
-}
 wait_for() { for _ in $(seq 150); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "compare: $1 never answered" >&2; return 1; }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A results
 for run in $(seq "$runs"); do

@@ -11,24 +11,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 runs="${RUNS:-3}"
 database="${DATABASE:-}"
 seconds="${SECONDS_PER_ROW:-5}"
-account=AC0000000000000000000000000000beef
-token=bench-auth-token-0123456789abcdef
-key=0000000000000000000000000000000000000000000000000000000000000001
 port=18765
-export WRK_DIR="$here" VERIFYD_AUTH="$(printf '%s:%s' "$account" "$token" | base64 -w0)"
-
-row() { # script → "rps p50 p99 non2xx"
-  local out
-  out="$(wrk -t1 -c32 -d"${seconds}s" -s "$here/$1.lua" "http://127.0.0.1:$port" 2>&1)"
-  local rps p50 p99 bad
-  rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
-  p50="$(awk '/^p50_ms/ {print $2}' <<<"$out")"
-  p99="$(awk '/^p99_ms/ {print $2}' <<<"$out")"
-  bad="$(awk '/^status / {s=$2; sub(":", "", s); if (s+0 < 200 || s+0 >= 300) n += $3} END {print n+0}' <<<"$out")"
-  echo "$rps $p50 $p99 $bad"
-}
-
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+source "$here/lib.sh"
 
 # The server's database for a run, in $url: a file in $1, or a new schema (in $schema).
 fresh_database() { # dir
@@ -57,7 +41,8 @@ for binary in "$@"; do
     service="$(curl -fs -u "$account:$token" -X POST "http://127.0.0.1:$port/v2/Services" -d FriendlyName=Bench \
       | sed -E 's/.*"sid": ?"(VA[0-9a-f]{32})".*/\1/')"
     export VERIFYD_SERVICE="$service"
-    h="$(row healthz)"; s="$(row start)"; c="$(row check)"
+    base="http://127.0.0.1:$port"
+    h="$(row healthz "$base")"; s="$(row start "$base")"; c="$(row check "$base")"
     kill "$pid"; wait "$pid" 2>/dev/null || true; rm -rf "$dir"; drop_schema
     echo "$binary ($store) run $run: healthz $h | start $s | check $c"
     results+=("$h|$s|$c")
