@@ -541,9 +541,10 @@ pub fn fraud_guard_overrides(c: &Connection, account: &Sid) -> Result<Vec<(Sid, 
 }
 
 /// The attempts' table joined with their verifications (`a`, `v`): a verification that is
-/// gone leaves its attempts with NULL columns.
+/// gone leaves its attempts with NULL columns. (The unary `+`: from a verification, its
+/// attempts are found by its SID, not among the account's.)
 const ATTEMPTS_JOINED: &str =
-    "attempts AS a LEFT JOIN verifications AS v ON v.sid = a.verification_sid AND v.account_sid = a.account_sid";
+    "attempts AS a LEFT JOIN verifications AS v ON v.sid = a.verification_sid AND v.account_sid = +a.account_sid";
 
 /// The conditions `filter` makes, numbered from `?1` (the account), and their values.
 fn attempt_conditions(filter: &AttemptFilter) -> (Vec<String>, Vec<rusqlite::types::Value>) {
@@ -560,13 +561,24 @@ fn attempt_conditions(filter: &AttemptFilter) -> (Vec<String>, Vec<rusqlite::typ
         conditions.push(condition.replace('#', &format!("?{}", values.len())));
     };
     if let Some(service) = &filter.service {
-        with("a.service_sid = #", Value::Text(service.as_str().to_owned()));
+        // With a number, its verifications' index reads fewer rows than the service's.
+        let condition = if filter.to.is_some() { "+a.service_sid = #" } else { "a.service_sid = #" };
+        with(condition, Value::Text(service.as_str().to_owned()));
     }
     if let Some(verification) = &filter.verification {
         with("a.verification_sid = #", Value::Text(verification.as_str().to_owned()));
     }
     if let Some(to) = &filter.to {
-        with("a.to_addr = #", Value::Text(to.clone()));
+        // Through the verifications of the number (an attempt's number is its
+        // verification's), in the service given or in each of the account's.
+        with("v.to_addr = #", Value::Text(to.clone()));
+        match &filter.service {
+            Some(service) => with("v.service_sid = #", Value::Text(service.as_str().to_owned())),
+            None => with(
+                "v.service_sid IN (SELECT sid FROM services WHERE account_sid = #)",
+                Value::Text(filter.account.as_str().to_owned()),
+            ),
+        }
     }
     if let Some(prefix) = &filter.to_prefix {
         // A range of the text (compared byte by byte, as UTF-8 orders code points): every
