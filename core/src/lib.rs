@@ -22,6 +22,7 @@
 mod api;
 pub mod background;
 pub mod clock;
+mod credentials;
 pub mod domain;
 mod error;
 pub mod ids;
@@ -77,7 +78,13 @@ pub struct CoreConfig {
     pub templates: Arc<domain::template::Templates>,
     /// Fraud Guard's level for services without an override of their own.
     pub fraud_guard: domain::fraud::Level,
+    /// Seconds an authenticated request's stored credential is kept for the next ones (0:
+    /// none); a token rotated or a key revoked on another instance works that long there.
+    pub credential_cache_seconds: i64,
 }
+
+/// See [`CoreConfig::credential_cache_seconds`].
+pub const DEFAULT_CREDENTIAL_CACHE_SECONDS: i64 = 5;
 
 impl CoreConfig {
     pub fn new(public_url: impl Into<String>) -> Self {
@@ -94,6 +101,7 @@ impl CoreConfig {
             delivery_wait: std::time::Duration::from_millis(3000),
             templates: Arc::new(domain::template::Templates::bundled()),
             fraud_guard: domain::fraud::Level::Standard,
+            credential_cache_seconds: DEFAULT_CREDENTIAL_CACHE_SECONDS,
         }
     }
 
@@ -118,6 +126,8 @@ pub struct Core<S> {
     retrying: Arc<std::sync::atomic::AtomicUsize>,
     /// Where the core reports what it decided (shared with the sends it hands over).
     observer: Arc<observe::ObserverSlot>,
+    /// The stored credentials requests authenticated against, kept a few seconds.
+    credentials: credentials::CredentialCache,
 }
 
 impl<S: Store> Core<S> {
@@ -129,6 +139,7 @@ impl<S: Store> Core<S> {
         transport: Arc<dyn WebhookTransport>,
     ) -> Result<Self, CoreError> {
         let urls = Urls::new(&config.public_url)?;
+        let credentials = credentials::CredentialCache::new(config.credential_cache_seconds);
         Ok(Self {
             store: Arc::new(store),
             keys,
@@ -139,6 +150,7 @@ impl<S: Store> Core<S> {
             in_flight: background::InFlight::default(),
             retrying: Arc::default(),
             observer: Arc::default(),
+            credentials,
         })
     }
 

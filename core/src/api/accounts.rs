@@ -3,6 +3,7 @@
 
 use verifyd_runtime::Sid;
 
+use crate::credentials::Credential;
 use crate::domain::account::{Account, ApiKey};
 use crate::ids::{new_sid, prefix};
 use crate::keys::{SealContext, SecretKind, SecretMatch, random_hex, random_token};
@@ -85,6 +86,7 @@ impl<S: Store> Core<S> {
                 }
             })
             .await?;
+        self.credentials.forget(sid);
         Ok(changed)
     }
 
@@ -113,6 +115,7 @@ impl<S: Store> Core<S> {
                 }
             })
             .await?;
+        self.credentials.forget(sid);
         rotated.map(|()| token)
     }
 
@@ -152,6 +155,7 @@ impl<S: Store> Core<S> {
                 }
             })
             .await?;
+        self.credentials.forget(key);
         if revoked { Ok(()) } else { Err(CoreError::not_found(format!("/Accounts/{account}/Keys/{key}"))) }
     }
 
@@ -170,6 +174,7 @@ impl<S: Store> Core<S> {
                 _ => Decision::nothing(()),
             })
             .await?;
+        self.credentials.forget(&key.sid);
         Ok(())
     }
 
@@ -187,30 +192,44 @@ impl<S: Store> Core<S> {
             };
         }
         let Ok(sid) = Sid::parse(username) else { return Err(CoreError::Unauthenticated) };
-        match sid.prefix() {
-            prefix::ACCOUNT => {
-                let account = self.store.account(&sid).await?.ok_or(CoreError::Unauthenticated)?;
-                if self.keys.secret_matches(SecretKind::AuthToken, password, &account.auth_token_hash) {
-                    Ok(Principal::Account { account_sid: account.sid })
-                } else {
-                    Err(CoreError::Unauthenticated)
-                }
-            }
-            prefix::API_KEY => {
-                let key = self.store.api_key(&sid).await?.ok_or(CoreError::Unauthenticated)?;
-                if key.revoked {
-                    return Err(CoreError::Unauthenticated);
-                }
+        if ![prefix::ACCOUNT, prefix::API_KEY].contains(&sid.prefix()) {
+            return Err(CoreError::Unauthenticated);
+        }
+        let now = self.clock.now();
+        if let Some(kept) = self.credentials.get(&sid, now)
+            && let Some(principal) = self.principal_of(&kept, password).await?
+        {
+            return Ok(principal);
+        }
+        // Not kept, or kept and not matching: the store may hold a newer secret.
+        let found = match sid.prefix() {
+            prefix::ACCOUNT => self.store.account(&sid).await?.map(Credential::Account),
+            _ => self.store.api_key(&sid).await?.map(Credential::ApiKey),
+        };
+        let credential = self.credentials.keep(&sid, found.ok_or(CoreError::Unauthenticated)?, now);
+        self.principal_of(&credential, password).await?.ok_or(CoreError::Unauthenticated)
+    }
+
+    /// Whom `password` authenticates as, checked against `credential`; `None` when it does
+    /// not match (or the key is revoked).
+    async fn principal_of(&self, credential: &Credential, password: &str) -> Result<Option<Principal>, CoreError> {
+        Ok(match credential {
+            Credential::Account(account) => self
+                .keys
+                .secret_matches(SecretKind::AuthToken, password, &account.auth_token_hash)
+                .then(|| Principal::Account { account_sid: account.sid.clone() }),
+            Credential::ApiKey(key) if key.revoked => None,
+            Credential::ApiKey(key) => {
+                let principal = Principal::ApiKey { account_sid: key.account_sid.clone(), key_sid: key.sid.clone() };
                 match self.keys.secret_match(SecretKind::ApiKey, password, &key.secret_hash) {
-                    SecretMatch::No => Err(CoreError::Unauthenticated),
-                    SecretMatch::Current => Ok(Principal::ApiKey { account_sid: key.account_sid, key_sid: key.sid }),
+                    SecretMatch::No => None,
+                    SecretMatch::Current => Some(principal),
                     SecretMatch::Previous => {
-                        self.remake_api_key_digest(&key, password).await?;
-                        Ok(Principal::ApiKey { account_sid: key.account_sid, key_sid: key.sid })
+                        self.remake_api_key_digest(key, password).await?;
+                        Some(principal)
                     }
                 }
             }
-            _ => Err(CoreError::Unauthenticated),
-        }
+        })
     }
 }

@@ -87,7 +87,8 @@ pub struct AttemptFilter {
     pub account: Sid,
     pub service: Option<Sid>,
     pub verification: Option<Sid>,
-    /// Exactly this `To`.
+    /// Exactly this `To`. A store may find these through their verifications (an attempt's
+    /// `To` is its verification's, and a verification outlives its attempts).
     pub to: Option<String>,
     /// `To` starting with this text (`+57305`).
     pub to_prefix: Option<String>,

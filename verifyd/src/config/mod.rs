@@ -33,6 +33,8 @@ pub const WEBHOOK_RETENTION_RANGE: RangeInclusive<u64> = 60..=31_536_000;
 pub const DEFAULT_ATTEMPT_RETENTION_DAYS: u64 = 90;
 /// The accepted attempt retention: a day to ten years.
 pub const ATTEMPT_RETENTION_RANGE: RangeInclusive<u64> = 1..=3_650;
+/// The accepted credential cache: none (0) to a minute, in seconds.
+pub const CREDENTIAL_CACHE_RANGE: RangeInclusive<u64> = 0..=60;
 /// The default log filter.
 pub const DEFAULT_LOG: &str = "info";
 /// Consecutive failed guesses per subscriber (a `To`, an entity) before a lockout, by
@@ -158,6 +160,8 @@ pub struct Config {
     pub attempt_retention_days: u64,
     /// Fraud Guard's level for services without an override of their own.
     pub fraud_guard: FraudGuard,
+    /// Seconds an authenticated request's stored credential is kept for the next requests.
+    pub credential_cache_seconds: u64,
 }
 
 /// The storage backend and where it is.
@@ -233,6 +237,7 @@ impl Default for Config {
             templates_dir: None,
             attempt_retention_days: DEFAULT_ATTEMPT_RETENTION_DAYS,
             fraud_guard: FraudGuard::Standard,
+            credential_cache_seconds: verifyd_core::DEFAULT_CREDENTIAL_CACHE_SECONDS.unsigned_abs(),
             log_format: LogFormat::Text,
             metrics_listen: None,
             console: false,
@@ -445,6 +450,12 @@ impl Config {
             config.fraud_guard = FraudGuard::parse(&s.text(FRAUD_GUARD_EXPECTED)?.trim().to_ascii_lowercase())
                 .ok_or_else(|| s.invalid(FRAUD_GUARD_EXPECTED))?;
         }
+        if let Some(s) = sources.take("credential_cache_seconds", "VERIFYD_CREDENTIAL_CACHE_SECONDS") {
+            config.credential_cache_seconds = s
+                .whole_number()?
+                .filter(|n| CREDENTIAL_CACHE_RANGE.contains(n))
+                .ok_or_else(|| s.invalid(CREDENTIAL_CACHE_EXPECTED))?;
+        }
         Ok(config)
     }
 }
@@ -471,6 +482,7 @@ impl fmt::Debug for Config {
             .field("templates_dir", &self.templates_dir)
             .field("attempt_retention_days", &self.attempt_retention_days)
             .field("fraud_guard", &self.fraud_guard)
+            .field("credential_cache_seconds", &self.credential_cache_seconds)
             .field("log_format", &self.log_format)
             .field("metrics_listen", &self.metrics_listen)
             .field("console", &self.console)
@@ -550,6 +562,7 @@ const DATABASE_TIMEOUT_EXPECTED: &str = "expected a whole number of seconds from
 const TEMPLATES_DIR_EXPECTED: &str = "expected the path of a directory of template files (*.toml)";
 const ATTEMPT_RETENTION_EXPECTED: &str = "expected a whole number of days from 1 to 3650";
 const FRAUD_GUARD_EXPECTED: &str = "expected standard, strict or off";
+const CREDENTIAL_CACHE_EXPECTED: &str = "expected a whole number of seconds from 0 to 60";
 
 /// The keys a configuration file may hold; anything else is an error naming it.
 #[derive(Deserialize, Default)]
@@ -589,6 +602,7 @@ struct FileConfig {
     templates_dir: Option<toml::Value>,
     attempt_retention_days: Option<toml::Value>,
     fraud_guard: Option<toml::Value>,
+    credential_cache_seconds: Option<toml::Value>,
     log_format: Option<toml::Value>,
     metrics_listen: Option<toml::Value>,
     console: Option<toml::Value>,
@@ -642,6 +656,7 @@ impl FileConfig {
             "templates_dir" => self.templates_dir.take(),
             "attempt_retention_days" => self.attempt_retention_days.take(),
             "fraud_guard" => self.fraud_guard.take(),
+            "credential_cache_seconds" => self.credential_cache_seconds.take(),
             "log_format" => self.log_format.take(),
             "metrics_listen" => self.metrics_listen.take(),
             "console" => self.console.take(),

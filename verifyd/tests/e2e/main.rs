@@ -17,6 +17,7 @@ mod cli;
 mod concurrency;
 mod console;
 mod crash;
+mod credentials;
 mod delivery;
 mod entities;
 mod faults;
