@@ -81,7 +81,8 @@ enum AccountsCommand {
         #[arg(long, default_value = "verifyd")]
         friendly_name: String,
     },
-    /// Replace an account's auth token and print the new one; the old one stops working.
+    /// Replace an account's auth token and print the new one; the old one stops working (a
+    /// running server that checked it lets it in for up to VERIFYD_CREDENTIAL_CACHE_SECONDS).
     RotateToken { account: String },
 }
 
@@ -149,7 +150,8 @@ enum KeysCommand {
         #[arg(long, default_value = "verifyd")]
         friendly_name: String,
     },
-    /// Revoke an API key at once.
+    /// Revoke an API key (a running server that checked it lets it in for up to
+    /// VERIFYD_CREDENTIAL_CACHE_SECONDS).
     Revoke {
         #[arg(long)]
         account: String,
