@@ -28,7 +28,7 @@ pub fn sweep(c: &Connection, s: &Sweep) -> Result<Swept> {
         "DELETE FROM bucket_windows WHERE window_start + (SELECT interval FROM buckets WHERE sid = bucket_sid) <= ?1",
         [s.windows_over.unix()],
     )?;
-    let purged_messages = c.execute("DELETE FROM outbox WHERE date_created < ?1", [s.messages_before.unix()])?;
+    let purged_messages = c.execute(&purge_made_before("outbox"), [s.messages_before.unix()])?;
     let expired_challenges = c.execute(
         "UPDATE challenges SET status = 'expired', date_updated = ?1 WHERE status = 'pending' AND expiration_date <= ?1",
         [s.expire_challenges.unix()],
@@ -63,7 +63,7 @@ pub fn sweep(c: &Connection, s: &Sweep) -> Result<Swept> {
         "DELETE FROM webhook_deliveries WHERE status != 'pending' AND date_done <= ?1",
         [s.deliveries_before.unix()],
     )?;
-    let purged_attempts = c.execute("DELETE FROM attempts WHERE date_created < ?1", [s.attempts_before.unix()])?;
+    let purged_attempts = c.execute(&purge_made_before("attempts"), [s.attempts_before.unix()])?;
     c.execute("DELETE FROM send_tallies WHERE period < ?1", [s.tallies_before.unix()])?;
     Ok(Swept {
         expired: expired as u64,
@@ -73,6 +73,19 @@ pub fn sweep(c: &Connection, s: &Sweep) -> Result<Swept> {
         purged_deliveries: purged_deliveries as u64,
         purged_attempts: purged_attempts as u64,
     })
+}
+
+/// Deletes the rows of `table` made before `?1`, in the order they were made: every row
+/// before the oldest one made at `?1` or later (all of them when there is none). Reading from
+/// the oldest row, the scan stops at the first young one, so no index on the date is written
+/// by every insert. Made from one clock as they are, a row older than one made before it can
+/// only be a second or so older: it waits for that one.
+fn purge_made_before(table: &str) -> String {
+    format!(
+        "DELETE FROM {table} WHERE seq < COALESCE(\
+         (SELECT seq FROM {table} WHERE date_created >= ?1 ORDER BY seq LIMIT 1), \
+         (SELECT MAX(seq) + 1 FROM {table}), 0)"
+    )
 }
 
 /// Queued attempts due and not leased at `claim.now`, oldest due first (then oldest made):
@@ -215,5 +228,50 @@ mod tests {
             .collect::<Result<_>>()
             .unwrap();
         assert_eq!(plan, ["SCAN webhook_deliveries USING COVERING INDEX webhook_deliveries_due"], "{plan:?}");
+    }
+
+    /// Rows made before the bound go in the order they were made: one made after a younger
+    /// one waits for it; none younger is ever deleted; with no young row, all go.
+    #[test]
+    fn rows_are_purged_by_age_in_the_order_they_were_made() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&mut conn).unwrap();
+        let purge = |conn: &Connection, before: i64| conn.execute(&purge_made_before("outbox"), [before]).unwrap();
+        let left = |conn: &Connection| -> Vec<i64> {
+            conn.prepare("SELECT date_created FROM outbox ORDER BY seq")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_>>()
+                .unwrap()
+        };
+        assert_eq!(purge(&conn, 100), 0, "an empty table");
+        for made in [10, 20, 5, 30, 40] {
+            conn.execute(
+                "INSERT INTO outbox (sid, account_sid, service_sid, to_addr, channel, locale, body_sealed, \
+                 date_created) VALUES ('MM1', 'AC1', 'VA1', '+15550000001', 'sms', 'en', x'00', ?1)",
+                [made],
+            )
+            .unwrap();
+        }
+        assert_eq!(purge(&conn, 10), 0, "none before 10");
+        assert_eq!(purge(&conn, 15), 1);
+        assert_eq!(left(&conn), [20, 5, 30, 40], "5 waits for 20, made before it");
+        assert_eq!(purge(&conn, 31), 3);
+        assert_eq!(left(&conn), [40]);
+        assert_eq!(purge(&conn, 1000), 1, "no young row: all go");
+        assert!(left(&conn).is_empty());
+
+        // The scan reads the table from its oldest row, with no sort and no date index.
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", purge_made_before("attempts")))
+            .unwrap()
+            .query_map([1], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_>>()
+            .unwrap();
+        assert!(plan.iter().any(|p| p.starts_with("SEARCH attempts USING INTEGER PRIMARY KEY (rowid<?)")), "{plan:?}");
+        assert!(plan.iter().any(|p| p == "SCAN attempts"), "{plan:?}");
+        assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
     }
 }
