@@ -110,7 +110,9 @@ pub struct Sweep {
     pub expire_verifications: Timestamp,
     /// Pending challenges with `expiration_date` at or before this become expired.
     pub expire_challenges: Timestamp,
-    /// Outbox messages created before this are deleted.
+    /// Outbox messages created before this are deleted. A store may delete them in the order
+    /// they were made: one made just after a younger one (a second or so, from one clock) may
+    /// wait for it. None younger is deleted.
     pub messages_before: Timestamp,
     /// Access tokens that expired at or before this are deleted.
     pub tokens_before: Timestamp,
@@ -125,7 +127,8 @@ pub struct Sweep {
     /// Webhook deliveries finished (delivered, given up or canceled) at or before this are
     /// deleted; pending ones never are.
     pub deliveries_before: Timestamp,
-    /// Send attempts created before this are deleted, whatever their status.
+    /// Send attempts created before this are deleted, whatever their status (in the order they
+    /// were made, as `messages_before`).
     pub attempts_before: Timestamp,
     /// Tally rows whose period started before this are deleted.
     pub tallies_before: Timestamp,
