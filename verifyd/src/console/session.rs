@@ -3,8 +3,9 @@
 //! The session cookie holds the credentials the operator signed in with, sealed (AEAD, a
 //! subkey of the master key, `SealContext::ConsoleSession`) together with the session's CSRF
 //! token and its expiry. Every request opens it and authenticates those credentials again, so
-//! a rotated auth token or a revoked API key ends its sessions at once, on every instance,
-//! with no session table; a cookie is useless without the master key. It is `HttpOnly`,
+//! a rotated auth token or a revoked API key ends its sessions with no session table (at once
+//! on the instance that made the change, within the credential cache's seconds on the
+//! others); a cookie is useless without the master key. It is `HttpOnly`,
 //! `SameSite=Strict`, scoped to the console's path, and `Secure` when the public URL is https.
 //!
 //! CSRF: every form carries the session's token, compared in constant time; the login form,
