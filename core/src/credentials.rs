@@ -18,7 +18,6 @@ use verifyd_runtime::{Sid, Timestamp};
 use crate::domain::account::{Account, ApiKey};
 
 /// What a request's secret is checked against.
-#[derive(Clone)]
 pub enum Credential {
     Account(Account),
     ApiKey(ApiKey),

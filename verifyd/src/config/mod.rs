@@ -69,7 +69,7 @@ const LOG_FORMAT_EXPECTED: &str = "expected text or json";
 const METRICS_LISTEN_EXPECTED: &str = "expected an address and port (127.0.0.1:9464)";
 
 /// The environment variables read by [`Config::load`], in the order they are checked.
-pub const ENV_VARS: [&str; 37] = [
+pub const ENV_VARS: [&str; 38] = [
     "VERIFYD_LISTEN",
     "VERIFYD_DATABASE_URL",
     "VERIFYD_PUBLIC_URL",
@@ -107,6 +107,7 @@ pub const ENV_VARS: [&str; 37] = [
     "VERIFYD_TEMPLATES_DIR",
     "VERIFYD_ATTEMPT_RETENTION_DAYS",
     "VERIFYD_FRAUD_GUARD",
+    "VERIFYD_CREDENTIAL_CACHE_SECONDS",
 ];
 
 /// The validated configuration of one server process.
@@ -1406,6 +1407,23 @@ templates_dir = "templates"
             let want = format!("{}: {key}: expected a whole number", file.path().display());
             assert!(message.starts_with(&want), "{text}: {message}");
         }
+    }
+
+    #[test]
+    fn credentials_are_kept_five_seconds_unless_set_from_none_to_a_minute() {
+        assert_eq!(load_env(&[]).unwrap().credential_cache_seconds, 5);
+        let at = |text: &str| load_env(&[("VERIFYD_CREDENTIAL_CACHE_SECONDS", text)]).unwrap().credential_cache_seconds;
+        assert_eq!((at("0"), at(" 60 ")), (0, 60));
+        for text in ["61", "-1", "5s", "99999999999999999999999"] {
+            let message = err_env(&[("VERIFYD_CREDENTIAL_CACHE_SECONDS", text)]);
+            assert!(message.starts_with("VERIFYD_CREDENTIAL_CACHE_SECONDS: expected a whole number"), "{message}");
+        }
+        let (_file, result) = load_file("credential_cache_seconds = 2\n", &[]);
+        assert_eq!(result.unwrap().credential_cache_seconds, 2);
+        let (file, result) = load_file("credential_cache_seconds = 120\n", &[]);
+        let message = result.unwrap_err().to_string();
+        let want = format!("{}: credential_cache_seconds: expected", file.path().display());
+        assert!(message.starts_with(&want), "{message}");
     }
 
     #[test]
