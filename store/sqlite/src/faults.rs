@@ -140,6 +140,9 @@ impl FaultyVfs {
         };
         let name = format!("verifyd-faults-{}", NEXT.fetch_add(1, Ordering::Relaxed));
         let c_name = CString::new(name.clone()).map_err(|_| error(ffi::SQLITE_MISUSE, "a NUL in the name"))?;
+        // Registering initialises SQLite: the page cache's wrapper goes in first, so that
+        // the faults are injected under the cache the server runs with.
+        crate::page_cache::install();
         // SAFETY: `sqlite3_vfs_find` takes a NUL-terminated name (a C string literal) and
         // initialises SQLite if needed; it answers a registered VFS, which SQLite never frees,
         // or null.
