@@ -8,20 +8,19 @@ use crate::CoreError;
 #[derive(Debug, Clone)]
 pub struct Urls {
     /// `https://verify.example.com/v2`
-    base: String,
+    base: HttpUrl,
 }
 
 impl Urls {
     pub fn new(public_url: &str) -> Result<Self, CoreError> {
         let base = format!("{}{}", public_url.trim_end_matches('/'), verifyd_server::BASE_PATH);
-        HttpUrl::parse(&base)
+        let base = HttpUrl::parse(&base)
             .map_err(|_| CoreError::Internal(format!("the public URL {public_url} is not an http(s) URL")))?;
         Ok(Self { base })
     }
 
     /// The URL of a path below `/v2` (`/Services/VA…`), optionally with a query.
     pub fn at(&self, path: &str) -> Result<HttpUrl, CoreError> {
-        HttpUrl::parse(&format!("{}{path}", self.base))
-            .map_err(|_| CoreError::Internal(format!("cannot build a URL for {path}")))
+        self.base.join(path).map_err(|_| CoreError::Internal(format!("cannot build a URL for {path}")))
     }
 }

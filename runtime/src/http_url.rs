@@ -34,6 +34,17 @@ impl HttpUrl {
         if clean && !host.is_empty() && host != "[" { Ok(Self(s.to_owned())) } else { Err(MalformedUrl) }
     }
 
+    /// This URL with `tail`, a path (`/…`) or a query (`?…`), appended. Only the tail is
+    /// checked: appended after the authority, it cannot change the scheme or the host.
+    pub fn join(&self, tail: &str) -> Result<Self, MalformedUrl> {
+        let clean = tail.chars().all(|c| !c.is_whitespace() && !c.is_control());
+        if clean && (tail.starts_with('/') || tail.starts_with('?')) {
+            Ok(Self(format!("{}{tail}", self.0)))
+        } else {
+            Err(MalformedUrl)
+        }
+    }
+
     /// The URL as it was parsed.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -88,6 +99,19 @@ impl<'de> Deserialize<'de> for HttpUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_joined_url_is_the_one_parsed_from_the_whole_text() {
+        let base = HttpUrl::parse("https://verify.example.com/v2").unwrap();
+        for tail in ["/Services/VA1", "/Services?PageSize=2&Page=1", "/a@b/c", "?x=1"] {
+            let joined = base.join(tail).unwrap();
+            assert_eq!(Some(joined.clone()), HttpUrl::parse(&format!("{base}{tail}")).ok(), "{tail}");
+            assert_eq!(joined.as_str(), format!("https://verify.example.com/v2{tail}"));
+        }
+        for tail in ["", "Services", "@evil.example/x", "/a b", "/a\nb", "#f"] {
+            assert_eq!(base.join(tail), Err(MalformedUrl), "{tail:?}");
+        }
+    }
 
     #[test]
     fn accepts_http_and_https() {

@@ -62,6 +62,27 @@ impl Timestamp {
         format!("{day}, {:02} {month} {:04} {:02}:{:02}:{:02} GMT", t.day(), t.year(), t.hour(), t.minute(), t.second())
     }
 
+    /// `2015-07-30T20:00:00Z` as ASCII, written digit by digit: every response carries two
+    /// or three, and `write!` took more time than the rest of turning one into text.
+    fn rfc3339(self) -> [u8; 20] {
+        let t = self.to_datetime();
+        let mut text = *b"0000-00-00T00:00:00Z";
+        let mut put = |end: usize, mut n: u32| {
+            for digit in text.get_mut(..end).into_iter().flatten().rev().take_while(|b| b.is_ascii_digit()) {
+                *digit = b'0' + u8::try_from(n % 10).unwrap_or(0);
+                n /= 10;
+            }
+        };
+        // In 0000–9999 by construction.
+        put(4, u32::try_from(t.year()).unwrap_or(0));
+        put(7, u8::from(t.month()).into());
+        put(10, t.day().into());
+        put(13, t.hour().into());
+        put(16, t.minute().into());
+        put(19, t.second().into());
+        text
+    }
+
     fn to_datetime(self) -> OffsetDateTime {
         // In range by construction.
         OffsetDateTime::from_unix_timestamp(self.0).unwrap_or(OffsetDateTime::UNIX_EPOCH).to_offset(UtcOffset::UTC)
@@ -70,17 +91,7 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = self.to_datetime();
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        )
+        f.write_str(std::str::from_utf8(&self.rfc3339()).unwrap_or_default())
     }
 }
 
@@ -99,7 +110,7 @@ impl std::str::FromStr for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        serializer.serialize_str(std::str::from_utf8(&self.rfc3339()).unwrap_or_default())
     }
 }
 
@@ -119,6 +130,18 @@ mod tests {
         assert_eq!(Timestamp::from_unix(784_111_777).unwrap().http_date(), "Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(Timestamp::from_unix(1_767_225_600).unwrap().http_date(), "Thu, 01 Jan 2026 00:00:00 GMT");
         assert_eq!(Timestamp::from_unix(0).unwrap().http_date(), "Thu, 01 Jan 1970 00:00:00 GMT");
+    }
+
+    #[test]
+    fn every_second_of_a_leap_day_and_its_neighbours_is_written_as_time_writes_it() {
+        // 2024-02-28T00:00:00Z, three days, against the time crate's own RFC 3339 text.
+        for unix in (1_709_078_400..1_709_078_400 + 3 * 86_400).step_by(7) {
+            let t = Timestamp::from_unix(unix).unwrap();
+            let want = OffsetDateTime::from_unix_timestamp(unix).unwrap().format(&Rfc3339).unwrap();
+            assert_eq!(t.to_string(), want);
+            assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{want}\""));
+        }
+        assert_eq!(Timestamp::from_unix(-62_135_596_800).unwrap().to_string(), "0001-01-01T00:00:00Z");
     }
 
     #[test]
