@@ -27,10 +27,13 @@ pub async fn sweep(db: Db<'_>, s: &Sweep) -> Result<Swept> {
             &[&s.expire_verifications.unix()],
         )
         .await?;
-    // Ended verifications keep no copy of their code (the partial index finds the few left).
+    // Codes ended verifications still keep (an older verifyd wrote them: the domain drops a
+    // verification's code when it ends), once expired: bounded by the expiry, the partial
+    // index gives the few expired ones, not every open verification's row.
     db.execute(
-        "UPDATE verifications SET code_sealed = NULL WHERE code_sealed IS NOT NULL AND status != 'pending'",
-        &[],
+        "UPDATE verifications SET code_sealed = NULL \
+         WHERE code_sealed IS NOT NULL AND status != 'pending' AND expires_at <= $1",
+        &[&s.expire_verifications.unix()],
     )
     .await?;
     db.execute("DELETE FROM access_tokens WHERE expires_at <= $1", &[&s.tokens_before.unix()]).await?;
