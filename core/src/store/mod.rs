@@ -122,7 +122,9 @@ pub struct Sweep {
     pub unverified_factors_before: Timestamp,
     /// Factor creations logged at or before this are forgotten.
     pub creations_before: Timestamp,
-    /// Rate-limit windows that ended by this (start + the bucket's interval) are deleted.
+    /// Rate-limit windows that ended by this (start + the bucket's interval) are deleted. A
+    /// store may leave some to a later sweep, to bound one sweep's work: to a decision, a
+    /// window past its interval is the same as none.
     pub windows_over: Timestamp,
     /// Webhook deliveries finished (delivered, given up or canceled) at or before this are
     /// deleted; pending ones never are.

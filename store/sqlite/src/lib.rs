@@ -73,6 +73,8 @@ pub struct SqliteStore {
     readers: Readers,
     /// Where reads, writes and the writer's batches are reported (shared with the writer).
     observer: Arc<ObserverSlot>,
+    /// Where the next sweep's slice of rate-limit windows starts (see `sweep.rs`).
+    windows_swept: Arc<Mutex<sweep::WindowCursor>>,
 }
 
 /// Creates the database's missing directories (0700) and the file itself (0600, empty: SQLite
@@ -172,6 +174,7 @@ impl SqliteStore {
             writer: Writer::start(conn, MAX_BATCH, Arc::clone(&observer))?,
             readers: Readers { path: path.to_path_buf(), options: options.clone(), idle: Mutex::new(Vec::new()) },
             observer,
+            windows_swept: Arc::default(),
         })
     }
 
@@ -709,7 +712,17 @@ impl Store for SqliteStore {
     }
 
     async fn sweep(&self, sweep: Sweep) -> Result<Swept> {
-        self.writer.run(move |c| sweep::sweep(c, &sweep).map_err(store_error)).await
+        let windows = Arc::clone(&self.windows_swept);
+        self.writer
+            .run(move |c| {
+                let mut cursor = windows.lock().map(|mut w| w.take()).unwrap_or_default();
+                let swept = sweep::sweep(c, &sweep, &mut cursor).map_err(store_error);
+                if let Ok(mut w) = windows.lock() {
+                    *w = cursor;
+                }
+                swept
+            })
+            .await
     }
 
     fn observe(&self, observer: Arc<dyn Observer>) {
