@@ -247,19 +247,19 @@ pub fn of_webhook(c: &Connection, account: &Sid, webhook: &Sid, limit: u32) -> R
 mod tests {
     use super::*;
 
+    /// The steps of the plan SQLite picks for `sql` with `params`.
+    fn plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        statement.query_map(params, |r| r.get(3)).unwrap().collect::<Result<_>>().unwrap()
+    }
+
     /// The backlog is counted from the index of pending deliveries alone, so a scrape costs
     /// the backlog's size whatever history is kept.
     #[test]
     fn pending_deliveries_are_counted_from_their_partial_index() {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::schema::migrate(&mut conn).unwrap();
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {PENDING}"))
-            .unwrap()
-            .query_map([], |r| r.get(3))
-            .unwrap()
-            .collect::<Result<_>>()
-            .unwrap();
+        let plan = plan(&conn, PENDING, []);
         assert_eq!(plan, ["SCAN webhook_deliveries USING COVERING INDEX webhook_deliveries_due"], "{plan:?}");
     }
 
@@ -318,13 +318,7 @@ mod tests {
         assert_eq!(sweep_windows(&conn, None, 150, 10_000).unwrap(), None);
         assert_eq!(left(&conn), 0);
 
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {WINDOWS_AFTER}"))
-            .unwrap()
-            .query_map(params!["", "", 0, 10], |r| r.get(3))
-            .unwrap()
-            .collect::<Result<_>>()
-            .unwrap();
+        let plan = plan(&conn, WINDOWS_AFTER, params!["", "", 0, 10]);
         assert!(plan.iter().any(|p| p.starts_with("SEARCH w USING PRIMARY KEY")), "{plan:?}");
         assert!(!plan.iter().any(|p| p.starts_with("SCAN")), "{plan:?}");
     }
@@ -335,13 +329,7 @@ mod tests {
     fn ended_codes_are_found_among_the_expired_only() {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::schema::migrate(&mut conn).unwrap();
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {ENDED_CODES}"))
-            .unwrap()
-            .query_map([0], |r| r.get(3))
-            .unwrap()
-            .collect::<Result<_>>()
-            .unwrap();
+        let plan = plan(&conn, ENDED_CODES, [0]);
         assert_eq!(plan, ["SEARCH verifications USING INDEX verifications_open (expires_at<?)"], "{plan:?}");
     }
 
@@ -378,13 +366,7 @@ mod tests {
         assert!(left(&conn).is_empty());
 
         // The scan reads the table from its oldest row, with no sort and no date index.
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", purge_made_before("attempts")))
-            .unwrap()
-            .query_map([1], |r| r.get(3))
-            .unwrap()
-            .collect::<Result<_>>()
-            .unwrap();
+        let plan = plan(&conn, &purge_made_before("attempts"), [1]);
         assert!(plan.iter().any(|p| p.starts_with("SEARCH attempts USING INTEGER PRIMARY KEY (rowid<?)")), "{plan:?}");
         assert!(plan.iter().any(|p| p == "SCAN attempts"), "{plan:?}");
         assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
