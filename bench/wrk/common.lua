@@ -19,13 +19,26 @@ function path(suffix)
   return prefix .. "/Services/" .. service .. suffix
 end
 
+-- Globals, not locals: each thread counts its own, and done() (which runs apart from the
+-- threads) reads them through thread:get.
 statuses = {}
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+end
+
 function response(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
 end
 
 function done(summary, latency, requests)
-  for status, count in pairs(statuses) do
+  local all = {}
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses") or {}) do
+      all[status] = (all[status] or 0) + count
+    end
+  end
+  for status, count in pairs(all) do
     io.write(string.format("status %d: %d\n", status, count))
   end
   io.write(string.format("p50_ms %.3f\np99_ms %.3f\n", latency:percentile(50) / 1000, latency:percentile(99) / 1000))
