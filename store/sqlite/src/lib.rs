@@ -715,12 +715,9 @@ impl Store for SqliteStore {
         let windows = Arc::clone(&self.windows_swept);
         self.writer
             .run(move |c| {
-                let mut cursor = windows.lock().map(|mut w| w.take()).unwrap_or_default();
-                let swept = sweep::sweep(c, &sweep, &mut cursor).map_err(store_error);
-                if let Ok(mut w) = windows.lock() {
-                    *w = cursor;
-                }
-                swept
+                // Only sweeps take it, one at a time on the writer's thread.
+                let mut cursor = windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                sweep::sweep(c, &sweep, &mut cursor).map_err(store_error)
             })
             .await
     }

@@ -31,15 +31,15 @@ use rusqlite::ffi::{self, sqlite3_pcache, sqlite3_pcache_methods2, sqlite3_pcach
 const LOCK_BYTE: c_uint = 0x4000_0000;
 
 /// The default cache's methods, as SQLite had them before [`install`].
-struct Default(sqlite3_pcache_methods2);
+struct DefaultMethods(sqlite3_pcache_methods2);
 
 // SAFETY: the methods are plain function pointers and the default cache's own argument,
 // which SQLite shares across threads itself (it guards the default cache's state).
-unsafe impl Send for Default {}
+unsafe impl Send for DefaultMethods {}
 // SAFETY: as above; the value is never changed once set.
-unsafe impl Sync for Default {}
+unsafe impl Sync for DefaultMethods {}
 
-static DEFAULT: OnceLock<Default> = OnceLock::new();
+static DEFAULT: OnceLock<DefaultMethods> = OnceLock::new();
 static INSTALL: Once = Once::new();
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 static SKIPPED: AtomicU64 = AtomicU64::new(0);
@@ -92,7 +92,7 @@ pub fn install() {
             xDestroy: Some(destroy),
             xShrink: Some(shrink),
         };
-        if DEFAULT.set(Default(default)).is_err() {
+        if DEFAULT.set(DefaultMethods(default)).is_err() {
             return;
         }
         // SAFETY: PCACHE2 copies the struct; it is refused (SQLITE_MISUSE) once SQLite has
@@ -118,7 +118,7 @@ pub fn pages_parked() -> u64 {
     PARKED.load(Ordering::Relaxed)
 }
 
-fn default() -> &'static sqlite3_pcache_methods2 {
+fn inner_methods() -> &'static sqlite3_pcache_methods2 {
     // The wrapped methods are only ever installed after DEFAULT is set.
     &DEFAULT.get().unwrap_or_else(|| unreachable!("the page cache wrapper runs only once installed")).0
 }
@@ -132,7 +132,7 @@ unsafe fn cache<'a>(p: *mut sqlite3_pcache) -> &'a mut Cache {
 }
 
 unsafe extern "C" fn create(page_size: c_int, extra: c_int, purgeable: c_int) -> *mut sqlite3_pcache {
-    let Some(create) = default().xCreate else { return ptr::null_mut() };
+    let Some(create) = inner_methods().xCreate else { return ptr::null_mut() };
     // SAFETY: the default cache's own method, with SQLite's arguments.
     let inner = unsafe { create(page_size, extra, purgeable) };
     if inner.is_null() {
@@ -146,7 +146,7 @@ unsafe extern "C" fn create(page_size: c_int, extra: c_int, purgeable: c_int) ->
 unsafe extern "C" fn cachesize(p: *mut sqlite3_pcache, pages: c_int) {
     // SAFETY: `p` is ours (SQLite's contract); the default method gets its own cache.
     unsafe {
-        if let Some(f) = default().xCachesize {
+        if let Some(f) = inner_methods().xCachesize {
             f(cache(p).inner, pages);
         }
     }
@@ -154,14 +154,14 @@ unsafe extern "C" fn cachesize(p: *mut sqlite3_pcache, pages: c_int) {
 
 unsafe extern "C" fn pagecount(p: *mut sqlite3_pcache) -> c_int {
     // SAFETY: as in `cachesize`.
-    unsafe { default().xPagecount.map_or(0, |f| f(cache(p).inner)) }
+    unsafe { inner_methods().xPagecount.map_or(0, |f| f(cache(p).inner)) }
 }
 
 unsafe extern "C" fn fetch(p: *mut sqlite3_pcache, key: c_uint, create: c_int) -> *mut sqlite3_pcache_page {
     // SAFETY: as in `cachesize`.
     unsafe {
         let cache = cache(p);
-        let Some(f) = default().xFetch else { return ptr::null_mut() };
+        let Some(f) = inner_methods().xFetch else { return ptr::null_mut() };
         let page = f(cache.inner, key, create);
         if !page.is_null() {
             cache.bound = cache.bound.max(key);
@@ -173,7 +173,7 @@ unsafe extern "C" fn fetch(p: *mut sqlite3_pcache, key: c_uint, create: c_int) -
 unsafe extern "C" fn unpin(p: *mut sqlite3_pcache, page: *mut sqlite3_pcache_page, discard: c_int) {
     // SAFETY: as in `cachesize`; `page` came from the default cache through `fetch`.
     unsafe {
-        if let Some(f) = default().xUnpin {
+        if let Some(f) = inner_methods().xUnpin {
             f(cache(p).inner, page, discard);
         }
     }
@@ -183,7 +183,7 @@ unsafe extern "C" fn rekey(p: *mut sqlite3_pcache, page: *mut sqlite3_pcache_pag
     // SAFETY: as in `unpin`.
     unsafe {
         let cache = cache(p);
-        if let Some(f) = default().xRekey {
+        if let Some(f) = inner_methods().xRekey {
             f(cache.inner, page, old, new);
         }
         if new == cache.park {
@@ -202,7 +202,7 @@ unsafe extern "C" fn truncate(p: *mut sqlite3_pcache, limit: c_uint) {
             SKIPPED.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if let Some(f) = default().xTruncate {
+        if let Some(f) = inner_methods().xTruncate {
             f(cache.inner, limit);
         }
         cache.bound = limit.saturating_sub(1);
@@ -213,7 +213,7 @@ unsafe extern "C" fn destroy(p: *mut sqlite3_pcache) {
     // SAFETY: `p` was made by `create` with `Box::into_raw` and SQLite destroys it once.
     unsafe {
         let cache = Box::from_raw(p.cast::<Cache>());
-        if let Some(f) = default().xDestroy {
+        if let Some(f) = inner_methods().xDestroy {
             f(cache.inner);
         }
     }
@@ -222,7 +222,7 @@ unsafe extern "C" fn destroy(p: *mut sqlite3_pcache) {
 unsafe extern "C" fn shrink(p: *mut sqlite3_pcache) {
     // SAFETY: as in `cachesize`.
     unsafe {
-        if let Some(f) = default().xShrink {
+        if let Some(f) = inner_methods().xShrink {
             f(cache(p).inner);
         }
     }
