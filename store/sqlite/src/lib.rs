@@ -22,6 +22,8 @@ mod export;
 pub mod faults;
 mod keyring;
 #[allow(unsafe_code)]
+pub mod log_writes;
+#[allow(unsafe_code)]
 pub mod page_cache;
 mod queries;
 mod rows;
@@ -131,7 +133,8 @@ fn store_error(e: rusqlite::Error) -> StoreError {
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
     /// The registered SQLite VFS every connection of the store (writer, readers, checkpoint)
-    /// goes through, by name; `None` is SQLite's default. Tests name a fault-injecting one
+    /// goes through, by name; `None` is SQLite's default. The writer's goes through it under
+    /// the VFS that buffers its log's writes (`log_writes`). Tests name a fault-injecting one
     /// (feature `fault-injection`, `faults::FaultyVfs`).
     pub vfs: Option<String>,
 }
@@ -158,7 +161,10 @@ impl SqliteStore {
     pub fn open_with(path: &Path, options: &OpenOptions) -> Result<Self> {
         page_cache::install();
         create_private(path).map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", path.display())))?;
-        let mut conn = options.connect(path, OpenFlags::default()).map_err(store_error)?;
+        // The writer's log is written once per commit (see log_writes.rs); it must keep
+        // `synchronous=FULL`, which `configure` sets.
+        let writer = OpenOptions { vfs: Some(log_writes::over(options.vfs.as_deref()).map_err(store_error)?) };
+        let mut conn = writer.connect(path, OpenFlags::default()).map_err(store_error)?;
         configure(&conn).map_err(store_error)?;
         schema::migrate(&mut conn)?;
         // The checkpoint thread copies the log back in the background (see checkpoint.rs);
@@ -784,6 +790,29 @@ mod tests {
         assert_eq!(mode(&dir.path().join("data").join("deeper")), 0o700);
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(&path.with_extension("db-wal")), 0o600, "the log takes the database's mode");
+        store.close();
+    }
+
+    /// The writer's log writes are buffered until its sync (log_writes.rs), which is only
+    /// sound while every commit syncs: the writer runs with `synchronous=FULL` (2), and what
+    /// it commits is read at once by a reader.
+    #[tokio::test]
+    async fn the_writer_buffers_its_log_and_syncs_every_commit() {
+        let (_dir, store) = open();
+        let joined = log_writes::writes_joined();
+        let synchronous: i64 = store
+            .writer
+            .run(|c| {
+                c.execute("INSERT INTO meta (key, value) VALUES ('buffered', 'yes')", []).map_err(store_error)?;
+                c.query_row("PRAGMA synchronous", [], |r| r.get(0)).map_err(store_error)
+            })
+            .await
+            .unwrap();
+        assert_eq!(synchronous, 2, "the writer must keep synchronous=FULL");
+        assert!(log_writes::writes_joined() > joined, "the writer's log writes go through the buffer");
+        let value: String =
+            store.read(|c| c.query_row("SELECT value FROM meta WHERE key = 'buffered'", [], |r| r.get(0))).unwrap();
+        assert_eq!(value, "yes");
         store.close();
     }
 
