@@ -1,6 +1,6 @@
 //! verifyd's embedded store: SQLite in WAL mode with `synchronous=FULL` (an acknowledged write
-//! survives power loss), writes through one group-commit thread, reads through a small pool
-//! of read-only connections.
+//! survives power loss), writes through one group-commit thread (whose log frames are written
+//! out once per commit, `log_writes.rs`), reads through a small pool of read-only connections.
 //!
 //! It keeps verifyd-core's values and decides nothing: each operation loads rows, calls the
 //! decision core handed it, and saves the changes that decision returns, all as one operation
@@ -12,7 +12,8 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::string_slice, clippy::panic)
 )]
 // Unsafe code (denied by Cargo.toml) only where SQLite is reached through its C interface:
-// the page cache's wrapper and the fault-injecting VFS, a test feature.
+// the page cache's wrapper, the writer's log-write VFS and the fault-injecting VFS, a test
+// feature.
 
 mod apply;
 mod checkpoint;
