@@ -148,21 +148,34 @@ impl Totp {
     /// factor accepted: a replay, or an older step after a change of time step, is refused).
     /// Returns the accepted step's start. Every candidate is compared in constant time.
     pub fn verify(&self, code: &str, now: i64, skew: u32, last_accepted: Option<i64>) -> Option<i64> {
-        let current = self.counter_at(now)?;
+        first_fresh(&self.matching_starts(code, now, skew), last_accepted)
+    }
+
+    /// The starts (unix seconds) of the time steps within `skew` steps of `now` whose code is
+    /// `code`, oldest first: what [`Totp::verify`] chooses from, computed without knowing the
+    /// last accepted step (so that it can be computed apart from the factor's stored state).
+    /// Every candidate is compared in constant time.
+    pub fn matching_starts(&self, code: &str, now: i64, skew: u32) -> Vec<i64> {
+        let Some(current) = self.counter_at(now) else { return Vec::new() };
         let skew = u64::from(skew.min(MAX_SKEW));
         let step = u64::from(self.step);
-        let mut accepted = None;
+        let mut starts = Vec::new();
         for counter in current.saturating_sub(skew)..=current.saturating_add(skew) {
             let candidate = self.code_at_counter(counter);
             let same = candidate.as_bytes().ct_eq(code.as_bytes());
-            let start = i64::try_from(counter.saturating_mul(step)).ok()?;
-            let fresh = last_accepted.is_none_or(|last| start > last);
-            if bool::from(same) && fresh && accepted.is_none() {
-                accepted = Some(start);
+            let Ok(start) = i64::try_from(counter.saturating_mul(step)) else { return Vec::new() };
+            if bool::from(same) {
+                starts.push(start);
             }
         }
-        accepted
+        starts
     }
+}
+
+/// The first of `starts` (from [`Totp::matching_starts`]) after `last_accepted`: the step
+/// [`Totp::verify`] accepts.
+pub fn first_fresh(starts: &[i64], last_accepted: Option<i64>) -> Option<i64> {
+    starts.iter().copied().find(|&start| last_accepted.is_none_or(|last| start > last))
 }
 
 fn mac<M: Mac + hmac::digest::KeyInit>(key: &[u8], message: &[u8]) -> Vec<u8> {

@@ -15,7 +15,7 @@ use verifyd_models::{
 use verifyd_runtime::Sid;
 
 use super::entities::key;
-use super::factors::{matching_step, save_guesses};
+use super::factors::{TotpGuess, matching_step, save_guesses};
 use super::push::{SIGNATURE_FIELDS, SIGNATURE_FIELDS_HEADER, answer_error, push_notice};
 use super::webhooks::event_changes;
 use super::{open_private, seal_private};
@@ -171,7 +171,9 @@ impl<S: Store> ChallengesApi for Core<S> {
         let limit = self.config.guessing();
         let factor_path = super::factors::path(&r.service_sid, &r.identity, &r.factor_sid);
         let factor_key = FactorKey { entity: key(principal, &r.service_sid, &r.identity), sid: r.factor_sid.clone() };
-        let code = r.auth_payload;
+        // A code sent with the creation is compared with the factor as read above, off the
+        // writer (see `TotpGuess`).
+        let guess = r.auth_payload.map(|code| TotpGuess::new(&keys, &factor, code, now));
         // The outcome of a code sent with the creation, to report, and the creation's.
         let (answered, created) = self
             .store
@@ -207,11 +209,11 @@ impl<S: Store> ChallengesApi for Core<S> {
                 };
                 let mut guesses = state.guesses;
                 let mut answered = None;
-                if let Some(code) = &code {
+                if let Some(guess) = &guess {
                     // A TOTP code answers the challenge at once; a wrong one counts against
                     // it and the entity. During the entity's lockout the code is refused,
                     // uncompared, and no challenge is created.
-                    let step = |f: &Factor| matching_step(&keys, f, code, now);
+                    let step = |f: &Factor| guess.step(&keys, f);
                     match challenge.answer_totp_guess(&mut factor, &mut guesses, limit, step, now) {
                         Ok(Err(refusal)) => {
                             return Decision::nothing((Some(refusal.into()), Err(answer_error(refusal))));

@@ -94,6 +94,40 @@ pub(crate) fn matching_step(
     Ok(totp_of(keys, factor)?.and_then(|(totp, skew)| totp.verify(code, now.unix(), skew, factor.last_step_start)))
 }
 
+/// A TOTP code compared with a factor's secret before the store's operation, so that opening
+/// the secret and computing the candidate codes happen on the request's task rather than in
+/// the store's serial writer. Inside the operation the result stands only for a factor whose
+/// sealed secret and settings are still those it was computed from (then the candidates are
+/// the same); for any other, the code is compared there, as before. Which step is fresh (the
+/// factor's last accepted one) is always decided on the stored factor, inside the operation.
+pub(crate) struct TotpGuess {
+    code: String,
+    now: Timestamp,
+    secret_sealed: Option<Vec<u8>>,
+    settings: FactorSettings,
+    /// The matching steps' starts; `None` when the factor read before was not a TOTP factor
+    /// or its secret could not be opened (compared inside, which reports the error).
+    starts: Option<Vec<i64>>,
+}
+
+impl TotpGuess {
+    pub(crate) fn new(keys: &Keys, read: &Factor, code: String, now: Timestamp) -> Self {
+        let starts =
+            totp_of(keys, read).ok().flatten().map(|(totp, skew)| totp.matching_starts(&code, now.unix(), skew));
+        Self { code, now, secret_sealed: read.secret_sealed.clone(), settings: read.settings.clone(), starts }
+    }
+
+    /// The start of the fresh time step the code matches for `factor` as stored, if any.
+    pub(crate) fn step(&self, keys: &Keys, factor: &Factor) -> Result<Option<i64>, CoreError> {
+        match &self.starts {
+            Some(starts) if factor.secret_sealed == self.secret_sealed && factor.settings == self.settings => {
+                Ok(crate::totp::first_fresh(starts, factor.last_step_start))
+            }
+            _ => matching_step(keys, factor, &self.code, self.now),
+        }
+    }
+}
+
 enum Creation<X> {
     Created(Box<Factor>, X),
     Failed(CoreError),
@@ -355,9 +389,16 @@ impl<S: Store> Core<S> {
             .ok_or_else(|| CoreError::not_found(path(service, identity, sid)))
     }
 
-    async fn verify_totp_factor(&self, factor_key: FactorKey, code: String) -> Result<Factor, CoreError> {
+    /// `read`: the factor as read before, to compare the code with off the writer.
+    async fn verify_totp_factor(
+        &self,
+        factor_key: FactorKey,
+        read: &Factor,
+        code: String,
+    ) -> Result<Factor, CoreError> {
         let now = self.clock.now();
         let keys = Arc::clone(&self.keys);
+        let guess = TotpGuess::new(&keys, read, code, now);
         let limit = self.config.guessing();
         let p = path(&factor_key.entity.service, &factor_key.entity.identity, &factor_key.sid);
         // The limit that refused the code, to report, and the verification's outcome.
@@ -370,11 +411,10 @@ impl<S: Store> Core<S> {
                     return Decision::nothing((None, Err(UpdateFactorField::AuthPayload.invalid().into())));
                 }
                 let mut guesses = state.guesses;
-                let outcome =
-                    match factor.verify_totp_guess(&mut guesses, limit, |f| matching_step(&keys, f, &code, now), now) {
-                        Ok(outcome) => outcome,
-                        Err(e) => return Decision::nothing((None, Err(e))),
-                    };
+                let outcome = match factor.verify_totp_guess(&mut guesses, limit, |f| guess.step(&keys, f), now) {
+                    Ok(outcome) => outcome,
+                    Err(e) => return Decision::nothing((None, Err(e))),
+                };
                 // Only a compared code (wrong or right) changes the entity's count.
                 let mut changes = Vec::new();
                 if guesses != state.guesses {
@@ -547,7 +587,7 @@ impl<S: Store> FactorsApi for Core<S> {
         }
         if let Some(payload) = r.auth_payload {
             record = if is_totp {
-                self.verify_totp_factor(factor_key, payload).await?
+                self.verify_totp_factor(factor_key, &record, payload).await?
             } else {
                 self.verify_push_factor(factor_key, &record, &payload).await?
             };
@@ -582,5 +622,71 @@ fn totp_field(error: &TotpError) -> CreateFactorField {
         TotpError::Digits => CreateFactorField::ConfigCodeLength,
         TotpError::Step => CreateFactorField::ConfigTimeStep,
         TotpError::Secret => CreateFactorField::BindingSecret,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::factor::tests::{T0, t, totp_factor};
+    use crate::keys::MasterKey;
+
+    /// A TOTP factor whose secret, sealed under `keys`, is `secret`.
+    fn sealed_factor(keys: &Keys, secret: &[u8]) -> (Factor, Totp) {
+        let mut factor = totp_factor(6);
+        factor.secret_sealed = Some(keys.seal(SealContext::TotpSecret(&factor.sid), secret));
+        (factor, Totp::new(secret.to_vec(), Algorithm::Sha1, 6, 30).unwrap())
+    }
+
+    /// Computed from the factor as read, the guess decides as a comparison inside the store's
+    /// operation would: the fresh step on the stored factor's last accepted one, and a stored
+    /// factor with another secret or other settings is compared again.
+    #[test]
+    fn a_guess_computed_ahead_decides_on_the_stored_factor() {
+        let keys = Keys::derive(&MasterKey::generate());
+        let (read, totp) = sealed_factor(&keys, b"12345678901234567890");
+        let now = t(0);
+        let code = totp.code_at(T0).unwrap();
+        let guess = TotpGuess::new(&keys, &read, code.clone(), now);
+        let step = matching_step(&keys, &read, &code, now).unwrap();
+        assert!(step.is_some());
+        assert_eq!(guess.step(&keys, &read).unwrap(), step, "as compared inside");
+
+        // The step was accepted meanwhile (another request): a replay now.
+        let mut stored = read.clone();
+        stored.last_step_start = step;
+        assert_eq!(guess.step(&keys, &stored).unwrap(), None);
+
+        // Stored with another secret: compared again with it (the code is that secret's).
+        let (other, other_totp) = sealed_factor(&keys, b"abcdefghijabcdefghij");
+        let other_code = other_totp.code_at(T0).unwrap();
+        let ahead = TotpGuess::new(&keys, &read, other_code.clone(), now);
+        assert_eq!(ahead.step(&keys, &read).unwrap(), None, "not the read factor's code");
+        assert_eq!(ahead.step(&keys, &other).unwrap(), matching_step(&keys, &other, &other_code, now).unwrap());
+        assert!(ahead.step(&keys, &other).unwrap().is_some());
+
+        // Stored with another time step: compared again with it.
+        let mut slower = read.clone();
+        slower.settings = FactorSettings::Totp { alg: Algorithm::Sha1, code_length: 6, time_step: 60, skew: 1 };
+        let slow_code =
+            Totp::new(b"12345678901234567890".to_vec(), Algorithm::Sha1, 6, 60).unwrap().code_at(T0).unwrap();
+        let ahead = TotpGuess::new(&keys, &read, slow_code.clone(), now);
+        assert_eq!(ahead.step(&keys, &slower).unwrap(), matching_step(&keys, &slower, &slow_code, now).unwrap());
+        assert!(ahead.step(&keys, &slower).unwrap().is_some());
+    }
+
+    /// `verify` accepts the first fresh one of `matching_starts`, which lists the matching
+    /// steps oldest first.
+    #[test]
+    fn the_matching_starts_are_every_step_with_the_code_oldest_first() {
+        let totp = Totp::new(b"12345678901234567890".to_vec(), Algorithm::Sha1, 6, 30).unwrap();
+        let now = T0 + 7;
+        let code = totp.code_at(now).unwrap();
+        let starts = totp.matching_starts(&code, now, 1);
+        assert!(starts.contains(&(T0 - T0 % 30)), "the current step matches");
+        assert!(starts.windows(2).all(|w| w[0] < w[1]), "oldest first");
+        assert_eq!(totp.verify(&code, now, 1, None), starts.first().copied());
+        assert_eq!(crate::totp::first_fresh(&[30, 60, 90], Some(60)), Some(90));
+        assert_eq!(crate::totp::first_fresh(&[30, 60], Some(60)), None);
     }
 }
