@@ -10,23 +10,19 @@
 //! with this VFS uses goes through it: the database, its write-ahead log, any journal.
 //! Open a store on it with [`crate::OpenOptions::vfs`] set to [`FaultyVfs::name`].
 //!
-//! How the wrapping is laid out (the shape of SQLite's own shims, `test_vfstrace.c`):
-//! - The VFS object is a copy of `unix`'s with its own name, a larger `szOsFile` and its own
-//!   `xOpen`; every other method is `unix`'s own, called with this copy. The `unix` methods
-//!   are written for a family of such objects (`unix-excl`, `unix-dotfile`, … differ only in
-//!   name and `pAppData`, which the copy keeps), so they accept it. The copy is the first
-//!   field of a leaked [`Shim`], which is how `open` finds the wrapped VFS and the switch.
-//! - Each file SQLite asks this VFS to open is a [`FaultyFile`] header followed by the
-//!   `unix` file's own storage, which `open` hands to `unix`'s `xOpen`. The header's methods
-//!   ([`METHODS`]) check the switch and otherwise call the `unix` file's methods on it.
+//! The wrapping is laid out as every shim of this crate is (`vfs_shim.rs`): a copy of `unix`
+//! with its own name and `xOpen`, whose files are a [`FaultyFile`] header before the `unix`
+//! file. The header's methods ([`METHODS`]) check the switch and otherwise call the `unix`
+//! file's methods on it.
 //!
 //! Registrations live as long as the process (SQLite keeps the pointer; this is test code).
 
-use std::ffi::{CString, c_char, c_int, c_void};
-use std::ptr;
+use std::ffi::{c_char, c_int, c_void};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use rusqlite::ffi;
+
+use crate::vfs_shim::{self, Head, forward};
 
 /// What fails while the switch is on. Each fault fails one kind of file operation on every
 /// file of every connection opened with the VFS; the others keep working.
@@ -104,29 +100,12 @@ impl std::fmt::Debug for FaultyVfs {
     }
 }
 
-/// The registered VFS object and what its `xOpen` needs. `vfs` must stay the first field:
-/// SQLite hands `open` a pointer to it, which is a pointer to the whole `Shim`.
-#[repr(C)]
-struct Shim {
-    vfs: ffi::sqlite3_vfs,
-    /// The `unix` VFS, which SQLite never frees.
-    base: *mut ffi::sqlite3_vfs,
-    state: &'static State,
-}
-
-/// The head of every file this VFS opens; the wrapped `unix` file's storage follows it at
-/// [`HEADER`] bytes. `base` must stay the first field: SQLite sees a `sqlite3_file`.
+/// The head of every file this VFS opens (the `unix` file's storage follows it).
 #[repr(C)]
 struct FaultyFile {
-    base: ffi::sqlite3_file,
-    /// The `unix` file, inside the same allocation.
-    real: *mut ffi::sqlite3_file,
+    head: Head,
     state: *const State,
 }
-
-/// Bytes before the wrapped file: the header rounded up to 8, the alignment SQLite gives a
-/// `sqlite3_file` allocation and the most any `unix` file needs.
-const HEADER: usize = std::mem::size_of::<FaultyFile>().div_ceil(8) * 8;
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
@@ -135,40 +114,12 @@ impl FaultyVfs {
     /// Each call registers another, with its own switch, so that tests running side by side
     /// in one process fail only their own files.
     pub fn register() -> rusqlite::Result<Self> {
-        let error = |code: c_int, message: &str| {
-            rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(format!("fault-injecting VFS: {message}")))
-        };
         let name = format!("verifyd-faults-{}", NEXT.fetch_add(1, Ordering::Relaxed));
-        let c_name = CString::new(name.clone()).map_err(|_| error(ffi::SQLITE_MISUSE, "a NUL in the name"))?;
         // Registering initialises SQLite: the page cache's wrapper goes in first, so that
         // the faults are injected under the cache the server runs with.
         crate::page_cache::install();
-        // SAFETY: `sqlite3_vfs_find` takes a NUL-terminated name (a C string literal) and
-        // initialises SQLite if needed; it answers a registered VFS, which SQLite never frees,
-        // or null.
-        let base = unsafe { ffi::sqlite3_vfs_find(c"unix".as_ptr()) };
-        if base.is_null() {
-            return Err(error(ffi::SQLITE_NOTFOUND, "no unix VFS in this SQLite"));
-        }
-        // SAFETY: `base` is non-null and points at a live, never freed `sqlite3_vfs`; reading
-        // it copies plain data (integers, pointers, function pointers).
-        let mut vfs = unsafe { ptr::read(base) };
-        let header = c_int::try_from(HEADER).map_err(|_| error(ffi::SQLITE_MISUSE, "header size"))?;
-        vfs.szOsFile = vfs.szOsFile.checked_add(header).ok_or_else(|| error(ffi::SQLITE_MISUSE, "file size"))?;
-        vfs.pNext = ptr::null_mut();
-        // Leaked: SQLite keeps the name as long as the VFS is registered, which is for good.
-        vfs.zName = c_name.into_raw();
-        vfs.xOpen = Some(open);
         let state: &'static State = Box::leak(Box::new(State { fault: AtomicU8::new(0), injected: AtomicU64::new(0) }));
-        let shim = Box::into_raw(Box::new(Shim { vfs, base, state }));
-        // SAFETY: `shim` is leaked, so the VFS object lives as long as the process, as a
-        // registered VFS must; `Shim` is `repr(C)` with the `sqlite3_vfs` first, so the cast
-        // pointer is the VFS object (and, in `open`, the way back to the whole `Shim`).
-        // `makeDflt` 0: only connections that name this VFS use it.
-        let rc = unsafe { ffi::sqlite3_vfs_register(shim.cast::<ffi::sqlite3_vfs>(), 0) };
-        if rc != ffi::SQLITE_OK {
-            return Err(error(rc, "sqlite3_vfs_register failed"));
-        }
+        vfs_shim::register::<FaultyFile, &'static State>(Some("unix"), &name, open, state)?;
         Ok(Self { name, state })
     }
 
@@ -203,25 +154,15 @@ unsafe extern "C" fn open(
     flags: c_int,
     out_flags: *mut c_int,
 ) -> c_int {
-    // SAFETY: SQLite calls this `xOpen` only through the VFS object registered in `register`,
-    // the first field of a leaked `Shim`, so `vfs` points at a live `Shim`. `file` points at
-    // `szOsFile` bytes (the header plus the `unix` file's size), allocated by SQLite with
-    // 8-byte alignment and not yet initialised: the header is written whole with
-    // `ptr::write`, and `real` (HEADER bytes in, so inside that allocation and 8-aligned) is
-    // handed to `unix`'s `xOpen`, which initialises it. SQLite calls `xClose` on the file
-    // exactly when `pMethods` is non-null after `xOpen`, so `pMethods` is set to ours only
-    // when `unix` left its own set (the file is open, or needs closing).
+    // SAFETY: SQLite calls this `xOpen` only through the VFS object `register` registered, a
+    // `Shim<&'static State>` with `FaultyFile` headers, on the `szOsFile` bytes it allocated
+    // for the file; our methods are set only when `open_wrapped` says the file needs them.
     unsafe {
-        let shim = &*vfs.cast::<Shim>();
-        let real = file.cast::<u8>().add(HEADER).cast::<ffi::sqlite3_file>();
-        ptr::write(
-            file.cast::<FaultyFile>(),
-            FaultyFile { base: ffi::sqlite3_file { pMethods: ptr::null() }, real, state: shim.state },
-        );
-        (*real).pMethods = ptr::null();
-        let Some(base_open) = (*shim.base).xOpen else { return ffi::SQLITE_CANTOPEN };
-        let rc = base_open(shim.base, name, real, flags, out_flags);
-        if !(*real).pMethods.is_null() {
+        let (rc, opened) =
+            vfs_shim::open_wrapped::<FaultyFile, &'static State>(vfs, name, file, flags, out_flags, |state, head| {
+                FaultyFile { head, state: *state }
+            });
+        if opened {
             (*file).pMethods = &METHODS;
         }
         rc
@@ -231,35 +172,14 @@ unsafe extern "C" fn open(
 /// The switch and the `unix` file behind a file of this VFS, and the `unix` file's methods.
 ///
 /// # Safety
-/// `file` must be a file `open` initialised whose `unix` file is open (non-null `pMethods`):
-/// SQLite calls [`METHODS`] only on such files, from `open` until `xClose`.
+/// As for `vfs_shim::wrapped`: `file` is a file `open` initialised and SQLite has not closed.
 unsafe fn parts<'a>(file: *mut ffi::sqlite3_file) -> (&'a State, *mut ffi::sqlite3_file, &'a ffi::sqlite3_io_methods) {
     // SAFETY: per the contract above, `file` starts with an initialised `FaultyFile` whose
-    // `state` is a leaked `State` and whose `real` is an open `unix` file, whose `pMethods`
-    // points at one of SQLite's static method tables.
+    // `state` is a leaked `State`.
     unsafe {
-        let header = &*file.cast::<FaultyFile>();
-        (&*header.state, header.real, &*(*header.real).pMethods)
+        let (real, methods) = vfs_shim::wrapped(file);
+        (&*(*file.cast::<FaultyFile>()).state, real, methods)
     }
-}
-
-/// A method that forwards to the `unix` file's own, or answers `$missing` when that file's
-/// method table (of version `iVersion`) has no such method.
-macro_rules! forward {
-    ($name:ident, $method:ident, $version:literal, ($($arg:ident: $ty:ty),*) -> $ret:ty, $missing:expr) => {
-        unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file $(, $arg: $ty)*) -> $ret {
-            // SAFETY: SQLite calls this method only on files `open` initialised and has not
-            // closed (see `parts`); the arguments are SQLite's own, passed on unchanged to the
-            // method of the file they were meant for.
-            unsafe {
-                let (_, real, methods) = parts(file);
-                match methods.$method {
-                    Some(method) if methods.iVersion >= $version => method(real $(, $arg)*),
-                    _ => $missing,
-                }
-            }
-        }
-    };
 }
 
 /// A method that fails while its fault is on, and otherwise forwards.
@@ -287,43 +207,9 @@ faulty!(truncate, xTruncate, Op::Truncate, (size: ffi::sqlite3_int64), ffi::SQLI
 faulty!(sync, xSync, Op::Sync, (flags: c_int), ffi::SQLITE_IOERR_FSYNC);
 forward!(close, xClose, 1, () -> c_int, ffi::SQLITE_OK);
 forward!(file_size, xFileSize, 1, (size: *mut ffi::sqlite3_int64) -> c_int, ffi::SQLITE_IOERR_FSTAT);
-forward!(lock, xLock, 1, (level: c_int) -> c_int, ffi::SQLITE_IOERR_LOCK);
-forward!(unlock, xUnlock, 1, (level: c_int) -> c_int, ffi::SQLITE_IOERR_UNLOCK);
-forward!(check_reserved_lock, xCheckReservedLock, 1, (out: *mut c_int) -> c_int, ffi::SQLITE_IOERR_CHECKRESERVEDLOCK);
 forward!(file_control, xFileControl, 1, (op: c_int, arg: *mut c_void) -> c_int, ffi::SQLITE_NOTFOUND);
-forward!(sector_size, xSectorSize, 1, () -> c_int, 4096);
-forward!(device_characteristics, xDeviceCharacteristics, 1, () -> c_int, 0);
-forward!(shm_map, xShmMap, 2, (page: c_int, size: c_int, extend: c_int, out: *mut *mut c_void) -> c_int, ffi::SQLITE_IOERR_SHMMAP);
-forward!(shm_lock, xShmLock, 2, (offset: c_int, n: c_int, flags: c_int) -> c_int, ffi::SQLITE_IOERR_SHMLOCK);
-forward!(shm_barrier, xShmBarrier, 2, () -> (), ());
-forward!(shm_unmap, xShmUnmap, 2, (delete: c_int) -> c_int, ffi::SQLITE_OK);
-forward!(fetch, xFetch, 3, (offset: ffi::sqlite3_int64, amount: c_int, out: *mut *mut c_void) -> c_int, {
-    // No mapping: SQLite then reads the page with xRead.
-    *out = ptr::null_mut();
-    ffi::SQLITE_OK
-});
-forward!(unfetch, xUnfetch, 3, (offset: ffi::sqlite3_int64, page: *mut c_void) -> c_int, ffi::SQLITE_OK);
 
-/// The methods of every file this VFS opened (version 3: shared memory for WAL, and memory
-/// mapping, each passed on to the `unix` file when it has them).
-static METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
-    iVersion: 3,
-    xClose: Some(close),
-    xRead: Some(read),
-    xWrite: Some(write),
-    xTruncate: Some(truncate),
-    xSync: Some(sync),
-    xFileSize: Some(file_size),
-    xLock: Some(lock),
-    xUnlock: Some(unlock),
-    xCheckReservedLock: Some(check_reserved_lock),
-    xFileControl: Some(file_control),
-    xSectorSize: Some(sector_size),
-    xDeviceCharacteristics: Some(device_characteristics),
-    xShmMap: Some(shm_map),
-    xShmLock: Some(shm_lock),
-    xShmBarrier: Some(shm_barrier),
-    xShmUnmap: Some(shm_unmap),
-    xFetch: Some(fetch),
-    xUnfetch: Some(unfetch),
-};
+/// The methods of every file this VFS opened: reads, writes, truncations and syncs may fail;
+/// every other method is the `unix` file's.
+static METHODS: ffi::sqlite3_io_methods =
+    vfs_shim::methods(close, read, write, truncate, sync, file_size, file_control);

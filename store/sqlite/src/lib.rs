@@ -12,8 +12,8 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::string_slice, clippy::panic)
 )]
 // Unsafe code (denied by Cargo.toml) only where SQLite is reached through its C interface:
-// the page cache's wrapper, the writer's log-write VFS and the fault-injecting VFS, a test
-// feature.
+// the page cache's wrapper, the VFS shims (`vfs_shim`: the writer's log-write VFS, and the
+// fault-injecting VFS of a test feature).
 
 mod apply;
 mod checkpoint;
@@ -31,6 +31,8 @@ mod rows;
 mod schema;
 mod sealed;
 mod sweep;
+#[allow(unsafe_code)]
+mod vfs_shim;
 mod writer;
 
 use std::path::{Path, PathBuf};

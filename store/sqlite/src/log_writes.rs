@@ -22,17 +22,18 @@
 //! keeps it). A write error shows at the next of those operations instead of at the write
 //! itself, which fails the transaction the same way.
 //!
-//! The VFS object is a copy of the wrapped one with its own name, larger files and its own
-//! `xOpen` (the layout of `faults.rs`, and of SQLite's own shims). Registrations live as long
-//! as the process: SQLite keeps the pointer.
+//! The VFS is laid out as every shim of this crate is (`vfs_shim.rs`). Registrations live as
+//! long as the process: SQLite keeps the pointer.
 
 use std::collections::HashMap;
-use std::ffi::{CString, c_char, c_int, c_void};
+use std::ffi::{c_char, c_int, c_void};
 use std::ptr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::ffi;
+
+use crate::vfs_shim::{self, Head};
 
 /// The buffer is written out when a write would take it past this (a batch of 32 starts
 /// writes about 140 frames, ~0.6 MiB).
@@ -63,52 +64,17 @@ static REGISTERED: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
 /// The name of the coalescing VFS over `base` (a registered VFS's name, or `None` for
 /// SQLite's default), registering it on first use.
 pub fn over(base: Option<&str>) -> rusqlite::Result<String> {
-    let error = |code: c_int, message: &str| {
-        rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(format!("log-writes VFS: {message}")))
-    };
     let key = base.unwrap_or_default().to_owned();
-    let mut registered = REGISTERED.lock().map_err(|_| error(ffi::SQLITE_MISUSE, "a registration panicked"))?;
+    let mut registered =
+        REGISTERED.lock().map_err(|_| vfs_shim::error("log-writes", ffi::SQLITE_MISUSE, "a registration panicked"))?;
     let registered = registered.get_or_insert_with(HashMap::new);
     if let Some(name) = registered.get(&key) {
         return Ok(name.clone());
     }
-    let base_name = base.map(CString::new).transpose().map_err(|_| error(ffi::SQLITE_MISUSE, "a NUL in the name"))?;
-    // SAFETY: `sqlite3_vfs_find` takes a NUL-terminated name or null (the default VFS) and
-    // initialises SQLite if needed; it answers a registered VFS, which SQLite never frees (no
-    // VFS is ever unregistered in this process), or null.
-    let wrapped = unsafe { ffi::sqlite3_vfs_find(base_name.as_ref().map_or(ptr::null(), |n| n.as_ptr())) };
-    if wrapped.is_null() {
-        return Err(error(ffi::SQLITE_NOTFOUND, &format!("no VFS named {key:?}")));
-    }
     let name = format!("verifyd-log-writes-{}", registered.len());
-    let c_name = CString::new(name.clone()).map_err(|_| error(ffi::SQLITE_MISUSE, "a NUL in the name"))?;
-    // SAFETY: `wrapped` is non-null and points at a live, never freed `sqlite3_vfs`; reading
-    // it copies plain data (integers, pointers, function pointers).
-    let mut vfs = unsafe { ptr::read(wrapped) };
-    let header = c_int::try_from(HEADER).map_err(|_| error(ffi::SQLITE_MISUSE, "header size"))?;
-    vfs.szOsFile = vfs.szOsFile.checked_add(header).ok_or_else(|| error(ffi::SQLITE_MISUSE, "file size"))?;
-    vfs.pNext = ptr::null_mut();
-    // Leaked: SQLite keeps the name as long as the VFS is registered, which is for good.
-    vfs.zName = c_name.into_raw();
-    vfs.xOpen = Some(open);
-    let shim = Box::into_raw(Box::new(Shim { vfs, wrapped }));
-    // SAFETY: `shim` is leaked, so the VFS object lives as long as the process, as a
-    // registered VFS must; `Shim` is `repr(C)` with the `sqlite3_vfs` first, so the cast
-    // pointer is the VFS object (and, in `open`, the way back to the whole `Shim`).
-    // `makeDflt` 0: only the connections that name it use it.
-    let rc = unsafe { ffi::sqlite3_vfs_register(shim.cast::<ffi::sqlite3_vfs>(), 0) };
-    if rc != ffi::SQLITE_OK {
-        return Err(error(rc, "sqlite3_vfs_register failed"));
-    }
+    vfs_shim::register::<LogFile, ()>(base, &name, open, ())?;
     registered.insert(key, name.clone());
     Ok(name)
-}
-
-/// The registered VFS object and the one it wraps. `vfs` must stay the first field.
-#[repr(C)]
-struct Shim {
-    vfs: ffi::sqlite3_vfs,
-    wrapped: *mut ffi::sqlite3_vfs,
 }
 
 /// Bytes written but not yet handed on: `bytes` belong at `offset` of the file.
@@ -117,20 +83,13 @@ struct Pending {
     bytes: Vec<u8>,
 }
 
-/// The head of every file this VFS opens; the wrapped file's storage follows it at
-/// [`HEADER`] bytes. `base` must stay the first field: SQLite sees a `sqlite3_file`.
+/// The head of every file this VFS opens (the wrapped file's storage follows it).
 #[repr(C)]
 struct LogFile {
-    base: ffi::sqlite3_file,
-    /// The wrapped file, inside the same allocation.
-    real: *mut ffi::sqlite3_file,
+    head: Head,
     /// A log's buffer (owned: freed at `xClose`); null for every other file.
     pending: *mut Pending,
 }
-
-/// Bytes before the wrapped file: the header rounded up to 8, the alignment SQLite gives a
-/// `sqlite3_file` allocation and the most any wrapped file needs.
-const HEADER: usize = std::mem::size_of::<LogFile>().div_ceil(8) * 8;
 
 /// `xOpen`: lays a [`LogFile`] header before the wrapped file and opens that; a log gets a
 /// buffer.
@@ -141,25 +100,15 @@ unsafe extern "C" fn open(
     flags: c_int,
     out_flags: *mut c_int,
 ) -> c_int {
-    // SAFETY: SQLite calls this `xOpen` only through the VFS object registered in `over`, the
-    // first field of a leaked `Shim`, so `vfs` points at a live `Shim`. `file` points at
-    // `szOsFile` bytes (the header plus the wrapped file's size), allocated by SQLite with
-    // 8-byte alignment and not yet initialised: the header is written whole, and `real`
-    // (HEADER bytes in, so inside that allocation and 8-aligned) is handed to the wrapped
-    // `xOpen`, which initialises it. SQLite calls `xClose` exactly when `pMethods` is
-    // non-null after `xOpen`, so ours is set (and the buffer allocated, to be freed there)
-    // only when the wrapped VFS left its own set.
+    // SAFETY: SQLite calls this `xOpen` only through the VFS object `over` registered, a
+    // `Shim<()>` with `LogFile` headers, on the `szOsFile` bytes it allocated for the file.
+    // Our methods are set, and the buffer allocated (freed by our `xClose`), only when
+    // `open_wrapped` says the file needs them.
     unsafe {
-        let shim = &*vfs.cast::<Shim>();
-        let real = file.cast::<u8>().add(HEADER).cast::<ffi::sqlite3_file>();
-        ptr::write(
-            file.cast::<LogFile>(),
-            LogFile { base: ffi::sqlite3_file { pMethods: ptr::null() }, real, pending: ptr::null_mut() },
-        );
-        (*real).pMethods = ptr::null();
-        let Some(wrapped_open) = (*shim.wrapped).xOpen else { return ffi::SQLITE_CANTOPEN };
-        let rc = wrapped_open(shim.wrapped, name, real, flags, out_flags);
-        if !(*real).pMethods.is_null() {
+        let (rc, opened) = vfs_shim::open_wrapped::<LogFile, ()>(vfs, name, file, flags, out_flags, |(), head| {
+            LogFile { head, pending: ptr::null_mut() }
+        });
+        if opened {
             if flags & ffi::SQLITE_OPEN_WAL != 0 {
                 (*file.cast::<LogFile>()).pending =
                     Box::into_raw(Box::new(Pending { offset: 0, bytes: Vec::with_capacity(LIMIT) }));
@@ -180,11 +129,11 @@ unsafe fn parts<'a>(
     file: *mut ffi::sqlite3_file,
 ) -> (Option<&'a mut Pending>, *mut ffi::sqlite3_file, &'a ffi::sqlite3_io_methods) {
     // SAFETY: per the contract above, `file` starts with an initialised `LogFile` whose
-    // `pending` is null or a live box no other call is using, and whose `real` is an open
-    // file with one of the wrapped VFS's static method tables.
+    // `pending` is null or a live box no other call is using (`vfs_shim::wrapped` gives the
+    // open wrapped file).
     unsafe {
-        let header = &*file.cast::<LogFile>();
-        (header.pending.as_mut(), header.real, &*(*header.real).pMethods)
+        let (real, methods) = vfs_shim::wrapped(file);
+        ((*file.cast::<LogFile>()).pending.as_mut(), real, methods)
     }
 }
 
@@ -274,22 +223,6 @@ macro_rules! flushing {
     };
 }
 
-/// A method that passes straight on (the buffer has nothing to do with it).
-macro_rules! forward {
-    ($name:ident, $method:ident, $version:literal, ($($arg:ident: $ty:ty),*) -> $ret:ty, $missing:expr) => {
-        unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file $(, $arg: $ty)*) -> $ret {
-            // SAFETY: as for the flushing methods (see `parts`).
-            unsafe {
-                let (_, real, methods) = parts(file);
-                match methods.$method {
-                    Some(method) if methods.iVersion >= $version => method(real $(, $arg)*),
-                    _ => $missing,
-                }
-            }
-        }
-    };
-}
-
 /// `xClose`: writes the buffer out, closes the wrapped file and frees the buffer. The close
 /// happens whatever the write answered (SQLite does not call `xClose` twice).
 unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
@@ -316,42 +249,8 @@ flushing!(truncate, xTruncate, 1, (size: i64), ffi::SQLITE_IOERR_TRUNCATE);
 flushing!(sync, xSync, 1, (flags: c_int), ffi::SQLITE_IOERR_FSYNC);
 flushing!(file_size, xFileSize, 1, (size: *mut i64), ffi::SQLITE_IOERR_FSTAT);
 flushing!(file_control, xFileControl, 1, (op: c_int, arg: *mut c_void), ffi::SQLITE_NOTFOUND);
-forward!(lock, xLock, 1, (level: c_int) -> c_int, ffi::SQLITE_IOERR_LOCK);
-forward!(unlock, xUnlock, 1, (level: c_int) -> c_int, ffi::SQLITE_IOERR_UNLOCK);
-forward!(check_reserved_lock, xCheckReservedLock, 1, (out: *mut c_int) -> c_int, ffi::SQLITE_IOERR_CHECKRESERVEDLOCK);
-forward!(sector_size, xSectorSize, 1, () -> c_int, 4096);
-forward!(device_characteristics, xDeviceCharacteristics, 1, () -> c_int, 0);
-forward!(shm_map, xShmMap, 2, (page: c_int, size: c_int, extend: c_int, out: *mut *mut c_void) -> c_int, ffi::SQLITE_IOERR_SHMMAP);
-forward!(shm_lock, xShmLock, 2, (offset: c_int, n: c_int, flags: c_int) -> c_int, ffi::SQLITE_IOERR_SHMLOCK);
-forward!(shm_barrier, xShmBarrier, 2, () -> (), ());
-forward!(shm_unmap, xShmUnmap, 2, (delete: c_int) -> c_int, ffi::SQLITE_OK);
-forward!(fetch, xFetch, 3, (offset: i64, amount: c_int, out: *mut *mut c_void) -> c_int, {
-    // No mapping: SQLite then reads the page with xRead.
-    *out = ptr::null_mut();
-    ffi::SQLITE_OK
-});
-forward!(unfetch, xUnfetch, 3, (offset: i64, page: *mut c_void) -> c_int, ffi::SQLITE_OK);
 
-/// The methods of every file this VFS opened (version 3, each passed on to the wrapped
-/// file's when it has them).
-static METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
-    iVersion: 3,
-    xClose: Some(close),
-    xRead: Some(read),
-    xWrite: Some(write),
-    xTruncate: Some(truncate),
-    xSync: Some(sync),
-    xFileSize: Some(file_size),
-    xLock: Some(lock),
-    xUnlock: Some(unlock),
-    xCheckReservedLock: Some(check_reserved_lock),
-    xFileControl: Some(file_control),
-    xSectorSize: Some(sector_size),
-    xDeviceCharacteristics: Some(device_characteristics),
-    xShmMap: Some(shm_map),
-    xShmLock: Some(shm_lock),
-    xShmBarrier: Some(shm_barrier),
-    xShmUnmap: Some(shm_unmap),
-    xFetch: Some(fetch),
-    xUnfetch: Some(unfetch),
-};
+/// The methods of every file this VFS opened: those that meet the buffer, and every other
+/// passed straight on.
+static METHODS: ffi::sqlite3_io_methods =
+    vfs_shim::methods(close, read, write, truncate, sync, file_size, file_control);
