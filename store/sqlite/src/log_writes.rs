@@ -1,5 +1,5 @@
-//! The writer's write-ahead log, written with one system call per commit instead of two per
-//! page.
+//! The writer's write-ahead log, written with a few system calls per commit (one per 124 KiB)
+//! instead of two per page.
 //!
 //! Why: SQLite writes each frame of the log as two `pwrite`s (its 24-byte header, then the
 //! page), and as a frame is 24 bytes longer than a page, each of them touches a page of the
@@ -10,7 +10,7 @@
 //! How: a VFS over another one (SQLite's default, or the one the store was opened with),
 //! used by the writer's connection only. Writes to a log file that continue the previous one
 //! are kept in a buffer; everything else the connection does to that file first writes the
-//! buffer out with one write, in order: a sync (so a commit is on disk when SQLite's sync
+//! buffer out, in order and in as few writes as it takes: a sync (so a commit is on disk when SQLite's sync
 //! returns, as before), a read (SQLite reads back frames it wrote), a write elsewhere, a
 //! truncation, the size, a file control, a close. Other files (the database) pass straight
 //! through.
@@ -49,7 +49,7 @@ pub fn writes_joined() -> u64 {
     JOINED.load(Ordering::Relaxed)
 }
 
-/// How many buffers were written out (one write each), process-wide.
+/// How many times a buffer was written out, process-wide.
 pub fn buffers_written() -> u64 {
     FLUSHED.load(Ordering::Relaxed)
 }
