@@ -40,6 +40,10 @@ pub struct Measured {
     pub p99_ms: f64,
     /// The scenario ran out of prepared work before the time was up.
     pub exhausted: bool,
+    /// Microseconds of the server's CPU per request while the row ran, and of its SQLite
+    /// writer thread's (when known).
+    pub server_cpu_us: Option<f64>,
+    pub writer_cpu_us: Option<f64>,
 }
 
 impl Measured {
@@ -107,5 +111,7 @@ pub async fn drive(concurrency: usize, duration: Duration, make: MakeRequest, ex
         p50_ms: percentile(&all, 0.50),
         p99_ms: percentile(&all, 0.99),
         exhausted: exhausted.load(Ordering::Relaxed),
+        server_cpu_us: None,
+        writer_cpu_us: None,
     }
 }

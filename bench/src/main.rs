@@ -143,6 +143,10 @@ pub struct Row {
     pub errors: u64,
     /// Answers whose status was not 2xx (no row expects one).
     pub non2xx: u64,
+    /// Microseconds of the server's CPU per request while the row ran (its run's), and of the
+    /// SQLite writer thread's; they vary less between runs than the rates do.
+    pub server_cpu_us: Option<f64>,
+    pub writer_cpu_us: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -219,12 +223,21 @@ fn render(r: &Report) -> String {
         r.fsync.p50_ms, r.fsync.p99_ms
     ));
     out.push_str(
-        "| row | requests/s | p50 ms | p99 ms | ratio to /healthz | non-2xx | unexpected |\n|---|---:|---:|---:|---:|---:|---:|\n",
+        "| row | requests/s | p50 ms | p99 ms | ratio to /healthz | non-2xx | unexpected | server CPU µs/req | writer CPU µs/req |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
+    let micros = |us: Option<f64>| us.map_or_else(|| "–".to_owned(), |us| format!("{us:.1}"));
     for row in &r.rows {
         out.push_str(&format!(
-            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} |\n",
-            row.name, row.requests_per_second, row.p50_ms, row.p99_ms, row.ratio, row.non2xx, row.errors
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} |\n",
+            row.name,
+            row.requests_per_second,
+            row.p50_ms,
+            row.p99_ms,
+            row.ratio,
+            row.non2xx,
+            row.errors,
+            micros(row.server_cpu_us),
+            micros(row.writer_cpu_us)
         ));
     }
     out.push_str(&format!(

@@ -36,11 +36,14 @@ fn phone(offset: u64, i: u64) -> String {
     format!("+1555{:07}", ((offset + i) * 7_654_321) % 10_000_000)
 }
 
+#[derive(Clone)]
 struct Ctx {
     http: reqwest::Client,
     base: String,
     auth: String,
     args: Args,
+    /// The server's process, whose CPU each row reads before and after.
+    server_pid: u32,
 }
 
 impl Ctx {
@@ -83,8 +86,19 @@ impl Ctx {
         serde_json::from_slice(&body).map_err(|e| e.to_string())
     }
 
-    /// One measured row: `make`'s requests (as `work` says) through the chosen load generator.
+    /// One measured row: `make`'s requests (as `work` says) through the chosen load generator,
+    /// with the server's CPU per request meanwhile.
     async fn row(&self, make: MakeRequest, work: Work, expect: Expect) -> Result<Measured, String> {
+        let before = crate::system::cpu_ticks(self.server_pid);
+        let mut measured = self.drive(make, work, expect).await?;
+        if let (Some(before), Some(after)) = (before, crate::system::cpu_ticks(self.server_pid)) {
+            (measured.server_cpu_us, measured.writer_cpu_us) =
+                crate::system::cpu_per_request(&before, &after, measured.requests);
+        }
+        Ok(measured)
+    }
+
+    async fn drive(&self, make: MakeRequest, work: Work, expect: Expect) -> Result<Measured, String> {
         match self.args.generator {
             Generator::Own => Ok(drive(self.args.concurrency, self.args.duration, make, expect).await),
             Generator::Wrk => {
@@ -201,13 +215,21 @@ fn medians(runs: &[Vec<(String, Measured, f64)>]) -> Vec<Row> {
                 requests: m.requests,
                 errors: m.errors,
                 non2xx: m.non2xx,
+                server_cpu_us: m.server_cpu_us,
+                writer_cpu_us: m.writer_cpu_us,
             }
         })
         .collect()
 }
 
 async fn context(args: &Args, server: &Server) -> Result<Ctx, String> {
-    Ok(Ctx { http: client(args.concurrency)?, base: server.base.clone(), auth: basic(), args: args.clone() })
+    Ok(Ctx {
+        http: client(args.concurrency)?,
+        base: server.base.clone(),
+        auth: basic(),
+        args: args.clone(),
+        server_pid: server.pid(),
+    })
 }
 
 fn healthz_request(ctx: &Ctx) -> MakeRequest {
@@ -260,7 +282,7 @@ async fn seed_starts(ctx: &Ctx, service: &str, have: u64) -> Result<u64, String>
     if have >= want {
         return Ok(have);
     }
-    let ctx2 = Ctx { http: ctx.http.clone(), base: ctx.base.clone(), auth: ctx.auth.clone(), args: ctx.args.clone() };
+    let ctx2 = ctx.clone();
     let path = format!("/Services/{service}/Verifications");
     let make: MakeRequest = Arc::new(move |i| {
         (have + i < want).then(|| {
@@ -277,7 +299,7 @@ async fn seed_starts(ctx: &Ctx, service: &str, have: u64) -> Result<u64, String>
 /// Starts verifications to `+1555…` numbers from `offset`; returns the measurement and how
 /// many were started (each with code [`CODE`]).
 async fn starts(ctx: &Ctx, service: &str, offset: u64) -> Result<Measured, String> {
-    let ctx2 = Ctx { http: ctx.http.clone(), base: ctx.base.clone(), auth: ctx.auth.clone(), args: ctx.args.clone() };
+    let ctx2 = ctx.clone();
     let path = format!("/Services/{service}/Verifications");
     let make: MakeRequest = Arc::new(move |i| {
         Some(ctx2.post(&path, vec![("To", phone(offset, i)), ("Channel", "sms".into()), ("CustomCode", CODE.into())]))
@@ -289,7 +311,7 @@ async fn starts(ctx: &Ctx, service: &str, offset: u64) -> Result<Measured, Strin
 /// `GET /v2/Attempts`: the first page of the account's attempts, or (with the count of
 /// stored attempts) those of a stored number, a different one each request.
 fn list_attempts(ctx: &Ctx, stored: Option<u64>) -> MakeRequest {
-    let ctx2 = Ctx { http: ctx.http.clone(), base: ctx.base.clone(), auth: ctx.auth.clone(), args: ctx.args.clone() };
+    let ctx2 = ctx.clone();
     Arc::new(move |i| {
         let path = match stored {
             None => "/Attempts".to_owned(),
@@ -310,7 +332,7 @@ fn checks(
     per_verification: u64,
     code: &'static str,
 ) -> MakeRequest {
-    let ctx2 = Ctx { http: ctx.http.clone(), base: ctx.base.clone(), auth: ctx.auth.clone(), args: ctx.args.clone() };
+    let ctx2 = ctx.clone();
     let path = format!("/Services/{service}/VerificationCheck");
     Arc::new(move |i| {
         let v = i / per_verification;
@@ -348,8 +370,7 @@ async fn fresh_rows(args: &Args, db: &Database) -> Result<(Vec<(String, Measured
 
     if args.runs_row("fetch") {
         // Fetch: any pending verification; every fetch reads and authenticates in full.
-        let ctx2 =
-            Ctx { http: ctx.http.clone(), base: ctx.base.clone(), auth: ctx.auth.clone(), args: ctx.args.clone() };
+        let ctx2 = ctx.clone();
         let first = ctx
             .json(ctx.post(
                 &format!("/Services/{va}/Verifications"),
@@ -406,8 +427,7 @@ async fn passkey_rows(ctx: &Ctx, started: Option<u64>) -> Result<Measured, Strin
     let per_worker = wanted.div_ceil(ctx.args.concurrency as u64);
     let mut tasks = Vec::new();
     for w in 0..ctx.args.concurrency as u64 {
-        let ctx =
-            Ctx { http: ctx.http.clone(), base: ctx.base.clone(), auth: ctx.auth.clone(), args: ctx.args.clone() };
+        let ctx = ctx.clone();
         let (service, list) = (service.clone(), Arc::clone(&prepared));
         tasks.push(tokio::spawn(async move {
             for k in 0..per_worker {
@@ -434,7 +454,7 @@ async fn passkey_rows(ctx: &Ctx, started: Option<u64>) -> Result<Measured, Strin
         t.await.map_err(|e| e.to_string())??;
     }
     let assertions = Arc::new(prepared.lock().map(|l| l.clone()).unwrap_or_default());
-    let ctx2 = Ctx { http: ctx.http.clone(), base: ctx.base.clone(), auth: ctx.auth.clone(), args: ctx.args.clone() };
+    let ctx2 = ctx.clone();
     let path = format!("/Services/{service}/Passkeys/ApproveChallenge");
     let count = assertions.len() as u64;
     let make: MakeRequest = Arc::new(move |i| Some(ctx2.post_json(&path, assertions.get(i as usize)?)));
@@ -452,15 +472,14 @@ async fn totp_rows(ctx: &Ctx, service: &str, started: Option<u64>) -> Result<Mea
         wanted = wanted.min(started.map_or(500, |s| s / 4).max(500));
     }
     let prepared = Arc::new(std::sync::Mutex::new(Vec::<(String, String, Totp)>::new()));
-    let ctx2 = Ctx { http: ctx.http.clone(), base: ctx.base.clone(), auth: ctx.auth.clone(), args: ctx.args.clone() };
+    let ctx2 = ctx.clone();
     let service_owned = service.to_owned();
     let list = Arc::clone(&prepared);
     // Create and verify factors in parallel (not measured).
     let mut tasks = Vec::new();
     let per_worker = wanted.div_ceil(ctx.args.concurrency as u64);
     for w in 0..ctx.args.concurrency as u64 {
-        let ctx3 =
-            Ctx { http: ctx2.http.clone(), base: ctx2.base.clone(), auth: ctx2.auth.clone(), args: ctx2.args.clone() };
+        let ctx3 = ctx2.clone();
         let (service, list) = (service_owned.clone(), Arc::clone(&list));
         tasks.push(tokio::spawn(async move {
             for k in 0..per_worker {

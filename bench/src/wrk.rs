@@ -115,6 +115,8 @@ pub fn drive(
         p50_ms: micros("bench_p50_us")? / 1000.0,
         p99_ms: micros("bench_p99_us")? / 1000.0,
         exhausted: micros("bench_exhausted")? > 0.0,
+        server_cpu_us: None,
+        writer_cpu_us: None,
     })
 }
 
