@@ -211,8 +211,8 @@ impl<S: Store> ChallengesApi for Core<S> {
                 let mut answered = None;
                 if let Some(guess) = &guess {
                     // A TOTP code answers the challenge at once; a wrong one counts against
-                    // it and the entity. During the entity's lockout the code is refused,
-                    // uncompared, and no challenge is created.
+                    // it and the entity. During the entity's lockout the code is refused (what
+                    // `guess` computed ahead goes unused) and no challenge is created.
                     let step = |f: &Factor| guess.step(&keys, f);
                     match challenge.answer_totp_guess(&mut factor, &mut guesses, limit, step, now) {
                         Ok(Err(refusal)) => {

@@ -1,6 +1,7 @@
 //! verifyd's embedded store: SQLite in WAL mode with `synchronous=FULL` (an acknowledged write
-//! survives power loss), writes through one group-commit thread (whose log frames are written
-//! out once per commit, `log_writes.rs`), reads through a small pool of read-only connections.
+//! survives power loss), writes through one group-commit thread (whose log frames are buffered
+//! and written out at each commit's sync, `log_writes.rs`), reads through a small pool of
+//! read-only connections.
 //!
 //! It keeps verifyd-core's values and decides nothing: each operation loads rows, calls the
 //! decision core handed it, and saves the changes that decision returns, all as one operation
@@ -164,7 +165,7 @@ impl SqliteStore {
     pub fn open_with(path: &Path, options: &OpenOptions) -> Result<Self> {
         page_cache::install();
         create_private(path).map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", path.display())))?;
-        // The writer's log is written once per commit (see log_writes.rs); it must keep
+        // The writer's log frames are buffered until its sync (see log_writes.rs); it must keep
         // `synchronous=FULL`, which `configure` sets.
         let writer = OpenOptions { vfs: Some(log_writes::over(options.vfs.as_deref()).map_err(store_error)?) };
         let mut conn = writer.connect(path, OpenFlags::default()).map_err(store_error)?;
