@@ -27,6 +27,7 @@ pub mod domain;
 mod error;
 pub mod ids;
 pub mod jwt;
+mod kept;
 pub mod keys;
 pub mod observe;
 mod paging;
@@ -81,10 +82,15 @@ pub struct CoreConfig {
     /// Seconds an authenticated request's stored credential is kept for the next ones (0:
     /// none); a token rotated or a key revoked on another instance works that long there.
     pub credential_cache_seconds: i64,
+    /// Seconds a service a request named is kept for the next ones (0: none); a service's
+    /// settings changed on another instance apply there within that long.
+    pub service_cache_seconds: i64,
 }
 
 /// See [`CoreConfig::credential_cache_seconds`].
 pub const DEFAULT_CREDENTIAL_CACHE_SECONDS: i64 = 5;
+/// See [`CoreConfig::service_cache_seconds`].
+pub const DEFAULT_SERVICE_CACHE_SECONDS: i64 = 5;
 
 impl CoreConfig {
     pub fn new(public_url: impl Into<String>) -> Self {
@@ -102,6 +108,7 @@ impl CoreConfig {
             templates: Arc::new(domain::template::Templates::bundled()),
             fraud_guard: domain::fraud::Level::Standard,
             credential_cache_seconds: DEFAULT_CREDENTIAL_CACHE_SECONDS,
+            service_cache_seconds: DEFAULT_SERVICE_CACHE_SECONDS,
         }
     }
 
@@ -128,6 +135,8 @@ pub struct Core<S> {
     observer: Arc<observe::ObserverSlot>,
     /// The stored credentials requests authenticated against, kept a few seconds.
     credentials: credentials::CredentialCache,
+    /// The services requests named, kept a few seconds (their settings decide each start).
+    services: kept::Kept<domain::service::Service>,
 }
 
 impl<S: Store> Core<S> {
@@ -140,6 +149,7 @@ impl<S: Store> Core<S> {
     ) -> Result<Self, CoreError> {
         let urls = Urls::new(&config.public_url)?;
         let credentials = credentials::CredentialCache::new(config.credential_cache_seconds);
+        let services = kept::Kept::new(config.service_cache_seconds);
         Ok(Self {
             store: Arc::new(store),
             keys,
@@ -151,6 +161,7 @@ impl<S: Store> Core<S> {
             retrying: Arc::default(),
             observer: Arc::default(),
             credentials,
+            services,
         })
     }
 

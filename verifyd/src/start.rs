@@ -266,6 +266,7 @@ impl Opening<'_> {
             templates: Arc::new(templates),
             attempt_retention: i64::try_from(config.attempt_retention_days).unwrap_or(90) * verifyd_core::domain::DAY,
             credential_cache_seconds: i64::try_from(config.credential_cache_seconds).unwrap_or(0),
+            service_cache_seconds: i64::try_from(config.service_cache_seconds).unwrap_or(0),
             fraud_guard: config.fraud_guard,
         };
         let core = match Core::new(store, keys, clock, core_config, transport) {

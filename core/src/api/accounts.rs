@@ -202,11 +202,12 @@ impl<S: Store> Core<S> {
             return Ok(principal);
         }
         // Not kept, or kept and not matching: the store may hold a newer secret.
+        let ticket = self.credentials.ticket();
         let found = match sid.prefix() {
             prefix::ACCOUNT => self.store.account(&sid).await?.map(Credential::Account),
             _ => self.store.api_key(&sid).await?.map(Credential::ApiKey),
         };
-        let credential = self.credentials.keep(&sid, found.ok_or(CoreError::Unauthenticated)?, now);
+        let credential = self.credentials.keep(&sid, found.ok_or(CoreError::Unauthenticated)?, now, ticket);
         self.principal_of(&credential, password).await?.ok_or(CoreError::Unauthenticated)
     }
 

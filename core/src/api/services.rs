@@ -1,6 +1,8 @@
 //! Verify services: every operation, with the spec's defaults on create; an update changes
 //! only what it is sent.
 
+use std::sync::Arc;
+
 use verifyd_models::{
     CreateServiceField, CreateServiceRequest, DeleteServiceRequest, FetchServiceRequest, ListServicesField,
     ListServicesRequest, ServiceList, UpdateServiceField, UpdateServiceRequest, VerifyService, VerifyServiceLinks,
@@ -43,7 +45,6 @@ fn check_friendly_name(name: &str, field: InvalidParameter) -> Result<(), CoreEr
 }
 
 impl<S: Store> Core<S> {
-    /// The service of this account, or 404.
     /// A `DefaultTemplateSid` must name a template of this server.
     fn check_template(&self, sid: Option<&Sid>, field: InvalidParameter) -> Result<(), CoreError> {
         match sid {
@@ -52,7 +53,20 @@ impl<S: Store> Core<S> {
         }
     }
 
-    pub(crate) async fn service_of(&self, principal: &Principal, sid: &Sid) -> Result<Service, CoreError> {
+    /// The service of this account, or 404; as kept from an earlier request when it was read
+    /// less than `service_cache_seconds` ago (a change made here is seen at once).
+    pub(crate) async fn service_of(&self, principal: &Principal, sid: &Sid) -> Result<Arc<Service>, CoreError> {
+        let now = self.clock.now();
+        if let Some(kept) = self.services.get(sid, now).filter(|s| &s.account_sid == principal.account_sid()) {
+            return Ok(kept);
+        }
+        let ticket = self.services.ticket();
+        let found = self.stored_service(principal, sid).await?;
+        Ok(self.services.keep(sid, found, now, ticket))
+    }
+
+    /// The service of this account as stored now, or 404.
+    async fn stored_service(&self, principal: &Principal, sid: &Sid) -> Result<Service, CoreError> {
         self.store.service(principal.account_sid(), sid).await?.ok_or_else(|| CoreError::not_found(path(sid)))
     }
 
@@ -158,7 +172,8 @@ impl<S: Store> ServicesApi for Core<S> {
         principal: &Principal,
         r: FetchServiceRequest,
     ) -> Result<Reply<VerifyService>, CoreError> {
-        let record = self.service_of(principal, &r.service_sid).await?;
+        // Read as stored: what a client fetches is what it changed, from any instance.
+        let record = self.stored_service(principal, &r.service_sid).await?;
         self.service_response(&record).map(Reply::new)
     }
 
@@ -235,8 +250,9 @@ impl<S: Store> ServicesApi for Core<S> {
                     Decision::save(vec![Change::UpdateService(service.clone())], Some(service))
                 }
             })
-            .await?
-            .ok_or_else(|| CoreError::not_found(path(&sid)))?;
+            .await;
+        self.services.forget(&sid);
+        let record = record?.ok_or_else(|| CoreError::not_found(path(&sid)))?;
         self.service_response(&record).map(Reply::new)
     }
 
@@ -248,7 +264,9 @@ impl<S: Store> ServicesApi for Core<S> {
                 None => Decision::nothing(false),
                 Some(s) => Decision::save(vec![Change::DeleteService { account, sid: s.sid }], true),
             })
-            .await?;
+            .await;
+        self.services.forget(&r.service_sid);
+        let deleted = deleted?;
         if deleted { Ok(Reply::new(())) } else { Err(CoreError::not_found(path(&r.service_sid))) }
     }
 }

@@ -35,6 +35,8 @@ pub const DEFAULT_ATTEMPT_RETENTION_DAYS: u64 = 90;
 pub const ATTEMPT_RETENTION_RANGE: RangeInclusive<u64> = 1..=3_650;
 /// The accepted credential cache: none (0) to a minute, in seconds.
 pub const CREDENTIAL_CACHE_RANGE: RangeInclusive<u64> = 0..=60;
+/// The accepted service cache: none (0) to a minute, in seconds.
+pub const SERVICE_CACHE_RANGE: RangeInclusive<u64> = 0..=60;
 /// The default log filter.
 pub const DEFAULT_LOG: &str = "info";
 /// Consecutive failed guesses per subscriber (a `To`, an entity) before a lockout, by
@@ -69,7 +71,7 @@ const LOG_FORMAT_EXPECTED: &str = "expected text or json";
 const METRICS_LISTEN_EXPECTED: &str = "expected an address and port (127.0.0.1:9464)";
 
 /// The environment variables read by [`Config::load`], in the order they are checked.
-pub const ENV_VARS: [&str; 38] = [
+pub const ENV_VARS: [&str; 39] = [
     "VERIFYD_LISTEN",
     "VERIFYD_DATABASE_URL",
     "VERIFYD_PUBLIC_URL",
@@ -108,6 +110,7 @@ pub const ENV_VARS: [&str; 38] = [
     "VERIFYD_ATTEMPT_RETENTION_DAYS",
     "VERIFYD_FRAUD_GUARD",
     "VERIFYD_CREDENTIAL_CACHE_SECONDS",
+    "VERIFYD_SERVICE_CACHE_SECONDS",
 ];
 
 /// The validated configuration of one server process.
@@ -163,6 +166,8 @@ pub struct Config {
     pub fraud_guard: FraudGuard,
     /// Seconds an authenticated request's stored credential is kept for the next requests.
     pub credential_cache_seconds: u64,
+    /// Seconds a service a request named is kept for the next requests.
+    pub service_cache_seconds: u64,
 }
 
 /// The storage backend and where it is.
@@ -239,6 +244,7 @@ impl Default for Config {
             attempt_retention_days: DEFAULT_ATTEMPT_RETENTION_DAYS,
             fraud_guard: FraudGuard::Standard,
             credential_cache_seconds: verifyd_core::DEFAULT_CREDENTIAL_CACHE_SECONDS.unsigned_abs(),
+            service_cache_seconds: verifyd_core::DEFAULT_SERVICE_CACHE_SECONDS.unsigned_abs(),
             log_format: LogFormat::Text,
             metrics_listen: None,
             console: false,
@@ -455,7 +461,13 @@ impl Config {
             config.credential_cache_seconds = s
                 .whole_number()?
                 .filter(|n| CREDENTIAL_CACHE_RANGE.contains(n))
-                .ok_or_else(|| s.invalid(CREDENTIAL_CACHE_EXPECTED))?;
+                .ok_or_else(|| s.invalid(CACHE_SECONDS_EXPECTED))?;
+        }
+        if let Some(s) = sources.take("service_cache_seconds", "VERIFYD_SERVICE_CACHE_SECONDS") {
+            config.service_cache_seconds = s
+                .whole_number()?
+                .filter(|n| SERVICE_CACHE_RANGE.contains(n))
+                .ok_or_else(|| s.invalid(CACHE_SECONDS_EXPECTED))?;
         }
         Ok(config)
     }
@@ -484,6 +496,7 @@ impl fmt::Debug for Config {
             .field("attempt_retention_days", &self.attempt_retention_days)
             .field("fraud_guard", &self.fraud_guard)
             .field("credential_cache_seconds", &self.credential_cache_seconds)
+            .field("service_cache_seconds", &self.service_cache_seconds)
             .field("log_format", &self.log_format)
             .field("metrics_listen", &self.metrics_listen)
             .field("console", &self.console)
@@ -563,7 +576,7 @@ const DATABASE_TIMEOUT_EXPECTED: &str = "expected a whole number of seconds from
 const TEMPLATES_DIR_EXPECTED: &str = "expected the path of a directory of template files (*.toml)";
 const ATTEMPT_RETENTION_EXPECTED: &str = "expected a whole number of days from 1 to 3650";
 const FRAUD_GUARD_EXPECTED: &str = "expected standard, strict or off";
-const CREDENTIAL_CACHE_EXPECTED: &str = "expected a whole number of seconds from 0 to 60";
+const CACHE_SECONDS_EXPECTED: &str = "expected a whole number of seconds from 0 to 60";
 
 /// The keys a configuration file may hold; anything else is an error naming it.
 #[derive(Deserialize, Default)]
@@ -604,6 +617,7 @@ struct FileConfig {
     attempt_retention_days: Option<toml::Value>,
     fraud_guard: Option<toml::Value>,
     credential_cache_seconds: Option<toml::Value>,
+    service_cache_seconds: Option<toml::Value>,
     log_format: Option<toml::Value>,
     metrics_listen: Option<toml::Value>,
     console: Option<toml::Value>,
@@ -658,6 +672,7 @@ impl FileConfig {
             "attempt_retention_days" => self.attempt_retention_days.take(),
             "fraud_guard" => self.fraud_guard.take(),
             "credential_cache_seconds" => self.credential_cache_seconds.take(),
+            "service_cache_seconds" => self.service_cache_seconds.take(),
             "log_format" => self.log_format.take(),
             "metrics_listen" => self.metrics_listen.take(),
             "console" => self.console.take(),
@@ -1424,6 +1439,19 @@ templates_dir = "templates"
         let message = result.unwrap_err().to_string();
         let want = format!("{}: credential_cache_seconds: expected", file.path().display());
         assert!(message.starts_with(&want), "{message}");
+    }
+
+    #[test]
+    fn services_are_kept_five_seconds_unless_set_from_none_to_a_minute() {
+        assert_eq!(load_env(&[]).unwrap().service_cache_seconds, 5);
+        let at = |text: &str| load_env(&[("VERIFYD_SERVICE_CACHE_SECONDS", text)]).unwrap().service_cache_seconds;
+        assert_eq!((at("0"), at("60")), (0, 60));
+        for text in ["61", "-1", "5s"] {
+            let message = err_env(&[("VERIFYD_SERVICE_CACHE_SECONDS", text)]);
+            assert!(message.starts_with("VERIFYD_SERVICE_CACHE_SECONDS: expected a whole number"), "{message}");
+        }
+        let (_file, result) = load_file("service_cache_seconds = 0\n", &[]);
+        assert_eq!(result.unwrap().service_cache_seconds, 0);
     }
 
     #[test]

@@ -40,6 +40,7 @@ mod rotation;
 mod safe_list;
 mod secrets;
 mod services;
+mod services_kept;
 mod smoke;
 mod sna;
 mod storage;
