@@ -82,8 +82,8 @@ pub struct CoreConfig {
     /// Seconds an authenticated request's stored credential is kept for the next ones (0:
     /// none); a token rotated or a key revoked on another instance works that long there.
     pub credential_cache_seconds: i64,
-    /// Seconds a service a request named is kept for the next ones (0: none); a service's
-    /// settings changed on another instance apply there within that long.
+    /// Seconds a service a verification start read is kept for the next starts (0: none); a
+    /// service's settings changed on another instance apply to starts there within that long.
     pub service_cache_seconds: i64,
 }
 
@@ -135,7 +135,7 @@ pub struct Core<S> {
     observer: Arc<observe::ObserverSlot>,
     /// The stored credentials requests authenticated against, kept a few seconds.
     credentials: credentials::CredentialCache,
-    /// The services requests named, kept a few seconds (their settings decide each start).
+    /// The services starts named, kept a few seconds (their settings decide each start).
     services: kept::Kept<domain::service::Service>,
 }
 

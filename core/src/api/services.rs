@@ -53,21 +53,23 @@ impl<S: Store> Core<S> {
         }
     }
 
-    /// The service of this account, or 404; as kept from an earlier request when it was read
-    /// less than `service_cache_seconds` ago (a change made here is seen at once).
-    pub(crate) async fn service_of(&self, principal: &Principal, sid: &Sid) -> Result<Arc<Service>, CoreError> {
+    /// The service of this account, or 404.
+    pub(crate) async fn service_of(&self, principal: &Principal, sid: &Sid) -> Result<Service, CoreError> {
+        self.store.service(principal.account_sid(), sid).await?.ok_or_else(|| CoreError::not_found(path(sid)))
+    }
+
+    /// [`service_of`](Self::service_of) as kept from an earlier request when it was read less
+    /// than `service_cache_seconds` ago: for starts, which read it on every request (a change
+    /// made on this instance is seen at once; the store's operation still checks that the
+    /// service exists).
+    pub(crate) async fn kept_service_of(&self, principal: &Principal, sid: &Sid) -> Result<Arc<Service>, CoreError> {
         let now = self.clock.now();
         if let Some(kept) = self.services.get(sid, now).filter(|s| &s.account_sid == principal.account_sid()) {
             return Ok(kept);
         }
         let ticket = self.services.ticket();
-        let found = self.stored_service(principal, sid).await?;
+        let found = self.service_of(principal, sid).await?;
         Ok(self.services.keep(sid, found, now, ticket))
-    }
-
-    /// The service of this account as stored now, or 404.
-    async fn stored_service(&self, principal: &Principal, sid: &Sid) -> Result<Service, CoreError> {
-        self.store.service(principal.account_sid(), sid).await?.ok_or_else(|| CoreError::not_found(path(sid)))
     }
 
     pub(crate) fn service_response(&self, s: &Service) -> Result<VerifyService, CoreError> {
@@ -172,8 +174,7 @@ impl<S: Store> ServicesApi for Core<S> {
         principal: &Principal,
         r: FetchServiceRequest,
     ) -> Result<Reply<VerifyService>, CoreError> {
-        // Read as stored: what a client fetches is what it changed, from any instance.
-        let record = self.stored_service(principal, &r.service_sid).await?;
+        let record = self.service_of(principal, &r.service_sid).await?;
         self.service_response(&record).map(Reply::new)
     }
 

@@ -477,7 +477,7 @@ impl<S: Store> VerificationsApi for Core<S> {
         principal: &Principal,
         r: CreateVerificationRequest,
     ) -> Result<Reply<VerificationBody>, CoreError> {
-        let service = self.service_of(principal, &r.service_sid).await?;
+        let service = self.kept_service_of(principal, &r.service_sid).await?;
         let settings = &service.settings;
         let now = self.clock.now();
         // A send to a number passes the fraud controls; an SMS one is counted under its prefix.

@@ -166,7 +166,7 @@ pub struct Config {
     pub fraud_guard: FraudGuard,
     /// Seconds an authenticated request's stored credential is kept for the next requests.
     pub credential_cache_seconds: u64,
-    /// Seconds a service a request named is kept for the next requests.
+    /// Seconds a service a verification start read is kept for the next starts.
     pub service_cache_seconds: u64,
 }
 

@@ -1,13 +1,13 @@
-//! Services kept a few seconds (`VERIFYD_SERVICE_CACHE_SECONDS`) for the starts and
-//! challenges that name them: a change this instance makes applies to the next request; one
-//! another instance makes (written here straight to the shared store, as that instance would)
-//! within the configured seconds; a fetch of the service always reads what is stored.
+//! Services kept a few seconds (`VERIFYD_SERVICE_CACHE_SECONDS`) for the verification starts
+//! that name them: a change this instance makes applies to the next start; one another
+//! instance makes (written here straight to the shared store, as that instance would) within
+//! the configured seconds; every other request, a fetch of the service here, reads it as stored.
 
 use verifyd_core::store::{Change, Decision, Store as _};
 use verifyd_models::*;
 use verifyd_runtime::Sid;
 
-use crate::common::{TestServer, assert_error, delete_service, fetch_service, start, update_service};
+use crate::common::{TestServer, assert_error, delete_service, fetch_service, list_entities, start, update_service};
 
 /// What another instance writes when it sets `service`'s code length.
 async fn set_code_length_elsewhere(server: &TestServer, service: &Sid, length: i64) {
@@ -87,6 +87,9 @@ async fn a_service_deleted_elsewhere_takes_no_start_while_kept() {
         20404,
     );
     assert!(server.newest_verification(&service.sid, "+15017122662").await.is_none());
+    // Every other request reads the service as stored: gone at once.
+    assert_error(server.client.list_entities(&list_entities(&service.sid, None)).await, 404, 20404);
+    assert_error(server.client.fetch_service(&fetch_service(&service.sid)).await, 404, 20404);
     server.stop().await;
 }
 
