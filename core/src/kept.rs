@@ -1,6 +1,6 @@
 //! What a request read from the store, kept a few seconds for the requests that follow (the
-//! credentials requests authenticate against, the services they name), so that a busy
-//! client's requests do not each read it again.
+//! credentials requests authenticate against, the services verification starts name), so that
+//! a busy client's requests do not each read it again.
 //!
 //! Only what exists is kept, so a flood of made-up SIDs cannot grow it. The instance that
 //! changes a kept row forgets it at once, and a read that began before the change is not kept

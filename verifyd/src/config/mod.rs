@@ -33,10 +33,8 @@ pub const WEBHOOK_RETENTION_RANGE: RangeInclusive<u64> = 60..=31_536_000;
 pub const DEFAULT_ATTEMPT_RETENTION_DAYS: u64 = 90;
 /// The accepted attempt retention: a day to ten years.
 pub const ATTEMPT_RETENTION_RANGE: RangeInclusive<u64> = 1..=3_650;
-/// The accepted credential cache: none (0) to a minute, in seconds.
-pub const CREDENTIAL_CACHE_RANGE: RangeInclusive<u64> = 0..=60;
-/// The accepted service cache: none (0) to a minute, in seconds.
-pub const SERVICE_CACHE_RANGE: RangeInclusive<u64> = 0..=60;
+/// The accepted credential and service caches: none (0) to a minute, in seconds.
+pub const CACHE_SECONDS_RANGE: RangeInclusive<u64> = 0..=60;
 /// The default log filter.
 pub const DEFAULT_LOG: &str = "info";
 /// Consecutive failed guesses per subscriber (a `To`, an entity) before a lockout, by
@@ -457,17 +455,16 @@ impl Config {
             config.fraud_guard = FraudGuard::parse(&s.text(FRAUD_GUARD_EXPECTED)?.trim().to_ascii_lowercase())
                 .ok_or_else(|| s.invalid(FRAUD_GUARD_EXPECTED))?;
         }
-        if let Some(s) = sources.take("credential_cache_seconds", "VERIFYD_CREDENTIAL_CACHE_SECONDS") {
-            config.credential_cache_seconds = s
-                .whole_number()?
-                .filter(|n| CREDENTIAL_CACHE_RANGE.contains(n))
-                .ok_or_else(|| s.invalid(CACHE_SECONDS_EXPECTED))?;
-        }
-        if let Some(s) = sources.take("service_cache_seconds", "VERIFYD_SERVICE_CACHE_SECONDS") {
-            config.service_cache_seconds = s
-                .whole_number()?
-                .filter(|n| SERVICE_CACHE_RANGE.contains(n))
-                .ok_or_else(|| s.invalid(CACHE_SECONDS_EXPECTED))?;
+        for (key, variable, seconds) in [
+            ("credential_cache_seconds", "VERIFYD_CREDENTIAL_CACHE_SECONDS", &mut config.credential_cache_seconds),
+            ("service_cache_seconds", "VERIFYD_SERVICE_CACHE_SECONDS", &mut config.service_cache_seconds),
+        ] {
+            if let Some(s) = sources.take(key, variable) {
+                *seconds = s
+                    .whole_number()?
+                    .filter(|n| CACHE_SECONDS_RANGE.contains(n))
+                    .ok_or_else(|| s.invalid(CACHE_SECONDS_EXPECTED))?;
+            }
         }
         Ok(config)
     }

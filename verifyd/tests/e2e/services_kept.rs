@@ -29,6 +29,11 @@ async fn code_length_sent(server: &TestServer, service: &Sid, to: &str) -> usize
     server.code_for(to).await.len()
 }
 
+/// A start to `to` is answered 404: the service is gone.
+async fn start_not_found(server: &TestServer, service: &Sid, to: &str) {
+    assert_error(server.client.create_verification(&start(service, to, VerificationChannel::Sms)).await, 404, 20404);
+}
+
 #[tokio::test]
 async fn a_change_made_here_applies_to_the_next_start() {
     let server = TestServer::start_with(&[("VERIFYD_SERVICE_CACHE_SECONDS", "60")]).await;
@@ -40,11 +45,7 @@ async fn a_change_made_here_applies_to_the_next_start() {
     assert_eq!(code_length_sent(&server, &service.sid, "+15017122662").await, 8, "at once, not after a minute");
 
     server.client.delete_service(&delete_service(&service.sid)).await.expect("deleted");
-    assert_error(
-        server.client.create_verification(&start(&service.sid, "+15017122663", VerificationChannel::Sms)).await,
-        404,
-        20404,
-    );
+    start_not_found(&server, &service.sid, "+15017122663").await;
     server.stop().await;
 }
 
@@ -81,11 +82,7 @@ async fn a_service_deleted_elsewhere_takes_no_start_while_kept() {
         .expect("deleted in the store");
     // The kept settings would decide a start, but the store's operation finds no service:
     // nothing is written under it.
-    assert_error(
-        server.client.create_verification(&start(&service.sid, "+15017122662", VerificationChannel::Sms)).await,
-        404,
-        20404,
-    );
+    start_not_found(&server, &service.sid, "+15017122662").await;
     assert!(server.newest_verification(&service.sid, "+15017122662").await.is_none());
     // Every other request reads the service as stored: gone at once.
     assert_error(server.client.list_entities(&list_entities(&service.sid, None)).await, 404, 20404);
