@@ -17,7 +17,6 @@ use verifyd_runtime::{Sid, Timestamp};
 use crate::background::sends::{FirstOutcome, Payload};
 use crate::domain::fraud;
 use crate::domain::outbox::{OutboxChannel, SealedMessage};
-use crate::domain::phone::Phone;
 use crate::domain::sending::{Attempt, LEASE, SendStatus};
 use crate::domain::template::{RenderInput, Templates, render, resolve_locale};
 use crate::domain::verification::{
@@ -56,9 +55,14 @@ fn metered_values(rate_limits: Option<serde_json::Map<String, serde_json::Value>
 
 /// What a send to a number loads for its fraud controls: the geo permissions of its channel
 /// and country, and for a counted send (SMS, with its prefix) the tallies Fraud Guard compares.
-fn controls_key(phone: &Phone, channel: VerificationChannel, prefix: Option<&str>, now: Timestamp) -> ControlsKey {
+fn controls_key(
+    country: Option<String>,
+    channel: VerificationChannel,
+    prefix: Option<&str>,
+    now: Timestamp,
+) -> ControlsKey {
     let tallies = prefix.map(|prefix| fraud::ranges(prefix, now)).unwrap_or_default();
-    ControlsKey { channel: channel.to_string(), country: phone.country.clone(), tallies }
+    ControlsKey { channel: channel.to_string(), country, tallies }
 }
 
 /// What the controls judge, from what the store loaded: the service's override, else the
@@ -489,10 +493,14 @@ impl<S: Store> VerificationsApi for Core<S> {
                     channel @ (VerificationChannel::Sms | VerificationChannel::Call | VerificationChannel::Whatsapp),
                 ) => {
                     let prefix = fraud::counts(*channel).then(|| fraud::prefix(&p));
-                    let controls = controls_key(&p, *channel, prefix.as_deref(), now);
-                    (p.e164, p.country, Some(controls), prefix)
+                    let country = p.country();
+                    let controls = controls_key(country.clone(), *channel, prefix.as_deref(), now);
+                    (p.e164, country, Some(controls), prefix)
                 }
-                (Destination::Phone(p), VerificationChannel::Sna) if self.config.dev => (p.e164, p.country, None, None),
+                (Destination::Phone(p), VerificationChannel::Sna) if self.config.dev => {
+                    let country = p.country();
+                    (p.e164, country, None, None)
+                }
                 (_, VerificationChannel::Sna) => return Err(CreateVerificationField::Channel.invalid().into()),
                 _ => return Err(CreateVerificationField::To.invalid().into()),
             };

@@ -421,7 +421,7 @@ mod tests {
 
     fn phone(e164: &str, country: &str) -> crate::domain::phone::Phone {
         crate::domain::phone::parse(e164)
-            .filter(|p| p.country.as_deref() == Some(country))
+            .filter(|p| p.country().as_deref() == Some(country))
             .expect("a number of that country")
     }
 
