@@ -64,6 +64,7 @@ macro_rules! __contract_list {
             services_persist,
             delete_service_removes_everything_under_it,
             verifications_persist,
+            updates_keep_change_or_erase_the_code,
             newest_to_is_the_last_inserted_of_that_service_and_account,
             outbox_is_newest_first,
             windows_show_in_the_meter_and_reset,

@@ -144,27 +144,42 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
             )?;
         }
         Change::UpdateVerification(v) => {
-            run(
+            let send_attempts = to_json(&v.send_attempts)?;
+            let values = params![
+                v.sid.as_str(),
+                v.account_sid.as_str(),
+                v.channel.as_str(),
+                v.status.as_str(),
+                v.check_attempts,
+                send_attempts,
+                v.date_updated.unix(),
+                v.code_sealed,
+                v.sna_verified,
+                v.window.start.unix(),
+                v.window.sends,
+                v.guesses.failures,
+                opt_unix(v.guesses.locked_until),
+            ];
+            // `verifications_open` is partial on `code_sealed`: an UPDATE that sets it deletes
+            // and re-inserts the row's entry even when the value stays, a random page of that
+            // index in the log for every wrong check. So the code is set only when it changed
+            // (the first statement finds the row only if it holds that code already).
+            let unchanged_code = run(
                 c,
                 "UPDATE verifications SET channel = ?3, status = ?4, check_attempts = ?5, send_attempts = ?6, \
-                 date_updated = ?7, code_sealed = ?8, sna_verified = ?9, window_start = ?10, window_sends = ?11, \
-                 guess_failures = ?12, guess_locked_until = ?13 WHERE sid = ?1 AND account_sid = ?2",
-                params![
-                    v.sid.as_str(),
-                    v.account_sid.as_str(),
-                    v.channel.as_str(),
-                    v.status.as_str(),
-                    v.check_attempts,
-                    to_json(&v.send_attempts)?,
-                    v.date_updated.unix(),
-                    v.code_sealed,
-                    v.sna_verified,
-                    v.window.start.unix(),
-                    v.window.sends,
-                    v.guesses.failures,
-                    opt_unix(v.guesses.locked_until),
-                ],
+                 date_updated = ?7, sna_verified = ?9, window_start = ?10, window_sends = ?11, guess_failures = ?12, \
+                 guess_locked_until = ?13 WHERE sid = ?1 AND account_sid = ?2 AND code_sealed IS ?8",
+                values,
             )?;
+            if unchanged_code == 0 {
+                run(
+                    c,
+                    "UPDATE verifications SET channel = ?3, status = ?4, check_attempts = ?5, send_attempts = ?6, \
+                     date_updated = ?7, code_sealed = ?8, sna_verified = ?9, window_start = ?10, window_sends = ?11, \
+                     guess_failures = ?12, guess_locked_until = ?13 WHERE sid = ?1 AND account_sid = ?2",
+                    values,
+                )?;
+            }
         }
         Change::InsertMessage(m) => {
             run(

@@ -1,6 +1,8 @@
 use verifyd_core::domain::verification::{CheckOutcome, SendWindow};
 use verifyd_core::ids::{new_sid, prefix};
-use verifyd_core::store::{Change, Decision, SendState, Store, VerificationAt};
+use verifyd_core::store::{Change, Decision, SendState, Store, Sweep, VerificationAt};
+
+use crate::cases::sweep::deliveries_only;
 use verifyd_models::{VerificationChannel, VerificationStatus};
 
 use crate::fixtures::{
@@ -78,6 +80,37 @@ pub async fn verifications_persist<S: Store>(store: S) {
     let new = new_verification(tenant.sid(), &missing_service.service, TO);
     let sent = store.with_send(missing_service, move |s| decide_send(s, new, t(40))).await.unwrap();
     assert_eq!(sent, None, "with_send of an unknown service loads nothing");
+}
+
+/// An update stores the code as given whether it stays (a wrong check), changes, or goes (an
+/// approval): the expiry sweep still finds a pending verification that kept its code, and the
+/// one whose code went is not pending and stays as it is.
+pub async fn updates_keep_change_or_erase_the_code<S: Store>(store: S) {
+    let tenant = tenant(&store, "acme").await;
+    let service = &tenant.service;
+    let [kept, changed, erased] =
+        ["+15550000001", "+15550000002", "+15550000003"].map(|to| verification(service, to, t(0)));
+    save(&store, [&kept, &changed, &erased].map(|v| Change::InsertVerification(v.clone())).to_vec()).await;
+    let mut updated = [kept, changed, erased];
+    let [kept, changed, erased] = &mut updated;
+    kept.check_attempts += 1;
+    changed.code_sealed = Some(vec![9; 60]);
+    erased.status = VerificationStatus::Canceled;
+    erased.code_sealed = None;
+    for v in &mut updated {
+        v.date_updated = t(10);
+        let change = Change::UpdateVerification(v.clone());
+        store.with_verification(at_sid(v), move |_| Decision::save(vec![change], ())).await.unwrap();
+        assert_eq!(store.verification(at_sid(v)).await.unwrap().as_ref(), Some(&*v), "{}", v.to);
+    }
+    let bounds = Sweep { expire_verifications: t(1000), ..deliveries_only(t(-1_000_000)) };
+    assert_eq!(store.sweep(bounds).await.unwrap().expired, 2, "the two that hold a code expire");
+    let [kept, changed, erased] = &updated;
+    for v in [kept, changed] {
+        let stored = store.verification(at_sid(v)).await.unwrap().expect("still there");
+        assert_eq!((stored.status, stored.code_sealed), (VerificationStatus::Expired, None), "{}", v.to);
+    }
+    assert_eq!(store.verification(at_sid(erased)).await.unwrap().as_ref(), Some(erased));
 }
 
 /// `NewestTo` is the last inserted verification of that To in that service and account,
