@@ -15,7 +15,7 @@ use verifyd_models::{
 use verifyd_runtime::Sid;
 
 use super::entities::key;
-use super::factors::{TotpGuess, matching_step, save_guesses};
+use super::factors::{matching_step, save_guesses};
 use super::push::{SIGNATURE_FIELDS, SIGNATURE_FIELDS_HEADER, answer_error, push_notice};
 use super::webhooks::event_changes;
 use super::{open_private, seal_private};
@@ -137,30 +137,22 @@ impl<S: Store> ChallengesApi for Core<S> {
         principal: &Principal,
         r: CreateChallengeRequest,
     ) -> Result<Reply<ChallengeBody>, CoreError> {
-        // The factor is found only under the caller's service: no separate service read.
-        let factor = self.factor_of(principal, &r.service_sid, &r.identity, &r.factor_sid).await?;
-        // A passkey is challenged by `/Passkeys/Challenges`, which gives the browser's options.
-        if factor.is_passkey() {
-            return Err(CreateChallengeField::FactorSid.invalid().into());
-        }
+        // The factor is read once, by the writer's operation: the checks that need it run
+        // there, in the order they always had (not found, passkey, expiry, push details), and a
+        // code sent with the creation is compared there too (an HMAC or three: reading the
+        // factor on the task as well, to compare it off the writer, cost more than that).
         let now = self.clock.now();
-        let expiration_date =
-            expiration(r.expiration_date, now).ok_or(CreateChallengeField::ExpirationDate.invalid())?;
-        let is_push = factor.factor_type == FactorType::Push;
-        if is_push && r.details_message.is_none() {
-            return Err(CreateChallengeField::DetailsMessage.invalid().into());
-        }
-        if is_push && r.auth_payload.is_some() {
-            return Err(CreateChallengeField::AuthPayload.invalid().into());
-        }
-        // The legacy Push.IncludeDate setting adds the creation date to a push challenge.
-        let include_date =
-            is_push && self.service_of(principal, &r.service_sid).await?.settings.push_include_date.unwrap_or(false);
-        let details = r.details_message.map(|message| Details {
-            message,
-            date: include_date.then_some(now),
-            fields: r.details_fields.unwrap_or_default().into_iter().map(|f| (f.label, f.value)).collect(),
-        });
+        let expiration_date = expiration(r.expiration_date, now);
+        // The legacy Push.IncludeDate setting adds the creation date to a push challenge: read
+        // only when there are details to date. A missing service leaves the factor missing too.
+        let include_date = match &r.details_message {
+            Some(_) => self
+                .store
+                .service(principal.account_sid(), &r.service_sid)
+                .await?
+                .is_some_and(|s| s.settings.push_include_date.unwrap_or(false)),
+            None => false,
+        };
         let sid = new_sid(prefix::CHALLENGE);
         // Sealed before the store sees them. A map of strings always serializes.
         let hidden_details = r.hidden_details.map(|map| {
@@ -171,9 +163,7 @@ impl<S: Store> ChallengesApi for Core<S> {
         let limit = self.config.guessing();
         let factor_path = super::factors::path(&r.service_sid, &r.identity, &r.factor_sid);
         let factor_key = FactorKey { entity: key(principal, &r.service_sid, &r.identity), sid: r.factor_sid.clone() };
-        // A code sent with the creation is compared with the factor as read above, off the
-        // writer (see `TotpGuess`).
-        let guess = r.auth_payload.map(|code| TotpGuess::new(&keys, &factor, code, now));
+        let (details_message, details_fields, auth_payload) = (r.details_message, r.details_fields, r.auth_payload);
         // The outcome of a code sent with the creation, to report, and the creation's.
         let (answered, created) = self
             .store
@@ -181,6 +171,25 @@ impl<S: Store> ChallengesApi for Core<S> {
                 let refused = |e: CoreError| Decision::nothing((None, Err(e)));
                 let Some(state) = state else { return refused(CoreError::not_found(factor_path)) };
                 let mut factor = state.factor;
+                // A passkey is challenged by `/Passkeys/Challenges`, which gives the browser's options.
+                if factor.is_passkey() {
+                    return refused(CreateChallengeField::FactorSid.invalid().into());
+                }
+                let Some(expiration_date) = expiration_date else {
+                    return refused(CreateChallengeField::ExpirationDate.invalid().into());
+                };
+                let is_push = factor.factor_type == FactorType::Push;
+                if is_push && details_message.is_none() {
+                    return refused(CreateChallengeField::DetailsMessage.invalid().into());
+                }
+                if is_push && auth_payload.is_some() {
+                    return refused(CreateChallengeField::AuthPayload.invalid().into());
+                }
+                let details = details_message.map(|message| Details {
+                    message,
+                    date: (is_push && include_date).then_some(now),
+                    fields: details_fields.unwrap_or_default().into_iter().map(|f| (f.label, f.value)).collect(),
+                });
                 if factor.status != FactorStatus::Verified {
                     return refused(CoreError::FactorUnverified);
                 }
@@ -209,11 +218,11 @@ impl<S: Store> ChallengesApi for Core<S> {
                 };
                 let mut guesses = state.guesses;
                 let mut answered = None;
-                if let Some(guess) = &guess {
+                if let Some(code) = auth_payload {
                     // A TOTP code answers the challenge at once; a wrong one counts against
                     // it and the entity. During the entity's lockout the code is refused (what
                     // `guess` computed ahead goes unused) and no challenge is created.
-                    let step = |f: &Factor| guess.step(&keys, f);
+                    let step = |f: &Factor| matching_step(&keys, f, &code, now);
                     match challenge.answer_totp_guess(&mut factor, &mut guesses, limit, step, now) {
                         Ok(Err(refusal)) => {
                             return Decision::nothing((Some(refusal.into()), Err(answer_error(refusal))));

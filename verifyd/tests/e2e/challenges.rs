@@ -411,6 +411,29 @@ async fn an_expiration_date_lies_within_the_next_hour() {
     server.stop().await;
 }
 
+/// The checks of a creation, all made on the factor as the writer reads it, answer in their
+/// order: a missing factor before a bad `ExpirationDate`, that before an unverified factor.
+#[tokio::test]
+async fn a_creation_answers_its_first_failed_check() {
+    let server = TestServer::start().await;
+    let (service, factor) = setup(&server).await;
+    let sa = &service.sid;
+    let unverified = server.totp_factor(sa, IDENTITY, |_| {}).await;
+    let bad_expiry = |factor: &Sid| CreateChallengeRequest {
+        expiration_date: Timestamp::from_unix(server.now() - 1),
+        ..new_challenge(sa, IDENTITY, factor, None)
+    };
+    let missing: Sid = format!("YF{}", "0".repeat(32)).parse().unwrap();
+    assert_error(server.client.create_challenge(&bad_expiry(&missing)).await, 404, 20404);
+    assert_error(server.client.create_challenge(&bad_expiry(&unverified.sid)).await, 400, 60306);
+    assert_error(server.client.create_challenge(&bad_expiry(&factor.sid)).await, 400, 60306);
+    let plain = new_challenge(sa, IDENTITY, &unverified.sid, None);
+    assert_error(server.client.create_challenge(&plain).await, 403, 60318);
+    let stored = server.client.list_challenges(&list_challenges(sa, IDENTITY)).await.unwrap();
+    assert!(stored.challenges.is_empty(), "no refused creation stored a challenge: {stored:?}");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn bad_challenge_requests_are_refused() {
     let server = TestServer::start().await;
