@@ -97,11 +97,12 @@ pub(crate) fn matching_step(
 /// A TOTP code compared with a factor's secret before the store's operation, so that opening
 /// the secret and computing the candidate codes happen on the request's task rather than in
 /// the store's serial writer: for a factor's verification, whose request reads the factor
-/// first anyway. (A challenge's creation does not read it on the task: a read there cost more
-/// than comparing the code in the writer.) Inside the operation the result stands only for a factor whose
-/// sealed secret and settings are still those it was computed from (then the candidates are
-/// the same); for any other, the code is compared there, as before. Which step is fresh (the
-/// factor's last accepted one) is always decided on the stored factor, inside the operation.
+/// first anyway. (A challenge's creation does not read it on the task: that read cost more
+/// than comparing the code in the writer.) Inside the operation the result stands only for a
+/// factor whose sealed secret and settings are still those it was computed from (then the
+/// candidates are the same); for any other, the code is compared there, as before. Which step
+/// is fresh (the factor's last accepted one) is always decided on the stored factor, inside
+/// the operation.
 pub(crate) struct TotpGuess {
     code: String,
     now: Timestamp,
