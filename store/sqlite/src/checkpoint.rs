@@ -22,10 +22,13 @@ use rusqlite::Connection;
 
 use verifyd_core::store::{Result, StoreError};
 
-/// Between rounds. Shorter copies the same hot pages (the tables' last leaves) again and again;
-/// longer leaves more for the writer's own checkpoint, which stalls commits (at 100 ms, p99 of
-/// TOTP challenges rose from ~7 to ~17 ms). 30 ms measured best of 10, 30 and 100.
-const INTERVAL: Duration = Duration::from_millis(30);
+/// Between rounds. Shorter copies the same hot pages (the tables' last leaves) again and again
+/// (this thread's CPU during starts: ~4 % of a core at 30 ms, ~8 % at 10, ~11 % at 5); longer
+/// leaves more for the writer's own checkpoint, which stalls commits (at 100 ms, p99 of TOTP
+/// challenges rose from ~7 to ~17 ms). An early build measured 30 ms best of 10, 30 and 100; a
+/// later one (2026-12), 10 ms against 30: p99 of TOTP challenges 11.1 → 8.5 ms (medians of 7
+/// runs each, 2-core VM), rates and starts unchanged within the noise.
+const INTERVAL: Duration = Duration::from_millis(10);
 /// Log pages after which the writer checkpoints itself (only what this thread has not yet
 /// copied): a log is started over only when a checkpoint has copied all of it before the
 /// next write begins, which under steady load only the writer can arrange.
