@@ -177,11 +177,12 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", checkpoint::WRITER_THRESHOLD_PAGES).map_err(store_error)?;
         conn.pragma_update(None, "journal_size_limit", checkpoint::LOG_SIZE_LIMIT_BYTES).map_err(store_error)?;
         let observer = Arc::new(ObserverSlot::default());
+        let checkpointer =
+            checkpoint::Checkpointer::start(options.connect(path, OpenFlags::default()).map_err(store_error)?)?;
+        let commits = checkpointer.commits();
         Ok(Self {
-            checkpointer: checkpoint::Checkpointer::start(
-                options.connect(path, OpenFlags::default()).map_err(store_error)?,
-            )?,
-            writer: Writer::start(conn, MAX_BATCH, Arc::clone(&observer))?,
+            checkpointer,
+            writer: Writer::start(conn, MAX_BATCH, Arc::clone(&observer), move || commits.committed())?,
             readers: Readers { path: path.to_path_buf(), options: options.clone(), idle: Mutex::new(Vec::new()) },
             observer,
             windows_swept: Arc::default(),
@@ -817,6 +818,53 @@ mod tests {
         let value: String =
             store.read(|c| c.query_row("SELECT value FROM meta WHERE key = 'buffered'", [], |r| r.get(0))).unwrap();
         assert_eq!(value, "yes");
+        store.close();
+    }
+
+    /// The checkpoint thread copies a commit back into the database file soon after it, and
+    /// then sleeps until the next commit: an idle server wakes no thread of its own.
+    #[tokio::test]
+    async fn a_commit_is_copied_back_and_then_the_checkpoint_thread_sleeps() {
+        let (dir, store) = open();
+        let insert = |key: &'static str| {
+            store.writer.run(move |c| {
+                c.execute("INSERT INTO meta (key, value) VALUES (?1, 'x')", [key]).map_err(store_error).map(drop)
+            })
+        };
+        // The database file alone, copied without its log, holds what was copied back (a copy
+        // torn by a round in progress just reads as not yet).
+        let copy = dir.path().join("copy.db");
+        let in_file = |key: &str| {
+            for log in ["copy.db-wal", "copy.db-shm"] {
+                let _ = std::fs::remove_file(dir.path().join(log));
+            }
+            std::fs::copy(dir.path().join("verifyd.db"), &copy).unwrap();
+            Connection::open(&copy)
+                .and_then(|c| c.query_row("SELECT COUNT(*) FROM meta WHERE key = ?1", [key], |r| r.get::<_, i64>(0)))
+                .is_ok_and(|n| n == 1)
+        };
+        async fn wait_until(what: &str, done: impl Fn() -> bool) {
+            for _ in 0..500 {
+                if done() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            panic!("timed out: {what}");
+        }
+
+        insert("first").await.unwrap();
+        wait_until("the commit is copied into the database file", || in_file("first")).await;
+        // Let the round that copied it finish; then nothing wakes the thread (a timer every
+        // 10 ms would have run ~30 rounds).
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let idle = store.checkpointer.rounds();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(store.checkpointer.rounds(), idle, "an idle store runs no checkpoint round");
+        // The next commit wakes it.
+        insert("second").await.unwrap();
+        wait_until("the next commit is copied too", || in_file("second")).await;
+        assert!(store.checkpointer.rounds() > idle);
         store.close();
     }
 

@@ -183,12 +183,19 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(conn: Connection, max_batch: usize, observer: Arc<ObserverSlot>) -> Result<Self> {
+    /// Starts the writer thread on `conn`; `committed` is called after each batch that
+    /// committed (it wakes the checkpoint thread).
+    pub fn start(
+        conn: Connection,
+        max_batch: usize,
+        observer: Arc<ObserverSlot>,
+        committed: impl Fn() + Send + 'static,
+    ) -> Result<Self> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let batches = Arc::clone(&observer);
         let thread = std::thread::Builder::new()
             .name("verifyd-sqlite-writer".to_owned())
-            .spawn(move || run(conn, rx, max_batch.max(1), &batches))
+            .spawn(move || run(conn, rx, max_batch.max(1), &batches, &committed))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Self { jobs: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), observer })
     }
@@ -254,7 +261,13 @@ impl Drop for Writer {
     }
 }
 
-fn run(conn: Connection, mut jobs: mpsc::Receiver<Job>, max_batch: usize, observer: &ObserverSlot) {
+fn run(
+    conn: Connection,
+    mut jobs: mpsc::Receiver<Job>,
+    max_batch: usize,
+    observer: &ObserverSlot,
+    committed: &dyn Fn(),
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
@@ -281,6 +294,10 @@ fn run(conn: Connection, mut jobs: mpsc::Receiver<Job>, max_batch: usize, observ
         }
         for job in batch.drain(..) {
             job.answer(error.as_ref());
+        }
+        // After the answers: they wait for nothing else.
+        if error.is_none() {
+            committed();
         }
     }
 }
@@ -343,7 +360,7 @@ mod tests {
     fn writer() -> Writer {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (n INTEGER NOT NULL)").unwrap();
-        Writer::start(conn, 64, Arc::default()).unwrap()
+        Writer::start(conn, 64, Arc::default(), || {}).unwrap()
     }
 
     /// A decided operation's writes: numbers inserted one by one; a negative one fails after
@@ -396,7 +413,7 @@ mod tests {
             tx.try_send(job).map_err(|_| "queue").unwrap();
         }
         drop(tx);
-        run(conn, rx, 64, &ObserverSlot::default());
+        run(conn, rx, 64, &ObserverSlot::default(), &|| {});
         numbers(&Connection::open(&path).unwrap())
     }
 
@@ -519,7 +536,7 @@ mod tests {
             tx.try_send(j).map_err(|_| "queue").unwrap();
         }
         drop(tx);
-        run(conn, rx, 64, &ObserverSlot::default());
+        run(conn, rx, 64, &ObserverSlot::default(), &|| {});
         vfs.set(None);
 
         assert!(vfs.injected() > 0, "the spill never reached the file");
