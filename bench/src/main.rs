@@ -136,8 +136,11 @@ pub struct Row {
     pub requests_per_second: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
-    /// Throughput over the trivial endpoint's, measured in the same run.
+    /// Throughput over the trivial endpoint's: its [`Row::healthz_rps`].
     pub ratio: f64,
+    /// The `/healthz` rate the ratio is to: measured just before the row, in the same run on
+    /// the same server (a `/healthz` row's own rate; for the own generator's row, wrk's).
+    pub healthz_rps: f64,
     pub requests: u64,
     /// Answers that were not the expected one: any makes the row invalid.
     pub errors: u64,
@@ -223,17 +226,18 @@ fn render(r: &Report) -> String {
         r.fsync.p50_ms, r.fsync.p99_ms
     ));
     out.push_str(
-        "| row | requests/s | p50 ms | p99 ms | ratio to /healthz | non-2xx | unexpected | server CPU µs/req | writer CPU µs/req |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| row | requests/s | p50 ms | p99 ms | ratio to /healthz | its /healthz | non-2xx | unexpected | server CPU µs/req | writer CPU µs/req |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let micros = |us: Option<f64>| us.map_or_else(|| "–".to_owned(), |us| format!("{us:.1}"));
     for row in &r.rows {
         out.push_str(&format!(
-            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} |\n",
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {} | {} | {} | {} |\n",
             row.name,
             row.requests_per_second,
             row.p50_ms,
             row.p99_ms,
             row.ratio,
+            row.healthz_rps,
             row.non2xx,
             row.errors,
             micros(row.server_cpu_us),
