@@ -855,16 +855,24 @@ mod tests {
 
         insert("first").await.unwrap();
         wait_until("the commit is copied into the database file", || in_file("first")).await;
-        // Let the round that copied it finish; then nothing wakes the thread (a timer every
-        // 10 ms would have run ~30 rounds).
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let idle = store.checkpointer.rounds();
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        assert_eq!(store.checkpointer.rounds(), idle, "an idle store runs no checkpoint round");
-        // The next commit wakes it.
+        // Once the round that copied it has returned, nothing wakes the thread: no round for
+        // 300 ms (a timer every 10 ms would run ~30). Slow rounds (a loaded machine) only
+        // delay that moment.
+        let mut idle = store.checkpointer.rounds();
+        let mut settled = false;
+        for _ in 0..20 {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let now = store.checkpointer.rounds();
+            if now == idle {
+                settled = true;
+                break;
+            }
+            idle = now;
+        }
+        assert!(settled, "an idle store keeps running checkpoint rounds");
+        // The next commit wakes it (the round counts once it returns, after the copy).
         insert("second").await.unwrap();
-        wait_until("the next commit is copied too", || in_file("second")).await;
-        assert!(store.checkpointer.rounds() > idle);
+        wait_until("the next commit is copied too", || in_file("second") && store.checkpointer.rounds() > idle).await;
         store.close();
     }
 
