@@ -30,7 +30,8 @@ use verifyd_core::store::{Result, StoreError};
 /// of TOTP challenges 11.1 → 8.5 ms (medians of 7 runs each, 2-core VM), rates and starts
 /// unchanged within the noise.
 const INTERVAL: Duration = Duration::from_millis(10);
-/// Between retries while checkpoints fail (a full disk, an I/O error), commits or not.
+/// Between retries while checkpoints fail (a full disk, an I/O error), commits or not, after
+/// the pause of [`INTERVAL`].
 const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(100);
 /// Log pages after which the writer checkpoints itself (only what this thread has not yet
 /// copied): a log is started over only when a checkpoint has copied all of it before the
@@ -147,22 +148,24 @@ impl Checkpointer {
                 while signal.wait(retry) {
                     let done = round(&conn);
                     counted.fetch_add(1, Ordering::Relaxed);
+                    // The wait after the pause below: none for frames left behind (the next
+                    // round comes INTERVAL later), a commit when all is copied.
                     retry = match done {
-                        Round::Copied => None,
-                        Round::Partly => Some(INTERVAL),
-                        Round::Failed(_) => Some(RETRY_AFTER_FAILURE),
+                        Round::Failed(e) => {
+                            if !failing {
+                                failing = true;
+                                tracing::warn!(error = %e, "WAL checkpoints fail; retrying");
+                            }
+                            Some(RETRY_AFTER_FAILURE)
+                        }
+                        copied => {
+                            if failing {
+                                failing = false;
+                                tracing::info!("WAL checkpoints succeed again");
+                            }
+                            matches!(copied, Round::Partly).then_some(Duration::ZERO)
+                        }
                     };
-                    match done {
-                        Round::Failed(e) if !failing => {
-                            failing = true;
-                            tracing::warn!(error = %e, "WAL checkpoints fail; retrying");
-                        }
-                        Round::Copied | Round::Partly if failing => {
-                            failing = false;
-                            tracing::info!("WAL checkpoints succeed again");
-                        }
-                        _ => {}
-                    }
                     // Paces the rounds under load (see INTERVAL).
                     std::thread::sleep(INTERVAL);
                 }
