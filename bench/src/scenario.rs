@@ -44,6 +44,9 @@ struct Ctx {
     args: Args,
     /// The server's process, whose CPU each row reads before and after.
     server_pid: u32,
+    /// The server's first `/healthz` rate (0 until measured): how much work a row prepares
+    /// scales with it (see [`enough`]).
+    healthz: f64,
 }
 
 impl Ctx {
@@ -230,6 +233,7 @@ async fn context(args: &Args, server: &Server) -> Result<Ctx, String> {
         auth: basic(),
         args: args.clone(),
         server_pid: server.pid(),
+        healthz: 0.0,
     })
 }
 
@@ -266,13 +270,16 @@ async fn service(ctx: &Ctx) -> Result<String, String> {
     sid(&v)
 }
 
-/// Prepared work a row may need: more than the fastest rate seen here (`fastest` per second:
-/// about 25 000 checks and 14 000 challenges on a quiet 2-core machine with SQLite) can use in
-/// a row. On PostgreSQL, where every request waits for a commit on another process, four times
-/// what the start row did is plenty (a row that runs out is marked in the table), and seeding
-/// SQLite's amounts would take minutes.
-fn enough(ctx: &Ctx, fastest: f64, started: Option<u64>) -> u64 {
-    let most = (ctx.args.duration.as_secs_f64() * fastest) as u64;
+/// Prepared work a row may need: more than the row can use in its time. The row's rate is at
+/// most `share` of the server's `/healthz` (a write is never half as fast as `/healthz` here:
+/// at most 0.45 for checks, 0.25 for TOTP challenges), and at least `fastest` per second (the
+/// rate seen on a quiet 2-core machine with SQLite), so that a faster machine prepares more
+/// (an Intel Xeon VM drove `/healthz` at 150k/s and right-code checks at 49k/s, past the
+/// fixed amount). On PostgreSQL, where every request waits for a commit on another process,
+/// four times what the start row did is plenty (a row that runs out is marked in the table),
+/// and seeding SQLite's amounts would take minutes.
+fn enough(ctx: &Ctx, fastest: f64, share: f64, started: Option<u64>) -> u64 {
+    let most = (ctx.args.duration.as_secs_f64() * fastest.max(share * ctx.healthz)) as u64;
     match started {
         Some(started) if ctx.args.postgres.is_some() => most.min((started * 4).max(1000)),
         _ => most,
@@ -289,7 +296,7 @@ fn started_below(ctx: &Ctx, started: &Measured) -> u64 {
 
 /// Tops up the verifications of the check rows to [`enough`] (not measured).
 async fn seed_starts(ctx: &Ctx, service: &str, have: u64) -> Result<u64, String> {
-    let want = enough(ctx, 40_000.0, Some(have));
+    let want = enough(ctx, 40_000.0, 0.6, Some(have));
     if have >= want {
         return Ok(have);
     }
@@ -316,7 +323,7 @@ async fn starts(ctx: &Ctx, service: &str, offset: u64) -> Result<Measured, Strin
         Some(ctx2.post(&path, vec![("To", phone(offset, i)), ("Channel", "sms".into()), ("CustomCode", CODE.into())]))
     });
     // More new numbers than the fastest start rate seen here can use in a row.
-    ctx.row(make, Work::Once(enough(ctx, 60_000.0, None)), status_is(201)).await
+    ctx.row(make, Work::Once(enough(ctx, 60_000.0, 0.5, None)), status_is(201)).await
 }
 
 /// `GET /v2/Attempts`: the first page of the account's attempts, or (with the count of
@@ -354,9 +361,10 @@ fn checks(
 async fn fresh_rows(args: &Args, db: &Database) -> Result<(Vec<(String, Measured, f64)>, f64, f64), String> {
     let server = Server::start(&args.server, &db.url())?;
     let (idle, _) = rss_mib(server.pid());
-    let ctx = context(args, &server).await?;
+    let mut ctx = context(args, &server).await?;
     let trivial = healthz(&ctx).await?;
     let t = trivial.rate();
+    ctx.healthz = t;
     let mut rows =
         vec![(named(args, &format!("GET /healthz (trivial, {})", args.generator.name())), trivial.clone(), t)];
     if args.generator == Generator::Wrk {
@@ -427,7 +435,7 @@ async fn fresh_rows(args: &Args, db: &Database) -> Result<(Vec<(String, Measured
 async fn passkey_rows(ctx: &Ctx, started: Option<u64>) -> Result<(Measured, f64), String> {
     use verifyd_authenticator::{Algorithm, Authenticator};
     const ORIGIN: &str = "https://example.com";
-    let mut wanted = enough(ctx, 12_000.0, started);
+    let mut wanted = enough(ctx, 12_000.0, 0.1, started);
     if ctx.args.postgres.is_some() {
         wanted = wanted.min(started.map_or(500, |s| s / 4).max(500));
     }
@@ -480,7 +488,7 @@ async fn passkey_rows(ctx: &Ctx, started: Option<u64>) -> Result<(Measured, f64)
 /// Enough verified TOTP factors for one approved challenge each, then the challenges; with
 /// the row's [`ceiling`].
 async fn totp_rows(ctx: &Ctx, service: &str, started: Option<u64>) -> Result<(Measured, f64), String> {
-    let mut wanted = enough(ctx, 24_000.0, started);
+    let mut wanted = enough(ctx, 24_000.0, 0.4, started);
     if ctx.args.postgres.is_some() {
         // Creating and verifying factors on PostgreSQL runs at tens to a few hundred a second
         // (the entity lookup scans the service's entities: see bench/results-postgres.md), so
@@ -565,9 +573,10 @@ async fn stored_rows(
     server.stop();
     db.fill(&va, stored).await?;
     let server = Server::start(&args.server, &db.url())?;
-    let ctx = context(args, &server).await?;
+    let mut ctx = context(args, &server).await?;
     let trivial = healthz(&ctx).await?;
     let t = trivial.rate();
+    ctx.healthz = t;
     let started = starts(&ctx, &va, 0).await?;
     let n = seed_starts(&ctx, &va, started_below(&ctx, &started)).await?;
     db.analyze().await?;
