@@ -162,23 +162,25 @@ fn one(c: &Connection, change: &Change) -> Result<()> {
             ];
             // `verifications_open` is partial on `code_sealed`: an UPDATE that sets it deletes
             // and re-inserts the row's entry even when the value stays, a random page of that
-            // index in the log for every wrong check. So the code is set only when it changed
-            // (the first statement finds the row only if it holds that code already).
-            let unchanged_code = run(
-                c,
-                "UPDATE verifications SET channel = ?3, status = ?4, check_attempts = ?5, send_attempts = ?6, \
-                 date_updated = ?7, sna_verified = ?9, window_start = ?10, window_sends = ?11, guess_failures = ?12, \
-                 guess_locked_until = ?13 WHERE sid = ?1 AND account_sid = ?2 AND code_sealed IS ?8",
-                values,
-            )?;
-            if unchanged_code == 0 {
-                run(
+            // index in the log for every wrong check. So a code is set only when it changed
+            // (the first statement finds the row only if it holds that code already). An
+            // erased code (an approval, a cancel, the end of the attempts) is set at once: a
+            // row without a code has no entry to rewrite, so one statement does (a right-code
+            // check looked the row up twice).
+            let set_code = "UPDATE verifications SET channel = ?3, status = ?4, check_attempts = ?5, \
+                 send_attempts = ?6, date_updated = ?7, code_sealed = ?8, sna_verified = ?9, window_start = ?10, \
+                 window_sends = ?11, guess_failures = ?12, guess_locked_until = ?13 WHERE sid = ?1 AND account_sid = ?2";
+            let code_kept = v.code_sealed.is_some()
+                && run(
                     c,
                     "UPDATE verifications SET channel = ?3, status = ?4, check_attempts = ?5, send_attempts = ?6, \
-                     date_updated = ?7, code_sealed = ?8, sna_verified = ?9, window_start = ?10, window_sends = ?11, \
-                     guess_failures = ?12, guess_locked_until = ?13 WHERE sid = ?1 AND account_sid = ?2",
+                     date_updated = ?7, sna_verified = ?9, window_start = ?10, window_sends = ?11, \
+                     guess_failures = ?12, guess_locked_until = ?13 \
+                     WHERE sid = ?1 AND account_sid = ?2 AND code_sealed IS ?8",
                     values,
-                )?;
+                )? > 0;
+            if !code_kept {
+                run(c, set_code, values)?;
             }
         }
         Change::InsertMessage(m) => {

@@ -83,8 +83,8 @@ pub async fn verifications_persist<S: Store>(store: S) {
 }
 
 /// An update stores the code as given whether it stays (a wrong check), changes, or goes (an
-/// approval): the expiry sweep still finds a pending verification that kept its code, and the
-/// one whose code went is not pending and stays as it is.
+/// approval), or stays gone: the expiry sweep still finds a pending verification that kept its
+/// code, and the one whose code went is not pending and stays as it is.
 pub async fn updates_keep_change_or_erase_the_code<S: Store>(store: S) {
     let tenant = tenant(&store, "acme").await;
     let service = &tenant.service;
@@ -111,6 +111,12 @@ pub async fn updates_keep_change_or_erase_the_code<S: Store>(store: S) {
         assert_eq!((stored.status, stored.code_sealed), (VerificationStatus::Expired, None), "{}", v.to);
     }
     assert_eq!(store.verification(at_sid(erased)).await.unwrap().as_ref(), Some(erased));
+    // Updated again without a code (a closed verification's later update): as given.
+    let mut again = erased.clone();
+    again.date_updated = t(20);
+    let change = Change::UpdateVerification(again.clone());
+    store.with_verification(at_sid(&again), move |_| Decision::save(vec![change], ())).await.unwrap();
+    assert_eq!(store.verification(at_sid(&again)).await.unwrap(), Some(again));
 }
 
 /// `NewestTo` is the last inserted verification of that To in that service and account,
