@@ -1,5 +1,6 @@
 //! Saving what a decision returns: one statement (or a few, for a delete with what lies
-//! under it) per change, in the order given, inside the operation's savepoint.
+//! under it) per change, in the order given, inside the operation's savepoint; a pair of tally
+//! additions of one service shares one.
 
 use rusqlite::{Connection, OptionalExtension as _, params};
 use verifyd_core::store::Change;
@@ -10,7 +11,70 @@ use crate::rows::{self, to_json};
 type Result<T> = rusqlite::Result<T>;
 
 pub fn all(c: &Connection, changes: &[Change]) -> Result<()> {
-    changes.iter().try_for_each(|change| one(c, change))
+    let mut rest = changes;
+    while let Some((first, tail)) = rest.split_first() {
+        // A send's or an approval's tally additions come in pairs (a day's row and an hour's,
+        // `fraud::rows`): one statement adds both.
+        if let (Some(first), Some(second)) = (Tally::of(first), tail.first().and_then(Tally::of))
+            && (first.account, first.service) == (second.account, second.service)
+        {
+            add_two_tallies(c, &first, &second)?;
+            rest = tail.get(1..).unwrap_or_default();
+            continue;
+        }
+        one(c, first)?;
+        rest = tail;
+    }
+    Ok(())
+}
+
+/// An `AddTally`'s fields.
+struct Tally<'a> {
+    account: &'a Sid,
+    service: &'a Sid,
+    key: &'a str,
+    period: i64,
+    sent: u32,
+    converted: u32,
+}
+
+impl<'a> Tally<'a> {
+    fn of(change: &'a Change) -> Option<Self> {
+        match change {
+            Change::AddTally { account, service, key, period, sent, converted } => {
+                Some(Self { account, service, key, period: period.unix(), sent: *sent, converted: *converted })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Two `AddTally`s of one service in one statement, as [`one`] adds each (rows of a service
+/// that is not the account's are not added): a statement's execution, and its look-up of the
+/// service, fewer for every start and every approval.
+fn add_two_tallies(c: &Connection, first: &Tally<'_>, second: &Tally<'_>) -> Result<()> {
+    run(
+        c,
+        "INSERT INTO send_tallies (account_sid, service_sid, key, period, sent, converted) \
+         SELECT ?1, ?2, column1, column2, column3, column4 FROM (VALUES (?3, ?4, ?5, ?6), (?7, ?8, ?9, ?10)) \
+         WHERE EXISTS (SELECT 1 FROM services WHERE sid = ?2 AND account_sid = ?1) \
+         ON CONFLICT (service_sid, key, period) \
+         DO UPDATE SET sent = sent + excluded.sent, converted = converted + excluded.converted \
+         WHERE account_sid = excluded.account_sid",
+        params![
+            first.account.as_str(),
+            first.service.as_str(),
+            first.key,
+            first.period,
+            first.sent,
+            first.converted,
+            second.key,
+            second.period,
+            second.sent,
+            second.converted
+        ],
+    )?;
+    Ok(())
 }
 
 fn run(c: &Connection, sql: &str, values: impl rusqlite::Params) -> Result<usize> {
