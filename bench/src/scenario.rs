@@ -271,7 +271,7 @@ async fn service(ctx: &Ctx) -> Result<String, String> {
 }
 
 /// Prepared work a row may need: more than the row can use in its time. The row's rate is at
-/// most `share` of the server's `/healthz` (a write is never half as fast as `/healthz` here:
+/// most `share` of the server's `/healthz` (no write reaches half the rate of `/healthz` here:
 /// at most 0.45 for checks, 0.25 for TOTP challenges), and at least `fastest` per second (the
 /// rate seen on a quiet 2-core machine with SQLite), so that a faster machine prepares more
 /// (an Intel Xeon VM drove `/healthz` at 150k/s and right-code checks at 49k/s, past the
