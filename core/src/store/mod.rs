@@ -106,7 +106,10 @@ impl Page {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sweep {
     /// Pending verifications with `expires_at` at or before this become expired, and every
-    /// verification that is not pending loses its sealed code.
+    /// verification that is not pending loses its sealed code. A store may go through them in
+    /// the order they were made, which is the order they expire in (one lifetime after): one
+    /// made just after a younger one (a moment, from one clock) may wait for it, one sweep
+    /// later. None is expired before its time.
     pub expire_verifications: Timestamp,
     /// Pending challenges with `expiration_date` at or before this become expired.
     pub expire_challenges: Timestamp,

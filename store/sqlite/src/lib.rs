@@ -723,14 +723,29 @@ impl Store for SqliteStore {
     }
 
     async fn sweep(&self, sweep: Sweep) -> Result<Swept> {
+        // The expiry first, a slice a batch (see `sweep::EXPIRY_SLICE`), then the rest.
+        let now = sweep.expire_verifications.unix();
+        let mut expired = 0;
+        loop {
+            let (slice, reached) = self
+                .writer
+                .run(move |c| sweep::expire_verifications(c, now, sweep::EXPIRY_SLICE).map_err(store_error))
+                .await?;
+            expired += slice as u64;
+            if reached {
+                break;
+            }
+        }
         let windows = Arc::clone(&self.windows_swept);
-        self.writer
+        let swept = self
+            .writer
             .run(move |c| {
                 // Only sweeps take it, one at a time on the writer's thread.
                 let mut cursor = windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 sweep::sweep(c, &sweep, &mut cursor).map_err(store_error)
             })
-            .await
+            .await?;
+        Ok(Swept { expired, ..swept })
     }
 
     fn observe(&self, observer: Arc<dyn Observer>) {

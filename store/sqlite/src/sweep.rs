@@ -1,7 +1,7 @@
 //! The bulk work of maintenance and webhook delivery, across accounts: sweeps with bounds
 //! chosen by core, and claims of due deliveries.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension as _, params};
 use verifyd_core::domain::sending::Attempt;
 use verifyd_core::domain::webhook::{Delivery, DeliveryStatus, StoredDelivery, StoredPayload};
 use verifyd_core::store::{AttemptClaim, Claim, Sweep, Swept};
@@ -21,13 +21,9 @@ pub type WindowCursor = Option<(String, String)>;
 /// it to a later sweep costs only its row: a million windows are gone over in 100 minutes.
 const WINDOWS_PER_SWEEP: i64 = 5_000;
 
+/// Everything of a sweep but the verifications' expiry, which goes by slices of its own
+/// ([`expire_verifications`]): its count of expired is left at 0.
 pub fn sweep(c: &Connection, s: &Sweep, windows: &mut WindowCursor) -> Result<Swept> {
-    let expired = c.execute(
-        "UPDATE verifications SET status = 'expired', code_sealed = NULL, date_updated = ?1 \
-         WHERE code_sealed IS NOT NULL AND status = 'pending' AND expires_at <= ?1",
-        [s.expire_verifications.unix()],
-    )?;
-    c.execute(ENDED_CODES, [s.expire_verifications.unix()])?;
     c.execute("DELETE FROM access_tokens WHERE expires_at <= ?1", [s.tokens_before.unix()])?;
     *windows = sweep_windows(c, windows.take(), s.windows_over.unix(), WINDOWS_PER_SWEEP)?;
     let purged_messages = c.execute(&purge_made_before("outbox"), [s.messages_before.unix()])?;
@@ -68,7 +64,7 @@ pub fn sweep(c: &Connection, s: &Sweep, windows: &mut WindowCursor) -> Result<Sw
     let purged_attempts = c.execute(&purge_made_before("attempts"), [s.attempts_before.unix()])?;
     c.execute("DELETE FROM send_tallies WHERE period < ?1", [s.tallies_before.unix()])?;
     Ok(Swept {
-        expired: expired as u64,
+        expired: 0,
         purged_messages: purged_messages as u64,
         expired_challenges: expired_challenges as u64,
         purged_factors: purged_factors as u64,
@@ -101,12 +97,73 @@ const WINDOWS_AFTER: &str = "SELECT w.bucket_sid, w.value, \
      COALESCE(w.window_start + (SELECT interval FROM buckets WHERE sid = w.bucket_sid) <= ?3, 1) \
      FROM bucket_windows AS w WHERE (w.bucket_sid, w.value) > (?1, ?2) ORDER BY w.bucket_sid, w.value LIMIT ?4";
 
-/// Clears the codes that ended verifications still keep, once expired. A verification drops its
-/// code when it ends (the domain's rule), so these are rows an older verifyd wrote. Bounded by
-/// the expiry, it reads the few expired entries of the partial index; unbounded, it read every
-/// open verification's row (12–15 ms with 82 thousand open, every 30 s, inside the writer's
-/// batch: the p99 of checks rose to 17–44 ms in benchmark runs that met it).
-const ENDED_CODES: &str = "UPDATE verifications SET code_sealed = NULL WHERE code_sealed IS NOT NULL AND status != 'pending' AND expires_at <= ?1";
+/// Verifications one slice of the expiry reads at most: each of its three passes over them
+/// takes about a millisecond, and each slice is a batch of its own, so that requests wait
+/// for one slice at most (the verifications made in a sweep's interval at 12 thousand starts
+/// a second, read in one go: ~70 ms a pass).
+pub const EXPIRY_SLICE: i64 = 5_000;
+
+/// One slice of the expiry: the pending verifications past their expiry at `now` expire and
+/// lose their code, and ended ones lose the code they still keep (rows an older verifyd
+/// wrote), going through at most `slice` verifications in the order they were made, from
+/// where the last slice stopped (kept in `meta`), up to the first one not yet expired.
+/// Answers how many expired, and whether that first one (or the end) was reached.
+///
+/// A verification expires one lifetime after it was made, so the order they were made in is
+/// the order they expire in: the expiry needs no index of the open ones, which every start
+/// wrote and every approval rewrote (a page or more of each batch's log). Made from one clock
+/// as they are, one made after a younger one can only be a moment older: it waits for that
+/// one, one sweep later. Nothing before where the last slice stopped is read again.
+pub fn expire_verifications(c: &Connection, now: i64, slice: i64) -> Result<(usize, bool)> {
+    let from: i64 = c
+        .prepare_cached(SWEPT_TO)?
+        .query_row([], |r| r.get::<_, String>(0))
+        .optional()?
+        .and_then(|seq| seq.parse().ok())
+        .unwrap_or(0);
+    let (until, reached) = {
+        let mut statement =
+            c.prepare_cached("SELECT seq, expires_at > ?2 FROM verifications WHERE seq >= ?1 ORDER BY seq LIMIT ?3")?;
+        let mut rows = statement.query(params![from, now, slice])?;
+        let (mut until, mut read) = (from, 0);
+        let mut young = None;
+        while let Some(row) = rows.next()? {
+            read += 1;
+            let seq: i64 = row.get(0)?;
+            if row.get::<_, bool>(1)? {
+                young = Some(seq);
+                break;
+            }
+            until = seq + 1;
+        }
+        match young {
+            Some(seq) => (seq, true),
+            None => (until, read < slice),
+        }
+    };
+    if until == from {
+        return Ok((0, reached));
+    }
+    let expired = c.prepare_cached(EXPIRE_PENDING)?.execute(params![now, from, until])?;
+    c.prepare_cached(CLEAR_ENDED_CODES)?.execute(params![now, from, until])?;
+    c.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES ('verifications_swept_to', ?1) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute([until.to_string()])?;
+    Ok((expired, reached))
+}
+
+/// The `seq` before which every verification has been swept.
+const SWEPT_TO: &str = "SELECT value FROM meta WHERE key = 'verifications_swept_to'";
+
+/// The pending verifications of `?2` ≤ `seq` < `?3` expire at `?1`, and lose their code.
+const EXPIRE_PENDING: &str = "UPDATE verifications SET status = 'expired', code_sealed = NULL, date_updated = ?1 \
+     WHERE seq >= ?2 AND seq < ?3 AND code_sealed IS NOT NULL AND status = 'pending' AND expires_at <= ?1";
+
+/// The ended verifications of the same range lose the code they still keep.
+const CLEAR_ENDED_CODES: &str = "UPDATE verifications SET code_sealed = NULL \
+     WHERE seq >= ?2 AND seq < ?3 AND code_sealed IS NOT NULL AND expires_at <= ?1";
 
 /// Deletes the rows of `table` made before `?1`, in the order they were made: every row
 /// before the oldest one made at `?1` or later (all of them when there is none). Reading from
@@ -323,14 +380,108 @@ mod tests {
         assert!(!plan.iter().any(|p| p.starts_with("SCAN")), "{plan:?}");
     }
 
-    /// The codes ended verifications keep are found among the expired entries of the index of
-    /// open ones: the sweep reads none of the open verifications' rows.
+    fn insert_verification(conn: &Connection, n: u32, status: &str, code: Option<&[u8]>, expires_at: i64) {
+        conn.execute(
+            "INSERT INTO verifications (sid, account_sid, service_sid, to_addr, channel, status, code_hash, \
+             code_sealed, send_attempts, date_created, date_updated, expires_at) \
+             VALUES (?1, 'AC1', 'VA1', '+15550000001', 'sms', ?2, x'00', ?3, '[]', 0, 0, ?4)",
+            params![format!("VE{n:032}"), status, code, expires_at],
+        )
+        .unwrap();
+    }
+
+    fn statuses(conn: &Connection) -> Vec<(String, bool)> {
+        conn.prepare("SELECT status, code_sealed IS NOT NULL FROM verifications ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_>>()
+            .unwrap()
+    }
+
+    fn swept_to(conn: &Connection) -> Option<String> {
+        conn.query_row(SWEPT_TO, [], |r| r.get(0)).optional().unwrap()
+    }
+
+    /// Verifications expire in the order they were made, from where the last sweep stopped:
+    /// one made after a younger one waits for it; an ended one loses the code it kept; the
+    /// next sweep starts where this one stopped, and a sweep with nothing expired writes
+    /// nothing.
     #[test]
-    fn ended_codes_are_found_among_the_expired_only() {
+    fn verifications_expire_in_the_order_they_were_made() {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::schema::migrate(&mut conn).unwrap();
-        let plan = plan(&conn, ENDED_CODES, [0]);
-        assert_eq!(plan, ["SEARCH verifications USING INDEX verifications_open (expires_at<?)"], "{plan:?}");
+        assert_eq!(expire_verifications(&conn, 1000, 100).unwrap(), (0, true), "an empty table");
+        assert_eq!(swept_to(&conn), None);
+        let code: &[u8] = &[1, 2, 3];
+        insert_verification(&conn, 1, "pending", Some(code), 600);
+        insert_verification(&conn, 2, "approved", Some(code), 600); // an older verifyd's row
+        insert_verification(&conn, 3, "pending", Some(code), 700);
+        insert_verification(&conn, 4, "pending", Some(code), 650); // made after a younger one
+        insert_verification(&conn, 5, "canceled", None, 800);
+        assert_eq!(expire_verifications(&conn, 500, 100).unwrap(), (0, true), "none expired yet");
+        assert_eq!(swept_to(&conn).as_deref(), Some("1"), "from the first");
+        assert_eq!(expire_verifications(&conn, 500, 100).unwrap(), (0, true));
+        assert_eq!(swept_to(&conn).as_deref(), Some("1"), "where it was");
+
+        assert_eq!(expire_verifications(&conn, 660, 100).unwrap(), (1, true));
+        let expired = ("expired".to_owned(), false);
+        let pending = ("pending".to_owned(), true);
+        assert_eq!(
+            statuses(&conn),
+            [
+                expired.clone(),
+                ("approved".to_owned(), false),
+                pending.clone(),
+                pending.clone(),
+                ("canceled".to_owned(), false)
+            ],
+            "the fourth waits for the third"
+        );
+        assert_eq!(swept_to(&conn).as_deref(), Some("3"));
+
+        assert_eq!(expire_verifications(&conn, 700, 100).unwrap(), (2, true));
+        assert_eq!(statuses(&conn)[2..4], [expired.clone(), expired.clone()]);
+        assert_eq!(swept_to(&conn).as_deref(), Some("5"));
+        assert_eq!(expire_verifications(&conn, 900, 100).unwrap(), (0, true), "the last one had ended");
+        assert_eq!(swept_to(&conn).as_deref(), Some("6"), "past the last one");
+        insert_verification(&conn, 6, "pending", Some(code), 1000);
+        assert_eq!(
+            expire_verifications(&conn, 1000, 100).unwrap(),
+            (1, true),
+            "a later one, from where the last sweep stopped"
+        );
+        assert_eq!(swept_to(&conn).as_deref(), Some("7"));
+    }
+
+    /// A slice reads at most its count of verifications: one that reads them all without
+    /// reaching one not yet expired says so, and the next goes on from there.
+    #[test]
+    fn the_expiry_goes_by_slices() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&mut conn).unwrap();
+        for n in 1..=5 {
+            insert_verification(&conn, n, "pending", Some(&[1]), 600);
+        }
+        insert_verification(&conn, 6, "pending", Some(&[1]), 900);
+        assert_eq!(expire_verifications(&conn, 700, 2).unwrap(), (2, false));
+        assert_eq!(expire_verifications(&conn, 700, 2).unwrap(), (2, false));
+        assert_eq!(swept_to(&conn).as_deref(), Some("5"));
+        assert_eq!(expire_verifications(&conn, 700, 2).unwrap(), (1, true), "the sixth is young");
+        assert_eq!(expire_verifications(&conn, 700, 2).unwrap(), (0, true));
+        assert_eq!(expire_verifications(&conn, 1000, 5).unwrap(), (1, true), "the end");
+        assert_eq!(swept_to(&conn).as_deref(), Some("7"));
+    }
+
+    /// Each update of the expiry reads the range of `seq` it is given: no index, no scan.
+    #[test]
+    fn the_expiry_reads_its_range_of_verifications_only() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&mut conn).unwrap();
+        for sql in [EXPIRE_PENDING, CLEAR_ENDED_CODES] {
+            let plan = plan(&conn, sql, params![0, 0, 0]);
+            assert_eq!(plan, ["SEARCH verifications USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"], "{plan:?}");
+        }
     }
 
     /// Rows made before the bound go in the order they were made: one made after a younger

@@ -19,7 +19,8 @@ pub async fn sweep_expires_and_purges<S: Store>(store: S) {
     let b = tenant(&store, "b").await;
     let (sa, sb) = (&a.service, &b.service);
 
-    // Verifications live 600 s: expired by t(1000) unless made after t(400).
+    // Verifications live 600 s: expired by t(1000) unless made after t(400). Stored in the
+    // order they were made, as a service makes them (a store may expire them in that order).
     let v_old = verification(sa, "+15550000001", t(0));
     let v_edge = verification(sb, "+15550000002", t(400));
     let v_fresh = verification(sa, "+15550000003", t(900));
@@ -63,7 +64,7 @@ pub async fn sweep_expires_and_purges<S: Store>(store: S) {
         at: t(at),
     };
     let mut changes: Vec<Change> =
-        [&v_old, &v_edge, &v_fresh, &v_approved].into_iter().map(|v| Change::InsertVerification(v.clone())).collect();
+        [&v_old, &v_approved, &v_edge, &v_fresh].into_iter().map(|v| Change::InsertVerification(v.clone())).collect();
     changes.extend([&m_old, &m_old_b, &m_edge, &m_new].map(|m| Change::InsertMessage(m.clone())));
     changes.extend([&tok_old, &tok_edge, &tok_fresh].map(|x| Change::InsertAccessToken(x.clone())));
     changes.push(Change::InsertEntity(alice.clone()));
