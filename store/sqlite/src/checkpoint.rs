@@ -11,7 +11,10 @@
 //! length is the tail of write latency. Measured with wrk, TOTP challenges, 3 runs each: p99
 //! 7.4–7.5 ms at 2048 pages, 14.4–15.0 at 8192, 29–43 at 32768, with the same rates (19.0–20.5k
 //! against 18.0–18.8k/s at 8192), and starts and checks unchanged within the VM's noise. (An
-//! earlier build, whose batches were slower, ran TOTP challenges faster at 8192.)
+//! earlier build, whose batches were slower, ran TOTP challenges faster at 8192.) Later, with
+//! the TOTP row over ~150 thousand factors (2026-12, AMD VM, 3 interleaved pairs): p99 12.1,
+//! 12.4, 13.6 ms at 2048 against 9.4, 9.1, 9.8 at 1024, rates within the noise; right-code
+//! checks' p99 rose a little (2.3–2.4 → 2.6–3.7 ms, 4 pairs), starts' not (5.8–6.3 ms both).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -36,7 +39,7 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(100);
 /// Log pages after which the writer checkpoints itself (only what this thread has not yet
 /// copied): a log is started over only when a checkpoint has copied all of it before the
 /// next write begins, which under steady load only the writer can arrange.
-pub const WRITER_THRESHOLD_PAGES: i64 = 2048;
+pub const WRITER_THRESHOLD_PAGES: i64 = 1024;
 /// A log that grew past this during a burst is truncated back to it once started over.
 pub const LOG_SIZE_LIMIT_BYTES: i64 = 64 << 20;
 
