@@ -813,6 +813,58 @@ mod tests {
         store.close();
     }
 
+    /// A sweep goes on slice after slice until the expiry reaches a verification not yet
+    /// expired: more expired verifications than a slice holds all expire in one sweep.
+    #[tokio::test]
+    async fn a_sweep_expires_more_than_a_slice() {
+        let (_dir, store) = open();
+        let many = sweep::EXPIRY_SLICE + 3;
+        store
+            .writer
+            .run(move |c| {
+                let fill = || -> rusqlite::Result<()> {
+                    let mut insert = c.prepare(
+                        "INSERT INTO verifications (sid, account_sid, service_sid, to_addr, channel, status, \
+                         code_hash, code_sealed, send_attempts, date_created, date_updated, expires_at) \
+                         VALUES (?1, 'AC1', 'VA1', '+15550000001', 'sms', 'pending', x'00', x'01', '[]', 0, 0, ?2)",
+                    )?;
+                    for n in 0..many {
+                        insert.execute(rusqlite::params![format!("VE{n:032}"), 600])?;
+                    }
+                    insert.execute(rusqlite::params![format!("VE{many:032}"), 2000])?;
+                    Ok(())
+                };
+                fill().map_err(store_error)
+            })
+            .await
+            .unwrap();
+        let at = |unix| Timestamp::from_unix(unix).unwrap();
+        let swept = store.sweep(Sweep { expire_verifications: at(1000), ..quiet_sweep() }).await.unwrap();
+        assert_eq!(swept.expired, u64::try_from(many).unwrap());
+        let pending: i64 = store
+            .read(|c| c.query_row("SELECT COUNT(*) FROM verifications WHERE status = 'pending'", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(pending, 1, "the young one stays");
+        store.close();
+    }
+
+    /// Every bound of a sweep at the start of time: nothing to sweep.
+    fn quiet_sweep() -> Sweep {
+        let start = Timestamp::from_unix(0).unwrap();
+        Sweep {
+            expire_verifications: start,
+            expire_challenges: start,
+            messages_before: start,
+            tokens_before: start,
+            unverified_factors_before: start,
+            creations_before: start,
+            windows_over: start,
+            deliveries_before: start,
+            attempts_before: start,
+            tallies_before: start,
+        }
+    }
+
     /// The writer's log writes are buffered until its sync (log_writes.rs), which is only
     /// sound while every commit syncs: the writer runs with `synchronous=FULL` (2), and what
     /// it commits is read at once by a reader.
