@@ -7,9 +7,11 @@
 # frames per request and per commit. Under valgrind the server runs ~50 times slower, so its
 # batches are smaller than at full speed (~8 requests, not ~22): compare builds with it, not
 # with the benchmark's rates.
-#   bench/wrk/instructions.sh target/release/verifyd [start|right]
+#   bench/wrk/instructions.sh target/release/verifyd [start|right|totp]
 # `right` starts verifications with a custom code for 15 s (not counted), then checks each with
-# its code for 8 s.
+# its code for 8 s. `totp` creates and verifies TOTP_FACTORS (15000) factors, one entity each
+# (not counted, through totp_factors.py), then creates a challenge with a right code for each,
+# in an order unrelated to their creation, for 8 s. CALLGRIND_KEEP=FILE keeps the profile.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 binary="$1"; mix="${2:-start}"
@@ -34,12 +36,28 @@ case "$mix" in
     wrk -t1 -c32 -d15s -s "$here/start.lua" "$base" >/dev/null
     callgrind_control --zero "$pid" >/dev/null 2>&1
     script=right; seconds=8 ;;
-  *) echo "unknown mix $mix (start or right)" >&2; exit 2 ;;
+  totp)
+    python3 "$here/totp_factors.py" "$base" "$VERIFYD_AUTH" "$service" "${TOTP_FACTORS:-15000}" "$dir/challenges"
+    callgrind_control --zero "$pid" >/dev/null 2>&1
+    export BENCH_REQUESTS="$dir/challenges" BENCH_AUTH="Basic $VERIFYD_AUTH" BENCH_STATUS=201 BENCH_NEEDLE='"approved"'
+    script=replay; seconds=8 ;;
+  *) echo "unknown mix $mix (start, right or totp)" >&2; exit 2 ;;
 esac
 out="$(wrk -t1 -c32 -d"${seconds}s" -s "$here/$script.lua" "$base" 2>&1)"
-requests="$(awk '/requests in/ {print $1}' <<<"$out")"
-bad="$(awk '/^status / {s=$2; sub(":", "", s); if (s+0 < 200 || s+0 >= 300) n += $3} END {print n+0}' <<<"$out")"
+if [ "$script" = replay ]; then
+  # replay.lua counts the answers; one that ran out of prepared requests sent /healthz after.
+  if [ "$(awk '/^bench_exhausted/ {print $2}' <<<"$out")" = 1 ]; then
+    echo "the challenges ran out before the time: raise TOTP_FACTORS" >&2; exit 1
+  fi
+  requests="$(awk '/^bench_requests/ {print $2}' <<<"$out")"
+  bad="$(awk '/^bench_unexpected/ {print $2}' <<<"$out")"
+else
+  requests="$(awk '/requests in/ {print $1}' <<<"$out")"
+  bad="$(awk '/^status / {s=$2; sub(":", "", s); if (s+0 < 200 || s+0 >= 300) n += $3} END {print n+0}' <<<"$out")"
+fi
 kill -TERM "$pid"; wait "$pid" || true
+# CALLGRIND_KEEP=FILE keeps the profile, for callgrind_annotate.
+[ -z "${CALLGRIND_KEEP:-}" ] || cp "$dir/callgrind.out" "$CALLGRIND_KEEP"
 # Inclusive counts by function, and the calls of the commit's frame writes.
 totals="$(callgrind_annotate --inclusive=yes "$dir/callgrind.out")"
 calls="$(callgrind_annotate --inclusive=yes --tree=calling "$dir/callgrind.out")"
