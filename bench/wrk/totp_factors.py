@@ -52,7 +52,8 @@ def main() -> None:
             identity = f"instr-{k:06}"
             factors = f"/v2/Services/{service}/Entities/{identity}/Factors"
             created = post(factors, {"FriendlyName": "bench", "FactorType": "totp"})
-            secret = base64.b32decode(created["binding"]["secret"] + "=" * (-len(created["binding"]["secret"]) % 8))
+            text = created["binding"]["secret"]
+            secret = base64.b32decode(text + "=" * (-len(text) % 8))
             post(f"{factors}/{created['sid']}", {"AuthPayload": code_at(secret, int(time.time()))})
             with lock:
                 made.append((identity, created["sid"], secret))
